@@ -1,0 +1,3 @@
+module github.com/srdb-go/srdb
+
+go 1.24
