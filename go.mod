@@ -1,3 +1,9 @@
 module github.com/srdb-go/srdb
 
-go 1.24
+go 1.26.0
+
+require (
+	github.com/shopspring/decimal v1.6.0 // indirect
+	github.com/stretchr/testify v1.12.1 // indirect
+	golang.org/x/exp v0.0.0-20261014143641-f0251eb4aa3e // indirect
+)
