@@ -1,0 +1,177 @@
+package srdb
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Durability says when an Insert, Update or Delete is acknowledged relative to
+// the write-ahead log reaching stable storage.
+type Durability int
+
+const (
+	// DurabilitySync acknowledges a write only after its WAL record is
+	// fsynced. Concurrent writers share one fsync (group commit). Neither a
+	// process crash nor power loss loses an acknowledged write.
+	DurabilitySync Durability = iota
+	// DurabilityInterval hands every WAL record to the kernel (write(2))
+	// before acknowledging it and fsyncs the WAL every SyncInterval. A
+	// process crash loses nothing acknowledged; power loss loses at most the
+	// writes acknowledged since the last sync.
+	DurabilityInterval
+	// DurabilityNone buffers WAL records in the process; only Flush, Close
+	// and memtable switches write and fsync them. A crash loses the writes
+	// since then.
+	DurabilityNone
+)
+
+// String returns "sync", "interval" or "none".
+func (d Durability) String() string {
+	switch d {
+	case DurabilitySync:
+		return "sync"
+	case DurabilityInterval:
+		return "interval"
+	case DurabilityNone:
+		return "none"
+	}
+	return fmt.Sprintf("Durability(%d)", int(d))
+}
+
+// Defaults of Options. Each default lives here and nowhere else.
+const (
+	DefaultMemTableSize        = 64 << 20 // bytes of encoded rows per memtable
+	DefaultDurability          = DurabilityInterval
+	DefaultSyncInterval        = 100 * time.Millisecond
+	DefaultMaxRowSize          = 64 << 20 // bytes of one encoded row
+	DefaultMaxImmutable        = 2        // immutable memtables waiting for flush before inserts wait
+	DefaultL0CompactionTrigger = 4        // L0 files that make L0 compaction due
+	DefaultL0StopWritesTrigger = 12       // L0 files at which inserts wait for compaction
+	DefaultCompactionWorkers   = 1        // concurrent background compactions per database
+)
+
+// Options configures a Database. The zero value of a field means "use the
+// default" (except Durability, see there); Open copies the struct, so
+// changing it afterwards has no effect.
+type Options struct {
+	// MemTableSize is the flush threshold per table in bytes of encoded rows
+	// (default 64 MiB).
+	MemTableSize int64
+	// Durability of acknowledged writes. DefaultOptions sets
+	// DurabilityInterval; the zero value of the field is DurabilitySync, the
+	// safest mode, so a hand-built Options never silently weakens durability.
+	Durability Durability
+	// SyncInterval is the WAL fsync period for DurabilityInterval
+	// (default 100ms).
+	SyncInterval time.Duration
+	// Logger receives recovery and background-work events
+	// (default: discard).
+	Logger *slog.Logger
+	// FS is the file system (default OSFS()). Tests inject faults through it.
+	FS FS
+	// MaxRowSize is the largest encoded row accepted by Insert/Update
+	// (default 64 MiB).
+	MaxRowSize int
+	// DisableAutoCompaction turns off background compaction; Compact still
+	// works.
+	DisableAutoCompaction bool
+	// MaxImmutableMemTables is how many full memtables may wait for their
+	// background flush before inserts wait (back-pressure; default 2).
+	MaxImmutableMemTables int
+	// L0CompactionTrigger is the number of L0 files that makes L0
+	// compaction due (default 4).
+	L0CompactionTrigger int
+	// L0StopWritesTrigger is the number of L0 files at which inserts wait
+	// for compaction to catch up (default 12).
+	L0StopWritesTrigger int
+	// CompactionWorkers is the number of concurrent background compactions
+	// per database (default 1).
+	CompactionWorkers int
+}
+
+// DefaultOptions returns the options Open uses when given nil.
+func DefaultOptions() *Options {
+	return &Options{
+		MemTableSize:          DefaultMemTableSize,
+		Durability:            DefaultDurability,
+		SyncInterval:          DefaultSyncInterval,
+		MaxRowSize:            DefaultMaxRowSize,
+		MaxImmutableMemTables: DefaultMaxImmutable,
+		L0CompactionTrigger:   DefaultL0CompactionTrigger,
+		L0StopWritesTrigger:   DefaultL0StopWritesTrigger,
+		CompactionWorkers:     DefaultCompactionWorkers,
+	}
+}
+
+// resolve returns a copy of o with every zero field replaced by its default,
+// or an error listing every invalid field. o may be nil.
+func (o *Options) resolve() (*Options, error) {
+	if o == nil {
+		o = DefaultOptions()
+	}
+	r := *o
+	if r.MemTableSize == 0 {
+		r.MemTableSize = DefaultMemTableSize
+	}
+	if r.SyncInterval == 0 {
+		r.SyncInterval = DefaultSyncInterval
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if r.FS == nil {
+		r.FS = OSFS()
+	}
+	if r.MaxRowSize == 0 {
+		r.MaxRowSize = DefaultMaxRowSize
+	}
+	if r.MaxImmutableMemTables == 0 {
+		r.MaxImmutableMemTables = DefaultMaxImmutable
+	}
+	if r.L0CompactionTrigger == 0 {
+		r.L0CompactionTrigger = DefaultL0CompactionTrigger
+	}
+	if r.L0StopWritesTrigger == 0 {
+		r.L0StopWritesTrigger = DefaultL0StopWritesTrigger
+	}
+	if r.CompactionWorkers == 0 {
+		r.CompactionWorkers = DefaultCompactionWorkers
+	}
+	var problems []string
+	if r.MemTableSize < 4<<10 {
+		problems = append(problems, fmt.Sprintf("MemTableSize %d is below 4 KiB", r.MemTableSize))
+	}
+	if r.Durability < DurabilitySync || r.Durability > DurabilityNone {
+		problems = append(problems, fmt.Sprintf("Durability %d is not a Durability", int(r.Durability)))
+	}
+	if r.SyncInterval < 0 {
+		problems = append(problems, fmt.Sprintf("SyncInterval %v is negative", r.SyncInterval))
+	}
+	if r.MaxRowSize < 0 || r.MaxRowSize > 1<<30 {
+		problems = append(problems, fmt.Sprintf("MaxRowSize %d is outside 1..1 GiB", r.MaxRowSize))
+	}
+	if r.MaxImmutableMemTables < 0 {
+		problems = append(problems, fmt.Sprintf("MaxImmutableMemTables %d is negative", r.MaxImmutableMemTables))
+	}
+	if r.L0CompactionTrigger < 0 || r.L0StopWritesTrigger < r.L0CompactionTrigger {
+		problems = append(problems, fmt.Sprintf("L0 triggers compaction=%d stop=%d: need 0 < compaction <= stop",
+			r.L0CompactionTrigger, r.L0StopWritesTrigger))
+	}
+	if r.CompactionWorkers < 0 {
+		problems = append(problems, fmt.Sprintf("CompactionWorkers %d is negative", r.CompactionWorkers))
+	}
+	if len(problems) > 0 {
+		return nil, newError(CodeInvalidArgument, "options: %s", joinProblems(problems))
+	}
+	return &r, nil
+}
+
+func joinProblems(p []string) string {
+	s := p[0]
+	for _, x := range p[1:] {
+		s += "; " + x
+	}
+	return s
+}

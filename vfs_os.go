@@ -1,0 +1,152 @@
+package srdb
+
+import (
+	"errors"
+	"io"
+	"os"
+	"sort"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/exp/mmap"
+)
+
+// This is the only file of the package that calls the os package's file
+// functions; everything else goes through FS so that tests can inject faults.
+// .ci/run greps for violations.
+
+// OSFS returns the FS backed by the operating system.
+func OSFS() FS { return osFS{} }
+
+type osFS struct{}
+
+const (
+	fileMode = 0o600 // every file SRDB creates
+	dirMode  = 0o700 // every directory SRDB creates
+)
+
+func (osFS) Create(name string) (File, error) {
+	return os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, fileMode)
+}
+
+func (osFS) Open(name string) (File, error) { return os.Open(name) }
+
+func (osFS) OpenReadWrite(name string) (File, error) {
+	return os.OpenFile(name, os.O_RDWR, 0)
+}
+
+func (osFS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
+func (osFS) Remove(name string) error             { return os.Remove(name) }
+func (osFS) RemoveAll(name string) error          { return os.RemoveAll(name) }
+func (osFS) MkdirAll(name string) error           { return os.MkdirAll(name, dirMode) }
+func (osFS) Stat(name string) (os.FileInfo, error) {
+	return os.Stat(name)
+}
+
+func (osFS) List(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func (osFS) SyncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Lock takes flock(LOCK_EX|LOCK_NB) on the named file. flock locks belong to
+// the open file description, so a second Open in the same process also fails,
+// which is what we want: one Database per directory.
+func (osFS) Lock(name string) (io.Closer, error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, fileMode)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, ErrLocked
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+// Map maps the file with golang.org/x/exp/mmap.
+func (osFS) Map(name string) (MappedFile, error) {
+	r, err := mmap.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return newOSMapping(r)
+}
+
+// osMapping exposes the bytes of an x/exp/mmap mapping so that B+Tree nodes
+// and rows are read in place rather than copied by ReadAt.
+//
+// mmap.ReaderAt keeps the mapping as its only field, `data []byte`, but does
+// not export it. newOSMapping reads that field through unsafe and then checks
+// it against the public API (length and the bytes at the first, middle and
+// last offsets). If a future version of x/exp/mmap changes its layout, the
+// check fails and the mapping falls back to a private copy read through
+// ReadAt: slower, never wrong.
+type osMapping struct {
+	r    *mmap.ReaderAt
+	data []byte
+}
+
+func newOSMapping(r *mmap.ReaderAt) (*osMapping, error) {
+	m := &osMapping{r: r}
+	if view, ok := mmapView(r); ok {
+		m.data = view
+		return m, nil
+	}
+	buf := make([]byte, r.Len())
+	if _, err := r.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
+		r.Close()
+		return nil, err
+	}
+	m.data = buf
+	return m, nil
+}
+
+// mmapView returns the mapped bytes of r, or false if they cannot be reached
+// safely.
+func mmapView(r *mmap.ReaderAt) ([]byte, bool) {
+	if unsafe.Sizeof(*r) != unsafe.Sizeof([]byte(nil)) {
+		return nil, false
+	}
+	view := *(*[]byte)(unsafe.Pointer(r))
+	n := r.Len()
+	if len(view) != n {
+		return nil, false
+	}
+	for _, i := range []int{0, n / 2, n - 1} {
+		if i >= 0 && i < n && view[i] != r.At(i) {
+			return nil, false
+		}
+	}
+	return view[:n:n], true
+}
+
+func (m *osMapping) Bytes() []byte { return m.data }
+
+func (m *osMapping) Close() error {
+	m.data = nil
+	return m.r.Close()
+}
