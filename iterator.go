@@ -1,0 +1,356 @@
+package srdb
+
+import "sort"
+
+// internalIterator walks entries (seq, kind, value) of one source — a
+// memtable, an SST, a level of SSTs, or a merge of those — in seq order, in
+// both directions.
+//
+// The protocol is position, check, step: first/last/seekGE/seekLE position
+// the iterator and report whether it is on an entry; next/prev step and
+// report the same; seq/kind/value read the current entry and are only
+// meaningful while valid. value aliases memory owned by the source (a
+// memtable arena or a mapped SST) that stays valid while the version or
+// memtable it came from is pinned; copy it before handing it to a user. err
+// is sticky: once an iterator fails it stays invalid and err says why. close
+// releases resources and returns err; it is safe to call twice.
+type internalIterator interface {
+	first() bool
+	last() bool
+	seekGE(seq int64) bool
+	seekLE(seq int64) bool
+	next() bool
+	prev() bool
+	valid() bool
+	seq() int64
+	kind() entryKind
+	value() []byte
+	err() error
+	close() error
+}
+
+// mergingIter merges several sources into one stream holding each seq once:
+// when several sources hold the same seq, the one with the lowest index in
+// children (the newest: active memtable, immutable memtables newest first,
+// L0 newest first, then L1, L2, …) wins and the older versions are skipped.
+// Tombstones are returned like rows; tableIter hides them.
+//
+// Invariant while moving forward: every child is positioned at its first
+// entry with seq >= the current seq (or exhausted). Moving backward: at its
+// last entry with seq <= the current seq. A change of direction re-seeks all
+// children, which with integer keys is exact (seekLE(cur-1) / seekGE(cur+1)).
+type mergingIter struct {
+	children []internalIterator
+	cur      int  // index of the child holding the current entry; -1 if none
+	forward  bool // direction of the invariant above
+	failed   error
+}
+
+func newMergingIter(children []internalIterator) *mergingIter {
+	return &mergingIter{children: children, cur: -1, forward: true}
+}
+
+// pick chooses the current child after all children were positioned.
+func (m *mergingIter) pick() bool {
+	m.cur = -1
+	for i, c := range m.children {
+		if err := c.err(); err != nil {
+			m.failed = err
+			return false
+		}
+		if !c.valid() {
+			continue
+		}
+		if m.cur < 0 {
+			m.cur = i
+			continue
+		}
+		s, best := c.seq(), m.children[m.cur].seq()
+		if (m.forward && s < best) || (!m.forward && s > best) {
+			m.cur = i
+		}
+	}
+	return m.cur >= 0
+}
+
+func (m *mergingIter) first() bool {
+	if m.failed != nil {
+		return false
+	}
+	m.forward = true
+	for _, c := range m.children {
+		c.first()
+	}
+	return m.pick()
+}
+
+func (m *mergingIter) last() bool {
+	if m.failed != nil {
+		return false
+	}
+	m.forward = false
+	for _, c := range m.children {
+		c.last()
+	}
+	return m.pick()
+}
+
+func (m *mergingIter) seekGE(seq int64) bool {
+	if m.failed != nil {
+		return false
+	}
+	m.forward = true
+	for _, c := range m.children {
+		c.seekGE(seq)
+	}
+	return m.pick()
+}
+
+func (m *mergingIter) seekLE(seq int64) bool {
+	if m.failed != nil {
+		return false
+	}
+	m.forward = false
+	for _, c := range m.children {
+		c.seekLE(seq)
+	}
+	return m.pick()
+}
+
+func (m *mergingIter) next() bool {
+	if m.failed != nil || m.cur < 0 {
+		return false
+	}
+	cur := m.children[m.cur].seq()
+	if !m.forward {
+		if cur == maxSeq {
+			m.cur = -1
+			return false
+		}
+		return m.seekGE(cur + 1)
+	}
+	for _, c := range m.children {
+		if c.valid() && c.seq() == cur {
+			c.next()
+		}
+	}
+	return m.pick()
+}
+
+func (m *mergingIter) prev() bool {
+	if m.failed != nil || m.cur < 0 {
+		return false
+	}
+	cur := m.children[m.cur].seq()
+	if m.forward {
+		if cur == minSeq {
+			m.cur = -1
+			return false
+		}
+		return m.seekLE(cur - 1)
+	}
+	for _, c := range m.children {
+		if c.valid() && c.seq() == cur {
+			c.prev()
+		}
+	}
+	return m.pick()
+}
+
+func (m *mergingIter) valid() bool      { return m.failed == nil && m.cur >= 0 }
+func (m *mergingIter) seq() int64       { return m.children[m.cur].seq() }
+func (m *mergingIter) kind() entryKind  { return m.children[m.cur].kind() }
+func (m *mergingIter) value() []byte    { return m.children[m.cur].value() }
+func (m *mergingIter) err() error       { return m.failed }
+func (m *mergingIter) source() int      { return m.cur }
+func (m *mergingIter) numChildren() int { return len(m.children) }
+
+func (m *mergingIter) close() error {
+	err := m.failed
+	for _, c := range m.children {
+		if cerr := c.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	m.children = nil
+	m.cur = -1
+	if err != nil {
+		m.failed = err
+	}
+	return err
+}
+
+// Bounds of the seq key space. Seqs assigned to rows start at 1.
+const (
+	minSeq int64 = 0
+	maxSeq int64 = 1<<63 - 1
+)
+
+// levelIter concatenates the SSTs of one level L1+ (sorted by seq and not
+// overlapping) into one iterator, opening each file's iterator only when the
+// walk reaches it.
+type levelIter struct {
+	files  []*fileMeta
+	open   func(f *fileMeta) (internalIterator, error)
+	idx    int // index of the file iter belongs to; -1 when none
+	iter   internalIterator
+	failed error
+}
+
+func newLevelIter(files []*fileMeta, open func(f *fileMeta) (internalIterator, error)) *levelIter {
+	return &levelIter{files: files, open: open, idx: -1}
+}
+
+// load makes iter the iterator of file i (closing the previous one).
+func (l *levelIter) load(i int) bool {
+	if l.failed != nil {
+		return false
+	}
+	if l.idx == i && l.iter != nil {
+		return true
+	}
+	if l.iter != nil {
+		if err := l.iter.close(); err != nil {
+			l.failed = err
+			l.iter = nil
+			return false
+		}
+		l.iter = nil
+	}
+	l.idx = i
+	if i < 0 || i >= len(l.files) {
+		return false
+	}
+	it, err := l.open(l.files[i])
+	if err != nil {
+		l.failed = err
+		return false
+	}
+	l.iter = it
+	return true
+}
+
+// settle checks the current file iterator for errors and validity.
+func (l *levelIter) settle(ok bool) bool {
+	if l.iter != nil {
+		if err := l.iter.err(); err != nil {
+			l.failed = err
+			return false
+		}
+	}
+	return ok
+}
+
+func (l *levelIter) forwardFrom(i int) bool {
+	for ; i < len(l.files); i++ {
+		if !l.load(i) {
+			return false
+		}
+		if l.iter.first() {
+			return true
+		}
+		if l.settle(false); l.failed != nil {
+			return false
+		}
+	}
+	l.load(len(l.files))
+	return false
+}
+
+func (l *levelIter) backwardFrom(i int) bool {
+	for ; i >= 0; i-- {
+		if !l.load(i) {
+			return false
+		}
+		if l.iter.last() {
+			return true
+		}
+		if l.settle(false); l.failed != nil {
+			return false
+		}
+	}
+	l.load(-1)
+	return false
+}
+
+func (l *levelIter) first() bool { return l.forwardFrom(0) }
+func (l *levelIter) last() bool  { return l.backwardFrom(len(l.files) - 1) }
+
+func (l *levelIter) seekGE(seq int64) bool {
+	i := sort.Search(len(l.files), func(i int) bool { return l.files[i].maxSeq >= seq })
+	if i >= len(l.files) {
+		l.load(len(l.files))
+		return false
+	}
+	if !l.load(i) {
+		return false
+	}
+	if l.settle(l.iter.seekGE(seq)) {
+		return true
+	}
+	if l.failed != nil {
+		return false
+	}
+	return l.forwardFrom(i + 1)
+}
+
+func (l *levelIter) seekLE(seq int64) bool {
+	i := sort.Search(len(l.files), func(i int) bool { return l.files[i].minSeq > seq }) - 1
+	if i < 0 {
+		l.load(-1)
+		return false
+	}
+	if !l.load(i) {
+		return false
+	}
+	if l.settle(l.iter.seekLE(seq)) {
+		return true
+	}
+	if l.failed != nil {
+		return false
+	}
+	return l.backwardFrom(i - 1)
+}
+
+func (l *levelIter) next() bool {
+	if l.iter == nil || l.failed != nil {
+		return false
+	}
+	if l.settle(l.iter.next()) {
+		return true
+	}
+	if l.failed != nil {
+		return false
+	}
+	return l.forwardFrom(l.idx + 1)
+}
+
+func (l *levelIter) prev() bool {
+	if l.iter == nil || l.failed != nil {
+		return false
+	}
+	if l.settle(l.iter.prev()) {
+		return true
+	}
+	if l.failed != nil {
+		return false
+	}
+	return l.backwardFrom(l.idx - 1)
+}
+
+func (l *levelIter) valid() bool     { return l.failed == nil && l.iter != nil && l.iter.valid() }
+func (l *levelIter) seq() int64      { return l.iter.seq() }
+func (l *levelIter) kind() entryKind { return l.iter.kind() }
+func (l *levelIter) value() []byte   { return l.iter.value() }
+func (l *levelIter) err() error      { return l.failed }
+
+func (l *levelIter) close() error {
+	if l.iter != nil {
+		if err := l.iter.close(); err != nil && l.failed == nil {
+			l.failed = err
+		}
+		l.iter = nil
+	}
+	l.idx = -1
+	return l.failed
+}

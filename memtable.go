@@ -1,0 +1,305 @@
+package srdb
+
+import (
+	"slices"
+	"sort"
+	"sync"
+)
+
+// memtable holds the newest writes of a table in memory until a background
+// flush turns it into an L0 SST.
+//
+// Layout: encoded rows are appended to an arena of large byte chunks (so the
+// garbage collector sees a handful of pointers, not one per row); ents holds
+// one memEntry per seq in insertion order; index maps seq → position in ents
+// (the "map" of the design); order lists ents positions sorted by seq (the
+// "sorted slice"). Inserts arrive in seq order almost always, so appending to
+// order keeps it sorted in O(1). An Update of a seq that is older than the
+// newest one and not yet in this memtable goes to late instead; late is
+// merged into a fresh order slice the next time an iterator needs sorted
+// order, so a run of out-of-order updates costs one sort, not one memmove
+// each.
+//
+// An entry is replaced in place when its seq is written again (Update,
+// Delete): the memtable keeps only the newest version of a seq, and the old
+// bytes stay in the arena until the memtable is flushed.
+//
+// Readers copy a memEntry under mu (read lock) and then read its row bytes
+// without the lock: arena bytes are written once, before the entry that
+// points at them is published, and never modified.
+type memtable struct {
+	// logNum is the WAL file holding this memtable's writes; set at creation.
+	logNum uint64
+
+	// mu guards every field below.
+	mu         sync.RWMutex
+	index      map[int64]int32 // seq → position in ents
+	ents       []memEntry      // every seq once, in first-insertion order
+	order      []int32         // positions in ents sorted by seq (excluding late)
+	late       []int32         // positions inserted out of seq order, unsorted
+	arena      [][]byte        // chunks of encoded rows
+	cur        int32           // arena chunk small rows are appended to; -1 before the first
+	size       int64           // approximate memory charged to this memtable
+	minSeq     int64           // smallest seq present (0 when empty)
+	maxSeq     int64           // largest seq present
+	minTime    int64           // smallest _time of a live row
+	maxTime    int64           // largest _time of a live row
+	hasTime    bool            // minTime/maxTime are set
+	numDeletes int             // entries that are tombstones
+}
+
+// memEntry describes the newest version of one seq.
+type memEntry struct {
+	seq       int64
+	timeNanos int64
+	kind      entryKind
+	chunk     int32  // arena chunk holding the row bytes
+	off       uint32 // offset of the row in the chunk
+	n         uint32 // length of the row (0 for a tombstone)
+}
+
+const (
+	memArenaChunk    = 1 << 20 // bytes per arena chunk
+	memEntryOverhead = 48      // bytes charged per entry for index, ents and order
+)
+
+func newMemtable(logNum uint64) *memtable {
+	return &memtable{logNum: logNum, index: make(map[int64]int32, 1024), cur: -1}
+}
+
+// add records the newest version of seq. row is copied into the arena; it is
+// nil for a tombstone (kindDelete).
+func (m *memtable) add(seq int64, kind entryKind, timeNanos int64, row []byte) {
+	m.mu.Lock()
+	m.addLocked(seq, kind, timeNanos, row)
+	m.mu.Unlock()
+}
+
+func (m *memtable) addLocked(seq int64, kind entryKind, timeNanos int64, row []byte) {
+	e := memEntry{seq: seq, timeNanos: timeNanos, kind: kind}
+	if len(row) > 0 {
+		e.chunk, e.off = m.allocLocked(len(row))
+		e.n = uint32(len(row))
+		copy(m.arena[e.chunk][e.off:], row)
+	}
+	m.size += int64(len(row))
+	if kind == kindDelete {
+		m.numDeletes++
+	} else {
+		if !m.hasTime || timeNanos < m.minTime {
+			m.minTime = timeNanos
+		}
+		if !m.hasTime || timeNanos > m.maxTime {
+			m.maxTime = timeNanos
+		}
+		m.hasTime = true
+	}
+	if pos, ok := m.index[seq]; ok {
+		if m.ents[pos].kind == kindDelete {
+			m.numDeletes--
+		}
+		m.ents[pos] = e
+		return
+	}
+	pos := int32(len(m.ents))
+	m.ents = append(m.ents, e)
+	m.index[seq] = pos
+	m.size += memEntryOverhead
+	switch {
+	case len(m.ents) == 1:
+		m.minSeq, m.maxSeq = seq, seq
+		m.order = append(m.order, pos)
+	case seq > m.maxSeq:
+		m.maxSeq = seq
+		m.order = append(m.order, pos)
+	default:
+		if seq < m.minSeq {
+			m.minSeq = seq
+		}
+		m.late = append(m.late, pos)
+	}
+}
+
+// allocLocked reserves n bytes in the arena and returns where. Rows larger
+// than a quarter chunk get a chunk of their own so they do not waste the
+// tail of the shared one.
+func (m *memtable) allocLocked(n int) (chunk int32, off uint32) {
+	if n > memArenaChunk/4 {
+		m.arena = append(m.arena, make([]byte, n))
+		return int32(len(m.arena) - 1), 0
+	}
+	if m.cur < 0 || len(m.arena[m.cur])+n > cap(m.arena[m.cur]) {
+		m.arena = append(m.arena, make([]byte, 0, memArenaChunk))
+		m.cur = int32(len(m.arena) - 1)
+	}
+	c := m.arena[m.cur]
+	off = uint32(len(c))
+	m.arena[m.cur] = c[:len(c)+n]
+	return m.cur, off
+}
+
+// rowBytes returns the row of e; the slice aliases the arena and must not be
+// modified.
+func (m *memtable) rowBytes(e memEntry) []byte {
+	if e.n == 0 {
+		return nil
+	}
+	m.mu.RLock()
+	c := m.arena[e.chunk]
+	m.mu.RUnlock()
+	return c[e.off : e.off+e.n : e.off+e.n]
+}
+
+// get returns the newest version of seq held by this memtable.
+func (m *memtable) get(seq int64) (memEntry, bool) {
+	m.mu.RLock()
+	pos, ok := m.index[seq]
+	var e memEntry
+	if ok {
+		e = m.ents[pos]
+	}
+	m.mu.RUnlock()
+	return e, ok
+}
+
+// approximateSize returns the bytes charged to the memtable.
+func (m *memtable) approximateSize() int64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.size
+}
+
+// len returns the number of distinct seqs (rows and tombstones).
+func (m *memtable) len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.ents)
+}
+
+// empty reports whether nothing was ever added.
+func (m *memtable) empty() bool { return m.len() == 0 }
+
+// memtableStats is a consistent summary used by flush and Stats.
+type memtableStats struct {
+	entries, deletes int
+	size             int64
+	minSeq, maxSeq   int64
+	minTime, maxTime int64
+	hasTime          bool
+}
+
+func (m *memtable) stats() memtableStats {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return memtableStats{
+		entries: len(m.ents), deletes: m.numDeletes, size: m.size,
+		minSeq: m.minSeq, maxSeq: m.maxSeq,
+		minTime: m.minTime, maxTime: m.maxTime, hasTime: m.hasTime,
+	}
+}
+
+// sortedPositions returns the positions of all entries sorted by seq. The
+// returned slice is never modified afterwards, so iterators may keep it.
+func (m *memtable) sortedPositions() []int32 {
+	m.mu.RLock()
+	if len(m.late) == 0 {
+		o := m.order[:len(m.order):len(m.order)]
+		m.mu.RUnlock()
+		return o
+	}
+	m.mu.RUnlock()
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.late) == 0 {
+		return m.order[:len(m.order):len(m.order)]
+	}
+	late := slices.Clone(m.late)
+	sort.Slice(late, func(i, j int) bool { return m.ents[late[i]].seq < m.ents[late[j]].seq })
+	merged := make([]int32, 0, len(m.order)+len(late))
+	i, j := 0, 0
+	for i < len(m.order) && j < len(late) {
+		if m.ents[m.order[i]].seq < m.ents[late[j]].seq {
+			merged = append(merged, m.order[i])
+			i++
+		} else {
+			merged = append(merged, late[j])
+			j++
+		}
+	}
+	merged = append(merged, m.order[i:]...)
+	merged = append(merged, late[j:]...)
+	// Fold late into order for good: order is replaced by a new slice (the
+	// old one may be held by iterators), late is emptied.
+	m.order = merged
+	m.late = nil
+	return merged[:len(merged):len(merged)]
+}
+
+// memIter iterates a memtable in seq order in both directions. It sees the
+// entries present when it was created (later appends are not visited) with
+// their newest version at the time each is read.
+type memIter struct {
+	m     *memtable
+	order []int32
+	i     int // position in order; -1 or len(order) when not valid
+	cur   memEntry
+}
+
+func (m *memtable) newIter() *memIter {
+	return &memIter{m: m, order: m.sortedPositions(), i: -1}
+}
+
+func (it *memIter) load() bool {
+	if it.i < 0 || it.i >= len(it.order) {
+		return false
+	}
+	it.m.mu.RLock()
+	it.cur = it.m.ents[it.order[it.i]]
+	it.m.mu.RUnlock()
+	return true
+}
+
+func (it *memIter) seqAt(i int) int64 {
+	it.m.mu.RLock()
+	s := it.m.ents[it.order[i]].seq
+	it.m.mu.RUnlock()
+	return s
+}
+
+func (it *memIter) first() bool { it.i = 0; return it.load() }
+func (it *memIter) last() bool  { it.i = len(it.order) - 1; return it.load() }
+
+func (it *memIter) next() bool {
+	if it.i < len(it.order) {
+		it.i++
+	}
+	return it.load()
+}
+
+func (it *memIter) prev() bool {
+	if it.i >= 0 {
+		it.i--
+	}
+	return it.load()
+}
+
+// seekGE positions at the first entry with seq >= seq.
+func (it *memIter) seekGE(seq int64) bool {
+	it.i = sort.Search(len(it.order), func(i int) bool { return it.seqAt(i) >= seq })
+	return it.load()
+}
+
+// seekLE positions at the last entry with seq <= seq.
+func (it *memIter) seekLE(seq int64) bool {
+	it.i = sort.Search(len(it.order), func(i int) bool { return it.seqAt(i) > seq }) - 1
+	return it.load()
+}
+
+func (it *memIter) valid() bool      { return it.i >= 0 && it.i < len(it.order) }
+func (it *memIter) seq() int64       { return it.cur.seq }
+func (it *memIter) kind() entryKind  { return it.cur.kind }
+func (it *memIter) timeNanos() int64 { return it.cur.timeNanos }
+func (it *memIter) value() []byte    { return it.m.rowBytes(it.cur) }
+func (it *memIter) err() error       { return nil }
+func (it *memIter) close() error     { return nil }
