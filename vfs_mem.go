@@ -84,7 +84,8 @@ type memNode struct {
 
 	// File state (dir == false).
 	data   []byte             // current contents
-	synced []byte             // contents at the last Sync; never aliases data
+	synced []byte             // contents at the last Sync; aliases data only while shared
+	shared bool               // synced and data are one slice (crash clones), copied on first change
 	dirty  map[int64]struct{} // blocks of data written since the last Sync
 	minLen int                // smallest size since the last Sync (truncations)
 
@@ -256,8 +257,17 @@ func (n *memNode) markDirty(from, to int) {
 	}
 }
 
+// unshare gives file n its own synced copy before data changes.
+func (n *memNode) unshare() {
+	if n.shared {
+		n.synced = slices.Clone(n.synced)
+		n.shared = false
+	}
+}
+
 // resize sets the size of file n, zero-filling any growth.
 func (n *memNode) resize(size int) {
+	n.unshare()
 	old := len(n.data)
 	switch {
 	case size < old:
@@ -279,6 +289,7 @@ func memGrow(b []byte, size int) []byte {
 
 // writeAt writes p at offset off of file n, zero-filling any gap.
 func (n *memNode) writeAt(p []byte, off int) {
+	n.unshare()
 	end := off + len(p)
 	if end > len(n.data) {
 		n.resize(end)
@@ -289,6 +300,9 @@ func (n *memNode) writeAt(p []byte, off int) {
 
 // syncFile makes the current contents of file n durable.
 func (n *memNode) syncFile() {
+	if n.shared {
+		return // nothing changed since the crash clone made it
+	}
 	size := len(n.data)
 	if size <= len(n.synced) {
 		n.synced = n.synced[:size]
@@ -310,7 +324,8 @@ func (n *memNode) syncFile() {
 // crashData returns the contents of file n after a power cut, keeping each
 // unsynced change when keep returns true (see the crash model).
 func (n *memNode) crashData(keep func() bool) []byte {
-	res := slices.Clone(n.synced)
+	res := make([]byte, len(n.synced), max(len(n.synced), len(n.data)))
+	copy(res, n.synced)
 	if n.minLen < len(res) && keep() {
 		res = res[:n.minLen]
 	}
@@ -395,7 +410,7 @@ func (c *memCrash) dir(d *memNode) *memNode {
 			data = slices.Clone(data)
 		}
 		f.used = true
-		out.entries[name] = &memNode{data: data, synced: slices.Clone(data),
+		out.entries[name] = &memNode{data: data, synced: data, shared: true,
 			dirty: map[int64]struct{}{}, minLen: len(data)}
 	}
 	out.durable = maps.Clone(out.entries)

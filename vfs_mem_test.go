@@ -646,6 +646,32 @@ func TestMemCrashCloneIsIndependent(t *testing.T) {
 	assert.Equal(t, memMustRead(t, c2, "/db/g"), memMustRead(t, c2.crashClone(nil, 0), "/db/g"))
 }
 
+// TestMemCrashCloneCopyOnWrite checks that a clone's files, whose synced and
+// current bytes start as one slice, keep their synced bytes when written.
+func TestMemCrashCloneCopyOnWrite(t *testing.T) {
+	m := memSetup(t)
+	require.NoError(t, m.writeFile("/db/f", []byte("0123456789")))
+	m.syncAll()
+	c := m.crashClone(nil, 0)
+	c.syncAll() // nothing to do, must not break sharing semantics
+	f, err := c.OpenReadWrite("/db/f")
+	require.NoError(t, err)
+	memWrite(t, f, "AB")
+	assert.Equal(t, "AB23456789", memMustRead(t, c, "/db/f"))
+	assert.Equal(t, "0123456789", memMustRead(t, c.crashClone(nil, 0), "/db/f"))
+	require.NoError(t, f.Truncate(4))
+	assert.Equal(t, "0123456789", memMustRead(t, c.crashClone(nil, 0), "/db/f"))
+	require.NoError(t, f.Sync())
+	assert.Equal(t, "AB23", memMustRead(t, c.crashClone(nil, 0), "/db/f"))
+	assert.Equal(t, "0123456789", memMustRead(t, m, "/db/f"))
+
+	c2 := m.crashClone(nil, 0)
+	g, err := c2.OpenReadWrite("/db/f")
+	require.NoError(t, err)
+	require.NoError(t, g.Truncate(20)) // growth in place must not reach synced
+	assert.Equal(t, "0123456789", memMustRead(t, c2.crashClone(nil, 0), "/db/f"))
+}
+
 func TestMemFSRemovedOpenFileKeepsData(t *testing.T) {
 	m := memSetup(t)
 	f, err := m.Create("/db/f")
@@ -860,4 +886,46 @@ func TestMemFSConcurrentUse(t *testing.T) {
 	}
 	// 4 × (create + 200 writes + 20 × (sync + syncdir)) + mkdir.
 	assert.Equal(t, 1+4*(1+200+40), m.opCount())
+}
+
+// BenchmarkMemFSWriteSync measures a WAL-like pattern: 256-byte appends with
+// an fsync every 16 writes.
+func BenchmarkMemFSWriteSync(b *testing.B) {
+	m := newMemFS()
+	f, err := m.Create("/wal")
+	require.NoError(b, err)
+	rec := make([]byte, 256)
+	b.SetBytes(int64(len(rec)))
+	for i := 0; b.Loop(); i++ {
+		if _, err := f.Write(rec); err != nil {
+			b.Fatal(err)
+		}
+		if i%16 == 15 {
+			if err := f.Sync(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkMemFSCrashClone measures a p=0.5 clone of 8 files of 1 MiB, each
+// with its last 256 KiB unsynced.
+func BenchmarkMemFSCrashClone(b *testing.B) {
+	m := newMemFS()
+	data := bytes.Repeat([]byte("x"), 1<<20)
+	for i := range 8 {
+		f, err := m.Create(fmt.Sprintf("/f%d", i))
+		require.NoError(b, err)
+		_, err = f.Write(data[:768<<10])
+		require.NoError(b, err)
+		require.NoError(b, f.Sync())
+		_, err = f.Write(data[768<<10:])
+		require.NoError(b, err)
+	}
+	require.NoError(b, m.SyncDir("/"))
+	rng := rand.New(rand.NewPCG(1, 1))
+	b.SetBytes(8 << 20)
+	for b.Loop() {
+		_ = m.crashClone(rng, 0.5)
+	}
 }
