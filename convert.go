@@ -146,7 +146,7 @@ func convertField(f *Field, v any, depth int) (any, error) {
 			copy(b, x)
 			return b, nil
 		}
-		return nil, mismatchError(f, v)
+		return convertReflect(f, v, depth)
 	case time.Time:
 		if f.Type == TypeTime {
 			return canonicalTime(v, x), nil
@@ -295,7 +295,7 @@ func convertSigned(f *Field, orig any, n int64) (any, error) {
 		return time.Duration(n), nil
 	case TypeUint, TypeUint8, TypeUint16, TypeUint32, TypeUint64, TypeByte:
 		if n < 0 {
-			return nil, violation(f, "negative value %v (%T) for unsigned %s field", orig, orig, f.Type)
+			return nil, negativeError(f, orig)
 		}
 		return convertUnsigned(f, orig, uint64(n))
 	case TypeFloat32:
@@ -380,6 +380,8 @@ func convertFloat(f *Field, orig any, x float64, bits int) (any, error) {
 			return convertSigned(f, orig, int64(x))
 		case x >= 0 && x < twoPow64:
 			return convertUnsigned(f, orig, uint64(x))
+		case x < 0 && convIsUnsigned(f.Type):
+			return nil, negativeError(f, orig)
 		}
 		return nil, rangeError(f, orig)
 	}
@@ -566,6 +568,20 @@ func rangeError(f *Field, v any) *Error {
 	return violation(f, "value %v (%T) is out of range for %s", v, v, f.Type)
 }
 
+// negativeError reports a negative number for an unsigned field.
+func negativeError(f *Field, v any) *Error {
+	return violation(f, "negative value %v (%T) for unsigned %s field", v, v, f.Type)
+}
+
+// convIsUnsigned reports whether t holds unsigned integers.
+func convIsUnsigned(t FieldType) bool {
+	switch t {
+	case TypeUint, TypeUint8, TypeUint16, TypeUint32, TypeUint64, TypeByte:
+		return true
+	}
+	return false
+}
+
 // quoteShort quotes s for an error message, cut to maxQuotedValueLen bytes.
 func quoteShort(s string) string {
 	if len(s) <= maxQuotedValueLen {
@@ -737,6 +753,13 @@ func (s *Schema) structPlanFor(t reflect.Type) *structPlan {
 func (s *Schema) buildStructPlan(t reflect.Type) *structPlan {
 	cols, err := structColumns(t)
 	if err != nil {
+		// On Insert a struct that cannot be mapped is a row that does not
+		// fit the schema: report it as a schema violation.
+		if e, ok := err.(*Error); ok {
+			c := *e
+			c.Code = CodeSchemaViolation
+			err = &c
+		}
 		return &structPlan{err: err}
 	}
 	p := &structPlan{}

@@ -451,14 +451,19 @@ type srdbTagOptions struct {
 }
 
 // parseSRDBTag splits `name;indexed;nullable;comment:text;type:int8`.
-// Unknown options are an error, so a typo never goes unnoticed.
+// Unknown options are an error, so a typo never goes unnoticed. A first part
+// holding ':' is an option (`srdb:"type:byte"`), since names cannot.
 func parseSRDBTag(tag string) (name string, opts srdbTagOptions, err error) {
 	if tag == "" {
 		return "", opts, nil
 	}
 	parts := strings.Split(tag, ";")
 	name = strings.TrimSpace(parts[0])
-	for _, p := range parts[1:] {
+	opts0 := parts[1:]
+	if strings.Contains(name, ":") { // `srdb:"type:byte"`: no name, a name never holds ':'
+		name, opts0 = "", parts
+	}
+	for _, p := range opts0 {
 		p = strings.TrimSpace(p)
 		key, val, hasVal := strings.Cut(p, ":")
 		switch {
