@@ -712,3 +712,85 @@ func TestConvertNeverPanics(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// canonicalTypes is the Go type of each field type's values (FieldType doc).
+var canonicalTypes = map[FieldType]reflect.Type{
+	Int: reflect.TypeFor[int](), Int8: reflect.TypeFor[int8](), Int16: reflect.TypeFor[int16](),
+	Int32: reflect.TypeFor[int32](), Int64: reflect.TypeFor[int64](), Uint: reflect.TypeFor[uint](),
+	Uint8: reflect.TypeFor[uint8](), Uint16: reflect.TypeFor[uint16](), Uint32: reflect.TypeFor[uint32](),
+	Uint64: reflect.TypeFor[uint64](), Float32: reflect.TypeFor[float32](), Float64: reflect.TypeFor[float64](),
+	String: reflect.TypeFor[string](), Bool: reflect.TypeFor[bool](), Byte: reflect.TypeFor[byte](),
+	Rune: reflect.TypeFor[rune](), Decimal: reflect.TypeFor[decimal.Decimal](), Time: reflect.TypeFor[time.Time](),
+	Duration: reflect.TypeFor[time.Duration](), Object: reflect.TypeFor[map[string]any](),
+	Array: reflect.TypeFor[[]any](), Bytes: reflect.TypeFor[[]byte](),
+}
+
+// FuzzConvertValue: any value into any field type never panics, fails only
+// with ErrSchemaViolation naming the field, and succeeds only with the
+// canonical Go type of the field (or nil when the field is nullable).
+func FuzzConvertValue(f *testing.F) {
+	f.Add(byte(Int8), byte(0), int64(127), 0.0, "")
+	f.Add(byte(Uint64), byte(1), int64(-1), 0.0, "")
+	f.Add(byte(Int64), byte(2), int64(0), 1e19, "")
+	f.Add(byte(Time), byte(3), int64(0), 0.0, "2024-01-02T03:04:05.5+01:00")
+	f.Add(byte(Decimal), byte(3), int64(0), 0.0, "1.5e-7")
+	f.Add(byte(Object), byte(6), int64(0), 0.0, `{"a":[1]}`)
+	f.Add(byte(Array), byte(6), int64(0), 0.0, `[1,{"b":null}]`)
+	f.Add(byte(Rune), byte(3), int64(0), 0.0, "é")
+	f.Add(byte(Duration), byte(3), int64(0), 0.0, "1h")
+	f.Fuzz(func(t *testing.T, ft, kind byte, n int64, x float64, s string) {
+		var v any
+		switch kind % 14 {
+		case 0:
+			v = n
+		case 1:
+			v = uint64(n)
+		case 2:
+			v = x
+		case 3:
+			v = s
+		case 4:
+			v = []byte(s)
+		case 5:
+			v = float32(x)
+		case 6:
+			v = json.RawMessage(s)
+		case 7:
+			v = json.Number(s)
+		case 8:
+			v = convMyInt(n)
+		case 9:
+			v = &n
+		case 10:
+			v = map[string]any{s: x}
+		case 11:
+			v = []any{n, x, s}
+		case 12:
+			v = time.Unix(0, n)
+		case 13:
+			v = decimal.New(n, int32(x))
+		}
+		typ := FieldType(ft % byte(numFieldTypes+1))
+		for _, nullable := range []bool{false, true} {
+			got, err := convertValue(Field{Name: "f", Type: typ, Nullable: nullable}, v)
+			if err != nil {
+				if ErrorCode(err) != CodeSchemaViolation {
+					t.Fatalf("%s <- %T(%v): error %v is not a schema violation", typ, v, v, err)
+				}
+				if e := err.(*Error); e.Field != "f" {
+					t.Fatalf("error names field %q", e.Field)
+				}
+				continue
+			}
+			if got == nil {
+				if !nullable {
+					t.Fatalf("%s <- %T(%v): NULL accepted by a non-nullable field", typ, v, v)
+				}
+				continue
+			}
+			if want := canonicalTypes[typ]; reflect.TypeOf(got) != want {
+				t.Fatalf("%s <- %T(%v): got %T, want %v", typ, v, v, got, want)
+			}
+		}
+	})
+}
