@@ -1,0 +1,512 @@
+package srdb
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/shopspring/decimal"
+)
+
+// Schema limits. They bound what NewSchema and schema.json accept.
+const (
+	maxSchemaFields    = 1024 // fields per table
+	maxFieldCommentLen = 1024 // bytes of Field.Comment
+)
+
+// Field describes one column of a table.
+type Field struct {
+	Name     string    // column name, see SPEC §3 for the allowed characters
+	Type     FieldType // one of the 22 field types
+	Indexed  bool      // keep a secondary index on this field
+	Nullable bool      // the field may be absent or nil in a row
+	Comment  string    // free text shown by tools, at most 1024 bytes of UTF-8
+}
+
+// Schema is the validated, immutable definition of a table's fields. Build it
+// with NewSchema (or from a struct with StructToFields). A *Schema is safe for
+// concurrent use.
+type Schema struct {
+	name   string
+	fields []Field        // in declaration order; never modified after NewSchema
+	byName map[string]int // field name → index in fields
+	typs   []FieldType    // fields[i].Type, cached for the row codec
+	plans  sync.Map       // reflect.Type → *structPlan, see rowFromStruct
+}
+
+// NewSchema validates the fields and returns the schema of a table called
+// name. It checks the table name and every field name (SPEC §3; names starting
+// with '_' are reserved for _seq and _time), rejects duplicate names (case
+// sensitive), unknown types, comments over 1024 bytes or not UTF-8, and
+// schemas with no fields or more than 1024. Errors are ErrInvalidName or
+// ErrInvalidSchema naming the field. The fields slice is copied.
+func NewSchema(name string, fields []Field) (*Schema, error) {
+	if err := validateName("table", name); err != nil {
+		return nil, err
+	}
+	if len(fields) == 0 {
+		return nil, newError(CodeInvalidSchema, "table %q: a schema needs at least one field", name)
+	}
+	if len(fields) > maxSchemaFields {
+		return nil, newError(CodeInvalidSchema, "table %q: %d fields, the limit is %d", name, len(fields), maxSchemaFields)
+	}
+	s := &Schema{
+		name:   name,
+		fields: make([]Field, len(fields)),
+		byName: make(map[string]int, len(fields)),
+		typs:   make([]FieldType, len(fields)),
+	}
+	copy(s.fields, fields)
+	for i := range s.fields {
+		f := &s.fields[i]
+		if err := validateField(f); err != nil {
+			return nil, err
+		}
+		if j, dup := s.byName[f.Name]; dup {
+			return nil, fieldError(CodeInvalidSchema, f.Name, "duplicate field name (fields %d and %d)", j, i)
+		}
+		s.byName[f.Name] = i
+		s.typs[i] = f.Type
+	}
+	return s, nil
+}
+
+// validateField checks one field definition on its own.
+func validateField(f *Field) error {
+	if isReservedFieldName(f.Name) {
+		e := newError(CodeInvalidName, "field name %q is reserved: names starting with '_' belong to system fields (%s, %s)", f.Name, sysFieldSeq, sysFieldTime)
+		e.Field = f.Name
+		return e
+	}
+	if err := validateName("field", f.Name); err != nil {
+		if e, ok := err.(*Error); ok {
+			e.Field = f.Name
+		}
+		return err
+	}
+	if !f.Type.Valid() {
+		return fieldError(CodeInvalidSchema, f.Name, "invalid field type %d", uint8(f.Type))
+	}
+	if len(f.Comment) > maxFieldCommentLen {
+		return fieldError(CodeInvalidSchema, f.Name, "comment is %d bytes long, the limit is %d", len(f.Comment), maxFieldCommentLen)
+	}
+	if !utf8.ValidString(f.Comment) {
+		return fieldError(CodeInvalidSchema, f.Name, "comment is not valid UTF-8")
+	}
+	return nil
+}
+
+// fieldError builds an *Error of the given code with Field set.
+func fieldError(code int, field, format string, args ...any) *Error {
+	e := newError(code, format, args...)
+	e.Field = field
+	return e
+}
+
+// Name returns the table name the schema was created with.
+func (s *Schema) Name() string { return s.name }
+
+// Fields returns a copy of the fields in declaration order.
+func (s *Schema) Fields() []Field {
+	out := make([]Field, len(s.fields))
+	copy(out, s.fields)
+	return out
+}
+
+// Field returns the field called name and true, or a zero Field and false.
+func (s *Schema) Field(name string) (Field, bool) {
+	if i, ok := s.byName[name]; ok {
+		return s.fields[i], true
+	}
+	return Field{}, false
+}
+
+// NumFields returns the number of fields (system fields not included).
+func (s *Schema) NumFields() int { return len(s.fields) }
+
+// String returns a one-line description such as
+// "messages(channel_id string indexed, payload bytes nullable)".
+func (s *Schema) String() string {
+	var b strings.Builder
+	b.WriteString(s.name)
+	b.WriteByte('(')
+	for i, f := range s.fields {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(f.Name)
+		b.WriteByte(' ')
+		b.WriteString(f.Type.String())
+		if f.Indexed {
+			b.WriteString(" indexed")
+		}
+		if f.Nullable {
+			b.WriteString(" nullable")
+		}
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// fieldIndex returns the position of the field called name, or -1.
+func (s *Schema) fieldIndex(name string) int {
+	if i, ok := s.byName[name]; ok {
+		return i
+	}
+	return -1
+}
+
+// types returns the field types in field order. The slice is shared and
+// cached: callers must not modify it.
+func (s *Schema) types() []FieldType { return s.typs }
+
+// withIndexed returns a copy of s in which field's Indexed flag is on. It is
+// how CreateIndex / DropIndex derive the new schema; s itself is unchanged.
+// Setting the flag to its current value is not an error. An unknown field or
+// a system field is ErrInvalidSchema.
+func (s *Schema) withIndexed(field string, on bool) (*Schema, error) {
+	i := s.fieldIndex(field)
+	if i < 0 {
+		if err := validateName("index", field); err != nil {
+			return nil, err
+		}
+		return nil, fieldError(CodeInvalidSchema, field, "table %q has no field %q", s.name, field)
+	}
+	fields := s.Fields()
+	fields[i].Indexed = on
+	return NewSchema(s.name, fields)
+}
+
+// maxPointerDepth bounds how many pointer levels StructToFields and the value
+// conversions follow (type P *P is legal Go and would otherwise loop).
+const maxPointerDepth = 8
+
+// Go types with a meaning of their own in a schema.
+var (
+	schTimeType     = reflect.TypeFor[time.Time]()
+	schDecimalType  = reflect.TypeFor[decimal.Decimal]()
+	schDurationType = reflect.TypeFor[time.Duration]()
+	schRawJSONType  = reflect.TypeFor[json.RawMessage]()
+)
+
+// StructToFields derives schema fields from a Go struct. v is a struct value,
+// a pointer to one (it may be nil: only its type is used) or a reflect.Type of
+// either.
+//
+// Every exported field becomes a schema field named by its tag or, by default,
+// by its Go name in snake_case (ChannelID → channel_id, HTTPServer →
+// http_server). The srdb tag is
+//
+//	srdb:"name;indexed;nullable;comment:text;type:byte"
+//
+// where name may be empty to keep the default, the options come in any order
+// (a comment cannot contain ';'), `type:<name>` overrides the inferred type
+// with any FieldType name, and `srdb:"-"` skips the field. A field tagged
+// `srdb:"_time"` (time.Time or *time.Time) sets the row time on Insert and a
+// field tagged `srdb:"_seq"` is filled by Scan; neither is a schema field.
+// Embedded structs are flattened (their fields become nullable when embedded
+// through a pointer) unless the tag gives the embedded field a name.
+//
+// Go types map to field types as follows: intN/uintN/floatN to the type of
+// the same name (byte is uint8 and rune int32: use type:byte / type:rune),
+// string, bool, decimal.Decimal, time.Time, time.Duration, []byte → Bytes,
+// other slices and arrays → Array, maps and other structs → Object. A pointer
+// to any of these is the same type with Nullable set. Channels, functions,
+// complex numbers and interfaces (without a type: option) are rejected with
+// ErrInvalidSchema naming the Go field.
+func StructToFields(v any) ([]Field, error) {
+	var t reflect.Type
+	switch x := v.(type) {
+	case nil:
+		return nil, newError(CodeInvalidSchema, "StructToFields: nil value, want a struct, a pointer to a struct or a reflect.Type")
+	case reflect.Type:
+		t = x
+	default:
+		t = reflect.TypeOf(v)
+	}
+	st, ok := derefStructType(t)
+	if !ok {
+		return nil, newError(CodeInvalidSchema, "StructToFields: %v is not a struct type", t)
+	}
+	cols, err := structColumns(st)
+	if err != nil {
+		return nil, err
+	}
+	fields := make([]Field, 0, len(cols))
+	for i := range cols {
+		c := &cols[i]
+		if c.name == sysFieldSeq || c.name == sysFieldTime {
+			continue
+		}
+		if isReservedFieldName(c.name) {
+			return nil, fieldError(CodeInvalidName, c.name, "Go field %s: field name %q is reserved (names starting with '_' belong to system fields)", c.goName, c.name)
+		}
+		if err := validateName("field", c.name); err != nil {
+			msg := err.Error()
+			if e, ok := err.(*Error); ok {
+				msg = e.Msg
+			}
+			return nil, fieldError(CodeInvalidName, c.name, "Go field %s: %s", c.goName, msg)
+		}
+		ft := c.typeOverride
+		if ft == TypeInvalid {
+			var ok bool
+			if ft, _, ok = inferFieldType(c.typ); !ok {
+				return nil, fieldError(CodeInvalidSchema, c.name, "Go field %s: type %v is not supported (add a type:<name> tag option or srdb:\"-\")", c.goName, c.typ)
+			}
+		}
+		nullable := c.typ.Kind() == reflect.Pointer
+		fields = append(fields, Field{
+			Name:     c.name,
+			Type:     ft,
+			Indexed:  c.indexed,
+			Nullable: c.nullable || nullable || c.viaPtr,
+			Comment:  c.comment,
+		})
+	}
+	if len(fields) == 0 {
+		return nil, newError(CodeInvalidSchema, "StructToFields: struct %v has no exported fields", st)
+	}
+	return fields, nil
+}
+
+// derefStructType strips up to maxPointerDepth pointers from t and reports
+// whether a struct type remains.
+func derefStructType(t reflect.Type) (reflect.Type, bool) {
+	for depth := 0; t != nil && t.Kind() == reflect.Pointer; depth++ {
+		if depth == maxPointerDepth {
+			return nil, false
+		}
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil, false
+	}
+	return t, true
+}
+
+// inferFieldType maps a Go type to a field type; nullable is true when t is
+// a pointer. ok is false for types with no field type.
+func inferFieldType(t reflect.Type) (ft FieldType, nullable, ok bool) {
+	for depth := 0; t.Kind() == reflect.Pointer; depth++ {
+		if depth == maxPointerDepth {
+			return TypeInvalid, true, false
+		}
+		t, nullable = t.Elem(), true
+	}
+	switch t {
+	case schTimeType:
+		return TypeTime, nullable, true
+	case schDecimalType:
+		return TypeDecimal, nullable, true
+	case schDurationType:
+		return TypeDuration, nullable, true
+	}
+	switch t.Kind() {
+	case reflect.Int:
+		ft = TypeInt
+	case reflect.Int8:
+		ft = TypeInt8
+	case reflect.Int16:
+		ft = TypeInt16
+	case reflect.Int32:
+		ft = TypeInt32
+	case reflect.Int64:
+		ft = TypeInt64
+	case reflect.Uint:
+		ft = TypeUint
+	case reflect.Uint8:
+		ft = TypeUint8
+	case reflect.Uint16:
+		ft = TypeUint16
+	case reflect.Uint32:
+		ft = TypeUint32
+	case reflect.Uint64, reflect.Uintptr:
+		ft = TypeUint64
+	case reflect.Float32:
+		ft = TypeFloat32
+	case reflect.Float64:
+		ft = TypeFloat64
+	case reflect.String:
+		ft = TypeString
+	case reflect.Bool:
+		ft = TypeBool
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			ft = TypeBytes
+		} else {
+			ft = TypeArray
+		}
+	case reflect.Array:
+		ft = TypeArray
+	case reflect.Map, reflect.Struct:
+		ft = TypeObject
+	default: // Chan, Func, Complex64/128, Interface, UnsafePointer
+		return TypeInvalid, nullable, false
+	}
+	return ft, nullable, true
+}
+
+// structColumn is one Go struct field that maps to a row column (or to the
+// system fields _time / _seq).
+type structColumn struct {
+	name         string       // column name: tag name or snake_case Go name
+	goName       string       // Go field path for messages, e.g. "Base.ID"
+	index        []int        // reflect index path, through embedded structs
+	typ          reflect.Type // Go type of the field
+	viaPtr       bool         // reached through an embedded pointer (may be nil)
+	indexed      bool         // tag option "indexed"
+	nullable     bool         // tag option "nullable"
+	comment      string       // tag option "comment:…"
+	typeOverride FieldType    // tag option "type:…", TypeInvalid when absent
+}
+
+// structColumns lists the columns of struct type t in field order, flattening
+// embedded structs. Two Go fields mapping to the same name, a bad tag, or an
+// embedded struct that embeds itself are ErrInvalidSchema.
+func structColumns(t reflect.Type) ([]structColumn, error) {
+	w := structWalker{visiting: map[reflect.Type]bool{}, seen: map[string]string{}}
+	if err := w.walk(t, nil, "", false); err != nil {
+		return nil, err
+	}
+	return w.cols, nil
+}
+
+// structWalker carries the state of one structColumns traversal.
+type structWalker struct {
+	cols     []structColumn
+	visiting map[reflect.Type]bool // embedded struct types on the current path
+	seen     map[string]string     // column name → Go field path
+}
+
+func (w *structWalker) walk(t reflect.Type, index []int, goPrefix string, viaPtr bool) error {
+	w.visiting[t] = true
+	defer delete(w.visiting, t)
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		tag, _ := sf.Tag.Lookup("srdb")
+		if tag == "-" {
+			continue
+		}
+		goName := goPrefix + sf.Name
+		name, opts, err := parseSRDBTag(tag)
+		if err != nil {
+			return newError(CodeInvalidSchema, "Go field %s: %w", goName, err)
+		}
+		path := append(append([]int(nil), index...), i)
+		if sf.Anonymous && name == "" {
+			et, ptr := sf.Type, false
+			if et.Kind() == reflect.Pointer {
+				et, ptr = et.Elem(), true
+			}
+			if et.Kind() == reflect.Struct && et != schTimeType && et != schDecimalType {
+				if opts != (srdbTagOptions{}) {
+					return newError(CodeInvalidSchema, "Go field %s: an embedded struct takes no tag options unless the tag names it", goName)
+				}
+				if w.visiting[et] {
+					return newError(CodeInvalidSchema, "Go field %s: struct %v embeds itself", goName, et)
+				}
+				if err := w.walk(et, path, goName+".", viaPtr || ptr); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if !sf.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = snakeCase(sf.Name)
+		}
+		if prev, dup := w.seen[name]; dup {
+			return fieldError(CodeInvalidSchema, name, "Go fields %s and %s both map to field %q", prev, goName, name)
+		}
+		w.seen[name] = goName
+		w.cols = append(w.cols, structColumn{
+			name:         name,
+			goName:       goName,
+			index:        path,
+			typ:          sf.Type,
+			viaPtr:       viaPtr,
+			indexed:      opts.indexed,
+			nullable:     opts.nullable,
+			comment:      opts.comment,
+			typeOverride: opts.typ,
+		})
+	}
+	return nil
+}
+
+// srdbTagOptions are the options of an srdb struct tag after the name.
+type srdbTagOptions struct {
+	indexed  bool
+	nullable bool
+	comment  string
+	typ      FieldType
+}
+
+// parseSRDBTag splits `name;indexed;nullable;comment:text;type:int8`.
+// Unknown options are an error, so a typo never goes unnoticed. A first part
+// holding ':' is an option (`srdb:"type:byte"`), since names cannot.
+func parseSRDBTag(tag string) (name string, opts srdbTagOptions, err error) {
+	if tag == "" {
+		return "", opts, nil
+	}
+	parts := strings.Split(tag, ";")
+	name = strings.TrimSpace(parts[0])
+	opts0 := parts[1:]
+	if strings.Contains(name, ":") { // `srdb:"type:byte"`: no name, a name never holds ':'
+		name, opts0 = "", parts
+	}
+	for _, p := range opts0 {
+		p = strings.TrimSpace(p)
+		key, val, hasVal := strings.Cut(p, ":")
+		switch {
+		case p == "":
+		case p == "indexed":
+			opts.indexed = true
+		case p == "nullable":
+			opts.nullable = true
+		case hasVal && key == "comment":
+			opts.comment = val
+		case hasVal && key == "type":
+			t, ok := parseFieldType(strings.TrimSpace(val))
+			if !ok {
+				return "", opts, fmt.Errorf("unknown type %q in srdb tag", val)
+			}
+			opts.typ = t
+		default:
+			return "", opts, fmt.Errorf("unknown srdb tag option %q (want indexed, nullable, comment:… or type:…)", p)
+		}
+	}
+	return name, opts, nil
+}
+
+// snakeCase converts a Go identifier to snake_case: an underscore goes
+// before an upper-case letter that follows a lower-case letter or digit, or
+// that starts a new word after an acronym (HTTPServer → http_server,
+// UserID2 → user_id2).
+func snakeCase(s string) string {
+	rs := []rune(s)
+	var b strings.Builder
+	b.Grow(len(s) + 4)
+	for i, r := range rs {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				prev := rs[i-1]
+				nextLower := i+1 < len(rs) && unicode.IsLower(rs[i+1])
+				if unicode.IsLower(prev) || unicode.IsDigit(prev) || (unicode.IsUpper(prev) && nextLower) {
+					b.WriteByte('_')
+				}
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
