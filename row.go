@@ -89,9 +89,9 @@ func encodeRow(dst []byte, seq int64, timeNanos int64, types []FieldType, vals [
 		if err != nil {
 			return dst[:start], err
 		}
-		if len(dst)-dataStart > rowMaxDataSize {
+		if uint64(len(dst)-dataStart) > rowMaxDataSize {
 			return dst[:start], newError(CodeInvalidArgument,
-				"ROW1 encode: field %d: data area exceeds %d bytes", i, rowMaxDataSize)
+				"ROW1 encode: field %d: data area exceeds %d bytes", i, uint64(rowMaxDataSize))
 		}
 		entry = dst[table+i*rowEntrySize:] // dst may have moved
 		binary.LittleEndian.PutUint32(entry[rowEntryOffset:], uint32(fieldStart-dataStart))
@@ -156,11 +156,21 @@ func parseRow(buf []byte) (rowView, error) {
 	return rowView{buf: buf, n: n, data: data}, nil
 }
 
-// seq returns the row's _seq.
-func (v rowView) seq() int64 { return int64(binary.LittleEndian.Uint64(v.buf[rowSeqOffset:])) }
+// seq returns the row's _seq (0 for a zero rowView that parseRow did not make).
+func (v rowView) seq() int64 {
+	if len(v.buf) < rowHeaderSize {
+		return 0
+	}
+	return int64(binary.LittleEndian.Uint64(v.buf[rowSeqOffset:]))
+}
 
-// timeNanos returns the row's _time in Unix nanoseconds.
-func (v rowView) timeNanos() int64 { return int64(binary.LittleEndian.Uint64(v.buf[rowTimeOffset:])) }
+// timeNanos returns the row's _time in Unix nanoseconds (0 for a zero rowView).
+func (v rowView) timeNanos() int64 {
+	if len(v.buf) < rowHeaderSize {
+		return 0
+	}
+	return int64(binary.LittleEndian.Uint64(v.buf[rowTimeOffset:]))
+}
 
 // numFields returns the row's FieldCount.
 func (v rowView) numFields() int { return v.n }
