@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/big"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -899,4 +900,35 @@ func TestRowDecodedDecimalIsIndependent(t *testing.T) {
 	}
 	require.Equal(t, d.String(), vals[0].(decimal.Decimal).String())
 	require.Equal(t, 0, new(big.Int).Neg(vals[0].(decimal.Decimal).Coefficient()).Cmp(new(big.Int).Neg(d.Coefficient())))
+}
+
+func TestRowDecodeAllocationIsBoundedByInput(t *testing.T) {
+	// Rows whose header claims far more than the buffer holds: a decoder that
+	// trusted the claims would allocate megabytes or gigabytes.
+	manyFields := binary.LittleEndian.AppendUint16(append([]byte("ROW1"), make([]byte, 16)...), 0xffff)
+	hugeSize, err := encodeRow(nil, 1, 1, []FieldType{TypeBytes}, []any{[]byte("abc")})
+	require.NoError(t, err)
+	putEntry(hugeSize, 0, 0, 0xFFFFFFFE)
+	hugeName, err := encodeRow(nil, 1, 1, []FieldType{TypeTime}, []any{time.Unix(1, 0).UTC()})
+	require.NoError(t, err)
+	v, err := parseRow(hugeName)
+	require.NoError(t, err)
+	binary.LittleEndian.PutUint16(hugeName[v.fieldPos(0)+rowTimeNameLenOffset:], 0xffff)
+
+	types := allRowTypes()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const runs = 100
+	for range runs {
+		for _, buf := range [][]byte{manyFields, hugeSize, hugeName} {
+			_, _, _, err := decodeRow(buf, types)
+			require.ErrorIs(t, err, ErrCorrupted)
+			_, _, _, err = decodeRow(buf, []FieldType{TypeTime})
+			require.ErrorIs(t, err, ErrCorrupted)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	perRun := (after.TotalAlloc - before.TotalAlloc) / runs
+	require.Less(t, perRun, uint64(64<<10), "bytes allocated per run of 6 failed decodes")
 }
