@@ -10,7 +10,32 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// Per-type encodings of a non-NULL field value in the ROW1 data area
+// Field layouts of the variable-width types, as offsets within the field.
+const (
+	rowDecimalExpSize    = 4                        // int32 exponent
+	rowDecimalSignOffset = rowDecimalExpSize        // 1-byte sign
+	rowDecimalFixedSize  = rowDecimalSignOffset + 1 // the magnitude follows
+	rowDecimalNegative   = 1                        // sign byte of a negative coefficient
+
+	rowTimeSecSize       = 8                        // int64 unix seconds
+	rowTimeNsecOffset    = rowTimeSecSize           // uint32 nanoseconds
+	rowTimeZoneOffset    = rowTimeNsecOffset + 4    // int32 zone offset, seconds east of UTC
+	rowTimeNameLenOffset = rowTimeZoneOffset + 4    // uint16 zone name length
+	rowTimeFixedSize     = rowTimeNameLenOffset + 2 // the zone name follows
+	rowTimeMaxZoneName   = math.MaxUint16           // longest zone name the length can hold
+
+	rowNanosPerSecond = uint32(time.Second / time.Nanosecond) // nanoseconds must be below this
+
+	rowBoolFalse = 0 // the only two valid Bool bytes
+	rowBoolTrue  = 1
+)
+
+// appendRowValue appends the encoding of v, the non-nil value of field i of
+// type t, to dst. v must have the canonical Go type of t; anything else is a
+// CodeSchemaViolation error. It uses no reflection, so a fixed-width, String
+// or Bytes value allocates nothing when dst has room.
+//
+// The per-type encodings of a non-NULL field value in the ROW1 data area
 // (little-endian; the entry's size delimits each value):
 //
 //	Int, Int64, Duration      8 B  two's complement int64 (Int is 64-bit)
@@ -38,30 +63,6 @@ import (
 // and offset equal those of the local zone at that instant, and otherwise
 // time.FixedZone(name, offset): the instant, the nanoseconds and the printed
 // zone survive a round trip (the location's IANA name does not).
-// Field layouts of the variable-width types, as offsets within the field.
-const (
-	rowDecimalExpSize    = 4                        // int32 exponent
-	rowDecimalSignOffset = rowDecimalExpSize        // 1-byte sign
-	rowDecimalFixedSize  = rowDecimalSignOffset + 1 // the magnitude follows
-	rowDecimalNegative   = 1                        // sign byte of a negative coefficient
-
-	rowTimeSecSize       = 8                        // int64 unix seconds
-	rowTimeNsecOffset    = rowTimeSecSize           // uint32 nanoseconds
-	rowTimeZoneOffset    = rowTimeNsecOffset + 4    // int32 zone offset, seconds east of UTC
-	rowTimeNameLenOffset = rowTimeZoneOffset + 4    // uint16 zone name length
-	rowTimeFixedSize     = rowTimeNameLenOffset + 2 // the zone name follows
-	rowTimeMaxZoneName   = math.MaxUint16           // longest zone name the length can hold
-
-	rowNanosPerSecond = uint32(time.Second / time.Nanosecond) // nanoseconds must be below this
-
-	rowBoolFalse = 0 // the only two valid Bool bytes
-	rowBoolTrue  = 1
-)
-
-// appendRowValue appends the encoding of v, the non-nil value of field i of
-// type t, to dst. v must have the canonical Go type of t; anything else is a
-// CodeSchemaViolation error. It uses no reflection, so a fixed-width, String
-// or Bytes value allocates nothing when dst has room.
 func appendRowValue(dst []byte, i int, t FieldType, v any) ([]byte, error) {
 	le := binary.LittleEndian
 	switch t {
