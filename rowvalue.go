@@ -1,0 +1,402 @@
+package srdb
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"math/big"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Field layouts of the variable-width types, as offsets within the field.
+const (
+	rowDecimalExpSize    = 4                        // int32 exponent
+	rowDecimalSignOffset = rowDecimalExpSize        // 1-byte sign
+	rowDecimalFixedSize  = rowDecimalSignOffset + 1 // the magnitude follows
+	rowDecimalNegative   = 1                        // sign byte of a negative coefficient
+
+	rowTimeSecSize       = 8                        // int64 unix seconds
+	rowTimeNsecOffset    = rowTimeSecSize           // uint32 nanoseconds
+	rowTimeZoneOffset    = rowTimeNsecOffset + 4    // int32 zone offset, seconds east of UTC
+	rowTimeNameLenOffset = rowTimeZoneOffset + 4    // uint16 zone name length
+	rowTimeFixedSize     = rowTimeNameLenOffset + 2 // the zone name follows
+	rowTimeMaxZoneName   = math.MaxUint16           // longest zone name the length can hold
+
+	rowNanosPerSecond = uint32(time.Second / time.Nanosecond) // nanoseconds must be below this
+
+	rowBoolFalse = 0 // the only two valid Bool bytes
+	rowBoolTrue  = 1
+)
+
+// appendRowValue appends the encoding of v, the non-nil value of field i of
+// type t, to dst. v must have the canonical Go type of t; anything else is a
+// CodeSchemaViolation error. It uses no reflection, so a fixed-width, String
+// or Bytes value allocates nothing when dst has room.
+//
+// The per-type encodings of a non-NULL field value in the ROW1 data area
+// (little-endian; the entry's size delimits each value):
+//
+//	Int, Int64, Duration      8 B  two's complement int64 (Int is 64-bit)
+//	Uint, Uint64              8 B  uint64
+//	Int8 / Uint8, Byte        1 B
+//	Int16 / Uint16            2 B
+//	Int32, Rune / Uint32      4 B
+//	Float32                   4 B  IEEE 754 bits (NaN payload, -0 and ±Inf kept)
+//	Float64                   8 B  IEEE 754 bits
+//	Bool                      1 B  0 = false, 1 = true; any other byte is corrupt
+//	String, Bytes             the raw bytes (size 0 = empty, distinct from NULL)
+//	Decimal                   exponent int32 (4 B) | sign (1 B: 0 = zero or
+//	                          positive, 1 = negative) | magnitude of the
+//	                          coefficient, big-endian, no leading zero byte
+//	                          (empty for zero). value = ±magnitude × 10^exponent,
+//	                          coefficient and exponent kept exactly as given.
+//	Time                      unix seconds int64 (8 B) | nanoseconds uint32
+//	                          (4 B, < 1e9) | zone offset int32 (4 B, seconds
+//	                          east of UTC) | zone name length uint16 (2 B) |
+//	                          zone name (the abbreviation from Time.Zone)
+//	Object, Array             JSON text (encoding/json); an Object must decode
+//	                          to a JSON object, an Array to a JSON array
+//
+// On decode a Time gets time.UTC for ("UTC", 0), time.Local when the name
+// and offset equal those of the local zone at that instant, and otherwise
+// time.FixedZone(name, offset): the instant, the nanoseconds and the printed
+// zone survive a round trip (the location's IANA name does not).
+func appendRowValue(dst []byte, i int, t FieldType, v any) ([]byte, error) {
+	le := binary.LittleEndian
+	switch t {
+	case TypeInt:
+		if x, ok := v.(int); ok {
+			return le.AppendUint64(dst, uint64(int64(x))), nil
+		}
+	case TypeInt8:
+		if x, ok := v.(int8); ok {
+			return append(dst, byte(x)), nil
+		}
+	case TypeInt16:
+		if x, ok := v.(int16); ok {
+			return le.AppendUint16(dst, uint16(x)), nil
+		}
+	case TypeInt32, TypeRune:
+		if x, ok := v.(int32); ok {
+			return le.AppendUint32(dst, uint32(x)), nil
+		}
+	case TypeInt64:
+		if x, ok := v.(int64); ok {
+			return le.AppendUint64(dst, uint64(x)), nil
+		}
+	case TypeUint:
+		if x, ok := v.(uint); ok {
+			return le.AppendUint64(dst, uint64(x)), nil
+		}
+	case TypeUint8, TypeByte:
+		if x, ok := v.(uint8); ok {
+			return append(dst, x), nil
+		}
+	case TypeUint16:
+		if x, ok := v.(uint16); ok {
+			return le.AppendUint16(dst, x), nil
+		}
+	case TypeUint32:
+		if x, ok := v.(uint32); ok {
+			return le.AppendUint32(dst, x), nil
+		}
+	case TypeUint64:
+		if x, ok := v.(uint64); ok {
+			return le.AppendUint64(dst, x), nil
+		}
+	case TypeFloat32:
+		if x, ok := v.(float32); ok {
+			return le.AppendUint32(dst, math.Float32bits(x)), nil
+		}
+	case TypeFloat64:
+		if x, ok := v.(float64); ok {
+			return le.AppendUint64(dst, math.Float64bits(x)), nil
+		}
+	case TypeString:
+		if x, ok := v.(string); ok {
+			return append(dst, x...), nil
+		}
+	case TypeBytes:
+		if x, ok := v.([]byte); ok {
+			return append(dst, x...), nil
+		}
+	case TypeBool:
+		if x, ok := v.(bool); ok {
+			if x {
+				return append(dst, rowBoolTrue), nil
+			}
+			return append(dst, rowBoolFalse), nil
+		}
+	case TypeDuration:
+		if x, ok := v.(time.Duration); ok {
+			return le.AppendUint64(dst, uint64(x)), nil
+		}
+	case TypeDecimal:
+		if x, ok := v.(decimal.Decimal); ok {
+			return appendRowDecimal(dst, x), nil
+		}
+	case TypeTime:
+		if x, ok := v.(time.Time); ok {
+			return appendRowTime(dst, i, x)
+		}
+	case TypeObject:
+		if x, ok := v.(map[string]any); ok {
+			if x == nil {
+				return append(dst, "{}"...), nil
+			}
+			return appendRowJSON(dst, i, t, x)
+		}
+	case TypeArray:
+		if x, ok := v.([]any); ok {
+			if x == nil {
+				return append(dst, "[]"...), nil
+			}
+			return appendRowJSON(dst, i, t, x)
+		}
+	default:
+		return dst, newError(CodeInvalidArgument, "ROW1 encode: field %d has invalid type %d", i, uint8(t))
+	}
+	return dst, newError(CodeSchemaViolation, "ROW1 encode: field %d: %s field cannot hold a value of Go type %T", i, t, v)
+}
+
+// appendRowDecimal appends d as exponent | sign | big-endian magnitude.
+func appendRowDecimal(dst []byte, d decimal.Decimal) []byte {
+	coef := d.Coefficient() // a copy; the Decimal is not touched
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(d.Exponent()))
+	if coef.Sign() < 0 {
+		dst = append(dst, rowDecimalNegative)
+	} else {
+		dst = append(dst, 0)
+	}
+	n := (coef.BitLen() + 7) / 8
+	dst = rowExtend(dst, n)
+	coef.FillBytes(dst[len(dst)-n:]) // absolute value, exactly n bytes
+	return dst
+}
+
+// appendRowTime appends tm as seconds | nanoseconds | zone offset | zone name.
+func appendRowTime(dst []byte, i int, tm time.Time) ([]byte, error) {
+	name, offset := tm.Zone()
+	if len(name) > rowTimeMaxZoneName {
+		return dst, newError(CodeSchemaViolation, "ROW1 encode: field %d: time zone name of %d bytes is too long", i, len(name))
+	}
+	if offset < math.MinInt32 || offset > math.MaxInt32 {
+		return dst, newError(CodeSchemaViolation, "ROW1 encode: field %d: time zone offset %d s does not fit int32", i, offset)
+	}
+	le := binary.LittleEndian
+	dst = le.AppendUint64(dst, uint64(tm.Unix()))
+	dst = le.AppendUint32(dst, uint32(tm.Nanosecond()))
+	dst = le.AppendUint32(dst, uint32(int32(offset)))
+	dst = le.AppendUint16(dst, uint16(len(name)))
+	return append(dst, name...), nil
+}
+
+// appendRowJSON appends the JSON encoding of an Object or Array value.
+func appendRowJSON(dst []byte, i int, t FieldType, v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return dst, newError(CodeSchemaViolation, "ROW1 encode: field %d: %s value is not JSON-encodable: %w", i, t, err)
+	}
+	return append(dst, b...), nil
+}
+
+// rowCursor reads little-endian values from the bytes of one field. Each
+// read reports false instead of running past the end, so a decoder checks a
+// length before it slices or allocates.
+type rowCursor struct{ b []byte }
+
+func (c *rowCursor) u8() (byte, bool) {
+	if len(c.b) < 1 {
+		return 0, false
+	}
+	x := c.b[0]
+	c.b = c.b[1:]
+	return x, true
+}
+
+func (c *rowCursor) u16() (uint16, bool) {
+	if len(c.b) < 2 {
+		return 0, false
+	}
+	x := binary.LittleEndian.Uint16(c.b)
+	c.b = c.b[2:]
+	return x, true
+}
+
+func (c *rowCursor) u32() (uint32, bool) {
+	if len(c.b) < 4 {
+		return 0, false
+	}
+	x := binary.LittleEndian.Uint32(c.b)
+	c.b = c.b[4:]
+	return x, true
+}
+
+func (c *rowCursor) u64() (uint64, bool) {
+	if len(c.b) < 8 {
+		return 0, false
+	}
+	x := binary.LittleEndian.Uint64(c.b)
+	c.b = c.b[8:]
+	return x, true
+}
+
+// bytes returns the next n bytes (aliasing), or false when fewer remain.
+func (c *rowCursor) bytes(n int) ([]byte, bool) {
+	if n < 0 || len(c.b) < n {
+		return nil, false
+	}
+	x := c.b[:n:n]
+	c.b = c.b[n:]
+	return x, true
+}
+
+// rest returns the unread bytes.
+func (c *rowCursor) rest() []byte {
+	x := c.b
+	c.b = nil
+	return x
+}
+
+// decodeValue decodes the non-NULL bytes b of field i as type t (t valid).
+func (v rowView) decodeValue(i int, t FieldType, b []byte) (any, error) {
+	if w, fixed := t.fixedWidth(); fixed && len(b) != w {
+		return nil, v.fieldCorrupt(i, t, "%d bytes, want %d", len(b), w)
+	}
+	le := binary.LittleEndian
+	switch t {
+	case TypeInt:
+		return int(int64(le.Uint64(b))), nil
+	case TypeInt8:
+		return int8(b[0]), nil
+	case TypeInt16:
+		return int16(le.Uint16(b)), nil
+	case TypeInt32, TypeRune:
+		return int32(le.Uint32(b)), nil
+	case TypeInt64:
+		return int64(le.Uint64(b)), nil
+	case TypeUint:
+		return uint(le.Uint64(b)), nil
+	case TypeUint8, TypeByte:
+		return b[0], nil
+	case TypeUint16:
+		return le.Uint16(b), nil
+	case TypeUint32:
+		return le.Uint32(b), nil
+	case TypeUint64:
+		return le.Uint64(b), nil
+	case TypeFloat32:
+		return math.Float32frombits(le.Uint32(b)), nil
+	case TypeFloat64:
+		return math.Float64frombits(le.Uint64(b)), nil
+	case TypeBool:
+		return v.decodeBool(i, b)
+	case TypeDuration:
+		return time.Duration(le.Uint64(b)), nil
+	case TypeString:
+		return string(b), nil
+	case TypeBytes:
+		return append(make([]byte, 0, len(b)), b...), nil
+	case TypeDecimal:
+		return v.decodeDecimal(i, b)
+	case TypeTime:
+		return v.decodeTime(i, b)
+	case TypeObject:
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, v.fieldCorrupt(i, t, "invalid JSON: %w", err)
+		}
+		if m == nil { // the JSON literal null
+			return nil, v.fieldCorrupt(i, t, "JSON null is not an object")
+		}
+		return m, nil
+	case TypeArray:
+		var a []any
+		if err := json.Unmarshal(b, &a); err != nil {
+			return nil, v.fieldCorrupt(i, t, "invalid JSON: %w", err)
+		}
+		if a == nil {
+			return nil, v.fieldCorrupt(i, t, "JSON null is not an array")
+		}
+		return a, nil
+	}
+	return nil, newError(CodeInvalidArgument, "ROW1 decode: field %d has invalid type %d", i, uint8(t))
+}
+
+// decodeBool decodes a 1-byte Bool.
+func (v rowView) decodeBool(i int, b []byte) (bool, error) {
+	if len(b) != 1 {
+		return false, v.fieldCorrupt(i, TypeBool, "%d bytes, want 1", len(b))
+	}
+	switch b[0] {
+	case rowBoolFalse:
+		return false, nil
+	case rowBoolTrue:
+		return true, nil
+	}
+	return false, v.fieldCorrupt(i, TypeBool, "byte 0x%02x is neither 0 nor 1", b[0])
+}
+
+// decodeDecimal decodes exponent | sign | magnitude, accepting only the
+// canonical form appendRowDecimal writes. The magnitude is at most the field
+// size, so the allocation is bounded by the input.
+func (v rowView) decodeDecimal(i int, b []byte) (decimal.Decimal, error) {
+	c := rowCursor{b}
+	exp, ok1 := c.u32()
+	sign, ok2 := c.u8()
+	if !ok1 || !ok2 {
+		return decimal.Decimal{}, v.fieldCorrupt(i, TypeDecimal, "%d bytes, want at least %d", len(b), rowDecimalFixedSize)
+	}
+	mag := c.rest()
+	switch {
+	case sign > rowDecimalNegative:
+		return decimal.Decimal{}, v.fieldCorrupt(i, TypeDecimal, "sign byte 0x%02x is neither 0 nor 1", sign)
+	case len(mag) > 0 && mag[0] == 0:
+		return decimal.Decimal{}, v.fieldCorrupt(i, TypeDecimal, "coefficient has a leading zero byte")
+	case len(mag) == 0 && sign == rowDecimalNegative:
+		return decimal.Decimal{}, v.fieldCorrupt(i, TypeDecimal, "negative zero coefficient")
+	}
+	coef := new(big.Int).SetBytes(mag)
+	if sign == rowDecimalNegative {
+		coef.Neg(coef)
+	}
+	return decimal.NewFromBigInt(coef, int32(exp)), nil
+}
+
+// decodeTime decodes seconds | nanoseconds | zone offset | zone name and
+// restores the location (see the table above appendRowValue).
+func (v rowView) decodeTime(i int, b []byte) (time.Time, error) {
+	c := rowCursor{b}
+	sec, ok1 := c.u64()
+	nsec, ok2 := c.u32()
+	offset, ok3 := c.u32()
+	nameLen, ok4 := c.u16()
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return time.Time{}, v.fieldCorrupt(i, TypeTime, "%d bytes, want at least %d", len(b), rowTimeFixedSize)
+	}
+	name, ok := c.bytes(int(nameLen))
+	if !ok || len(c.rest()) != 0 {
+		return time.Time{}, v.fieldCorrupt(i, TypeTime, "zone name of %d bytes does not fill the %d-byte field", nameLen, len(b))
+	}
+	if nsec >= rowNanosPerSecond {
+		return time.Time{}, v.fieldCorrupt(i, TypeTime, "nanoseconds %d out of range", nsec)
+	}
+	tm := time.Unix(int64(sec), int64(nsec))
+	return tm.In(rowTimeLocation(tm, name, int(int32(offset)), time.Local)), nil
+}
+
+// rowTimeLocation picks the location a decoded Time gets from its stored zone
+// name and offset: time.UTC for ("UTC", 0), local when local's zone at the
+// instant tm has that name and offset, else a fixed zone. local is a
+// parameter so that tests can exercise a non-UTC local zone.
+func rowTimeLocation(tm time.Time, name []byte, offset int, local *time.Location) *time.Location {
+	if offset == 0 && string(name) == "UTC" {
+		return time.UTC
+	}
+	if lname, loffset := tm.In(local).Zone(); loffset == offset && lname == string(name) {
+		return local
+	}
+	return time.FixedZone(string(name), offset)
+}
