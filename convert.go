@@ -492,7 +492,14 @@ func canonicalTime(v any, t time.Time) any {
 // convertJSON turns v into the canonical Object (map[string]any) or Array
 // ([]any) value by a JSON round trip, so what is stored is exactly what a
 // read returns. A json.RawMessage is decoded directly. JSON null is NULL.
-func convertJSON(f *Field, v any) (any, error) {
+func convertJSON(f *Field, v any) (result any, err error) {
+	defer func() {
+		// A MarshalJSON method of the caller's type may panic; that must
+		// not take the database down with it.
+		if r := recover(); r != nil {
+			result, err = nil, violation(f, "%T cannot be encoded as JSON: panic: %v", v, r)
+		}
+	}()
 	data, ok := v.(json.RawMessage)
 	if !ok {
 		var err error
