@@ -492,7 +492,14 @@ func canonicalTime(v any, t time.Time) any {
 // convertJSON turns v into the canonical Object (map[string]any) or Array
 // ([]any) value by a JSON round trip, so what is stored is exactly what a
 // read returns. A json.RawMessage is decoded directly. JSON null is NULL.
-func convertJSON(f *Field, v any) (any, error) {
+func convertJSON(f *Field, v any) (result any, err error) {
+	defer func() {
+		// A MarshalJSON method of the caller's type may panic; that must
+		// not take the database down with it.
+		if r := recover(); r != nil {
+			result, err = nil, violation(f, "%T cannot be encoded as JSON: panic: %v", v, r)
+		}
+	}()
 	data, ok := v.(json.RawMessage)
 	if !ok {
 		var err error
@@ -733,8 +740,83 @@ type structPlan struct {
 
 // structPlanCol maps one Go field (by index path) to schema field col.
 type structPlanCol struct {
-	index []int
-	col   int
+	index  []int
+	col    int
+	direct structDirect // how to read the value without boxing it first
+}
+
+// structDirect says how rowFromStruct reads a Go field whose kind fits the
+// schema field directly, skipping reflect.Value.Interface (an allocation per
+// field). structGeneric goes through Interface and convertField.
+type structDirect uint8
+
+const (
+	structGeneric  structDirect = iota
+	structString                // string kind into a String field
+	structSigned                // int kinds into integer, float, duration or decimal fields
+	structUnsigned              // uint kinds into those fields
+	structFloat                 // float kinds into float fields
+	structBool                  // bool kind into a Bool field
+	structBytes                 // byte slice into a Bytes field (copied)
+)
+
+// structDirectFor picks the direct reader for Go type t into field type ft.
+func structDirectFor(t reflect.Type, ft FieldType) structDirect {
+	numeric := ft != TypeString && ft != TypeBool && ft != TypeBytes && ft != TypeTime &&
+		ft != TypeObject && ft != TypeArray
+	switch k := t.Kind(); {
+	case k == reflect.String && ft == TypeString:
+		return structString
+	case k >= reflect.Int && k <= reflect.Int64 && numeric:
+		return structSigned
+	case k >= reflect.Uint && k <= reflect.Uintptr && numeric:
+		return structUnsigned
+	case (k == reflect.Float32 || k == reflect.Float64) && (ft == TypeFloat32 || ft == TypeFloat64):
+		return structFloat
+	case k == reflect.Bool && ft == TypeBool:
+		return structBool
+	case k == reflect.Slice && t.Elem().Kind() == reflect.Uint8 && ft == TypeBytes:
+		return structBytes
+	}
+	return structGeneric
+}
+
+// readStructField converts struct field fv for schema field f, through the
+// direct reader when the plan has one. A direct reader that fails retries
+// the generic path, whose error names the Go type.
+func readStructField(f *Field, fv reflect.Value, d structDirect) (any, error) {
+	var (
+		v   any
+		err error
+	)
+	switch d {
+	case structString:
+		return fv.String(), nil
+	case structBool:
+		return fv.Bool(), nil
+	case structBytes:
+		src := fv.Bytes()
+		b := make([]byte, len(src))
+		copy(b, src)
+		return b, nil
+	case structSigned:
+		v, err = convertSigned(f, nil, fv.Int())
+	case structUnsigned:
+		v, err = convertUnsigned(f, nil, fv.Uint())
+	case structFloat:
+		bits := 64
+		if fv.Kind() == reflect.Float32 {
+			bits = 32
+		}
+		v, err = convertFloat(f, nil, fv.Float(), bits)
+	}
+	if d != structGeneric && err == nil {
+		return v, nil
+	}
+	if !fv.CanInterface() {
+		return nil, violation(f, "struct field of type %v cannot be read", fv.Type())
+	}
+	return convertField(f, fv.Interface(), 0)
 }
 
 // structPlanFor returns the cached plan for struct type t.
@@ -781,7 +863,7 @@ func (s *Schema) buildStructPlan(t reflect.Type) *structPlan {
 			return &structPlan{err: fieldError(CodeSchemaViolation, c.name, "Go field %s of %v: unknown field (table %q has no such field; tag it srdb:\"-\" to skip it)", c.goName, t, s.name)}
 		}
 		covered[col] = true
-		p.cols = append(p.cols, structPlanCol{index: c.index, col: col})
+		p.cols = append(p.cols, structPlanCol{index: c.index, col: col, direct: structDirectFor(c.typ, s.fields[col].Type)})
 	}
 	for i, ok := range covered {
 		if !ok && !s.fields[i].Nullable {
@@ -824,10 +906,7 @@ func (s *Schema) rowFromStruct(v reflect.Value) (rowValues, error) {
 			}
 			continue
 		}
-		if !fv.CanInterface() {
-			return rowValues{}, violation(f, "struct field of %v cannot be read", v.Type())
-		}
-		cv, err := convertField(f, fv.Interface(), 0)
+		cv, err := readStructField(f, fv, c.direct)
 		if err != nil {
 			return rowValues{}, err
 		}

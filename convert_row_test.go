@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -233,7 +234,7 @@ func TestRowFromStructMapping(t *testing.T) {
 	assert.Equal(t, []any{int64(0), time.Time{}, "n", float32(0), uint8(1)}, r.vals)
 
 	_, err = s.rowFromStruct(reflect.ValueOf(small{Age: 300}))
-	assertViolation(t, err, "age", "out of range for uint8")
+	assertViolation(t, err, "age", "300 (int) is out of range for uint8")
 
 	// Pointer fields: nil is NULL.
 	type ptrs struct {
@@ -427,4 +428,58 @@ func BenchmarkRowFromStruct(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestRowFromStructDirectReaders covers the plan's direct (no boxing)
+// readers for every kind, and their error path, against the generic path.
+func TestRowFromStructDirectReaders(t *testing.T) {
+	s, err := NewSchema("t", []Field{
+		{Name: "s", Type: String},
+		{Name: "i", Type: Int16},
+		{Name: "u", Type: Uint32},
+		{Name: "f", Type: Float32},
+		{Name: "b", Type: Bool},
+		{Name: "p", Type: Bytes},
+		{Name: "d", Type: Decimal},
+		{Name: "n", Type: Int64},
+		{Name: "x", Type: Float64},
+	})
+	require.NoError(t, err)
+	type kinds struct {
+		S convMyString  `srdb:"s"`
+		I int8          `srdb:"i"`
+		U uint64        `srdb:"u"`
+		F float64       `srdb:"f"`
+		B convMyBool    `srdb:"b"`
+		P convMyBytes   `srdb:"p"`
+		D uint16        `srdb:"d"`
+		N time.Duration `srdb:"n"`
+		X int           `srdb:"x"`
+	}
+	in := kinds{S: "s", I: -8, U: 32, F: 0.5, B: true, P: convMyBytes("p"), D: 7, N: time.Second, X: 3}
+	r, err := s.rowFromStruct(reflect.ValueOf(in))
+	require.NoError(t, err)
+	want := []any{"s", int16(-8), uint32(32), float32(0.5), true, []byte("p"), nil, int64(time.Second), float64(3)}
+	for i, w := range want {
+		if i == 6 {
+			assert.True(t, decimal.NewFromInt(7).Equal(r.vals[6].(decimal.Decimal)))
+			continue
+		}
+		assertSameValue(t, w, r.vals[i])
+	}
+	in.P[0] = 'X'
+	assert.Equal(t, []byte("p"), r.vals[5], "bytes are copied")
+
+	bad := in
+	bad.U = math.MaxUint32 + 1
+	_, err = s.rowFromStruct(reflect.ValueOf(bad))
+	assertViolation(t, err, "u", "4294967296 (uint64) is out of range for uint32")
+	bad = in
+	bad.F = 1e300
+	_, err = s.rowFromStruct(reflect.ValueOf(bad))
+	assertViolation(t, err, "f", "(float64) is out of range for float32")
+	bad = in
+	bad.X = -1 << 62
+	_, err = s.rowFromStruct(reflect.ValueOf(bad))
+	require.NoError(t, err, "any int converts to float64")
 }

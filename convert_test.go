@@ -713,6 +713,19 @@ func TestConvertNeverPanics(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+// convPanicky has a MarshalJSON that panics.
+type convPanicky struct{}
+
+func (convPanicky) MarshalJSON() ([]byte, error) { panic("boom") }
+
+func TestConvertJSONMarshalerPanics(t *testing.T) {
+	var err error
+	require.NotPanics(t, func() {
+		_, err = convertValue(Field{Name: "o", Type: Object}, map[string]any{"x": convPanicky{}})
+	})
+	assertViolation(t, err, "o", "panic: boom")
+}
+
 // canonicalTypes is the Go type of each field type's values (FieldType doc).
 var canonicalTypes = map[FieldType]reflect.Type{
 	Int: reflect.TypeFor[int](), Int8: reflect.TypeFor[int8](), Int16: reflect.TypeFor[int16](),

@@ -195,8 +195,8 @@ var (
 )
 
 // StructToFields derives schema fields from a Go struct. v is a struct value,
-// a pointer to one (it may be nil: only its type is used) or a reflect.Type of
-// either.
+// a pointer to one (it may be nil: only its type is used), or a reflect.Type
+// or reflect.Value of either.
 //
 // Every exported field becomes a schema field named by its tag or, by default,
 // by its Go name in snake_case (ChannelID → channel_id, HTTPServer →
@@ -226,6 +226,10 @@ func StructToFields(v any) ([]Field, error) {
 		return nil, newError(CodeInvalidSchema, "StructToFields: nil value, want a struct, a pointer to a struct or a reflect.Type")
 	case reflect.Type:
 		t = x
+	case reflect.Value:
+		if x.IsValid() {
+			t = x.Type()
+		}
 	default:
 		t = reflect.TypeOf(v)
 	}

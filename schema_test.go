@@ -236,7 +236,8 @@ func TestStructToFields(t *testing.T) {
 		{Name: "any", Type: Object},
 		{Name: "ptr", Type: Int, Nullable: true},
 	}
-	for _, in := range []any{structCases{}, &structCases{}, (*structCases)(nil), reflect.TypeFor[structCases](), reflect.TypeFor[*structCases]()} {
+	for _, in := range []any{structCases{}, &structCases{}, (*structCases)(nil), reflect.TypeFor[structCases](),
+		reflect.TypeFor[*structCases](), reflect.ValueOf(structCases{})} {
 		got, err := StructToFields(in)
 		require.NoError(t, err, "%T", in)
 		assert.Equal(t, want, got, "%T", in)
@@ -330,6 +331,8 @@ func TestStructToFieldsErrors(t *testing.T) {
 	}{
 		{"nil", nil, CodeInvalidSchema, "nil"},
 		{"nil reflect.Type", reflect.Type(nil), CodeInvalidSchema, "nil"},
+		{"invalid reflect.Value", reflect.Value{}, CodeInvalidSchema, "not a struct"},
+		{"reflect.Value of int", reflect.ValueOf(1), CodeInvalidSchema, "not a struct"},
 		{"int", 42, CodeInvalidSchema, "not a struct"},
 		{"map", map[string]any{}, CodeInvalidSchema, "not a struct"},
 		{"pointer to int", new(int), CodeInvalidSchema, "not a struct"},
