@@ -285,12 +285,12 @@ func (r *walFileReader) record(off int64, salt uint64) (rec walRecordView, probl
 	return rec, "", nil
 }
 
-// findSyncClaim scans [from, size) for valid sync marks starting at or after
-// from (candidates found by their magic with bytes.Index, each confirmed by
-// its full record checksum and the header salt) and returns the largest
-// claimed synced offset and the mark's position; claim is 0 when there is
-// none. It stops early at the first claim beyond from, which is enough to
-// decide.
+// findSyncClaim looks in [from, size) for a valid sync mark claiming an
+// offset beyond from, which proves that the damage at from had been fsynced.
+// Candidates are found by their magic with bytes.Index and each is confirmed
+// by its whole record checksum, the header salt and claim <= its own offset
+// (so a mark starting before from could never claim beyond it). It returns
+// the first such claim and the mark's offset, or claim 0 when there is none.
 func (r *walFileReader) findSyncClaim(from int64, salt uint64) (claim, markOff int64, err error) {
 	magic := []byte(walSyncMagic)
 	for pos := from; r.size-pos >= int64(len(magic)); {
@@ -299,24 +299,20 @@ func (r *walFileReader) findSyncClaim(from int64, salt uint64) (claim, markOff i
 		if err != nil {
 			return 0, 0, err
 		}
-		// Candidates are checked into scratch, so b stays valid meanwhile.
-		for i := 0; ; {
+		// Candidates are checked through scratch, so b stays valid meanwhile.
+		for i := 0; ; i++ {
 			j := bytes.Index(b[i:], magic)
 			if j < 0 {
 				break
 			}
 			i += j
 			start := pos + int64(i) - walRecHeaderSize
-			i++
 			synced, ok, err := r.syncMarkAt(start, salt)
 			if err != nil {
 				return 0, 0, err
 			}
-			if ok && start >= from && synced > claim {
-				claim, markOff = synced, start
-				if claim > from {
-					return claim, markOff, nil
-				}
+			if ok && synced > from {
+				return synced, start, nil
 			}
 		}
 		if pos+int64(n) >= r.size {
@@ -324,7 +320,7 @@ func (r *walFileReader) findSyncClaim(from int64, salt uint64) (claim, markOff i
 		}
 		pos += int64(n - (len(magic) - 1)) // overlap: a magic may straddle windows
 	}
-	return claim, markOff, nil
+	return 0, 0, nil
 }
 
 // syncMarkAt reports whether a valid sync mark record starts at off, and the

@@ -1203,8 +1203,9 @@ func TestWALSyncMarkSalt(t *testing.T) {
 	require.NoError(t, err)
 	_, err = w.append(walRecordBatch, 2, []byte("second"))
 	require.NoError(t, err)
-	forged := appendWALSyncMark(nil, salt^1, 1<<40)
-	real := appendWALSyncMark(nil, salt, walHeaderSize64+walRecHeaderSize+5+walRecHeaderSize)
+	claim := walHeaderSize64 + walRecHeaderSize + 5 + walRecHeaderSize // inside record 2
+	forged := appendWALSyncMark(nil, salt^1, claim)
+	real := appendWALSyncMark(nil, salt, claim)
 	payload := append(append(bytes.Repeat([]byte{'x'}, 100), forged...), real...)
 	_, err = w.append(walRecordBatch, 3, payload)
 	require.NoError(t, err)
@@ -1305,4 +1306,123 @@ func TestWALReplayLogsTruncation(t *testing.T) {
 	assert.Contains(t, out, fmt.Sprintf("offset=%d", offs[1]))
 	assert.Contains(t, out, fmt.Sprintf("dropped_bytes=%d", int64(len(img)-4)-offs[1]))
 	assert.True(t, strings.Contains(out, "level=WARN"))
+}
+
+// TestWALReplayNewestFsyncs checks that a clean replay of the newest WAL
+// fsyncs it (its records must be durable before a newer WAL follows it) and
+// that an older WAL is only read.
+func TestWALReplayNewestFsyncs(t *testing.T) {
+	img := buildWAL(t, []int{10, 10}, nil, false)
+	ffs := &walFaultFS{FS: newWALMemFS()}
+	writeAllFS(t, ffs.FS, "w", img)
+	_, _, err := replayAll(ffs, "w", false)
+	require.NoError(t, err)
+	writes, syncs := ffs.counts()
+	assert.Zero(t, writes)
+	assert.Zero(t, syncs)
+	_, res, err := replayAll(ffs, "w", true)
+	require.NoError(t, err)
+	assert.False(t, res.truncated)
+	_, syncs = ffs.counts()
+	assert.Equal(t, 1, syncs)
+
+	// A failing fsync during replay is reported as an I/O error.
+	ffs.failSyncAt = 2
+	_, _, err = replayAll(ffs, "w", true)
+	assert.ErrorIs(t, err, ErrIO)
+	assert.ErrorIs(t, err, errWALInjected)
+}
+
+// walImage builds a WAL image by hand: a header with the given salt followed
+// by the given encoded records.
+func walImage(salt uint64, recs ...[]byte) []byte {
+	b := appendWALHeader(nil, walHeader{version: walFormatVersion, logNum: 1, salt: salt})
+	for _, r := range recs {
+		b = append(b, r...)
+	}
+	return b
+}
+
+func TestWALSyncMarkClaimChecks(t *testing.T) {
+	const salt = 77
+	r1 := appendWALRecord(nil, walRecordBatch, 1, []byte("one"))
+	r2 := appendWALRecord(nil, walRecordBatch, 2, []byte("two"))
+	r3 := appendWALRecord(nil, walRecordBatch, 3, []byte("three"))
+	markAt := walHeaderSize64 + int64(len(r1)+len(r2))
+	fs := newWALMemFS()
+
+	// In order, a mark claiming more than the bytes before it is damage.
+	img := walImage(salt, r1, r2, appendWALSyncMark(nil, salt, markAt+1), r3)
+	writeAllFS(t, fs, "w", img)
+	_, _, err := replayAll(fs, "w", false)
+	requireCorruptAt(t, err, "w", markAt)
+	got, res, err := replayAll(fs, "w", true)
+	require.NoError(t, err)
+	checkSeqs2(t, got, 1, 2)
+	assert.True(t, res.truncated)
+	// So is one claiming less than the header.
+	writeAllFS(t, fs, "w", walImage(salt, r1, r2, appendWALSyncMark(nil, salt, 3), r3))
+	_, _, err = replayAll(fs, "w", false)
+	requireCorruptAt(t, err, "w", markAt)
+	// A well-formed one is skipped silently and recorded.
+	writeAllFS(t, fs, "w", walImage(salt, r1, r2, appendWALSyncMark(nil, salt, markAt), r3))
+	got, res, err = replayAll(fs, "w", false)
+	require.NoError(t, err)
+	checkSeqs2(t, got, 1, 2, 3)
+	assert.Equal(t, markAt, res.syncedClaim)
+
+	// After damage, a mark claiming beyond its own offset proves nothing:
+	// the tail is truncated, not reported as corruption.
+	bad := bytes.Clone(r2)
+	bad[len(bad)-1] ^= 1
+	r1At := walHeaderSize64
+	writeAllFS(t, fs, "w", walImage(salt, r1, bad, r3, appendWALSyncMark(nil, salt, 1<<20)))
+	got, res, err = replayAll(fs, "w", true)
+	require.NoError(t, err)
+	checkSeqs2(t, got, 1)
+	assert.Equal(t, r1At+int64(len(r1)), res.validEnd)
+	// So does one whose own checksum fails.
+	tailMark := walHeaderSize64 + int64(len(r1)+len(bad)+len(r3))
+	rotten := appendWALSyncMark(nil, salt, tailMark)
+	rotten[0] ^= 1
+	writeAllFS(t, fs, "w", walImage(salt, r1, bad, r3, rotten))
+	got, _, err = replayAll(fs, "w", true)
+	require.NoError(t, err)
+	checkSeqs2(t, got, 1)
+	// A proper one makes it corruption.
+	writeAllFS(t, fs, "w", walImage(salt, r1, bad, r3, appendWALSyncMark(nil, salt, tailMark)))
+	_, _, err = replayAll(fs, "w", true)
+	requireCorruptAt(t, err, "w", r1At+int64(len(r1)))
+}
+
+// TestWALSyncMarkAcrossReadWindows puts the magic of the only sync mark
+// proving the damage across the boundary of the reader's 1 MiB windows.
+func TestWALSyncMarkAcrossReadWindows(t *testing.T) {
+	const salt = 5
+	r1 := appendWALRecord(nil, walRecordBatch, 1, []byte("one"))
+	bad := appendWALRecord(nil, walRecordBatch, 2, []byte("two"))
+	bad[len(bad)-1] ^= 1
+	x := walHeaderSize64 + int64(len(r1)) // damage offset: the scan starts here
+	for _, straddle := range []int{1, 4, 7} {
+		// The magic starts straddle bytes before the end of the first window.
+		magicAt := x + walReadWindow - int64(straddle)
+		fillerData := int(magicAt-walRecHeaderSize-x-int64(len(bad))) - walRecHeaderSize
+		filler := appendWALRecord(nil, walRecordBatch, 3, make([]byte, fillerData))
+		markAt := x + int64(len(bad)+len(filler))
+		require.Equal(t, magicAt, markAt+walRecHeaderSize)
+		img := walImage(salt, r1, bad, filler, appendWALSyncMark(nil, salt, markAt))
+		fs := newWALMemFS()
+		writeAllFS(t, fs, "w", img)
+		_, _, err := replayAll(fs, "w", true)
+		requireCorruptAt(t, err, "w", x)
+	}
+}
+
+func checkSeqs2(t *testing.T, got []walRec, seqs ...int64) {
+	t.Helper()
+	var have []int64
+	for _, r := range got {
+		have = append(have, r.seq)
+	}
+	require.Equal(t, seqs, have)
 }

@@ -91,7 +91,10 @@ type walWriter struct {
 	writing  bool   // a write leader is in write(2)
 	syncing  bool   // a sync leader is in fsync
 	closed   bool   // close has begun: append refuses, fsyncs append no more marks
-	failed   error  // sticky first write/fsync error; never cleared
+	// committers counts goroutines inside commit; a write leader yields
+	// once before writing only when it is not alone (see waitLocked).
+	committers int
+	failed     error // sticky first write/fsync error; never cleared
 }
 
 // createWAL creates the WAL file path for log number logNum, writes its
@@ -222,17 +225,15 @@ func (w *walWriter) commit(end int64) error {
 		return newError(CodeInvalidArgument, "wal %s: commit of offset %d outside [%d, %d]",
 			w.path, end, walHeaderSize64, w.appended)
 	}
-	switch w.mode {
-	case DurabilityNone:
+	if w.mode == DurabilityNone {
 		if end <= w.synced {
 			return nil
 		}
 		return w.failed
-	case DurabilityInterval:
-		return w.waitLocked(end, false)
-	default:
-		return w.waitLocked(end, true)
 	}
+	w.committers++
+	defer func() { w.committers-- }()
+	return w.waitLocked(end, w.mode == DurabilitySync)
 }
 
 // sync writes and fsyncs every buffered record. It is a no-op when no record
@@ -336,17 +337,19 @@ func (w *walWriter) waitLocked(end int64, durable bool) error {
 			// A durable waiter does not start a write during an fsync: it
 			// could not return before the fsync after it anyway, and waiting
 			// lets every record arriving meanwhile share that next write.
-			// Before leading a durable write it yields the processor once:
-			// the committers just released by the previous fsync are
-			// runnable and typically append their next record within
-			// microseconds, so they join this write and fsync instead of
-			// waiting for the one after (measured: records per fsync with 8
-			// committers ~4.4 -> ~7.7). Only a scheduling hint: correctness
-			// never depends on it.
+			// Before leading a write when other committers are around, it
+			// yields the processor once: goroutines just released by the
+			// previous write or fsync are runnable and typically append
+			// their next record within microseconds, so they join this
+			// write (and fsync) instead of waiting for the next one.
+			// Measured with 8 committers: records per fsync ~4.4 -> ~7.7
+			// (Sync), write(2) calls per record ~0.95 -> ~0.17 (Interval).
+			// A lone committer never yields. Only a scheduling hint:
+			// correctness never depends on it.
 			switch {
 			case w.writing || (durable && w.syncing):
 				w.cond.Wait()
-			case durable && !yielded:
+			case !yielded && w.committers > 1:
 				yielded = true
 				w.mu.Unlock()
 				runtime.Gosched()
