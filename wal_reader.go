@@ -143,10 +143,9 @@ func replayWAL(fs FS, path string, newest bool, logger *slog.Logger,
 	res.validEnd = off
 
 	if damage != "" {
-		problem := damage
 		if !newest {
 			return res, corruptionError(path, off, "wal record: %s (in a WAL that is not the newest, %d bytes follow)",
-				problem, r.size-off)
+				damage, r.size-off)
 		}
 		claim, markOff, err := r.findSyncClaim(off, hdr.salt)
 		if err != nil {
@@ -155,11 +154,11 @@ func replayWAL(fs FS, path string, newest bool, logger *slog.Logger,
 		if claim > off {
 			return res, corruptionError(path, off,
 				"wal record: %s, but the sync mark at offset %d says every byte before offset %d was fsynced",
-				problem, markOff, claim)
+				damage, markOff, claim)
 		}
 		logger.Warn("wal: truncating torn tail of newest log (crash artefact)",
 			slog.String("file", path), slog.Int64("offset", off),
-			slog.Int64("dropped_bytes", r.size-off), slog.String("reason", problem))
+			slog.Int64("dropped_bytes", r.size-off), slog.String("reason", damage))
 		if err := r.truncate(off); err != nil {
 			return res, err
 		}

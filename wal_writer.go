@@ -51,6 +51,10 @@ const (
 // single write + fsync (see waitLocked). In DurabilityInterval the syncer's
 // fsync never blocks commits: writes go on while it runs.
 //
+// The leaders call File.Write and File.Sync of the same file concurrently
+// (the DurabilityInterval syncer fsyncs while commits write), which the FS's
+// files must allow; os.File does.
+//
 // # Failure
 //
 // The first failed write or fsync is sticky (failed): it is returned by every
@@ -58,7 +62,6 @@ const (
 // retried — after a failed fsync the kernel may have dropped the dirty pages,
 // so a retry that succeeded would acknowledge bytes that are not on disk.
 type walWriter struct {
-	fs     FS
 	path   string
 	f      File
 	num    uint64 // log number, from the header
@@ -150,7 +153,7 @@ func createWAL(fs FS, path string, logNum uint64, mode Durability, syncInterval 
 	}
 
 	w := &walWriter{
-		fs: fs, path: path, f: f, num: logNum, salt: hdr.salt, mode: mode, logger: logger,
+		path: path, f: f, num: logNum, salt: hdr.salt, mode: mode, logger: logger,
 		appended: walHeaderSize64, dataEnd: walHeaderSize64, written: walHeaderSize64,
 		synced: walHeaderSize64, marked: walHeaderSize64,
 	}
