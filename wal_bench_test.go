@@ -18,7 +18,7 @@ import (
 // record, which group commit drives below 1 in DurabilitySync; writes/op
 // counts write(2) calls per record (shared by concurrent committers).
 func BenchmarkWALAppend(b *testing.B) {
-	for _, mode := range allModes {
+	for _, mode := range walAllModes {
 		for _, g := range []int{1, 8, 64} {
 			b.Run(fmt.Sprintf("%s/%d", mode, g), func(b *testing.B) { benchWALAppend(b, mode, g) })
 		}

@@ -15,19 +15,19 @@ func walFuzzSeeds(tb testing.TB) [][]byte {
 	seeds := [][]byte{
 		nil,
 		make([]byte, walHeaderSize),
-		buildWAL(tb, nil, nil, false),
-		buildWAL(tb, []int{0, 1, 30, 200}, nil, false),
-		buildWAL(tb, []int{10, 20, 30, 40, 50}, map[int]bool{1: true, 3: true}, true),
-		buildWAL(tb, []int{5, 500, 5}, map[int]bool{0: true}, false),
+		walBuild(tb, nil, nil, false),
+		walBuild(tb, []int{0, 1, 30, 200}, nil, false),
+		walBuild(tb, []int{10, 20, 30, 40, 50}, map[int]bool{1: true, 3: true}, true),
+		walBuild(tb, []int{5, 500, 5}, map[int]bool{0: true}, false),
 	}
 	fs := newWALMemFS()
 	w, err := createWAL(fs, "sync", 3, DurabilitySync, 0, nil)
 	require.NoError(tb, err)
 	for i := range 4 {
-		appendCommit(tb, w, walRecordType(i%3+1), int64(i+1), walPayload(int64(i), 17*i))
+		walAppendCommit(tb, w, walRecordType(i%3+1), int64(i+1), walPayload(int64(i), 17*i))
 	}
 	require.NoError(tb, w.close())
-	img := readAllFS(tb, fs, "sync")
+	img := walReadFile(tb, fs, "sync")
 	seeds = append(seeds, img)
 	torn := append([]byte(nil), img[:len(img)-60]...)
 	garbled := append([]byte(nil), img...)
@@ -47,22 +47,22 @@ func FuzzReadWAL(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fs := newWALMemFS()
-		writeAllFS(t, fs, "old", b)
-		oldRecs, _, oldErr := replayAll(fs, "old", false)
+		walWriteFile(t, fs, "old", b)
+		oldRecs, _, oldErr := walReplayAll(fs, "old", false)
 		if oldErr != nil {
 			require.ErrorIs(t, oldErr, ErrCorrupted)
 		}
-		require.True(t, bytes.Equal(b, readAllFS(t, fs, "old")), "an older WAL is never modified")
+		require.True(t, bytes.Equal(b, walReadFile(t, fs, "old")), "an older WAL is never modified")
 
-		writeAllFS(t, fs, "new", b)
-		newRecs, res, newErr := replayAll(fs, "new", true)
+		walWriteFile(t, fs, "new", b)
+		newRecs, res, newErr := walReplayAll(fs, "new", true)
 		if newErr != nil {
 			require.ErrorIs(t, newErr, ErrCorrupted)
 			require.Error(t, oldErr, "damage in the newest WAL is damage in an older one too")
-			require.True(t, bytes.Equal(b, readAllFS(t, fs, "new")), "a failed replay leaves the file untouched")
+			require.True(t, bytes.Equal(b, walReadFile(t, fs, "new")), "a failed replay leaves the file untouched")
 			return
 		}
-		after := readAllFS(t, fs, "new")
+		after := walReadFile(t, fs, "new")
 		require.Equal(t, int64(len(after)), res.validEnd)
 		require.True(t, bytes.Equal(b[:len(after)], after), "replay only ever cuts a tail")
 		require.Equal(t, int64(len(b)-len(after)), res.truncatedBytes)
@@ -76,13 +76,13 @@ func FuzzReadWAL(f *testing.F) {
 		// The records passed before any damage are the same either way.
 		require.Equal(t, oldRecs, newRecs)
 
-		again, res2, err := replayAll(fs, "new", true)
+		again, res2, err := walReplayAll(fs, "new", true)
 		require.NoError(t, err)
 		require.False(t, res2.truncated)
 		require.Equal(t, newRecs, again)
 		if !res.headerMissing {
 			// Now clean: it replays as an older WAL too.
-			again, _, err = replayAll(fs, "new", false)
+			again, _, err = walReplayAll(fs, "new", false)
 			require.NoError(t, err)
 			require.Equal(t, newRecs, again)
 		}
@@ -95,8 +95,8 @@ func TestWALFuzzSeedsAreValid(t *testing.T) {
 	valid := 0
 	for _, s := range walFuzzSeeds(t) {
 		fs := newWALMemFS()
-		writeAllFS(t, fs, "w", s)
-		recs, _, err := replayAll(fs, "w", false)
+		walWriteFile(t, fs, "w", s)
+		recs, _, err := walReplayAll(fs, "w", false)
 		if err == nil && len(recs) >= 3 {
 			valid++
 		} else if err != nil && !errors.Is(err, ErrCorrupted) {

@@ -327,7 +327,7 @@ func walPayload(seq int64, n int) []byte {
 	return b
 }
 
-func replayAll(fs FS, path string, newest bool) ([]walRec, walReplayResult, error) {
+func walReplayAll(fs FS, path string, newest bool) ([]walRec, walReplayResult, error) {
 	var recs []walRec
 	res, err := replayWAL(fs, path, newest, nil, func(typ walRecordType, seq int64, data []byte) error {
 		recs = append(recs, walRec{typ, seq, bytes.Clone(data)})
@@ -336,7 +336,7 @@ func replayAll(fs FS, path string, newest bool) ([]walRec, walReplayResult, erro
 	return recs, res, err
 }
 
-func readAllFS(t testing.TB, fs FS, path string) []byte {
+func walReadFile(t testing.TB, fs FS, path string) []byte {
 	t.Helper()
 	f, err := fs.Open(path)
 	require.NoError(t, err)
@@ -352,7 +352,7 @@ func readAllFS(t testing.TB, fs FS, path string) []byte {
 	return b
 }
 
-func writeAllFS(t testing.TB, fs FS, path string, b []byte) {
+func walWriteFile(t testing.TB, fs FS, path string, b []byte) {
 	t.Helper()
 	f, err := fs.Create(path)
 	require.NoError(t, err)
@@ -378,8 +378,8 @@ func walOffsets(t testing.TB, b []byte) (offs []int64, types []walRecordType) {
 	return offs, types
 }
 
-// dataOffsets returns walOffsets without the sync marks.
-func dataOffsets(t testing.TB, b []byte) []int64 {
+// walDataOffsets returns walOffsets without the sync marks.
+func walDataOffsets(t testing.TB, b []byte) []int64 {
 	offs, types := walOffsets(t, b)
 	var out []int64
 	for i, o := range offs {
@@ -390,8 +390,8 @@ func dataOffsets(t testing.TB, b []byte) []int64 {
 	return out
 }
 
-// appendCommit appends and commits one record, failing the test on error.
-func appendCommit(t testing.TB, w *walWriter, typ walRecordType, seq int64, data []byte) int64 {
+// walAppendCommit appends and commits one record, failing the test on error.
+func walAppendCommit(t testing.TB, w *walWriter, typ walRecordType, seq int64, data []byte) int64 {
 	t.Helper()
 	end, err := w.append(typ, seq, data)
 	require.NoError(t, err)
@@ -399,7 +399,7 @@ func appendCommit(t testing.TB, w *walWriter, typ walRecordType, seq int64, data
 	return end
 }
 
-func requireCorruptAt(t *testing.T, err error, path string, off int64) {
+func walRequireCorruptAt(t *testing.T, err error, path string, off int64) {
 	t.Helper()
 	require.Error(t, err)
 	require.ErrorIs(t, err, ErrCorrupted)
@@ -410,7 +410,7 @@ func requireCorruptAt(t *testing.T, err error, path string, off int64) {
 	assert.Contains(t, err.Error(), fmt.Sprintf("at offset %d", off))
 }
 
-var allModes = []Durability{DurabilitySync, DurabilityInterval, DurabilityNone}
+var walAllModes = []Durability{DurabilitySync, DurabilityInterval, DurabilityNone}
 
 // ---------------------------------------------------------------------------
 // Format.
@@ -433,7 +433,7 @@ func TestWALFormatConstants(t *testing.T) {
 		c[i] ^= 0x01
 		h := decodeWALRecordHeader(c)
 		if h.check() == "" {
-			assert.NotEqual(t, h.crc, crcOf(c[4:]), "flip at %d undetected", i)
+			assert.NotEqual(t, h.crc, walCRC(c[4:]), "flip at %d undetected", i)
 		}
 	}
 	h, problem := decodeWALHeader(appendWALHeader(nil, walHeader{version: 1, logNum: 9, salt: 42}))
@@ -441,7 +441,7 @@ func TestWALFormatConstants(t *testing.T) {
 	assert.Equal(t, walHeader{version: 1, logNum: 9, salt: 42}, h)
 }
 
-func crcOf(b []byte) uint32 { return crc32.Checksum(b, walCRCTable) }
+func walCRC(b []byte) uint32 { return crc32.Checksum(b, walCRCTable) }
 
 // ---------------------------------------------------------------------------
 // Writer.
@@ -453,7 +453,7 @@ func TestWALRoundTrip(t *testing.T) {
 		sizes = append(sizes, r.IntN(10000))
 	}
 	seqs := []int64{math.MinInt64, -1, 0, math.MaxInt64}
-	for _, mode := range allModes {
+	for _, mode := range walAllModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			fs := OSFS()
 			path := filepath.Join(t.TempDir(), "000007.wal")
@@ -478,13 +478,13 @@ func TestWALRoundTrip(t *testing.T) {
 				}
 			}
 			// A type the table may add later is stored as well.
-			appendCommit(t, w, walRecordType(9), 99, []byte("future"))
+			walAppendCommit(t, w, walRecordType(9), 99, []byte("future"))
 			want = append(want, walRec{9, 99, []byte("future")})
 			require.NoError(t, w.close())
 			size := w.size()
 
 			for _, newest := range []bool{false, true} {
-				got, res, err := replayAll(fs, path, newest)
+				got, res, err := walReplayAll(fs, path, newest)
 				require.NoError(t, err)
 				require.Equal(t, len(want), len(got))
 				for i := range want {
@@ -503,22 +503,22 @@ func TestWALRoundTrip(t *testing.T) {
 
 			// A cleanly closed WAL ends with a sync mark claiming every byte
 			// before it.
-			b := readAllFS(t, fs, path)
+			b := walReadFile(t, fs, path)
 			offs, types := walOffsets(t, b)
 			last := offs[len(offs)-1]
 			require.Equal(t, walRecordSyncMark, types[len(types)-1])
 			synced, ok := decodeWALSyncMark(b[last+walRecHeaderSize:], binary.LittleEndian.Uint64(b[walHeaderSaltOff:]))
 			require.True(t, ok)
 			assert.Equal(t, last, synced)
-			assert.Equal(t, synced, replayResult(t, fs, path).syncedClaim)
+			assert.Equal(t, synced, walReplayResultOf(t, fs, path).syncedClaim)
 		})
 	}
 }
 
-// replayResult replays path (not newest) and returns the result.
-func replayResult(t *testing.T, fs FS, path string) walReplayResult {
+// walReplayResultOf replays path (not newest) and returns the result.
+func walReplayResultOf(t *testing.T, fs FS, path string) walReplayResult {
 	t.Helper()
-	_, r, err := replayAll(fs, path, false)
+	_, r, err := walReplayAll(fs, path, false)
 	require.NoError(t, err)
 	return r
 }
@@ -541,7 +541,7 @@ func TestWALCreate(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorIs(t, err, iofs.ErrExist)
 	require.NoError(t, w.close())
-	got, _, err := replayAll(OSFS(), path, false)
+	got, _, err := walReplayAll(OSFS(), path, false)
 	require.NoError(t, err)
 	assert.Empty(t, got)
 
@@ -560,7 +560,7 @@ func TestWALAppendRejects(t *testing.T) {
 	assert.ErrorIs(t, w.commit(w.size()+1), ErrInvalidArgument)
 	assert.ErrorIs(t, w.commit(0), ErrInvalidArgument)
 	assert.NoError(t, w.err(), "argument errors are not sticky")
-	appendCommit(t, w, walRecordBatch, 1, []byte("x"))
+	walAppendCommit(t, w, walRecordBatch, 1, []byte("x"))
 }
 
 func TestWALIntervalCommitWritesWithoutFsync(t *testing.T) {
@@ -570,9 +570,9 @@ func TestWALIntervalCommitWritesWithoutFsync(t *testing.T) {
 	require.NoError(t, err)
 	var ends []int64
 	for i := range 10 {
-		ends = append(ends, appendCommit(t, w, walRecordBatch, int64(i+1), walPayload(int64(i), 300)))
+		ends = append(ends, walAppendCommit(t, w, walRecordBatch, int64(i+1), walPayload(int64(i), 300)))
 		// After commit the bytes are in the kernel: a fresh reader sees them.
-		got, _, err := replayAll(OSFS(), path, false)
+		got, _, err := walReplayAll(OSFS(), path, false)
 		require.NoError(t, err)
 		require.Len(t, got, i+1)
 		written, _ := ffs.coverage()
@@ -601,16 +601,16 @@ func TestWALNoneBuffersUntilSync(t *testing.T) {
 	require.NoError(t, err)
 	var end int64
 	for i := range 10 {
-		end = appendCommit(t, w, walRecordDelete, int64(i+1), walPayload(int64(i), 100))
+		end = walAppendCommit(t, w, walRecordDelete, int64(i+1), walPayload(int64(i), 100))
 	}
 	writes, syncs := ffs.counts()
 	assert.Equal(t, 1, writes, "only the header was written")
 	assert.Equal(t, 1, syncs)
-	assert.Len(t, readAllFS(t, OSFS(), path), walHeaderSize)
+	assert.Len(t, walReadFile(t, OSFS(), path), walHeaderSize)
 	assert.Equal(t, end, w.size())
 
 	require.NoError(t, w.sync())
-	got, _, err := replayAll(OSFS(), path, false)
+	got, _, err := walReplayAll(OSFS(), path, false)
 	require.NoError(t, err)
 	assert.Len(t, got, 10)
 	assert.Equal(t, end, w.syncedOffset())
@@ -620,14 +620,14 @@ func TestWALNoneBuffersUntilSync(t *testing.T) {
 	// The buffer is written (without fsync) once it exceeds its limit.
 	big := walPayload(1, walBufferLimit/4)
 	for i := range 5 {
-		end = appendCommit(t, w, walRecordBatch, int64(100+i), big)
+		end = walAppendCommit(t, w, walRecordBatch, int64(100+i), big)
 	}
 	written, _ := ffs.coverage()
 	assert.Greater(t, written, int64(walBufferLimit))
 	_, syncs = ffs.counts()
 	assert.Equal(t, 2, syncs)
 	require.NoError(t, w.close())
-	got, _, err = replayAll(OSFS(), path, false)
+	got, _, err = walReplayAll(OSFS(), path, false)
 	require.NoError(t, err)
 	assert.Len(t, got, 15)
 	assert.Equal(t, end+int64(walSyncMarkSize), w.size(), "the final sync mark follows the last record")
@@ -639,7 +639,7 @@ func TestWALSyncCommitFsyncs(t *testing.T) {
 	w, err := createWAL(ffs, path, 1, DurabilitySync, 0, nil)
 	require.NoError(t, err)
 	for i := range 5 {
-		end := appendCommit(t, w, walRecordBatch, int64(i+1), walPayload(int64(i), 256))
+		end := walAppendCommit(t, w, walRecordBatch, int64(i+1), walPayload(int64(i), 256))
 		assert.GreaterOrEqual(t, w.syncedOffset(), end)
 		_, synced := ffs.coverage()
 		assert.GreaterOrEqual(t, synced, end)
@@ -647,7 +647,7 @@ func TestWALSyncCommitFsyncs(t *testing.T) {
 		assert.Equal(t, i+2, syncs)
 	}
 	require.NoError(t, w.close())
-	b := readAllFS(t, OSFS(), path)
+	b := walReadFile(t, OSFS(), path)
 	_, types := walOffsets(t, b)
 	// Each commit wrote the previous fsync's sync mark along with its record.
 	assert.Equal(t, []walRecordType{1, 0x7f, 1, 0x7f, 1, 0x7f, 1, 0x7f, 1, 0x7f}, types)
@@ -658,7 +658,7 @@ func TestWALIntervalSyncerFsyncs(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "1.wal")
 	w, err := createWAL(ffs, path, 1, DurabilityInterval, time.Millisecond, nil)
 	require.NoError(t, err)
-	end := appendCommit(t, w, walRecordBatch, 1, []byte("tick"))
+	end := walAppendCommit(t, w, walRecordBatch, 1, []byte("tick"))
 	deadline := time.After(30 * time.Second) // a hang guard, not a timing assertion
 	for {
 		if _, synced := ffs.coverage(); synced >= end {
@@ -675,12 +675,12 @@ func TestWALIntervalSyncerFsyncs(t *testing.T) {
 }
 
 func TestWALCloseIdempotent(t *testing.T) {
-	for _, mode := range allModes {
+	for _, mode := range walAllModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			ffs := &walFaultFS{FS: newWALMemFS()}
 			w, err := createWAL(ffs, "w", 1, mode, time.Hour, nil)
 			require.NoError(t, err)
-			end := appendCommit(t, w, walRecordBatch, 1, []byte("a"))
+			end := walAppendCommit(t, w, walRecordBatch, 1, []byte("a"))
 			require.NoError(t, w.close())
 			_, syncs := ffs.counts()
 			require.NoError(t, w.close())
@@ -699,7 +699,7 @@ func TestWALCloseIdempotent(t *testing.T) {
 	w, err := createWAL(fs, "e", 1, DurabilityInterval, time.Hour, nil)
 	require.NoError(t, err)
 	require.NoError(t, w.close())
-	assert.Len(t, readAllFS(t, fs, "e"), walHeaderSize)
+	assert.Len(t, walReadFile(t, fs, "e"), walHeaderSize)
 }
 
 // TestWALGroupCommit runs 16 goroutines appending under a shared lock (as the
@@ -712,7 +712,7 @@ func TestWALGroupCommit(t *testing.T) {
 	if testing.Short() {
 		perG = 50
 	}
-	for _, mode := range allModes {
+	for _, mode := range walAllModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			ffs := &walFaultFS{FS: OSFS()}
 			path := filepath.Join(t.TempDir(), "1.wal")
@@ -762,7 +762,7 @@ func TestWALGroupCommit(t *testing.T) {
 			require.NoError(t, w.close())
 			t.Logf("%s: %d records, %d fsyncs during the run", mode, goroutines*perG, syncs-1)
 
-			got, _, err := replayAll(OSFS(), path, true)
+			got, _, err := walReplayAll(OSFS(), path, true)
 			require.NoError(t, err)
 			require.Len(t, got, goroutines*perG)
 			for i, r := range got {
@@ -783,7 +783,7 @@ func TestWALStickyWriteError(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "1.wal")
 			w, err := createWAL(ffs, path, 1, mode, time.Hour, nil)
 			require.NoError(t, err)
-			end1 := appendCommit(t, w, walRecordBatch, 1, walPayload(1, 100))
+			end1 := walAppendCommit(t, w, walRecordBatch, 1, walPayload(1, 100))
 			writes, syncs := ffs.counts()
 			ffs.mu.Lock()
 			ffs.failWriteAt = writes + 1
@@ -813,7 +813,7 @@ func TestWALStickyWriteError(t *testing.T) {
 			assert.Equal(t, syncs, syncs2)
 
 			// Record 1 survives; the half-written record 2 is a torn tail.
-			got, res, err := replayAll(OSFS(), path, true)
+			got, res, err := walReplayAll(OSFS(), path, true)
 			require.NoError(t, err)
 			require.Len(t, got, 1)
 			assert.True(t, res.truncated)
@@ -822,7 +822,7 @@ func TestWALStickyWriteError(t *testing.T) {
 }
 
 func TestWALStickySyncError(t *testing.T) {
-	for _, mode := range allModes {
+	for _, mode := range walAllModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			ffs := &walFaultFS{FS: OSFS(), failSyncAt: 2} // the header's fsync is the first
 			path := filepath.Join(t.TempDir(), "1.wal")
@@ -914,7 +914,7 @@ func TestWALStickyErrorFaultSweep(t *testing.T) {
 				if err := w.close(); err != nil {
 					require.ErrorIs(t, err, errWALInjected)
 				}
-				got, _, err := replayAll(ffs.FS, "w", true)
+				got, _, err := walReplayAll(ffs.FS, "w", true)
 				require.NoError(t, err)
 				seqs := []int64{}
 				for _, r := range got {
@@ -932,11 +932,11 @@ func TestWALStickyErrorFaultSweep(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Replay policy.
 
-// buildWAL writes records of the given sizes with a None-mode writer, calling
+// walBuild writes records of the given sizes with a None-mode writer, calling
 // sync after the records whose index is in syncAfter, and returns the file
 // image without the final close (so the tail is not covered by a sync mark
 // unless synced). seqs are 1..n.
-func buildWAL(t testing.TB, sizes []int, syncAfter map[int]bool, closeIt bool) []byte {
+func walBuild(t testing.TB, sizes []int, syncAfter map[int]bool, closeIt bool) []byte {
 	t.Helper()
 	fs := newWALMemFS()
 	w, err := createWAL(fs, "build", 1, DurabilityNone, 0, nil)
@@ -957,10 +957,10 @@ func buildWAL(t testing.TB, sizes []int, syncAfter map[int]bool, closeIt bool) [
 		w.mu.Unlock()
 		require.NoError(t, w.err())
 	}
-	return readAllFS(t, fs, "build")
+	return walReadFile(t, fs, "build")
 }
 
-func checkSeqs(t *testing.T, got []walRec, n int) {
+func walCheckSeqs(t *testing.T, got []walRec, n int) {
 	t.Helper()
 	require.Len(t, got, n)
 	for i, r := range got {
@@ -971,21 +971,21 @@ func checkSeqs(t *testing.T, got []walRec, n int) {
 
 func TestWALTornTailEveryOffset(t *testing.T) {
 	sizes := []int{10, 300, 0, 77, 1500}
-	img := buildWAL(t, sizes, map[int]bool{1: true}, false)
-	offs := dataOffsets(t, img)
+	img := walBuild(t, sizes, map[int]bool{1: true}, false)
+	offs := walDataOffsets(t, img)
 	lastStart := offs[len(offs)-1]
 	require.Equal(t, int64(len(img)), lastStart+walRecHeaderSize+1500)
 
 	for cut := lastStart; cut < int64(len(img)); cut++ {
 		fs := newWALMemFS()
-		writeAllFS(t, fs, "1.wal", img[:cut])
-		got, res, err := replayAll(fs, "1.wal", true)
+		walWriteFile(t, fs, "1.wal", img[:cut])
+		got, res, err := walReplayAll(fs, "1.wal", true)
 		require.NoError(t, err, "cut at %d", cut)
-		checkSeqs(t, got, len(sizes)-1)
+		walCheckSeqs(t, got, len(sizes)-1)
 		assert.Equal(t, lastStart, res.validEnd)
 		assert.Equal(t, cut > lastStart, res.truncated, "cut %d", cut)
 		assert.Equal(t, cut-lastStart, res.truncatedBytes)
-		require.Equal(t, img[:lastStart], readAllFS(t, fs, "1.wal"), "file truncated to the last whole record")
+		require.Equal(t, img[:lastStart], walReadFile(t, fs, "1.wal"), "file truncated to the last whole record")
 
 		if cut%97 != 0 && cut != lastStart+1 {
 			continue // the reopen scenario on a sample of cuts
@@ -994,17 +994,17 @@ func TestWALTornTailEveryOffset(t *testing.T) {
 		// newest and must now replay cleanly.
 		w, err := createWAL(fs, "2.wal", 2, DurabilitySync, 0, nil)
 		require.NoError(t, err)
-		appendCommit(t, w, walRecordBatch, int64(len(sizes)), walPayload(int64(len(sizes)), 33))
+		walAppendCommit(t, w, walRecordBatch, int64(len(sizes)), walPayload(int64(len(sizes)), 33))
 		require.NoError(t, w.close())
-		got1, res1, err := replayAll(fs, "1.wal", false)
+		got1, res1, err := walReplayAll(fs, "1.wal", false)
 		require.NoError(t, err)
-		checkSeqs(t, got1, len(sizes)-1)
+		walCheckSeqs(t, got1, len(sizes)-1)
 		assert.False(t, res1.truncated)
-		got2, _, err := replayAll(fs, "2.wal", true)
+		got2, _, err := walReplayAll(fs, "2.wal", true)
 		require.NoError(t, err)
-		checkSeqs(t, append(got1, got2...), len(sizes))
+		walCheckSeqs(t, append(got1, got2...), len(sizes))
 		// Replaying WAL 1 as newest again changes nothing.
-		got1b, res1b, err := replayAll(fs, "1.wal", true)
+		got1b, res1b, err := walReplayAll(fs, "1.wal", true)
 		require.NoError(t, err)
 		assert.Equal(t, got1, got1b)
 		assert.False(t, res1b.truncated)
@@ -1018,17 +1018,17 @@ func TestWALTornTailOfSyncModeWAL(t *testing.T) {
 	w, err := createWAL(fs, "w", 1, DurabilitySync, 0, nil)
 	require.NoError(t, err)
 	for i := range 6 {
-		appendCommit(t, w, walRecordBatch, int64(i+1), walPayload(int64(i+1), 100))
+		walAppendCommit(t, w, walRecordBatch, int64(i+1), walPayload(int64(i+1), 100))
 	}
-	img := readAllFS(t, fs, "w")
+	img := walReadFile(t, fs, "w")
 	require.NoError(t, w.close())
-	offs := dataOffsets(t, img)
+	offs := walDataOffsets(t, img)
 	for cut := offs[5] + 1; cut < int64(len(img)); cut++ {
 		fs := newWALMemFS()
-		writeAllFS(t, fs, "w", img[:cut])
-		got, res, err := replayAll(fs, "w", true)
+		walWriteFile(t, fs, "w", img[:cut])
+		got, res, err := walReplayAll(fs, "w", true)
 		require.NoError(t, err)
-		checkSeqs(t, got, 5)
+		walCheckSeqs(t, got, 5)
 		assert.True(t, res.truncated)
 		assert.Equal(t, offs[5]-int64(walSyncMarkSize), res.syncedClaim, "the mark after record 5 claims it")
 	}
@@ -1039,17 +1039,17 @@ func TestWALGarbledSyncedRecordIsCorruption(t *testing.T) {
 	w, err := createWAL(fs, "w", 1, DurabilitySync, 0, nil)
 	require.NoError(t, err)
 	for i := range 20 {
-		appendCommit(t, w, walRecordBatch, int64(i+1), walPayload(int64(i+1), 64))
+		walAppendCommit(t, w, walRecordBatch, int64(i+1), walPayload(int64(i+1), 64))
 	}
 	require.NoError(t, w.close())
-	img := readAllFS(t, fs, "w")
-	offs := dataOffsets(t, img)
+	img := walReadFile(t, fs, "w")
+	offs := walDataOffsets(t, img)
 	start, end := offs[9], offs[10]
 	for _, newest := range []bool{true, false} {
 		for i := start; i < end; i++ {
 			b := bytes.Clone(img)
 			b[i] ^= 0x40
-			writeAllFS(t, fs, "bad", b)
+			walWriteFile(t, fs, "bad", b)
 			var n int
 			_, err := replayWAL(fs, "bad", newest, nil, func(walRecordType, int64, []byte) error { n++; return nil })
 			if i >= start+walRecHeaderSize+64 {
@@ -1058,9 +1058,9 @@ func TestWALGarbledSyncedRecordIsCorruption(t *testing.T) {
 				require.ErrorIs(t, err, ErrCorrupted)
 				continue
 			}
-			requireCorruptAt(t, err, "bad", start)
+			walRequireCorruptAt(t, err, "bad", start)
 			assert.Equal(t, 9, n, "the records before the damage, never the damaged one")
-			assert.Equal(t, b, readAllFS(t, fs, "bad"), "a corrupt WAL is left untouched")
+			assert.Equal(t, b, walReadFile(t, fs, "bad"), "a corrupt WAL is left untouched")
 		}
 	}
 }
@@ -1068,24 +1068,24 @@ func TestWALGarbledSyncedRecordIsCorruption(t *testing.T) {
 func TestWALGarbledUnsyncedTailIsTruncated(t *testing.T) {
 	sizes := []int{40, 40, 40, 40, 40}
 	for _, syncAfter := range []map[int]bool{nil, {1: true}} {
-		img := buildWAL(t, sizes, syncAfter, false)
-		offs := dataOffsets(t, img)
+		img := walBuild(t, sizes, syncAfter, false)
+		offs := walDataOffsets(t, img)
 		for victim := 2; victim < 5; victim++ {
 			b := bytes.Clone(img)
 			b[offs[victim]+walRecHeaderSize+5] ^= 0xff
 			fs := newWALMemFS()
-			writeAllFS(t, fs, "w", b)
-			got, res, err := replayAll(fs, "w", true)
+			walWriteFile(t, fs, "w", b)
+			got, res, err := walReplayAll(fs, "w", true)
 			require.NoError(t, err)
-			checkSeqs(t, got, victim)
+			walCheckSeqs(t, got, victim)
 			assert.True(t, res.truncated)
 			assert.Equal(t, int64(len(b))-offs[victim], res.truncatedBytes)
-			assert.Len(t, readAllFS(t, fs, "w"), int(offs[victim]))
+			assert.Len(t, walReadFile(t, fs, "w"), int(offs[victim]))
 
 			// The same damage in a WAL that is not the newest is corruption.
-			writeAllFS(t, fs, "old", b)
-			_, _, err = replayAll(fs, "old", false)
-			requireCorruptAt(t, err, "old", offs[victim])
+			walWriteFile(t, fs, "old", b)
+			_, _, err = walReplayAll(fs, "old", false)
+			walRequireCorruptAt(t, err, "old", offs[victim])
 		}
 	}
 }
@@ -1095,74 +1095,74 @@ func TestWALZeroedPageInSyncedWALIsCorruption(t *testing.T) {
 	w, err := createWAL(fs, "w", 1, DurabilitySync, 0, nil)
 	require.NoError(t, err)
 	for i := range 100 {
-		appendCommit(t, w, walRecordBatch, int64(i+1), walPayload(int64(i+1), 256))
+		walAppendCommit(t, w, walRecordBatch, int64(i+1), walPayload(int64(i+1), 256))
 	}
 	require.NoError(t, w.close())
-	img := readAllFS(t, fs, "w")
+	img := walReadFile(t, fs, "w")
 	offs, _ := walOffsets(t, img)
 	for _, page := range []int64{0, 4096, 8192, 16384} {
 		b := bytes.Clone(img)
 		clear(b[page : page+4096])
-		writeAllFS(t, fs, "z", b)
-		_, _, err := replayAll(fs, "z", true)
+		walWriteFile(t, fs, "z", b)
+		_, _, err := walReplayAll(fs, "z", true)
 		if page == 0 {
-			requireCorruptAt(t, err, "z", 0) // the header is gone
+			walRequireCorruptAt(t, err, "z", 0) // the header is gone
 			continue
 		}
 		// The damage is reported at the record that holds the page's first byte.
 		i := sort.Search(len(offs), func(i int) bool { return offs[i] > page }) - 1
-		requireCorruptAt(t, err, "z", offs[i])
+		walRequireCorruptAt(t, err, "z", offs[i])
 	}
 }
 
 func TestWALNonNewestDamageIsCorruption(t *testing.T) {
-	img := buildWAL(t, []int{30, 30, 30}, nil, false)
+	img := walBuild(t, []int{30, 30, 30}, nil, false)
 	fs := newWALMemFS()
 	// A torn tail in an old WAL.
-	writeAllFS(t, fs, "old", img[:len(img)-3])
-	_, _, err := replayAll(fs, "old", false)
-	offs := dataOffsets(t, img)
-	requireCorruptAt(t, err, "old", offs[2])
+	walWriteFile(t, fs, "old", img[:len(img)-3])
+	_, _, err := walReplayAll(fs, "old", false)
+	offs := walDataOffsets(t, img)
+	walRequireCorruptAt(t, err, "old", offs[2])
 	// Appended garbage.
-	writeAllFS(t, fs, "old", append(bytes.Clone(img), 1, 2, 3))
-	_, _, err = replayAll(fs, "old", false)
-	requireCorruptAt(t, err, "old", int64(len(img)))
+	walWriteFile(t, fs, "old", append(bytes.Clone(img), 1, 2, 3))
+	_, _, err = walReplayAll(fs, "old", false)
+	walRequireCorruptAt(t, err, "old", int64(len(img)))
 	// A zero-length or header-less old WAL.
-	writeAllFS(t, fs, "old", nil)
-	_, _, err = replayAll(fs, "old", false)
-	requireCorruptAt(t, err, "old", 0)
+	walWriteFile(t, fs, "old", nil)
+	_, _, err = walReplayAll(fs, "old", false)
+	walRequireCorruptAt(t, err, "old", 0)
 }
 
 func TestWALHeaderDamage(t *testing.T) {
-	img := buildWAL(t, []int{10, 10}, nil, true)
+	img := walBuild(t, []int{10, 10}, nil, true)
 	fs := newWALMemFS()
 	for i := range walHeaderSize {
 		for _, newest := range []bool{true, false} {
 			b := bytes.Clone(img)
 			b[i] ^= 0x10
-			writeAllFS(t, fs, "h", b)
-			_, _, err := replayAll(fs, "h", newest)
-			requireCorruptAt(t, err, "h", 0)
+			walWriteFile(t, fs, "h", b)
+			_, _, err := walReplayAll(fs, "h", newest)
+			walRequireCorruptAt(t, err, "h", 0)
 		}
 	}
 	// A valid checksum over an unknown version is refused too.
 	b := bytes.Clone(img)
 	binary.LittleEndian.PutUint32(b[walHeaderVersionOff:], 2)
-	binary.LittleEndian.PutUint32(b[walHeaderCRCOff:], crcOf(b[:walHeaderCRCOff]))
-	writeAllFS(t, fs, "h", b)
-	_, _, err := replayAll(fs, "h", true)
-	requireCorruptAt(t, err, "h", 0)
+	binary.LittleEndian.PutUint32(b[walHeaderCRCOff:], walCRC(b[:walHeaderCRCOff]))
+	walWriteFile(t, fs, "h", b)
+	_, _, err := walReplayAll(fs, "h", true)
+	walRequireCorruptAt(t, err, "h", 0)
 	assert.Contains(t, err.Error(), "version")
 	// A zeroed header with records after it is corruption, not "missing".
 	b = bytes.Clone(img)
 	clear(b[:walHeaderSize])
-	writeAllFS(t, fs, "h", b)
-	_, _, err = replayAll(fs, "h", true)
-	requireCorruptAt(t, err, "h", 0)
+	walWriteFile(t, fs, "h", b)
+	_, _, err = walReplayAll(fs, "h", true)
+	walRequireCorruptAt(t, err, "h", 0)
 }
 
 func TestWALHeaderMissingInNewest(t *testing.T) {
-	img := buildWAL(t, nil, nil, false)
+	img := walBuild(t, nil, nil, false)
 	require.Len(t, img, walHeaderSize)
 	cases := map[string][]byte{
 		"empty":      {},
@@ -1174,18 +1174,18 @@ func TestWALHeaderMissingInNewest(t *testing.T) {
 	for name, b := range cases {
 		t.Run(name, func(t *testing.T) {
 			fs := newWALMemFS()
-			writeAllFS(t, fs, "w", b)
-			got, res, err := replayAll(fs, "w", true)
+			walWriteFile(t, fs, "w", b)
+			got, res, err := walReplayAll(fs, "w", true)
 			require.NoError(t, err)
 			assert.Empty(t, got)
 			assert.True(t, res.headerMissing)
 			assert.Equal(t, len(b) > 0, res.truncated)
 			assert.Equal(t, int64(len(b)), res.truncatedBytes)
-			assert.Empty(t, readAllFS(t, fs, "w"))
+			assert.Empty(t, walReadFile(t, fs, "w"))
 
-			writeAllFS(t, fs, "old", b)
-			_, _, err = replayAll(fs, "old", false)
-			requireCorruptAt(t, err, "old", 0)
+			walWriteFile(t, fs, "old", b)
+			_, _, err = walReplayAll(fs, "old", false)
+			walRequireCorruptAt(t, err, "old", 0)
 		})
 	}
 }
@@ -1212,8 +1212,8 @@ func TestWALSyncMarkSalt(t *testing.T) {
 	w.mu.Lock()
 	w.writeLocked()
 	w.mu.Unlock()
-	img := readAllFS(t, fs, "w")
-	offs := dataOffsets(t, img)
+	img := walReadFile(t, fs, "w")
+	offs := walDataOffsets(t, img)
 	realAt := int64(bytes.LastIndex(img, []byte(walSyncMagic))) - walRecHeaderSize
 
 	// Damage in record 2, a mark-looking payload with the wrong salt after it.
@@ -1221,24 +1221,24 @@ func TestWALSyncMarkSalt(t *testing.T) {
 	b[offs[1]+walRecHeaderSize] ^= 1
 	b2 := bytes.Clone(b)
 	copy(b2[realAt:], make([]byte, walSyncMarkSize)) // remove the genuine-salt mark
-	writeAllFS(t, fs, "forged", b2)
-	got, res, err := replayAll(fs, "forged", true)
+	walWriteFile(t, fs, "forged", b2)
+	got, res, err := walReplayAll(fs, "forged", true)
 	require.NoError(t, err)
 	assert.Len(t, got, 1)
 	assert.True(t, res.truncated)
 
 	// With the file's own salt the mark is believed: damage before its claim.
-	writeAllFS(t, fs, "real", b)
-	_, _, err = replayAll(fs, "real", true)
-	requireCorruptAt(t, err, "real", offs[1])
+	walWriteFile(t, fs, "real", b)
+	_, _, err = walReplayAll(fs, "real", true)
+	walRequireCorruptAt(t, err, "real", offs[1])
 	assert.Contains(t, err.Error(), fmt.Sprintf("sync mark at offset %d", realAt))
 }
 
 func TestWALReplayCallbackError(t *testing.T) {
-	img := buildWAL(t, []int{5, 5, 5}, nil, true)
-	offs := dataOffsets(t, img)
+	img := walBuild(t, []int{5, 5, 5}, nil, true)
+	offs := walDataOffsets(t, img)
 	fs := newWALMemFS()
-	writeAllFS(t, fs, "w", img)
+	walWriteFile(t, fs, "w", img)
 	n := 0
 	_, err := replayWAL(fs, "w", false, nil, func(walRecordType, int64, []byte) error {
 		n++
@@ -1247,7 +1247,7 @@ func TestWALReplayCallbackError(t *testing.T) {
 		}
 		return nil
 	})
-	requireCorruptAt(t, err, "w", offs[1])
+	walRequireCorruptAt(t, err, "w", offs[1])
 	assert.Contains(t, err.Error(), "bad payload")
 
 	plain := errors.New("stop")
@@ -1256,12 +1256,12 @@ func TestWALReplayCallbackError(t *testing.T) {
 }
 
 func TestWALReaderLengthChecks(t *testing.T) {
-	img := buildWAL(t, []int{8}, nil, false)
+	img := walBuild(t, []int{8}, nil, false)
 	set := func(mut func(b []byte)) []byte {
 		b := bytes.Clone(img)
 		mut(b[walHeaderSize:])
 		// Re-checksum so that only the length check can catch it.
-		binary.LittleEndian.PutUint32(b[walHeaderSize:], crcOf(b[walHeaderSize+4:]))
+		binary.LittleEndian.PutUint32(b[walHeaderSize:], walCRC(b[walHeaderSize+4:]))
 		return b
 	}
 	cases := map[string][]byte{
@@ -1279,10 +1279,10 @@ func TestWALReaderLengthChecks(t *testing.T) {
 	for name, b := range cases {
 		t.Run(name, func(t *testing.T) {
 			fs := newWALMemFS()
-			writeAllFS(t, fs, "w", b)
-			_, _, err := replayAll(fs, "w", false)
-			requireCorruptAt(t, err, "w", walHeaderSize64)
-			got, res, err := replayAll(fs, "w", true)
+			walWriteFile(t, fs, "w", b)
+			_, _, err := walReplayAll(fs, "w", false)
+			walRequireCorruptAt(t, err, "w", walHeaderSize64)
+			got, res, err := walReplayAll(fs, "w", true)
 			require.NoError(t, err)
 			assert.Empty(t, got)
 			assert.True(t, res.truncated)
@@ -1293,15 +1293,15 @@ func TestWALReaderLengthChecks(t *testing.T) {
 // TestWALReplayLogsTruncation checks that the truncation is logged with the
 // file, offset and dropped bytes.
 func TestWALReplayLogsTruncation(t *testing.T) {
-	img := buildWAL(t, []int{10, 10}, nil, false)
+	img := walBuild(t, []int{10, 10}, nil, false)
 	fs := newWALMemFS()
-	writeAllFS(t, fs, "w", img[:len(img)-4])
+	walWriteFile(t, fs, "w", img[:len(img)-4])
 	var logBuf bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logBuf, nil))
 	_, err := replayWAL(fs, "w", true, logger, func(walRecordType, int64, []byte) error { return nil })
 	require.NoError(t, err)
 	out := logBuf.String()
-	offs := dataOffsets(t, img)
+	offs := walDataOffsets(t, img)
 	assert.Contains(t, out, "file=w")
 	assert.Contains(t, out, fmt.Sprintf("offset=%d", offs[1]))
 	assert.Contains(t, out, fmt.Sprintf("dropped_bytes=%d", int64(len(img)-4)-offs[1]))
@@ -1312,15 +1312,15 @@ func TestWALReplayLogsTruncation(t *testing.T) {
 // fsyncs it (its records must be durable before a newer WAL follows it) and
 // that an older WAL is only read.
 func TestWALReplayNewestFsyncs(t *testing.T) {
-	img := buildWAL(t, []int{10, 10}, nil, false)
+	img := walBuild(t, []int{10, 10}, nil, false)
 	ffs := &walFaultFS{FS: newWALMemFS()}
-	writeAllFS(t, ffs.FS, "w", img)
-	_, _, err := replayAll(ffs, "w", false)
+	walWriteFile(t, ffs.FS, "w", img)
+	_, _, err := walReplayAll(ffs, "w", false)
 	require.NoError(t, err)
 	writes, syncs := ffs.counts()
 	assert.Zero(t, writes)
 	assert.Zero(t, syncs)
-	_, res, err := replayAll(ffs, "w", true)
+	_, res, err := walReplayAll(ffs, "w", true)
 	require.NoError(t, err)
 	assert.False(t, res.truncated)
 	_, syncs = ffs.counts()
@@ -1328,7 +1328,7 @@ func TestWALReplayNewestFsyncs(t *testing.T) {
 
 	// A failing fsync during replay is reported as an I/O error.
 	ffs.failSyncAt = 2
-	_, _, err = replayAll(ffs, "w", true)
+	_, _, err = walReplayAll(ffs, "w", true)
 	assert.ErrorIs(t, err, ErrIO)
 	assert.ErrorIs(t, err, errWALInjected)
 }
@@ -1353,22 +1353,22 @@ func TestWALSyncMarkClaimChecks(t *testing.T) {
 
 	// In order, a mark claiming more than the bytes before it is damage.
 	img := walImage(salt, r1, r2, appendWALSyncMark(nil, salt, markAt+1), r3)
-	writeAllFS(t, fs, "w", img)
-	_, _, err := replayAll(fs, "w", false)
-	requireCorruptAt(t, err, "w", markAt)
-	got, res, err := replayAll(fs, "w", true)
+	walWriteFile(t, fs, "w", img)
+	_, _, err := walReplayAll(fs, "w", false)
+	walRequireCorruptAt(t, err, "w", markAt)
+	got, res, err := walReplayAll(fs, "w", true)
 	require.NoError(t, err)
-	checkSeqs2(t, got, 1, 2)
+	walCheckSeqList(t, got, 1, 2)
 	assert.True(t, res.truncated)
 	// So is one claiming less than the header.
-	writeAllFS(t, fs, "w", walImage(salt, r1, r2, appendWALSyncMark(nil, salt, 3), r3))
-	_, _, err = replayAll(fs, "w", false)
-	requireCorruptAt(t, err, "w", markAt)
+	walWriteFile(t, fs, "w", walImage(salt, r1, r2, appendWALSyncMark(nil, salt, 3), r3))
+	_, _, err = walReplayAll(fs, "w", false)
+	walRequireCorruptAt(t, err, "w", markAt)
 	// A well-formed one is skipped silently and recorded.
-	writeAllFS(t, fs, "w", walImage(salt, r1, r2, appendWALSyncMark(nil, salt, markAt), r3))
-	got, res, err = replayAll(fs, "w", false)
+	walWriteFile(t, fs, "w", walImage(salt, r1, r2, appendWALSyncMark(nil, salt, markAt), r3))
+	got, res, err = walReplayAll(fs, "w", false)
 	require.NoError(t, err)
-	checkSeqs2(t, got, 1, 2, 3)
+	walCheckSeqList(t, got, 1, 2, 3)
 	assert.Equal(t, markAt, res.syncedClaim)
 
 	// After damage, a mark claiming beyond its own offset proves nothing:
@@ -1376,23 +1376,23 @@ func TestWALSyncMarkClaimChecks(t *testing.T) {
 	bad := bytes.Clone(r2)
 	bad[len(bad)-1] ^= 1
 	r1At := walHeaderSize64
-	writeAllFS(t, fs, "w", walImage(salt, r1, bad, r3, appendWALSyncMark(nil, salt, 1<<20)))
-	got, res, err = replayAll(fs, "w", true)
+	walWriteFile(t, fs, "w", walImage(salt, r1, bad, r3, appendWALSyncMark(nil, salt, 1<<20)))
+	got, res, err = walReplayAll(fs, "w", true)
 	require.NoError(t, err)
-	checkSeqs2(t, got, 1)
+	walCheckSeqList(t, got, 1)
 	assert.Equal(t, r1At+int64(len(r1)), res.validEnd)
 	// So does one whose own checksum fails.
 	tailMark := walHeaderSize64 + int64(len(r1)+len(bad)+len(r3))
 	rotten := appendWALSyncMark(nil, salt, tailMark)
 	rotten[0] ^= 1
-	writeAllFS(t, fs, "w", walImage(salt, r1, bad, r3, rotten))
-	got, _, err = replayAll(fs, "w", true)
+	walWriteFile(t, fs, "w", walImage(salt, r1, bad, r3, rotten))
+	got, _, err = walReplayAll(fs, "w", true)
 	require.NoError(t, err)
-	checkSeqs2(t, got, 1)
+	walCheckSeqList(t, got, 1)
 	// A proper one makes it corruption.
-	writeAllFS(t, fs, "w", walImage(salt, r1, bad, r3, appendWALSyncMark(nil, salt, tailMark)))
-	_, _, err = replayAll(fs, "w", true)
-	requireCorruptAt(t, err, "w", r1At+int64(len(r1)))
+	walWriteFile(t, fs, "w", walImage(salt, r1, bad, r3, appendWALSyncMark(nil, salt, tailMark)))
+	_, _, err = walReplayAll(fs, "w", true)
+	walRequireCorruptAt(t, err, "w", r1At+int64(len(r1)))
 }
 
 // TestWALSyncMarkAcrossReadWindows puts the magic of the only sync mark
@@ -1412,13 +1412,13 @@ func TestWALSyncMarkAcrossReadWindows(t *testing.T) {
 		require.Equal(t, magicAt, markAt+walRecHeaderSize)
 		img := walImage(salt, r1, bad, filler, appendWALSyncMark(nil, salt, markAt))
 		fs := newWALMemFS()
-		writeAllFS(t, fs, "w", img)
-		_, _, err := replayAll(fs, "w", true)
-		requireCorruptAt(t, err, "w", x)
+		walWriteFile(t, fs, "w", img)
+		_, _, err := walReplayAll(fs, "w", true)
+		walRequireCorruptAt(t, err, "w", x)
 	}
 }
 
-func checkSeqs2(t *testing.T, got []walRec, seqs ...int64) {
+func walCheckSeqList(t *testing.T, got []walRec, seqs ...int64) {
 	t.Helper()
 	var have []int64
 	for _, r := range got {

@@ -132,7 +132,7 @@ func createWAL(fs FS, path string, logNum uint64, mode Durability, syncInterval 
 	}
 	b := appendWALHeader(make([]byte, 0, walHeaderSize), hdr)
 	if n, err := f.Write(b); err != nil || n != len(b) {
-		return fail(ioError("write", path, orShortWrite(err)))
+		return fail(ioError("write", path, walOrShortWrite(err)))
 	}
 	if err := killPoint("wal.create.after_header"); err != nil {
 		return fail(err)
@@ -169,9 +169,9 @@ func createWAL(fs FS, path string, logNum uint64, mode Durability, syncInterval 
 	return w, nil
 }
 
-// orShortWrite returns err, or io.ErrShortWrite when a Write returned fewer
+// walOrShortWrite returns err, or io.ErrShortWrite when a Write returned fewer
 // bytes than asked without an error.
-func orShortWrite(err error) error {
+func walOrShortWrite(err error) error {
 	if err == nil {
 		return io.ErrShortWrite
 	}
