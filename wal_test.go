@@ -932,10 +932,11 @@ func TestWALStickyErrorFaultSweep(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Replay policy.
 
-// walBuild writes records of the given sizes with a None-mode writer, calling
-// sync after the records whose index is in syncAfter, and returns the file
-// image without the final close (so the tail is not covered by a sync mark
-// unless synced). seqs are 1..n.
+// walBuild writes records of the given sizes (seqs 1..n, types cycling
+// through 1..3) with a None-mode writer, calling sync after the records whose
+// index is in syncAfter, and returns the file image: closed (ending with the
+// final sync mark) when closeIt, else with every record written but nothing
+// after the last sync covered by a sync mark.
 func walBuild(t testing.TB, sizes []int, syncAfter map[int]bool, closeIt bool) []byte {
 	t.Helper()
 	fs := newWALMemFS()
