@@ -1,0 +1,460 @@
+package srdb
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"io"
+	iofs "io/fs"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+)
+
+const (
+	// walBufferLimit is the size of encoded but unwritten records at which
+	// append hands the buffer to write(2) itself (in every mode; in
+	// DurabilityNone it is the only write before sync/close).
+	walBufferLimit = 1 << 20
+	// walMaxSpareCap is the largest buffer kept for reuse after a write; a
+	// buffer grown beyond it by a huge record is dropped so that one large
+	// record does not pin its memory for the life of the WAL.
+	walMaxSpareCap = 8 << 20
+)
+
+// walWriter appends records to one WAL file and makes them durable according
+// to its Durability mode.
+//
+// # Use
+//
+// The table calls append under its own write lock (so records are appended in
+// seq order) and then commit outside that lock; concurrent commits share
+// write(2) and fsync calls (group commit):
+//
+//	end, err := w.append(walRecordBatch, seq, payload) // cheap, in memory
+//	...release the table lock...
+//	err = w.commit(end) // returns when the record is as durable as the mode promises
+//
+// # Leaders
+//
+// At most one goroutine at a time is in write(2) (the write leader, writing
+// flag) and at most one in fsync (the sync leader, syncing flag). A goroutine
+// that needs bytes written or synced becomes the leader if the slot is free,
+// otherwise it waits on cond. The write leader takes the whole buffer and
+// writes it with ONE write call, so every record appended so far rides along;
+// the sync leader fsyncs everything written so far, covering every waiter
+// whose record was in those bytes. In DurabilitySync a committer does not
+// start a write while an fsync is running (it could not return earlier
+// anyway), so records arriving during an fsync are gathered into the next
+// single write + fsync (see waitLocked). In DurabilityInterval the syncer's
+// fsync never blocks commits: writes go on while it runs.
+//
+// The leaders call File.Write and File.Sync of the same file concurrently
+// (the DurabilityInterval syncer fsyncs while commits write), which the FS's
+// files must allow; os.File does.
+//
+// # Failure
+//
+// The first failed write or fsync is sticky (failed): it is returned by every
+// later append, sync and by every commit not already covered, and nothing is
+// retried — after a failed fsync the kernel may have dropped the dirty pages,
+// so a retry that succeeded would acknowledge bytes that are not on disk.
+type walWriter struct {
+	path   string
+	f      File
+	num    uint64 // log number, from the header
+	salt   uint64 // header salt, repeated in every sync mark
+	mode   Durability
+	logger *slog.Logger
+
+	// stop and done run the DurabilityInterval syncer goroutine: close closes
+	// stop and waits for done. Both nil in the other modes.
+	stop chan struct{}
+	done chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error // result of the first close, written inside closeOnce
+
+	// mu guards the fields below. It is never held across write(2) or fsync:
+	// a leader sets writing or syncing, drops mu around the I/O and retakes
+	// it to publish the result. Lock order: the table's write lock, then mu.
+	mu sync.Mutex
+	// cond (on mu) is broadcast whenever written, synced, writing, syncing or
+	// failed change.
+	cond     sync.Cond
+	buf      []byte // encoded bytes at offsets [appended-len(buf), appended), not yet given to write(2)
+	spare    []byte // empty buffer swapped in for buf while the write leader writes
+	appended int64  // offset past the last appended record, sync marks included
+	dataEnd  int64  // offset past the last appended record that is not a sync mark
+	written  int64  // bytes handed to the kernel by a successful write(2)
+	synced   int64  // bytes covered by a successful fsync
+	marked   int64  // largest offset claimed by a sync mark appended so far
+	writing  bool   // a write leader is in write(2)
+	syncing  bool   // a sync leader is in fsync
+	closed   bool   // close has begun: append refuses, fsyncs append no more marks
+	// committers counts goroutines inside commit; a write leader yields
+	// once before writing only when it is not alone (see waitLocked).
+	committers int
+	failed     error // sticky first write/fsync error; never cleared
+}
+
+// createWAL creates the WAL file path for log number logNum, writes its
+// header, and fsyncs the file and its directory (so the new name survives a
+// crash) before returning a writer positioned after the header. It fails if
+// path already exists. In DurabilityInterval it starts the background syncer
+// that fsyncs every syncInterval while there are unsynced records.
+func createWAL(fs FS, path string, logNum uint64, mode Durability, syncInterval time.Duration,
+	logger *slog.Logger) (*walWriter, error) {
+	if mode < DurabilitySync || mode > DurabilityNone {
+		return nil, newError(CodeInvalidArgument, "wal %s: durability %d is not a Durability", path, int(mode))
+	}
+	if _, err := fs.Stat(path); err == nil {
+		return nil, ioError("create", path, iofs.ErrExist)
+	} else if !errors.Is(err, iofs.ErrNotExist) {
+		return nil, ioError("stat", path, err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var saltBytes [8]byte
+	_, _ = rand.Read(saltBytes[:]) // never fails (crypto/rand since Go 1.24)
+	hdr := walHeader{version: walFormatVersion, logNum: logNum, salt: binary.LittleEndian.Uint64(saltBytes[:])}
+
+	f, err := fs.Create(path)
+	if err != nil {
+		return nil, ioError("create", path, err)
+	}
+	fail := func(err error) (*walWriter, error) {
+		f.Close()
+		return nil, err
+	}
+	b := appendWALHeader(make([]byte, 0, walHeaderSize), hdr)
+	if n, err := f.Write(b); err != nil || n != len(b) {
+		return fail(ioError("write", path, walOrShortWrite(err)))
+	}
+	if err := killPoint("wal.create.after_header"); err != nil {
+		return fail(err)
+	}
+	// The header must be durable before any record is acknowledged: replay
+	// treats a missing header as "crashed inside createWAL, no records".
+	if err := f.Sync(); err != nil {
+		return fail(ioError("fsync", path, err))
+	}
+	if err := killPoint("wal.create.after_sync"); err != nil {
+		return fail(err)
+	}
+	// The directory entry must be durable too, or a power cut could lose the
+	// whole file with every record acknowledged in it.
+	dir := filepath.Dir(path)
+	if err := fs.SyncDir(dir); err != nil {
+		return fail(ioError("fsync dir", dir, err))
+	}
+
+	w := &walWriter{
+		path: path, f: f, num: logNum, salt: hdr.salt, mode: mode, logger: logger,
+		appended: walHeaderSize64, dataEnd: walHeaderSize64, written: walHeaderSize64,
+		synced: walHeaderSize64, marked: walHeaderSize64,
+	}
+	w.cond.L = &w.mu
+	if mode == DurabilityInterval {
+		if syncInterval <= 0 {
+			syncInterval = DefaultSyncInterval
+		}
+		w.stop = make(chan struct{})
+		w.done = make(chan struct{})
+		go w.runSyncer(syncInterval)
+	}
+	return w, nil
+}
+
+// walOrShortWrite returns err, or io.ErrShortWrite when a Write returned fewer
+// bytes than asked without an error.
+func walOrShortWrite(err error) error {
+	if err == nil {
+		return io.ErrShortWrite
+	}
+	return err
+}
+
+// append encodes one record into the in-memory buffer (copying data) and
+// returns the file offset just past it, the value to pass to commit. It does
+// no I/O unless the buffer has reached walBufferLimit. Safe for concurrent
+// use, but callers serialise appends to keep records in seq order.
+// walRecordSyncMark is refused, and so is data over maxWALRecord.
+func (w *walWriter) append(typ walRecordType, seq int64, data []byte) (end int64, err error) {
+	if typ == walRecordSyncMark {
+		return 0, newError(CodeInvalidArgument, "wal %s: record type %d is reserved", w.path, typ)
+	}
+	if len(data) > maxWALRecord {
+		return 0, newError(CodeInvalidArgument, "wal %s: record of %d bytes is over the %d-byte limit",
+			w.path, len(data), maxWALRecord)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed != nil {
+		return 0, w.failed
+	}
+	if w.closed {
+		return 0, w.closedError()
+	}
+	w.buf = appendWALRecord(w.buf, typ, seq, data)
+	w.appended += int64(walRecHeaderSize + len(data))
+	w.dataEnd = w.appended
+	end = w.appended
+	if len(w.buf) >= walBufferLimit && !w.writing {
+		w.writeLocked()
+		if w.failed != nil {
+			return end, w.failed
+		}
+	}
+	return end, nil
+}
+
+// commit returns when the record ending at end (a value returned by append)
+// is as durable as the mode promises: DurabilitySync — written and fsynced;
+// DurabilityInterval — written to the kernel; DurabilityNone — nothing (the
+// buffer is written when it fills and by sync and close). Concurrent commits
+// share one write(2) and, in DurabilitySync, one fsync (see walWriter).
+//
+// It returns nil only when those bytes are covered; a commit whose bytes were
+// already covered before a failure still returns nil (it is the truth), every
+// other commit after a failure returns the sticky error.
+func (w *walWriter) commit(end int64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if end > w.appended || end < walHeaderSize64 {
+		return newError(CodeInvalidArgument, "wal %s: commit of offset %d outside [%d, %d]",
+			w.path, end, walHeaderSize64, w.appended)
+	}
+	if w.mode == DurabilityNone {
+		if end <= w.synced {
+			return nil
+		}
+		return w.failed
+	}
+	w.committers++
+	defer func() { w.committers-- }()
+	return w.waitLocked(end, w.mode == DurabilitySync)
+}
+
+// sync writes and fsyncs every buffered record. It is a no-op when no record
+// (other than sync marks) is unsynced. Used by Flush, Close, memtable switch
+// and the DurabilityInterval syncer.
+func (w *walWriter) sync() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed != nil {
+		return w.failed
+	}
+	if w.synced >= w.dataEnd {
+		return nil
+	}
+	return w.waitLocked(w.appended, true)
+}
+
+// close syncs everything, appends a final sync mark claiming it all and
+// syncs again, stops the syncer and closes the file. Commits still waiting
+// are released: with success if their bytes were covered, else with the
+// error. It is idempotent: later calls return the first call's result.
+func (w *walWriter) close() error {
+	w.closeOnce.Do(func() { w.closeErr = w.doClose() })
+	return w.closeErr
+}
+
+func (w *walWriter) doClose() error {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	if w.stop != nil {
+		close(w.stop)
+		<-w.done
+	}
+
+	w.mu.Lock()
+	err := w.failed
+	if err == nil && w.synced < w.dataEnd {
+		err = w.waitLocked(w.appended, true)
+	}
+	if err == nil && w.synced > w.marked {
+		w.appendSyncMarkLocked(w.synced)
+	}
+	if err == nil && w.synced < w.appended {
+		err = w.waitLocked(w.appended, true) // closed: this fsync appends no further mark
+	}
+	w.cond.Broadcast()
+	w.mu.Unlock()
+
+	if cerr := w.f.Close(); cerr != nil && err == nil {
+		err = ioError("close", w.path, cerr)
+	}
+	return err
+}
+
+// err returns the sticky error, or nil while the writer is healthy.
+func (w *walWriter) err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failed
+}
+
+// size returns the bytes appended so far, header and buffered records
+// included: the file size once everything is written.
+func (w *walWriter) size() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.appended
+}
+
+// syncedOffset returns the offset before which every byte is fsynced.
+func (w *walWriter) syncedOffset() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.synced
+}
+
+// logNum returns the log number written in the header.
+func (w *walWriter) logNum() uint64 { return w.num }
+
+// closedError is returned by append after close.
+func (w *walWriter) closedError() error {
+	return &Error{Code: CodeClosed, Msg: "wal closed", File: w.path, Offset: -1}
+}
+
+// waitLocked returns once the bytes before end are written (and fsynced when
+// durable), leading the write or fsync itself when no other goroutine is, or
+// the sticky error if they can no longer be. w.mu is held, and is dropped
+// while waiting and during the I/O.
+func (w *walWriter) waitLocked(end int64, durable bool) error {
+	yielded := false
+	for {
+		if w.written >= end && (!durable || w.synced >= end) {
+			return nil
+		}
+		if w.failed != nil {
+			return w.failed
+		}
+		switch {
+		case w.written < end:
+			// A durable waiter does not start a write during an fsync: it
+			// could not return before the fsync after it anyway, and waiting
+			// lets every record arriving meanwhile share that next write.
+			// Before leading a write when other committers are around, it
+			// yields the processor once: goroutines just released by the
+			// previous write or fsync are runnable and typically append
+			// their next record within microseconds, so they join this
+			// write (and fsync) instead of waiting for the next one.
+			// Measured with 8 committers: records per fsync ~4.4 -> ~7.7
+			// (Sync), write(2) calls per record ~0.95 -> ~0.17 (Interval).
+			// A lone committer never yields. Only a scheduling hint:
+			// correctness never depends on it.
+			switch {
+			case w.writing || (durable && w.syncing):
+				w.cond.Wait()
+			case !yielded && w.committers > 1:
+				yielded = true
+				w.mu.Unlock()
+				runtime.Gosched()
+				w.mu.Lock()
+			default:
+				w.writeLocked()
+			}
+		case !w.syncing:
+			w.syncLocked()
+		default:
+			w.cond.Wait()
+		}
+	}
+}
+
+// writeLocked makes the caller the write leader: it hands the whole buffer
+// to ONE write call. w.mu is held on entry and exit, dropped during the
+// write; w.writing must be false.
+func (w *walWriter) writeLocked() {
+	buf := w.buf
+	if len(buf) == 0 {
+		return
+	}
+	w.buf, w.spare = w.spare[:0], nil
+	w.writing = true
+	w.mu.Unlock()
+
+	n, err := w.f.Write(buf)
+	if err == nil && n != len(buf) {
+		err = io.ErrShortWrite
+	}
+
+	w.mu.Lock()
+	w.writing = false
+	if err != nil {
+		w.failLocked(ioError("write", w.path, err))
+	} else {
+		w.written += int64(len(buf))
+	}
+	if cap(buf) <= walMaxSpareCap {
+		w.spare = buf[:0]
+	}
+	w.cond.Broadcast()
+}
+
+// syncLocked makes the caller the sync leader: one fsync covering every byte
+// written so far; afterwards, unless closing, it appends a sync mark claiming
+// them. w.mu is held on entry and exit, dropped during the fsync; w.syncing
+// must be false.
+func (w *walWriter) syncLocked() {
+	target := w.written
+	w.syncing = true
+	w.mu.Unlock()
+
+	err := w.f.Sync()
+
+	w.mu.Lock()
+	w.syncing = false
+	if err != nil {
+		w.failLocked(ioError("fsync", w.path, err))
+	} else if target > w.synced {
+		w.synced = target
+		if !w.closed && target > w.marked {
+			w.appendSyncMarkLocked(target)
+		}
+	}
+	w.cond.Broadcast()
+}
+
+// appendSyncMarkLocked appends a sync mark claiming synced to the buffer; it
+// is written with the next write. w.mu is held.
+func (w *walWriter) appendSyncMarkLocked(synced int64) {
+	w.buf = appendWALSyncMark(w.buf, w.salt, synced)
+	w.appended += int64(walSyncMarkSize)
+	w.marked = synced
+}
+
+// failLocked records the first I/O failure; later ones are dropped (the
+// first is the cause). w.mu is held.
+func (w *walWriter) failLocked(err error) {
+	if w.failed == nil {
+		w.failed = err
+		w.logger.Error("wal: write-ahead log failed; no further writes are accepted",
+			slog.String("file", w.path), slog.Any("err", err))
+	}
+}
+
+// runSyncer is the DurabilityInterval background goroutine: every interval it
+// fsyncs the WAL if any record is unsynced. It stops when stop is closed, or
+// after a failure (which is sticky and reaches the table through commit).
+func (w *walWriter) runSyncer(interval time.Duration) {
+	defer close(w.done)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-t.C:
+			if err := w.sync(); err != nil {
+				return
+			}
+		}
+	}
+}
