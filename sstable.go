@@ -129,6 +129,54 @@ func sstChecksum(b []byte) uint32 { return crc32.Checksum(b, sstCRCTable) }
 // and the footer. Readers refuse every other value.
 const sstFormatVersion = 1
 
+// Header constants; the layout is drawn above sstHeader.encode.
+const (
+	sstHeaderSize     = 256
+	sstHeaderMagic    = "SRDBSSTH"
+	sstHeaderCRCOff   = sstHeaderSize - 4
+	sstHeaderUsedSize = 136 // bytes before the reserved area
+	sstFlagHasTime    = 1 << 0
+	sstKnownFlags     = sstFlagHasTime
+)
+
+// Footer constants; the layout is drawn above encodeSSTFooter.
+const (
+	sstFooterSize  = 32
+	sstFooterMagic = "SRDBSSTF"
+)
+
+// Data record constants; the layout is drawn above sstWriter.add.
+const (
+	sstRecordCRCSize   = 4
+	sstRecordKindOff   = 4
+	sstRecordLenOff    = 5
+	sstRecordMinSize   = sstRecordLenOff + 1
+	sstMaxVarintLen32  = 5
+	sstRecordHeaderMax = sstRecordLenOff + sstMaxVarintLen32
+	sstMaxValueLen     = 1<<32 - 1 // values must fit the 32-bit length of the format
+)
+
+// Section directory constants; the layout is drawn above
+// encodeSSTSectionDir.
+const (
+	sstDirHeaderSize     = 8
+	sstDirEntryFixedSize = 2 + 1 + 8 + 8 + 4
+	sstMaxSectionName    = 255
+)
+
+// sstHeader is the decoded header of an SST file.
+type sstHeader struct {
+	props    sstProps
+	height   int
+	treeEnd  uint64
+	rootOff  uint64
+	numNodes uint64
+	dirOff   uint64
+	dirLen   uint64
+}
+
+// encode returns the 256 header bytes, CRC included.
+//
 // Header (256 bytes at offset 0, little-endian):
 //
 //	off  size  field
@@ -155,81 +203,6 @@ const sstFormatVersion = 1
 //	128     8  section directory length
 //	136   116  reserved, 0
 //	252     4  CRC32-C of bytes [0, 252)
-const (
-	sstHeaderSize     = 256
-	sstHeaderMagic    = "SRDBSSTH"
-	sstHeaderCRCOff   = sstHeaderSize - 4
-	sstHeaderUsedSize = 136 // bytes before the reserved area
-	sstFlagHasTime    = 1 << 0
-	sstKnownFlags     = sstFlagHasTime
-)
-
-// Footer (32 bytes at fileSize-32, little-endian):
-//
-//	off  size  field
-//	  0     4  CRC32-C of bytes [4, 32)
-//	  4     4  the header's CRC (binds footer and header of one build)
-//	  8     8  file size
-//	 16     2  format version (1)
-//	 18     6  reserved, 0
-//	 24     8  magic "SRDBSSTF"
-const (
-	sstFooterSize  = 32
-	sstFooterMagic = "SRDBSSTF"
-)
-
-// Data record (at the offset a leaf entry names, inside the tree region):
-//
-//	off  size  field
-//	  0     4  CRC32-C of seq(8 B, little-endian, from the leaf entry) ‖ bytes [4, end)
-//	  4     1  kind (1 set, 2 delete)
-//	  5   1-5  value length, unsigned varint (≤ sstMaxValueLen)
-//	  …     n  value
-//
-// The seq is not stored in the record but is part of its checksum, so a
-// leaf entry pointing at another row's record fails the check.
-const (
-	sstRecordCRCSize   = 4
-	sstRecordKindOff   = 4
-	sstRecordLenOff    = 5
-	sstRecordMinSize   = sstRecordLenOff + 1
-	sstMaxVarintLen32  = 5
-	sstRecordHeaderMax = sstRecordLenOff + sstMaxVarintLen32
-	sstMaxValueLen     = 1<<32 - 1 // values must fit the 32-bit length of the format
-)
-
-// Section directory (at dirOff, dirLen bytes, little-endian):
-//
-//	off  size  field
-//	  0     4  CRC32-C of bytes [4, dirLen)
-//	  4     4  number of sections
-//	  8     …  per section, in file order:
-//	           2  kind
-//	           1  name length n (1–255)
-//	           n  name
-//	           8  payload offset
-//	           8  payload length
-//	           4  CRC32-C of the payload
-//
-// Payloads are contiguous and in directory order from treeEnd to dirOff.
-const (
-	sstDirHeaderSize     = 8
-	sstDirEntryFixedSize = 2 + 1 + 8 + 8 + 4
-	sstMaxSectionName    = 255
-)
-
-// sstHeader is the decoded header of an SST file.
-type sstHeader struct {
-	props    sstProps
-	height   int
-	treeEnd  uint64
-	rootOff  uint64
-	numNodes uint64
-	dirOff   uint64
-	dirLen   uint64
-}
-
-// encode returns the 256 header bytes, CRC included.
 func (h *sstHeader) encode() []byte {
 	b := make([]byte, 0, sstHeaderSize)
 	b = append(b, sstHeaderMagic...)
@@ -319,6 +292,16 @@ func decodeSSTHeader(b []byte) (h sstHeader, problem string, at int64) {
 }
 
 // encodeSSTFooter returns the 32 footer bytes.
+//
+// Footer (32 bytes at fileSize-32, little-endian):
+//
+//	off  size  field
+//	  0     4  CRC32-C of bytes [4, 32)
+//	  4     4  the header's CRC (binds footer and header of one build)
+//	  8     8  file size
+//	 16     2  format version (1)
+//	 18     6  reserved, 0
+//	 24     8  magic "SRDBSSTF"
 func encodeSSTFooter(headerCRC uint32, fileSize uint64) []byte {
 	b := make([]byte, 4, sstFooterSize)
 	b = binary.LittleEndian.AppendUint32(b, headerCRC)
@@ -368,6 +351,21 @@ type sstSection struct {
 }
 
 // encodeSSTSectionDir returns the section directory bytes.
+//
+// Section directory (at dirOff, dirLen bytes, little-endian):
+//
+//	off  size  field
+//	  0     4  CRC32-C of bytes [4, dirLen)
+//	  4     4  number of sections
+//	  8     …  per section, in file order:
+//	           2  kind
+//	           1  name length n (1–255)
+//	           n  name
+//	           8  payload offset
+//	           8  payload length
+//	           4  CRC32-C of the payload
+//
+// Payloads are contiguous and in directory order from treeEnd to dirOff.
 func encodeSSTSectionDir(secs []sstSection) []byte {
 	n := sstDirHeaderSize
 	for _, s := range secs {

@@ -76,6 +76,13 @@ func TestSSTOSFS(t *testing.T) {
 	names, err := fs.List(dir)
 	require.NoError(t, err)
 	require.Equal(t, []string{"000042.sst"}, names)
+
+	// An empty file maps to no bytes and is corrupt, not a crash.
+	f, err := fs.Create(dir + "/000043.sst")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	_, err = openSST(fs, dir, 43)
+	sstRequireCorrupted(t, err)
 }
 
 func TestSSTManyKeys(t *testing.T) {

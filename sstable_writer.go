@@ -35,7 +35,7 @@ type sstWriter struct {
 	hdr     sstHeader                      // tree fields set when the tree is finished
 	tree    bool                           // tree written; only sections may follow
 	secs    []sstSection
-	scratch [8 + sstRecordHeaderMax]byte // seq + record header, see add
+	scratch [8 + sstRecordHeaderMax]byte // seq bytes + record header, see add
 
 	err  error // first failure, returned by every later call
 	done bool  // finish or abort ran
@@ -65,6 +65,17 @@ func newSSTWriter(fs FS, dir string, fileNum uint64) (*sstWriter, error) {
 // entries carry an encoded row as value and its _time as timeNanos,
 // kindDelete entries an empty value (timeNanos is ignored). value is copied
 // before add returns.
+//
+// Data record (at the offset a leaf entry names, inside the tree region):
+//
+//	off  size  field
+//	  0     4  CRC32-C of seq(8 B, little-endian, from the leaf entry) ‖ bytes [4, end)
+//	  4     1  kind (1 set, 2 delete)
+//	  5   1-5  value length, unsigned varint (≤ sstMaxValueLen)
+//	  …     n  value
+//
+// The seq is not stored in the record but is part of its checksum, so a
+// leaf entry pointing at another row's record fails the check.
 func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte) error {
 	if w.err != nil {
 		return w.err
@@ -101,18 +112,17 @@ func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte
 		return w.fail(newError(CodeInvalidArgument, "sst %s: file exceeds the 48-bit offset range", w.tmpPath))
 	}
 
-	// Record: CRC | kind | uvarint len | value, where the CRC also covers
-	// the seq. scratch holds seq(8) | kind | len; once the CRC is computed
-	// the seq bytes are dead, so the CRC is stored over their last 4 bytes
-	// and scratch[4:] is written as the record header in one call.
-	s := w.scratch[:]
-	binary.LittleEndian.PutUint64(s[4:], uint64(seq))
-	s[12] = byte(kind)
-	n := binary.PutUvarint(s[13:], uint64(len(value)))
-	hdr := s[8 : 13+n]
-	crc := crc32.Update(crc32.Update(0, sstCRCTable, s[4:13+n]), sstCRCTable, value)
-	binary.LittleEndian.PutUint32(hdr, crc)
-	if err := w.write(hdr); err != nil {
+	// The record header goes to the file as one write, then the value.
+	seqBytes := w.scratch[:8]
+	hdr := w.scratch[8 : 8+sstRecordHeaderMax]
+	binary.LittleEndian.PutUint64(seqBytes, uint64(seq))
+	hdr[sstRecordKindOff] = byte(kind)
+	n := sstRecordLenOff + binary.PutUvarint(hdr[sstRecordLenOff:], uint64(len(value)))
+	crc := crc32.Update(0, sstCRCTable, seqBytes)
+	crc = crc32.Update(crc, sstCRCTable, hdr[sstRecordKindOff:n])
+	crc = crc32.Update(crc, sstCRCTable, value)
+	binary.LittleEndian.PutUint32(hdr[:sstRecordCRCSize], crc)
+	if err := w.write(hdr[:n]); err != nil {
 		return err
 	}
 	if err := w.write(value); err != nil {
