@@ -1,0 +1,191 @@
+package srdb
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"math"
+	"testing"
+)
+
+// FuzzOpenSST feeds arbitrary bytes to the SST reader as file 000001.sst:
+// open, point lookups, seeks, scans in both directions, sections and verify
+// must never panic or hang, and every error must be ErrCorrupted. A scan
+// longer than the file could hold entries counts as a hang (a visited-node
+// loop).
+//
+// Each input is tried twice: as it is, and with every checksum recomputed
+// (sstFuzzReseal). Random bytes almost never carry valid CRCs, so the second
+// run is what lets the fuzzer build forged trees — cycles, shared children,
+// wild offsets, unsorted nodes — and reach the structural checks behind the
+// checksums.
+func FuzzOpenSST(f *testing.F) {
+	seeds := [][]sstTestEntry{
+		sstTestEntries(1, 1, 1, 0, 10),
+		sstTestEntries(3, 5, 3, 2, 30),
+		sstTestEntries(leafCap+2, 1, 2, 5, 3),
+		{{seq: 1, kind: kindDelete}, {seq: math.MaxInt64, kind: kindSet, time: -1, value: []byte("x")}},
+	}
+	for i, es := range seeds {
+		fs := newSSTMemFS()
+		w, err := newSSTWriter(fs, "d", 1)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, e := range es {
+			if err := w.add(e.seq, e.kind, e.time, e.value); err != nil {
+				f.Fatal(err)
+			}
+		}
+		if i%2 == 1 {
+			if err := w.addSection(uint16(i), "sec", []byte("payload")); err != nil {
+				f.Fatal(err)
+			}
+		}
+		if _, err := w.finish(); err != nil {
+			f.Fatal(err)
+		}
+		data, _ := fs.get("d/000001.sst")
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sstFuzzOne(t, data)
+		sstFuzzOne(t, sstFuzzReseal(data))
+	})
+}
+
+// sstFuzzOne runs every read path over data as an SST file.
+func sstFuzzOne(t *testing.T, data []byte) {
+	{
+		fs := newSSTMemFS()
+		fs.set("d/000001.sst", data)
+		check := func(err error, what string) {
+			if err != nil && !errors.Is(err, ErrCorrupted) {
+				t.Fatalf("%s: %v is not ErrCorrupted", what, err)
+			}
+		}
+		r, err := openSST(fs, "d", 1)
+		if err != nil {
+			check(err, "open")
+			return
+		}
+		defer r.close()
+		p := r.props()
+		probes := []int64{math.MinInt64, 0, p.minSeq, p.minSeq + 1, p.minSeq/2 + p.maxSeq/2, p.maxSeq - 1, p.maxSeq, math.MaxInt64}
+		for _, seq := range probes {
+			_, _, _, err := r.get(seq)
+			check(err, "get")
+		}
+		budget := len(data)/leafEntrySize + 2
+		it := r.newIter()
+		steps := 0
+		for ok := it.first(); ok; ok = it.next() {
+			_ = it.value()
+			if steps++; steps > budget {
+				t.Fatalf("forward scan of more than %d entries", budget)
+			}
+		}
+		check(it.err(), "forward scan")
+		it = r.newIter()
+		steps = 0
+		for ok := it.last(); ok; ok = it.prev() {
+			_ = it.value()
+			if steps++; steps > budget {
+				t.Fatalf("backward scan of more than %d entries", budget)
+			}
+		}
+		check(it.err(), "backward scan")
+		for _, seq := range probes {
+			it = r.newIter()
+			if it.seekGE(seq) {
+				_ = it.value()
+				it.next()
+				it.prev()
+			}
+			check(it.err(), "seekGE")
+			it = r.newIter()
+			if it.seekLE(seq) {
+				_ = it.value()
+				it.prev()
+				it.next()
+			}
+			check(it.err(), "seekLE")
+		}
+		for _, s := range r.secs {
+			_, _, err := r.section(s.kind, s.name)
+			check(err, "section")
+		}
+		check(r.verify(), "verify")
+	}
+}
+
+// sstFuzzReseal returns a copy of data in which every checksum the reader
+// would check is recomputed, reading the layout from the (unchecked) header:
+// records of every leaf-looking node, nodes (found by their magic at any
+// offset of the tree region), section payloads, the section directory, the
+// header and the footer.
+func sstFuzzReseal(data []byte) []byte {
+	d := append([]byte(nil), data...)
+	size := uint64(len(d))
+	if size < sstHeaderSize+sstFooterSize {
+		return d
+	}
+	// Offsets of header fields, from the layout above sstHeader.encode.
+	const (
+		treeEndOff = 96
+		dirOffOff  = 120
+		dirLenOff  = 128
+	)
+	le := binary.LittleEndian
+	treeEnd := min(le.Uint64(d[treeEndOff:]), size)
+	dirOff, dirLen := le.Uint64(d[dirOffOff:]), le.Uint64(d[dirLenOff:])
+	var nodes []uint64
+	for off := uint64(sstHeaderSize); off+sstNodeSize <= treeEnd; off++ {
+		if le.Uint16(d[off+nodeMagicOff:]) == nodeMagic && d[off+nodeVersionOff] == nodeVersion {
+			nodes = append(nodes, off)
+		}
+	}
+	for _, off := range nodes {
+		n := d[off : off+sstNodeSize]
+		count := int(le.Uint16(n[nodeCountOff:]))
+		if n[nodeLevelOff] != 0 || count > leafCap {
+			continue
+		}
+		for i := 0; i < count; i++ {
+			rec := leafRecordOff(n, i)
+			if rec < sstHeaderSize || rec+sstRecordMinSize > treeEnd {
+				continue
+			}
+			vlen, k := binary.Uvarint(d[rec+sstRecordLenOff : min(rec+sstRecordHeaderMax, treeEnd)])
+			if k <= 0 || vlen > treeEnd-rec-sstRecordLenOff-uint64(k) {
+				continue
+			}
+			end := rec + sstRecordLenOff + uint64(k) + vlen
+			crc := crc32.Update(0, sstCRCTable, leafSeqBytes(n, i))
+			crc = crc32.Update(crc, sstCRCTable, d[rec+sstRecordKindOff:end])
+			le.PutUint32(d[rec:], crc)
+		}
+	}
+	for _, off := range nodes {
+		sstResealNode(d, off)
+	}
+	if dirLen >= sstDirHeaderSize && dirOff <= size && dirLen <= size-dirOff {
+		dir := d[dirOff : dirOff+dirLen]
+		c := sstCursor{b: dir, off: 4}
+		count := int(c.u32())
+		for i := 0; i < count && !c.bad; i++ {
+			c.u16()
+			c.bytes(int(c.u8()))
+			off, length := c.u64(), c.u64()
+			at := c.off
+			c.u32()
+			if !c.bad && off <= size && length <= size-off {
+				le.PutUint32(dir[at:], sstChecksum(d[off:off+length]))
+			}
+		}
+		le.PutUint32(dir, sstChecksum(dir[4:]))
+	}
+	le.PutUint32(d[sstHeaderCRCOff:], sstChecksum(d[:sstHeaderCRCOff]))
+	copy(d[size-sstFooterSize:], encodeSSTFooter(le.Uint32(d[sstHeaderCRCOff:]), size))
+	return d
+}

@@ -1,0 +1,378 @@
+package srdb
+
+import (
+	"bufio"
+	"encoding/binary"
+	"hash/crc32"
+	"path/filepath"
+)
+
+// sstWriteBufferSize is the size of the writer's buffer: adds cost a copy,
+// and the file sees few large writes.
+const sstWriteBufferSize = 256 << 10
+
+// sstWriter builds one SST file from entries added in strictly increasing
+// seq order. It streams: records go to the file as they are added, every
+// B+Tree node as soon as it is full, so its memory is one node per tree
+// level plus the write buffer, whatever the size of the file.
+//
+// The file is built as <dir>/<NNNNNN>.sst.tmp; finish makes it durable and
+// renames it to <dir>/<NNNNNN>.sst, abort removes it. After an error the
+// writer is unusable: every call returns that error and finish removes the
+// temp file. An sstWriter is not safe for concurrent use.
+type sstWriter struct {
+	fs      FS
+	dir     string
+	tmpPath string
+	path    string
+
+	f   File
+	bw  *bufio.Writer
+	off uint64 // file offset of the next byte written
+
+	props   sstProps
+	levels  [sstMaxHeight]btreeNodeBuilder // levels[0] is the leaf being filled
+	hdr     sstHeader                      // tree fields set when the tree is finished
+	tree    bool                           // tree written; only sections may follow
+	secs    []sstSection
+	scratch [8 + sstRecordHeaderMax]byte // seq bytes + record header, see add
+
+	err  error // first failure, returned by every later call
+	done bool  // finish or abort ran
+}
+
+// newSSTWriter creates <dir>/<fileNum>.sst.tmp and returns a writer for it.
+func newSSTWriter(fs FS, dir string, fileNum uint64) (*sstWriter, error) {
+	path := filepath.Join(dir, sstFileName(fileNum))
+	w := &sstWriter{fs: fs, dir: dir, path: path, tmpPath: path + sstTempSuffix}
+	w.props.fileNum = fileNum
+	f, err := fs.Create(w.tmpPath)
+	if err != nil {
+		return nil, ioError("create", w.tmpPath, err)
+	}
+	w.f = f
+	w.bw = bufio.NewWriterSize(f, sstWriteBufferSize)
+	// Placeholder for the header, overwritten by finish.
+	var zero [sstHeaderSize]byte
+	if err := w.write(zero[:]); err != nil {
+		w.abort()
+		return nil, err
+	}
+	return w, nil
+}
+
+// add appends an entry. Seqs must be ≥ 1 and strictly increasing; kindSet
+// entries carry an encoded row as value and its _time as timeNanos,
+// kindDelete entries an empty value (timeNanos is ignored). value is copied
+// before add returns.
+//
+// Data record (at the offset a leaf entry names, inside the tree region):
+//
+//	off  size  field
+//	  0     4  CRC32-C of seq(8 B, little-endian, from the leaf entry) ‖ bytes [4, end)
+//	  4     1  kind (1 set, 2 delete)
+//	  5   1-5  value length, unsigned varint (≤ sstMaxValueLen)
+//	  …     n  value
+//
+// The seq is not stored in the record but is part of its checksum, so a
+// leaf entry pointing at another row's record fails the check.
+func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.done || w.tree {
+		return newError(CodeInvalidArgument, "sst %s: add after finish, abort or addSection", w.tmpPath)
+	}
+	if seq < 1 {
+		return newError(CodeInvalidArgument, "sst %s: seq %d < 1", w.tmpPath, seq)
+	}
+	if w.props.numEntries > 0 && seq <= w.props.maxSeq {
+		return newError(CodeInvalidArgument, "sst %s: seq %d added after %d", w.tmpPath, seq, w.props.maxSeq)
+	}
+	switch kind {
+	case kindSet:
+	case kindDelete:
+		if len(value) != 0 {
+			return newError(CodeInvalidArgument, "sst %s: tombstone of seq %d with a value", w.tmpPath, seq)
+		}
+		timeNanos = 0
+	default:
+		return newError(CodeInvalidArgument, "sst %s: seq %d has unknown kind %d", w.tmpPath, seq, kind)
+	}
+	if uint64(len(value)) > sstMaxValueLen {
+		return newError(CodeInvalidArgument, "sst %s: value of seq %d is %d bytes", w.tmpPath, seq, len(value))
+	}
+	if w.levels[0].full(0) {
+		if err := w.emitNode(0, true); err != nil {
+			return err
+		}
+	}
+	recOff := w.off
+	if recOff > sstMaxOffset {
+		return w.fail(newError(CodeInvalidArgument, "sst %s: file exceeds the 48-bit offset range", w.tmpPath))
+	}
+
+	// The record header goes to the file as one write, then the value.
+	seqBytes := w.scratch[:8]
+	hdr := w.scratch[8 : 8+sstRecordHeaderMax]
+	binary.LittleEndian.PutUint64(seqBytes, uint64(seq))
+	hdr[sstRecordKindOff] = byte(kind)
+	n := sstRecordLenOff + binary.PutUvarint(hdr[sstRecordLenOff:], uint64(len(value)))
+	crc := crc32.Update(0, sstCRCTable, seqBytes)
+	crc = crc32.Update(crc, sstCRCTable, hdr[sstRecordKindOff:n])
+	crc = crc32.Update(crc, sstCRCTable, value)
+	binary.LittleEndian.PutUint32(hdr[:sstRecordCRCSize], crc)
+	if err := w.write(hdr[:n]); err != nil {
+		return err
+	}
+	if err := w.write(value); err != nil {
+		return err
+	}
+
+	w.levels[0].addLeaf(seq, timeNanos, recOff, kind)
+	p := &w.props
+	if p.numEntries == 0 {
+		p.minSeq = seq
+	}
+	p.maxSeq = seq
+	p.numEntries++
+	if kind == kindDelete {
+		p.numTombstones++
+	} else {
+		if !p.hasTime || timeNanos < p.minTime {
+			p.minTime = timeNanos
+		}
+		if !p.hasTime || timeNanos > p.maxTime {
+			p.maxTime = timeNanos
+		}
+		p.hasTime = true
+		p.rawRowBytes += uint64(len(value))
+	}
+	return nil
+}
+
+// write appends b to the file through the buffer.
+func (w *sstWriter) write(b []byte) error {
+	if _, err := w.bw.Write(b); err != nil {
+		return w.fail(ioError("write", w.tmpPath, err))
+	}
+	w.off += uint64(len(b))
+	return nil
+}
+
+// fail records err as the writer's sticky error and returns it.
+func (w *sstWriter) fail(err error) error {
+	if w.err == nil {
+		w.err = err
+	}
+	return w.err
+}
+
+// emitNode writes the node being filled at level and, when push is set,
+// adds its separator to the parent level (writing the parent first if it is
+// full). Nodes are written lazily, when an entry arrives for a full node, so
+// the node being filled at a level that has seen entries is never empty.
+func (w *sstWriter) emitNode(level int, push bool) error {
+	nb := &w.levels[level]
+	off := w.off
+	if off > sstMaxOffset {
+		return w.fail(newError(CodeInvalidArgument, "sst %s: file exceeds the 48-bit offset range", w.tmpPath))
+	}
+	if err := w.write(nb.seal(level)); err != nil {
+		return err
+	}
+	w.hdr.numNodes++
+	nb.emitted++
+	nb.count = 0
+	if !push {
+		return nil
+	}
+	if level+1 >= sstMaxHeight {
+		return w.fail(newError(CodeInvalidArgument, "sst %s: B+Tree taller than %d levels", w.tmpPath, sstMaxHeight))
+	}
+	parent := &w.levels[level+1]
+	if parent.full(level + 1) {
+		if err := w.emitNode(level+1, true); err != nil {
+			return err
+		}
+	}
+	parent.addInner(nb.firstKey, off)
+	return nil
+}
+
+// finishTree writes the nodes still being filled, bottom-up, and records the
+// root: the first level that has never written a node holds at least two
+// entries (or is the only leaf) and becomes the root.
+func (w *sstWriter) finishTree() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.tree {
+		return nil
+	}
+	if w.props.numEntries == 0 {
+		return w.fail(newError(CodeInvalidArgument, "sst %s: no entries (empty SST files are not written)", w.tmpPath))
+	}
+	for level := 0; level < sstMaxHeight; level++ {
+		if w.levels[level].emitted > 0 {
+			if err := w.emitNode(level, true); err != nil {
+				return err
+			}
+			continue
+		}
+		w.hdr.rootOff = w.off
+		w.hdr.height = level + 1
+		if err := w.emitNode(level, false); err != nil {
+			return err
+		}
+		break
+	}
+	w.hdr.treeEnd = w.off
+	w.tree = true
+	return nil
+}
+
+// addSection appends an opaque section (e.g. the secondary-index entries of
+// the file's rows) that the reader returns by (kind, name). The first call
+// ends the B+Tree: add fails afterwards. name is 1–255 bytes; a (kind, name)
+// pair may appear once. data is written before addSection returns.
+func (w *sstWriter) addSection(kind uint16, name string, data []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.done {
+		return newError(CodeInvalidArgument, "sst %s: addSection after finish or abort", w.tmpPath)
+	}
+	if len(name) == 0 || len(name) > sstMaxSectionName {
+		return newError(CodeInvalidArgument, "sst %s: section name of %d bytes", w.tmpPath, len(name))
+	}
+	for _, s := range w.secs {
+		if s.kind == kind && s.name == name {
+			return newError(CodeInvalidArgument, "sst %s: duplicate section %d/%q", w.tmpPath, kind, name)
+		}
+	}
+	if err := w.finishTree(); err != nil {
+		return err
+	}
+	s := sstSection{kind: kind, name: name, off: w.off, length: uint64(len(data)), crc: sstChecksum(data)}
+	if err := w.write(data); err != nil {
+		return err
+	}
+	w.secs = append(w.secs, s)
+	return nil
+}
+
+// finish completes the file and makes it durable under its final name:
+//
+//  1. write the nodes still open, the section directory and the footer;
+//  2. reopen the temp file and overwrite the header placeholder at offset
+//     0 (File has no WriteAt; the header is known only now);
+//  3. fsync the temp file — every byte is on disk before a name points at it;
+//  4. rename it to <NNNNNN>.sst — atomic;
+//  5. fsync the directory — the rename survives power loss.
+//
+// On any failure it removes the temp file (and the renamed file when only
+// the directory fsync failed) and returns the error. An SST without entries
+// is refused.
+func (w *sstWriter) finish() (sstProps, error) {
+	if w.err != nil {
+		err := w.err
+		w.abort()
+		return sstProps{}, err
+	}
+	if w.done {
+		return sstProps{}, newError(CodeInvalidArgument, "sst %s: finish after finish or abort", w.tmpPath)
+	}
+	if err := w.finishFile(); err != nil {
+		w.abort()
+		return sstProps{}, err
+	}
+	w.done = true
+	if err := killPoint("sst.before_rename"); err != nil {
+		_ = w.fs.Remove(w.tmpPath)
+		return sstProps{}, w.fail(err)
+	}
+	if err := w.fs.Rename(w.tmpPath, w.path); err != nil {
+		_ = w.fs.Remove(w.tmpPath)
+		return sstProps{}, w.fail(ioError("rename", w.tmpPath, err))
+	}
+	if err := w.fs.SyncDir(w.dir); err != nil {
+		_ = w.fs.Remove(w.path)
+		return sstProps{}, w.fail(ioError("fsync dir", w.dir, err))
+	}
+	return w.props, nil
+}
+
+// finishFile runs steps 1–3 of finish and closes the file.
+func (w *sstWriter) finishFile() error {
+	if err := w.finishTree(); err != nil {
+		return err
+	}
+	dir := encodeSSTSectionDir(w.secs)
+	w.hdr.dirOff = w.off
+	w.hdr.dirLen = uint64(len(dir))
+	w.props.size = w.off + uint64(len(dir)) + sstFooterSize
+	w.hdr.props = w.props
+	header := w.hdr.encode()
+	if err := w.write(dir); err != nil {
+		return err
+	}
+	footer := encodeSSTFooter(binary.LittleEndian.Uint32(header[sstHeaderCRCOff:]), w.props.size)
+	if err := w.write(footer); err != nil {
+		return err
+	}
+	if err := w.bw.Flush(); err != nil {
+		return w.fail(ioError("write", w.tmpPath, err))
+	}
+	f := w.f
+	w.f = nil
+	if err := f.Close(); err != nil {
+		return w.fail(ioError("close", w.tmpPath, err))
+	}
+
+	f, err := w.fs.OpenReadWrite(w.tmpPath)
+	if err != nil {
+		return w.fail(ioError("open", w.tmpPath, err))
+	}
+	w.f = f
+	if n, err := f.Write(header); err != nil || n != len(header) {
+		if err == nil {
+			err = newError(CodeStorage, "short write of %d bytes", n)
+		}
+		return w.fail(ioError("write header", w.tmpPath, err))
+	}
+	// A file system that appended instead of writing at offset 0 would have
+	// grown the file: catch that rather than publish a file without header.
+	fi, err := f.Stat()
+	if err != nil {
+		return w.fail(ioError("stat", w.tmpPath, err))
+	}
+	if uint64(fi.Size()) != w.props.size {
+		return w.fail(newError(CodeStorage, "sst %s: size %d after header write, want %d", w.tmpPath, fi.Size(), w.props.size))
+	}
+	if err := f.Sync(); err != nil {
+		return w.fail(ioError("fsync", w.tmpPath, err))
+	}
+	w.f = nil
+	if err := f.Close(); err != nil {
+		return w.fail(ioError("close", w.tmpPath, err))
+	}
+	return nil
+}
+
+// abort closes and removes the temp file. It is idempotent and a no-op after
+// a successful finish.
+func (w *sstWriter) abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	if w.f != nil {
+		_ = w.f.Close()
+		w.f = nil
+	}
+	_ = w.fs.Remove(w.tmpPath)
+	if w.err == nil {
+		w.err = newError(CodeInvalidArgument, "sst %s: writer aborted", w.tmpPath)
+	}
+}
