@@ -40,19 +40,20 @@ type fileMeta struct {
 	refs int32
 }
 
-// clone returns a copy of m with refs zeroed.
+// clone returns a copy of m with refs zeroed. It reads only the immutable
+// fields, so it may run while other goroutines update m.refs.
 func (m *fileMeta) clone() *fileMeta {
-	c := *m
-	c.refs = 0
-	return &c
+	return &fileMeta{
+		num: m.num, size: m.size, minSeq: m.minSeq, maxSeq: m.maxSeq,
+		minTime: m.minTime, maxTime: m.maxTime, hasTime: m.hasTime,
+		numEntries: m.numEntries, numTombstones: m.numTombstones, rawRowBytes: m.rawRowBytes,
+	}
 }
 
 // sameFile reports whether m and o describe the same file identically
-// (every field but refs).
+// (every field but refs, which it does not read).
 func (m *fileMeta) sameFile(o *fileMeta) bool {
-	a, b := *m, *o
-	a.refs, b.refs = 0, 0
-	return a == b
+	return *m.clone() == *o.clone()
 }
 
 // overlaps reports whether the seq range of m intersects [lo, hi].
