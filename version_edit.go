@@ -97,6 +97,11 @@ type versionEdit struct {
 	hasLastSeq bool
 	lastSeq    int64 // the highest seq ever assigned or known; ≥ 0
 
+	hasLiveRows bool
+	// liveRows is the number of rows (inserted, not deleted) stored in the
+	// table's SSTs, as counted by the table when it committed the edit.
+	liveRows int64
+
 	deletedFiles map[deletedFileEntry]bool
 	addedFiles   []newFileEntry
 
@@ -114,6 +119,9 @@ func (e *versionEdit) setNextFileNum(n uint64) { e.hasNextFileNum, e.nextFileNum
 
 // setLastSeq records the highest seq ever assigned.
 func (e *versionEdit) setLastSeq(s int64) { e.hasLastSeq, e.lastSeq = true, s }
+
+// setLiveRows records the number of live rows held by the SSTs.
+func (e *versionEdit) setLiveRows(n int64) { e.hasLiveRows, e.liveRows = true, n }
 
 // addFile adds the file m to level. The version set copies m; the caller
 // may not rely on later changes of m being seen.
@@ -164,6 +172,7 @@ const (
 	tagNewFile        = 6 // payload: see encodeNewFile
 	tagSetProperty    = 7 // payload: keyLen uvarint | key | value
 	tagDeleteProperty = 8 // payload: key
+	tagLiveRows       = 9 // payload: varint
 )
 
 // Flag bits of a tagNewFile payload.
@@ -192,10 +201,13 @@ const maxPropKeyLen = 255
 //	                     numEntries uvarint | numTombstones uvarint | rawRowBytes uvarint
 //	 7   setProperty     keyLen uvarint | key [keyLen] | value (rest of the payload)
 //	 8   deleteProperty  key (the whole payload)
+//	 9   liveRows        varint
 //
 // varint is the zig-zag signed varint of encoding/binary. Fields appear in
-// the order of the table (deleted files by level then number, properties by
-// key), each scalar at most once. A payload must be consumed exactly.
+// the order comparator, logNum, nextFileNum, lastSeq, liveRows, deleted
+// files (by level, then number), new files, set properties, deleted
+// properties (by key); each scalar at most once. A payload must be consumed
+// exactly.
 func (e *versionEdit) encode() []byte {
 	var buf, p []byte
 	field := func(tag uint64, payload []byte) {
@@ -214,6 +226,9 @@ func (e *versionEdit) encode() []byte {
 	}
 	if e.hasLastSeq {
 		field(tagLastSeq, binary.AppendUvarint(p[:0], uint64(e.lastSeq)))
+	}
+	if e.hasLiveRows {
+		field(tagLiveRows, binary.AppendVarint(p[:0], e.liveRows))
 	}
 	for _, d := range e.sortedDeletes() {
 		p = binary.AppendUvarint(p[:0], uint64(d.level))
@@ -388,7 +403,7 @@ func decodeVersionEditAt(b []byte, file string, base int64) (*versionEdit, error
 			return nil, err
 		}
 		switch tag {
-		case tagComparator, tagLogNum, tagNextFileNum, tagLastSeq:
+		case tagComparator, tagLogNum, tagNextFileNum, tagLastSeq, tagLiveRows:
 			if seen[tag] {
 				return nil, corruptionError(file, base+int64(fieldAt), "version edit: tag %d repeated", tag)
 			}
@@ -419,6 +434,11 @@ func decodeVersionEditAt(b []byte, file string, base int64) (*versionEdit, error
 				return nil, corruptionError(file, base+int64(fieldAt), "version edit: lastSeq %d out of range", s)
 			}
 			e.setLastSeq(int64(s))
+		case tagLiveRows:
+			if e.liveRows, err = p.varint("liveRows"); err != nil {
+				return nil, err
+			}
+			e.hasLiveRows = true
 		case tagDeletedFile:
 			level, err := p.level()
 			if err != nil {

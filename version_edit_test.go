@@ -24,6 +24,7 @@ func vtFullEdit() *versionEdit {
 	e.setLogNum(17)
 	e.setNextFileNum(1 << 40)
 	e.setLastSeq(math.MaxInt64)
+	e.setLiveRows(-12345)
 	e.deleteFile(0, 3)
 	e.deleteFile(6, 1<<63)
 	e.deleteFile(2, 9)
@@ -133,6 +134,8 @@ func TestDecodeVersionEditRejects(t *testing.T) {
 		"trailing in logNum":    vtField(tagLogNum, []byte{1, 2}),
 		"repeated logNum":       cat(vtField(tagLogNum, []byte{1}), vtField(tagLogNum, []byte{1})),
 		"repeated lastSeq":      cat(vtField(tagLastSeq, []byte{1}), vtField(tagLastSeq, []byte{2})),
+		"repeated liveRows":     cat(vtField(tagLiveRows, []byte{1}), vtField(tagLiveRows, []byte{2})),
+		"bad liveRows":          vtField(tagLiveRows, []byte{0x80}),
 		"repeated comparator":   cat(vtField(tagComparator, []byte("a")), vtField(tagComparator, []byte("a"))),
 		"empty comparator":      vtField(tagComparator, nil),
 		"lastSeq too big":       vtField(tagLastSeq, vtUvarints(1<<63)),

@@ -121,10 +121,12 @@ type versionSet struct {
 
 	// Counters, readable without locks. nextNum is advanced by newFileNum
 	// and markFileNumUsed from any goroutine; seq only grows (setLastSeq and
-	// logAndApply); logNumber is written only by logAndApply under mu.
+	// logAndApply); logNumber and rows are written only by logAndApply
+	// under mu.
 	nextNum   atomic.Uint64
 	seq       atomic.Int64
 	logNumber atomic.Uint64
+	rows      atomic.Int64 // liveRows of the last edit
 
 	// cur is the current version; the version set holds one pin on it.
 	// Stored only under mu; loaded lock-free by current.
@@ -138,8 +140,11 @@ type versionSet struct {
 	manifestNum  uint64 // file number of the live MANIFEST
 	manifestSize int64  // bytes of the live MANIFEST
 	snapshotSize int64  // bytes of its first (snapshot) record
-	failErr      error  // sticky error after a failed MANIFEST update
 	closed       bool
+
+	// failErr is the sticky error of a failed MANIFEST update. Stored once
+	// under mu; loaded without it so that writers can check it cheaply.
+	failErr atomic.Pointer[Error]
 
 	// refMu guards live and the refs of every fileMeta. It is held only for
 	// in-memory bookkeeping, never across I/O or onObsolete.
@@ -177,7 +182,12 @@ func createVersionSet(fs FS, dir string, opts versionSetOptions) (*versionSet, e
 	if err != nil {
 		return nil, newError(CodeInvalidArgument, "create version set: %v", err)
 	}
-	snap := vs.snapshot(v, 0, vs.nextNum.Load(), 0).encode()
+	counters := &versionEdit{}
+	counters.setLogNum(0)
+	counters.setNextFileNum(vs.nextNum.Load())
+	counters.setLastSeq(0)
+	counters.setLiveRows(0)
+	snap := vs.snapshot(v, counters).encode()
 	f, size, err := vs.createManifest(num, snap)
 	if err != nil {
 		return nil, err
@@ -252,6 +262,7 @@ func recoverVersionSet(fs FS, dir string, opts versionSetOptions) (*versionSet, 
 	vs.nextNum.Store(next)
 	vs.seq.Store(r.lastSeq)
 	vs.logNumber.Store(r.logNum)
+	vs.rows.Store(r.liveRows)
 
 	f, err := vs.openManifestForAppend(num, r)
 	if err != nil {
@@ -308,6 +319,7 @@ type manifestReplay struct {
 	logNum       uint64
 	nextFileNum  uint64
 	lastSeq      int64
+	liveRows     int64
 	records      int   // good records
 	goodLen      int64 // end of the last good record
 	fileSize     int64 // size of the file; > goodLen after a torn tail
@@ -341,7 +353,7 @@ func replayManifestFrom(r io.ReaderAt, size int64, name string) (*manifestReplay
 		return nil, corruptionError(name, 0, "%d bytes is shorter than the %d-byte header", size, manifestHeaderSize)
 	}
 	var hdr [manifestHeaderSize]byte
-	if _, err := r.ReadAt(hdr[:], 0); err != nil {
+	if err := readFullAt(r, hdr[:], 0); err != nil {
 		return nil, ioError("read", name, err)
 	}
 	if string(hdr[:manifestMagicLen]) != manifestMagic {
@@ -397,6 +409,9 @@ func replayManifestFrom(r io.ReaderAt, size int64, name string) (*manifestReplay
 		if e.hasLastSeq {
 			res.lastSeq = max(res.lastSeq, e.lastSeq)
 		}
+		if e.hasLiveRows {
+			res.liveRows = e.liveRows
+		}
 		if err := b.apply(e); err != nil {
 			return nil, corruptionError(name, off, "record does not apply: %v", err)
 		}
@@ -428,7 +443,7 @@ func readManifestRecord(r io.ReaderAt, off, size int64, name string) (payload []
 		return nil, fmt.Sprintf("record header cut short: %d bytes left", size-off), nil
 	}
 	var hdr [recordHeaderSize]byte
-	if _, err := r.ReadAt(hdr[:], off); err != nil {
+	if err := readFullAt(r, hdr[:], off); err != nil {
 		return nil, "", ioError("read", name, err)
 	}
 	n := binary.LittleEndian.Uint32(hdr[recordLenOff:])
@@ -439,13 +454,30 @@ func readManifestRecord(r io.ReaderAt, off, size int64, name string) (payload []
 		return nil, fmt.Sprintf("record length %d overruns the file", n), nil
 	}
 	payload = make([]byte, n)
-	if _, err := r.ReadAt(payload, off+recordHeaderSize); err != nil {
+	if err := readFullAt(r, payload, off+recordHeaderSize); err != nil {
 		return nil, "", ioError("read", name, err)
 	}
 	if got, want := binary.LittleEndian.Uint32(hdr[recordCRCOff:]), recordCRC(hdr[recordLenOff:], payload); got != want {
 		return nil, fmt.Sprintf("record checksum %#08x, want %#08x", got, want), nil
 	}
 	return payload, "", nil
+}
+
+// readFullAt fills p from r at off. io.ReaderAt may report io.EOF along
+// with a complete read that ends at the end of the input (and does so for an
+// empty p at the end); that is not an error here.
+func readFullAt(r io.ReaderAt, p []byte, off int64) error {
+	if len(p) == 0 {
+		return nil
+	}
+	n, err := r.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // recordCRC is the CRC32-C of a record's length field followed by its edit.
@@ -466,7 +498,7 @@ func classifyTail(r io.ReaderAt, off, size int64, name string) (torn bool, why s
 		return false, fmt.Sprintf("%d bytes follow, more than one record", tailLen), nil
 	}
 	tail := make([]byte, tailLen)
-	if _, err := r.ReadAt(tail, off); err != nil {
+	if err := readFullAt(r, tail, off); err != nil {
 		return false, "", ioError("read", name, err)
 	}
 	budget := int64(manifestTailScanBudget)
@@ -539,13 +571,14 @@ func appendManifestHeader(dst []byte) []byte {
 	return append(dst, hdr[:]...)
 }
 
-// snapshot returns the edit describing v and the given counters in full:
-// the first record of every MANIFEST.
-func (vs *versionSet) snapshot(v *version, logNum, nextFileNum uint64, lastSeq int64) *versionEdit {
+// snapshot returns the edit describing v in full, with the counters of c
+// (an edit whose counters are all set): the first record of every MANIFEST.
+func (vs *versionSet) snapshot(v *version, c *versionEdit) *versionEdit {
 	e := &versionEdit{comparator: versionComparator}
-	e.setLogNum(logNum)
-	e.setNextFileNum(nextFileNum)
-	e.setLastSeq(lastSeq)
+	e.setLogNum(c.logNum)
+	e.setNextFileNum(c.nextFileNum)
+	e.setLastSeq(c.lastSeq)
+	e.setLiveRows(c.liveRows)
 	for l := range v.levels {
 		for _, f := range v.levels[l] {
 			e.addFile(l, f)
@@ -692,6 +725,10 @@ func (vs *versionSet) setLastSeq(s int64) {
 	}
 }
 
+// liveRows returns the live-row count recorded by the last edit (see
+// versionEdit.liveRows).
+func (vs *versionSet) liveRows() int64 { return vs.rows.Load() }
+
 // logNum returns the number of the oldest WAL still needed; WALs with a
 // smaller number are obsolete.
 func (vs *versionSet) logNum() uint64 { return vs.logNumber.Load() }
@@ -705,9 +742,10 @@ func (vs *versionSet) manifestFileNum() uint64 {
 
 // err returns the sticky error of a failed MANIFEST update, or nil.
 func (vs *versionSet) err() error {
-	vs.mu.Lock()
-	defer vs.mu.Unlock()
-	return vs.failErr
+	if e := vs.failErr.Load(); e != nil {
+		return e
+	}
+	return nil
 }
 
 // logAndApply appends e to the MANIFEST, fsyncs it, and installs the
@@ -716,9 +754,11 @@ func (vs *versionSet) err() error {
 // become obsolete once readers release them).
 //
 // It fills in e's counters: logNum (kept when e sets it, which must not
-// lower it), nextFileNum (always the current value) and lastSeq (the larger
-// of e's and the version set's). Added files must carry numbers from
-// newFileNum; the version set copies their fileMeta.
+// lower it), nextFileNum (always the current value), lastSeq (the larger of
+// e's and the version set's) and liveRows (kept when e sets it, else the
+// current value). Added files must carry fresh numbers from newFileNum (a
+// number once deleted is never added again); the version set copies their
+// fileMeta.
 //
 // Errors: an edit that does not apply (deleting a file that is not there,
 // overlapping L1+ files, a file number never handed out, …) is returned as
@@ -742,8 +782,8 @@ func (vs *versionSet) logAndApplyLocked(e *versionEdit) (*version, error) {
 	if vs.closed {
 		return nil, newError(CodeClosed, "version set of %s is closed", vs.dir)
 	}
-	if vs.failErr != nil {
-		return nil, vs.failErr
+	if e := vs.failErr.Load(); e != nil {
+		return nil, e
 	}
 	if e.comparator != "" && e.comparator != versionComparator {
 		return nil, newError(CodeInvalidArgument, "version edit: comparator %q, want %q", e.comparator, versionComparator)
@@ -768,6 +808,9 @@ func (vs *versionSet) logAndApplyLocked(e *versionEdit) (*version, error) {
 	if !e.hasLastSeq || e.lastSeq < vs.seq.Load() {
 		e.setLastSeq(vs.seq.Load())
 	}
+	if !e.hasLiveRows {
+		e.setLiveRows(vs.rows.Load())
+	}
 	if e.lastSeq < 0 {
 		return nil, newError(CodeInvalidArgument, "version edit: negative lastSeq %d", e.lastSeq)
 	}
@@ -790,7 +833,7 @@ func (vs *versionSet) logAndApplyLocked(e *versionEdit) (*version, error) {
 	e.setNextFileNum(vs.nextNum.Load())
 	var rec []byte
 	if roll {
-		rec = vs.snapshot(v, e.logNum, e.nextFileNum, e.lastSeq).encode()
+		rec = vs.snapshot(v, e).encode()
 	} else {
 		rec = e.encode()
 	}
@@ -807,12 +850,14 @@ func (vs *versionSet) logAndApplyLocked(e *versionEdit) (*version, error) {
 		}
 	}
 	if err != nil {
-		vs.failErr = &Error{Code: CodeReadOnly, Msg: "MANIFEST update failed; table is read-only",
+		sticky := &Error{Code: CodeReadOnly, Msg: "MANIFEST update failed; table is read-only",
 			File: makeFilename(fileTypeManifest, vs.manifestNum), Offset: -1, Err: err}
-		return nil, vs.failErr
+		vs.failErr.Store(sticky)
+		return nil, sticky
 	}
 
 	vs.logNumber.Store(e.logNum)
+	vs.rows.Store(e.liveRows)
 	vs.setLastSeq(e.lastSeq)
 	vs.install(v)
 	return base, nil

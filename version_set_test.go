@@ -68,7 +68,7 @@ func (f *vtFaultFile) Sync() error {
 // moves down the levels and index changes, keeping SST files on disk like
 // the engine does (created before the edit, removed by onObsolete).
 type vtWorkload struct {
-	t    *testing.T
+	t    testing.TB
 	fs   FS
 	dir  string
 	opts versionSetOptions
@@ -80,7 +80,7 @@ type vtWorkload struct {
 	obsolete []uint64
 }
 
-func newVTWorkload(t *testing.T, fs FS, maxManifest int64, seed uint64) *vtWorkload {
+func newVTWorkload(t testing.TB, fs FS, maxManifest int64, seed uint64) *vtWorkload {
 	w := &vtWorkload{t: t, fs: fs, dir: t.TempDir(), rng: rand.New(rand.NewPCG(seed, 7))}
 	w.opts = versionSetOptions{maxManifestSize: maxManifest, onObsolete: w.onObsolete}
 	vs, err := createVersionSet(fs, w.dir, w.opts)
@@ -100,7 +100,7 @@ func (w *vtWorkload) onObsolete(num uint64) {
 }
 
 // vtWriteFile writes n bytes to dir/name.
-func vtWriteFile(t *testing.T, fs FS, path string, n uint64) {
+func vtWriteFile(t testing.TB, fs FS, path string, n uint64) {
 	t.Helper()
 	f, err := fs.Create(path)
 	require.NoError(t, err)
@@ -122,6 +122,9 @@ func (w *vtWorkload) flush() *versionEdit {
 	w.seq += k
 	e.setLastSeq(w.seq)
 	e.setLogNum(w.vs.newFileNum()) // the WAL that replaced the flushed one
+	if w.rng.IntN(3) > 0 {
+		e.setLiveRows(w.vs.liveRows() + k - w.rng.Int64N(2*k))
+	}
 	return e
 }
 
@@ -205,7 +208,7 @@ func (w *vtWorkload) step() {
 func vtState(vs *versionSet) string {
 	v := vs.current()
 	defer v.unref()
-	return vtDescribe(v) + fmt.Sprintf("logNum=%d lastSeq=%d", vs.logNum(), vs.lastSeq())
+	return vtDescribe(v) + fmt.Sprintf("logNum=%d lastSeq=%d liveRows=%d", vs.logNum(), vs.lastSeq(), vs.liveRows())
 }
 
 // reopen closes the version set, recovers it and checks the state is
@@ -709,17 +712,27 @@ func TestVersionSetCounters(t *testing.T) {
 	require.NoError(t, vs.logAndApply(e))
 	require.Equal(t, int64(100), e.lastSeq, "filled in")
 	require.Equal(t, vs.nextNum.Load(), e.nextFileNum, "filled in")
+	require.Zero(t, e.liveRows, "filled in")
 	vs.setLastSeq(200) // not recorded by any edit
+	e = &versionEdit{}
+	e.setLiveRows(70)
+	require.NoError(t, vs.logAndApply(e))
+	e = &versionEdit{}
+	e.setLiveRows(7) // may go down (deletes)
+	require.NoError(t, vs.logAndApply(e))
+	require.Equal(t, int64(7), vs.liveRows())
 	require.NoError(t, vs.close())
 
 	vs, err = recoverVersionSet(OSFS(), dir, versionSetOptions{})
 	require.NoError(t, err)
-	require.Equal(t, int64(100), vs.lastSeq())
+	require.Equal(t, int64(200), vs.lastSeq(), "the last edit recorded what setLastSeq had raised it to")
 	require.Equal(t, wal, vs.logNum())
+	require.Equal(t, int64(7), vs.liveRows())
 	e = &versionEdit{}
 	e.setLastSeq(300)
 	require.NoError(t, vs.logAndApply(e))
 	require.Equal(t, wal, e.logNum, "logNum kept")
+	require.Equal(t, int64(7), e.liveRows, "liveRows kept")
 	require.NoError(t, vs.close())
 	vs, err = recoverVersionSet(OSFS(), dir, versionSetOptions{})
 	require.NoError(t, err)
@@ -1057,5 +1070,79 @@ func TestVersionSetConcurrentPins(t *testing.T) {
 	w.vs.refMu.Lock()
 	require.Len(t, w.vs.live, 1)
 	w.vs.refMu.Unlock()
+	w.reopen()
+}
+
+// vtManifest frames edits as a MANIFEST image.
+func vtManifest(edits ...[]byte) []byte {
+	b := appendManifestHeader(nil)
+	for _, e := range edits {
+		b = appendManifestRecord(b, e)
+	}
+	return b
+}
+
+func vtSnapshotEdit() []byte {
+	e := &versionEdit{comparator: versionComparator}
+	e.setLogNum(0)
+	e.setNextFileNum(10)
+	e.setLastSeq(0)
+	return e.encode()
+}
+
+func TestReplayManifestRecords(t *testing.T) {
+	replay := func(b []byte) (*manifestReplay, error) {
+		return replayManifestFrom(bytes.NewReader(b), int64(len(b)), "MANIFEST-000001")
+	}
+	// An empty record is an empty edit.
+	r, err := replay(vtManifest(vtSnapshotEdit(), nil, nil))
+	require.NoError(t, err)
+	require.Equal(t, 3, r.records)
+	require.Equal(t, r.fileSize, r.goodLen)
+
+	notSnap := &versionEdit{}
+	notSnap.setLogNum(1)
+	foreign := &versionEdit{comparator: "bytewise"}
+	undecodable := vtField(99, nil)
+	add := &versionEdit{}
+	add.addFile(1, vtMeta(3, 1, 5))
+	overlap := &versionEdit{}
+	overlap.addFile(1, vtMeta(4, 5, 9))
+	del := &versionEdit{}
+	del.deleteFile(2, 3)
+	cases := map[string][]byte{
+		"first record not a snapshot":        vtManifest(notSnap.encode()),
+		"snapshot without counters":          vtManifest((&versionEdit{comparator: versionComparator}).encode()),
+		"foreign comparator":                 vtManifest(vtSnapshotEdit(), foreign.encode()),
+		"undecodable last record":            vtManifest(vtSnapshotEdit(), undecodable),
+		"undecodable middle record":          vtManifest(vtSnapshotEdit(), undecodable, nil),
+		"overlap in L1":                      vtManifest(vtSnapshotEdit(), add.encode(), overlap.encode()),
+		"delete of a file that is not there": vtManifest(vtSnapshotEdit(), add.encode(), del.encode()),
+	}
+	for name, b := range cases {
+		_, err := replay(b)
+		require.ErrorIs(t, err, ErrCorrupted, name)
+		require.Contains(t, err.Error(), "MANIFEST-000001", name)
+	}
+}
+
+type vtNoReads struct{}
+
+func (vtNoReads) ReadAt([]byte, int64) (int, error) { panic("read") }
+
+func TestClassifyTailTooLongIsCorruption(t *testing.T) {
+	torn, why, err := classifyTail(vtNoReads{}, 100, 100+recordHeaderSize+maxManifestRecord+1, "m")
+	require.NoError(t, err)
+	require.False(t, torn)
+	require.Contains(t, why, "more than one record")
+}
+
+func TestVersionSetRecordLimit(t *testing.T) {
+	w := newVTWorkload(t, newVTMemFS(), 1<<30, 15)
+	e := &versionEdit{}
+	e.setProperty("big", string(make([]byte, maxManifestRecord)))
+	require.ErrorIs(t, w.vs.logAndApply(e), ErrInvalidArgument)
+	require.NoError(t, w.vs.err())
+	require.NoError(t, w.vs.logAndApply(w.flush()))
 	w.reopen()
 }
