@@ -8,6 +8,7 @@ import (
 	"io"
 	iofs "io/fs"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -255,7 +256,9 @@ func recoverVersionSet(fs FS, dir string, opts versionSetOptions) (*versionSet, 
 	}
 	next := max(r.nextFileNum, num+1, r.maxFileNum+1)
 	for _, name := range names {
-		if _, n, ok := parseFilename(name); ok && n >= next {
+		// (A number of 2^64-1 cannot be reached by the counter; skip it
+		// rather than wrap around.)
+		if _, n, ok := parseFilename(name); ok && n >= next && n < math.MaxUint64 {
 			next = n + 1
 		}
 	}
@@ -782,8 +785,8 @@ func (vs *versionSet) logAndApplyLocked(e *versionEdit) (*version, error) {
 	if vs.closed {
 		return nil, newError(CodeClosed, "version set of %s is closed", vs.dir)
 	}
-	if e := vs.failErr.Load(); e != nil {
-		return nil, e
+	if sticky := vs.failErr.Load(); sticky != nil {
+		return nil, sticky
 	}
 	if e.comparator != "" && e.comparator != versionComparator {
 		return nil, newError(CodeInvalidArgument, "version edit: comparator %q, want %q", e.comparator, versionComparator)
@@ -811,9 +814,6 @@ func (vs *versionSet) logAndApplyLocked(e *versionEdit) (*version, error) {
 	if !e.hasLiveRows {
 		e.setLiveRows(vs.rows.Load())
 	}
-	if e.lastSeq < 0 {
-		return nil, newError(CodeInvalidArgument, "version edit: negative lastSeq %d", e.lastSeq)
-	}
 
 	base := vs.cur.Load()
 	b := newVersionBuilder(base)
@@ -834,7 +834,15 @@ func (vs *versionSet) logAndApplyLocked(e *versionEdit) (*version, error) {
 	var rec []byte
 	if roll {
 		rec = vs.snapshot(v, e).encode()
-	} else {
+		if len(rec) > maxManifestRecord {
+			// A version too large for one snapshot record: keep appending
+			// deltas to the current MANIFEST rather than refuse the edit.
+			vs.opts.logger.Warn("manifest: snapshot exceeds the record limit; not rolling over",
+				"dir", vs.dir, "bytes", len(rec), "limit", maxManifestRecord)
+			roll = false
+		}
+	}
+	if !roll {
 		rec = e.encode()
 	}
 	if len(rec) > maxManifestRecord {

@@ -689,6 +689,7 @@ func TestVersionSetRecoverMarksDirectoryNumbersUsed(t *testing.T) {
 	require.NoError(t, vs.close())
 	vtWriteFile(t, OSFS(), makeFilepath(dir, fileTypeWAL, 50), 1)
 	vtWriteFile(t, OSFS(), makeFilepath(dir, fileTypeSST, 40), 1)
+	vtWriteFile(t, OSFS(), filepath.Join(dir, "18446744073709551615.sst"), 1) // cannot wrap the counter
 	vs, err = recoverVersionSet(OSFS(), dir, versionSetOptions{})
 	require.NoError(t, err)
 	defer vs.close()
@@ -1145,4 +1146,18 @@ func TestVersionSetRecordLimit(t *testing.T) {
 	require.NoError(t, w.vs.err())
 	require.NoError(t, w.vs.logAndApply(w.flush()))
 	w.reopen()
+}
+
+func TestVersionRefcountInvariants(t *testing.T) {
+	if !versionInvariants {
+		t.Skip("invariant checks are on in race and invariants builds")
+	}
+	w := newVTWorkload(t, newVTMemFS(), 1<<30, 16)
+	require.NoError(t, w.vs.logAndApply(w.flush()))
+	v := w.vs.current()
+	v.unref()
+	dead := &version{}
+	require.Panics(t, func() { dead.unref() }, "unref below zero")
+	require.Panics(t, func() { dead.ref() }, "ref of a dead version")
+	require.False(t, dead.tryRef())
 }
