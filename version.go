@@ -1,0 +1,330 @@
+package srdb
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"sync/atomic"
+)
+
+// version is one immutable state of a table's LSM tree: the SSTs of each
+// level and the table properties. Readers pin the version they read with
+// ref (versionSet.current returns it already pinned) and release it with
+// unref; the files of a version are not closed or deleted while it is
+// pinned.
+//
+// Level invariants, established when the version is built and never
+// repaired silently:
+//   - L0 is sorted by file number, descending: newest file first, so that a
+//     read consults the newest L0 file first. L0 files may overlap. File
+//     numbers therefore must be allocated in the order memtables are flushed.
+//   - L1 … L6 are sorted by minSeq ascending and do not overlap:
+//     files[i].maxSeq < files[i+1].minSeq.
+//
+// Everything but refs is immutable; the slices returned by the accessors
+// are shared and must not be modified.
+type version struct {
+	vs     *versionSet // owner; nil for versions never installed
+	levels [numLevels][]*fileMeta
+	props  map[string]string // table properties; shared, read-only
+	// indexNames is the decoded propIndexes (nil when unset).
+	indexNames []string
+
+	// refs counts the pins: one held by the version set while the version
+	// is current, plus one per reader. Atomic so that pinning never takes a
+	// lock; once it reaches 0 the version is dead and can never be pinned
+	// again (tryRef fails).
+	refs atomic.Int32
+}
+
+// ref pins v. The caller must already hold a pin of v (to pin the current
+// version, use versionSet.current).
+func (v *version) ref() {
+	if v.refs.Add(1) <= 1 && versionInvariants {
+		panic(fmt.Sprintf("srdb: ref of a dead version (refs now %d)", v.refs.Load()))
+	}
+}
+
+// tryRef pins v unless it is already dead (refs == 0).
+func (v *version) tryRef() bool {
+	for {
+		n := v.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if v.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// unref releases a pin. The last unref releases the version's files; those
+// no other live version contains become obsolete (onObsolete is called for
+// each, from this goroutine, without locks held).
+func (v *version) unref() {
+	n := v.refs.Add(-1)
+	if n > 0 {
+		return
+	}
+	if n < 0 {
+		if versionInvariants {
+			panic("srdb: version unref below zero")
+		}
+		v.refs.Store(0)
+		return
+	}
+	if v.vs != nil {
+		v.vs.releaseVersion(v)
+	}
+}
+
+// files returns the files of level in the level's order (see version).
+func (v *version) files(level int) []*fileMeta {
+	if level < 0 || level >= numLevels {
+		return nil
+	}
+	return v.levels[level]
+}
+
+// numFiles returns the number of files of level.
+func (v *version) numFiles(level int) int { return len(v.files(level)) }
+
+// levelBytes returns the total size of the files of level.
+func (v *version) levelBytes(level int) uint64 {
+	var n uint64
+	for _, f := range v.files(level) {
+		n += f.size
+	}
+	return n
+}
+
+// allFiles returns every file of the version, L0 (newest first) to L6.
+func (v *version) allFiles() []*fileMeta {
+	var all []*fileMeta
+	for l := range v.levels {
+		all = append(all, v.levels[l]...)
+	}
+	return all
+}
+
+// overlapping returns the files of level whose seq range intersects
+// [lo, hi] (inclusive), in the level's order. For L1+ it binary-searches the
+// sorted, disjoint level and returns a sub-slice of it (no allocation).
+func (v *version) overlapping(level int, lo, hi int64) []*fileMeta {
+	files := v.files(level)
+	if lo > hi || len(files) == 0 {
+		return nil
+	}
+	if level == 0 {
+		var out []*fileMeta
+		for _, f := range files {
+			if f.overlaps(lo, hi) {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	// First file whose maxSeq >= lo; since the level is disjoint and sorted
+	// by minSeq, maxSeq is sorted too.
+	i := sort.Search(len(files), func(i int) bool { return files[i].maxSeq >= lo })
+	j := i
+	for j < len(files) && files[j].minSeq <= hi {
+		j++
+	}
+	if i == j {
+		return nil
+	}
+	return files[i:j:j]
+}
+
+// property returns the table property key.
+func (v *version) property(key string) (string, bool) {
+	s, ok := v.props[key]
+	return s, ok
+}
+
+// indexes returns the names of the table's secondary indexes as last set by
+// versionEdit.setIndexes (nil when never set). The slice is shared.
+func (v *version) indexes() []string { return v.indexNames }
+
+// versionBuilder accumulates edits on top of a base version and builds the
+// resulting version. Recovery replays a whole MANIFEST into one builder;
+// logAndApply applies a single edit to the current version.
+type versionBuilder struct {
+	levels [numLevels]map[uint64]*fileMeta
+	where  map[uint64]int // file number → level, for every file present
+	props  map[string]string
+	// propsChanged tells build to decode the properties again.
+	propsChanged bool
+	baseProps    map[string]string
+	baseIndexes  []string
+}
+
+// newVersionBuilder starts from base (nil: an empty version).
+func newVersionBuilder(base *version) *versionBuilder {
+	b := &versionBuilder{where: make(map[uint64]int)}
+	for l := range b.levels {
+		b.levels[l] = make(map[uint64]*fileMeta)
+	}
+	if base == nil {
+		b.props = map[string]string{}
+		b.baseProps = b.props
+		return b
+	}
+	for l := range base.levels {
+		for _, f := range base.levels[l] {
+			b.levels[l][f.num] = f
+			b.where[f.num] = l
+		}
+	}
+	b.props = base.props
+	b.baseProps = base.props
+	b.baseIndexes = base.indexNames
+	return b
+}
+
+// validateFileMeta checks the fields of a file added by an edit.
+func validateFileMeta(m *fileMeta) error {
+	switch {
+	case m == nil:
+		return fmt.Errorf("nil file")
+	case m.num == 0:
+		return fmt.Errorf("file number 0")
+	case m.minSeq > m.maxSeq:
+		return fmt.Errorf("file %d: minSeq %d > maxSeq %d", m.num, m.minSeq, m.maxSeq)
+	case m.hasTime && m.minTime > m.maxTime:
+		return fmt.Errorf("file %d: minTime %d > maxTime %d", m.num, m.minTime, m.maxTime)
+	case m.numTombstones > m.numEntries:
+		return fmt.Errorf("file %d: %d tombstones among %d entries", m.num, m.numTombstones, m.numEntries)
+	}
+	return nil
+}
+
+// apply applies e. Deletions are applied before additions, so a file moved
+// between levels (deleted at one, added identically at another) keeps its
+// *fileMeta — and with it its reference count. The returned errors are plain
+// descriptions; callers classify them (invalid argument in logAndApply,
+// corruption in recovery).
+func (b *versionBuilder) apply(e *versionEdit) error {
+	removed := make(map[uint64]*fileMeta, len(e.deletedFiles))
+	for _, d := range e.sortedDeletes() {
+		if d.level < 0 || d.level >= numLevels {
+			return fmt.Errorf("delete of file %d: level %d out of range", d.num, d.level)
+		}
+		f, ok := b.levels[d.level][d.num]
+		if !ok {
+			return fmt.Errorf("delete of file %d from L%d: not there", d.num, d.level)
+		}
+		delete(b.levels[d.level], d.num)
+		delete(b.where, d.num)
+		removed[d.num] = f
+	}
+	for _, a := range e.addedFiles {
+		if a.level < 0 || a.level >= numLevels {
+			return fmt.Errorf("add of a file: level %d out of range", a.level)
+		}
+		if err := validateFileMeta(a.meta); err != nil {
+			return err
+		}
+		if l, dup := b.where[a.meta.num]; dup {
+			return fmt.Errorf("add of file %d to L%d: already in L%d", a.meta.num, a.level, l)
+		}
+		f := a.meta.clone()
+		if old, moved := removed[f.num]; moved {
+			if !old.sameFile(f) {
+				return fmt.Errorf("move of file %d to L%d: metadata differs from the deleted file", f.num, a.level)
+			}
+			f = old
+		}
+		b.levels[a.level][f.num] = f
+		b.where[f.num] = a.level
+	}
+	if len(e.setProps) > 0 || len(e.delProps) > 0 {
+		if !b.propsChanged {
+			b.props = maps.Clone(b.props)
+			b.propsChanged = true
+		}
+		for k := range e.delProps {
+			delete(b.props, k)
+		}
+		for k, v := range e.setProps {
+			if _, set := e.delProps[k]; set {
+				return fmt.Errorf("property %q both set and deleted", k)
+			}
+			if k == propIndexes {
+				if _, err := decodeIndexNames([]byte(v), "index list", 0); err != nil {
+					return fmt.Errorf("property %q: %w", k, err)
+				}
+			}
+			b.props[k] = v
+		}
+	}
+	return nil
+}
+
+// maxFileNum returns the largest file number present (0 if none).
+func (b *versionBuilder) maxFileNum() uint64 {
+	var m uint64
+	for n := range b.where {
+		m = max(m, n)
+	}
+	return m
+}
+
+// build returns the version holding the accumulated files, sorted per level
+// and checked against the level invariants (see version). Its refs are 0 and
+// it is not yet owned by a version set.
+func (b *versionBuilder) build() (*version, error) {
+	v := &version{props: b.props, indexNames: b.baseIndexes}
+	if b.propsChanged {
+		v.indexNames = nil
+		if s, ok := b.props[propIndexes]; ok {
+			names, err := decodeIndexNames([]byte(s), "index list", 0)
+			if err != nil {
+				return nil, fmt.Errorf("property %q: %w", propIndexes, err)
+			}
+			v.indexNames = names
+		}
+	}
+	for l := range b.levels {
+		if len(b.levels[l]) == 0 {
+			continue
+		}
+		files := slices.Collect(maps.Values(b.levels[l]))
+		if l == 0 {
+			slices.SortFunc(files, func(x, y *fileMeta) int {
+				switch {
+				case x.num > y.num:
+					return -1
+				case x.num < y.num:
+					return 1
+				}
+				return 0
+			})
+		} else {
+			slices.SortFunc(files, func(x, y *fileMeta) int {
+				switch {
+				case x.minSeq < y.minSeq:
+					return -1
+				case x.minSeq > y.minSeq:
+					return 1
+				case x.num < y.num:
+					return -1
+				case x.num > y.num:
+					return 1
+				}
+				return 0
+			})
+			for i := 1; i < len(files); i++ {
+				p, f := files[i-1], files[i]
+				if p.maxSeq >= f.minSeq {
+					return nil, fmt.Errorf("L%d invariant: file %d [%d,%d] overlaps file %d [%d,%d]",
+						l, p.num, p.minSeq, p.maxSeq, f.num, f.minSeq, f.maxSeq)
+				}
+			}
+		}
+		v.levels[l] = files
+	}
+	return v, nil
+}

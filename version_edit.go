@@ -1,0 +1,585 @@
+package srdb
+
+import (
+	"encoding/binary"
+	"math"
+	"slices"
+	"sort"
+)
+
+// numLevels is the number of LSM levels, L0 … L6.
+const numLevels = 7
+
+// versionComparator names the key order of every SST of a table: keys are
+// int64 seqs in ascending order. A snapshot edit records it and recovery
+// refuses a MANIFEST that names another order.
+const versionComparator = "srdb.seq.v1"
+
+// propIndexes is the table property holding the names of the table's
+// secondary indexes (see versionEdit.setIndexes).
+const propIndexes = "indexes"
+
+// fileMeta describes one SST of a version. Everything but refs is immutable
+// once the file is part of a version; several versions (and several levels
+// over time, after a move) share the same *fileMeta.
+type fileMeta struct {
+	num            uint64 // file number: makeFilename(fileTypeSST, num)
+	size           uint64 // bytes on disk; recovery checks it with Stat
+	minSeq, maxSeq int64  // inclusive range of the seqs of its entries
+	// minTime, maxTime: inclusive range of the _time of its rows, valid when
+	// hasTime (a file of tombstones only has no times).
+	minTime, maxTime int64
+	hasTime          bool
+	numEntries       uint64 // row versions and tombstones
+	numTombstones    uint64 // tombstones among numEntries
+	rawRowBytes      uint64 // encoded bytes of the rows (before SST overhead)
+
+	// refs is the number of live versions that contain this file. When it
+	// drops to 0 the file is obsolete and versionSetOptions.onObsolete is
+	// called once. refs is guarded by versionSet.refMu.
+	refs int32
+}
+
+// clone returns a copy of m with refs zeroed. It reads only the immutable
+// fields, so it may run while other goroutines update m.refs.
+func (m *fileMeta) clone() *fileMeta {
+	return &fileMeta{
+		num: m.num, size: m.size, minSeq: m.minSeq, maxSeq: m.maxSeq,
+		minTime: m.minTime, maxTime: m.maxTime, hasTime: m.hasTime,
+		numEntries: m.numEntries, numTombstones: m.numTombstones, rawRowBytes: m.rawRowBytes,
+	}
+}
+
+// sameFile reports whether m and o describe the same file identically
+// (every field but refs, which it does not read).
+func (m *fileMeta) sameFile(o *fileMeta) bool {
+	return *m.clone() == *o.clone()
+}
+
+// overlaps reports whether the seq range of m intersects [lo, hi].
+func (m *fileMeta) overlaps(lo, hi int64) bool {
+	return m.minSeq <= hi && lo <= m.maxSeq
+}
+
+// deletedFileEntry names a file removed from a level by an edit.
+type deletedFileEntry struct {
+	level int
+	num   uint64
+}
+
+// newFileEntry is a file added to a level by an edit.
+type newFileEntry struct {
+	level int
+	meta  *fileMeta
+}
+
+// versionEdit is one change of a table's version set, the unit appended to
+// the MANIFEST: files added to and deleted from levels, the counters of the
+// table (oldest live WAL, next file number, last seq) and table properties.
+// A snapshot edit (the first record of every MANIFEST) carries the
+// comparator, every counter, every file and every property; later records
+// carry only what changed (logAndApply fills in the counters).
+//
+// A file moved between levels (a "trivial move" compaction) is a delete at
+// the old level plus an add of the identical fileMeta at the new level in one
+// edit; the version set keeps sharing the same file.
+type versionEdit struct {
+	comparator string // set in snapshots only
+
+	hasLogNum bool
+	// logNum is the number of the oldest WAL that still holds rows not yet
+	// in an SST; WALs with a smaller number are obsolete.
+	logNum uint64
+
+	hasNextFileNum bool
+	nextFileNum    uint64 // the next file number to hand out
+
+	hasLastSeq bool
+	lastSeq    int64 // the highest seq ever assigned or known; ≥ 0
+
+	hasLiveRows bool
+	// liveRows is the number of rows (inserted, not deleted) stored in the
+	// table's SSTs, as counted by the table when it committed the edit.
+	liveRows int64
+
+	deletedFiles map[deletedFileEntry]bool
+	addedFiles   []newFileEntry
+
+	// setProps and delProps change table properties (generic key → value
+	// strings, e.g. propIndexes). A key is in at most one of them.
+	setProps map[string]string
+	delProps map[string]bool
+}
+
+// setLogNum records the oldest WAL still needed.
+func (e *versionEdit) setLogNum(n uint64) { e.hasLogNum, e.logNum = true, n }
+
+// setNextFileNum records the next file number to hand out.
+func (e *versionEdit) setNextFileNum(n uint64) { e.hasNextFileNum, e.nextFileNum = true, n }
+
+// setLastSeq records the highest seq ever assigned.
+func (e *versionEdit) setLastSeq(s int64) { e.hasLastSeq, e.lastSeq = true, s }
+
+// setLiveRows records the number of live rows held by the SSTs.
+func (e *versionEdit) setLiveRows(n int64) { e.hasLiveRows, e.liveRows = true, n }
+
+// addFile adds the file m to level. The version set copies m; the caller
+// may not rely on later changes of m being seen.
+func (e *versionEdit) addFile(level int, m *fileMeta) {
+	e.addedFiles = append(e.addedFiles, newFileEntry{level: level, meta: m})
+}
+
+// deleteFile removes file num from level.
+func (e *versionEdit) deleteFile(level int, num uint64) {
+	if e.deletedFiles == nil {
+		e.deletedFiles = make(map[deletedFileEntry]bool)
+	}
+	e.deletedFiles[deletedFileEntry{level: level, num: num}] = true
+}
+
+// setProperty sets the table property key to value.
+func (e *versionEdit) setProperty(key, value string) {
+	if e.setProps == nil {
+		e.setProps = make(map[string]string)
+	}
+	delete(e.delProps, key)
+	e.setProps[key] = value
+}
+
+// deleteProperty removes the table property key.
+func (e *versionEdit) deleteProperty(key string) {
+	if e.delProps == nil {
+		e.delProps = make(map[string]bool)
+	}
+	delete(e.setProps, key)
+	e.delProps[key] = true
+}
+
+// setIndexes records the complete list of the table's secondary index
+// names (a snapshot, not a delta). Call it only when the list changes.
+func (e *versionEdit) setIndexes(names []string) {
+	e.setProperty(propIndexes, string(encodeIndexNames(names)))
+}
+
+// Edit field tags. Frozen: they are on disk. A reader fails on a tag it does
+// not know (an unknown field could change the meaning of the edit).
+const (
+	tagComparator     = 1 // payload: comparator name
+	tagLogNum         = 2 // payload: uvarint
+	tagNextFileNum    = 3 // payload: uvarint
+	tagLastSeq        = 4 // payload: uvarint (≤ MaxInt64)
+	tagDeletedFile    = 5 // payload: level uvarint | num uvarint
+	tagNewFile        = 6 // payload: see encodeNewFile
+	tagSetProperty    = 7 // payload: keyLen uvarint | key | value
+	tagDeleteProperty = 8 // payload: key
+	tagLiveRows       = 9 // payload: varint
+)
+
+// Flag bits of a tagNewFile payload.
+const (
+	newFileHasTime   = 1 << 0 // minTime and maxTime follow
+	newFileKnownBits = newFileHasTime
+)
+
+// maxPropKeyLen bounds the key of a table property.
+const maxPropKeyLen = 255
+
+// encode serialises the edit:
+//
+//	edit  := field*                       (no count, no terminator: the record length delimits it)
+//	field := tag uvarint | len uvarint | payload [len]byte
+//
+//	tag  name            payload
+//	 1   comparator      name bytes (non-empty)
+//	 2   logNum          uvarint
+//	 3   nextFileNum     uvarint
+//	 4   lastSeq         uvarint (≤ MaxInt64)
+//	 5   deletedFile     level uvarint | num uvarint
+//	 6   newFile         level uvarint | num uvarint | size uvarint |
+//	                     minSeq varint | maxSeq varint | flags uvarint |
+//	                     [minTime varint | maxTime varint]   (flags bit 0: hasTime) |
+//	                     numEntries uvarint | numTombstones uvarint | rawRowBytes uvarint
+//	 7   setProperty     keyLen uvarint | key [keyLen] | value (rest of the payload)
+//	 8   deleteProperty  key (the whole payload)
+//	 9   liveRows        varint
+//
+// varint is the zig-zag signed varint of encoding/binary. Fields appear in
+// the order comparator, logNum, nextFileNum, lastSeq, liveRows, deleted
+// files (by level, then number), new files, set properties, deleted
+// properties (by key); each scalar at most once. A payload must be consumed
+// exactly.
+func (e *versionEdit) encode() []byte {
+	var buf, p []byte
+	field := func(tag uint64, payload []byte) {
+		buf = binary.AppendUvarint(buf, tag)
+		buf = binary.AppendUvarint(buf, uint64(len(payload)))
+		buf = append(buf, payload...)
+	}
+	if e.comparator != "" {
+		field(tagComparator, []byte(e.comparator))
+	}
+	if e.hasLogNum {
+		field(tagLogNum, binary.AppendUvarint(p[:0], e.logNum))
+	}
+	if e.hasNextFileNum {
+		field(tagNextFileNum, binary.AppendUvarint(p[:0], e.nextFileNum))
+	}
+	if e.hasLastSeq {
+		field(tagLastSeq, binary.AppendUvarint(p[:0], uint64(e.lastSeq)))
+	}
+	if e.hasLiveRows {
+		field(tagLiveRows, binary.AppendVarint(p[:0], e.liveRows))
+	}
+	for _, d := range e.sortedDeletes() {
+		p = binary.AppendUvarint(p[:0], uint64(d.level))
+		p = binary.AppendUvarint(p, d.num)
+		field(tagDeletedFile, p)
+	}
+	for _, a := range e.addedFiles {
+		p = appendNewFile(p[:0], a.level, a.meta)
+		field(tagNewFile, p)
+	}
+	for _, k := range sortedKeys(e.setProps) {
+		p = binary.AppendUvarint(p[:0], uint64(len(k)))
+		p = append(p, k...)
+		p = append(p, e.setProps[k]...)
+		field(tagSetProperty, p)
+	}
+	for _, k := range sortedKeys(e.delProps) {
+		field(tagDeleteProperty, []byte(k))
+	}
+	return buf
+}
+
+// appendNewFile appends the tagNewFile payload of m at level (layout in
+// encode).
+func appendNewFile(p []byte, level int, m *fileMeta) []byte {
+	p = binary.AppendUvarint(p, uint64(level))
+	p = binary.AppendUvarint(p, m.num)
+	p = binary.AppendUvarint(p, m.size)
+	p = binary.AppendVarint(p, m.minSeq)
+	p = binary.AppendVarint(p, m.maxSeq)
+	var flags uint64
+	if m.hasTime {
+		flags |= newFileHasTime
+	}
+	p = binary.AppendUvarint(p, flags)
+	if m.hasTime {
+		p = binary.AppendVarint(p, m.minTime)
+		p = binary.AppendVarint(p, m.maxTime)
+	}
+	p = binary.AppendUvarint(p, m.numEntries)
+	p = binary.AppendUvarint(p, m.numTombstones)
+	p = binary.AppendUvarint(p, m.rawRowBytes)
+	return p
+}
+
+// sortedDeletes returns the deleted files ordered by level, then number.
+func (e *versionEdit) sortedDeletes() []deletedFileEntry {
+	d := make([]deletedFileEntry, 0, len(e.deletedFiles))
+	for k := range e.deletedFiles {
+		d = append(d, k)
+	}
+	sort.Slice(d, func(i, j int) bool {
+		if d[i].level != d[j].level {
+			return d[i].level < d[j].level
+		}
+		return d[i].num < d[j].num
+	})
+	return d
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// editCursor reads the fields of an encoded edit (or of any varint-encoded
+// payload). Every error it returns is an ErrCorrupted naming file and the
+// absolute offset base+off.
+type editCursor struct {
+	b    []byte
+	off  int
+	file string
+	base int64
+}
+
+func (c *editCursor) empty() bool { return c.off >= len(c.b) }
+
+func (c *editCursor) errorf(format string, args ...any) error {
+	return corruptionError(c.file, c.base+int64(c.off), format, args...)
+}
+
+// uvarint reads an unsigned varint; what names it in errors.
+func (c *editCursor) uvarint(what string) (uint64, error) {
+	v, n := binary.Uvarint(c.b[c.off:])
+	if n <= 0 {
+		return 0, c.errorf("version edit: bad %s varint", what)
+	}
+	c.off += n
+	return v, nil
+}
+
+// varint reads a zig-zag signed varint.
+func (c *editCursor) varint(what string) (int64, error) {
+	v, n := binary.Varint(c.b[c.off:])
+	if n <= 0 {
+		return 0, c.errorf("version edit: bad %s varint", what)
+	}
+	c.off += n
+	return v, nil
+}
+
+// bytes returns the next n bytes (aliasing the buffer), checking n against
+// the remaining length first.
+func (c *editCursor) bytes(n uint64, what string) ([]byte, error) {
+	if n > uint64(len(c.b)-c.off) {
+		return nil, c.errorf("version edit: %s of %d bytes overruns the %d bytes left", what, n, len(c.b)-c.off)
+	}
+	s := c.b[c.off : c.off+int(n)]
+	c.off += int(n)
+	return s, nil
+}
+
+// rest returns every remaining byte.
+func (c *editCursor) rest() []byte {
+	s := c.b[c.off:]
+	c.off = len(c.b)
+	return s
+}
+
+// sub returns a cursor over the next n bytes and advances past them.
+func (c *editCursor) sub(n uint64, what string) (*editCursor, error) {
+	start := c.off
+	b, err := c.bytes(n, what)
+	if err != nil {
+		return nil, err
+	}
+	return &editCursor{b: b, file: c.file, base: c.base + int64(start)}, nil
+}
+
+// level reads a level number and checks it is < numLevels.
+func (c *editCursor) level() (int, error) {
+	at := c.off
+	l, err := c.uvarint("level")
+	if err != nil {
+		return 0, err
+	}
+	if l >= numLevels {
+		return 0, corruptionError(c.file, c.base+int64(at), "version edit: level %d out of range", l)
+	}
+	return int(l), nil
+}
+
+// decodeVersionEdit decodes the bytes made by encode. Malformed input of
+// any kind yields an error matching ErrCorrupted; it never panics and never
+// allocates more than a small multiple of len(b).
+func decodeVersionEdit(b []byte) (*versionEdit, error) {
+	return decodeVersionEditAt(b, "version edit", 0)
+}
+
+// decodeVersionEditAt is decodeVersionEdit reporting errors against file at
+// offset base + the offset within b.
+func decodeVersionEditAt(b []byte, file string, base int64) (*versionEdit, error) {
+	c := &editCursor{b: b, file: file, base: base}
+	e := &versionEdit{}
+	seen := make(map[uint64]bool) // scalar tags already read
+	for !c.empty() {
+		fieldAt := c.off
+		tag, err := c.uvarint("tag")
+		if err != nil {
+			return nil, err
+		}
+		n, err := c.uvarint("field length")
+		if err != nil {
+			return nil, err
+		}
+		p, err := c.sub(n, "field")
+		if err != nil {
+			return nil, err
+		}
+		switch tag {
+		case tagComparator, tagLogNum, tagNextFileNum, tagLastSeq, tagLiveRows:
+			if seen[tag] {
+				return nil, corruptionError(file, base+int64(fieldAt), "version edit: tag %d repeated", tag)
+			}
+			seen[tag] = true
+		}
+		switch tag {
+		case tagComparator:
+			if n == 0 {
+				return nil, p.errorf("version edit: empty comparator")
+			}
+			e.comparator = string(p.rest())
+		case tagLogNum:
+			if e.logNum, err = p.uvarint("logNum"); err != nil {
+				return nil, err
+			}
+			e.hasLogNum = true
+		case tagNextFileNum:
+			if e.nextFileNum, err = p.uvarint("nextFileNum"); err != nil {
+				return nil, err
+			}
+			e.hasNextFileNum = true
+		case tagLastSeq:
+			s, err := p.uvarint("lastSeq")
+			if err != nil {
+				return nil, err
+			}
+			if s > math.MaxInt64 {
+				return nil, corruptionError(file, base+int64(fieldAt), "version edit: lastSeq %d out of range", s)
+			}
+			e.setLastSeq(int64(s))
+		case tagLiveRows:
+			if e.liveRows, err = p.varint("liveRows"); err != nil {
+				return nil, err
+			}
+			e.hasLiveRows = true
+		case tagDeletedFile:
+			level, err := p.level()
+			if err != nil {
+				return nil, err
+			}
+			num, err := p.uvarint("file number")
+			if err != nil {
+				return nil, err
+			}
+			d := deletedFileEntry{level: level, num: num}
+			if e.deletedFiles[d] {
+				return nil, corruptionError(file, base+int64(fieldAt), "version edit: file %d deleted twice from L%d", num, level)
+			}
+			e.deleteFile(level, num)
+		case tagNewFile:
+			level, m, err := decodeNewFile(p)
+			if err != nil {
+				return nil, err
+			}
+			e.addFile(level, m)
+		case tagSetProperty:
+			kl, err := p.uvarint("property key length")
+			if err != nil {
+				return nil, err
+			}
+			if kl == 0 || kl > maxPropKeyLen {
+				return nil, p.errorf("version edit: property key length %d out of range", kl)
+			}
+			k, err := p.bytes(kl, "property key")
+			if err != nil {
+				return nil, err
+			}
+			key := string(k)
+			if _, dup := e.setProps[key]; dup || e.delProps[key] {
+				return nil, corruptionError(file, base+int64(fieldAt), "version edit: property %q repeated", key)
+			}
+			e.setProperty(key, string(p.rest()))
+		case tagDeleteProperty:
+			if n == 0 || n > maxPropKeyLen {
+				return nil, p.errorf("version edit: property key length %d out of range", n)
+			}
+			key := string(p.rest())
+			if _, dup := e.setProps[key]; dup || e.delProps[key] {
+				return nil, corruptionError(file, base+int64(fieldAt), "version edit: property %q repeated", key)
+			}
+			e.deleteProperty(key)
+		default:
+			return nil, corruptionError(file, base+int64(fieldAt), "version edit: unknown tag %d", tag)
+		}
+		if !p.empty() {
+			return nil, p.errorf("version edit: %d trailing bytes in field with tag %d", len(p.b)-p.off, tag)
+		}
+	}
+	return e, nil
+}
+
+// decodeNewFile decodes a tagNewFile payload (layout in encode).
+func decodeNewFile(p *editCursor) (int, *fileMeta, error) {
+	level, err := p.level()
+	if err != nil {
+		return 0, nil, err
+	}
+	m := &fileMeta{}
+	if m.num, err = p.uvarint("file number"); err != nil {
+		return 0, nil, err
+	}
+	if m.size, err = p.uvarint("file size"); err != nil {
+		return 0, nil, err
+	}
+	if m.minSeq, err = p.varint("minSeq"); err != nil {
+		return 0, nil, err
+	}
+	if m.maxSeq, err = p.varint("maxSeq"); err != nil {
+		return 0, nil, err
+	}
+	flagsAt := p.off
+	flags, err := p.uvarint("flags")
+	if err != nil {
+		return 0, nil, err
+	}
+	if flags&^newFileKnownBits != 0 {
+		return 0, nil, corruptionError(p.file, p.base+int64(flagsAt), "version edit: unknown file flags %#x", flags)
+	}
+	if flags&newFileHasTime != 0 {
+		m.hasTime = true
+		if m.minTime, err = p.varint("minTime"); err != nil {
+			return 0, nil, err
+		}
+		if m.maxTime, err = p.varint("maxTime"); err != nil {
+			return 0, nil, err
+		}
+	}
+	if m.numEntries, err = p.uvarint("numEntries"); err != nil {
+		return 0, nil, err
+	}
+	if m.numTombstones, err = p.uvarint("numTombstones"); err != nil {
+		return 0, nil, err
+	}
+	if m.rawRowBytes, err = p.uvarint("rawRowBytes"); err != nil {
+		return 0, nil, err
+	}
+	return level, m, nil
+}
+
+// encodeIndexNames encodes the value of propIndexes:
+//
+//	count uvarint | (len uvarint | name [len])*count
+func encodeIndexNames(names []string) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(names)))
+	for _, n := range names {
+		b = binary.AppendUvarint(b, uint64(len(n)))
+		b = append(b, n...)
+	}
+	return b
+}
+
+// decodeIndexNames decodes the value of propIndexes. The count is checked
+// against the bytes present before the slice is allocated.
+func decodeIndexNames(v []byte, file string, base int64) ([]string, error) {
+	c := &editCursor{b: v, file: file, base: base}
+	n, err := c.uvarint("index count")
+	if err != nil {
+		return nil, err
+	}
+	if n > uint64(len(v)) { // every name takes at least one byte
+		return nil, c.errorf("index list: count %d exceeds its %d bytes", n, len(v))
+	}
+	names := make([]string, 0, n)
+	for range n {
+		l, err := c.uvarint("index name length")
+		if err != nil {
+			return nil, err
+		}
+		s, err := c.bytes(l, "index name")
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, string(s))
+	}
+	if !c.empty() {
+		return nil, c.errorf("index list: %d trailing bytes", len(v)-c.off)
+	}
+	return names, nil
+}

@@ -1,0 +1,6 @@
+//go:build !invariants && !race
+
+package srdb
+
+// versionInvariants: see version_invariants.go.
+const versionInvariants = false
