@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // memtable holds the newest writes of a table in memory until a background
@@ -30,6 +31,14 @@ import (
 type memtable struct {
 	// logNum is the WAL file holding this memtable's writes; set at creation.
 	logNum uint64
+
+	// wal is the writer of that WAL while the memtable is active or waits
+	// for its flush; the flush closes it. Set at creation.
+	wal *walWriter
+	// rowDelta counts rows this memtable's writes added minus those they
+	// deleted (updates count zero). The MANIFEST keeps the running total of
+	// flushed memtables, so Stats knows the exact row count without a scan.
+	rowDelta atomic.Int64
 
 	// mu guards every field below.
 	mu         sync.RWMutex
@@ -137,6 +146,12 @@ func (m *memtable) allocLocked(n int) (chunk int32, off uint32) {
 	m.arena[m.cur] = c[:len(c)+n]
 	return m.cur, off
 }
+
+// addDelta adds to the memtable's row delta; called under Table.writeMu.
+func (m *memtable) addDelta(d int64) { m.rowDelta.Add(d) }
+
+// delta returns the memtable's row delta.
+func (m *memtable) delta() int64 { return m.rowDelta.Load() }
 
 // rowBytes returns the row of e; the slice aliases the arena and must not be
 // modified.

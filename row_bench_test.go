@@ -2,11 +2,11 @@ package srdb
 
 import "testing"
 
-// The benchmarks use the SPEC §7 IM row (see imRow): channel_id String,
+// The benchmarks use the SPEC §7 IM row (see imCodecRow): channel_id String,
 // from_uid String, msg_id Int64, msg_type Uint8, payload Bytes of 200 B.
 
 func BenchmarkEncodeRow(b *testing.B) {
-	types, vals := imRow()
+	types, vals := imCodecRow()
 	dst := make([]byte, 0, 1024)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -19,7 +19,7 @@ func BenchmarkEncodeRow(b *testing.B) {
 }
 
 func benchIMRowBytes(b *testing.B) []byte {
-	types, vals := imRow()
+	types, vals := imCodecRow()
 	buf, err := encodeRow(nil, 42, 1700000000000000000, types, vals)
 	if err != nil {
 		b.Fatal(err)
@@ -28,7 +28,7 @@ func benchIMRowBytes(b *testing.B) []byte {
 }
 
 func BenchmarkDecodeRowAll(b *testing.B) {
-	types, _ := imRow()
+	types, _ := imCodecRow()
 	buf := benchIMRowBytes(b)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(buf)))
@@ -90,7 +90,7 @@ func BenchmarkDecodeRowOneField(b *testing.B) {
 		}
 	})
 	b.Run("msg_id_decodeRowFields", func(b *testing.B) {
-		types, _ := imRow()
+		types, _ := imCodecRow()
 		want := []int{2}
 		b.ReportAllocs()
 		for b.Loop() {

@@ -42,7 +42,7 @@ func FuzzDecodeRow(f *testing.F) {
 		}
 		f.Add(buf, fuzzRowTypeBytes(types))
 	}
-	imTypes, imVals := imRow()
+	imTypes, imVals := imCodecRow()
 	seedRow(imTypes, imVals)
 	tk, err := time.LoadLocation("Asia/Tokyo")
 	if err != nil {

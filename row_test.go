@@ -816,7 +816,7 @@ func TestRowEncodeAppendsAndReusesBuffer(t *testing.T) {
 }
 
 func TestRowEncodeDoesNotAllocate(t *testing.T) {
-	types, vals := imRow()
+	types, vals := imCodecRow()
 	dst := make([]byte, 0, 1024)
 	allocs := testing.AllocsPerRun(100, func() {
 		var err error
@@ -842,8 +842,8 @@ func TestRowEncodeDoesNotAllocate(t *testing.T) {
 	require.Equal(t, int64(1234567890123), n)
 }
 
-// imRow returns the field types and values of the SPEC §7 IM workload row.
-func imRow() ([]FieldType, []any) {
+// imCodecRow returns the field types and values of the SPEC §7 IM workload row.
+func imCodecRow() ([]FieldType, []any) {
 	types := []FieldType{TypeString, TypeString, TypeInt64, TypeUint8, TypeBytes}
 	payload := bytes.Repeat([]byte{'p'}, 200)
 	vals := []any{"channel-000417", "user-0000123456", int64(1234567890123), uint8(1), payload}

@@ -1,7 +1,9 @@
 package srdb
 
 import (
+	"errors"
 	"io"
+	iofs "io/fs"
 	"os"
 )
 
@@ -67,3 +69,6 @@ type MappedFile interface {
 	// Close unmaps the file. Bytes must not be used afterwards.
 	Close() error
 }
+
+// isNotExist reports whether err says a file does not exist, for any FS.
+func isNotExist(err error) bool { return errors.Is(err, iofs.ErrNotExist) }

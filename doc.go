@@ -1,0 +1,56 @@
+// Package srdb is an embedded, append-only row / time-series storage engine.
+//
+// A program opens a directory, declares tables with a typed schema, appends
+// rows at high rates, and reads them back by sequence number. Every row gets
+// a _seq (int64, strictly increasing per table, never reused) and a _time
+// (nanoseconds; the inserted "_time" value or the insert time).
+//
+// # Life of a handle
+//
+//	db, err := srdb.Open("./data", nil) // nil: DefaultOptions()
+//	if err != nil { … }
+//	defer db.Close()
+//
+//	schema, err := srdb.NewSchema("messages", []srdb.Field{
+//		{Name: "channel_id", Type: srdb.String, Indexed: true},
+//		{Name: "msg_id", Type: srdb.Int64},
+//		{Name: "payload", Type: srdb.Bytes, Nullable: true},
+//	})
+//	msgs, err := db.CreateTable("messages", schema) // later: db.Table("messages")
+//
+//	seq, err := msgs.Insert(map[string]any{"channel_id": "general", "msg_id": 1})
+//	row, err := msgs.Get(seq)
+//	id, _ := row.Get("msg_id")
+//	err = msgs.Update(seq, map[string]any{"payload": []byte("edited")})
+//	err = msgs.Delete(seq)
+//
+// # Concurrency
+//
+// Database, Table and their methods are safe for concurrent use by many
+// goroutines. Writers to one table are serialised only for the moment it
+// takes to assign seqs and append to the WAL buffer; concurrent writers in
+// DurabilitySync mode share fsyncs (group commit). Readers never block
+// writers. A Row is owned by the caller.
+//
+// # Durability
+//
+// A write is acknowledged (Insert/Update/Delete returns nil) when its WAL
+// record is:
+//
+//   - DurabilitySync: fsynced. Survives process crash and power loss.
+//   - DurabilityInterval (default): written to the kernel; fsynced within
+//     SyncInterval. Survives a process crash; power loss may lose the writes
+//     acknowledged since the last sync.
+//   - DurabilityNone: buffered in the process; Flush, Close and memtable
+//     switches make it durable.
+//
+// A failed WAL or MANIFEST write or fsync makes the table read-only with a
+// sticky error (code CodeReadOnly): nothing is retried and nothing is
+// acknowledged after it. Reopen the database to recover.
+//
+// # Errors
+//
+// Every error is an *Error with a numeric Code; compare with errors.Is
+// against ErrNotFound, ErrClosed, ErrCorrupted, ErrTableExists,
+// ErrTableNotFound, ErrSchemaViolation, ErrInvalidName, ErrInvalidQuery.
+package srdb

@@ -1,0 +1,84 @@
+package srdb
+
+import (
+	"time"
+)
+
+// Row is one row returned by Get, GetPartial or a query. It owns its values
+// (nothing aliases the database's files or memtables) and is safe to keep
+// and to read from several goroutines.
+type Row struct {
+	schema    *Schema
+	seq       int64
+	timeNanos int64
+	vals      []any  // by field index; nil = NULL or not decoded
+	decoded   []bool // by field index; nil when every field was decoded
+}
+
+// decodeResultRow decodes buf into a Row. fields lists the field indexes to
+// decode; nil decodes all of them.
+func decodeResultRow(s *Schema, buf []byte, fields []int) (*Row, error) {
+	types := s.types()
+	if fields == nil {
+		seq, ts, vals, err := decodeRow(buf, types)
+		if err != nil {
+			return nil, err
+		}
+		return &Row{schema: s, seq: seq, timeNanos: ts, vals: vals}, nil
+	}
+	view, err := parseRow(buf)
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]any, len(types))
+	decoded := make([]bool, len(types))
+	for _, i := range fields {
+		if i < 0 || i >= len(types) {
+			return nil, newError(CodeInvalidArgument, "field index %d outside the schema's %d fields", i, len(types))
+		}
+		if vals[i], err = view.value(i, types[i]); err != nil {
+			return nil, err
+		}
+		decoded[i] = true
+	}
+	return &Row{schema: s, seq: view.seq(), timeNanos: view.timeNanos(), vals: vals, decoded: decoded}, nil
+}
+
+// Seq returns the row's _seq.
+func (r *Row) Seq() int64 { return r.seq }
+
+// Time returns the row's _time.
+func (r *Row) Time() time.Time { return time.Unix(0, r.timeNanos) }
+
+// Get returns the value of a field ("_seq" and "_time" included) and whether
+// the row has it. A NULL returns (nil, true); a field that does not exist or
+// was not selected returns (nil, false).
+func (r *Row) Get(field string) (any, bool) {
+	switch field {
+	case "_seq":
+		return r.seq, true
+	case "_time":
+		return r.Time(), true
+	}
+	i := r.schema.fieldIndex(field)
+	if i < 0 || i >= len(r.vals) || (r.decoded != nil && !r.decoded[i]) {
+		return nil, false
+	}
+	return r.vals[i], true
+}
+
+// Data returns the row as a map from field name to value, with "_seq" and
+// "_time". Fields not selected are absent; NULLs are present as nil.
+func (r *Row) Data() map[string]any {
+	fields := r.schema.fields
+	m := make(map[string]any, len(fields)+2)
+	m["_seq"] = r.seq
+	m["_time"] = r.Time()
+	for i, f := range fields {
+		if i >= len(r.vals) || (r.decoded != nil && !r.decoded[i]) {
+			continue
+		}
+		m[f.Name] = r.vals[i]
+	}
+	return m
+}

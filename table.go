@@ -1,0 +1,187 @@
+package srdb
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+)
+
+// Table is one typed table of a Database: its schema, its write-ahead log,
+// its memtables and its SSTs. All methods are safe for concurrent use.
+//
+// Locking (acquire in this order, never the reverse):
+//
+//	writeMu  — writers: seq assignment, WAL append, memtable insert, memtable
+//	           switch. Never held across an fsync except inside a memtable
+//	           switch (creating the next WAL) and never taken by readers.
+//	stateMu  — the read state (active memtable, immutable memtables, pinned
+//	           version). Held only to copy or swap pointers.
+//	memtable.mu, versionSet.mu, tableCache.mu — leaf locks.
+type Table struct {
+	db     *Database
+	name   string
+	dir    string
+	opts   *Options
+	fs     FS
+	logger *slog.Logger
+	schema atomic.Pointer[Schema]
+	vs     *versionSet
+	cache  *tableCache
+
+	// writeMu guards the fields below it and serialises writers.
+	writeMu   sync.Mutex
+	lastSeq   int64      // highest seq assigned; published to seqHigh
+	wal       *walWriter // WAL of the active memtable
+	closed    bool       // Close has begun; writers get ErrClosed
+	spaceCond *sync.Cond // on writeMu; signalled when an immutable memtable is flushed
+	batchBuf  []byte     // scratch for encoding a WAL batch payload
+
+	// flushMu serialises flushes (the background flusher and Flush) and
+	// guards flushedLiveRows, the live-row total of everything flushed, as
+	// recorded in the MANIFEST.
+	flushMu         sync.Mutex
+	flushedLiveRows int64
+
+	// stateMu guards the read state below it.
+	stateMu sync.RWMutex
+	mem     *memtable   // active memtable, receives writes
+	imms    []*memtable // immutable memtables waiting for flush, oldest first
+	current *version    // version pinned by the table (one ref)
+
+	// liveRows counts rows that exist (inserted, not deleted). Written under
+	// writeMu, read atomically by Stats.
+	liveRows atomic.Int64
+	seqHigh  atomic.Int64 // copy of lastSeq for lock-free readers
+
+	// failure is the sticky error that made the table read-only (a failed
+	// WAL or MANIFEST write or fsync, or a failed background flush). Once
+	// set it is never cleared; every later write returns it.
+	failure atomic.Pointer[error]
+
+	flushWake chan struct{} // capacity 1: a flush may be due
+	done      chan struct{} // closed by Close to stop background goroutines
+	bg        sync.WaitGroup
+
+	stats tableCounters
+}
+
+// tableCounters are monotonically increasing activity counters, updated
+// atomically by whoever does the work.
+type tableCounters struct {
+	flushes      atomic.Int64
+	flushedBytes atomic.Int64
+	inserts      atomic.Int64
+	updates      atomic.Int64
+	deletes      atomic.Int64
+	gets         atomic.Int64
+}
+
+// Name returns the table's name.
+func (t *Table) Name() string { return t.name }
+
+// Schema returns the table's schema.
+func (t *Table) Schema() *Schema { return t.schema.Load() }
+
+// readOnlyErr returns the sticky failure, or nil.
+func (t *Table) readOnlyErr() error {
+	if p := t.failure.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// fail records err as the table's sticky failure (the first one wins) and
+// logs it. It returns the error writers will see from now on.
+func (t *Table) fail(err error) error {
+	wrapped := &Error{Code: CodeReadOnly, Msg: "table is read-only after a failed write", Table: t.name, Offset: -1, Err: err}
+	var e error = wrapped
+	if t.failure.CompareAndSwap(nil, &e) {
+		t.logger.Error("srdb: table became read-only", slog.String("table", t.name), slog.Any("err", err))
+	}
+	return t.readOnlyErr()
+}
+
+// readState is a consistent snapshot of where rows live: the memtables and a
+// pinned version. release must be called exactly once.
+type readState struct {
+	mems []*memtable // newest first: active, then immutables newest first
+	v    *version
+}
+
+func (rs *readState) release() {
+	if rs.v != nil {
+		rs.v.unref()
+		rs.v = nil
+	}
+}
+
+// pin returns the current read state with its version referenced.
+func (t *Table) pin() *readState {
+	t.stateMu.RLock()
+	defer t.stateMu.RUnlock()
+	rs := &readState{mems: make([]*memtable, 0, 1+len(t.imms)), v: t.current}
+	rs.mems = append(rs.mems, t.mem)
+	for i := len(t.imms) - 1; i >= 0; i-- {
+		rs.mems = append(rs.mems, t.imms[i])
+	}
+	rs.v.ref()
+	return rs
+}
+
+// checkOpen returns ErrClosed after Close.
+func (t *Table) checkOpen() error {
+	select {
+	case <-t.done:
+		return &Error{Code: CodeClosed, Msg: "table is closed", Table: t.name, Offset: -1}
+	default:
+		return nil
+	}
+}
+
+// Close waits for a running flush, makes the WAL durable and releases every
+// file. Rows still in memtables are replayed from the WAL at the next Open.
+// Calling Close twice returns nil the second time. The Database closes its
+// tables; users normally call Database.Close.
+func (t *Table) close() error {
+	t.writeMu.Lock()
+	if t.closed {
+		t.writeMu.Unlock()
+		return nil
+	}
+	t.closed = true
+	close(t.done)
+	t.spaceCond.Broadcast()
+	t.writeMu.Unlock()
+
+	t.bg.Wait() // flush and compaction goroutines have stopped
+
+	var errs []error
+	t.writeMu.Lock()
+	if t.wal != nil {
+		if err := t.wal.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	t.writeMu.Unlock()
+	t.stateMu.Lock()
+	for _, m := range t.imms {
+		if m.wal != nil {
+			if err := m.wal.close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if t.current != nil {
+		t.current.unref()
+		t.current = nil
+	}
+	t.stateMu.Unlock()
+	if err := t.vs.close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := t.cache.close(); err != nil {
+		errs = append(errs, err)
+	}
+	return withTable(errors.Join(errs...), t.name)
+}

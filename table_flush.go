@@ -1,0 +1,224 @@
+package srdb
+
+import (
+	"log/slog"
+	"time"
+)
+
+// flushLoop runs in the background for the table's lifetime: whenever woken
+// it writes the oldest immutable memtables to L0 SSTs, one at a time, until
+// none is left. A flush failure makes the table read-only (the rows stay in
+// their WAL and are recovered at the next Open).
+func (t *Table) flushLoop() {
+	defer t.bg.Done()
+	for {
+		select {
+		case <-t.done:
+			return
+		case <-t.flushWake:
+		}
+		for {
+			select {
+			case <-t.done:
+				return
+			default:
+			}
+			if t.readOnlyErr() != nil {
+				break
+			}
+			t.stateMu.RLock()
+			var imm *memtable
+			if len(t.imms) > 0 {
+				imm = t.imms[0]
+			}
+			t.stateMu.RUnlock()
+			if imm == nil {
+				break
+			}
+			if err := t.flushMemtable(imm); err != nil {
+				t.fail(err)
+				t.writeMu.Lock()
+				t.spaceCond.Broadcast()
+				t.writeMu.Unlock()
+				break
+			}
+		}
+	}
+}
+
+// Flush writes every memtable (the active one included) to SSTs and waits
+// until they are durable in the MANIFEST. After Flush returns nil every row
+// inserted before the call is in an SST.
+func (t *Table) Flush() error {
+	if err := t.checkOpen(); err != nil {
+		return err
+	}
+	if err := t.beginWrite(); err != nil {
+		return err
+	}
+	err := t.switchMemtableLocked()
+	t.writeMu.Unlock()
+	if err != nil {
+		return err
+	}
+	// Flush in the caller's goroutine, oldest first; the background flusher
+	// may be working on the oldest one concurrently, which flushOne handles.
+	for {
+		if err := t.readOnlyErr(); err != nil {
+			return err
+		}
+		if err := t.checkOpen(); err != nil {
+			return err
+		}
+		t.stateMu.RLock()
+		var imm *memtable
+		if len(t.imms) > 0 {
+			imm = t.imms[0]
+		}
+		t.stateMu.RUnlock()
+		if imm == nil {
+			return nil
+		}
+		if err := t.flushMemtable(imm); err != nil {
+			return t.fail(err)
+		}
+	}
+}
+
+// flushMemtable writes imm to a new L0 SST and installs it. Only one flush
+// runs at a time per table (flushMu); if imm was flushed by someone else
+// while we waited, it returns nil.
+//
+// Steps and their kill points:
+//
+//  1. close imm's WAL (final fsync) — its rows are durable in the WAL;
+//  2. write the SST to a temp name, fsync, rename, fsync dir
+//     ("sst.before_rename" inside the writer, "flush.after_sst");
+//  3. log a VersionEdit adding the file and advancing logNum past imm's WAL
+//     ("flush.after_manifest") — from here the SST is the rows' home;
+//  4. swap the read state: the new version in, imm out;
+//  5. delete WALs older than logNum ("flush.after_wal_delete").
+//
+// A crash before 3 leaves an orphan SST (removed at Open) and the WAL
+// (replayed); after 3 the WAL is obsolete and removed at Open if step 5 did
+// not run.
+func (t *Table) flushMemtable(imm *memtable) error {
+	t.flushMu.Lock()
+	defer t.flushMu.Unlock()
+	t.stateMu.RLock()
+	still := len(t.imms) > 0 && t.imms[0] == imm
+	var nextLog uint64
+	if len(t.imms) > 1 {
+		nextLog = t.imms[1].logNum
+	} else {
+		nextLog = t.mem.logNum
+	}
+	t.stateMu.RUnlock()
+	if !still {
+		return nil
+	}
+	start := time.Now()
+	if imm.wal != nil {
+		if err := imm.wal.close(); err != nil {
+			return err
+		}
+	}
+	st := imm.stats()
+	edit := &versionEdit{}
+	edit.setLogNum(nextLog)
+	edit.setLastSeq(t.seqHigh.Load())
+	edit.setLiveRows(t.flushedLiveRows + imm.delta())
+	var props sstProps
+	if st.entries > 0 {
+		num := t.vs.newFileNum()
+		w, err := newSSTWriter(t.fs, t.dir, num)
+		if err != nil {
+			return err
+		}
+		it := imm.newIter()
+		for ok := it.first(); ok; ok = it.next() {
+			if err := w.add(it.seq(), it.kind(), it.timeNanos(), it.value()); err != nil {
+				w.abort()
+				return err
+			}
+		}
+		props, err = w.finish()
+		if err != nil {
+			w.abort()
+			return err
+		}
+		if err := killPoint("flush.after_sst"); err != nil {
+			return err
+		}
+		edit.addFile(0, metaFromProps(props))
+	}
+	if err := t.vs.logAndApply(edit); err != nil {
+		return err
+	}
+	t.flushedLiveRows += imm.delta()
+	if err := killPoint("flush.after_manifest"); err != nil {
+		return err
+	}
+	v := t.vs.current()
+	t.stateMu.Lock()
+	old := t.current
+	t.current = v
+	t.imms = t.imms[1:]
+	t.stateMu.Unlock()
+	old.unref()
+
+	t.writeMu.Lock()
+	t.spaceCond.Broadcast()
+	t.writeMu.Unlock()
+
+	if err := t.removeObsoleteWALs(nextLog); err != nil {
+		// The MANIFEST already says these WALs are obsolete; Open removes
+		// them if we cannot now. Not a reason to stop writing.
+		t.logger.Warn("srdb: removing obsolete WAL", slog.String("table", t.name), slog.Any("err", err))
+	}
+	t.stats.flushes.Add(1)
+	t.stats.flushedBytes.Add(int64(props.size))
+	t.logger.Info("srdb: flushed memtable",
+		slog.String("table", t.name), slog.Int("entries", st.entries),
+		slog.Uint64("sst", props.fileNum), slog.Uint64("bytes", props.size),
+		slog.Duration("took", time.Since(start)))
+	return nil
+}
+
+// removeObsoleteWALs deletes WAL files numbered below logNum.
+func (t *Table) removeObsoleteWALs(logNum uint64) error {
+	names, err := t.fs.List(t.dir)
+	if err != nil {
+		return ioError("list", t.dir, err)
+	}
+	removed := false
+	for _, name := range names {
+		typ, num, ok := parseFilename(name)
+		if !ok || typ != fileTypeWAL || num >= logNum {
+			continue
+		}
+		if err := t.fs.Remove(makeFilepath(t.dir, fileTypeWAL, num)); err != nil {
+			return ioError("remove", name, err)
+		}
+		removed = true
+	}
+	if removed {
+		if err := killPoint("flush.after_wal_delete"); err != nil {
+			return err
+		}
+		return t.fs.SyncDir(t.dir)
+	}
+	return nil
+}
+
+// metaFromProps turns the properties of a finished SST into the MANIFEST's
+// description of the file.
+func metaFromProps(p sstProps) *fileMeta {
+	return &fileMeta{
+		num: p.fileNum, size: p.size,
+		minSeq: p.minSeq, maxSeq: p.maxSeq,
+		minTime: p.minTime, maxTime: p.maxTime, hasTime: p.hasTime,
+		numEntries: p.numEntries, numTombstones: p.numTombstones,
+		rawRowBytes: p.rawRowBytes,
+	}
+}

@@ -1,0 +1,195 @@
+package srdb
+
+import (
+	"sort"
+)
+
+// lookup finds the newest version of seq: the active memtable, the immutable
+// memtables newest first, the L0 files newest first, then one file per level
+// found by binary search of the level's seq ranges. It returns the encoded
+// row (copied, so it outlives the read state) and its time, or ErrNotFound
+// when the row does not exist or its newest version is a tombstone.
+func (t *Table) lookup(seq int64) ([]byte, int64, error) {
+	if seq <= 0 || seq > t.seqHigh.Load() {
+		return nil, 0, ErrNotFound
+	}
+	rs := t.pin()
+	defer rs.release()
+	for _, m := range rs.mems {
+		if e, ok := m.get(seq); ok {
+			if e.kind == kindDelete {
+				return nil, 0, ErrNotFound
+			}
+			return m.rowBytes(e), e.timeNanos, nil
+		}
+	}
+	kind, val, found, err := t.lookupVersion(rs.v, seq)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !found || kind == kindDelete {
+		return nil, 0, ErrNotFound
+	}
+	row := append([]byte(nil), val...)
+	view, err := parseRow(row)
+	if err != nil {
+		return nil, 0, err
+	}
+	return row, view.timeNanos(), nil
+}
+
+// lookupVersion searches the SSTs of v for seq. The returned value aliases
+// the mapped file and is valid while v is pinned.
+func (t *Table) lookupVersion(v *version, seq int64) (entryKind, []byte, bool, error) {
+	for level := 0; level < numLevels; level++ {
+		files := v.levels[level]
+		if level == 0 {
+			for _, f := range files { // newest first
+				if seq < f.minSeq || seq > f.maxSeq {
+					continue
+				}
+				if kind, val, found, err := t.getFromFile(f, seq); err != nil || found {
+					return kind, val, found, err
+				}
+			}
+			continue
+		}
+		i := sort.Search(len(files), func(i int) bool { return files[i].maxSeq >= seq })
+		if i < len(files) && files[i].minSeq <= seq {
+			if kind, val, found, err := t.getFromFile(files[i], seq); err != nil || found {
+				return kind, val, found, err
+			}
+		}
+	}
+	return 0, nil, false, nil
+}
+
+func (t *Table) getFromFile(f *fileMeta, seq int64) (entryKind, []byte, bool, error) {
+	r, err := t.cache.get(f.num)
+	if err != nil {
+		return 0, nil, false, err
+	}
+	kind, val, found, err := r.get(seq)
+	if err != nil {
+		return 0, nil, false, withTable(err, t.name)
+	}
+	return kind, val, found, nil
+}
+
+// getRow returns the decoded newest version of seq. fields lists the field
+// indexes to decode; nil decodes all.
+func (t *Table) getRow(seq int64, fields []int) (*Row, error) {
+	buf, _, err := t.lookup(seq)
+	if err != nil {
+		return nil, err
+	}
+	return decodeResultRow(t.Schema(), buf, fields)
+}
+
+// Get returns the row with the given seq, or an error satisfying
+// errors.Is(err, ErrNotFound) when it does not exist or was deleted.
+func (t *Table) Get(seq int64) (*Row, error) {
+	if err := t.checkOpen(); err != nil {
+		return nil, err
+	}
+	t.stats.gets.Add(1)
+	r, err := t.getRow(seq, nil)
+	return r, withTable(err, t.name)
+}
+
+// GetPartial is Get decoding only the named fields (plus _seq and _time);
+// the other fields are not decoded and Row.Get reports them absent.
+func (t *Table) GetPartial(seq int64, fields ...string) (*Row, error) {
+	if err := t.checkOpen(); err != nil {
+		return nil, err
+	}
+	s := t.Schema()
+	idx := make([]int, 0, len(fields))
+	for _, name := range fields {
+		if name == "_seq" || name == "_time" {
+			continue
+		}
+		i := s.fieldIndex(name)
+		if i < 0 {
+			return nil, &Error{Code: CodeInvalidQuery, Msg: "unknown field", Table: t.name, Field: name, Offset: -1}
+		}
+		idx = append(idx, i)
+	}
+	t.stats.gets.Add(1)
+	r, err := t.getRow(seq, idx)
+	return r, withTable(err, t.name)
+}
+
+// tableIter walks the live rows of a pinned read state in seq order in either
+// direction, hiding tombstones and older versions. It is the base of scans,
+// queries, Check and the tests' full comparisons.
+type tableIter struct {
+	t     *Table
+	rs    *readState
+	merge *mergingIter
+}
+
+// newTableIter pins the current read state and builds the merged iterator.
+// The caller must close it.
+func (t *Table) newTableIter() *tableIter {
+	rs := t.pin()
+	children := make([]internalIterator, 0, len(rs.mems)+len(rs.v.levels[0])+numLevels)
+	for _, m := range rs.mems {
+		children = append(children, m.newIter())
+	}
+	open := func(f *fileMeta) (internalIterator, error) {
+		r, err := t.cache.get(f.num)
+		if err != nil {
+			return nil, err
+		}
+		return r.newIter(), nil
+	}
+	for _, f := range rs.v.levels[0] {
+		children = append(children, newLevelIter([]*fileMeta{f}, open))
+	}
+	for level := 1; level < numLevels; level++ {
+		if files := rs.v.levels[level]; len(files) > 0 {
+			children = append(children, newLevelIter(files, open))
+		}
+	}
+	return &tableIter{t: t, rs: rs, merge: newMergingIter(children)}
+}
+
+// skipForward / skipBackward move past tombstones.
+func (it *tableIter) skipForward(ok bool) bool {
+	for ok && it.merge.kind() == kindDelete {
+		ok = it.merge.next()
+	}
+	return ok
+}
+
+func (it *tableIter) skipBackward(ok bool) bool {
+	for ok && it.merge.kind() == kindDelete {
+		ok = it.merge.prev()
+	}
+	return ok
+}
+
+func (it *tableIter) first() bool           { return it.skipForward(it.merge.first()) }
+func (it *tableIter) last() bool            { return it.skipBackward(it.merge.last()) }
+func (it *tableIter) seekGE(seq int64) bool { return it.skipForward(it.merge.seekGE(seq)) }
+func (it *tableIter) seekLE(seq int64) bool { return it.skipBackward(it.merge.seekLE(seq)) }
+func (it *tableIter) next() bool            { return it.skipForward(it.merge.next()) }
+func (it *tableIter) prev() bool            { return it.skipBackward(it.merge.prev()) }
+func (it *tableIter) valid() bool           { return it.merge.valid() }
+func (it *tableIter) seq() int64            { return it.merge.seq() }
+
+// value returns the encoded row; it aliases memory pinned by the iterator.
+func (it *tableIter) value() []byte { return it.merge.value() }
+func (it *tableIter) err() error    { return withTable(it.merge.err(), it.t.name) }
+
+// close releases the pinned state and returns the iteration error, if any.
+func (it *tableIter) close() error {
+	if it.rs == nil {
+		return it.err()
+	}
+	err := it.merge.close()
+	it.rs.release()
+	it.rs = nil
+	return withTable(err, it.t.name)
+}

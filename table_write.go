@@ -1,0 +1,343 @@
+package srdb
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+)
+
+// WAL payload of a walRecordBatch record (the record's Seq field is the seq
+// of the first row; rows carry their own seqs, which replay checks):
+//
+//	+-----------+---------------------+-----------+-----+
+//	| count     | len(row 1) | row 1  | len(row2) | ... |
+//	| uvarint   | uvarint    | ROW1   | uvarint   |     |
+//	+-----------+---------------------+-----------+-----+
+//
+// A walRecordUpdate record carries one ROW1 row (Seq = the row's seq); a
+// walRecordDelete record carries no payload (Seq = the deleted seq).
+
+// maxBatchRows caps the rows of one Insert call (one WAL record).
+const maxBatchRows = 1 << 20
+
+// encodedRow is one validated row ready for the WAL and the memtable.
+type encodedRow struct {
+	timeNanos int64
+	buf       []byte // ROW1 with seq 0; the seq is patched in under writeMu
+}
+
+// Insert appends rows. data is a map[string]any, a struct or *struct, or a
+// slice of maps or structs; a slice is one atomic batch (all rows or none)
+// and gets consecutive seqs. Insert returns the seq of the first row.
+//
+// The rows are acknowledged according to Options.Durability: when Insert
+// returns nil in DurabilitySync mode the WAL record is fsynced; in
+// DurabilityInterval mode it has been written to the kernel.
+func (t *Table) Insert(data any) (int64, error) {
+	if err := t.checkOpen(); err != nil {
+		return 0, err
+	}
+	rows, err := t.prepareRows(data)
+	if err != nil {
+		return 0, withTable(err, t.name)
+	}
+	if len(rows) == 0 {
+		return 0, &Error{Code: CodeInvalidArgument, Msg: "Insert of an empty slice", Table: t.name, Offset: -1}
+	}
+	return t.commitInsert(rows)
+}
+
+// prepareRows converts and encodes data outside any lock.
+func (t *Table) prepareRows(data any) ([]encodedRow, error) {
+	s := t.Schema()
+	now := time.Now().UnixNano()
+	one := func(v any) (encodedRow, error) {
+		var rv rowValues
+		var err error
+		switch x := v.(type) {
+		case map[string]any:
+			rv, err = s.rowFromMap(x)
+		case nil:
+			return encodedRow{}, newError(CodeSchemaViolation, "nil row")
+		default:
+			rv, err = s.rowFromStruct(reflect.ValueOf(v))
+		}
+		if err != nil {
+			return encodedRow{}, err
+		}
+		ts := now
+		if rv.hasTime {
+			ts = rv.timeNanos
+		}
+		buf, err := encodeRow(nil, 0, ts, s.types(), rv.vals)
+		if err != nil {
+			return encodedRow{}, err
+		}
+		if len(buf) > t.opts.MaxRowSize {
+			return encodedRow{}, newError(CodeSchemaViolation, "row of %d bytes exceeds MaxRowSize %d", len(buf), t.opts.MaxRowSize)
+		}
+		return encodedRow{timeNanos: ts, buf: buf}, nil
+	}
+
+	switch x := data.(type) {
+	case map[string]any:
+		r, err := one(x)
+		return []encodedRow{r}, err
+	case []map[string]any:
+		return prepareEach(len(x), func(i int) (encodedRow, error) { return one(x[i]) })
+	case []any:
+		return prepareEach(len(x), func(i int) (encodedRow, error) { return one(x[i]) })
+	case nil:
+		return nil, newError(CodeSchemaViolation, "Insert(nil)")
+	}
+	v := reflect.ValueOf(data)
+	switch v.Kind() {
+	case reflect.Slice, reflect.Array:
+		if v.Kind() == reflect.Slice && v.IsNil() {
+			return nil, newError(CodeSchemaViolation, "Insert of a nil slice")
+		}
+		return prepareEach(v.Len(), func(i int) (encodedRow, error) { return one(v.Index(i).Interface()) })
+	case reflect.Struct:
+		r, err := one(data)
+		return []encodedRow{r}, err
+	case reflect.Pointer:
+		if v.IsNil() {
+			return nil, newError(CodeSchemaViolation, "Insert of a nil %T", data)
+		}
+		if v.Elem().Kind() == reflect.Struct {
+			r, err := one(data)
+			return []encodedRow{r}, err
+		}
+	}
+	return nil, newError(CodeSchemaViolation, "Insert takes a map[string]any, a struct or a slice of them, not %T", data)
+}
+
+func prepareEach(n int, f func(i int) (encodedRow, error)) ([]encodedRow, error) {
+	if n > maxBatchRows {
+		return nil, newError(CodeInvalidArgument, "batch of %d rows exceeds the limit of %d", n, maxBatchRows)
+	}
+	rows := make([]encodedRow, n)
+	for i := range rows {
+		r, err := f(i)
+		if err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				c := *e
+				c.Msg = fmt.Sprintf("row %d of the batch: %s", i, e.Msg)
+				return nil, &c
+			}
+			return nil, err
+		}
+		rows[i] = r
+	}
+	return rows, nil
+}
+
+// beginWrite takes writeMu and checks the table accepts writes. On success
+// the caller holds writeMu.
+func (t *Table) beginWrite() error {
+	t.writeMu.Lock()
+	if t.closed {
+		t.writeMu.Unlock()
+		return &Error{Code: CodeClosed, Msg: "table is closed", Table: t.name, Offset: -1}
+	}
+	if err := t.readOnlyErr(); err != nil {
+		t.writeMu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// commitInsert assigns seqs, logs and applies the batch, then waits for the
+// durability the mode promises.
+func (t *Table) commitInsert(rows []encodedRow) (int64, error) {
+	if err := t.beginWrite(); err != nil {
+		return 0, err
+	}
+	first := t.lastSeq + 1
+	payload := t.batchBuf[:0]
+	payload = binary.AppendUvarint(payload, uint64(len(rows)))
+	for i := range rows {
+		patchRowSeq(rows[i].buf, first+int64(i))
+		payload = binary.AppendUvarint(payload, uint64(len(rows[i].buf)))
+		payload = append(payload, rows[i].buf...)
+	}
+	if cap(payload) <= 1<<20 {
+		t.batchBuf = payload
+	}
+	w := t.wal
+	end, err := w.append(walRecordBatch, first, payload)
+	if err != nil {
+		err = t.fail(err)
+		t.writeMu.Unlock()
+		return 0, err
+	}
+	t.lastSeq = first + int64(len(rows)) - 1
+	t.seqHigh.Store(t.lastSeq)
+	mem := t.mem
+	for i := range rows {
+		mem.add(first+int64(i), kindSet, rows[i].timeNanos, rows[i].buf)
+	}
+	mem.addDelta(int64(len(rows)))
+	t.liveRows.Add(int64(len(rows)))
+	t.stats.inserts.Add(int64(len(rows)))
+	err = t.maybeSwitchMemtableLocked()
+	t.writeMu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	if err := w.commit(end); err != nil {
+		return 0, t.fail(err)
+	}
+	return first, nil
+}
+
+// Update writes a new version of the row with the given seq: the current
+// row with changes applied (field → new value; nil sets a Nullable field to
+// NULL). The seq and _time stay. Reads and scans see only the newest version.
+// It returns ErrNotFound when the row does not exist or was deleted.
+func (t *Table) Update(seq int64, changes map[string]any) error {
+	if err := t.checkOpen(); err != nil {
+		return err
+	}
+	if len(changes) == 0 {
+		return &Error{Code: CodeInvalidArgument, Msg: "Update with no changes", Table: t.name, Offset: -1}
+	}
+	if err := t.beginWrite(); err != nil {
+		return err
+	}
+	// Read, apply and log under writeMu so that a concurrent Delete or
+	// Update of the same seq cannot interleave (no lost update, no
+	// resurrection of a deleted row).
+	s := t.Schema()
+	old, err := t.getRow(seq, nil)
+	if err != nil {
+		t.writeMu.Unlock()
+		return withTable(err, t.name)
+	}
+	vals, err := s.applyChanges(old.vals, changes)
+	if err != nil {
+		t.writeMu.Unlock()
+		return withTable(err, t.name)
+	}
+	buf, err := encodeRow(nil, seq, old.timeNanos, s.types(), vals)
+	if err != nil {
+		t.writeMu.Unlock()
+		return withTable(err, t.name)
+	}
+	if len(buf) > t.opts.MaxRowSize {
+		t.writeMu.Unlock()
+		return &Error{Code: CodeSchemaViolation, Table: t.name, Offset: -1,
+			Msg: fmt.Sprintf("row of %d bytes exceeds MaxRowSize %d", len(buf), t.opts.MaxRowSize)}
+	}
+	return t.commitSingleLocked(walRecordUpdate, seq, kindSet, old.timeNanos, buf, 0)
+}
+
+// Delete removes the row with the given seq (a tombstone hides every older
+// version). It returns ErrNotFound when the row does not exist.
+func (t *Table) Delete(seq int64) error {
+	if err := t.checkOpen(); err != nil {
+		return err
+	}
+	if err := t.beginWrite(); err != nil {
+		return err
+	}
+	if _, _, err := t.lookup(seq); err != nil {
+		t.writeMu.Unlock()
+		return withTable(err, t.name)
+	}
+	return t.commitSingleLocked(walRecordDelete, seq, kindDelete, 0, nil, -1)
+}
+
+// commitSingleLocked logs and applies one Update or Delete; the caller holds
+// writeMu, which this releases.
+func (t *Table) commitSingleLocked(typ walRecordType, seq int64, kind entryKind, timeNanos int64, row []byte, delta int64) error {
+	w := t.wal
+	end, err := w.append(typ, seq, row)
+	if err != nil {
+		err = t.fail(err)
+		t.writeMu.Unlock()
+		return err
+	}
+	t.mem.add(seq, kind, timeNanos, row)
+	t.mem.addDelta(delta)
+	t.liveRows.Add(delta)
+	if kind == kindDelete {
+		t.stats.deletes.Add(1)
+	} else {
+		t.stats.updates.Add(1)
+	}
+	err = t.maybeSwitchMemtableLocked()
+	t.writeMu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := w.commit(end); err != nil {
+		return t.fail(err)
+	}
+	return nil
+}
+
+// maybeSwitchMemtableLocked turns a full active memtable into an immutable
+// one, starts a new WAL for its successor and wakes the flusher. When too
+// many immutable memtables wait for their flush it waits for one to finish
+// (back-pressure) rather than let memory grow without bound. Caller holds
+// writeMu.
+func (t *Table) maybeSwitchMemtableLocked() error {
+	if t.mem.approximateSize() < t.opts.MemTableSize {
+		return nil
+	}
+	return t.switchMemtableLocked()
+}
+
+// switchMemtableLocked rotates the active memtable and WAL unconditionally
+// (when the memtable is non-empty). Caller holds writeMu.
+func (t *Table) switchMemtableLocked() error {
+	if t.mem.empty() {
+		return nil
+	}
+	for t.numImmutables() >= t.opts.MaxImmutableMemTables {
+		if t.closed {
+			return &Error{Code: CodeClosed, Msg: "table is closed", Table: t.name, Offset: -1}
+		}
+		if err := t.readOnlyErr(); err != nil {
+			return err
+		}
+		t.logger.Debug("srdb: insert waits for a memtable flush", "table", t.name, "immutables", t.numImmutables())
+		t.spaceCond.Wait()
+	}
+	num := t.vs.newFileNum()
+	w, err := createWAL(t.fs, makeFilepath(t.dir, fileTypeWAL, num), num, t.opts.Durability, t.opts.SyncInterval, t.logger)
+	if err != nil {
+		return t.fail(err)
+	}
+	if err := killPoint("wal.after_create"); err != nil {
+		w.close()
+		return t.fail(err)
+	}
+	next := newMemtable(num)
+	next.wal = w
+	t.stateMu.Lock()
+	t.imms = append(t.imms, t.mem)
+	t.mem = next
+	t.stateMu.Unlock()
+	t.wal = w
+	select {
+	case t.flushWake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (t *Table) numImmutables() int {
+	t.stateMu.RLock()
+	defer t.stateMu.RUnlock()
+	return len(t.imms)
+}
+
+// patchRowSeq writes seq into the Seq field of an encoded ROW1 row.
+func patchRowSeq(row []byte, seq int64) {
+	binary.LittleEndian.PutUint64(row[rowSeqOffset:], uint64(seq))
+}

@@ -1,0 +1,69 @@
+package srdb
+
+import (
+	"errors"
+	"sync"
+)
+
+// tableCache keeps one open (memory-mapped) sstReader per live SST of a
+// table, opened on first use. A reader is closed — and its file removed —
+// only when the version set reports the file obsolete, i.e. no pinned
+// version names it any more, so no reader can be using the mapping.
+type tableCache struct {
+	fs  FS
+	dir string
+
+	// mu guards readers.
+	mu      sync.Mutex
+	readers map[uint64]*sstReader
+	closed  bool
+}
+
+func newTableCache(fs FS, dir string) *tableCache {
+	return &tableCache{fs: fs, dir: dir, readers: make(map[uint64]*sstReader)}
+}
+
+// get returns the reader of file num, opening it if needed.
+func (c *tableCache) get(num uint64) (*sstReader, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if r, ok := c.readers[num]; ok {
+		return r, nil
+	}
+	r, err := openSST(c.fs, c.dir, num)
+	if err != nil {
+		return nil, err
+	}
+	c.readers[num] = r
+	return r, nil
+}
+
+// evict closes the reader of file num if it is open.
+func (c *tableCache) evict(num uint64) error {
+	c.mu.Lock()
+	r, ok := c.readers[num]
+	delete(c.readers, num)
+	c.mu.Unlock()
+	if ok {
+		return r.close()
+	}
+	return nil
+}
+
+// close closes every reader.
+func (c *tableCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for num, r := range c.readers {
+		if err := r.close(); err != nil {
+			errs = append(errs, err)
+		}
+		delete(c.readers, num)
+	}
+	c.closed = true
+	return errors.Join(errs...)
+}
