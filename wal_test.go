@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -108,7 +107,7 @@ func (m *walMemFS) List(dir string) ([]string, error) {
 	return names, nil
 }
 
-func (m *walMemFS) Stat(name string) (os.FileInfo, error) {
+func (m *walMemFS) Stat(name string) (iofs.FileInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	d, ok := m.files[name]
@@ -190,24 +189,24 @@ func (f *walMemFile) Truncate(size int64) error {
 	return nil
 }
 
-func (f *walMemFile) Stat() (os.FileInfo, error) {
+func (f *walMemFile) Stat() (iofs.FileInfo, error) {
 	f.d.mu.Lock()
 	defer f.d.mu.Unlock()
 	return walMemInfo{name: filepath.Base(f.name), size: int64(len(f.d.data))}, nil
 }
 
-// walMemInfo is the os.FileInfo of a walMemFS file.
+// walMemInfo is the FileInfo of a walMemFS file.
 type walMemInfo struct {
 	name string
 	size int64
 }
 
-func (i walMemInfo) Name() string       { return i.name }
-func (i walMemInfo) Size() int64        { return i.size }
-func (i walMemInfo) Mode() os.FileMode  { return 0o600 }
-func (i walMemInfo) ModTime() time.Time { return time.Time{} }
-func (i walMemInfo) IsDir() bool        { return false }
-func (i walMemInfo) Sys() any           { return nil }
+func (i walMemInfo) Name() string        { return i.name }
+func (i walMemInfo) Size() int64         { return i.size }
+func (i walMemInfo) Mode() iofs.FileMode { return 0o600 }
+func (i walMemInfo) ModTime() time.Time  { return time.Time{} }
+func (i walMemInfo) IsDir() bool         { return false }
+func (i walMemInfo) Sys() any            { return nil }
 
 // errWALInjected is the error walFaultFS injects.
 var errWALInjected = errors.New("injected fault")
