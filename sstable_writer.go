@@ -151,6 +151,11 @@ func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte
 	return nil
 }
 
+// estimatedSize returns the bytes written so far (buffered ones included):
+// the size the file would have, less the open nodes, section directory and
+// footer, if it were finished now. Compaction uses it to cut output files.
+func (w *sstWriter) estimatedSize() uint64 { return w.off }
+
 // write appends b to the file through the buffer.
 func (w *sstWriter) write(b []byte) error {
 	if _, err := w.bw.Write(b); err != nil {
