@@ -54,7 +54,7 @@ func openSST(fs FS, dir string, fileNum uint64) (*sstReader, error) {
 
 // corrupt returns an ErrCorrupted error for this file at offset off.
 func (r *sstReader) corrupt(off int64, format string, args ...any) error {
-	return corruptionError(r.name, off, "sst: "+format, args...)
+	return corruptionError(r.name, off, format, args...)
 }
 
 // init validates the file layout (see sstable.go).
