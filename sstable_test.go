@@ -420,6 +420,7 @@ func TestSSTWriterFaults(t *testing.T) {
 					r := sstOpen(t, mem, "d", 1)
 					sstCheckAll(t, r, es)
 					succeeded = true
+					t.Logf("mode %d sticky %v: first success after failing each of %d operations", mode, sticky, i)
 					continue
 				}
 				require.True(t, ffs.fired, "op %d: error without injection: %v", i, err)
