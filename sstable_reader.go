@@ -155,7 +155,7 @@ func (r *sstReader) node(off uint64, level int, firstKey int64) ([]byte, int, er
 		return nil, 0, r.corrupt(int64(off), "node offset outside the tree region")
 	}
 	n := r.data[off : off+sstNodeSize : off+sstNodeSize]
-	count, problem := checkNode(n, level)
+	count, problem := btreeCheckNode(n, level)
 	if problem != "" {
 		return nil, 0, r.corrupt(int64(off), "level %d: %s", level, problem)
 	}

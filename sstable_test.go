@@ -109,7 +109,7 @@ func TestSSTManyKeys(t *testing.T) {
 	for i := 1; i <= n; i++ {
 		seq := int64(2 * i)
 		kind, v, found, err := r.get(seq)
-		if err != nil || !found || kind != kindSet || len(v) != 16 || int64(le64(v)) != seq {
+		if err != nil || !found || kind != kindSet || len(v) != 16 || int64(sstLE64(v)) != seq {
 			t.Fatalf("get %d: %v %v %v %x", seq, kind, found, err, v)
 		}
 		if _, _, found, _ := r.get(seq - 1); found {
@@ -120,7 +120,7 @@ func TestSSTManyKeys(t *testing.T) {
 	count := 0
 	for ok := it.first(); ok; ok = it.next() {
 		count++
-		if it.seq() != int64(2*count) || int64(le64(it.value())) != it.seq() || it.timeNanos() != it.seq()*10 {
+		if it.seq() != int64(2*count) || int64(sstLE64(it.value())) != it.seq() || it.timeNanos() != it.seq()*10 {
 			t.Fatalf("scan at %d: seq %d", count, it.seq())
 		}
 	}
@@ -135,7 +135,7 @@ func putSSTTestSeq(b []byte, seq int64) {
 	}
 }
 
-func le64(b []byte) uint64 {
+func sstLE64(b []byte) uint64 {
 	var v uint64
 	for i := 7; i >= 0; i-- {
 		v = v<<8 | uint64(b[i])
