@@ -68,8 +68,8 @@ const (
 	sstMaxHeight = 8
 )
 
-// nodeCapacity returns the number of entries a node of the level holds.
-func nodeCapacity(level int) int {
+// btreeNodeCapacity returns the number of entries a node of the level holds.
+func btreeNodeCapacity(level int) int {
 	if level == 0 {
 		return leafCap
 	}
@@ -86,7 +86,7 @@ type btreeNodeBuilder struct {
 }
 
 // full reports whether the node of the given level has no room left.
-func (nb *btreeNodeBuilder) full(level int) bool { return nb.count >= nodeCapacity(level) }
+func (nb *btreeNodeBuilder) full(level int) bool { return nb.count >= btreeNodeCapacity(level) }
 
 // addLeaf appends a leaf entry. The caller checks full first.
 func (nb *btreeNodeBuilder) addLeaf(seq, timeNanos int64, recOff uint64, kind entryKind) {
@@ -96,7 +96,7 @@ func (nb *btreeNodeBuilder) addLeaf(seq, timeNanos int64, recOff uint64, kind en
 	e := nb.buf[nodeHeaderSize+nb.count*leafEntrySize:]
 	binary.LittleEndian.PutUint64(e[leafSeqOff:], uint64(seq))
 	binary.LittleEndian.PutUint64(e[leafTimeOff:], uint64(timeNanos))
-	putU48(e[leafRecOff:], recOff)
+	btreePutU48(e[leafRecOff:], recOff)
 	e[leafKindOff] = byte(kind)
 	nb.count++
 }
@@ -108,7 +108,7 @@ func (nb *btreeNodeBuilder) addInner(key int64, child uint64) {
 	}
 	e := nb.buf[nodeHeaderSize+nb.count*innerEntrySize:]
 	binary.LittleEndian.PutUint64(e[innerKeyOff:], uint64(key))
-	putU48(e[innerChildOff:], child)
+	btreePutU48(e[innerChildOff:], child)
 	nb.count++
 }
 
@@ -128,10 +128,10 @@ func (nb *btreeNodeBuilder) seal(level int) []byte {
 	return nb.buf[:]
 }
 
-// checkNode checks the header and CRC of node n (exactly sstNodeSize bytes)
+// btreeCheckNode checks the header and CRC of node n (exactly sstNodeSize bytes)
 // expected at the given level. It returns the entry count, or a problem
 // message.
-func checkNode(n []byte, level int) (int, string) {
+func btreeCheckNode(n []byte, level int) (int, string) {
 	if binary.LittleEndian.Uint16(n[nodeMagicOff:]) != nodeMagic {
 		return 0, "bad node magic"
 	}
@@ -145,14 +145,14 @@ func checkNode(n []byte, level int) (int, string) {
 		return 0, "node at the wrong level"
 	}
 	count := int(binary.LittleEndian.Uint16(n[nodeCountOff:]))
-	if count < 1 || count > nodeCapacity(level) {
+	if count < 1 || count > btreeNodeCapacity(level) {
 		return 0, "node entry count out of range"
 	}
 	return count, ""
 }
 
 // Accessors of node entries. n is a whole node whose count was checked by
-// checkNode and i < count, so every index stays inside n.
+// btreeCheckNode and i < count, so every index stays inside n.
 
 func leafSeq(n []byte, i int) int64 {
 	return int64(binary.LittleEndian.Uint64(n[nodeHeaderSize+i*leafEntrySize+leafSeqOff:]))
@@ -163,7 +163,7 @@ func leafTime(n []byte, i int) int64 {
 }
 
 func leafRecordOff(n []byte, i int) uint64 {
-	return getU48(n[nodeHeaderSize+i*leafEntrySize+leafRecOff:])
+	return btreeGetU48(n[nodeHeaderSize+i*leafEntrySize+leafRecOff:])
 }
 
 func leafKind(n []byte, i int) entryKind {
@@ -182,7 +182,7 @@ func innerKey(n []byte, i int) int64 {
 }
 
 func innerChild(n []byte, i int) uint64 {
-	return getU48(n[nodeHeaderSize+i*innerEntrySize+innerChildOff:])
+	return btreeGetU48(n[nodeHeaderSize+i*innerEntrySize+innerChildOff:])
 }
 
 // nodeFirstKey returns the first seq of a node of the given level.
@@ -238,15 +238,15 @@ func innerSearchLE(n []byte, count int, key int64) int {
 	return lo - 1
 }
 
-// putU48 stores the low 48 bits of v little-endian in b[0:6].
-func putU48(b []byte, v uint64) {
+// btreePutU48 stores the low 48 bits of v little-endian in b[0:6].
+func btreePutU48(b []byte, v uint64) {
 	_ = b[5]
 	binary.LittleEndian.PutUint32(b, uint32(v))
 	binary.LittleEndian.PutUint16(b[4:], uint16(v>>32))
 }
 
-// getU48 loads a little-endian uint48 from b[0:6].
-func getU48(b []byte) uint64 {
+// btreeGetU48 loads a little-endian uint48 from b[0:6].
+func btreeGetU48(b []byte) uint64 {
 	_ = b[5]
 	return uint64(binary.LittleEndian.Uint32(b)) | uint64(binary.LittleEndian.Uint16(b[4:]))<<32
 }

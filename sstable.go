@@ -26,8 +26,9 @@ package srdb
 //	+----------------------+ fileSize
 //
 // The builder streams: records are written as rows arrive and every node is
-// written as soon as it is full, so memory stays at one 4 KiB node per tree
-// level plus a 256 KiB write buffer whatever the file size. The header is
+// written once it is full (when the next entry for its level arrives), so
+// memory stays at one 4 KiB node per tree level plus a 256 KiB write buffer
+// whatever the file size. The header is
 // known only at the end; File has no WriteAt, so finish writes a zero
 // placeholder first and, after the footer, reopens the temp file with
 // OpenReadWrite, whose write position is 0, and overwrites the placeholder

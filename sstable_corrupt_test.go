@@ -217,7 +217,7 @@ func TestSSTForgedTree(t *testing.T) {
 	leaf1 := innerChild(orig[mid:mid+sstNodeSize], 1)
 
 	setChild := func(data []byte, node uint64, i int, child uint64) {
-		putU48(data[node+nodeHeaderSize+uint64(i)*innerEntrySize+innerChildOff:], child)
+		btreePutU48(data[node+nodeHeaderSize+uint64(i)*innerEntrySize+innerChildOff:], child)
 		sstResealNode(data, node)
 	}
 	cases := []struct {
@@ -239,7 +239,7 @@ func TestSSTForgedTree(t *testing.T) {
 		}},
 		{"leaf record pointer to another row", func(d []byte) {
 			e := d[leaf1+nodeHeaderSize+5*leafEntrySize:]
-			putU48(e[leafRecOff:], leafRecordOff(d[leaf1:], 6))
+			btreePutU48(e[leafRecOff:], leafRecordOff(d[leaf1:], 6))
 			sstResealNode(d, leaf1)
 		}},
 		{"node count zero", func(d []byte) {

@@ -54,7 +54,7 @@ func openSST(fs FS, dir string, fileNum uint64) (*sstReader, error) {
 
 // corrupt returns an ErrCorrupted error for this file at offset off.
 func (r *sstReader) corrupt(off int64, format string, args ...any) error {
-	return corruptionError(r.name, off, "sst: "+format, args...)
+	return corruptionError(r.name, off, format, args...)
 }
 
 // init validates the file layout (see sstable.go).
@@ -155,7 +155,7 @@ func (r *sstReader) node(off uint64, level int, firstKey int64) ([]byte, int, er
 		return nil, 0, r.corrupt(int64(off), "node offset outside the tree region")
 	}
 	n := r.data[off : off+sstNodeSize : off+sstNodeSize]
-	count, problem := checkNode(n, level)
+	count, problem := btreeCheckNode(n, level)
 	if problem != "" {
 		return nil, 0, r.corrupt(int64(off), "level %d: %s", level, problem)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -108,7 +109,7 @@ func TestSSTManyKeys(t *testing.T) {
 	for i := 1; i <= n; i++ {
 		seq := int64(2 * i)
 		kind, v, found, err := r.get(seq)
-		if err != nil || !found || kind != kindSet || len(v) != 16 || int64(le64(v)) != seq {
+		if err != nil || !found || kind != kindSet || len(v) != 16 || int64(sstLE64(v)) != seq {
 			t.Fatalf("get %d: %v %v %v %x", seq, kind, found, err, v)
 		}
 		if _, _, found, _ := r.get(seq - 1); found {
@@ -119,7 +120,7 @@ func TestSSTManyKeys(t *testing.T) {
 	count := 0
 	for ok := it.first(); ok; ok = it.next() {
 		count++
-		if it.seq() != int64(2*count) || int64(le64(it.value())) != it.seq() || it.timeNanos() != it.seq()*10 {
+		if it.seq() != int64(2*count) || int64(sstLE64(it.value())) != it.seq() || it.timeNanos() != it.seq()*10 {
 			t.Fatalf("scan at %d: seq %d", count, it.seq())
 		}
 	}
@@ -134,7 +135,7 @@ func putSSTTestSeq(b []byte, seq int64) {
 	}
 }
 
-func le64(b []byte) uint64 {
+func sstLE64(b []byte) uint64 {
 	var v uint64
 	for i := 7; i >= 0; i-- {
 		v = v<<8 | uint64(b[i])
@@ -419,6 +420,7 @@ func TestSSTWriterFaults(t *testing.T) {
 					r := sstOpen(t, mem, "d", 1)
 					sstCheckAll(t, r, es)
 					succeeded = true
+					t.Logf("mode %d sticky %v: first success after failing each of %d operations", mode, sticky, i)
 					continue
 				}
 				require.True(t, ffs.fired, "op %d: error without injection: %v", i, err)
@@ -517,4 +519,69 @@ func TestSSTZeroAllocs(t *testing.T) {
 	})
 	require.Zero(t, allocs, "add")
 	w.abort()
+}
+
+func TestSSTEstimatedSize(t *testing.T) {
+	fs := newSSTMemFS()
+	w, err := newSSTWriter(fs, "d", 1)
+	require.NoError(t, err)
+	require.Equal(t, uint64(sstHeaderSize), w.estimatedSize())
+	prev := w.estimatedSize()
+	for seq := int64(1); seq <= 1000; seq++ {
+		require.NoError(t, w.add(seq, kindSet, seq, make([]byte, 100)))
+		require.Greater(t, w.estimatedSize(), prev)
+		prev = w.estimatedSize()
+	}
+	p, err := w.finish()
+	require.NoError(t, err)
+	require.LessOrEqual(t, prev, p.size)
+	require.Less(t, p.size-prev, uint64(sstMaxHeight*sstNodeSize))
+}
+
+// TestSSTConcurrentReads runs lookups, scans and section reads on one
+// reader from several goroutines (meaningful under -race).
+func TestSSTConcurrentReads(t *testing.T) {
+	fs := newSSTMemFS()
+	es := sstTestEntries(3000, 1, 1, 7, 40)
+	w, err := newSSTWriter(fs, "d", 1)
+	require.NoError(t, err)
+	for _, e := range es {
+		require.NoError(t, w.add(e.seq, e.kind, e.time, e.value))
+	}
+	require.NoError(t, w.addSection(1, "s", []byte("section")))
+	_, err = w.finish()
+	require.NoError(t, err)
+	r := sstOpen(t, fs, "d", 1)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := g; i < len(es); i += 4 {
+				_, v, found, err := r.get(es[i].seq)
+				if err != nil || !found || !bytes.Equal(v, es[i].value) {
+					errs <- errors.New("get mismatch")
+					return
+				}
+			}
+			it := r.newIter()
+			n := 0
+			for ok := it.last(); ok; ok = it.prev() {
+				_ = it.value()
+				n++
+			}
+			if it.err() != nil || n != len(es) {
+				errs <- errors.New("scan mismatch")
+			}
+			if b, ok, err := r.section(1, "s"); err != nil || !ok || string(b) != "section" {
+				errs <- errors.New("section mismatch")
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }

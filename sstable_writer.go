@@ -13,8 +13,9 @@ const sstWriteBufferSize = 256 << 10
 
 // sstWriter builds one SST file from entries added in strictly increasing
 // seq order. It streams: records go to the file as they are added, every
-// B+Tree node as soon as it is full, so its memory is one node per tree
-// level plus the write buffer, whatever the size of the file.
+// B+Tree node once it is full and the next entry for its level arrives, so
+// its memory is one node per tree level plus the write buffer, whatever the
+// size of the file.
 //
 // The file is built as <dir>/<NNNNNN>.sst.tmp; finish makes it durable and
 // renames it to <dir>/<NNNNNN>.sst, abort removes it. After an error the
@@ -150,6 +151,11 @@ func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte
 	}
 	return nil
 }
+
+// estimatedSize returns the bytes written so far (buffered ones included):
+// the size the file would have, less the open nodes, section directory and
+// footer, if it were finished now. Compaction uses it to cut output files.
+func (w *sstWriter) estimatedSize() uint64 { return w.off }
 
 // write appends b to the file through the buffer.
 func (w *sstWriter) write(b []byte) error {
