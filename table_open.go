@@ -167,7 +167,7 @@ func openTable(db *Database, name, dir string) (_ *Table, err error) {
 	for i, num := range wals {
 		m := newMemtable(num)
 		path := makeFilepath(dir, fileTypeWAL, num)
-		_, err := replayWAL(fs, path, i == len(wals)-1, t.logger, func(typ walRecordType, seq int64, data []byte) error {
+		res, err := replayWAL(fs, path, i == len(wals)-1, t.logger, func(typ walRecordType, seq int64, data []byte) error {
 			hi, err := t.applyWALRecord(m, path, typ, seq, data)
 			if hi > lastSeq {
 				lastSeq = hi
@@ -176,6 +176,17 @@ func openTable(db *Database, name, dir string) (_ *Table, err error) {
 		})
 		if err != nil {
 			return nil, err
+		}
+		if res.headerMissing {
+			// A crash inside createWAL: the file holds nothing. Remove it now,
+			// or it would read as a damaged older WAL once a newer one exists.
+			if err := fs.Remove(path); err != nil {
+				return nil, ioError("remove", path, err)
+			}
+			if err := fs.SyncDir(dir); err != nil {
+				return nil, ioError("fsync dir", dir, err)
+			}
+			continue
 		}
 		// An empty replayed memtable is kept too: its flush writes no SST
 		// but advances logNum past its WAL, which then goes.

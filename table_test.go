@@ -364,3 +364,39 @@ func TestConcurrentInsertsGetsAndFlushes(t *testing.T) {
 	}
 	checkTable(t, tbl, model, writers*perWriter)
 }
+
+// TestEmptyWALFromCrashedCreateIsRemoved: a crash inside createWAL leaves an
+// empty newest WAL. It must be removed at Open, or it would read as a damaged
+// older WAL at the following Open.
+func TestEmptyWALFromCrashedCreateIsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	db := openTestDB(t, dir, nil)
+	tbl := createIMTable(t, db)
+	_, err := tbl.Insert(imTableRow(1))
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	tdir := dir + "/" + tablesDirName + "/messages"
+	names, err := OSFS().List(tdir)
+	require.NoError(t, err)
+	var maxNum uint64
+	for _, n := range names {
+		if _, num, ok := parseFilename(n); ok && num > maxNum {
+			maxNum = num
+		}
+	}
+	f, err := OSFS().Create(makeFilepath(tdir, fileTypeWAL, maxNum+100))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	for i := 0; i < 2; i++ {
+		db = openTestDB(t, dir, nil)
+		tbl, err = db.Table("messages")
+		require.NoError(t, err, "open %d", i)
+		_, err = tbl.Get(1)
+		require.NoError(t, err)
+		_, err = tbl.Insert(imTableRow(int64(i + 2)))
+		require.NoError(t, err)
+		require.NoError(t, db.Close())
+	}
+}
