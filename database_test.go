@@ -171,3 +171,44 @@ func TestFilePermissions(t *testing.T) {
 		return nil
 	}))
 }
+
+func TestCheckHealthyAndDamaged(t *testing.T) {
+	dir := t.TempDir()
+	opts := DefaultOptions()
+	opts.MemTableSize = 16 << 10
+	db := openTestDB(t, dir, opts)
+	tbl := createIMTable(t, db)
+	for i := int64(1); i <= 500; i++ {
+		_, err := tbl.Insert(imTableRow(i))
+		require.NoError(t, err)
+	}
+	require.NoError(t, tbl.Delete(7))
+	require.NoError(t, tbl.Flush())
+	require.NoError(t, db.Check())
+	require.NoError(t, db.Close())
+
+	// Flip one byte in the middle of an SST: Check (or Open) must say so.
+	tdir := filepath.Join(dir, tablesDirName, "messages")
+	names, err := os.ReadDir(tdir)
+	require.NoError(t, err)
+	var sst string
+	for _, e := range names {
+		if typ, _, ok := parseFilename(e.Name()); ok && typ == fileTypeSST {
+			sst = filepath.Join(tdir, e.Name())
+			break
+		}
+	}
+	require.NotEmpty(t, sst)
+	raw, err := os.ReadFile(sst)
+	require.NoError(t, err)
+	raw[len(raw)/2] ^= 0x40
+	require.NoError(t, os.WriteFile(sst, raw, 0o600))
+
+	db, err = Open(dir, opts)
+	require.NoError(t, err)
+	defer db.Close()
+	err = db.Check()
+	require.Error(t, err)
+	require.True(t, IsCorrupted(err), "got %v", err)
+	require.Contains(t, err.Error(), "messages")
+}

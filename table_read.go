@@ -126,13 +126,21 @@ func (t *Table) GetPartial(seq int64, fields ...string) (*Row, error) {
 type tableIter struct {
 	t     *Table
 	rs    *readState
+	owned bool // close releases rs
 	merge *mergingIter
 }
 
 // newTableIter pins the current read state and builds the merged iterator.
 // The caller must close it.
 func (t *Table) newTableIter() *tableIter {
-	rs := t.pin()
+	it := t.newTableIterFrom(t.pin())
+	it.owned = true
+	return it
+}
+
+// newTableIterFrom builds the merged iterator over a read state the caller
+// has pinned and keeps pinned until the iterator is closed.
+func (t *Table) newTableIterFrom(rs *readState) *tableIter {
 	children := make([]internalIterator, 0, len(rs.mems)+len(rs.v.levels[0])+numLevels)
 	for _, m := range rs.mems {
 		children = append(children, m.newIter())
@@ -189,7 +197,9 @@ func (it *tableIter) close() error {
 		return it.err()
 	}
 	err := it.merge.close()
-	it.rs.release()
+	if it.owned {
+		it.rs.release()
+	}
 	it.rs = nil
 	return withTable(err, it.t.name)
 }
