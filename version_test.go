@@ -31,7 +31,7 @@ func vtDescribe(v *version) string {
 }
 
 // vtBuild builds a version from edits applied in order.
-func vtBuild(t *testing.T, edits ...*versionEdit) *version {
+func vtBuild(t testing.TB, edits ...*versionEdit) *version {
 	t.Helper()
 	b := newVersionBuilder(nil)
 	for _, e := range edits {
