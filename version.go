@@ -150,38 +150,48 @@ func (v *version) indexes() []string { return v.indexNames }
 
 // versionBuilder accumulates edits on top of a base version and builds the
 // resulting version. Recovery replays a whole MANIFEST into one builder;
-// logAndApply applies a single edit to the current version.
+// logAndApply applies a single edit to the current version. Only the levels
+// an edit touches are copied (into a map) and re-sorted; the others share
+// the base version's slices, so a flush costs O(size of L0), not O(files).
 type versionBuilder struct {
+	base *version // nil: start from an empty version
+	// levels[l] holds the files of level l once the level is touched; nil
+	// means "unchanged from base".
 	levels [numLevels]map[uint64]*fileMeta
-	where  map[uint64]int // file number → level, for every file present
 	props  map[string]string
 	// propsChanged tells build to decode the properties again.
 	propsChanged bool
-	baseProps    map[string]string
 	baseIndexes  []string
 }
 
 // newVersionBuilder starts from base (nil: an empty version).
 func newVersionBuilder(base *version) *versionBuilder {
-	b := &versionBuilder{where: make(map[uint64]int)}
-	for l := range b.levels {
-		b.levels[l] = make(map[uint64]*fileMeta)
+	b := &versionBuilder{base: base, props: map[string]string{}}
+	if base != nil {
+		b.props = base.props
+		b.baseIndexes = base.indexNames
 	}
-	if base == nil {
-		b.props = map[string]string{}
-		b.baseProps = b.props
-		return b
+	return b
+}
+
+// baseFiles returns the files of level l in the base version.
+func (b *versionBuilder) baseFiles(l int) []*fileMeta {
+	if b.base == nil {
+		return nil
 	}
-	for l := range base.levels {
-		for _, f := range base.levels[l] {
+	return b.base.levels[l]
+}
+
+// touch returns the file map of level l, copying it from the base first.
+func (b *versionBuilder) touch(l int) map[uint64]*fileMeta {
+	if b.levels[l] == nil {
+		files := b.baseFiles(l)
+		b.levels[l] = make(map[uint64]*fileMeta, len(files)+1)
+		for _, f := range files {
 			b.levels[l][f.num] = f
-			b.where[f.num] = l
 		}
 	}
-	b.props = base.props
-	b.baseProps = base.props
-	b.baseIndexes = base.indexNames
-	return b
+	return b.levels[l]
 }
 
 // validateFileMeta checks the fields of a file added by an edit.
@@ -212,33 +222,55 @@ func (b *versionBuilder) apply(e *versionEdit) error {
 		if d.level < 0 || d.level >= numLevels {
 			return fmt.Errorf("delete of file %d: level %d out of range", d.num, d.level)
 		}
-		f, ok := b.levels[d.level][d.num]
+		m := b.touch(d.level)
+		f, ok := m[d.num]
 		if !ok {
 			return fmt.Errorf("delete of file %d from L%d: not there", d.num, d.level)
 		}
-		delete(b.levels[d.level], d.num)
-		delete(b.where, d.num)
+		delete(m, d.num)
 		removed[d.num] = f
 	}
-	for _, a := range e.addedFiles {
-		if a.level < 0 || a.level >= numLevels {
-			return fmt.Errorf("add of a file: level %d out of range", a.level)
-		}
-		if err := validateFileMeta(a.meta); err != nil {
-			return err
-		}
-		if l, dup := b.where[a.meta.num]; dup {
-			return fmt.Errorf("add of file %d to L%d: already in L%d", a.meta.num, a.level, l)
-		}
-		f := a.meta.clone()
-		if old, moved := removed[f.num]; moved {
-			if !old.sameFile(f) {
-				return fmt.Errorf("move of file %d to L%d: metadata differs from the deleted file", f.num, a.level)
+	if len(e.addedFiles) > 0 {
+		adding := make(map[uint64]int, len(e.addedFiles)) // num → level
+		for _, a := range e.addedFiles {
+			if a.level < 0 || a.level >= numLevels {
+				return fmt.Errorf("add of a file: level %d out of range", a.level)
 			}
-			f = old
+			if err := validateFileMeta(a.meta); err != nil {
+				return err
+			}
+			if l, dup := adding[a.meta.num]; dup {
+				return fmt.Errorf("add of file %d to L%d: also added to L%d", a.meta.num, a.level, l)
+			}
+			adding[a.meta.num] = a.level
 		}
-		b.levels[a.level][f.num] = f
-		b.where[f.num] = a.level
+		// One pass over the untouched base levels, one lookup per added
+		// file in the touched ones.
+		for l := range b.levels {
+			if b.levels[l] != nil {
+				continue
+			}
+			for _, f := range b.baseFiles(l) {
+				if _, dup := adding[f.num]; dup {
+					return fmt.Errorf("add of file %d to L%d: already in L%d", f.num, adding[f.num], l)
+				}
+			}
+		}
+		for _, a := range e.addedFiles {
+			for l := range b.levels {
+				if _, dup := b.levels[l][a.meta.num]; dup {
+					return fmt.Errorf("add of file %d to L%d: already in L%d", a.meta.num, a.level, l)
+				}
+			}
+			f := a.meta.clone()
+			if old, moved := removed[f.num]; moved {
+				if !old.sameFile(f) {
+					return fmt.Errorf("move of file %d to L%d: metadata differs from the deleted file", f.num, a.level)
+				}
+				f = old
+			}
+			b.touch(a.level)[f.num] = f
+		}
 	}
 	if len(e.setProps) > 0 || len(e.delProps) > 0 {
 		if !b.propsChanged {
@@ -249,7 +281,7 @@ func (b *versionBuilder) apply(e *versionEdit) error {
 			delete(b.props, k)
 		}
 		for k, v := range e.setProps {
-			if _, set := e.delProps[k]; set {
+			if e.delProps[k] {
 				return fmt.Errorf("property %q both set and deleted", k)
 			}
 			if k == propIndexes {
@@ -266,8 +298,16 @@ func (b *versionBuilder) apply(e *versionEdit) error {
 // maxFileNum returns the largest file number present (0 if none).
 func (b *versionBuilder) maxFileNum() uint64 {
 	var m uint64
-	for n := range b.where {
-		m = max(m, n)
+	for l := range b.levels {
+		if b.levels[l] != nil {
+			for n := range b.levels[l] {
+				m = max(m, n)
+			}
+		} else {
+			for _, f := range b.baseFiles(l) {
+				m = max(m, f.num)
+			}
+		}
 	}
 	return m
 }
@@ -288,6 +328,10 @@ func (b *versionBuilder) build() (*version, error) {
 		}
 	}
 	for l := range b.levels {
+		if b.levels[l] == nil {
+			v.levels[l] = b.baseFiles(l) // untouched: shared, already checked
+			continue
+		}
 		if len(b.levels[l]) == 0 {
 			continue
 		}

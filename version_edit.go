@@ -289,6 +289,7 @@ func (e *versionEdit) sortedDeletes() []deletedFileEntry {
 	return d
 }
 
+// sortedKeys returns the keys of m in ascending order.
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {

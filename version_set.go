@@ -86,6 +86,7 @@ type versionSetOptions struct {
 	onObsolete func(num uint64)
 }
 
+// resolve returns o with defaults filled in.
 func (o versionSetOptions) resolve() versionSetOptions {
 	if o.maxManifestSize <= 0 {
 		o.maxManifestSize = defaultMaxManifestSize
@@ -153,6 +154,8 @@ type versionSet struct {
 	live  map[*version]struct{} // versions with refs > 0
 }
 
+// newVersionSet returns an empty, not yet usable version set; create and
+// recover fill it in.
 func newVersionSet(fs FS, dir string, opts versionSetOptions) *versionSet {
 	return &versionSet{
 		fs:   fs,

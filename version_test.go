@@ -31,7 +31,7 @@ func vtDescribe(v *version) string {
 }
 
 // vtBuild builds a version from edits applied in order.
-func vtBuild(t *testing.T, edits ...*versionEdit) *version {
+func vtBuild(t testing.TB, edits ...*versionEdit) *version {
 	t.Helper()
 	b := newVersionBuilder(nil)
 	for _, e := range edits {
@@ -130,10 +130,20 @@ func TestVersionBuilderRejects(t *testing.T) {
 	base := &versionEdit{}
 	base.addFile(0, vtMeta(1, 1, 10))
 	base.addFile(1, vtMeta(2, 1, 10))
+	base.addFile(0, vtMeta(3, 1, 10))
 	bad := map[string]func(e *versionEdit){
-		"delete missing":       func(e *versionEdit) { e.deleteFile(0, 99) },
-		"delete wrong level":   func(e *versionEdit) { e.deleteFile(1, 1) },
-		"add duplicate":        func(e *versionEdit) { e.addFile(3, vtMeta(1, 1, 10)) },
+		"delete missing":     func(e *versionEdit) { e.deleteFile(0, 99) },
+		"delete wrong level": func(e *versionEdit) { e.deleteFile(1, 1) },
+		"add duplicate":      func(e *versionEdit) { e.addFile(3, vtMeta(1, 1, 10)) },
+		"add twice":          func(e *versionEdit) { e.addFile(3, vtMeta(7, 1, 10)); e.addFile(4, vtMeta(7, 1, 10)) },
+		"add into touched level duplicate": func(e *versionEdit) {
+			e.deleteFile(0, 1)
+			e.addFile(0, vtMeta(2, 1, 10)) // 2 is in L1
+		},
+		"add duplicate of touched level": func(e *versionEdit) {
+			e.deleteFile(0, 1)
+			e.addFile(2, vtMeta(3, 1, 10)) // 3 is in the touched L0
+		},
 		"add number 0":         func(e *versionEdit) { e.addFile(3, vtMeta(0, 1, 10)) },
 		"add nil":              func(e *versionEdit) { e.addFile(3, nil) },
 		"add level -1":         func(e *versionEdit) { e.addFile(-1, vtMeta(5, 1, 10)) },
