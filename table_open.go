@@ -94,7 +94,7 @@ func createTable(db *Database, name, dir string, s *Schema) (_ *Table, err error
 // files) and WALs older than the MANIFEST's log number are removed.
 func openTable(db *Database, name, dir string) (_ *Table, err error) {
 	fs := db.opts.FS
-	schemaPath := dir + "/" + schemaFileName
+	schemaPath := filepath.Join(dir, schemaFileName)
 	raw, err := readWholeFile(fs, schemaPath)
 	if err != nil {
 		return nil, err
@@ -121,43 +121,25 @@ func openTable(db *Database, name, dir string) (_ *Table, err error) {
 	if err != nil {
 		return nil, ioError("list", dir, err)
 	}
-	live := vs.liveFiles()
 	var wals []uint64
-	removed := false
 	for _, n := range names {
-		typ, num, ok := parseFilename(n)
-		if !ok {
-			continue
+		if typ, num, ok := parseFilename(n); ok && typ == fileTypeWAL && num >= vs.logNum() {
+			wals = append(wals, num)
 		}
-		switch typ {
-		case fileTypeWAL:
-			if num >= vs.logNum() {
-				wals = append(wals, num)
-				continue
-			}
-		case fileTypeSST:
-			if live[num] {
-				continue
-			}
-		case fileTypeTemp:
-		default:
-			continue
-		}
+	}
+	garbage := vs.unreferencedFiles(names)
+	for _, n := range garbage {
 		t.logger.Info("srdb: removing obsolete file", slog.String("file", n))
-		if err := fs.Remove(dir + "/" + n); err != nil {
+		if err := fs.Remove(filepath.Join(dir, n)); err != nil {
 			return nil, ioError("remove", n, err)
 		}
-		removed = true
 	}
-	if removed {
+	if len(garbage) > 0 {
 		if err := fs.SyncDir(dir); err != nil {
 			return nil, ioError("fsync dir", dir, err)
 		}
 	}
 	sort.Slice(wals, func(i, j int) bool { return wals[i] < wals[j] })
-	for _, num := range wals {
-		vs.markFileNumUsed(num)
-	}
 
 	// Replay every WAL into its own memtable; they become immutable
 	// memtables flushed in the background, so Open costs only the replay.
