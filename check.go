@@ -3,7 +3,6 @@ package srdb
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 )
 
 // Check verifies every table of the database and returns nil when all is
@@ -78,18 +77,31 @@ func (t *Table) check() error {
 		}
 	}
 
-	// No SST on disk that no live version names (a version pinned by a
-	// reader may still name files the current one dropped).
+	// No SST on disk that no live version names. Flushes and compactions
+	// run concurrently: a file they are writing is pending, a file they
+	// just made obsolete may vanish, so a candidate is reported only if it
+	// still exists once the live set and the pending set were read after
+	// the listing.
 	names, err := t.fs.List(t.dir)
 	if err != nil {
 		report(ioError("list", t.dir, err))
 	} else {
-		live := t.vs.liveFiles()
+		var candidates []uint64
 		for _, n := range names {
-			typ, num, ok := parseFilename(n)
-			if ok && typ == fileTypeSST && !live[num] && !named[num] {
-				report(corruptionError(filepath.Join(t.dir, n), -1, "SST file not named by the MANIFEST"))
+			if typ, num, ok := parseFilename(n); ok && typ == fileTypeSST && !named[num] {
+				candidates = append(candidates, num)
 			}
+		}
+		live := t.vs.liveFiles()
+		for _, num := range candidates {
+			if live[num] || t.isPendingOutput(num) {
+				continue
+			}
+			path := makeFilepath(t.dir, fileTypeSST, num)
+			if _, err := t.fs.Stat(path); err != nil {
+				continue
+			}
+			report(corruptionError(path, -1, "SST file not named by the MANIFEST"))
 		}
 	}
 

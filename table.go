@@ -43,6 +43,11 @@ type Table struct {
 	flushMu         sync.Mutex
 	flushedLiveRows int64
 
+	// pendingMu guards pendingOutputs: SSTs a flush or compaction is
+	// writing that no version names yet. Check must not call them orphans.
+	pendingMu      sync.Mutex
+	pendingOutputs map[uint64]struct{}
+
 	// stateMu guards the read state below it.
 	stateMu sync.RWMutex
 	mem     *memtable   // active memtable, receives writes
@@ -100,6 +105,35 @@ func (t *Table) fail(err error) error {
 		t.logger.Error("srdb: table became read-only", slog.String("table", t.name), slog.Any("err", err))
 	}
 	return t.readOnlyErr()
+}
+
+// newOutputFileNum allocates a file number for an SST a flush or compaction
+// is about to write and records it as pending until doneOutput.
+func (t *Table) newOutputFileNum() uint64 {
+	num := t.vs.newFileNum()
+	t.pendingMu.Lock()
+	if t.pendingOutputs == nil {
+		t.pendingOutputs = make(map[uint64]struct{})
+	}
+	t.pendingOutputs[num] = struct{}{}
+	t.pendingMu.Unlock()
+	return num
+}
+
+// doneOutput ends the pending state of an output file (it is now named by
+// the MANIFEST, or was abandoned).
+func (t *Table) doneOutput(num uint64) {
+	t.pendingMu.Lock()
+	delete(t.pendingOutputs, num)
+	t.pendingMu.Unlock()
+}
+
+// isPendingOutput reports whether num is an SST still being written.
+func (t *Table) isPendingOutput(num uint64) bool {
+	t.pendingMu.Lock()
+	defer t.pendingMu.Unlock()
+	_, ok := t.pendingOutputs[num]
+	return ok
 }
 
 // readState is a consistent snapshot of where rows live: the memtables and a

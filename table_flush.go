@@ -130,7 +130,8 @@ func (t *Table) flushMemtable(imm *memtable) error {
 	edit.setLiveRows(t.flushedLiveRows + imm.delta())
 	var props sstProps
 	if st.entries > 0 {
-		num := t.vs.newFileNum()
+		num := t.newOutputFileNum()
+		defer t.doneOutput(num)
 		w, err := newSSTWriter(t.fs, t.dir, num)
 		if err != nil {
 			return err
