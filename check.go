@@ -49,7 +49,10 @@ func (t *Table) check() error {
 	report := func(err error) { errs = append(errs, withTable(err, t.name)) }
 
 	writesBefore := t.writeCount()
-	rs := t.pin()
+	rs, err := t.pin()
+	if err != nil {
+		return err
+	}
 	defer rs.release()
 
 	// Files named by the version exist, verify, and match their metadata.

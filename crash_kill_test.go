@@ -147,7 +147,8 @@ func TestSIGKILLLosesNoAckedRow(t *testing.T) {
 					require.Equal(t, id, got, "CORRUPT: seq %d", seq)
 				}
 				seen := map[int64]bool{}
-				iter := tbl.newTableIter()
+				iter, err := tbl.newTableIter()
+				require.NoError(t, err)
 				for ok := iter.first(); ok; ok = iter.next() {
 					row, err := decodeResultRow(tbl.Schema(), iter.value(), nil)
 					require.NoError(t, err)

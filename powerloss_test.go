@@ -112,7 +112,8 @@ func powerLossSweep(t *testing.T, p float64) {
 			}
 			// No phantom or duplicate: every row is one the workload wrote,
 			// under the seq it was given.
-			it := tbl.newTableIter()
+			it, err := tbl.newTableIter()
+			require.NoError(t, err)
 			defer it.close()
 			for ok := it.first(); ok; ok = it.next() {
 				require.LessOrEqual(t, it.seq(), int64(rows), "PHANTOM seq %d after cut at op %d", it.seq(), c.op)

@@ -59,10 +59,10 @@ func (t *Table) Stats() TableStats {
 		s.ReadOnly = true
 		s.ReadOnlyReason = err.Error()
 	}
-	if t.checkOpen() != nil {
+	rs, err := t.pin()
+	if err != nil {
 		return s
 	}
-	rs := t.pin()
 	defer rs.release()
 	for i, m := range rs.mems {
 		st := m.stats()

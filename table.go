@@ -64,6 +64,13 @@ type Table struct {
 	// set it is never cleared; every later write returns it.
 	failure atomic.Pointer[error]
 
+	// activePins counts pinned read states; closing is set by Close, which
+	// then waits on pinsDrained until activePins reaches zero.
+	activePins      atomic.Int64
+	closing         atomic.Bool
+	pinsDrained     chan struct{}
+	pinsDrainedOnce sync.Once
+
 	flushWake chan struct{} // capacity 1: a flush may be due
 	done      chan struct{} // closed by Close to stop background goroutines
 	bg        sync.WaitGroup
@@ -139,35 +146,68 @@ func (t *Table) isPendingOutput(num uint64) bool {
 // readState is a consistent snapshot of where rows live: the memtables and a
 // pinned version. release must be called exactly once.
 type readState struct {
+	t    *Table
 	mems []*memtable // newest first: active, then immutables newest first
 	v    *version
 }
 
+// release unpins the state. Safe to call twice.
 func (rs *readState) release() {
-	if rs.v != nil {
-		rs.v.unref()
-		rs.v = nil
+	if rs.v == nil {
+		return
 	}
+	rs.v.unref()
+	rs.v = nil
+	rs.t.unpinned()
 }
 
-// pin returns the current read state with its version referenced.
-func (t *Table) pin() *readState {
+// pin returns the current read state with its version referenced, or
+// ErrClosed once Close has begun tearing the table down. Close waits until
+// every pinned state is released before it unmaps any file, so a reader
+// never touches unmapped memory.
+func (t *Table) pin() (*readState, error) {
 	t.stateMu.RLock()
 	defer t.stateMu.RUnlock()
-	rs := &readState{mems: make([]*memtable, 0, 1+len(t.imms)), v: t.current}
+	if t.current == nil {
+		return nil, t.closedError()
+	}
+	t.activePins.Add(1)
+	rs := &readState{t: t, mems: make([]*memtable, 0, 1+len(t.imms)), v: t.current}
 	rs.mems = append(rs.mems, t.mem)
 	for i := len(t.imms) - 1; i >= 0; i-- {
 		rs.mems = append(rs.mems, t.imms[i])
 	}
 	rs.v.ref()
-	return rs
+	return rs, nil
+}
+
+// unpinned counts a released read state and wakes Close after the last one.
+func (t *Table) unpinned() {
+	if t.activePins.Add(-1) == 0 && t.closing.Load() {
+		t.pinsDrainedOnce.Do(func() { close(t.pinsDrained) })
+	}
+}
+
+// waitForReaders blocks until every pinned read state is released. Called
+// by close after no new pin can start.
+func (t *Table) waitForReaders() {
+	t.closing.Store(true)
+	if t.activePins.Load() == 0 {
+		return
+	}
+	t.logger.Info("srdb: Close waits for open readers (Rows not closed?)", slog.Int64("pins", t.activePins.Load()))
+	<-t.pinsDrained
+}
+
+func (t *Table) closedError() error {
+	return &Error{Code: CodeClosed, Msg: "table is closed", Table: t.name, Offset: -1}
 }
 
 // checkOpen returns ErrClosed after Close.
 func (t *Table) checkOpen() error {
 	select {
 	case <-t.done:
-		return &Error{Code: CodeClosed, Msg: "table is closed", Table: t.name, Offset: -1}
+		return t.closedError()
 	default:
 		return nil
 	}
@@ -198,19 +238,24 @@ func (t *Table) close() error {
 		}
 	}
 	t.writeMu.Unlock()
+	// No new pins from here on; then wait for the pinned ones, and only
+	// then release the version and unmap files.
 	t.stateMu.Lock()
-	for _, m := range t.imms {
+	cur := t.current
+	t.current = nil
+	imms := t.imms
+	t.stateMu.Unlock()
+	t.waitForReaders()
+	for _, m := range imms {
 		if m.wal != nil {
 			if err := m.wal.close(); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
-	if t.current != nil {
-		t.current.unref()
-		t.current = nil
+	if cur != nil {
+		cur.unref()
 	}
-	t.stateMu.Unlock()
 	if err := t.vs.close(); err != nil {
 		errs = append(errs, err)
 	}

@@ -12,15 +12,16 @@ import (
 // fill it.
 func newTable(db *Database, name, dir string, s *Schema) *Table {
 	t := &Table{
-		db:        db,
-		name:      name,
-		dir:       dir,
-		opts:      db.opts,
-		fs:        db.opts.FS,
-		logger:    db.opts.Logger.With(slog.String("table", name)),
-		cache:     newTableCache(db.opts.FS, dir),
-		flushWake: make(chan struct{}, 1),
-		done:      make(chan struct{}),
+		db:          db,
+		name:        name,
+		dir:         dir,
+		opts:        db.opts,
+		fs:          db.opts.FS,
+		logger:      db.opts.Logger.With(slog.String("table", name)),
+		cache:       newTableCache(db.opts.FS, dir),
+		flushWake:   make(chan struct{}, 1),
+		pinsDrained: make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	t.schema.Store(s)
 	t.spaceCond = sync.NewCond(&t.writeMu)

@@ -13,7 +13,10 @@ func (t *Table) lookup(seq int64) ([]byte, int64, error) {
 	if seq <= 0 || seq > t.seqHigh.Load() {
 		return nil, 0, ErrNotFound
 	}
-	rs := t.pin()
+	rs, err := t.pin()
+	if err != nil {
+		return nil, 0, err
+	}
 	defer rs.release()
 	for _, m := range rs.mems {
 		if e, ok := m.get(seq); ok {
@@ -132,10 +135,14 @@ type tableIter struct {
 
 // newTableIter pins the current read state and builds the merged iterator.
 // The caller must close it.
-func (t *Table) newTableIter() *tableIter {
-	it := t.newTableIterFrom(t.pin())
+func (t *Table) newTableIter() (*tableIter, error) {
+	rs, err := t.pin()
+	if err != nil {
+		return nil, err
+	}
+	it := t.newTableIterFrom(rs)
 	it.owned = true
-	return it
+	return it, nil
 }
 
 // newTableIterFrom builds the merged iterator over a read state the caller

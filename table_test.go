@@ -69,7 +69,8 @@ func checkTable(t *testing.T, tbl *Table, model rowModel, maxSeq int64) {
 			require.Equal(t, v, got, "seq %d field %s", seq, k)
 		}
 	}
-	it := tbl.newTableIter()
+	it, err := tbl.newTableIter()
+	require.NoError(t, err)
 	n := 0
 	prev := int64(0)
 	for ok := it.first(); ok; ok = it.next() {
@@ -82,7 +83,8 @@ func checkTable(t *testing.T, tbl *Table, model rowModel, maxSeq int64) {
 	require.NoError(t, it.close())
 	require.Equal(t, len(model), n, "forward scan row count")
 
-	it = tbl.newTableIter()
+	it, err = tbl.newTableIter()
+	require.NoError(t, err)
 	n = 0
 	for ok := it.last(); ok; ok = it.prev() {
 		n++
@@ -341,7 +343,11 @@ func TestConcurrentInsertsGetsAndFlushes(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			it := tbl.newTableIter()
+			it, err := tbl.newTableIter()
+			if err != nil {
+				t.Error(err)
+				return
+			}
 			prev := int64(0)
 			for ok := it.first(); ok; ok = it.next() {
 				if it.seq() <= prev {
@@ -398,5 +404,63 @@ func TestEmptyWALFromCrashedCreateIsRemoved(t *testing.T) {
 		_, err = tbl.Insert(imTableRow(int64(i + 2)))
 		require.NoError(t, err)
 		require.NoError(t, db.Close())
+	}
+}
+
+// TestCloseRacingReadersAndWriters: Close while goroutines insert, get and
+// scan. Every call either succeeds or returns ErrClosed; nothing panics or
+// reads unmapped memory (Close waits for pinned readers).
+func TestCloseRacingReadersAndWriters(t *testing.T) {
+	for round := 0; round < 5; round++ {
+		opts := DefaultOptions()
+		opts.MemTableSize = 16 << 10
+		db := openTestDB(t, t.TempDir(), opts)
+		tbl := createIMTable(t, db)
+		for i := int64(1); i <= 300; i++ {
+			_, err := tbl.Insert(imTableRow(i))
+			require.NoError(t, err)
+		}
+		require.NoError(t, tbl.Flush())
+		var wg sync.WaitGroup
+		okOrClosed := func(err error) {
+			if err != nil && !IsClosed(err) {
+				t.Errorf("unexpected error: %v", err)
+			}
+		}
+		for g := 0; g < 3; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				for i := 0; i < 2000; i++ {
+					switch g {
+					case 0:
+						_, err := tbl.Insert(imTableRow(int64(1000 + i)))
+						okOrClosed(err)
+						if err != nil {
+							return
+						}
+					case 1:
+						_, err := tbl.Get(int64(i%300 + 1))
+						okOrClosed(err)
+						if err != nil {
+							return
+						}
+					case 2:
+						it, err := tbl.newTableIter()
+						okOrClosed(err)
+						if err != nil {
+							return
+						}
+						for ok := it.first(); ok; ok = it.next() {
+							_ = it.value()[0]
+						}
+						okOrClosed(it.close())
+					}
+				}
+			}(g)
+		}
+		time.Sleep(time.Duration(round) * time.Millisecond)
+		require.NoError(t, db.Close())
+		wg.Wait()
 	}
 }
