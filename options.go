@@ -50,7 +50,14 @@ const (
 	DefaultL0CompactionTrigger = 4        // L0 files that make L0 compaction due
 	DefaultL0StopWritesTrigger = 12       // L0 files at which inserts wait for compaction
 	DefaultCompactionWorkers   = 1        // concurrent background compactions per database
+	DefaultL1MaxBytes          = 64 << 20 // byte budget of L1; each deeper level gets LevelSizeMultiplier times more
+	DefaultLevelSizeMultiplier = 10       // growth of the byte budget from one level to the next
 )
+
+// defaultTargetFileSizes are the default TargetFileSizes: L0 2 MB, L1 10 MB,
+// L2 50 MB, L3 100 MB, L4 and deeper 200 MB (SPEC §6). Levels past the end
+// of the array use its last element.
+var defaultTargetFileSizes = [...]int64{2 << 20, 10 << 20, 50 << 20, 100 << 20, 200 << 20}
 
 // Options configures a Database. The zero value of a field means "use the
 // default" (except Durability, see there); Open copies the struct, so
@@ -75,7 +82,8 @@ type Options struct {
 	// (default 64 MiB).
 	MaxRowSize int
 	// DisableAutoCompaction turns off background compaction; Compact still
-	// works.
+	// works. With it set inserts never wait for L0 (L0StopWritesTrigger is
+	// ignored): L0 grows until Compact is called.
 	DisableAutoCompaction bool
 	// MaxImmutableMemTables is how many full memtables may wait for their
 	// background flush before inserts wait (back-pressure; default 2).
@@ -84,11 +92,31 @@ type Options struct {
 	// compaction due (default 4).
 	L0CompactionTrigger int
 	// L0StopWritesTrigger is the number of L0 files at which inserts wait
-	// for compaction to catch up (default 12).
+	// for compaction to catch up (default 12). The wait happens when the
+	// active memtable is full and would become another immutable memtable;
+	// it is logged and counted in TableStats.Compaction.
 	L0StopWritesTrigger int
 	// CompactionWorkers is the number of concurrent background compactions
 	// per database (default 1).
 	CompactionWorkers int
+	// L1MaxBytes is the byte budget of L1 (default 64 MiB). Level L (1 ≤ L
+	// ≤ 5) may hold L1MaxBytes × LevelSizeMultiplier^(L-1) bytes before it
+	// is compacted into L+1; L6 has no budget.
+	L1MaxBytes int64
+	// LevelSizeMultiplier is the growth of the byte budget from one level to
+	// the next (default 10).
+	LevelSizeMultiplier int
+	// TargetFileSizes[L] is the size at which compaction cuts the SSTs it
+	// writes to level L (defaults: L0 2 MB, L1 10 MB, L2 50 MB, L3 100 MB,
+	// L4+ 200 MB). A missing or zero element takes the default of its
+	// level. Compaction never writes to L0 (flushes write one L0 file per
+	// memtable), so element 0 is accepted but unused.
+	TargetFileSizes []int64
+
+	// compactionSlots is the database-wide compaction semaphore (capacity
+	// CompactionWorkers), made by resolve: every table of one Open shares
+	// the resolved Options and so the slots.
+	compactionSlots chan struct{}
 }
 
 // DefaultOptions returns the options Open uses when given nil.
@@ -139,6 +167,21 @@ func (o *Options) resolve() (*Options, error) {
 	if r.CompactionWorkers == 0 {
 		r.CompactionWorkers = DefaultCompactionWorkers
 	}
+	if r.L1MaxBytes == 0 {
+		r.L1MaxBytes = DefaultL1MaxBytes
+	}
+	if r.LevelSizeMultiplier == 0 {
+		r.LevelSizeMultiplier = DefaultLevelSizeMultiplier
+	}
+	sizes := make([]int64, numLevels)
+	for l := range sizes {
+		if l < len(r.TargetFileSizes) && r.TargetFileSizes[l] != 0 {
+			sizes[l] = r.TargetFileSizes[l]
+		} else {
+			sizes[l] = defaultTargetFileSizes[min(l, len(defaultTargetFileSizes)-1)]
+		}
+	}
+	r.TargetFileSizes = sizes // a copy: the caller's slice is never aliased
 	var problems []string
 	if r.MemTableSize < 4<<10 {
 		problems = append(problems, fmt.Sprintf("MemTableSize %d is below 4 KiB", r.MemTableSize))
@@ -162,9 +205,24 @@ func (o *Options) resolve() (*Options, error) {
 	if r.CompactionWorkers < 0 {
 		problems = append(problems, fmt.Sprintf("CompactionWorkers %d is negative", r.CompactionWorkers))
 	}
+	if r.L1MaxBytes < 0 {
+		problems = append(problems, fmt.Sprintf("L1MaxBytes %d is negative", r.L1MaxBytes))
+	}
+	if r.LevelSizeMultiplier < 0 {
+		problems = append(problems, fmt.Sprintf("LevelSizeMultiplier %d is negative", r.LevelSizeMultiplier))
+	}
+	if len(o.TargetFileSizes) > numLevels {
+		problems = append(problems, fmt.Sprintf("TargetFileSizes has %d elements, more than the %d levels", len(o.TargetFileSizes), numLevels))
+	}
+	for l, n := range r.TargetFileSizes {
+		if n < 0 {
+			problems = append(problems, fmt.Sprintf("TargetFileSizes[%d] %d is negative", l, n))
+		}
+	}
 	if len(problems) > 0 {
 		return nil, newError(CodeInvalidArgument, "options: %s", joinProblems(problems))
 	}
+	r.compactionSlots = make(chan struct{}, r.CompactionWorkers)
 	return &r, nil
 }
 

@@ -21,6 +21,10 @@ type TableStats struct {
 	Gets           int64        // Get and GetPartial calls since Open
 	ReadOnly       bool         // a failed write made the table read-only
 	ReadOnlyReason string       // the error that did, when ReadOnly
+
+	// Compaction is the compaction activity: counters, write stalls and the
+	// compaction running now.
+	Compaction CompactionStats
 }
 
 // LevelStats describes one level of the LSM tree.
@@ -28,6 +32,12 @@ type LevelStats struct {
 	Level int         // 0 … 6
 	Files []FileStats // the level's SSTs: newest first in L0, by seq in L1+
 	Bytes int64       // total file bytes
+
+	// Score is the compaction score: for L0 files / L0CompactionTrigger,
+	// for L1–L5 Bytes / MaxBytes, 0 for L6. The level is due at ≥ 1.
+	Score float64
+	// MaxBytes is the byte budget of the level (0 for L0 and L6).
+	MaxBytes int64
 }
 
 // FileStats describes one SST.
@@ -61,6 +71,7 @@ func (t *Table) Stats() TableStats {
 	}
 	rs, err := t.pin()
 	if err != nil {
+		t.compactionStats(&s, nil)
 		return s
 	}
 	defer rs.release()
@@ -90,5 +101,6 @@ func (t *Table) Stats() TableStats {
 		s.DiskBytes += ls.Bytes
 		s.Levels = append(s.Levels, ls)
 	}
+	t.compactionStats(&s, rs.v)
 	return s
 }

@@ -12,6 +12,8 @@ import (
 //
 // Locking (acquire in this order, never the reverse):
 //
+//	compact.mu — one compaction at a time (compaction.go); held across the
+//	           compaction's I/O, taken before any lock below.
 //	writeMu  — writers: seq assignment, WAL append, memtable insert, memtable
 //	           switch. Never held across an fsync except inside a memtable
 //	           switch (creating the next WAL) and never taken by readers.
@@ -74,6 +76,9 @@ type Table struct {
 	flushWake chan struct{} // capacity 1: a flush may be due
 	done      chan struct{} // closed by Close to stop background goroutines
 	bg        sync.WaitGroup
+
+	// compact is the background and manual compaction state (compaction.go).
+	compact compactionState
 
 	stats tableCounters
 }

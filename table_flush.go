@@ -35,6 +35,9 @@ func (t *Table) flushLoop() {
 			if imm == nil {
 				break
 			}
+			if !t.waitForL0Room() { // L0 write stall (compaction.go)
+				break
+			}
 			if err := t.flushMemtable(imm); err != nil {
 				t.fail(err)
 				t.writeMu.Lock()
@@ -160,8 +163,10 @@ func (t *Table) flushMemtable(imm *memtable) error {
 	if err := killPoint("flush.after_manifest"); err != nil {
 		return err
 	}
-	v := t.vs.current()
 	t.stateMu.Lock()
+	// Under stateMu, so that a compaction installing its own version
+	// concurrently never gets replaced by an older one.
+	v := t.vs.current()
 	old := t.current
 	t.current = v
 	t.imms = t.imms[1:]
@@ -179,6 +184,7 @@ func (t *Table) flushMemtable(imm *memtable) error {
 	}
 	t.stats.flushes.Add(1)
 	t.stats.flushedBytes.Add(int64(props.size))
+	t.maybeScheduleCompaction()
 	t.logger.Info("srdb: flushed memtable",
 		slog.String("table", t.name), slog.Int("entries", st.entries),
 		slog.Uint64("sst", props.fileNum), slog.Uint64("bytes", props.size),

@@ -251,6 +251,7 @@ func (t *Table) start(replayed []*memtable) error {
 	t.mem.wal = w
 	t.imms = replayed
 	t.current = t.vs.current()
+	t.startCompactions()
 	t.bg.Add(1)
 	go t.flushLoop()
 	if len(replayed) > 0 {
