@@ -36,8 +36,8 @@ func compactionCrashOptions(fs FS) *Options {
 	o := compactionTestOptions(fs)
 	o.Durability = DurabilitySync
 	o.DisableAutoCompaction = true
-	o.MemTableSize = 64 << 10
-	o.TargetFileSizes = []int64{0, 48 << 10}
+	o.MemTableSize = 32 << 10
+	o.TargetFileSizes = []int64{0, 24 << 10}
 	return o
 }
 
@@ -60,13 +60,13 @@ func getCompactionCrashBase(t *testing.T) *compactionCrashBase {
 	tbl := createCompactionTable(t, db)
 	m := newCompactionModel()
 	rng := rand.New(rand.NewSource(7))
-	m.insert(t, tbl, 1500, 100)
+	m.insert(t, tbl, 800, 100)
 	require.NoError(t, tbl.Compact())
-	m.mutate(t, tbl, rng, 100, 100)
-	m.insert(t, tbl, 500, 100)
+	m.mutate(t, tbl, rng, 60, 60)
+	m.insert(t, tbl, 250, 50)
 	require.NoError(t, tbl.Flush())
-	m.mutate(t, tbl, rng, 50, 50)
-	m.insert(t, tbl, 300, 100)
+	m.mutate(t, tbl, rng, 30, 30)
+	m.insert(t, tbl, 150, 50)
 	require.NoError(t, tbl.Flush())
 	per, _ := versionFiles(tbl)
 	require.GreaterOrEqual(t, per[0], 2, "base: L0 files")
@@ -87,6 +87,10 @@ func (b *compactionCrashBase) openCrashCopy(t *testing.T) (*memFS, *Database, *T
 	tbl, err := db.Table("events")
 	require.NoError(t, err)
 	require.NoError(t, tbl.Flush())
+	// Flush returns once the memtable is out of the read state; the
+	// background flusher may still be removing its WAL. Wait for it.
+	tbl.flushMu.Lock()
+	tbl.flushMu.Unlock() //nolint:staticcheck // empty critical section: a barrier
 	return fs, db, tbl
 }
 
@@ -94,8 +98,8 @@ func (b *compactionCrashBase) openCrashCopy(t *testing.T) (*memFS, *Database, *T
 func (b *compactionCrashBase) copyFS() *memFS { return b.fs.crashClone(nil, 1) }
 
 // checkCrashClone opens a crashed file system and checks it against the
-// model, then compacts it once more and checks again.
-func (b *compactionCrashBase) checkCrashClone(t *testing.T, clone *memFS, what string) {
+// model; with again set it then compacts it once more and checks again.
+func (b *compactionCrashBase) checkCrashClone(t *testing.T, clone *memFS, what string, again bool) {
 	t.Helper()
 	db, err := Open(compactionCrashDir, compactionCrashOptions(clone))
 	require.NoError(t, err, "%s: open", what)
@@ -104,6 +108,9 @@ func (b *compactionCrashBase) checkCrashClone(t *testing.T, clone *memFS, what s
 	require.NoError(t, err, "%s: table", what)
 	checkOnlyLiveFiles(t, clone, tbl, what)
 	b.model.verify(t, tbl, what)
+	if !again {
+		return
+	}
 	require.NoError(t, tbl.Compact(), "%s: compact after recovery", what)
 	b.model.verify(t, tbl, what+", compacted again")
 	checkOnlyLiveFiles(t, clone, tbl, what+", compacted again")
@@ -192,7 +199,7 @@ func TestCompactionCrashAtEveryKillPoint(t *testing.T) {
 			require.ErrorIs(t, err, errCompactionCrash, what)
 			require.NotNil(t, clone, what)
 			_ = db.Close()
-			b.checkCrashClone(t, clone, what)
+			b.checkCrashClone(t, clone, what, p == 1)
 		}
 	}
 }
@@ -209,12 +216,15 @@ func TestCompactionCrashAtEveryFSOperation(t *testing.T) {
 	require.NoError(t, db.Close())
 	require.Greater(t, ops, 10)
 
-	ps := []float64{0, 0.5, 1}
 	step := 1
 	if testing.Short() {
 		step = 3
 	}
 	for k := 0; k <= ops; k += step {
+		ps := []float64{0, 1}
+		if k%3 == 0 {
+			ps = append(ps, 0.5)
+		}
 		for _, p := range ps {
 			what := fmt.Sprintf("crash before op %d of %d, p=%v", k, ops, p)
 			fs, db, tbl := b.openCrashCopy(t)
@@ -243,7 +253,7 @@ func TestCompactionCrashAtEveryFSOperation(t *testing.T) {
 			}
 			fs.setOpHook(nil)
 			_ = db.Close()
-			b.checkCrashClone(t, clone, what)
+			b.checkCrashClone(t, clone, what, false)
 		}
 	}
 }
@@ -282,6 +292,6 @@ func TestCompactionBackgroundCrash(t *testing.T) {
 		mu.Unlock()
 		require.ErrorIs(t, tbl.readOnlyErr(), errCompactionCrash, what)
 		_ = db.Close()
-		b.checkCrashClone(t, clone, what)
+		b.checkCrashClone(t, clone, what, true)
 	}
 }
