@@ -64,6 +64,9 @@ type Table struct {
 	bg        sync.WaitGroup
 
 	stats tableCounters
+
+	// idx is the secondary-index bookkeeping (index.go, index_build.go).
+	idx tableIndexState
 }
 
 // tableCounters are monotonically increasing activity counters, updated
