@@ -35,6 +35,9 @@ type memtable struct {
 	// wal is the writer of that WAL while the memtable is active or waits
 	// for its flush; the flush closes it. Set at creation.
 	wal *walWriter
+	// idx is the memtable's secondary index (index_memtable.go); set at
+	// creation, fed by add. nil (memtables built by tests) indexes nothing.
+	idx *memIndexSet
 	// rowDelta counts rows this memtable's writes added minus those they
 	// deleted (updates count zero). The MANIFEST keeps the running total of
 	// flushed memtables, so Stats knows the exact row count without a scan.
@@ -82,6 +85,9 @@ func (m *memtable) add(seq int64, kind entryKind, timeNanos int64, row []byte) {
 	m.mu.Lock()
 	m.addLocked(seq, kind, timeNanos, row)
 	m.mu.Unlock()
+	if kind == kindSet {
+		m.idx.add(seq, row)
+	}
 }
 
 func (m *memtable) addLocked(seq int64, kind entryKind, timeNanos int64, row []byte) {
@@ -177,11 +183,12 @@ func (m *memtable) get(seq int64) (memEntry, bool) {
 	return e, ok
 }
 
-// approximateSize returns the bytes charged to the memtable.
+// approximateSize returns the bytes charged to the memtable, its index
+// included.
 func (m *memtable) approximateSize() int64 {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.size
+	return m.size + m.idx.size()
 }
 
 // len returns the number of distinct seqs (rows and tombstones).

@@ -81,6 +81,9 @@ type Table struct {
 	compact compactionState
 
 	stats tableCounters
+
+	// idx is the secondary-index bookkeeping (index.go, index_build.go).
+	idx tableIndexState
 }
 
 // tableCounters are monotonically increasing activity counters, updated

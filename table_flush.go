@@ -139,12 +139,21 @@ func (t *Table) flushMemtable(imm *memtable) error {
 		if err != nil {
 			return err
 		}
+		ib := newIndexSectionBuilder(t.Schema())
 		it := imm.newIter()
 		for ok := it.first(); ok; ok = it.next() {
 			if err := w.add(it.seq(), it.kind(), it.timeNanos(), it.value()); err != nil {
 				w.abort()
 				return err
 			}
+			if err := ib.add(it.seq(), it.kind(), it.value()); err != nil {
+				w.abort()
+				return err
+			}
+		}
+		if err := ib.writeTo(w); err != nil {
+			w.abort()
+			return err
 		}
 		props, err = w.finish()
 		if err != nil {

@@ -149,6 +149,7 @@ func openTable(db *Database, name, dir string) (_ *Table, err error) {
 	live64 := vs.liveRows()
 	for i, num := range wals {
 		m := newMemtable(num)
+		m.idx = newMemIndexSet(s)
 		path := makeFilepath(dir, fileTypeWAL, num)
 		res, err := replayWAL(fs, path, i == len(wals)-1, t.logger, func(typ walRecordType, seq int64, data []byte) error {
 			hi, err := t.applyWALRecord(m, path, typ, seq, data)
@@ -180,9 +181,13 @@ func openTable(db *Database, name, dir string) (_ *Table, err error) {
 	t.seqHigh.Store(lastSeq)
 	t.liveRows.Store(live64)
 	t.flushedLiveRows = vs.liveRows()
+	if err := t.loadIndexBuilds(); err != nil {
+		return nil, err
+	}
 	if err := t.start(replayed); err != nil {
 		return nil, err
 	}
+	t.resumeIndexBuilds()
 	return t, nil
 }
 
@@ -248,6 +253,7 @@ func (t *Table) start(replayed []*memtable) error {
 	}
 	t.wal = w
 	t.mem = newMemtable(num)
+	t.mem.idx = newMemIndexSet(t.Schema())
 	t.mem.wal = w
 	t.imms = replayed
 	t.current = t.vs.current()

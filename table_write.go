@@ -318,6 +318,7 @@ func (t *Table) switchMemtableLocked() error {
 		return t.fail(err)
 	}
 	next := newMemtable(num)
+	next.idx = newMemIndexSet(t.Schema())
 	next.wal = w
 	t.stateMu.Lock()
 	t.imms = append(t.imms, t.mem)

@@ -1,0 +1,450 @@
+package srdb
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Secondary indexes (SPEC §4 "Secondary indexes").
+//
+// An index on a field never diverges from the rows because it is stored
+// next to them:
+//
+//   - every SST carries, for each field the table indexed when the file was
+//     written, an index section (index_sst.go) holding one entry per row
+//     version (kindSet entry) of that file: the field's index key
+//     (index_key.go) followed by the row's seq, sorted. The section is
+//     written by the same flush or compaction, into the same file, so it
+//     exists exactly as long as the rows it describes;
+//   - every memtable keeps an in-memory index of the row versions it received
+//     (index_memtable.go).
+//
+// An index lookup (newIndexIter) merges the memtable indexes and the
+// sections of every live SST of a pinned read state. The result is a set of
+// candidate seqs: an entry may be stale (the row was updated to another value
+// in a newer source, or deleted), so the caller re-checks each candidate
+// against the newest row version. What the index guarantees is the other
+// direction: the newest version of every live row has its entry in the
+// source that holds that version, so no matching row is ever missed.
+//
+// Entry = key ‖ seq (8 bytes, big-endian). Keys are prefix-free, so entries
+// compare bytewise by key, then seq. Each (key, seq) pair is returned once
+// even when several sources hold it.
+//
+// Readiness: an index is usable for a read state only when every source of
+// it indexes the field — every non-empty memtable has a memIndex for it and
+// every SST has its section. newIndexIter checks that for the state it is
+// given and returns errIndexNotReady otherwise, so a query that raced a
+// CreateIndex falls back to a scan instead of missing rows. indexReady is the
+// cheap hint the planner asks first: false while a CreateIndex build is in
+// progress (index_build.go).
+
+// sstSectionIndex is the SST section kind of index sections; the section
+// name is the field name.
+const sstSectionIndex uint16 = 1
+
+// errIndexNotReady is returned by newIndexIter when a source of the read
+// state does not index the field yet (a CreateIndex build is in progress or
+// was interrupted): the caller must answer the query without the index.
+var errIndexNotReady = errors.New("srdb: index is not ready")
+
+// idxField is one indexed field of a schema.
+type idxField struct {
+	name string
+	pos  int // position in the schema and in ROW1 rows
+	typ  FieldType
+}
+
+// indexedFields lists the fields s marks Indexed whose type can be indexed,
+// in schema order. (Indexed on an Object or Array field is ignored.)
+func indexedFields(s *Schema) []idxField {
+	var out []idxField
+	for i, f := range s.fields {
+		if f.Indexed && indexableType(f.Type) {
+			out = append(out, idxField{name: f.Name, pos: i, typ: f.Type})
+		}
+	}
+	return out
+}
+
+// appendIndexSeq appends seq as the 8 big-endian bytes that end an entry.
+func appendIndexSeq(dst []byte, seq int64) []byte {
+	return binary.BigEndian.AppendUint64(dst, uint64(seq))
+}
+
+// indexRange describes a range of index keys (encoded with encodeIndexKey /
+// encodeIndexPrefix).
+//
+// lo and hi bound the keys: nil means unbounded over the non-NULL values
+// (NULL entries are returned only when lo is the NULL key, see
+// indexRangeIsNull). A bound may also be a whole entry (key ‖ 8-byte seq),
+// which bounds the seq inside that key: see indexRangeForEqBeforeSeq. The
+// exact rule: an entry e (key ‖ seq) is inside when
+//
+//	lo inclusive: e ≥ lo            hi inclusive: e ≤ hi ‖ FF FF FF FF FF FF FF FF
+//	lo exclusive: e > lo ‖ FF…FF    hi exclusive: e < hi
+//
+// so for a bound that is a key, inclusive/exclusive mean key ≥ / > lo and
+// key ≤ / < hi.
+//
+// prefix, when non-nil, restricts the range further to the keys that start
+// with it (StartsWith: encodeIndexPrefix).
+type indexRange struct {
+	lo, hi                   []byte
+	loInclusive, hiInclusive bool
+	prefix                   []byte
+}
+
+// indexRangeForEq returns the range of the entries of key.
+func indexRangeForEq(key []byte) indexRange {
+	return indexRange{lo: key, hi: key, loInclusive: true, hiInclusive: true}
+}
+
+// indexRangeForEqBeforeSeq returns the range of the entries of key whose seq
+// is < beforeSeq: "Eq(v) AND _seq < x" as one range, so a reverse iteration
+// starts at (v, x-1) — paging backwards through a channel.
+func indexRangeForEqBeforeSeq(key []byte, beforeSeq int64) indexRange {
+	return indexRange{lo: key, loInclusive: true, hi: appendIndexSeq(slices.Clip(key), beforeSeq)}
+}
+
+// indexRangeForEqAfterSeq returns the range of the entries of key whose seq
+// is > afterSeq ("Eq(v) AND _seq > x", paging forwards).
+func indexRangeForEqAfterSeq(key []byte, afterSeq int64) indexRange {
+	return indexRange{lo: appendIndexSeq(slices.Clip(key), afterSeq), hi: key, hiInclusive: true}
+}
+
+// indexRangeIsNull returns the range of the NULL entries (IsNull).
+func indexRangeIsNull() indexRange {
+	k := []byte{idxTagNull}
+	return indexRange{lo: k, hi: k, loInclusive: true, hiInclusive: true}
+}
+
+// idxBound is one end of a range over entries, normalised from an
+// indexRange: entries e with e > key (or ≥ when incl) for a lower bound,
+// e < key (or ≤) for an upper bound. An unset bound admits everything.
+type idxBound struct {
+	key  []byte
+	incl bool
+	set  bool
+}
+
+// lowerOK reports whether e satisfies b taken as a lower bound.
+func (b idxBound) lowerOK(e []byte) bool {
+	if !b.set {
+		return true
+	}
+	c := bytes.Compare(e, b.key)
+	return c > 0 || (c == 0 && b.incl)
+}
+
+// upperOK reports whether e satisfies b taken as an upper bound.
+func (b idxBound) upperOK(e []byte) bool {
+	if !b.set {
+		return true
+	}
+	c := bytes.Compare(e, b.key)
+	return c < 0 || (c == 0 && b.incl)
+}
+
+// idxMaxSeqSuffix is appended to a key to make a bound above every entry of
+// that key (seqs are positive, so their first byte is below 0xFF).
+var idxMaxSeqSuffix = []byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}
+
+// bounds normalises r into entry bounds (see indexRange).
+func (r indexRange) bounds() (lo, hi idxBound) {
+	if r.lo == nil {
+		lo = idxBound{key: []byte{idxTagValue}, incl: true, set: true}
+	} else if r.loInclusive {
+		lo = idxBound{key: r.lo, incl: true, set: true}
+	} else {
+		lo = idxBound{key: append(slices.Clip(r.lo), idxMaxSeqSuffix...), set: true}
+	}
+	if r.hi == nil {
+		hi = idxBound{key: []byte{idxTagValue + 1}, set: true}
+	} else if r.hiInclusive {
+		hi = idxBound{key: append(slices.Clip(r.hi), idxMaxSeqSuffix...), incl: true, set: true}
+	} else {
+		hi = idxBound{key: r.hi, set: true}
+	}
+	if r.prefix != nil {
+		plo := idxBound{key: r.prefix, incl: true, set: true}
+		if c := bytes.Compare(plo.key, lo.key); c > 0 || (c == 0 && !lo.incl) {
+			lo = plo
+		}
+		if succ := idxPrefixSuccessor(r.prefix); succ != nil {
+			phi := idxBound{key: succ, set: true}
+			if c := bytes.Compare(phi.key, hi.key); c < 0 || (c == 0 && hi.incl) {
+				hi = phi
+			}
+		}
+	}
+	return lo, hi
+}
+
+// tableIndexState is the index bookkeeping of a Table (Table.idx).
+type tableIndexState struct {
+	// ddlMu serialises CreateIndex, DropIndex and index builds (held for a
+	// whole build). Lock order: after Database.mu, before Table.writeMu.
+	ddlMu sync.Mutex
+
+	// mu guards building: indexed fields whose build has not completed
+	// (mirrors the MANIFEST property propIndexBuilding).
+	mu       sync.Mutex
+	building map[string]bool
+
+	// resume counts the background build Open started to finish an
+	// interrupted CreateIndex (waitIndexBuilds waits for it).
+	resume sync.WaitGroup
+	// resumeErr is the error of the last background build, if any.
+	resumeErr atomic.Pointer[error]
+
+	// visited counts the index entries that closed index iterators
+	// visited (statistics and planner tests).
+	visited atomic.Int64
+}
+
+// Indexes returns the names of the table's indexed fields, sorted. An index
+// whose CreateIndex build has not completed yet is listed (queries do not
+// use it until it is ready).
+func (t *Table) Indexes() []string {
+	fs := indexedFields(t.Schema())
+	names := make([]string, len(fs))
+	for i, f := range fs {
+		names[i] = f.name
+	}
+	slices.Sort(names)
+	return names
+}
+
+// indexReady reports whether the planner may use the index on field: the
+// field is indexed and no CreateIndex build of it is in progress.
+// newIndexIter still checks every source of the read state it is given.
+func (t *Table) indexReady(field string) bool {
+	f, ok := t.Schema().Field(field)
+	if !ok || !f.Indexed || !indexableType(f.Type) {
+		return false
+	}
+	t.idx.mu.Lock()
+	defer t.idx.mu.Unlock()
+	return !t.idx.building[field]
+}
+
+// indexEntriesVisited returns the number of index entries visited by the
+// index iterators closed so far (cost accounting for the planner's tests).
+func (t *Table) indexEntriesVisited() int64 { return t.idx.visited.Load() }
+
+// idxSource is one sorted input of an indexIter: a memtable index or an SST
+// index section, restricted to the iterator's range and walked in its
+// direction. seekStart positions at the first entry of the range in that
+// direction, step moves on; both return false at the end of the range or on
+// error (err). entry aliases memory that stays valid while the read state is
+// pinned.
+type idxSource interface {
+	seekStart() bool
+	step() bool
+	entry() []byte
+	err() error
+}
+
+// indexIter merges the idxSources of one lookup into one stream of distinct
+// entries in ascending (or, reverse, descending) order. It is not safe for
+// concurrent use. key and seq are valid after next returned true; key
+// aliases index memory that stays valid while the read state given to
+// newIndexIter is pinned.
+type indexIter struct {
+	t       *Table
+	srcs    []idxSource
+	heap    []int // indexes into srcs; heap[0] holds the next entry
+	reverse bool
+	started bool
+	cur     []byte
+	visited int64 // entries the sources landed on
+	fault   error
+	closed  bool
+}
+
+// newIndexIter returns the candidate seqs whose indexed value (in some
+// version of the row) lies in r: the entries of the memtables and SSTs of
+// the pinned read state rs, merged, in (key, seq) order ascending or
+// descending (reverse). Each (key, seq) pair is returned once even if several
+// sources hold it. The caller re-checks each candidate against the newest row
+// version (an entry may be stale) and keeps rs pinned until close.
+//
+// Positioning costs O(log n) per source; each next costs O(log sources), so
+// reading the first k entries of a range costs O(sources · log n + k) — the
+// "last n messages of a channel" lookup is a reverse iteration of
+// indexRangeForEq stopped after n candidates.
+//
+// Errors: an unknown or unindexed field is ErrInvalidQuery;
+// errIndexNotReady when a source of rs does not index the field yet (fall
+// back to a scan); ErrCorrupted from a damaged section.
+func (t *Table) newIndexIter(rs *readState, field string, r indexRange, reverse bool) (*indexIter, error) {
+	s := t.Schema()
+	f, ok := s.Field(field)
+	if !ok {
+		return nil, &Error{Code: CodeInvalidQuery, Msg: "unknown field", Table: t.name, Field: field, Offset: -1}
+	}
+	if !f.Indexed || !indexableType(f.Type) {
+		return nil, &Error{Code: CodeInvalidQuery, Msg: "field is not indexed", Table: t.name, Field: field, Offset: -1}
+	}
+	lo, hi := r.bounds()
+	it := &indexIter{t: t, reverse: reverse}
+	for _, m := range rs.mems {
+		if err := m.idx.err(); err != nil {
+			return nil, withTable(err, t.name)
+		}
+		mi := m.idx.field(field)
+		if mi == nil {
+			if m.empty() {
+				continue
+			}
+			return nil, errIndexNotReady
+		}
+		it.srcs = append(it.srcs, &memIdxSource{mi: mi, lo: lo, hi: hi, reverse: reverse})
+	}
+	for level := range rs.v.levels {
+		for _, fm := range rs.v.levels[level] {
+			sr, err := t.cache.get(fm.num)
+			if err != nil {
+				return nil, withTable(err, t.name)
+			}
+			sec, found, err := sr.indexSection(field)
+			if err != nil {
+				return nil, withTable(err, t.name)
+			}
+			if !found || sec.typ != f.Type {
+				return nil, errIndexNotReady
+			}
+			if sec.nblocks == 0 {
+				continue
+			}
+			it.srcs = append(it.srcs, &sstIdxSource{s: sec, lo: lo, hi: hi, reverse: reverse})
+		}
+	}
+	it.heap = make([]int, 0, len(it.srcs))
+	for i, src := range it.srcs {
+		if src.seekStart() {
+			it.visited++
+			it.heap = append(it.heap, i)
+			it.up(len(it.heap) - 1)
+		} else if err := src.err(); err != nil {
+			return nil, withTable(err, t.name)
+		}
+	}
+	return it, nil
+}
+
+// less orders two sources by their current entry in the iteration direction.
+func (it *indexIter) less(a, b int) bool {
+	c := bytes.Compare(it.srcs[it.heap[a]].entry(), it.srcs[it.heap[b]].entry())
+	if it.reverse {
+		return c > 0
+	}
+	return c < 0
+}
+
+func (it *indexIter) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !it.less(i, p) {
+			return
+		}
+		it.heap[i], it.heap[p] = it.heap[p], it.heap[i]
+		i = p
+	}
+}
+
+func (it *indexIter) down(i int) {
+	n := len(it.heap)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		m := l
+		if r := l + 1; r < n && it.less(r, l) {
+			m = r
+		}
+		if !it.less(m, i) {
+			return
+		}
+		it.heap[i], it.heap[m] = it.heap[m], it.heap[i]
+		i = m
+	}
+}
+
+// next moves to the next distinct entry and reports whether there is one.
+// After false, err tells whether the iteration ended or failed.
+func (it *indexIter) next() bool {
+	if it.fault != nil || it.closed {
+		return false
+	}
+	if it.started {
+		// Advance every source standing on the entry just returned.
+		for len(it.heap) > 0 && bytes.Equal(it.srcs[it.heap[0]].entry(), it.cur) {
+			src := it.srcs[it.heap[0]]
+			if src.step() {
+				it.visited++
+				it.down(0)
+				continue
+			}
+			if err := src.err(); err != nil {
+				it.fault = withTable(err, it.t.name)
+				it.cur = nil
+				return false
+			}
+			last := len(it.heap) - 1
+			it.heap[0] = it.heap[last]
+			it.heap = it.heap[:last]
+			it.down(0)
+		}
+	}
+	it.started = true
+	if len(it.heap) == 0 {
+		it.cur = nil
+		return false
+	}
+	it.cur = it.srcs[it.heap[0]].entry()
+	return true
+}
+
+// seq returns the seq of the current entry.
+func (it *indexIter) seq() int64 {
+	if len(it.cur) < idxSeqSize {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(it.cur[len(it.cur)-idxSeqSize:]))
+}
+
+// key returns the index key of the current entry (aliasing index memory).
+func (it *indexIter) key() []byte {
+	if len(it.cur) < idxSeqSize {
+		return nil
+	}
+	return it.cur[: len(it.cur)-idxSeqSize : len(it.cur)-idxSeqSize]
+}
+
+// entry returns the current entry (key ‖ seq).
+func (it *indexIter) entry() []byte { return it.cur }
+
+// entriesVisited returns how many entries the sources have landed on so far
+// (positioning included): the cost of the lookup.
+func (it *indexIter) entriesVisited() int64 { return it.visited }
+
+// err returns the error that stopped the iteration, or nil.
+func (it *indexIter) err() error { return it.fault }
+
+// close ends the iteration and returns its error. It does not release the
+// read state (the caller owns it). Calling it twice is safe.
+func (it *indexIter) close() error {
+	if !it.closed {
+		it.closed = true
+		it.t.idx.visited.Add(it.visited)
+		it.srcs, it.heap, it.cur = nil, nil, nil
+	}
+	return it.fault
+}

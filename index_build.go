@@ -1,0 +1,777 @@
+package srdb
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+)
+
+// CreateIndex on a populated table, DropIndex, and the index checks.
+//
+// CreateIndex(field) runs these steps, each durable before the next, under
+// Table.idx.ddlMu (one index change at a time):
+//
+//  1. MANIFEST: add field to the property propIndexBuilding (kill point
+//     "index_build.after_marker"). From here a restart resumes the build.
+//  2. schema.json with the field Indexed, written atomically, and the new
+//     schema published (kill points "index_build.schema.after_tmp_sync",
+//     "index_build.schema.after_rename", "index_build.after_schema"). Every
+//     memtable created from now on indexes the field, every flush and
+//     compaction writes its section.
+//  3. Memtables: the active memtable is rotated (or, when it is still
+//     empty, starts indexing the field), and every immutable memtable that
+//     does not index the field is flushed ("index_build.after_flush").
+//  4. SSTs: every live SST without the field's section is rewritten — the
+//     same entries plus the sections — to a new file, and one version edit
+//     swaps old for new ("index_build.after_sst" once a new file is durable,
+//     "index_build.after_swap" once its edit is). An L1+ file is rewritten
+//     on its own. L0 is ordered by file number (newest first), so a
+//     rewritten L0 file may not get a number above a newer L0 file it does
+//     not replace: the L0 files from the oldest one lacking a section to the
+//     newest are rewritten together, in ascending order, under flushMu (no
+//     flush can add an L0 file in between), and swapped by one edit.
+//  5. MANIFEST: remove field from propIndexBuilding
+//     ("index_build.after_done"); indexReady turns true.
+//
+// A crash anywhere leaves old files live until the edit that replaces them
+// is durable (new files no version names are removed at Open) and the
+// marker set, so Open resumes the build in the background (steps 3–5).
+// Until the build completes queries do not use the index (indexReady is
+// false, and newIndexIter refuses a read state with a source that does not
+// index the field), so they are answered by a scan: index and data never
+// disagree. Inserts, updates, deletes and queries proceed during a build.
+//
+// DropIndex(field) writes schema.json without the flag (kill points
+// "index_drop.schema.*", "index_drop.after_schema") and drops the field from
+// propIndexBuilding when a build was pending ("index_drop.after_manifest").
+// Sections of a dropped index stay in their files, ignored, until compaction
+// rewrites them; should the field be indexed again they are still valid
+// (a section describes only its own file's immutable rows).
+
+// propIndexBuilding is the MANIFEST table property listing the fields whose
+// CreateIndex build has not completed (encodeIndexNames format). Only fields
+// the schema marks Indexed count; others are stale and dropped by the next
+// update of the property.
+const propIndexBuilding = "indexes.building"
+
+// maxBuildConflicts bounds how often a build retries after a concurrent
+// compaction replaced a file it was rewriting.
+const maxBuildConflicts = 1000
+
+// CreateIndex adds a secondary index on field and builds it over the rows
+// already in the table; it returns when the index is complete and durable.
+// Inserts, updates and queries continue while it runs (queries do not use
+// the index until it is complete). Indexing an already indexed field
+// returns nil (after finishing its build if one was interrupted). An unknown
+// field is ErrInvalidSchema (ErrInvalidName for a malformed name); Object
+// and Array fields cannot be indexed (ErrInvalidSchema).
+func (t *Table) CreateIndex(field string) error {
+	if err := t.checkOpen(); err != nil {
+		return err
+	}
+	f, ok := t.Schema().Field(field)
+	if !ok {
+		_, err := t.Schema().withIndexed(field, true)
+		return withTable(err, t.name)
+	}
+	if !indexableType(f.Type) {
+		return &Error{Code: CodeInvalidSchema, Msg: fmt.Sprintf("%s fields cannot be indexed", f.Type), Table: t.name, Field: field, Offset: -1}
+	}
+	t.idx.ddlMu.Lock()
+	defer t.idx.ddlMu.Unlock()
+	if err := t.enterBackground(); err != nil {
+		return err
+	}
+	defer t.bg.Done()
+
+	s := t.Schema()
+	f, _ = s.Field(field)
+	if !f.Indexed {
+		building := t.buildingNames()
+		if err := t.writeBuildingLocked(append(building, field)); err != nil {
+			return withTable(err, t.name)
+		}
+		if err := killPoint("index_build.after_marker"); err != nil {
+			return err
+		}
+		s2, err := s.withIndexed(field, true)
+		if err != nil {
+			return withTable(err, t.name)
+		}
+		if err := t.writeSchemaLocked(s2, "index_build.schema"); err != nil {
+			return withTable(err, t.name)
+		}
+		if err := killPoint("index_build.after_schema"); err != nil {
+			return err
+		}
+	} else if !t.isBuilding(field) {
+		return nil
+	}
+	return withTable(t.buildIndexesLocked(), t.name)
+}
+
+// DropIndex removes the secondary index on field. Dropping a field that is
+// not indexed returns nil; an unknown field is ErrInvalidSchema. The index's
+// data is ignored from then on and disappears as compaction rewrites files.
+func (t *Table) DropIndex(field string) error {
+	if err := t.checkOpen(); err != nil {
+		return err
+	}
+	if _, ok := t.Schema().Field(field); !ok {
+		_, err := t.Schema().withIndexed(field, false)
+		return withTable(err, t.name)
+	}
+	t.idx.ddlMu.Lock()
+	defer t.idx.ddlMu.Unlock()
+	if err := t.enterBackground(); err != nil {
+		return err
+	}
+	defer t.bg.Done()
+
+	s := t.Schema()
+	if f, _ := s.Field(field); !f.Indexed {
+		return nil
+	}
+	s2, err := s.withIndexed(field, false)
+	if err != nil {
+		return withTable(err, t.name)
+	}
+	if err := t.writeSchemaLocked(s2, "index_drop.schema"); err != nil {
+		return withTable(err, t.name)
+	}
+	if err := killPoint("index_drop.after_schema"); err != nil {
+		return err
+	}
+	if t.isBuilding(field) {
+		building := slices.DeleteFunc(t.buildingNames(), func(n string) bool { return n == field })
+		if err := t.writeBuildingLocked(building); err != nil {
+			return withTable(err, t.name)
+		}
+		if err := killPoint("index_drop.after_manifest"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// enterBackground registers the caller in t.bg so that Close waits for it
+// (and does not unmap files under it); it fails after Close began. The
+// caller calls t.bg.Done.
+func (t *Table) enterBackground() error {
+	t.writeMu.Lock()
+	defer t.writeMu.Unlock()
+	if t.closed {
+		return &Error{Code: CodeClosed, Msg: "table is closed", Table: t.name, Offset: -1}
+	}
+	if err := t.readOnlyErr(); err != nil {
+		return err
+	}
+	t.bg.Add(1)
+	return nil
+}
+
+// isBuilding reports whether field's build is pending.
+func (t *Table) isBuilding(field string) bool {
+	t.idx.mu.Lock()
+	defer t.idx.mu.Unlock()
+	return t.idx.building[field]
+}
+
+// buildingNames returns the fields whose build is pending, sorted.
+func (t *Table) buildingNames() []string {
+	t.idx.mu.Lock()
+	defer t.idx.mu.Unlock()
+	var names []string
+	for n, on := range t.idx.building {
+		if on {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// writeBuildingLocked makes names the durable list of pending builds
+// (propIndexBuilding) and the in-memory one. Caller holds ddlMu.
+func (t *Table) writeBuildingLocked(names []string) error {
+	names = slices.Compact(slices.Sorted(slices.Values(names)))
+	edit := &versionEdit{}
+	if len(names) == 0 {
+		edit.deleteProperty(propIndexBuilding)
+	} else {
+		edit.setProperty(propIndexBuilding, string(encodeIndexNames(names)))
+	}
+	t.flushMu.Lock()
+	err := t.vs.logAndApply(edit)
+	if err == nil {
+		t.installCurrentLocked()
+	}
+	t.flushMu.Unlock()
+	if err != nil {
+		return err
+	}
+	t.idx.mu.Lock()
+	t.idx.building = make(map[string]bool, len(names))
+	for _, n := range names {
+		t.idx.building[n] = true
+	}
+	t.idx.mu.Unlock()
+	return nil
+}
+
+// writeSchemaLocked persists s as schema.json and publishes it. Caller
+// holds ddlMu.
+func (t *Table) writeSchemaLocked(s *Schema, killPrefix string) error {
+	data, err := encodeSchemaFile(s)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(t.fs, t.dir, schemaFileName, data, killPrefix); err != nil {
+		return err
+	}
+	t.schema.Store(s)
+	return nil
+}
+
+// installCurrentLocked makes the version set's current version the table's
+// read state version. Caller holds flushMu (which orders it with the
+// flush's own install).
+func (t *Table) installCurrentLocked() {
+	v := t.vs.current()
+	t.stateMu.Lock()
+	old := t.current
+	t.current = v
+	t.stateMu.Unlock()
+	if old != nil {
+		old.unref()
+	}
+}
+
+// loadIndexBuilds is called by openTable before the table starts: it loads
+// the pending builds from the MANIFEST (those of fields the schema indexes).
+func (t *Table) loadIndexBuilds() error {
+	v := t.vs.current()
+	raw, ok := v.property(propIndexBuilding)
+	v.unref()
+	if !ok {
+		return nil
+	}
+	names, err := decodeIndexNames([]byte(raw), makeFilename(fileTypeManifest, t.vs.manifestFileNum()), -1)
+	if err != nil {
+		return withTable(err, t.name)
+	}
+	s := t.Schema()
+	building := map[string]bool{}
+	for _, n := range names {
+		if f, ok := s.Field(n); ok && f.Indexed && indexableType(f.Type) {
+			building[n] = true
+		}
+	}
+	t.idx.mu.Lock()
+	t.idx.building = building
+	t.idx.mu.Unlock()
+	return nil
+}
+
+// resumeIndexBuilds is called by openTable once the table runs: it finishes
+// the pending builds in the background (waitIndexBuilds waits for that).
+func (t *Table) resumeIndexBuilds() {
+	if len(t.buildingNames()) == 0 {
+		return
+	}
+	if err := t.enterBackground(); err != nil {
+		return
+	}
+	t.idx.resume.Add(1)
+	go func() {
+		defer t.bg.Done()
+		defer t.idx.resume.Done()
+		t.idx.ddlMu.Lock()
+		defer t.idx.ddlMu.Unlock()
+		if len(t.buildingNames()) == 0 {
+			return
+		}
+		t.logger.Info("srdb: resuming index build", slog.Any("fields", t.buildingNames()))
+		if err := t.buildIndexesLocked(); err != nil {
+			t.idx.resumeErr.Store(&err)
+			t.logger.Error("srdb: index build failed", slog.Any("err", err))
+		}
+	}()
+}
+
+// waitIndexBuilds waits for the background build started by Open, if any,
+// and returns its error.
+func (t *Table) waitIndexBuilds() error {
+	t.idx.resume.Wait()
+	if p := t.idx.resumeErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// buildIndexesLocked runs steps 3–5 for every pending build. Caller holds
+// ddlMu and is registered in t.bg.
+func (t *Table) buildIndexesLocked() error {
+	fields := t.buildingNames()
+	if len(fields) == 0 {
+		return nil
+	}
+	start := time.Now()
+	if err := t.indexMemtablesLocked(fields); err != nil {
+		return err
+	}
+	if err := killPoint("index_build.after_flush"); err != nil {
+		return err
+	}
+	rewritten, err := t.indexSSTsLocked(fields)
+	if err != nil {
+		return err
+	}
+	if err := t.writeBuildingLocked(nil); err != nil {
+		return err
+	}
+	if err := killPoint("index_build.after_done"); err != nil {
+		return err
+	}
+	t.logger.Info("srdb: index built", slog.Any("fields", fields),
+		slog.Int("files_rewritten", rewritten), slog.Duration("took", time.Since(start)))
+	return nil
+}
+
+// memtableLacks reports whether m holds rows but does not index every one
+// of fields.
+func memtableLacks(m *memtable, fields []string) bool {
+	if m.empty() {
+		return false
+	}
+	for _, f := range fields {
+		if m.idx.field(f) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// indexMemtablesLocked makes every memtable of the read state index fields:
+// the active one is rotated (or, empty, extended), the immutable ones that
+// lack a field are flushed (their SSTs get the sections, the schema being
+// published).
+func (t *Table) indexMemtablesLocked(fields []string) error {
+	if err := t.beginWrite(); err != nil {
+		return err
+	}
+	var err error
+	if t.mem.empty() {
+		for _, f := range indexedFields(t.Schema()) {
+			if slices.Contains(fields, f.name) {
+				t.mem.idx.addField(f)
+			}
+		}
+	} else if memtableLacks(t.mem, fields) {
+		err = t.switchMemtableLocked()
+	}
+	t.writeMu.Unlock()
+	if err != nil {
+		return err
+	}
+	for {
+		if err := t.checkOpen(); err != nil {
+			return err
+		}
+		if err := t.readOnlyErr(); err != nil {
+			return err
+		}
+		t.stateMu.RLock()
+		var imm *memtable
+		for _, m := range t.imms {
+			if memtableLacks(m, fields) {
+				imm = t.imms[0] // flush oldest first, up to the last lacking one
+				break
+			}
+		}
+		t.stateMu.RUnlock()
+		if imm == nil {
+			return nil
+		}
+		if err := t.flushMemtable(imm); err != nil {
+			return t.fail(err)
+		}
+	}
+}
+
+// sstLacks reports whether the SST of f has no section for one of fields.
+func (t *Table) sstLacks(f *fileMeta, fields []idxField) (bool, error) {
+	r, err := t.cache.get(f.num)
+	if err != nil {
+		return false, err
+	}
+	for _, fld := range fields {
+		sec, found, err := r.indexSection(fld.name)
+		if err != nil {
+			return false, err
+		}
+		if !found || sec.typ != fld.typ {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// indexSSTsLocked rewrites every live SST that lacks a section of fields
+// (step 4) and returns how many files it rewrote.
+func (t *Table) indexSSTsLocked(names []string) (int, error) {
+	var fields []idxField
+	for _, f := range indexedFields(t.Schema()) {
+		if slices.Contains(names, f.name) {
+			fields = append(fields, f)
+		}
+	}
+	rewritten, conflicts := 0, 0
+	for {
+		if err := t.checkOpen(); err != nil {
+			return rewritten, err
+		}
+		// The pinned state keeps the files being copied alive even if a
+		// concurrent compaction replaces them meanwhile.
+		rs := t.pin()
+		n, l0, c, err := t.rewriteDeepFiles(rs.v, fields)
+		rs.release()
+		rewritten, conflicts = rewritten+n, conflicts+c
+		if err != nil {
+			return rewritten, err
+		}
+		if n == 0 && c == 0 && !l0 {
+			return rewritten, nil
+		}
+		if l0 {
+			n, ok, err := t.rewriteL0()
+			if err != nil {
+				return rewritten, err
+			}
+			if ok {
+				rewritten += n
+			} else {
+				conflicts++
+			}
+		}
+		if conflicts > maxBuildConflicts {
+			return rewritten, newError(CodeGeneral, "index build: %d conflicts with concurrent compactions", conflicts)
+		}
+	}
+}
+
+// rewriteDeepFiles rewrites the L1+ files of v that lack a section of
+// fields, one edit each. It returns the number rewritten, whether an L0 file
+// lacks a section, and the number of conflicts with concurrent compactions.
+func (t *Table) rewriteDeepFiles(v *version, fields []idxField) (n int, l0 bool, conflicts int, err error) {
+	for level := range v.levels {
+		for _, f := range v.levels[level] {
+			lacks, err := t.sstLacks(f, fields)
+			if err != nil {
+				return n, l0, conflicts, err
+			}
+			if !lacks {
+				continue
+			}
+			if level == 0 {
+				l0 = true
+				continue
+			}
+			ok, err := t.rewriteDeepFile(f, level)
+			if err != nil {
+				return n, l0, conflicts, err
+			}
+			if ok {
+				n++
+			} else {
+				conflicts++
+			}
+		}
+	}
+	return n, l0, conflicts, nil
+}
+
+// rewriteDeepFile replaces the L1+ file f by a copy with every index
+// section. It returns false (and removes its output) when a concurrent
+// compaction replaced f first.
+func (t *Table) rewriteDeepFile(f *fileMeta, level int) (bool, error) {
+	nm, err := t.rewriteSST(f, t.Schema())
+	if err != nil {
+		return false, err
+	}
+	edit := &versionEdit{}
+	edit.deleteFile(level, f.num)
+	edit.addFile(level, nm)
+	t.flushMu.Lock()
+	defer t.flushMu.Unlock()
+	return t.applyRewriteLocked(edit, []*fileMeta{nm})
+}
+
+// rewriteL0 rewrites, under flushMu, the L0 files from the oldest one that
+// lacks a section to the newest, in ascending file-number order, and swaps
+// them with one edit, so that the L0 order (by file number) is unchanged. It
+// returns the number of files rewritten, or false when a concurrent
+// compaction changed L0 first.
+func (t *Table) rewriteL0() (int, bool, error) {
+	t.flushMu.Lock()
+	defer t.flushMu.Unlock()
+	fields := indexedFields(t.Schema())
+	v := t.vs.current()
+	defer v.unref()
+	files := v.levels[0] // newest first
+	oldest := -1
+	for i, f := range files {
+		lacks, err := t.sstLacks(f, fields)
+		if err != nil {
+			return 0, false, err
+		}
+		if lacks {
+			oldest = i
+		}
+	}
+	if oldest < 0 {
+		return 0, true, nil
+	}
+	edit := &versionEdit{}
+	var outs []*fileMeta
+	for i := oldest; i >= 0; i-- { // oldest first: new numbers keep the order
+		nm, err := t.rewriteSST(files[i], t.Schema())
+		if err != nil {
+			t.removeOutputs(outs)
+			return 0, false, err
+		}
+		outs = append(outs, nm)
+		edit.deleteFile(0, files[i].num)
+		edit.addFile(0, nm)
+	}
+	ok, err := t.applyRewriteLocked(edit, outs)
+	return len(outs), ok, err
+}
+
+// applyRewriteLocked logs edit and installs the new version. When the edit
+// no longer applies (a concurrent compaction removed or moved an input) it
+// removes the outputs and returns false. Caller holds flushMu.
+func (t *Table) applyRewriteLocked(edit *versionEdit, outs []*fileMeta) (bool, error) {
+	if err := killPoint("index_build.after_sst"); err != nil {
+		t.removeOutputs(outs)
+		return false, err
+	}
+	err := t.vs.logAndApply(edit)
+	if err != nil {
+		if ErrorCode(err) == CodeInvalidArgument {
+			t.removeOutputs(outs)
+			return false, nil
+		}
+		return false, err // outcome unknown: Open sorts the files out
+	}
+	t.installCurrentLocked()
+	if err := killPoint("index_build.after_swap"); err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
+// removeOutputs deletes files a failed rewrite wrote (no version names them).
+func (t *Table) removeOutputs(outs []*fileMeta) {
+	for _, m := range outs {
+		path := makeFilepath(t.dir, fileTypeSST, m.num)
+		if err := t.fs.Remove(path); err != nil {
+			t.logger.Warn("srdb: removing unused index build output", slog.String("file", path), slog.Any("err", err))
+		}
+	}
+}
+
+// rewriteSST copies every entry of f into a new SST with the index sections
+// of s (sections of other kinds are copied verbatim) and returns the new
+// file's metadata. The new file is durable; no version names it yet.
+func (t *Table) rewriteSST(f *fileMeta, s *Schema) (*fileMeta, error) {
+	r, err := t.cache.get(f.num)
+	if err != nil {
+		return nil, err
+	}
+	num := t.vs.newFileNum()
+	w, err := newSSTWriter(t.fs, t.dir, num)
+	if err != nil {
+		return nil, err
+	}
+	b := newIndexSectionBuilder(s)
+	it := r.newIter()
+	n := 0
+	for ok := it.first(); ok; ok = it.next() {
+		if n++; n%4096 == 0 {
+			if err := t.checkOpen(); err != nil {
+				w.abort()
+				return nil, err
+			}
+		}
+		val := it.value()
+		if it.err() != nil {
+			break
+		}
+		if err := w.add(it.seq(), it.kind(), it.timeNanos(), val); err != nil {
+			w.abort()
+			return nil, err
+		}
+		if err := b.add(it.seq(), it.kind(), val); err != nil {
+			w.abort()
+			return nil, locateRowError(err, r.name, -1)
+		}
+	}
+	if err := it.close(); err != nil {
+		w.abort()
+		return nil, err
+	}
+	for _, sec := range r.secs {
+		if sec.kind == sstSectionIndex {
+			continue
+		}
+		data, _, err := r.section(sec.kind, sec.name)
+		if err != nil {
+			w.abort()
+			return nil, err
+		}
+		if err := w.addSection(sec.kind, sec.name, data); err != nil {
+			w.abort()
+			return nil, err
+		}
+	}
+	if err := b.writeTo(w); err != nil {
+		w.abort()
+		return nil, err
+	}
+	props, err := w.finish()
+	if err != nil {
+		return nil, err
+	}
+	return metaFromProps(props), nil
+}
+
+// checkIndexes verifies the indexes against the rows, in both directions,
+// for Database.Check:
+//
+//   - every SST has a section for each ready index, and each section's
+//     entries are exactly those of the file's row versions (every block
+//     checksum and bound is verified too): no entry without a row, no row
+//     without its entry;
+//   - every memtable row version has its entry in the memtable's index.
+//
+// Since the newest version of each live row lives in one source, whose index
+// holds its entry, this proves that an index lookup finds every live row.
+// Indexes whose build is pending are checked where their sections exist.
+func (t *Table) checkIndexes() error {
+	s := t.Schema()
+	fields := indexedFields(s)
+	if len(fields) == 0 {
+		return nil
+	}
+	rs := t.pin()
+	defer rs.release()
+	for _, m := range rs.mems {
+		if err := t.checkMemtableIndex(m, fields); err != nil {
+			return withTable(err, t.name)
+		}
+	}
+	for level := range rs.v.levels {
+		for _, f := range rs.v.levels[level] {
+			if err := t.checkSSTIndex(f, s, fields); err != nil {
+				return withTable(err, t.name)
+			}
+		}
+	}
+	return nil
+}
+
+// checkMemtableIndex checks that every row version of m has its entries.
+func (t *Table) checkMemtableIndex(m *memtable, fields []idxField) error {
+	if err := m.idx.err(); err != nil {
+		return err
+	}
+	it := m.newIter()
+	var e []byte
+	var got [][]byte
+	for ok := it.first(); ok; ok = it.next() {
+		if it.kind() != kindSet {
+			continue
+		}
+		v, err := parseRow(it.value())
+		if err != nil {
+			return err
+		}
+		for _, f := range fields {
+			mi := m.idx.field(f.name)
+			if mi == nil {
+				if t.indexReady(f.name) {
+					return newError(CodeCorrupted, "memtable %d has rows but no index on %q", m.logNum, f.name)
+				}
+				continue
+			}
+			if e, err = appendIndexKeyFromRow(e[:0], v, f.pos, f.typ); err != nil {
+				return err
+			}
+			e = appendIndexSeq(e, it.seq())
+			b := idxBound{key: e, incl: true, set: true}
+			got, _ = mi.collect(got[:0], nil, b, b, false, 1)
+			if len(got) != 1 {
+				return newError(CodeCorrupted, "memtable %d: index %q has no entry for seq %d", m.logNum, f.name, it.seq())
+			}
+		}
+	}
+	return nil
+}
+
+// checkSSTIndex compares each index section of f with the entries computed
+// from f's rows.
+func (t *Table) checkSSTIndex(f *fileMeta, s *Schema, fields []idxField) error {
+	r, err := t.cache.get(f.num)
+	if err != nil {
+		return err
+	}
+	b := newIndexSectionBuilder(s)
+	it := r.newIter()
+	for ok := it.first(); ok; ok = it.next() {
+		val := it.value()
+		if it.err() != nil {
+			break
+		}
+		if err := b.add(it.seq(), it.kind(), val); err != nil {
+			return locateRowError(err, r.name, -1)
+		}
+	}
+	if err := it.close(); err != nil {
+		return err
+	}
+	for i, fld := range fields {
+		sec, found, err := r.indexSection(fld.name)
+		if err != nil {
+			return err
+		}
+		if !found || sec.typ != fld.typ {
+			if t.indexReady(fld.name) {
+				return corruptionError(r.name, -1, "no index section for ready index %q", fld.name)
+			}
+			continue
+		}
+		n, entry := b.sorted(i)
+		k := 0
+		err = sec.verify(func(e []byte) error {
+			if k >= n || !bytes.Equal(e, entry(k)) {
+				want := "nothing"
+				if k < n {
+					want = fmt.Sprintf("%x", entry(k))
+				}
+				return sec.corrupt(-1, "index %q: entry %d is %x, the rows say %s", fld.name, k, e, want)
+			}
+			k++
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if k != n {
+			return sec.corrupt(-1, "index %q: %d entries, the file has %d row versions", fld.name, k, n)
+		}
+	}
+	return nil
+}

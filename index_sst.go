@@ -1,0 +1,615 @@
+package srdb
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"slices"
+)
+
+// Index section constants; the layout is drawn above encodeIndexSection.
+// Frozen for section format version 1.
+const (
+	idxSectionMagic      = "SRDBIDXS"
+	idxSectionVersion    = 1
+	idxHeaderSize        = 40
+	idxHeaderCRCOff      = idxHeaderSize - 4
+	idxBlockTarget       = 4 << 10 // a block is closed once its entries reach this size
+	idxBlockCountSize    = 2       // u16 entry count in the block trailer
+	idxBlockCRCSize      = 4
+	idxBlockTrailer      = idxBlockCountSize + idxBlockCRCSize
+	idxBlockOffSize      = 2 // u16 start offset per entry
+	idxBlockMetaSize     = 16
+	idxIndexCRCSize      = 4
+	idxMinEntrySize      = 1 + idxSeqSize // a NULL key and a seq
+	idxMaxBlockEntries   = math.MaxUint16
+	idxMaxSectionEntries = math.MaxUint32 // entries of one field in one builder (offsets are uint32)
+)
+
+// indexSectionBuilder collects the index entries of the rows of one SST
+// being written and writes one index section per indexed field. Flush and
+// compaction use it the same way:
+//
+//	b := newIndexSectionBuilder(t.Schema())
+//	for each entry written to the sstWriter w:
+//	    w.add(seq, kind, timeNanos, row); b.add(seq, kind, row)
+//	b.writeTo(w) // before w.finish
+//
+// Memory: the builder keeps every entry of the file until writeTo — for
+// each indexed field about len(key) + 8 (seq) + 8 (offset, length) bytes per
+// row (≈ 30 B for a short string or an int64), plus, transiently in writeTo,
+// one encoded section (≈ entries + 2 B each + 16 B per 4 KiB block). A 200 MB
+// compaction output of 240-byte rows with two indexed fields holds ≈ 50 MB.
+// Entries arrive in seq order; a field whose values grow with the seq
+// (msg_id) is already sorted and writeTo skips the sort.
+type indexSectionBuilder struct {
+	fields []idxField
+	bufs   []idxBuildBuf // bufs[i] collects fields[i]
+	err    error         // first failure, returned by every later call
+}
+
+// idxBuildBuf holds the entries of one field: their bytes back to back in
+// arena and their (offset, length) in refs, in arrival order.
+type idxBuildBuf struct {
+	arena  []byte
+	refs   []idxBuildRef
+	sorted bool // refs are in entry order so far
+}
+
+type idxBuildRef struct{ off, n uint32 }
+
+func (b *idxBuildBuf) entry(r idxBuildRef) []byte { return b.arena[r.off : r.off+r.n] }
+
+// newIndexSectionBuilder returns a builder for the fields s indexes. With no
+// indexed field it still works (add and writeTo do nothing).
+func newIndexSectionBuilder(s *Schema) *indexSectionBuilder {
+	fs := indexedFields(s)
+	b := &indexSectionBuilder{fields: fs, bufs: make([]idxBuildBuf, len(fs))}
+	for i := range b.bufs {
+		b.bufs[i].sorted = true
+	}
+	return b
+}
+
+// add records the index entries of one SST entry: for a kindSet entry, one
+// entry per indexed field; tombstones have none. row is not retained.
+func (b *indexSectionBuilder) add(seq int64, kind entryKind, row []byte) error {
+	if b.err != nil {
+		return b.err
+	}
+	if kind != kindSet || len(b.fields) == 0 {
+		return nil
+	}
+	v, err := parseRow(row)
+	if err != nil {
+		b.err = err
+		return err
+	}
+	for i, f := range b.fields {
+		buf := &b.bufs[i]
+		start := len(buf.arena)
+		arena, err := appendIndexKeyFromRow(buf.arena, v, f.pos, f.typ)
+		if err != nil {
+			b.err = err
+			return err
+		}
+		arena = appendIndexSeq(arena, seq)
+		if uint64(len(arena)) > math.MaxUint32 || uint64(len(buf.refs)) >= idxMaxSectionEntries {
+			b.err = newError(CodeInvalidArgument, "index section of field %q exceeds 4 GiB", f.name)
+			return b.err
+		}
+		buf.arena = arena
+		r := idxBuildRef{off: uint32(start), n: uint32(len(arena) - start)}
+		if buf.sorted && len(buf.refs) > 0 && bytes.Compare(buf.entry(buf.refs[len(buf.refs)-1]), buf.entry(r)) >= 0 {
+			buf.sorted = false
+		}
+		buf.refs = append(buf.refs, r)
+	}
+	return nil
+}
+
+// writeTo sorts the entries of each field and adds its section to w (kind
+// sstSectionIndex, name = field name). It must be called after the last
+// w.add and before w.finish; the builder's memory is released.
+func (b *indexSectionBuilder) writeTo(w *sstWriter) error {
+	if b.err != nil {
+		return b.err
+	}
+	for i, f := range b.fields {
+		n, entry := b.sorted(i)
+		data := encodeIndexSection(f.typ, n, entry)
+		b.bufs[i] = idxBuildBuf{}
+		if err := w.addSection(sstSectionIndex, f.name, data); err != nil {
+			b.err = err
+			return err
+		}
+	}
+	return nil
+}
+
+// sorted sorts the entries of field i (b.fields[i]) and returns their count
+// and an accessor in ascending order.
+func (b *indexSectionBuilder) sorted(i int) (int, func(k int) []byte) {
+	buf := &b.bufs[i]
+	if !buf.sorted {
+		slices.SortFunc(buf.refs, func(x, y idxBuildRef) int { return bytes.Compare(buf.entry(x), buf.entry(y)) })
+		buf.sorted = true
+	}
+	return len(buf.refs), func(k int) []byte { return buf.entry(buf.refs[k]) }
+}
+
+// encodeIndexSection returns the index section of n entries, entry(k) being
+// the k-th in ascending order (the entries must be sorted and distinct).
+//
+// Index section (payload of an SST section of kind sstSectionIndex named
+// after the field; little-endian; offsets relative to the section start):
+//
+//	+------------------------------+ 0
+//	| header (40 B)                |
+//	|   0  8  magic "SRDBIDXS"     |
+//	|   8  2  version (1)          |
+//	|  10  1  field type           |
+//	|  11  1  reserved, 0          |
+//	|  12  4  block count n        |
+//	|  16  8  entry count          |
+//	|  24  8  block index offset   |
+//	|  32  4  reserved, 0          |
+//	|  36  4  CRC32-C of [0, 36)   |
+//	+------------------------------+ 40
+//	| block 0 … block n-1          |  contiguous, in entry order
+//	+------------------------------+ block index offset
+//	| block index: n × 16 B        |  per block: offset u64 | length u32 |
+//	|                              |  length of its first entry u32
+//	| CRC32-C of the n × 16 B      |  4 B
+//	+------------------------------+ end of section
+//
+// Block (entries are added until they reach idxBlockTarget = 4 KiB, so
+// every start offset fits a u16; a single entry may make a block larger):
+//
+//	+------------------------------------------+
+//	| entry 0 | entry 1 | … | entry c-1        |  entry = key ‖ seq (8 B big-endian),
+//	|                                          |  back to back, ascending
+//	| start offset of each entry: c × u16      |  entry i ends where i+1 starts
+//	|                                          |  (the last where the offsets begin)
+//	| c: u16 (≥ 1)                             |
+//	| CRC32-C of the block bytes before it: u32|
+//	+------------------------------------------+
+//
+// Entries are stored whole (no prefix compression) so that a reader
+// compares them in place, in both directions, without copying; the start
+// offsets give O(1) access to any entry of a block. An entry costs its key +
+// 8 + 2 bytes. The sparse block index lets a range lookup binary-search the
+// blocks by their first entries (read in place) and then read sequentially.
+func encodeIndexSection(typ FieldType, n int, entry func(k int) []byte) []byte {
+	size := idxHeaderSize + idxIndexCRCSize
+	for k := 0; k < n; k++ {
+		size += len(entry(k)) + idxBlockOffSize
+	}
+	size += (size/idxBlockTarget + 1) * (idxBlockTrailer + idxBlockMetaSize)
+	out := make([]byte, idxHeaderSize, size)
+	var metas []byte
+	var offs []byte
+	blockStart, count, firstLen := len(out), 0, 0
+	closeBlock := func() {
+		out = append(out, offs...)
+		out = binary.LittleEndian.AppendUint16(out, uint16(count))
+		out = binary.LittleEndian.AppendUint32(out, sstChecksum(out[blockStart:]))
+		metas = binary.LittleEndian.AppendUint64(metas, uint64(blockStart))
+		metas = binary.LittleEndian.AppendUint32(metas, uint32(len(out)-blockStart))
+		metas = binary.LittleEndian.AppendUint32(metas, uint32(firstLen))
+		blockStart, count, offs = len(out), 0, offs[:0]
+	}
+	for k := 0; k < n; k++ {
+		e := entry(k)
+		if count > 0 && (len(out)-blockStart >= idxBlockTarget || count == idxMaxBlockEntries) {
+			closeBlock()
+		}
+		if count == 0 {
+			firstLen = len(e)
+		}
+		offs = binary.LittleEndian.AppendUint16(offs, uint16(len(out)-blockStart))
+		out = append(out, e...)
+		count++
+	}
+	if count > 0 {
+		closeBlock()
+	}
+	nblocks := len(metas) / idxBlockMetaSize
+	indexOff := len(out)
+	out = append(out, metas...)
+	out = binary.LittleEndian.AppendUint32(out, sstChecksum(metas))
+
+	h := make([]byte, 0, idxHeaderSize)
+	h = append(h, idxSectionMagic...)
+	h = binary.LittleEndian.AppendUint16(h, idxSectionVersion)
+	h = append(h, byte(typ), 0)
+	h = binary.LittleEndian.AppendUint32(h, uint32(nblocks))
+	h = binary.LittleEndian.AppendUint64(h, uint64(n))
+	h = binary.LittleEndian.AppendUint64(h, uint64(indexOff))
+	h = binary.LittleEndian.AppendUint32(h, 0)
+	h = binary.LittleEndian.AppendUint32(h, sstChecksum(h))
+	copy(out, h)
+	return out
+}
+
+// idxSectionReader reads one index section in place (the bytes alias the
+// SST mapping). Opening it checks only the header and the section's bounds
+// (O(1)): the SST reader has verified the CRC of the whole section payload
+// once (sstReader.section), and every access below is bounds-checked, so a
+// damaged section yields ErrCorrupted naming the file and offset, never a
+// panic. Blocks' own CRCs are checked when a block is loaded; verify checks
+// everything.
+type idxSectionReader struct {
+	file     string
+	base     int64 // file offset of the section, for errors
+	b        []byte
+	typ      FieldType
+	nblocks  int
+	nentries uint64
+	indexOff int
+}
+
+// indexSection returns the index section of field in r, or found=false when
+// the file has none (written before the field was indexed).
+func (r *sstReader) indexSection(field string) (*idxSectionReader, bool, error) {
+	b, ok, err := r.section(sstSectionIndex, field)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	base := int64(-1)
+	for _, s := range r.secs {
+		if s.kind == sstSectionIndex && s.name == field {
+			base = int64(s.off)
+		}
+	}
+	s, err := openIndexSection(b, r.name, base)
+	if err != nil {
+		return nil, false, err
+	}
+	return s, true, nil
+}
+
+// openIndexSection checks the header of section bytes b.
+func openIndexSection(b []byte, file string, base int64) (*idxSectionReader, error) {
+	s := &idxSectionReader{file: file, base: base, b: b}
+	if len(b) < idxHeaderSize+idxIndexCRCSize {
+		return nil, s.corrupt(0, "section of %d bytes is too short", len(b))
+	}
+	c := sstCursor{b: b[:idxHeaderSize]}
+	if string(c.bytes(len(idxSectionMagic))) != idxSectionMagic {
+		return nil, s.corrupt(0, "bad magic")
+	}
+	if v := c.u16(); v != idxSectionVersion {
+		return nil, s.corrupt(8, "unknown version %d", v)
+	}
+	if binary.LittleEndian.Uint32(b[idxHeaderCRCOff:]) != sstChecksum(b[:idxHeaderCRCOff]) {
+		return nil, s.corrupt(idxHeaderCRCOff, "header checksum mismatch")
+	}
+	s.typ = FieldType(c.u8())
+	reserved := c.u8()
+	nblocks := uint64(c.u32())
+	s.nentries = c.u64()
+	indexOff := c.u64()
+	reserved2 := c.u32()
+	switch {
+	case !indexableType(s.typ):
+		return nil, s.corrupt(10, "field type %d is not indexable", s.typ)
+	case reserved != 0 || reserved2 != 0:
+		return nil, s.corrupt(11, "reserved header bytes not zero")
+	case nblocks > uint64(len(b)-idxHeaderSize-idxIndexCRCSize)/idxBlockMetaSize:
+		return nil, s.corrupt(12, "block count %d exceeds the section", nblocks)
+	case indexOff != uint64(len(b))-nblocks*idxBlockMetaSize-idxIndexCRCSize || indexOff < idxHeaderSize:
+		return nil, s.corrupt(24, "block index offset %d does not fit %d blocks in %d bytes", indexOff, nblocks, len(b))
+	case s.nentries < nblocks || s.nentries > uint64(indexOff-idxHeaderSize)/idxMinEntrySize:
+		return nil, s.corrupt(16, "entry count %d invalid for %d blocks", s.nentries, nblocks)
+	case nblocks == 0 && indexOff != idxHeaderSize:
+		return nil, s.corrupt(24, "no blocks but %d bytes of them", indexOff-idxHeaderSize)
+	}
+	s.nblocks, s.indexOff = int(nblocks), int(indexOff)
+	return s, nil
+}
+
+// corrupt returns an ErrCorrupted error at offset off of the section.
+func (s *idxSectionReader) corrupt(off int, format string, args ...any) error {
+	at := int64(-1)
+	if s.base >= 0 && off >= 0 {
+		at = s.base + int64(off)
+	}
+	return corruptionError(s.file, at, "index section: "+format, args...)
+}
+
+// blockMeta returns block i's offset and length and its first entry's
+// length, checked against the blocks region.
+func (s *idxSectionReader) blockMeta(i int) (off, n, firstLen int, err error) {
+	m := s.indexOff + i*idxBlockMetaSize
+	o := binary.LittleEndian.Uint64(s.b[m:])
+	l := uint64(binary.LittleEndian.Uint32(s.b[m+8:]))
+	f := uint64(binary.LittleEndian.Uint32(s.b[m+12:]))
+	if o < idxHeaderSize || o > uint64(s.indexOff) || l > uint64(s.indexOff)-o ||
+		l < idxBlockTrailer+idxBlockOffSize+idxMinEntrySize || f < idxMinEntrySize || f > l-idxBlockTrailer-idxBlockOffSize {
+		return 0, 0, 0, s.corrupt(m, "block %d: offset %d, length %d, first entry %d out of range", i, o, l, f)
+	}
+	return int(o), int(l), int(f), nil
+}
+
+// firstEntry returns the first entry of block i (in place).
+func (s *idxSectionReader) firstEntry(i int) ([]byte, error) {
+	off, _, f, err := s.blockMeta(i)
+	if err != nil {
+		return nil, err
+	}
+	return s.b[off : off+f : off+f], nil
+}
+
+// idxBlock is a loaded, checksum-verified block.
+type idxBlock struct {
+	s     *idxSectionReader
+	off   int    // section offset of the block
+	b     []byte // the block
+	count int
+	end   int // end of the entries = start of the offsets
+}
+
+// block loads block i and checks its CRC and trailer.
+func (s *idxSectionReader) block(i int) (idxBlock, error) {
+	off, n, firstLen, err := s.blockMeta(i)
+	if err != nil {
+		return idxBlock{}, err
+	}
+	b := s.b[off : off+n : off+n]
+	crcAt := n - idxBlockCRCSize
+	if binary.LittleEndian.Uint32(b[crcAt:]) != sstChecksum(b[:crcAt]) {
+		return idxBlock{}, s.corrupt(off, "block %d checksum mismatch", i)
+	}
+	count := int(binary.LittleEndian.Uint16(b[crcAt-idxBlockCountSize:]))
+	end := crcAt - idxBlockCountSize - count*idxBlockOffSize
+	if count == 0 || end < count*idxMinEntrySize {
+		return idxBlock{}, s.corrupt(off, "block %d: %d entries do not fit its %d bytes", i, count, n)
+	}
+	blk := idxBlock{s: s, off: off, b: b, count: count, end: end}
+	if e, err := blk.entry(0); err != nil {
+		return idxBlock{}, err
+	} else if len(e) != firstLen {
+		return idxBlock{}, s.corrupt(off, "block %d: first entry of %d bytes, the block index says %d", i, len(e), firstLen)
+	}
+	return blk, nil
+}
+
+// entry returns entry j of the block (in place), checking its bounds.
+func (k *idxBlock) entry(j int) ([]byte, error) {
+	start := int(binary.LittleEndian.Uint16(k.b[k.end+j*idxBlockOffSize:]))
+	stop := k.end
+	if j+1 < k.count {
+		stop = int(binary.LittleEndian.Uint16(k.b[k.end+(j+1)*idxBlockOffSize:]))
+	}
+	if (j == 0 && start != 0) || start > stop-idxMinEntrySize || stop > k.end {
+		return nil, k.s.corrupt(k.off+k.end+j*idxBlockOffSize, "entry %d: bounds [%d, %d) invalid", j, start, stop)
+	}
+	return k.b[start:stop:stop], nil
+}
+
+// sstIdxSource walks an index section over a range, in either direction,
+// for an indexIter. It checks that consecutive entries strictly increase
+// (decrease in reverse), so a damaged section cannot make it repeat.
+type sstIdxSource struct {
+	s       *idxSectionReader
+	lo, hi  idxBound
+	reverse bool
+	bi      int // current block
+	blk     idxBlock
+	j       int // current entry in blk
+	cur     []byte
+	fault   error
+}
+
+func (x *sstIdxSource) entry() []byte { return x.cur }
+func (x *sstIdxSource) err() error    { return x.fault }
+
+func (x *sstIdxSource) fail(err error) bool {
+	x.fault, x.cur = err, nil
+	return false
+}
+
+// searchBlocks returns the first block i in [0, nblocks) for which pred of
+// its first entry is true (nblocks if none); pred must be monotone.
+func (x *sstIdxSource) searchBlocks(pred func(e []byte) bool) (int, error) {
+	lo, hi := 0, x.s.nblocks
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		e, err := x.s.firstEntry(mid)
+		if err != nil {
+			return 0, err
+		}
+		if pred(e) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo, nil
+}
+
+// searchEntries is searchBlocks over the entries of the current block.
+func (x *sstIdxSource) searchEntries(pred func(e []byte) bool) (int, error) {
+	lo, hi := 0, x.blk.count
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		e, err := x.blk.entry(mid)
+		if err != nil {
+			return 0, err
+		}
+		if pred(e) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo, nil
+}
+
+func (x *sstIdxSource) load(bi int) error {
+	blk, err := x.s.block(bi)
+	if err != nil {
+		return err
+	}
+	x.bi, x.blk = bi, blk
+	return nil
+}
+
+func (x *sstIdxSource) seekStart() bool {
+	if x.s.nblocks == 0 {
+		return false
+	}
+	if !x.reverse {
+		// Entries ≥ lo may start in the block before the first block whose
+		// first entry satisfies lo.
+		i, err := x.searchBlocks(x.lo.lowerOK)
+		if err != nil {
+			return x.fail(err)
+		}
+		if err := x.load(max(i-1, 0)); err != nil {
+			return x.fail(err)
+		}
+		j, err := x.searchEntries(x.lo.lowerOK)
+		if err != nil {
+			return x.fail(err)
+		}
+		if j == x.blk.count {
+			if x.bi+1 >= x.s.nblocks {
+				return false
+			}
+			if err := x.load(x.bi + 1); err != nil {
+				return x.fail(err)
+			}
+			j = 0
+		}
+		return x.land(j, nil)
+	}
+	// The last block whose first entry satisfies hi holds the last entry
+	// that does.
+	i, err := x.searchBlocks(func(e []byte) bool { return !x.hi.upperOK(e) })
+	if err != nil {
+		return x.fail(err)
+	}
+	if i == 0 {
+		return false
+	}
+	if err := x.load(i - 1); err != nil {
+		return x.fail(err)
+	}
+	j, err := x.searchEntries(func(e []byte) bool { return !x.hi.upperOK(e) })
+	if err != nil {
+		return x.fail(err)
+	}
+	if j == 0 { // the block index lied about the first entry
+		return x.fail(x.s.corrupt(x.blk.off, "block %d out of order with the block index", x.bi))
+	}
+	return x.land(j-1, nil)
+}
+
+// land makes entry j of the current block current, checking it against
+// prev (the entry before it in the iteration, nil at the start) and the
+// range's far bound.
+func (x *sstIdxSource) land(j int, prev []byte) bool {
+	e, err := x.blk.entry(j)
+	if err != nil {
+		return x.fail(err)
+	}
+	if prev != nil {
+		c := bytes.Compare(e, prev)
+		if (!x.reverse && c <= 0) || (x.reverse && c >= 0) {
+			return x.fail(x.s.corrupt(x.blk.off, "block %d: entry %d out of order", x.bi, j))
+		}
+	}
+	if (!x.reverse && !x.hi.upperOK(e)) || (x.reverse && !x.lo.lowerOK(e)) {
+		x.cur = nil
+		return false
+	}
+	x.j, x.cur = j, e
+	return true
+}
+
+func (x *sstIdxSource) step() bool {
+	if x.cur == nil {
+		return false
+	}
+	prev := x.cur
+	j := x.j
+	if !x.reverse {
+		j++
+		if j >= x.blk.count {
+			if x.bi+1 >= x.s.nblocks {
+				x.cur = nil
+				return false
+			}
+			if err := x.load(x.bi + 1); err != nil {
+				return x.fail(err)
+			}
+			j = 0
+		}
+	} else {
+		j--
+		if j < 0 {
+			if x.bi == 0 {
+				x.cur = nil
+				return false
+			}
+			if err := x.load(x.bi - 1); err != nil {
+				return x.fail(err)
+			}
+			j = x.blk.count - 1
+		}
+	}
+	return x.land(j, prev)
+}
+
+// verify checks the whole section for Check: the block index CRC, that the
+// blocks tile the blocks region in order, every block's CRC and bounds, that
+// the entries strictly increase across the section, the entry count, and
+// calls fn for each entry in order (fn may be nil; its error stops the walk).
+func (s *idxSectionReader) verify(fn func(e []byte) error) error {
+	metas := s.b[s.indexOff : len(s.b)-idxIndexCRCSize]
+	if binary.LittleEndian.Uint32(s.b[len(s.b)-idxIndexCRCSize:]) != sstChecksum(metas) {
+		return s.corrupt(len(s.b)-idxIndexCRCSize, "block index checksum mismatch")
+	}
+	next := idxHeaderSize
+	var prev []byte
+	var total uint64
+	for i := 0; i < s.nblocks; i++ {
+		off, n, _, err := s.blockMeta(i)
+		if err != nil {
+			return err
+		}
+		if off != next {
+			return s.corrupt(s.indexOff+i*idxBlockMetaSize, "block %d at %d, want %d", i, off, next)
+		}
+		next = off + n
+		blk, err := s.block(i)
+		if err != nil {
+			return err
+		}
+		for j := 0; j < blk.count; j++ {
+			e, err := blk.entry(j)
+			if err != nil {
+				return err
+			}
+			if prev != nil && bytes.Compare(prev, e) >= 0 {
+				return s.corrupt(off, "block %d: entry %d out of order", i, j)
+			}
+			prev = e
+			total++
+			if fn != nil {
+				if err := fn(e); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if next != s.indexOff {
+		return s.corrupt(next, "blocks end at %d, the block index starts at %d", next, s.indexOff)
+	}
+	if total != s.nentries {
+		return s.corrupt(16, "header counts %d entries, the blocks hold %d", s.nentries, total)
+	}
+	return nil
+}
