@@ -482,6 +482,12 @@ func (t *Table) writeCompactionOutputs(v *version, plan *compactionPlan) (output
 	cutter := newOutputCutter(v, plan.outLevel)
 	target := t.opts.targetFileSize(plan.outLevel)
 	var w *sstWriter
+	// Each output carries the secondary-index sections of its own rows,
+	// built from the schema as it is now (an index created meanwhile is
+	// added to these outputs by the index build, which rewrites files that
+	// lack its section).
+	schema := t.Schema()
+	var ib *indexSectionBuilder
 	var done int64 // bytes of the finished outputs
 	defer func() {
 		if w != nil {
@@ -489,6 +495,9 @@ func (t *Table) writeCompactionOutputs(v *version, plan *compactionPlan) (output
 		}
 	}()
 	finish := func() error {
+		if err := ib.writeTo(w); err != nil {
+			return err
+		}
 		if err := killPoint(kpCompactionBeforeOutputSync); err != nil {
 			return err
 		}
@@ -535,8 +544,12 @@ func (t *Table) writeCompactionOutputs(v *version, plan *compactionPlan) (output
 			if w, err = newSSTWriter(t.fs, t.dir, num); err != nil {
 				return outputs, err
 			}
+			ib = newIndexSectionBuilder(schema)
 		}
 		if err := w.add(seq, kind, timeNanos, val); err != nil {
+			return outputs, err
+		}
+		if err := ib.add(seq, kind, val); err != nil {
 			return outputs, err
 		}
 		prev = seq

@@ -435,7 +435,10 @@ func (t *Table) indexSSTsLocked(names []string) (int, error) {
 		}
 		// The pinned state keeps the files being copied alive even if a
 		// concurrent compaction replaces them meanwhile.
-		rs := t.pin()
+		rs, err := t.pin()
+		if err != nil {
+			return rewritten, err
+		}
 		n, l0, c, err := t.rewriteDeepFiles(rs.v, fields)
 		rs.release()
 		rewritten, conflicts = rewritten+n, conflicts+c
@@ -554,6 +557,11 @@ func (t *Table) rewriteL0() (int, bool, error) {
 // no longer applies (a concurrent compaction removed or moved an input) it
 // removes the outputs and returns false. Caller holds flushMu.
 func (t *Table) applyRewriteLocked(edit *versionEdit, outs []*fileMeta) (bool, error) {
+	defer func() {
+		for _, m := range outs {
+			t.doneOutput(m.num)
+		}
+	}()
 	if err := killPoint("index_build.after_sst"); err != nil {
 		t.removeOutputs(outs)
 		return false, err
@@ -576,6 +584,7 @@ func (t *Table) applyRewriteLocked(edit *versionEdit, outs []*fileMeta) (bool, e
 // removeOutputs deletes files a failed rewrite wrote (no version names them).
 func (t *Table) removeOutputs(outs []*fileMeta) {
 	for _, m := range outs {
+		t.doneOutput(m.num)
 		path := makeFilepath(t.dir, fileTypeSST, m.num)
 		if err := t.fs.Remove(path); err != nil {
 			t.logger.Warn("srdb: removing unused index build output", slog.String("file", path), slog.Any("err", err))
@@ -586,12 +595,20 @@ func (t *Table) removeOutputs(outs []*fileMeta) {
 // rewriteSST copies every entry of f into a new SST with the index sections
 // of s (sections of other kinds are copied verbatim) and returns the new
 // file's metadata. The new file is durable; no version names it yet.
-func (t *Table) rewriteSST(f *fileMeta, s *Schema) (*fileMeta, error) {
+func (t *Table) rewriteSST(f *fileMeta, s *Schema) (_ *fileMeta, err error) {
 	r, err := t.cache.get(f.num)
 	if err != nil {
 		return nil, err
 	}
-	num := t.vs.newFileNum()
+	// The output is pending (Check leaves it alone) until the edit naming
+	// it is applied or the file is removed (applyRewriteLocked,
+	// removeOutputs).
+	num := t.newOutputFileNum()
+	defer func() {
+		if err != nil {
+			t.doneOutput(num)
+		}
+	}()
 	w, err := newSSTWriter(t.fs, t.dir, num)
 	if err != nil {
 		return nil, err
@@ -666,7 +683,10 @@ func (t *Table) checkIndexes() error {
 	if len(fields) == 0 {
 		return nil
 	}
-	rs := t.pin()
+	rs, err := t.pin()
+	if err != nil {
+		return err
+	}
 	defer rs.release()
 	for _, m := range rs.mems {
 		if err := t.checkMemtableIndex(m, fields); err != nil {
