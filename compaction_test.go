@@ -1052,3 +1052,52 @@ func TestCompactionBackgroundFailureMakesTableReadOnly(t *testing.T) {
 	defer db.Close()
 	m.verify(t, tbl, "after reopen")
 }
+
+// TestCompactionStopsAtCorruptInput: a row record failing its checksum
+// makes the compaction fail with ErrCorrupted naming the file, and changes
+// nothing (no row may be dropped because its file was unreadable).
+func TestCompactionStopsAtCorruptInput(t *testing.T) {
+	dir := t.TempDir()
+	o := compactionTestOptions(nil)
+	o.DisableAutoCompaction = true
+	db := openTestDB(t, dir, o)
+	tbl := createCompactionTable(t, db)
+	m := newCompactionModel()
+	for range 3 {
+		m.insert(t, tbl, 400, 100)
+		require.NoError(t, tbl.Flush())
+	}
+	tdir := tbl.dir
+	require.NoError(t, db.Close())
+
+	// Flip a byte of the row holding k=500 ("k500-v0") in its SST.
+	names, err := OSFS().List(tdir)
+	require.NoError(t, err)
+	var victim string
+	for _, n := range names {
+		if typ, _, ok := parseFilename(n); !ok || typ != fileTypeSST {
+			continue
+		}
+		path := tdir + "/" + n
+		data, err := os.ReadFile(path)
+		require.NoError(t, err)
+		if i := bytes.Index(data, []byte("k500-v0")); i >= 0 {
+			data[i+1] ^= 0x20
+			require.NoError(t, os.WriteFile(path, data, 0o600))
+			victim = n
+		}
+	}
+	require.NotEmpty(t, victim)
+
+	db, tbl = openCompactionTable(t, dir, o)
+	defer db.Close()
+	before, _ := versionFiles(tbl)
+	err = tbl.Compact()
+	require.ErrorIs(t, err, ErrCorrupted)
+	require.Contains(t, err.Error(), victim)
+	after, _ := versionFiles(tbl)
+	require.Equal(t, before, after, "a failed compaction changes nothing")
+	require.Zero(t, tbl.Stats().Compaction.Count)
+	_, err = tbl.Get(500)
+	require.ErrorIs(t, err, ErrCorrupted)
+}
