@@ -1101,3 +1101,24 @@ func TestCompactionStopsAtCorruptInput(t *testing.T) {
 	_, err = tbl.Get(500)
 	require.ErrorIs(t, err, ErrCorrupted)
 }
+
+// TestCompactionSlotsAreDatabaseWide: the tables of one Database share one
+// semaphore of CompactionWorkers slots; another Database has its own.
+func TestCompactionSlotsAreDatabaseWide(t *testing.T) {
+	o := compactionTestOptions(nil)
+	o.CompactionWorkers = 2
+	db := openTestDB(t, t.TempDir(), o)
+	defer db.Close()
+	a := createCompactionTable(t, db)
+	s, err := NewSchema("other", compactionFields())
+	require.NoError(t, err)
+	b, err := db.CreateTable("other", s)
+	require.NoError(t, err)
+	require.NotNil(t, a.opts.compactionSlots)
+	require.Equal(t, a.opts.compactionSlots, b.opts.compactionSlots)
+	require.Equal(t, 2, cap(a.opts.compactionSlots))
+
+	db2 := openTestDB(t, t.TempDir(), o)
+	defer db2.Close()
+	require.NotEqual(t, db.opts.compactionSlots, db2.opts.compactionSlots)
+}
