@@ -528,6 +528,9 @@ func (t *Table) writeCompactionOutputs(v *version, plan *compactionPlan) (output
 		}
 		var timeNanos int64
 		val := it.value()
+		if err := iterFault(it); err != nil {
+			return outputs, err
+		}
 		if kind == kindSet {
 			if timeNanos, err = compactionRowTime(seq, val); err != nil {
 				return outputs, err
@@ -563,6 +566,37 @@ func (t *Table) writeCompactionOutputs(v *version, plan *compactionPlan) (output
 		}
 	}
 	return outputs, nil
+}
+
+// iterFault returns the error of any iterator inside it. A record that
+// fails its checksum in sstIter.value unpositions that sstIter, but
+// levelIter and mergingIter take a failed child for exhausted when they
+// step: the merge goes on without the rest of that file and only close
+// reports the error. The compaction would then fail at close (and install
+// nothing); checking after every value makes it stop at once and name the
+// file and offset.
+func iterFault(it internalIterator) error {
+	switch x := it.(type) {
+	case *mergingIter:
+		if x.failed != nil {
+			return x.failed
+		}
+		for _, c := range x.children {
+			if err := iterFault(c); err != nil {
+				return err
+			}
+		}
+	case *levelIter:
+		if x.failed != nil {
+			return x.failed
+		}
+		if x.iter != nil {
+			return iterFault(x.iter)
+		}
+	default:
+		return it.err()
+	}
+	return nil
 }
 
 // removeCompactionOutputs deletes outputs no version names (a compaction

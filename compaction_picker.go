@@ -177,8 +177,11 @@ func withSmallNeighbour(v *version, level int, lo int64, in []*fileMeta, target 
 	}
 	if len(in) > 0 {
 		i = 0
-		for files[i] != in[0] {
+		for i < len(files) && files[i] != in[0] {
 			i++
+		}
+		if i == len(files) {
+			return in // not a sub-slice of the level: leave it alone
 		}
 	}
 	if i == 0 || int64(files[i-1].size) >= target/2 {

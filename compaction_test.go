@@ -1056,3 +1056,73 @@ func TestCompactionBackgroundFailureMakesTableReadOnly(t *testing.T) {
 	defer db.Close()
 	m.verify(t, tbl, "after reopen")
 }
+
+// TestCompactionStopsAtCorruptInput: a row record failing its checksum
+// makes the compaction fail with ErrCorrupted naming the file, and changes
+// nothing (no row may be dropped because its file was unreadable).
+func TestCompactionStopsAtCorruptInput(t *testing.T) {
+	dir := t.TempDir()
+	o := compactionTestOptions(nil)
+	o.DisableAutoCompaction = true
+	db := openTestDB(t, dir, o)
+	tbl := createCompactionTable(t, db)
+	m := newCompactionModel()
+	for range 3 {
+		m.insert(t, tbl, 400, 100)
+		require.NoError(t, tbl.Flush())
+	}
+	tdir := tbl.dir
+	require.NoError(t, db.Close())
+
+	// Flip a byte of the row holding k=500 ("k500-v0") in its SST.
+	names, err := OSFS().List(tdir)
+	require.NoError(t, err)
+	var victim string
+	for _, n := range names {
+		if typ, _, ok := parseFilename(n); !ok || typ != fileTypeSST {
+			continue
+		}
+		path := tdir + "/" + n
+		data, err := os.ReadFile(path)
+		require.NoError(t, err)
+		if i := bytes.Index(data, []byte("k500-v0")); i >= 0 {
+			data[i+1] ^= 0x20
+			require.NoError(t, os.WriteFile(path, data, 0o600))
+			victim = n
+		}
+	}
+	require.NotEmpty(t, victim)
+
+	db, tbl = openCompactionTable(t, dir, o)
+	defer db.Close()
+	before, _ := versionFiles(tbl)
+	err = tbl.Compact()
+	require.ErrorIs(t, err, ErrCorrupted)
+	require.Contains(t, err.Error(), victim)
+	after, _ := versionFiles(tbl)
+	require.Equal(t, before, after, "a failed compaction changes nothing")
+	require.Zero(t, tbl.Stats().Compaction.Count)
+	_, err = tbl.Get(500)
+	require.ErrorIs(t, err, ErrCorrupted)
+}
+
+// TestCompactionSlotsAreDatabaseWide: the tables of one Database share one
+// semaphore of CompactionWorkers slots; another Database has its own.
+func TestCompactionSlotsAreDatabaseWide(t *testing.T) {
+	o := compactionTestOptions(nil)
+	o.CompactionWorkers = 2
+	db := openTestDB(t, t.TempDir(), o)
+	defer db.Close()
+	a := createCompactionTable(t, db)
+	s, err := NewSchema("other", compactionFields())
+	require.NoError(t, err)
+	b, err := db.CreateTable("other", s)
+	require.NoError(t, err)
+	require.NotNil(t, a.opts.compactionSlots)
+	require.Equal(t, a.opts.compactionSlots, b.opts.compactionSlots)
+	require.Equal(t, 2, cap(a.opts.compactionSlots))
+
+	db2 := openTestDB(t, t.TempDir(), o)
+	defer db2.Close()
+	require.NotEqual(t, db.opts.compactionSlots, db2.opts.compactionSlots)
+}
