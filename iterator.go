@@ -157,10 +157,22 @@ func (m *mergingIter) prev() bool {
 	return m.pick()
 }
 
-func (m *mergingIter) valid() bool      { return m.failed == nil && m.cur >= 0 }
-func (m *mergingIter) seq() int64       { return m.children[m.cur].seq() }
-func (m *mergingIter) kind() entryKind  { return m.children[m.cur].kind() }
-func (m *mergingIter) value() []byte    { return m.children[m.cur].value() }
+func (m *mergingIter) valid() bool     { return m.failed == nil && m.cur >= 0 }
+func (m *mergingIter) seq() int64      { return m.children[m.cur].seq() }
+func (m *mergingIter) kind() entryKind { return m.children[m.cur].kind() }
+
+// value returns the current entry's value. A source that fails to read it
+// (a record failing its checksum) makes the merge fail: value returns nil
+// and every later step returns false with err set — never a silent skip.
+func (m *mergingIter) value() []byte {
+	c := m.children[m.cur]
+	v := c.value()
+	if err := c.err(); err != nil {
+		m.failed = err
+		return nil
+	}
+	return v
+}
 func (m *mergingIter) err() error       { return m.failed }
 func (m *mergingIter) source() int      { return m.cur }
 func (m *mergingIter) numChildren() int { return len(m.children) }
@@ -338,11 +350,21 @@ func (l *levelIter) prev() bool {
 	return l.backwardFrom(l.idx - 1)
 }
 
-func (l *levelIter) valid() bool     { return l.failed == nil && l.iter != nil && l.iter.valid() }
+func (l *levelIter) valid() bool     { return l.err() == nil && l.iter != nil && l.iter.valid() }
 func (l *levelIter) seq() int64      { return l.iter.seq() }
 func (l *levelIter) kind() entryKind { return l.iter.kind() }
 func (l *levelIter) value() []byte   { return l.iter.value() }
-func (l *levelIter) err() error      { return l.failed }
+
+// err returns the level's sticky error, including one the current file's
+// iterator hit lazily (for example in value).
+func (l *levelIter) err() error {
+	if l.failed == nil && l.iter != nil {
+		if err := l.iter.err(); err != nil {
+			l.failed = err
+		}
+	}
+	return l.failed
+}
 
 func (l *levelIter) close() error {
 	if l.iter != nil {

@@ -3,6 +3,8 @@ package srdb
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"math/rand"
 	"sync"
 	"testing"
@@ -464,4 +466,60 @@ func TestCloseRacingReadersAndWriters(t *testing.T) {
 		require.NoError(t, db.Close())
 		wg.Wait()
 	}
+}
+
+// TestScanOverCorruptSSTReportsError flips bytes of an SST: a scan either
+// returns every row unchanged or stops with ErrCorrupted from err() as soon
+// as it meets the damage — never a silent short scan.
+func TestScanOverCorruptSSTReportsError(t *testing.T) {
+	dir := t.TempDir()
+	opts := DefaultOptions()
+	opts.DisableAutoCompaction = true
+	db := openTestDB(t, dir, opts)
+	tbl := createIMTable(t, db)
+	for i := int64(1); i <= 400; i++ {
+		_, err := tbl.Insert(imTableRow(i))
+		require.NoError(t, err)
+	}
+	require.NoError(t, tbl.Flush())
+	require.NoError(t, db.Close())
+	tdir := filepath.Join(dir, tablesDirName, "messages")
+	var sst string
+	names, err := OSFS().List(tdir)
+	require.NoError(t, err)
+	for _, n := range names {
+		if typ, _, ok := parseFilename(n); ok && typ == fileTypeSST {
+			sst = filepath.Join(tdir, n)
+		}
+	}
+	orig, err := os.ReadFile(sst)
+	require.NoError(t, err)
+	corruptSeen := 0
+	for _, frac := range []float64{0.1, 0.25, 0.4, 0.5, 0.6, 0.75} {
+		b := append([]byte(nil), orig...)
+		b[int(float64(len(b))*frac)] ^= 0x08
+		require.NoError(t, os.WriteFile(sst, b, 0o600))
+		db, err := Open(dir, opts)
+		require.NoError(t, err)
+		tbl, err := db.Table("messages")
+		require.NoError(t, err)
+		it, err := tbl.newTableIter()
+		require.NoError(t, err)
+		n := 0
+		for ok := it.first(); ok; ok = it.next() {
+			if it.value() != nil {
+				n++
+			}
+		}
+		iterErr := it.err()
+		require.Equal(t, iterErr, it.close(), "close reports the same error the loop saw")
+		if iterErr != nil {
+			require.True(t, IsCorrupted(iterErr), "got %v", iterErr)
+			corruptSeen++
+		} else {
+			require.Equal(t, 400, n, "a scan without error returns every row (flip at %.2f)", frac)
+		}
+		require.NoError(t, db.Close())
+	}
+	require.Greater(t, corruptSeen, 0, "some flips must hit checked bytes")
 }
