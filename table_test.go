@@ -3,9 +3,9 @@ package srdb
 import (
 	"errors"
 	"fmt"
+	"math/rand"
 	"os"
 	"path/filepath"
-	"math/rand"
 	"sync"
 	"testing"
 	"time"
