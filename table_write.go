@@ -135,8 +135,8 @@ func prepareEach(n int, f func(i int) (encodedRow, error)) ([]encodedRow, error)
 	return rows, nil
 }
 
-// beginWrite takes writeMu and checks the table accepts writes. On success
-// the caller holds writeMu.
+// beginWrite takes writeMu, checks the table accepts writes and makes room
+// in the active memtable. On success the caller holds writeMu.
 func (t *Table) beginWrite() error {
 	t.writeMu.Lock()
 	if t.closed {
@@ -144,6 +144,13 @@ func (t *Table) beginWrite() error {
 		return &Error{Code: CodeClosed, Msg: "table is closed", Table: t.name, Offset: -1}
 	}
 	if err := t.readOnlyErr(); err != nil {
+		t.writeMu.Unlock()
+		return err
+	}
+	// Switch a full memtable (waiting for flush back-pressure if needed)
+	// before anything of this write is logged, so that a write refused
+	// here — the table closed or failed while waiting — left no trace.
+	if err := t.maybeSwitchMemtableLocked(); err != nil {
 		t.writeMu.Unlock()
 		return err
 	}
@@ -183,11 +190,7 @@ func (t *Table) commitInsert(rows []encodedRow) (int64, error) {
 	mem.addDelta(int64(len(rows)))
 	t.liveRows.Add(int64(len(rows)))
 	t.stats.inserts.Add(int64(len(rows)))
-	err = t.maybeSwitchMemtableLocked()
 	t.writeMu.Unlock()
-	if err != nil {
-		return 0, err
-	}
 	if err := w.commit(end); err != nil {
 		return 0, t.fail(err)
 	}
@@ -269,11 +272,7 @@ func (t *Table) commitSingleLocked(typ walRecordType, seq int64, kind entryKind,
 	} else {
 		t.stats.updates.Add(1)
 	}
-	err = t.maybeSwitchMemtableLocked()
 	t.writeMu.Unlock()
-	if err != nil {
-		return err
-	}
 	if err := w.commit(end); err != nil {
 		return t.fail(err)
 	}
