@@ -758,7 +758,7 @@ func expandInArgs(ft FieldType, args []any) []any {
 	if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
 		return args
 	}
-	if ft == TypeArray || (ft == TypeBytes && rv.Type().Elem().Kind() == reflect.Uint8) {
+	if ft == TypeArray || ((ft == TypeBytes || ft == TypeString) && rv.Type().Elem().Kind() == reflect.Uint8) {
 		return args
 	}
 	out := make([]any, rv.Len())
