@@ -118,13 +118,14 @@ func (q *Query) plan(purpose planPurpose) (*plan, error) {
 	if err := p.compileConds(q.conds); err != nil {
 		return nil, withTable(err, t.name)
 	}
-	if purpose == planRows {
-		if err := p.compileSelect(q.hasSel, q.sel); err != nil {
-			return nil, withTable(err, t.name)
-		}
-		if err := p.compileOrder(q.order); err != nil {
-			return nil, withTable(err, t.name)
-		}
+	if err := p.compileSelect(q.hasSel, q.sel); err != nil {
+		return nil, withTable(err, t.name)
+	}
+	if err := p.compileOrder(q.order); err != nil {
+		return nil, withTable(err, t.name)
+	}
+	if purpose == planCount { // checked above, irrelevant to a count
+		p.order, p.proj = nil, nil
 	}
 	p.countAll = p.filter == nil
 	ix := q.ix

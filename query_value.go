@@ -31,7 +31,9 @@ import (
 // integer field becomes x <= 2, x > 300 on a Uint8 field matches nothing,
 // x < uint64(1<<63) on an Int64 field matches every non-NULL value, and
 // Eq(int8 field, 1000) matches nothing. So the per-row test is one or two
-// native comparisons, whatever mix of Go types the caller used.
+// native comparisons, whatever mix of Go types the caller used. For Float32
+// and Float64 fields an argument is first rounded to the field's width, as
+// Insert rounds a value (see floatRound).
 
 // decimalValue is the Decimal type, named here so query_expr.go needs no
 // import of the decimal package.
@@ -465,43 +467,41 @@ func (l *leafCond) intBound(x *big.Int) qbound {
 
 // ---- float domain ----
 
-// floatRound returns the values of the field's float type nearest to q from
-// below and from above, and whether q is exactly such a value (then
-// down == up == q). q is not NaN.
+// floatRound converts a numeric argument of a Float32 or Float64 field the
+// way Insert converts a value: to the nearest value of the field's width,
+// so that Eq("f32", 0.1) matches the 0.1 stored in a Float32 field. It
+// returns that value as down == up with exact true. Only an argument beyond
+// the width's finite range is compared exactly: then down and up are the
+// nearest values below and above it (the largest finite value and +Inf,
+// say) and exact is false. q is not NaN.
 func floatRound(q numArg, f32 bool) (down, up float64, exact bool) {
 	if q.inf != 0 {
 		x := math.Inf(q.inf)
 		return x, x, true
 	}
-	if q.isFloat && (!f32 || float64(float32(q.f)) == q.f) {
-		return q.f, q.f, true
-	}
 	var c float64
-	if f32 {
-		c32, ex := q.r.Float32()
-		c, exact = float64(c32), ex
-	} else {
-		c, exact = q.r.Float64()
+	switch {
+	case q.isFloat && !f32:
+		return q.f, q.f, true
+	case q.isFloat:
+		c = float64(float32(q.f))
+	case f32:
+		c32, _ := q.r.Float32()
+		c = float64(c32)
+	default:
+		c, _ = q.r.Float64()
 	}
-	if exact {
+	if !math.IsInf(c, 0) {
 		return c, c, true
 	}
-	next := func(x, dir float64) float64 {
-		if f32 {
-			return float64(math.Nextafter32(float32(x), float32(dir)))
-		}
-		return math.Nextafter(x, dir)
+	maxF := math.MaxFloat64
+	if f32 {
+		maxF = math.MaxFloat32
 	}
-	if math.IsInf(c, 0) { // beyond the largest finite value
-		if c > 0 {
-			return next(c, 0), c, false
-		}
-		return c, next(c, 0), false
+	if c > 0 {
+		return maxF, c, false
 	}
-	if new(big.Rat).SetFloat64(c).Cmp(q.r) > 0 {
-		return next(c, math.Inf(-1)), c, false
-	}
-	return c, next(c, math.Inf(1)), false
+	return c, -maxF, false
 }
 
 func (l *leafCond) floatCanon(f float64) any {
