@@ -127,7 +127,7 @@ func TestQueryTypedComparisons(t *testing.T) {
 		{Eq("f32", 2.5), []int64{2}},
 		{Eq("f32", 2), nil},
 		{Gt("f32", 1e300), nil},
-		{Lt("f32", 1e300), []int64{1, 2, 3}}, // not NaN
+		{Lt("f32", 1e300), []int64{1, 2, 3}},  // not NaN
 		{NotEq("f32", 2.5), []int64{1, 3, 4}}, // NaN differs from everything
 		{Eq("f64", 0.0), []int64{4}},          // -0 == 0
 		{Gt("f64", math.MaxFloat64), []int64{3}},
