@@ -1,0 +1,192 @@
+// Command im is a small chat-message store built on SRDB: send a message,
+// load the last N messages of a channel, page back before a message, fetch
+// a message by its id, list a sender's messages and count a channel's
+// messages. It runs a short demo in a temporary directory and exits.
+//
+//	go run ./examples/im
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log"
+	"math/rand"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/srdb-go/srdb"
+)
+
+// Message is one chat message. The srdb tags give the schema: the channel,
+// the sender and the message id are indexed; _seq and _time are the row's
+// system fields, filled in by the store.
+type Message struct {
+	Seq       int64     `srdb:"_seq"`
+	Time      time.Time `srdb:"_time"`
+	ChannelID string    `srdb:"channel_id;indexed"`
+	FromUID   string    `srdb:"from_uid;indexed"`
+	MsgID     int64     `srdb:"msg_id;indexed"`
+	MsgType   uint8     `srdb:"msg_type"`
+	Payload   []byte    `srdb:"payload"`
+}
+
+// Store keeps messages in one SRDB table.
+type Store struct {
+	db   *srdb.Database
+	msgs *srdb.Table
+}
+
+// Open opens (or creates) a store in dir.
+func Open(dir string) (*Store, error) {
+	db, err := srdb.Open(dir, nil)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := db.Table("messages")
+	if errors.Is(err, srdb.ErrTableNotFound) {
+		var fields []srdb.Field
+		if fields, err = srdb.StructToFields(Message{}); err == nil {
+			var schema *srdb.Schema
+			if schema, err = srdb.NewSchema("messages", fields); err == nil {
+				msgs, err = db.CreateTable("messages", schema)
+			}
+		}
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Store{db: db, msgs: msgs}, nil
+}
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Send stores messages (one atomic batch) and returns the seq of the first.
+func (s *Store) Send(m ...Message) (int64, error) { return s.msgs.Insert(m) }
+
+// Last returns the last n messages of a channel, oldest first.
+func (s *Store) Last(channel string, n int) ([]Message, error) {
+	return s.page(s.msgs.Query().Eq("channel_id", channel), n)
+}
+
+// Before returns the n messages of a channel sent before the message with
+// seq before, oldest first: the page above the oldest one on screen.
+func (s *Store) Before(channel string, before int64, n int) ([]Message, error) {
+	return s.page(s.msgs.Query().Eq("channel_id", channel).Lt("_seq", before), n)
+}
+
+// page reads the newest n messages of q and returns them oldest first.
+func (s *Store) page(q *srdb.Query, n int) ([]Message, error) {
+	var out []Message
+	if err := q.OrderByDesc("_seq").Limit(n).Scan(&out); err != nil {
+		return nil, err
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+// ByMsgID returns the message with the given id.
+func (s *Store) ByMsgID(id int64) (Message, error) {
+	var m Message
+	err := s.msgs.Query().Eq("msg_id", id).Scan(&m)
+	return m, err
+}
+
+// BySender returns the newest messages of a sender, newest first.
+func (s *Store) BySender(uid string, limit int) ([]Message, error) {
+	var out []Message
+	err := s.msgs.Query().Eq("from_uid", uid).OrderByDesc("_seq").Limit(limit).Scan(&out)
+	return out, err
+}
+
+// Count returns the number of messages in a channel.
+func (s *Store) Count(channel string) (int, error) {
+	return s.msgs.Query().Eq("channel_id", channel).Count()
+}
+
+func main() {
+	dir, err := os.MkdirTemp("", "srdb-im-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := demo(dir); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func demo(dir string) error {
+	store, err := Open(dir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	const messages, channels, users = 20_000, 50, 300
+	rng := rand.New(rand.NewSource(1))
+	start := time.Now()
+	batch := make([]Message, 0, 500)
+	for i := 1; i <= messages; i++ {
+		batch = append(batch, Message{
+			ChannelID: fmt.Sprintf("room-%02d", rng.Intn(channels)),
+			FromUID:   fmt.Sprintf("user-%03d", rng.Intn(users)),
+			MsgID:     int64(1_000_000 + i),
+			MsgType:   uint8(rng.Intn(3)),
+			Payload:   fmt.Appendf(nil, "message %d", i),
+		})
+		if len(batch) == cap(batch) {
+			if _, err := store.Send(batch...); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	fmt.Printf("sent %d messages to %d channels in %v\n", messages, channels, time.Since(start).Round(time.Millisecond))
+
+	show := func(title string, ms []Message) {
+		fmt.Println(title)
+		for _, m := range ms {
+			fmt.Printf("  seq %-6d %s  %s  %-8s %s\n", m.Seq, m.Time.Format("15:04:05.000"), m.ChannelID, m.FromUID, m.Payload)
+		}
+	}
+	last, err := store.Last("room-07", 5)
+	if err != nil {
+		return err
+	}
+	show("last 5 messages of room-07:", last)
+	if len(last) > 0 {
+		older, err := store.Before("room-07", last[0].Seq, 5)
+		if err != nil {
+			return err
+		}
+		show("the 5 before them:", older)
+	}
+	m, err := store.ByMsgID(1_012_345)
+	if err != nil {
+		return err
+	}
+	show("message 1012345:", []Message{m})
+	if _, err := store.ByMsgID(42); !errors.Is(err, srdb.ErrNotFound) {
+		return fmt.Errorf("message 42 should not exist, got %v", err)
+	}
+	mine, err := store.BySender("user-042", 3)
+	if err != nil {
+		return err
+	}
+	show("newest 3 messages of user-042:", mine)
+	for _, ch := range []string{"room-00", "room-07", "room-49"} {
+		n, err := store.Count(ch)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s holds %d messages\n", ch, n)
+	}
+	plan, err := store.msgs.Query().Eq("channel_id", "room-07").OrderByDesc("_seq").Limit(20).Explain()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("plan of \"last 20 of a channel\":\n%s", plan)
+	return nil
+}

@@ -1,0 +1,873 @@
+package srdb
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"math"
+	"math/big"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// This file converts the values of a query condition, once when the query is
+// compiled, into the domain in which the field's stored values are compared:
+//
+//	domain     field types                               compared as
+//	domInt     Int…Int64, Rune, Duration, _seq, _time    int64
+//	domUint    Uint…Uint64, Byte, Bool (0/1)              uint64
+//	domFloat   Float32, Float64                           float64 (a Float32 widens exactly)
+//	domBytes   String, Bytes                              bytes, lexicographically
+//	domTime    Time                                       instant (Unix s, ns), zone ignored
+//	domDecimal Decimal                                    exact (decimal.Cmp)
+//	domJSON    Object, Array                              equality of the JSON text only
+//
+// Numeric arguments are held exactly (big.Rat) and every comparison is
+// rewritten into an equivalent one on the field's own values: x < 2.5 on an
+// integer field becomes x <= 2, x > 300 on a Uint8 field matches nothing,
+// x < uint64(1<<63) on an Int64 field matches every non-NULL value, and
+// Eq(int8 field, 1000) matches nothing. So the per-row test is one or two
+// native comparisons, whatever mix of Go types the caller used. For Float32
+// and Float64 fields an argument is first rounded to the field's width, as
+// Insert rounds a value (see floatRound).
+
+// decimalValue is the Decimal type, named here so query_expr.go needs no
+// import of the decimal package.
+type decimalValue = decimal.Decimal
+
+// valDomain is how a field's stored values are compared (see above).
+type valDomain uint8
+
+const (
+	domInt valDomain = iota
+	domUint
+	domFloat
+	domBytes
+	domTime
+	domDecimal
+	domJSON
+)
+
+// leafForm is the normalized shape of a leaf condition.
+type leafForm uint8
+
+const (
+	formRange    leafForm = iota // lo <= x <= hi (each bound optional, inclusive or not)
+	formIn                       // x is one of set
+	formNotIn                    // x is none of set
+	formNull                     // x is NULL
+	formNotNull                  // x is not NULL
+	formContains                 // pat occurs in x
+	formPrefix                   // x starts with pat
+	formSuffix                   // x ends with pat
+)
+
+// qbound is one end of a range, in the fields of its domain. For domInt and
+// domUint both ends always hold a value (the domain's extreme when the
+// condition leaves that side open) and are inclusive; ok says whether the
+// condition bounds that side. canon is the bound as the canonical Go value
+// of the field's type (for index keys).
+type qbound struct {
+	ok    bool
+	incl  bool
+	i     int64
+	u     uint64
+	f     float64
+	b     []byte
+	t     timeKey
+	d     decimal.Decimal
+	canon any
+}
+
+// qset is the value list of an In / NotIn (Eq and NotEq are one-element
+// lists), sorted and without duplicates in the slice of its domain; canon
+// holds the same values as canonical Go values, in the same order.
+type qset struct {
+	i     []int64
+	u     []uint64
+	f     []float64
+	b     [][]byte
+	t     []timeKey
+	d     []decimal.Decimal
+	canon []any
+}
+
+func (s *qset) len() int { return len(s.canon) }
+
+// leafCond is a compiled leaf condition.
+type leafCond struct {
+	text  string // the condition as written, for Explain
+	op    exprOp // the operator as written
+	ref   fieldRef
+	dom   valDomain
+	form  leafForm
+	empty bool // formRange / formIn: no value can match
+	lo    qbound
+	hi    qbound
+	set   qset
+	pat   []byte
+}
+
+// domainOf returns the comparison domain of a field.
+func domainOf(ref fieldRef) valDomain {
+	if ref.idx < 0 {
+		return domInt
+	}
+	switch ref.ft {
+	case TypeInt, TypeInt8, TypeInt16, TypeInt32, TypeInt64, TypeRune, TypeDuration:
+		return domInt
+	case TypeUint, TypeUint8, TypeUint16, TypeUint32, TypeUint64, TypeByte, TypeBool:
+		return domUint
+	case TypeFloat32, TypeFloat64:
+		return domFloat
+	case TypeString, TypeBytes:
+		return domBytes
+	case TypeTime:
+		return domTime
+	case TypeDecimal:
+		return domDecimal
+	}
+	return domJSON
+}
+
+// compileLeaf checks the arguments of one leaf against its field and
+// normalizes them (see the file comment).
+func compileLeaf(ref fieldRef, op exprOp, args []any, text string) (*leafCond, error) {
+	l := &leafCond{text: text, op: op, ref: ref, dom: domainOf(ref)}
+	wantArgs := map[exprOp]int{opIsNull: 0, opNotNull: 0, opBetween: 2, opIn: -1, opNotIn: -1}
+	n, ok := wantArgs[op]
+	if !ok {
+		n = 1
+	}
+	if n >= 0 && len(args) != n {
+		return nil, queryError(ref.name, "%s takes %d values, got %d", op, n, len(args))
+	}
+	switch op {
+	case opIsNull:
+		l.form = formNull
+		return l, nil
+	case opNotNull:
+		l.form = formNotNull
+		return l, nil
+	case opContains, opStartsWith, opEndsWith:
+		if l.dom != domBytes || ref.idx < 0 {
+			return nil, queryError(ref.name, "%s needs a string or bytes field, %s is %s", op, ref.name, ref.ft)
+		}
+		s, ok := args[0].(string)
+		if !ok {
+			return nil, queryError(ref.name, "%s needs a string, got %T", op, args[0])
+		}
+		l.form = map[exprOp]leafForm{opContains: formContains, opStartsWith: formPrefix, opEndsWith: formSuffix}[op]
+		l.pat = []byte(s)
+		return l, nil
+	case opEq, opNotEq, opIn, opNotIn:
+		l.form = formIn
+		if op == opNotEq || op == opNotIn {
+			l.form = formNotIn
+		}
+		if op == opIn || op == opNotIn {
+			args = expandInArgs(ref.ft, args)
+		}
+		if err := l.buildSet(args); err != nil {
+			return nil, err
+		}
+		l.empty = l.set.len() == 0
+		return l, nil
+	case opLt, opGt, opLte, opGte, opBetween:
+		if l.dom == domJSON {
+			return nil, queryError(ref.name, "%s cannot be compared with %s (only =, !=, IN, NOT IN and NULL tests)", ref.ft, op)
+		}
+		l.form = formRange
+		l.initRange()
+		if op == opBetween {
+			if err := l.addBound(opGte, args[0]); err != nil {
+				return nil, err
+			}
+			return l, l.addBound(opLte, args[1])
+		}
+		return l, l.addBound(op, args[0])
+	}
+	return nil, queryError(ref.name, "unknown operator %d", op)
+}
+
+// nilArgError rejects a nil comparison value.
+func nilArgError(ref fieldRef) error {
+	return queryError(ref.name, "nil value: use IsNull or NotNull to test for NULL")
+}
+
+// argError reports a value that cannot be compared with the field.
+func argError(ref fieldRef, v any, detail string) error {
+	what := ref.ft.String()
+	if ref.idx == refTime {
+		what = "time"
+	}
+	if detail != "" {
+		return queryError(ref.name, "cannot compare %s field with %T (%s)", what, v, detail)
+	}
+	return queryError(ref.name, "cannot compare %s field with %T", what, v)
+}
+
+// convertArg converts v with the insert rules (convertValue) for the field's
+// type, as ErrInvalidQuery on failure.
+func convertArg(ref fieldRef, v any) (any, error) {
+	cv, err := convertValue(Field{Name: ref.name, Type: ref.ft, Nullable: true}, v)
+	if err != nil {
+		msg := err.Error()
+		if e, ok := err.(*Error); ok {
+			msg = e.Msg
+		}
+		return nil, argError(ref, v, msg)
+	}
+	if cv == nil {
+		return nil, nilArgError(ref)
+	}
+	return cv, nil
+}
+
+// ---- integer domains ----
+
+var (
+	bigMinInt64  = big.NewInt(math.MinInt64)
+	bigMaxInt64  = big.NewInt(math.MaxInt64)
+	bigMaxUint64 = new(big.Int).SetUint64(math.MaxUint64)
+)
+
+// intDomainRange returns the smallest and largest value of an integer-domain
+// field.
+func intDomainRange(ref fieldRef) (lo, hi *big.Int) {
+	if ref.idx < 0 {
+		return bigMinInt64, bigMaxInt64
+	}
+	switch ref.ft {
+	case TypeInt8:
+		return big.NewInt(math.MinInt8), big.NewInt(math.MaxInt8)
+	case TypeInt16:
+		return big.NewInt(math.MinInt16), big.NewInt(math.MaxInt16)
+	case TypeInt32, TypeRune:
+		return big.NewInt(math.MinInt32), big.NewInt(math.MaxInt32)
+	case TypeUint8, TypeByte:
+		return big.NewInt(0), big.NewInt(math.MaxUint8)
+	case TypeUint16:
+		return big.NewInt(0), big.NewInt(math.MaxUint16)
+	case TypeUint32:
+		return big.NewInt(0), big.NewInt(math.MaxUint32)
+	case TypeUint, TypeUint64:
+		return big.NewInt(0), bigMaxUint64
+	case TypeBool:
+		return big.NewInt(0), big.NewInt(1)
+	}
+	return bigMinInt64, bigMaxInt64 // Int, Int64, Duration
+}
+
+// numArg is a numeric query argument held exactly: NaN, ±Inf, or a finite
+// rational. A float64 argument also keeps its value (f, isFloat) so that it
+// is compared with Float64 fields directly.
+type numArg struct {
+	nan     bool
+	inf     int // +1 or -1 for ±Inf
+	r       *big.Rat
+	isFloat bool
+	f       float64
+}
+
+func ratNum(r *big.Rat) numArg { return numArg{r: r} }
+
+func floatNum(f float64) numArg {
+	switch {
+	case math.IsNaN(f):
+		return numArg{nan: true, isFloat: true, f: f}
+	case math.IsInf(f, 1):
+		return numArg{inf: 1, isFloat: true, f: f}
+	case math.IsInf(f, -1):
+		return numArg{inf: -1, isFloat: true, f: f}
+	}
+	return numArg{r: new(big.Rat).SetFloat64(f), isFloat: true, f: f}
+}
+
+// maxQueryDecimalExp bounds the exponent of a Decimal argument compared with
+// a numeric field: its exact value is materialized as a fraction.
+const maxQueryDecimalExp = 10000
+
+// numFromGo returns the exact value of a Go number (any int, uint or float
+// kind, decimal.Decimal, json.Number); ok is false for anything else.
+func numFromGo(v any) (numArg, bool) {
+	switch x := v.(type) {
+	case int:
+		return ratNum(new(big.Rat).SetInt64(int64(x))), true
+	case int64:
+		return ratNum(new(big.Rat).SetInt64(x)), true
+	case uint64:
+		return ratNum(new(big.Rat).SetUint64(x)), true
+	case float64:
+		return floatNum(x), true
+	case float32:
+		return floatNum(float64(x)), true
+	case decimal.Decimal:
+		if e := x.Exponent(); e > maxQueryDecimalExp || e < -maxQueryDecimalExp {
+			return numArg{}, false
+		}
+		return ratNum(x.Rat()), true
+	case json.Number:
+		if len(x) > maxDecimalTextLen {
+			return numArg{}, false
+		}
+		d, err := decimal.NewFromString(string(x))
+		if err != nil {
+			return numArg{}, false
+		}
+		return numFromGo(d)
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return ratNum(new(big.Rat).SetInt64(rv.Int())), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return ratNum(new(big.Rat).SetUint64(rv.Uint())), true
+	case reflect.Float32, reflect.Float64:
+		return floatNum(rv.Float()), true
+	}
+	return numArg{}, false
+}
+
+// numArgFor converts a comparison argument of a numeric-domain field (or of
+// _seq / _time) to an exact number. Non-numeric arguments go through the
+// insert conversion of the field's type first (a Duration field accepts
+// "1s", a Rune field "x", a Bool field true). _time accepts time.Time and
+// RFC 3339 strings (compared by instant) and integers (Unix nanoseconds).
+func numArgFor(ref fieldRef, v any) (numArg, error) {
+	if v == nil {
+		return numArg{}, nilArgError(ref)
+	}
+	if ref.idx == refTime {
+		return timeNanosArg(ref, v)
+	}
+	if ref.ft == TypeBool {
+		cv, err := convertArg(ref, v)
+		if err != nil {
+			return numArg{}, err
+		}
+		if cv.(bool) {
+			return ratNum(big.NewRat(1, 1)), nil
+		}
+		return ratNum(new(big.Rat)), nil
+	}
+	if n, ok := numFromGo(v); ok {
+		return n, nil
+	}
+	if ref.idx == refSeq {
+		return numArg{}, argError(ref, v, "_seq compares with numbers")
+	}
+	cv, err := convertArg(ref, v)
+	if err != nil {
+		return numArg{}, err
+	}
+	if n, ok := numFromGo(cv); ok {
+		return n, nil
+	}
+	return numArg{}, argError(ref, v, "")
+}
+
+// timeNanosArg converts an argument of _time to Unix nanoseconds, exactly
+// (an instant outside the int64 range stays outside it).
+func timeNanosArg(ref fieldRef, v any) (numArg, error) {
+	var tm time.Time
+	switch x := v.(type) {
+	case time.Time:
+		tm = x
+	case *time.Time:
+		if x == nil {
+			return numArg{}, nilArgError(ref)
+		}
+		tm = *x
+	case string:
+		var err error
+		if tm, err = time.Parse(time.RFC3339Nano, x); err != nil {
+			return numArg{}, argError(ref, v, "not an RFC 3339 time")
+		}
+	default:
+		if n, ok := numFromGo(v); ok {
+			return n, nil
+		}
+		return numArg{}, argError(ref, v, "_time compares with time.Time, RFC 3339 strings or Unix nanoseconds")
+	}
+	ns := new(big.Int).Mul(big.NewInt(tm.Unix()), big.NewInt(int64(time.Second)))
+	ns.Add(ns, big.NewInt(int64(tm.Nanosecond())))
+	return ratNum(new(big.Rat).SetInt(ns)), nil
+}
+
+// ratFloor / ratCeil round a rational down / up to an integer.
+func ratFloor(r *big.Rat) *big.Int {
+	// Div is Euclidean division; with the positive denominator of a Rat
+	// that is floor division.
+	return new(big.Int).Div(r.Num(), r.Denom())
+}
+
+func ratCeil(r *big.Rat) *big.Int {
+	q := ratFloor(r)
+	if !r.IsInt() {
+		q.Add(q, big.NewInt(1))
+	}
+	return q
+}
+
+// canonInt returns x as the canonical Go value of an integer-domain field
+// (x is within the field's range).
+func canonInt(ref fieldRef, x int64) any {
+	if ref.idx < 0 {
+		return x
+	}
+	switch ref.ft {
+	case TypeInt:
+		return int(x)
+	case TypeInt8:
+		return int8(x)
+	case TypeInt16:
+		return int16(x)
+	case TypeInt32, TypeRune:
+		return int32(x)
+	case TypeDuration:
+		return time.Duration(x)
+	}
+	return x
+}
+
+// canonUint is canonInt for the unsigned domain (and Bool).
+func canonUint(ref fieldRef, x uint64) any {
+	switch ref.ft {
+	case TypeUint:
+		return uint(x)
+	case TypeUint8, TypeByte:
+		return uint8(x)
+	case TypeUint16:
+		return uint16(x)
+	case TypeUint32:
+		return uint32(x)
+	case TypeBool:
+		return x != 0
+	}
+	return x
+}
+
+// intBound builds the (inclusive) bound for integer value x.
+func (l *leafCond) intBound(x *big.Int) qbound {
+	b := qbound{ok: true, incl: true}
+	if l.dom == domUint {
+		b.u = x.Uint64()
+		b.canon = canonUint(l.ref, b.u)
+	} else {
+		b.i = x.Int64()
+		b.canon = canonInt(l.ref, b.i)
+	}
+	return b
+}
+
+// ---- float domain ----
+
+// floatRound converts a numeric argument of a Float32 or Float64 field the
+// way Insert converts a value: to the nearest value of the field's width,
+// so that Eq("f32", 0.1) matches the 0.1 stored in a Float32 field. It
+// returns that value as down == up with exact true. Only an argument beyond
+// the width's finite range is compared exactly: then down and up are the
+// nearest values below and above it (the largest finite value and +Inf,
+// say) and exact is false. q is not NaN.
+func floatRound(q numArg, f32 bool) (down, up float64, exact bool) {
+	if q.inf != 0 {
+		x := math.Inf(q.inf)
+		return x, x, true
+	}
+	var c float64
+	switch {
+	case q.isFloat && !f32:
+		return q.f, q.f, true
+	case q.isFloat:
+		c = float64(float32(q.f))
+	case f32:
+		c32, _ := q.r.Float32()
+		c = float64(c32)
+	default:
+		c, _ = q.r.Float64()
+	}
+	if !math.IsInf(c, 0) {
+		return c, c, true
+	}
+	maxF := math.MaxFloat64
+	if f32 {
+		maxF = math.MaxFloat32
+	}
+	if c > 0 {
+		return maxF, c, false
+	}
+	return c, -maxF, false
+}
+
+func (l *leafCond) floatCanon(f float64) any {
+	if l.ref.ft == TypeFloat32 {
+		return float32(f)
+	}
+	return f
+}
+
+// ---- ranges ----
+
+// initRange sets both ends of a range to "unbounded" (for the integer
+// domains: the domain's extremes, inclusive).
+func (l *leafCond) initRange() {
+	l.lo, l.hi = qbound{}, qbound{}
+	switch l.dom {
+	case domInt, domUint:
+		lo, hi := intDomainRange(l.ref)
+		l.lo, l.hi = l.intBound(lo), l.intBound(hi)
+		l.lo.ok, l.hi.ok = false, false
+	}
+}
+
+// addBound intersects the range with "x op v" (op one of < > <= >=).
+func (l *leafCond) addBound(op exprOp, v any) error {
+	if v == nil {
+		return nilArgError(l.ref)
+	}
+	lower := op == opGt || op == opGte
+	incl := op == opLte || op == opGte
+	switch l.dom {
+	case domInt, domUint:
+		q, err := numArgFor(l.ref, v)
+		if err != nil {
+			return err
+		}
+		dlo, dhi := intDomainRange(l.ref)
+		var x *big.Int
+		switch {
+		case q.nan:
+			l.empty = true
+			return nil
+		case q.inf != 0:
+			if (q.inf > 0) == lower { // x > +Inf, x < -Inf
+				l.empty = true
+			}
+			return nil // x < +Inf, x > -Inf: no bound
+		case op == opLt:
+			x = new(big.Int).Sub(ratCeil(q.r), big.NewInt(1))
+		case op == opLte:
+			x = ratFloor(q.r)
+		case op == opGt:
+			x = new(big.Int).Add(ratFloor(q.r), big.NewInt(1))
+		default: // opGte
+			x = ratCeil(q.r)
+		}
+		if lower {
+			if x.Cmp(dhi) > 0 {
+				l.empty = true
+				return nil
+			}
+			if x.Cmp(dlo) < 0 {
+				return nil
+			}
+			b := l.intBound(x)
+			if !l.lo.ok || l.cmpBoundVals(b, l.lo) > 0 {
+				l.lo = b
+			}
+		} else {
+			if x.Cmp(dlo) < 0 {
+				l.empty = true
+				return nil
+			}
+			if x.Cmp(dhi) > 0 {
+				return nil
+			}
+			b := l.intBound(x)
+			if !l.hi.ok || l.cmpBoundVals(b, l.hi) < 0 {
+				l.hi = b
+			}
+		}
+		l.checkEmpty()
+		return nil
+	case domFloat:
+		q, err := numArgFor(l.ref, v)
+		if err != nil {
+			return err
+		}
+		if q.nan {
+			l.empty = true
+			return nil
+		}
+		down, up, exact := floatRound(q, l.ref.ft == TypeFloat32)
+		b := qbound{ok: true, incl: true}
+		switch {
+		case exact:
+			b.f, b.incl = down, incl
+		case lower:
+			b.f = up
+		default:
+			b.f = down
+		}
+		b.canon = l.floatCanon(b.f)
+		l.tighten(lower, b)
+		return nil
+	case domBytes:
+		x, err := bytesArg(l.ref, v)
+		if err != nil {
+			return err
+		}
+		l.tighten(lower, qbound{ok: true, incl: incl, b: x, canon: l.bytesCanon(x)})
+		return nil
+	case domTime:
+		cv, err := convertArg(l.ref, v)
+		if err != nil {
+			return err
+		}
+		tm := cv.(time.Time)
+		l.tighten(lower, qbound{ok: true, incl: incl, t: timeKey{sec: tm.Unix(), nsec: int32(tm.Nanosecond())}, canon: tm})
+		return nil
+	case domDecimal:
+		cv, err := convertArg(l.ref, v)
+		if err != nil {
+			return err
+		}
+		d := cv.(decimal.Decimal)
+		l.tighten(lower, qbound{ok: true, incl: incl, d: d, canon: d})
+		return nil
+	}
+	return queryError(l.ref.name, "%s cannot be compared with %s", l.ref.ft, op)
+}
+
+// tighten replaces the lower (or upper) bound with b when b is tighter.
+func (l *leafCond) tighten(lower bool, b qbound) {
+	cur := &l.hi
+	if lower {
+		cur = &l.lo
+	}
+	switch {
+	case !cur.ok:
+		*cur = b
+	default:
+		c := l.cmpBoundVals(b, *cur)
+		if (lower && c > 0) || (!lower && c < 0) {
+			*cur = b
+		} else if c == 0 && !b.incl {
+			cur.incl = false
+		}
+	}
+	l.checkEmpty()
+}
+
+// checkEmpty marks the range empty when lo > hi or they meet exclusively.
+func (l *leafCond) checkEmpty() {
+	if !l.lo.ok && !l.hi.ok {
+		return
+	}
+	if l.dom == domInt || l.dom == domUint {
+		// both ends always hold values
+		if l.cmpBoundVals(l.lo, l.hi) > 0 {
+			l.empty = true
+		}
+		return
+	}
+	if !l.lo.ok || !l.hi.ok {
+		return
+	}
+	c := l.cmpBoundVals(l.lo, l.hi)
+	if c > 0 || (c == 0 && (!l.lo.incl || !l.hi.incl)) {
+		l.empty = true
+	}
+}
+
+// cmpBoundVals compares the values of two bounds of the leaf's domain.
+func (l *leafCond) cmpBoundVals(a, b qbound) int {
+	switch l.dom {
+	case domInt:
+		return cmp.Compare(a.i, b.i)
+	case domUint:
+		return cmp.Compare(a.u, b.u)
+	case domFloat:
+		return cmp.Compare(a.f, b.f)
+	case domBytes:
+		return bytes.Compare(a.b, b.b)
+	case domTime:
+		return a.t.compare(b.t)
+	case domDecimal:
+		return a.d.Cmp(b.d)
+	}
+	return 0
+}
+
+// ---- bytes ----
+
+// bytesArg converts an argument of a String or Bytes field: a string or a
+// byte slice (named types included).
+func bytesArg(ref fieldRef, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case string:
+		return []byte(x), nil
+	case []byte:
+		return slices.Clone(x), nil
+	}
+	rv := reflect.ValueOf(v)
+	switch {
+	case rv.Kind() == reflect.String:
+		return []byte(rv.String()), nil
+	case rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() == reflect.Uint8:
+		return slices.Clone(rv.Bytes()), nil
+	}
+	return nil, argError(ref, v, "")
+}
+
+func (l *leafCond) bytesCanon(b []byte) any {
+	if l.ref.ft == TypeString {
+		return string(b)
+	}
+	return b
+}
+
+// ---- sets ----
+
+// setMember is one value of an In list in its domain form and canonical form.
+type setMember[T any] struct {
+	v     T
+	canon any
+}
+
+// sortedMembers sorts and dedupes ms and splits them into the domain slice
+// and the canonical slice.
+func sortedMembers[T any](ms []setMember[T], compare func(a, b T) int) ([]T, []any) {
+	slices.SortStableFunc(ms, func(a, b setMember[T]) int { return compare(a.v, b.v) })
+	ms = slices.CompactFunc(ms, func(a, b setMember[T]) bool { return compare(a.v, b.v) == 0 })
+	vs := make([]T, len(ms))
+	cs := make([]any, len(ms))
+	for i, m := range ms {
+		vs[i], cs[i] = m.v, m.canon
+	}
+	return vs, cs
+}
+
+// buildSet converts the values of Eq/NotEq/In/NotIn. A value the field can
+// never hold (2.5 for an integer field, 300 for a Uint8, NaN) is left out: it
+// matches no row. A value of a type that cannot be compared with the field is
+// ErrInvalidQuery.
+func (l *leafCond) buildSet(args []any) error {
+	switch l.dom {
+	case domInt, domUint:
+		dlo, dhi := intDomainRange(l.ref)
+		var ims []setMember[int64]
+		var ums []setMember[uint64]
+		for _, v := range args {
+			q, err := numArgFor(l.ref, v)
+			if err != nil {
+				return err
+			}
+			if q.r == nil || !q.r.IsInt() {
+				continue
+			}
+			x := q.r.Num()
+			if x.Cmp(dlo) < 0 || x.Cmp(dhi) > 0 {
+				continue
+			}
+			b := l.intBound(x)
+			if l.dom == domUint {
+				ums = append(ums, setMember[uint64]{b.u, b.canon})
+			} else {
+				ims = append(ims, setMember[int64]{b.i, b.canon})
+			}
+		}
+		if l.dom == domUint {
+			l.set.u, l.set.canon = sortedMembers(ums, cmp.Compare[uint64])
+		} else {
+			l.set.i, l.set.canon = sortedMembers(ims, cmp.Compare[int64])
+		}
+	case domFloat:
+		var ms []setMember[float64]
+		for _, v := range args {
+			q, err := numArgFor(l.ref, v)
+			if err != nil {
+				return err
+			}
+			if q.nan {
+				continue
+			}
+			if f, _, exact := floatRound(q, l.ref.ft == TypeFloat32); exact {
+				ms = append(ms, setMember[float64]{f, l.floatCanon(f)})
+			}
+		}
+		l.set.f, l.set.canon = sortedMembers(ms, cmp.Compare[float64])
+	case domBytes:
+		var ms []setMember[[]byte]
+		for _, v := range args {
+			if v == nil {
+				return nilArgError(l.ref)
+			}
+			b, err := bytesArg(l.ref, v)
+			if err != nil {
+				return err
+			}
+			ms = append(ms, setMember[[]byte]{b, l.bytesCanon(b)})
+		}
+		l.set.b, l.set.canon = sortedMembers(ms, bytes.Compare)
+	case domTime:
+		var ms []setMember[timeKey]
+		for _, v := range args {
+			if v == nil {
+				return nilArgError(l.ref)
+			}
+			cv, err := convertArg(l.ref, v)
+			if err != nil {
+				return err
+			}
+			tm := cv.(time.Time)
+			ms = append(ms, setMember[timeKey]{timeKey{tm.Unix(), int32(tm.Nanosecond())}, tm})
+		}
+		l.set.t, l.set.canon = sortedMembers(ms, timeKey.compare)
+	case domDecimal:
+		var ms []setMember[decimal.Decimal]
+		for _, v := range args {
+			if v == nil {
+				return nilArgError(l.ref)
+			}
+			cv, err := convertArg(l.ref, v)
+			if err != nil {
+				return err
+			}
+			ms = append(ms, setMember[decimal.Decimal]{cv.(decimal.Decimal), cv})
+		}
+		l.set.d, l.set.canon = sortedMembers(ms, decimal.Decimal.Cmp)
+	default: // domJSON
+		var ms []setMember[[]byte]
+		for _, v := range args {
+			if v == nil {
+				return nilArgError(l.ref)
+			}
+			cv, err := convertArg(l.ref, v)
+			if err != nil {
+				return err
+			}
+			text, err := json.Marshal(cv)
+			if err != nil {
+				return argError(l.ref, v, err.Error())
+			}
+			ms = append(ms, setMember[[]byte]{text, cv})
+		}
+		l.set.b, l.set.canon = sortedMembers(ms, bytes.Compare)
+	}
+	return nil
+}
+
+// describe returns the normalized condition for Explain, e.g.
+// "msg_id in [10, 20]" or "channel_id IN 3 values".
+func (l *leafCond) describe() string {
+	var b strings.Builder
+	b.WriteString(l.text)
+	if l.empty {
+		b.WriteString(" (matches nothing)")
+	}
+	return b.String()
+}
+
+// formatBound prints a bound's canonical value.
+func formatBound(b qbound) string {
+	if !b.ok {
+		return "∞"
+	}
+	return formatQueryArg(b.canon)
+}
