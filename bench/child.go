@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,6 +47,7 @@ type childTask struct {
 	BigMem  bool   `json:"bigMem"`  // keep every row in the WAL (kill test)
 	Gets    int    `json:"gets"`    // random Gets in the read phase
 	Queries int    `json:"queries"` // last-20 and page-back queries in the read phase
+	Profile string `json:"profile"` // write a CPU profile of the child here ("" = none)
 }
 
 // childResult is what a child reports. Latencies are in microseconds; NaN
@@ -74,6 +76,18 @@ func childMain(spec string) int {
 	if err := json.Unmarshal([]byte(spec), &task); err != nil {
 		fmt.Fprintln(os.Stderr, "bench child: bad task:", err)
 		return 2
+	}
+	if task.Profile != "" {
+		f, err := os.Create(task.Profile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench child: cpu profile:", err)
+			return 1
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
 	}
 	res, err := runTask(task)
 	if err != nil {

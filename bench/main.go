@@ -64,6 +64,7 @@ type config struct {
 	queries int
 	dir     string
 	out     string
+	profile string   // directory for CPU profiles of the children
 	args    []string // as given, for the report
 }
 
@@ -82,6 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.IntVar(&c.queries, "queries", 10000, "last-20 queries (and as many page-back queries)")
 	fl.StringVar(&c.dir, "dir", "", "directory for the stores (default: a new temporary directory, removed after)")
 	fl.StringVar(&c.out, "out", "", "also write the Markdown report to this file")
+	fl.StringVar(&c.profile, "cpuprofile", "", "write a CPU profile of every measurement to this directory (run<N>-<engine>-<phase>.pprof)")
 	if err := fl.Parse(args); err != nil {
 		return nil, err
 	}
@@ -136,7 +138,8 @@ func collect(c *config, progressOut io.Writer) (results map[string][]engineRun, 
 	results = map[string][]engineRun{}
 	for r := 1; r <= c.runs; r++ {
 		for _, spec := range c.engines {
-			er, err := runEngine(c, spec, filepath.Join(root, fmt.Sprintf("run%d-%s", r, spec.name)), func(phase, msg string) {
+			name := fmt.Sprintf("run%d-%s", r, spec.name)
+			er, err := runEngine(c, spec, filepath.Join(root, name), name, func(phase, msg string) {
 				fmt.Fprintf(progressOut, "run %d/%d %-6s %-9s %s\n", r, c.runs, spec.name, phase, msg)
 			})
 			if err != nil {
@@ -155,11 +158,22 @@ type engineRun struct {
 
 // runEngine runs every phase for one engine under dir, removing each store
 // once measured.
-func runEngine(c *config, spec engineSpec, dir string, progress func(phase, msg string)) (*engineRun, error) {
+func runEngine(c *config, spec engineSpec, dir, name string, progress func(phase, msg string)) (*engineRun, error) {
 	var er engineRun
 	base := childTask{Engine: spec.name, Seed: c.seed, Rows: c.rows, Writers: 1}
+	if c.profile != "" {
+		if err := os.MkdirAll(c.profile, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	profile := func(t *childTask, phase string) {
+		if c.profile != "" {
+			t.Profile = filepath.Join(c.profile, name+"-"+phase+".pprof")
+		}
+	}
 	step := func(name string, task childTask, dst **childResult, show func(*childResult) string) error {
 		task.Dir = filepath.Join(dir, name)
+		profile(&task, name)
 		var res *childResult
 		var err error
 		if task.Phase == phaseKillFill {
@@ -187,6 +201,7 @@ func runEngine(c *config, spec engineSpec, dir string, progress func(phase, msg 
 	t = base
 	t.Phase, t.Gets, t.Queries = phaseRead, c.gets, c.queries
 	t.Dir = filepath.Join(dir, "ingest-1")
+	profile(&t, "read")
 	res, err := runChild(t)
 	if err != nil {
 		return nil, fmt.Errorf("read: %w", err)

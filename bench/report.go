@@ -180,6 +180,10 @@ func renderReport(c *config, results map[string][]engineRun) string {
 		}
 		if haveSRDB {
 			for _, s := range peers {
+				if i == mKillLost { // a ratio of counts of zero means nothing
+					p(" – |")
+					continue
+				}
 				p(" %s |", fmtRatio(srdbRow[i], med[s.name][i]))
 			}
 		}
