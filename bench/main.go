@@ -37,6 +37,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -64,7 +65,10 @@ type config struct {
 	queries int
 	dir     string
 	out     string
-	profile string   // directory for CPU profiles of the children
+	profile string // directory for CPU profiles of the children
+	// loadAvg holds /proc/loadavg's 1-minute figure before each engine's
+	// phases and at the end: other work on the machine skews the figures.
+	loadAvg []float64
 	args    []string // as given, for the report
 }
 
@@ -136,8 +140,10 @@ func collect(c *config, progressOut io.Writer) (results map[string][]engineRun, 
 		return nil, err
 	}
 	results = map[string][]engineRun{}
+	defer func() { c.loadAvg = append(c.loadAvg, loadAvg1()) }()
 	for r := 1; r <= c.runs; r++ {
 		for _, spec := range c.engines {
+			c.loadAvg = append(c.loadAvg, loadAvg1())
 			name := fmt.Sprintf("run%d-%s", r, spec.name)
 			er, err := runEngine(c, spec, filepath.Join(root, name), name, func(phase, msg string) {
 				fmt.Fprintf(progressOut, "run %d/%d %-6s %-9s %s\n", r, c.runs, spec.name, phase, msg)
@@ -149,6 +155,23 @@ func collect(c *config, progressOut io.Writer) (results map[string][]engineRun, 
 		}
 	}
 	return results, nil
+}
+
+// loadAvg1 returns the 1-minute load average, NaN where unknown.
+func loadAvg1() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return nan
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return nan
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return nan
+	}
+	return v
 }
 
 // engineRun holds one run's results for one engine.

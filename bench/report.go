@@ -125,6 +125,14 @@ func renderReport(c *config, results map[string][]engineRun) string {
 	p("Command: `cd bench && go run . %s`\n\n", strings.Join(c.args, " "))
 	p("Machine: %d CPUs (%s), %s %s/%s, GOMAXPROCS %d.\n\n", runtime.NumCPU(), cpuModel(),
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
+	if len(c.loadAvg) > 0 {
+		lo, hi := c.loadAvg[0], c.loadAvg[0]
+		for _, v := range c.loadAvg {
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		}
+		p("1-minute load average during the run: %.1f to %.1f (sampled before each engine's phases; "+
+			"the bench itself accounts for up to about 2 on 2 cores; the rest is other work competing with it).\n\n", lo, hi)
+	}
 	p("Workload: SPEC §7 IM rows {channel_id String indexed (1,000 channels), from_uid String, msg_id Int64 indexed, "+
 		"msg_type Uint8, payload Bytes %d B random}, %d logical bytes per row with the seq; n = %s rows per ingest; "+
 		"medians of %d runs; seed %d.\n\n", payloadBytes, logicalRowBytes, formatCount(c.rows), c.runs, c.seed)
