@@ -7,9 +7,6 @@
 //
 //	cd bench && go run . -engines srdb,pebble,bbolt -n 1000000 -runs 3
 //
-// Build with -tags srdbquery once SRDB's query engine is merged to measure
-// SRDB's last-20, page-back and filtered scan (otherwise they are n/a).
-//
 // Each measurement runs in a child process (this binary, re-executed), on a
 // fresh directory per engine:
 //

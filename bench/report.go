@@ -145,7 +145,7 @@ func renderReport(c *config, results map[string][]engineRun) string {
 	p("%s; fsync per ack = %s. ", strings.Join(fast, ", "), strings.Join(sync, ", "))
 	p("Pebble and bbolt store each row under its big-endian seq plus a channel index key, in the same batch/transaction.\n\n")
 	if !srdbQueryAvailable {
-		p("SRDB last-20, page back and filtered scan: n/a (query engine not merged; build with `-tags srdbquery` once it is).\n\n")
+		p("SRDB last-20, page back and filtered scan: n/a.\n\n")
 	}
 	if !srdbHasCompact() {
 		p("SRDB has no Table.Compact in this build: its disk use is measured after Flush only (L0 files, no compaction).\n\n")

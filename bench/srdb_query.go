@@ -1,5 +1,3 @@
-//go:build srdbquery
-
 package main
 
 import (
@@ -8,8 +6,8 @@ import (
 	"github.com/srdb-go/srdb"
 )
 
-// srdbQueryAvailable is true when the harness is built with -tags srdbquery,
-// which needs SRDB's query engine (Table.Query, SPEC §2).
+// srdbQueryAvailable: SRDB's query engine (Table.Query, SPEC §2) is part of
+// the engine, so last-20, page back and the filtered scan are measured.
 const srdbQueryAvailable = true
 
 // srdbLastN is "the last n messages of a channel" (and, with before > 0,
