@@ -64,7 +64,7 @@ func TestMemIndexOrderAndRanges(t *testing.T) {
 					prev = e
 				}
 			}
-			for range 300 {
+			for range 120 {
 				ir := idxRandomRange(r, sorted)
 				lo, hi := ir.bounds()
 				for _, reverse := range []bool{false, true} {
