@@ -81,6 +81,9 @@ func BenchmarkIndexLastNOfChannel(b *testing.B) {
 		rs.release()
 	}
 	b.ReportMetric(float64(visited)/float64(b.N), "entries/op")
+	rs := tbl.pin()
+	b.ReportMetric(float64(len(rs.v.allFiles())), "ssts")
+	rs.release()
 }
 
 // BenchmarkIndexEqLookup: Eq(msg_id) (one candidate) over 1M rows.
