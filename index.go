@@ -304,6 +304,9 @@ func (t *Table) newIndexIter(rs *readState, field string, r indexRange, reverse 
 			}
 			return nil, errIndexNotReady
 		}
+		if mi.len() == 0 {
+			continue
+		}
 		it.srcs = append(it.srcs, &memIdxSource{mi: mi, lo: lo, hi: hi, reverse: reverse})
 	}
 	for level := range rs.v.levels {

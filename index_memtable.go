@@ -2,6 +2,8 @@ package srdb
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/maphash"
 	"slices"
 	"sort"
 	"sync"
@@ -125,119 +127,212 @@ func (m *memIndexSet) size() int64 {
 
 // Memory layout constants of a memIndex.
 const (
-	memIdxArenaChunk = 64 << 10 // bytes per arena chunk
-	memIdxBlockMax   = 256      // entries per sorted block before it splits
-	memIdxRefSize    = 12       // bytes charged per entry for its memIdxRef
+	memIdxArenaChunk = 64 << 10 // bytes per key arena chunk
+	memIdxBlockMax   = 512      // key ids per sorted block before it splits
+	memIdxKeyCost    = 32       // bytes charged per distinct key (record, order slot, cache slot)
+	memIdxSeqCost    = 8        // bytes charged per additional seq of a key
 	memIdxBatch      = 32       // entries a reader copies out per lock
 )
 
 // memIndex is the ordered set of entries (key ‖ seq, compared bytewise) of
 // one field in one memtable.
 //
-// Entries live in an arena of 64 KiB chunks (entries larger than a quarter
-// chunk get their own chunk); the order is kept in a list of sorted blocks of
-// at most memIdxBlockMax references, every entry of block i smaller than
-// every entry of block i+1 (a two-level B-tree). References hold no pointers,
-// so the garbage collector sees one pointer per block and per chunk, not one
-// per entry. Inserting costs a binary search over the blocks, one inside the
-// block and a copy of at most memIdxBlockMax references; an entry larger
-// than the last one (msg_id-like fields, or a field whose rows arrive in
-// value order) is appended in O(1).
+// It is organised around the distinct keys, because rows arrive in seq order
+// and index values repeat (a channel id) or grow (a message id):
 //
-// Arena bytes are written once, before the reference that names them is
-// published under mu, and never changed, so a reader may keep the slices it
-// copied out after releasing mu.
+//   - keys lists every distinct key once, in arrival order (a key id is its
+//     position): its bytes in an arena of 64 KiB chunks and its seqs, sorted
+//     — the only seq inline (seq0) or, from the second one on, a run in
+//     runs. A new seq of a known key is almost always the largest: an
+//     append.
+//   - order holds the key ids sorted by key, in blocks of at most
+//     memIdxBlockMax ids (a two-level B-tree); a key larger than every
+//     other (msg_id-like values) is appended in O(1).
+//   - cache maps a hash of a key to its id, so that a repeated key is found
+//     without a binary search through the arena (whose probes are cache
+//     misses). It is only a cache: a miss falls back to the search, which
+//     then fills it.
+//
+// Insert cost: O(1) for a growing or repeated key with a growing seq, a
+// binary search (O(log keys)) for a new key inside the range, an insertion
+// into the key's run for an out-of-order seq (an Update of an older row).
+// Memory: the key bytes once per distinct key plus memIdxKeyCost, and 8
+// bytes per further seq; the garbage collector sees one pointer per block,
+// per arena chunk and per key with several seqs, not one per entry.
+//
+// Readers copy entries out (key ‖ seq into fresh buffers) under the read
+// lock, so what they hold stays valid and unchanged after they release it.
 type memIndex struct {
 	field idxField
+	seed  maphash.Seed
 
 	// mu guards every field below.
-	mu     sync.RWMutex
-	arena  [][]byte      // chunks; an entry never spans two chunks
-	blocks [][]memIdxRef // sorted blocks, none empty
-	n      int           // entries
+	mu    sync.RWMutex
+	arena [][]byte         // key bytes; a key never spans two chunks
+	keys  []memIdxKey      // by key id
+	order [][]int32        // key ids sorted by key, in non-empty blocks
+	runs  [][]int64        // sorted seqs of the keys with several
+	cache map[uint64]int32 // maphash of a key → its id (a cache)
+	n     int              // entries (key, seq)
 }
 
-// memIdxRef names one entry in the arena.
+// memIdxKey is one distinct key of a memIndex.
+type memIdxKey struct {
+	ref  memIdxRef
+	seq0 int64 // the key's seq while run < 0
+	run  int32 // index into runs, or -1
+}
+
+// memIdxRef names bytes in the arena.
 type memIdxRef struct {
 	chunk, off, n uint32
 }
 
-func newMemIndex(f idxField) *memIndex { return &memIndex{field: f} }
+func newMemIndex(f idxField) *memIndex {
+	return &memIndex{field: f, seed: maphash.MakeSeed(), cache: make(map[uint64]int32)}
+}
 
-// entryLocked returns the bytes of r. Caller holds mu (read or write).
-func (mi *memIndex) entryLocked(r memIdxRef) []byte {
+// keyLocked returns the bytes of key id. Caller holds mu.
+func (mi *memIndex) keyLocked(id int32) []byte {
+	r := mi.keys[id].ref
 	c := mi.arena[r.chunk]
 	return c[r.off : r.off+r.n : r.off+r.n]
 }
 
-// insert adds entry e (copied) unless it is already present, and returns the
-// bytes of memory it charged.
-func (mi *memIndex) insert(e []byte) int64 {
-	mi.mu.Lock()
-	defer mi.mu.Unlock()
-	nb := len(mi.blocks)
-	if nb == 0 {
-		mi.blocks = append(mi.blocks, []memIdxRef{mi.storeLocked(e)})
-		mi.n++
-		return int64(len(e)) + memIdxRefSize
+// seqsLocked returns the sorted seqs of key id: one[:] holding the only
+// one, or the key's run (aliasing the index: the caller copies what it
+// keeps before releasing mu).
+func (mi *memIndex) seqsLocked(id int32, one *[1]int64) []int64 {
+	k := &mi.keys[id]
+	if k.run < 0 {
+		one[0] = k.seq0
+		return one[:]
 	}
-	last := mi.blocks[nb-1]
-	if c := bytes.Compare(e, mi.entryLocked(last[len(last)-1])); c >= 0 {
-		if c == 0 {
-			return 0
-		}
-		r := mi.storeLocked(e)
-		if len(last) >= memIdxBlockMax {
-			blk := make([]memIdxRef, 1, memIdxBlockMax)
-			blk[0] = r
-			mi.blocks = append(mi.blocks, blk)
-		} else {
-			mi.blocks[nb-1] = append(last, r)
-		}
-		mi.n++
-		return int64(len(e)) + memIdxRefSize
-	}
-	// The block holding e's position: the last block whose first entry is
-	// ≤ e (block 0 when e is below everything).
-	bi := sort.Search(nb, func(i int) bool { return bytes.Compare(mi.entryLocked(mi.blocks[i][0]), e) > 0 }) - 1
-	bi = max(bi, 0)
-	blk := mi.blocks[bi]
-	j, found := sort.Find(len(blk), func(k int) int { return bytes.Compare(e, mi.entryLocked(blk[k])) })
-	if found {
-		return 0
-	}
-	blk = slices.Insert(blk, j, mi.storeLocked(e))
-	if len(blk) > memIdxBlockMax {
-		// Split in halves. The left half keeps the backing array (its
-		// spare capacity is no longer referenced by anyone: the right half
-		// is a copy).
-		half := len(blk) / 2
-		right := make([]memIdxRef, len(blk)-half, memIdxBlockMax)
-		copy(right, blk[half:])
-		mi.blocks[bi] = blk[:half]
-		mi.blocks = slices.Insert(mi.blocks, bi+1, right)
-	} else {
-		mi.blocks[bi] = blk
-	}
-	mi.n++
-	return int64(len(e)) + memIdxRefSize
+	return mi.runs[k.run]
 }
 
-// storeLocked copies e into the arena. Caller holds mu for writing.
-func (mi *memIndex) storeLocked(e []byte) memIdxRef {
-	n := len(e)
+// insert adds entry e (key ‖ seq) unless it is already present, and returns
+// the bytes of memory it charged.
+func (mi *memIndex) insert(e []byte) int64 {
+	if len(e) < idxMinEntrySize {
+		return 0
+	}
+	key := e[:len(e)-idxSeqSize]
+	seq := int64(binary.BigEndian.Uint64(e[len(e)-idxSeqSize:]))
+	mi.mu.Lock()
+	defer mi.mu.Unlock()
+	nb := len(mi.order)
+	if nb == 0 {
+		mi.order = append(mi.order, append(make([]int32, 0, memIdxBlockMax), mi.newKeyLocked(key, seq)))
+		return mi.keyCharge(key)
+	}
+	last := mi.order[nb-1]
+	lastID := last[len(last)-1]
+	switch c := bytes.Compare(key, mi.keyLocked(lastID)); {
+	case c == 0:
+		return mi.addSeqLocked(lastID, seq)
+	case c > 0: // a new largest key
+		id := mi.newKeyLocked(key, seq)
+		if len(last) >= memIdxBlockMax {
+			mi.order = append(mi.order, append(make([]int32, 0, memIdxBlockMax), id))
+		} else {
+			mi.order[nb-1] = append(last, id)
+		}
+		return mi.keyCharge(key)
+	}
+	h := maphash.Bytes(mi.seed, key)
+	if id, ok := mi.cache[h]; ok && bytes.Equal(mi.keyLocked(id), key) {
+		return mi.addSeqLocked(id, seq)
+	}
+	bi, j, found := mi.findKeyLocked(key)
+	if found {
+		id := mi.order[bi][j]
+		mi.cache[h] = id
+		return mi.addSeqLocked(id, seq)
+	}
+	id := mi.newKeyLocked(key, seq)
+	mi.cache[h] = id
+	blk := slices.Insert(mi.order[bi], j, id)
+	if len(blk) > memIdxBlockMax {
+		// Split in halves. The left half keeps the backing array (its
+		// spare capacity is no longer referenced: the right half is a
+		// copy).
+		half := len(blk) / 2
+		right := make([]int32, len(blk)-half, memIdxBlockMax)
+		copy(right, blk[half:])
+		mi.order[bi] = blk[:half]
+		mi.order = slices.Insert(mi.order, bi+1, right)
+	} else {
+		mi.order[bi] = blk
+	}
+	return mi.keyCharge(key)
+}
+
+func (mi *memIndex) keyCharge(key []byte) int64 { return int64(len(key)) + memIdxKeyCost }
+
+// findKeyLocked returns the position of key in order, or where it would be
+// inserted, and whether it is there.
+func (mi *memIndex) findKeyLocked(key []byte) (bi, j int, found bool) {
+	// The block holding key's position: the last block whose first key is
+	// ≤ key (block 0 when key is below everything).
+	bi = sort.Search(len(mi.order), func(i int) bool { return bytes.Compare(mi.keyLocked(mi.order[i][0]), key) > 0 }) - 1
+	bi = max(bi, 0)
+	blk := mi.order[bi]
+	j, found = sort.Find(len(blk), func(k int) int { return bytes.Compare(key, mi.keyLocked(blk[k])) })
+	return bi, j, found
+}
+
+// newKeyLocked stores a new distinct key with its first seq and returns its
+// id.
+func (mi *memIndex) newKeyLocked(key []byte, seq int64) int32 {
+	mi.keys = append(mi.keys, memIdxKey{ref: mi.storeLocked(key), seq0: seq, run: -1})
+	mi.n++
+	return int32(len(mi.keys) - 1)
+}
+
+// addSeqLocked adds seq to key id's seqs unless present.
+func (mi *memIndex) addSeqLocked(id int32, seq int64) int64 {
+	k := &mi.keys[id]
+	if k.run < 0 {
+		if seq == k.seq0 {
+			return 0
+		}
+		run := make([]int64, 2, 4)
+		run[0], run[1] = min(k.seq0, seq), max(k.seq0, seq)
+		mi.runs = append(mi.runs, run)
+		k.run = int32(len(mi.runs) - 1)
+		mi.n++
+		return 2*memIdxSeqCost + 24 // the run and its slice header
+	}
+	run := mi.runs[k.run]
+	if seq > run[len(run)-1] {
+		mi.runs[k.run] = append(run, seq)
+	} else {
+		j, found := slices.BinarySearch(run, seq)
+		if found {
+			return 0
+		}
+		mi.runs[k.run] = slices.Insert(run, j, seq)
+	}
+	mi.n++
+	return memIdxSeqCost
+}
+
+// storeLocked copies key into the arena.
+func (mi *memIndex) storeLocked(key []byte) memIdxRef {
+	n := len(key)
 	if n > memIdxArenaChunk/4 {
-		mi.arena = append(mi.arena, append([]byte(nil), e...))
+		mi.arena = append(mi.arena, append([]byte(nil), key...))
 		return memIdxRef{chunk: uint32(len(mi.arena) - 1), n: uint32(n)}
 	}
 	ci := len(mi.arena) - 1
-	if ci < 0 || len(mi.arena[ci])+n > cap(mi.arena[ci]) || cap(mi.arena[ci]) != memIdxArenaChunk {
+	if ci < 0 || cap(mi.arena[ci]) != memIdxArenaChunk || len(mi.arena[ci])+n > memIdxArenaChunk {
 		mi.arena = append(mi.arena, make([]byte, 0, memIdxArenaChunk))
 		ci++
 	}
 	c := mi.arena[ci]
 	off := len(c)
-	mi.arena[ci] = append(c, e...)
+	mi.arena[ci] = append(c, key...)
 	return memIdxRef{chunk: uint32(ci), off: uint32(off), n: uint32(n)}
 }
 
@@ -248,36 +343,48 @@ func (mi *memIndex) len() int {
 	return mi.n
 }
 
-// collect appends to dst up to max entries in the iteration direction,
+// memIdxPos is a position in a memIndex: key position (block, index in
+// block) and seq index in that key's seqs.
+type memIdxPos struct{ bi, j, s int }
+
+// collect appends to dst up to limit entries in the iteration direction,
 // starting after the entry from (exclusive) or, when from is nil, at the
-// range's start bound, and stopping at the far bound. It returns dst and
-// whether the range may hold more entries after the last one collected.
+// range's start bound, and stopping at the far bound. The entries are
+// copied into fresh memory. It returns dst and whether the range may hold
+// more entries after the last one collected.
 func (mi *memIndex) collect(dst [][]byte, from []byte, lo, hi idxBound, reverse bool, limit int) ([][]byte, bool) {
 	mi.mu.RLock()
 	defer mi.mu.RUnlock()
 	if mi.n == 0 {
 		return dst, false
 	}
-	var bi, j int
+	var buf, scratch []byte
+	var one [1]int64
+	emit := func(key []byte, seq int64) []byte {
+		start := len(buf)
+		buf = appendIndexSeq(append(buf, key...), seq)
+		return buf[start:len(buf):len(buf)]
+	}
 	if !reverse {
 		start := lo
 		if from != nil {
 			start = idxBound{key: from, set: true} // strictly after from
 		}
-		bi, j = mi.seekForwardLocked(start)
-		for bi < len(mi.blocks) {
-			blk := mi.blocks[bi]
-			for ; j < len(blk); j++ {
-				e := mi.entryLocked(blk[j])
-				if !hi.upperOK(e) {
+		p, ok := mi.seekForwardLocked(start, &scratch)
+		for ok {
+			id := mi.order[p.bi][p.j]
+			key, seqs := mi.keyLocked(id), mi.seqsLocked(id, &one)
+			for ; p.s < len(seqs); p.s++ {
+				scratch = appendIndexSeq(append(scratch[:0], key...), seqs[p.s])
+				if !hi.upperOK(scratch) {
 					return dst, false
 				}
 				if len(dst) == limit {
 					return dst, true
 				}
-				dst = append(dst, e)
+				dst = append(dst, emit(key, seqs[p.s]))
 			}
-			bi, j = bi+1, 0
+			p, ok = mi.nextKeyLocked(p)
 		}
 		return dst, false
 	}
@@ -285,61 +392,107 @@ func (mi *memIndex) collect(dst [][]byte, from []byte, lo, hi idxBound, reverse 
 	if from != nil {
 		start = idxBound{key: from, set: true} // strictly before from
 	}
-	bi, j = mi.seekBackwardLocked(start)
-	for bi >= 0 {
-		blk := mi.blocks[bi]
-		for ; j >= 0; j-- {
-			e := mi.entryLocked(blk[j])
-			if !lo.lowerOK(e) {
+	p, ok := mi.seekBackwardLocked(start, &scratch)
+	for ok {
+		id := mi.order[p.bi][p.j]
+		key, seqs := mi.keyLocked(id), mi.seqsLocked(id, &one)
+		for ; p.s >= 0; p.s-- {
+			scratch = appendIndexSeq(append(scratch[:0], key...), seqs[p.s])
+			if !lo.lowerOK(scratch) {
 				return dst, false
 			}
 			if len(dst) == limit {
 				return dst, true
 			}
-			dst = append(dst, e)
+			dst = append(dst, emit(key, seqs[p.s]))
 		}
-		bi--
-		if bi >= 0 {
-			j = len(mi.blocks[bi]) - 1
-		}
+		p, ok = mi.prevKeyLocked(p)
 	}
 	return dst, false
 }
 
+// nextKeyLocked moves p to the first seq of the next key.
+func (mi *memIndex) nextKeyLocked(p memIdxPos) (memIdxPos, bool) {
+	p.j++
+	if p.j >= len(mi.order[p.bi]) {
+		p.bi, p.j = p.bi+1, 0
+		if p.bi >= len(mi.order) {
+			return p, false
+		}
+	}
+	p.s = 0
+	return p, true
+}
+
+// prevKeyLocked moves p to the last seq of the previous key.
+func (mi *memIndex) prevKeyLocked(p memIdxPos) (memIdxPos, bool) {
+	p.j--
+	if p.j < 0 {
+		p.bi--
+		if p.bi < 0 {
+			return p, false
+		}
+		p.j = len(mi.order[p.bi]) - 1
+	}
+	var one [1]int64
+	p.s = len(mi.seqsLocked(mi.order[p.bi][p.j], &one)) - 1
+	return p, true
+}
+
 // seekForwardLocked returns the position of the first entry that satisfies
-// lower bound b (all entries when b is unset).
-func (mi *memIndex) seekForwardLocked(b idxBound) (int, int) {
+// lower bound b (all entries when b is unset). scratch is a reusable buffer.
+func (mi *memIndex) seekForwardLocked(b idxBound, scratch *[]byte) (memIdxPos, bool) {
 	if !b.set {
-		return 0, 0
+		return memIdxPos{}, true
 	}
-	// First block whose last entry satisfies b.
-	bi := sort.Search(len(mi.blocks), func(i int) bool {
-		blk := mi.blocks[i]
-		return b.lowerOK(mi.entryLocked(blk[len(blk)-1]))
-	})
-	if bi == len(mi.blocks) {
-		return bi, 0
+	// The entries of key k are k ‖ seq, between k ‖ seqs[0] and k ‖
+	// seqs[last]: find the first key whose largest entry satisfies b.
+	var one [1]int64
+	ok := func(id int32, s int64) bool {
+		*scratch = appendIndexSeq(append((*scratch)[:0], mi.keyLocked(id)...), s)
+		return b.lowerOK(*scratch)
 	}
-	blk := mi.blocks[bi]
-	j := sort.Search(len(blk), func(k int) bool { return b.lowerOK(mi.entryLocked(blk[k])) })
-	return bi, j
+	lastOK := func(id int32) bool {
+		seqs := mi.seqsLocked(id, &one)
+		return ok(id, seqs[len(seqs)-1])
+	}
+	bi := sort.Search(len(mi.order), func(i int) bool { blk := mi.order[i]; return lastOK(blk[len(blk)-1]) })
+	if bi == len(mi.order) {
+		return memIdxPos{}, false
+	}
+	blk := mi.order[bi]
+	j := sort.Search(len(blk), func(k int) bool { return lastOK(blk[k]) })
+	id := blk[j]
+	seqs := mi.seqsLocked(id, &one)
+	s := sort.Search(len(seqs), func(k int) bool { return ok(id, seqs[k]) })
+	return memIdxPos{bi: bi, j: j, s: s}, true
 }
 
 // seekBackwardLocked returns the position of the last entry that satisfies
-// upper bound b (bi = -1 when there is none).
-func (mi *memIndex) seekBackwardLocked(b idxBound) (int, int) {
+// upper bound b (all entries when b is unset).
+func (mi *memIndex) seekBackwardLocked(b idxBound, scratch *[]byte) (memIdxPos, bool) {
+	var one [1]int64
 	if !b.set {
-		bi := len(mi.blocks) - 1
-		return bi, len(mi.blocks[bi]) - 1
+		bi := len(mi.order) - 1
+		j := len(mi.order[bi]) - 1
+		return memIdxPos{bi: bi, j: j, s: len(mi.seqsLocked(mi.order[bi][j], &one)) - 1}, true
 	}
-	// Last block whose first entry satisfies b.
-	bi := sort.Search(len(mi.blocks), func(i int) bool { return !b.upperOK(mi.entryLocked(mi.blocks[i][0])) }) - 1
+	ok := func(id int32, s int64) bool {
+		*scratch = appendIndexSeq(append((*scratch)[:0], mi.keyLocked(id)...), s)
+		return b.upperOK(*scratch)
+	}
+	firstOK := func(id int32) bool { return ok(id, mi.seqsLocked(id, &one)[0]) }
+	// The last key whose smallest entry satisfies b.
+	bi := sort.Search(len(mi.order), func(i int) bool { return !firstOK(mi.order[i][0]) }) - 1
 	if bi < 0 {
-		return -1, -1
+		return memIdxPos{}, false
 	}
-	blk := mi.blocks[bi]
-	j := sort.Search(len(blk), func(k int) bool { return !b.upperOK(mi.entryLocked(blk[k])) }) - 1
-	return bi, j
+	blk := mi.order[bi]
+	j := sort.Search(len(blk), func(k int) bool { return !firstOK(blk[k]) }) - 1
+	id := blk[j]
+	seqs := mi.seqsLocked(id, &one)
+	s := sort.Search(len(seqs), func(k int) bool { return !ok(id, seqs[k]) }) - 1
+	return memIdxPos{bi: bi, j: j, s: s}, true
 }
 
 // memIdxSource iterates one memIndex over a range for an indexIter. It

@@ -13,7 +13,7 @@ import (
 )
 
 func idxMemEntry(k int, seq int64) []byte {
-	key, _ := encodeIndexKey(String, fmt.Sprintf("v%04d", k))
+	key, _ := encodeIndexKey(String, fmt.Sprintf("v%05d", k))
 	return appendIndexSeq(key, seq)
 }
 
@@ -26,12 +26,16 @@ func idxMemCollect(t testing.TB, mi *memIndex, ir indexRange, reverse bool) [][]
 
 func TestMemIndexOrderAndRanges(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
-	for _, order := range []string{"random", "ascending", "descending"} {
-		t.Run(order, func(t *testing.T) {
+	for _, tc := range []struct {
+		order string
+		keys  int
+	}{{"random", 300}, {"random", 9000}, {"ascending", 300}, {"ascending", 9000}, {"descending", 9000}} {
+		t.Run(fmt.Sprintf("%s/%d", tc.order, tc.keys), func(t *testing.T) {
+			order := tc.order
 			mi := newMemIndex(idxField{name: "f", typ: String})
 			var es [][]byte
-			for i := 0; i < 5000; i++ {
-				es = append(es, idxMemEntry(r.IntN(300), int64(1+r.IntN(100000))))
+			for i := 0; i < 6000; i++ {
+				es = append(es, idxMemEntry(r.IntN(tc.keys), int64(1+r.IntN(100000))))
 			}
 			switch order {
 			case "ascending":
@@ -53,18 +57,21 @@ func TestMemIndexOrderAndRanges(t *testing.T) {
 			}
 			slices.SortFunc(sorted, bytes.Compare)
 			require.Equal(t, len(sorted), mi.len())
-			// Every block is non-empty, sorted, and ordered with its neighbours.
+			// Every block is non-empty and sorted, and ordered with its
+			// neighbours; every key's seqs are sorted.
 			var prev []byte
-			for _, blk := range mi.blocks {
+			var one [1]int64
+			for _, blk := range mi.order {
 				require.NotEmpty(t, blk)
 				require.LessOrEqual(t, len(blk), memIdxBlockMax)
-				for _, ref := range blk {
-					e := mi.entryLocked(ref)
-					require.Positive(t, bytes.Compare(e, prev))
-					prev = e
+				for _, id := range blk {
+					k := mi.keyLocked(id)
+					require.Positive(t, bytes.Compare(k, prev))
+					prev = k
+					require.True(t, slices.IsSorted(mi.seqsLocked(id, &one)))
 				}
 			}
-			for range 300 {
+			for range 120 {
 				ir := idxRandomRange(r, sorted)
 				lo, hi := ir.bounds()
 				for _, reverse := range []bool{false, true} {
@@ -114,7 +121,7 @@ func TestMemIndexConcurrentInsertAndIterate(t *testing.T) {
 				before := int(inserted.Load())
 				var ir indexRange
 				if reader == 2 {
-					k, _ := encodeIndexKey(String, "v0007")
+					k, _ := encodeIndexKey(String, "v00007")
 					ir = indexRangeForEq(k)
 				}
 				lo, hi := ir.bounds()

@@ -159,8 +159,11 @@ func (b *indexSectionBuilder) sorted(i int) (int, func(k int) []byte) {
 //	| block 0 … block n-1          |  contiguous, in entry order
 //	+------------------------------+ block index offset
 //	| block index: n × 16 B        |  per block: offset u64 | length u32 |
-//	|                              |  length of its first entry u32
-//	| CRC32-C of the n × 16 B      |  4 B
+//	|                              |  offset of its first entry in the heap u32
+//	| first-entry heap             |  a copy of each block's first entry, back
+//	|                              |  to back (entry i ends where i+1 starts,
+//	|                              |  the last one at the CRC)
+//	| CRC32-C of index and heap    |  4 B
 //	+------------------------------+ end of section
 //
 // Block (entries are added until they reach idxBlockTarget = 4 KiB, so
@@ -179,24 +182,26 @@ func (b *indexSectionBuilder) sorted(i int) (int, func(k int) []byte) {
 // compares them in place, in both directions, without copying; the start
 // offsets give O(1) access to any entry of a block. An entry costs its key +
 // 8 + 2 bytes. The sparse block index lets a range lookup binary-search the
-// blocks by their first entries (read in place) and then read sequentially.
+// blocks by their first entries — kept together in the heap, so that the
+// search touches a few cache lines, not one page per probe — and then read
+// sequentially.
 func encodeIndexSection(typ FieldType, n int, entry func(k int) []byte) []byte {
 	size := idxHeaderSize + idxIndexCRCSize
 	for k := 0; k < n; k++ {
 		size += len(entry(k)) + idxBlockOffSize
 	}
-	size += (size/idxBlockTarget + 1) * (idxBlockTrailer + idxBlockMetaSize)
+	size += (size/idxBlockTarget + 1) * (idxBlockTrailer + idxBlockMetaSize + 32)
 	out := make([]byte, idxHeaderSize, size)
-	var metas []byte
+	var metas, heap []byte
 	var offs []byte
-	blockStart, count, firstLen := len(out), 0, 0
+	blockStart, count, heapAt := len(out), 0, 0
 	closeBlock := func() {
 		out = append(out, offs...)
 		out = binary.LittleEndian.AppendUint16(out, uint16(count))
 		out = binary.LittleEndian.AppendUint32(out, sstChecksum(out[blockStart:]))
 		metas = binary.LittleEndian.AppendUint64(metas, uint64(blockStart))
 		metas = binary.LittleEndian.AppendUint32(metas, uint32(len(out)-blockStart))
-		metas = binary.LittleEndian.AppendUint32(metas, uint32(firstLen))
+		metas = binary.LittleEndian.AppendUint32(metas, uint32(heapAt))
 		blockStart, count, offs = len(out), 0, offs[:0]
 	}
 	for k := 0; k < n; k++ {
@@ -205,7 +210,8 @@ func encodeIndexSection(typ FieldType, n int, entry func(k int) []byte) []byte {
 			closeBlock()
 		}
 		if count == 0 {
-			firstLen = len(e)
+			heapAt = len(heap)
+			heap = append(heap, e...)
 		}
 		offs = binary.LittleEndian.AppendUint16(offs, uint16(len(out)-blockStart))
 		out = append(out, e...)
@@ -217,7 +223,8 @@ func encodeIndexSection(typ FieldType, n int, entry func(k int) []byte) []byte {
 	nblocks := len(metas) / idxBlockMetaSize
 	indexOff := len(out)
 	out = append(out, metas...)
-	out = binary.LittleEndian.AppendUint32(out, sstChecksum(metas))
+	out = append(out, heap...)
+	out = binary.LittleEndian.AppendUint32(out, sstChecksum(out[indexOff:]))
 
 	h := make([]byte, 0, idxHeaderSize)
 	h = append(h, idxSectionMagic...)
@@ -237,8 +244,7 @@ func encodeIndexSection(typ FieldType, n int, entry func(k int) []byte) []byte {
 // (O(1)): the SST reader has verified the CRC of the whole section payload
 // once (sstReader.section), and every access below is bounds-checked, so a
 // damaged section yields ErrCorrupted naming the file and offset, never a
-// panic. Blocks' own CRCs are checked when a block is loaded; verify checks
-// everything.
+// panic. verify checks everything, block and block index CRCs included.
 type idxSectionReader struct {
 	file     string
 	base     int64 // file offset of the section, for errors
@@ -246,7 +252,9 @@ type idxSectionReader struct {
 	typ      FieldType
 	nblocks  int
 	nentries uint64
-	indexOff int
+	indexOff int // block index
+	heapOff  int // first-entry heap
+	heapEnd  int
 }
 
 // indexSection returns the index section of field in r, or found=false when
@@ -296,16 +304,17 @@ func openIndexSection(b []byte, file string, base int64) (*idxSectionReader, err
 		return nil, s.corrupt(10, "field type %d is not indexable", s.typ)
 	case reserved != 0 || reserved2 != 0:
 		return nil, s.corrupt(11, "reserved header bytes not zero")
-	case nblocks > uint64(len(b)-idxHeaderSize-idxIndexCRCSize)/idxBlockMetaSize:
+	case nblocks > uint64(len(b)-idxHeaderSize-idxIndexCRCSize)/(idxBlockMetaSize+idxMinEntrySize):
 		return nil, s.corrupt(12, "block count %d exceeds the section", nblocks)
-	case indexOff != uint64(len(b))-nblocks*idxBlockMetaSize-idxIndexCRCSize || indexOff < idxHeaderSize:
+	case indexOff < idxHeaderSize || indexOff > uint64(len(b))-idxIndexCRCSize-nblocks*(idxBlockMetaSize+idxMinEntrySize):
 		return nil, s.corrupt(24, "block index offset %d does not fit %d blocks in %d bytes", indexOff, nblocks, len(b))
 	case s.nentries < nblocks || s.nentries > uint64(indexOff-idxHeaderSize)/idxMinEntrySize:
 		return nil, s.corrupt(16, "entry count %d invalid for %d blocks", s.nentries, nblocks)
-	case nblocks == 0 && indexOff != idxHeaderSize:
-		return nil, s.corrupt(24, "no blocks but %d bytes of them", indexOff-idxHeaderSize)
+	case nblocks == 0 && (indexOff != idxHeaderSize || len(b) != idxHeaderSize+idxIndexCRCSize):
+		return nil, s.corrupt(24, "no blocks but %d bytes of them", len(b)-idxHeaderSize-idxIndexCRCSize)
 	}
 	s.nblocks, s.indexOff = int(nblocks), int(indexOff)
+	s.heapOff, s.heapEnd = s.indexOff+s.nblocks*idxBlockMetaSize, len(b)-idxIndexCRCSize
 	return s, nil
 }
 
@@ -318,27 +327,32 @@ func (s *idxSectionReader) corrupt(off int, format string, args ...any) error {
 	return corruptionError(s.file, at, "index section: "+format, args...)
 }
 
-// blockMeta returns block i's offset and length and its first entry's
-// length, checked against the blocks region.
-func (s *idxSectionReader) blockMeta(i int) (off, n, firstLen int, err error) {
+// blockMeta returns block i's offset and length, checked against the
+// blocks region.
+func (s *idxSectionReader) blockMeta(i int) (off, n int, err error) {
 	m := s.indexOff + i*idxBlockMetaSize
 	o := binary.LittleEndian.Uint64(s.b[m:])
 	l := uint64(binary.LittleEndian.Uint32(s.b[m+8:]))
-	f := uint64(binary.LittleEndian.Uint32(s.b[m+12:]))
-	if o < idxHeaderSize || o > uint64(s.indexOff) || l > uint64(s.indexOff)-o ||
-		l < idxBlockTrailer+idxBlockOffSize+idxMinEntrySize || f < idxMinEntrySize || f > l-idxBlockTrailer-idxBlockOffSize {
-		return 0, 0, 0, s.corrupt(m, "block %d: offset %d, length %d, first entry %d out of range", i, o, l, f)
+	if o < idxHeaderSize || o > uint64(s.indexOff) || l > uint64(s.indexOff)-o || l < idxBlockTrailer+idxBlockOffSize+idxMinEntrySize {
+		return 0, 0, s.corrupt(m, "block %d: offset %d, length %d out of range", i, o, l)
 	}
-	return int(o), int(l), int(f), nil
+	return int(o), int(l), nil
 }
 
-// firstEntry returns the first entry of block i (in place).
+// firstEntry returns the copy of block i's first entry in the heap (in
+// place).
 func (s *idxSectionReader) firstEntry(i int) ([]byte, error) {
-	off, _, f, err := s.blockMeta(i)
-	if err != nil {
-		return nil, err
+	m := s.indexOff + i*idxBlockMetaSize + 12
+	start := uint64(binary.LittleEndian.Uint32(s.b[m:]))
+	end := uint64(s.heapEnd - s.heapOff)
+	if i+1 < s.nblocks {
+		end = uint64(binary.LittleEndian.Uint32(s.b[m+idxBlockMetaSize:]))
 	}
-	return s.b[off : off+f : off+f], nil
+	if (i == 0 && start != 0) || end > uint64(s.heapEnd-s.heapOff) || start+idxMinEntrySize > end {
+		return nil, s.corrupt(m, "block %d: first entry [%d, %d) outside the heap", i, start, end)
+	}
+	a, b := s.heapOff+int(start), s.heapOff+int(end)
+	return s.b[a:b:b], nil
 }
 
 // idxBlock is a loaded, checksum-verified block.
@@ -350,15 +364,18 @@ type idxBlock struct {
 	end   int // end of the entries = start of the offsets
 }
 
-// block loads block i and checks its CRC and trailer.
-func (s *idxSectionReader) block(i int) (idxBlock, error) {
-	off, n, firstLen, err := s.blockMeta(i)
+// block loads block i and checks its trailer and, with checkCRC, its CRC.
+// Lookups skip the CRC: sstReader.section verified the CRC of the whole
+// section payload before handing it out, so the block CRCs serve verify,
+// which names the damaged block.
+func (s *idxSectionReader) block(i int, checkCRC bool) (idxBlock, error) {
+	off, n, err := s.blockMeta(i)
 	if err != nil {
 		return idxBlock{}, err
 	}
 	b := s.b[off : off+n : off+n]
 	crcAt := n - idxBlockCRCSize
-	if binary.LittleEndian.Uint32(b[crcAt:]) != sstChecksum(b[:crcAt]) {
+	if checkCRC && binary.LittleEndian.Uint32(b[crcAt:]) != sstChecksum(b[:crcAt]) {
 		return idxBlock{}, s.corrupt(off, "block %d checksum mismatch", i)
 	}
 	count := int(binary.LittleEndian.Uint16(b[crcAt-idxBlockCountSize:]))
@@ -366,13 +383,7 @@ func (s *idxSectionReader) block(i int) (idxBlock, error) {
 	if count == 0 || end < count*idxMinEntrySize {
 		return idxBlock{}, s.corrupt(off, "block %d: %d entries do not fit its %d bytes", i, count, n)
 	}
-	blk := idxBlock{s: s, off: off, b: b, count: count, end: end}
-	if e, err := blk.entry(0); err != nil {
-		return idxBlock{}, err
-	} else if len(e) != firstLen {
-		return idxBlock{}, s.corrupt(off, "block %d: first entry of %d bytes, the block index says %d", i, len(e), firstLen)
-	}
-	return blk, nil
+	return idxBlock{s: s, off: off, b: b, count: count, end: end}, nil
 }
 
 // entry returns entry j of the block (in place), checking its bounds.
@@ -448,7 +459,7 @@ func (x *sstIdxSource) searchEntries(pred func(e []byte) bool) (int, error) {
 }
 
 func (x *sstIdxSource) load(bi int) error {
-	blk, err := x.s.block(bi)
+	blk, err := x.s.block(bi, false)
 	if err != nil {
 		return err
 	}
@@ -568,15 +579,14 @@ func (x *sstIdxSource) step() bool {
 // the entries strictly increase across the section, the entry count, and
 // calls fn for each entry in order (fn may be nil; its error stops the walk).
 func (s *idxSectionReader) verify(fn func(e []byte) error) error {
-	metas := s.b[s.indexOff : len(s.b)-idxIndexCRCSize]
-	if binary.LittleEndian.Uint32(s.b[len(s.b)-idxIndexCRCSize:]) != sstChecksum(metas) {
-		return s.corrupt(len(s.b)-idxIndexCRCSize, "block index checksum mismatch")
+	if binary.LittleEndian.Uint32(s.b[s.heapEnd:]) != sstChecksum(s.b[s.indexOff:s.heapEnd]) {
+		return s.corrupt(s.heapEnd, "block index checksum mismatch")
 	}
 	next := idxHeaderSize
 	var prev []byte
 	var total uint64
 	for i := 0; i < s.nblocks; i++ {
-		off, n, _, err := s.blockMeta(i)
+		off, n, err := s.blockMeta(i)
 		if err != nil {
 			return err
 		}
@@ -584,9 +594,18 @@ func (s *idxSectionReader) verify(fn func(e []byte) error) error {
 			return s.corrupt(s.indexOff+i*idxBlockMetaSize, "block %d at %d, want %d", i, off, next)
 		}
 		next = off + n
-		blk, err := s.block(i)
+		blk, err := s.block(i, true)
 		if err != nil {
 			return err
+		}
+		first, err := s.firstEntry(i)
+		if err != nil {
+			return err
+		}
+		if e, err := blk.entry(0); err != nil {
+			return err
+		} else if !bytes.Equal(e, first) {
+			return s.corrupt(off, "block %d: first entry differs from the block index", i)
 		}
 		for j := 0; j < blk.count; j++ {
 			e, err := blk.entry(j)

@@ -314,14 +314,13 @@ func idxReseal(b []byte) {
 		return
 	}
 	for i := 0; i < s.nblocks; i++ {
-		off, n, _, err := s.blockMeta(i)
+		off, n, err := s.blockMeta(i)
 		if err != nil {
 			continue
 		}
 		copy(b[off+n-4:], leU32(sstChecksum(b[off:off+n-4])))
 	}
-	metas := b[s.indexOff : len(b)-idxIndexCRCSize]
-	copy(b[len(b)-idxIndexCRCSize:], leU32(sstChecksum(metas)))
+	copy(b[s.heapEnd:], leU32(sstChecksum(b[s.indexOff:s.heapEnd])))
 }
 
 func leU32(v uint32) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)} }
