@@ -1,5 +1,7 @@
 package srdb
 
+import "errors"
+
 // TEMPORARY stand-in for the secondary-index API of index.go (branch
 // "index"), so that the query engine builds and runs before that branch is
 // merged. The lead deletes this file at the merge. With it no index is ever
@@ -35,3 +37,12 @@ func indexRangeForEqBeforeSeq(key []byte, beforeSeq int64) indexRange {
 }
 
 func (t *Table) indexReady(field string) bool { return false }
+
+// errIndexNotReady is returned by newIndexIter when a source of the read
+// state does not index the field yet: the caller answers without the index.
+var errIndexNotReady = errors.New("srdb: index is not ready")
+
+// appendIndexKeyFromRow appends the index key of field i (type t) of a row.
+func appendIndexKeyFromRow(dst []byte, v rowView, i int, t FieldType) ([]byte, error) {
+	return dst, newError(CodeGeneral, "secondary indexes are not available in this build")
+}
