@@ -23,7 +23,7 @@ type queryFakeIndex struct {
 	ready   map[string]bool
 	entries map[string][]queryFakeEntry // sorted by (key, seq), no duplicates
 	dirty   map[string]bool
-	opens   int  // cursors opened
+	opens   int // cursors opened
 	// notReady makes open fail like an index whose build is in progress.
 	notReady bool
 }
