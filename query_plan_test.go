@@ -54,13 +54,15 @@ func queryPlanTable(t *testing.T, n, files int) (*Table, *queryFakeIndex) {
 	return tbl, fake
 }
 
-// queryRun runs q on the fake index and returns its seqs, its counters and
+// queryRun runs q on the fake index (on no index at all when fake is nil,
+// whatever the table's own indexes) and returns its seqs, its counters and
 // its plan.
 func queryRun(t *testing.T, q *Query, fake *queryFakeIndex) ([]int64, queryStats, string) {
 	t.Helper()
-	if fake != nil {
-		q.ix = queryFakeIndexAdapter{fake}
+	if fake == nil {
+		fake = newQueryFakeIndex()
 	}
+	q.ix = queryFakeIndexAdapter{fake}
 	plan, err := q.Explain()
 	require.NoError(t, err)
 	st := &queryStats{}
