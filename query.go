@@ -198,7 +198,11 @@ func (q *Query) Rows() (*Rows, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.openRows(p.t.pin(), q.newStats())
+	rs, err := p.t.queryPin()
+	if err != nil {
+		return nil, err
+	}
+	return p.openRows(rs, q.newStats())
 }
 
 // newStats returns the counters an execution updates.
@@ -296,7 +300,10 @@ func (q *Query) Count() (int, error) {
 	if p.countAll {
 		return p.window(p.t.liveRows.Load()), nil
 	}
-	rs := p.t.pin()
+	rs, err := p.t.queryPin()
+	if err != nil {
+		return 0, err
+	}
 	defer rs.release()
 	n, err := p.count(rs, q.newStats())
 	if err != nil {
@@ -339,7 +346,10 @@ func (q *Query) Paginate(page, size int) (*Rows, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	rs := p.t.pin()
+	rs, err := p.t.queryPin()
+	if err != nil {
+		return nil, 0, err
+	}
 	st := q.newStats()
 	var total int64
 	if cp.countAll {

@@ -95,6 +95,24 @@ func (x tableIndexSource) eqBeforeSeq(key []byte, beforeSeq int64) indexRange {
 	return indexRangeForEqBeforeSeq(key, beforeSeq)
 }
 
+// queryPin is Table.pin for queries: it returns ErrClosed instead of
+// failing when the table closed after the query checked it (Close drops the
+// table's version).
+func (t *Table) queryPin() (*readState, error) {
+	t.stateMu.RLock()
+	defer t.stateMu.RUnlock()
+	if t.current == nil {
+		return nil, &Error{Code: CodeClosed, Msg: "table is closed", Table: t.name, Offset: -1}
+	}
+	rs := &readState{mems: make([]*memtable, 0, 1+len(t.imms)), v: t.current}
+	rs.mems = append(rs.mems, t.mem)
+	for i := len(t.imms) - 1; i >= 0; i-- {
+		rs.mems = append(rs.mems, t.imms[i])
+	}
+	rs.v.ref()
+	return rs, nil
+}
+
 // lookupIn finds the newest version of seq in the pinned read state rs, like
 // Table.lookup but without pinning again and without copying: the bytes stay
 // valid while rs is pinned. found is false for a missing or deleted row.
