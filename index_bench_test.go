@@ -69,7 +69,7 @@ func BenchmarkIndexLastNOfChannel(b *testing.B) {
 	var visited int64
 	for i := 0; i < b.N; i++ {
 		key, _ := encodeIndexKey(String, fmt.Sprintf("channel-%04d", r.IntN(1000)))
-		rs := tbl.pin()
+		rs := mustPin(tbl)
 		it, err := tbl.newIndexIter(rs, "channel_id", indexRangeForEq(key), true)
 		if err != nil {
 			b.Fatal(err)
@@ -81,7 +81,7 @@ func BenchmarkIndexLastNOfChannel(b *testing.B) {
 		rs.release()
 	}
 	b.ReportMetric(float64(visited)/float64(b.N), "entries/op")
-	rs := tbl.pin()
+	rs := mustPin(tbl)
 	b.ReportMetric(float64(len(rs.v.allFiles())), "ssts")
 	rs.release()
 }
@@ -93,7 +93,7 @@ func BenchmarkIndexEqLookup(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		key, _ := encodeIndexKey(Int64, r.Int64N(idxBenchTable.rows))
-		rs := tbl.pin()
+		rs := mustPin(tbl)
 		it, err := tbl.newIndexIter(rs, "msg_id", indexRangeForEq(key), false)
 		if err != nil {
 			b.Fatal(err)
@@ -114,7 +114,7 @@ func BenchmarkIndexEqLookupAndGet(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		key, _ := encodeIndexKey(Int64, r.Int64N(idxBenchTable.rows))
-		rs := tbl.pin()
+		rs := mustPin(tbl)
 		it, err := tbl.newIndexIter(rs, "msg_id", indexRangeForEq(key), false)
 		if err != nil {
 			b.Fatal(err)

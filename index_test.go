@@ -69,7 +69,8 @@ func idxLiveKeys(t testing.TB, tbl *Table, field string) map[int64][]byte {
 	pos := s.fieldIndex(field)
 	typ := s.fields[pos].Type
 	out := map[int64][]byte{}
-	it := tbl.newTableIter()
+	it, err := tbl.newTableIter()
+	require.NoError(t, err)
 	for ok := it.first(); ok; ok = it.next() {
 		v, err := parseRow(it.value())
 		require.NoError(t, err)
@@ -99,7 +100,7 @@ func idxRecheck(t testing.TB, tbl *Table, field string, key []byte, seq int64) b
 // idxIterate runs newIndexIter on a fresh read state and returns the
 // entries, checking that they are distinct and strictly ordered.
 func idxIterate(t testing.TB, tbl *Table, field string, r indexRange, reverse bool) [][]byte {
-	rs := tbl.pin()
+	rs := mustPin(tbl)
 	defer rs.release()
 	it, err := tbl.newIndexIter(rs, field, r, reverse)
 	require.NoError(t, err)
@@ -189,7 +190,7 @@ func idxMoveToL1(t *testing.T, tbl *Table, nums ...uint64) {
 }
 
 func idxL0Nums(tbl *Table) []uint64 {
-	rs := tbl.pin()
+	rs := mustPin(tbl)
 	defer rs.release()
 	var nums []uint64
 	for _, f := range rs.v.levels[0] {
@@ -245,7 +246,7 @@ func TestIndexIterMergesMemtablesAndSSTs(t *testing.T) {
 	db, tbl := idxOpenTable(t, fs, true, 64<<10)
 	defer db.Close()
 	idxPopulate(t, tbl, 3000)
-	rs := tbl.pin()
+	rs := mustPin(tbl)
 	require.NotEmpty(t, rs.v.levels[0])
 	require.NotEmpty(t, rs.v.levels[1])
 	rs.release()
@@ -305,7 +306,7 @@ func TestIndexIterErrors(t *testing.T) {
 	defer db.Close()
 	_, err := tbl.Insert(idxTestRow(1))
 	require.NoError(t, err)
-	rs := tbl.pin()
+	rs := mustPin(tbl)
 	defer rs.release()
 	_, err = tbl.newIndexIter(rs, "nope", indexRange{}, false)
 	require.ErrorIs(t, err, ErrInvalidQuery)
@@ -353,7 +354,7 @@ func TestIndexReverseLastNCost(t *testing.T) {
 		_, err := tbl.Insert(b)
 		require.NoError(t, err)
 	}
-	rs := tbl.pin()
+	rs := mustPin(tbl)
 	sources := len(rs.mems) + len(rs.v.allFiles())
 	require.Greater(t, len(rs.v.allFiles()), 1)
 	key, _ := encodeIndexKey(String, "c0421")
@@ -374,7 +375,7 @@ func TestIndexReverseLastNCost(t *testing.T) {
 	require.LessOrEqual(t, visited, int64(20+2*sources))
 
 	// Paging back: Eq AND _seq < x starts right below x.
-	rs = tbl.pin()
+	rs = mustPin(tbl)
 	defer rs.release()
 	it, err = tbl.newIndexIter(rs, "channel", indexRangeForEqBeforeSeq(key, seqs[19]), true)
 	require.NoError(t, err)
@@ -390,7 +391,7 @@ func TestIndexNotReadyForAnOldReadState(t *testing.T) {
 	db, tbl := idxOpenTable(t, newMemFS(), true, 64<<10)
 	defer db.Close()
 	idxPopulate(t, tbl, 600)
-	old := tbl.pin()
+	old := mustPin(tbl)
 	defer old.release()
 	require.NoError(t, tbl.CreateIndex("from"))
 	_, err := tbl.newIndexIter(old, "from", indexRange{}, false)
@@ -414,7 +415,7 @@ func TestCreateIndexOnPopulatedTable(t *testing.T) {
 		idxRequireMatchesScan(t, tbl, f)
 	}
 	// Every live SST carries the new sections; the schema says so on disk.
-	rs := tbl.pin()
+	rs := mustPin(tbl)
 	for _, f := range rs.v.allFiles() {
 		lacks, err := tbl.sstLacks(f, indexedFields(tbl.Schema()))
 		require.NoError(t, err)
@@ -446,7 +447,7 @@ func TestCreateIndexOnPopulatedTable(t *testing.T) {
 	require.NoError(t, tbl2.DropIndex("from"))
 	require.Equal(t, []string{"ch", "d", "n"}, tbl2.Indexes())
 	require.False(t, tbl2.indexReady("from"))
-	rs = tbl2.pin()
+	rs = mustPin(tbl2)
 	_, err = tbl2.newIndexIter(rs, "from", indexRange{}, false)
 	rs.release()
 	require.ErrorIs(t, err, ErrInvalidQuery)
@@ -516,7 +517,7 @@ func TestCreateIndexRacesWriters(t *testing.T) {
 				return
 			default:
 			}
-			rs := tbl.pin()
+			rs := mustPin(tbl)
 			if tbl.indexReady("from") {
 				it, err := tbl.newIndexIter(rs, "from", indexRange{}, true)
 				if err == nil {

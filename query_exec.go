@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"container/heap"
+	"errors"
 	"math"
 	"slices"
 	"sort"
@@ -29,6 +30,7 @@ type queryStats struct {
 	rowsDecoded    int64 // Row values built for the caller
 	fieldsDecoded  int64 // field values decoded into Go values (Rows, sort keys, index re-checks)
 	sortedRows     int64 // rows held by a sort
+	indexFallbacks int64 // index plans that ran as scans (index not ready for the read state)
 	filesSkipped   int64 // SSTs left out of a scan by the _time bounds
 	memsSkipped    int64 // memtables left out of a scan by the _time bounds
 }
@@ -51,6 +53,9 @@ type indexSource interface {
 	// eqBeforeSeq is the range key = v AND _seq < beforeSeq, so a reverse
 	// walk starts at (v, beforeSeq-1) without visiting newer entries.
 	eqBeforeSeq(key []byte, beforeSeq int64) indexRange
+	// rowKey appends the index key of field f of an encoded row to dst
+	// (the key encodeKey gives its value), without decoding the value.
+	rowKey(dst []byte, v rowView, f fieldRef) ([]byte, error)
 }
 
 // indexCursor walks index entries; see indexSource.open. key's slice is
@@ -72,12 +77,18 @@ func (x tableIndexSource) encodeKey(ft FieldType, v any) ([]byte, error) {
 	return encodeIndexKey(ft, v)
 }
 
+// open returns errIndexNotReady (unwrapped, for errors.Is) when a source of
+// rs does not index the field yet; the executor then scans instead.
 func (x tableIndexSource) open(rs *readState, field string, r indexRange, reverse bool) (indexCursor, error) {
 	it, err := x.t.newIndexIter(rs, field, r, reverse)
 	if err != nil {
 		return nil, err
 	}
 	return it, nil
+}
+
+func (x tableIndexSource) rowKey(dst []byte, v rowView, f fieldRef) ([]byte, error) {
+	return appendIndexKeyFromRow(dst, v, f.idx, f.ft)
 }
 
 func (x tableIndexSource) eqBeforeSeq(key []byte, beforeSeq int64) indexRange {
@@ -117,28 +128,45 @@ type rowSource interface {
 	close() error
 }
 
-// source opens the plan's access path over the pinned read state rs.
-// needRow false lets a scan skip reading rows its filter does not need.
-func (p *plan) source(rs *readState, st *queryStats, needRow bool) (rowSource, error) {
+// source opens the plan's access path over the pinned read state rs and
+// returns it with the plan it runs: p, or a scan when p's index turns out not
+// to be ready for rs (a CreateIndex is building it). needRow false lets a
+// scan skip reading rows its filter does not need.
+func (p *plan) source(rs *readState, st *queryStats, needRow bool) (rowSource, *plan, error) {
 	needRow = needRow || p.filter.needsView()
 	switch p.access {
 	case accEmpty:
-		return emptySource{}, nil
+		return emptySource{}, p, nil
 	case accPoints:
 		seqs := p.points
 		if p.reverse {
 			seqs = slices.Clone(seqs)
 			slices.Reverse(seqs)
 		}
-		return &pointSource{t: p.t, rs: rs, seqs: seqs, filter: p.filter, st: st}, nil
+		return &pointSource{t: p.t, rs: rs, seqs: seqs, filter: p.filter, st: st}, p, nil
 	case accIndex:
-		return newIndexRowSource(p, rs, st)
+		src, err := newIndexRowSource(p, rs, st)
+		if errors.Is(err, errIndexNotReady) {
+			st.indexFallbacks++
+			return p.scanFallback().source(rs, st, needRow)
+		}
+		return src, p, err
 	}
 	it, err := p.t.newQueryScanIter(rs, p, st)
 	if err != nil {
-		return nil, withTable(err, p.t.name)
+		return nil, nil, withTable(err, p.t.name)
 	}
-	return &scanSource{it: it, p: p, needRow: needRow, st: st}, nil
+	return &scanSource{it: it, p: p, needRow: needRow, st: st}, p, nil
+}
+
+// scanFallback returns p with its index access replaced by a scan (same
+// filter, order, window).
+func (p *plan) scanFallback() *plan {
+	fb := *p
+	fb.access, fb.ix, fb.reverse, fb.sort = accScan, nil, false, false
+	shape, desc, _ := fb.orderShape()
+	fb.seqOrdered(shape, desc)
+	return &fb
 }
 
 // emptySource yields nothing.
@@ -516,6 +544,7 @@ type indexRowSource struct {
 	done    bool
 	ev      evalRow
 	buf     []byte
+	keyBuf  []byte // scratch for the current key of a candidate
 	failed  error
 }
 
@@ -550,13 +579,20 @@ func newIndexRowSource(p *plan, rs *readState, st *queryStats) (rowSource, error
 	s := &indexRowSource{p: p, ip: p.ix, rs: rs, st: st, stale: -1}
 	s.heads.desc = p.reverse
 	if !p.ix.bySeq {
+		// Open the first range now: readiness is decided here, per read
+		// state, so every later range of the same state opens too.
+		c, err := p.ix.src.open(rs, p.ix.field.name, p.ix.ranges[0], p.reverse)
+		if err != nil {
+			return nil, err
+		}
+		s.cur, s.ri = c, 1
 		return s, nil
 	}
 	for _, r := range p.ix.ranges {
 		c, err := p.ix.src.open(rs, p.ix.field.name, r, p.reverse)
 		if err != nil {
 			s.close()
-			return nil, withTable(err, p.t.name)
+			return nil, err
 		}
 		if ok, err := s.advance(c); err != nil {
 			s.close()
@@ -681,16 +717,11 @@ func (s *indexRowSource) consider(seq int64, key []byte) (bool, error) {
 		// The seq may sit under several keys of the ranges (old versions
 		// of the row); accept it only under the key of its newest value,
 		// so each row comes once without remembering the seqs seen.
-		f := s.ip.field
-		v, err := view.value(f.idx, f.ft)
-		if err != nil || v == nil {
-			return false, err
-		}
-		s.st.fieldsDecoded++
-		k, err := s.ip.src.encodeKey(f.ft, v)
+		k, err := s.ip.src.rowKey(s.keyBuf[:0], view, s.ip.field)
 		if err != nil {
 			return false, err
 		}
+		s.keyBuf = k
 		if !bytes.Equal(k, key) {
 			return false, nil
 		}
@@ -960,9 +991,9 @@ func (s *sortSource) close() error {
 // and Limit are applied by the caller; with a Limit it stops counting at
 // Offset+Limit).
 func (p *plan) count(rs *readState, st *queryStats) (int64, error) {
-	src, err := p.source(rs, st, false)
+	src, _, err := p.source(rs, st, false)
 	if err != nil {
-		return 0, err
+		return 0, withTable(err, p.t.name)
 	}
 	stopAt := int64(-1)
 	if p.limit >= 0 {

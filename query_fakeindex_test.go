@@ -24,6 +24,8 @@ type queryFakeIndex struct {
 	entries map[string][]queryFakeEntry // sorted by (key, seq), no duplicates
 	dirty   map[string]bool
 	opens   int // cursors opened
+	// notReady makes open fail like an index whose build is in progress.
+	notReady bool
 }
 
 type queryFakeEntry struct {
@@ -98,6 +100,18 @@ func (a queryFakeIndexAdapter) encodeKey(ft FieldType, v any) ([]byte, error) {
 	return queryFakeEncode(ft, v)
 }
 
+func (a queryFakeIndexAdapter) rowKey(dst []byte, v rowView, f fieldRef) ([]byte, error) {
+	val, err := v.value(f.idx, f.ft)
+	if err != nil {
+		return nil, err
+	}
+	if val == nil {
+		return append(dst, 0xFF), nil // no key of a value looks like this
+	}
+	k, err := queryFakeEncode(f.ft, val)
+	return append(dst, k...), err
+}
+
 // queryFakeSeqMark marks a range built by eqBeforeSeq: the fake carries the
 // seq bound in the prefix field, which the real planner never sets.
 const queryFakeSeqMark = "\xffFAKESEQ"
@@ -110,6 +124,9 @@ func (a queryFakeIndexAdapter) eqBeforeSeq(key []byte, beforeSeq int64) indexRan
 func (a queryFakeIndexAdapter) open(rs *readState, field string, r indexRange, reverse bool) (indexCursor, error) {
 	if !a.x.isReady(field) {
 		return nil, fmt.Errorf("fake index: field %q not indexed", field)
+	}
+	if a.x.notReady {
+		return nil, errIndexNotReady
 	}
 	a.x.mu.Lock()
 	a.x.opens++

@@ -43,15 +43,15 @@ type Rows struct {
 // openRows runs p over the pinned read state rs, which the Rows owns from
 // now on.
 func (p *plan) openRows(rs *readState, st *queryStats) (*Rows, error) {
-	src, err := p.source(rs, st, true)
+	src, eff, err := p.source(rs, st, true)
 	if err != nil {
 		rs.release()
-		return nil, err
+		return nil, withTable(err, p.t.name)
 	}
-	if p.sort {
-		src = &sortSource{p: p, in: src, st: st}
+	if eff.sort {
+		src = &sortSource{p: eff, in: src, st: st}
 	}
-	return &Rows{p: p, rs: rs, src: src, st: st, skip: p.offset, left: p.limit}, nil
+	return &Rows{p: eff, rs: rs, src: src, st: st, skip: p.offset, left: p.limit}, nil
 }
 
 // Next advances to the next row and reports whether there is one. It

@@ -523,3 +523,12 @@ func TestScanOverCorruptSSTReportsError(t *testing.T) {
 	}
 	require.Greater(t, corruptSeen, 0, "some flips must hit checked bytes")
 }
+
+// mustPin pins a table's read state in tests; the table must be open.
+func mustPin(tbl *Table) *readState {
+	rs, err := tbl.pin()
+	if err != nil {
+		panic(err)
+	}
+	return rs
+}
