@@ -36,6 +36,10 @@ func indexRangeForEqBeforeSeq(key []byte, beforeSeq int64) indexRange {
 	return indexRange{lo: key, hi: key, loInclusive: true, hiInclusive: true}
 }
 
+func indexRangeForEqAfterSeq(key []byte, afterSeq int64) indexRange {
+	return indexRange{lo: key, hi: key, loInclusive: true, hiInclusive: true}
+}
+
 func (t *Table) indexReady(field string) bool { return false }
 
 // errIndexNotReady is returned by newIndexIter when a source of the read

@@ -53,6 +53,9 @@ type indexSource interface {
 	// eqBeforeSeq is the range key = v AND _seq < beforeSeq, so a reverse
 	// walk starts at (v, beforeSeq-1) without visiting newer entries.
 	eqBeforeSeq(key []byte, beforeSeq int64) indexRange
+	// eqAfterSeq is the range key = v AND _seq > afterSeq, so a forward
+	// walk starts at (v, afterSeq+1).
+	eqAfterSeq(key []byte, afterSeq int64) indexRange
 	// rowKey appends the index key of field f of an encoded row to dst
 	// (the key encodeKey gives its value), without decoding the value.
 	rowKey(dst []byte, v rowView, f fieldRef) ([]byte, error)
@@ -85,6 +88,10 @@ func (x tableIndexSource) open(rs *readState, field string, r indexRange, revers
 		return nil, err
 	}
 	return it, nil
+}
+
+func (x tableIndexSource) eqAfterSeq(key []byte, afterSeq int64) indexRange {
+	return indexRangeForEqAfterSeq(key, afterSeq)
 }
 
 func (x tableIndexSource) rowKey(dst []byte, v rowView, f fieldRef) ([]byte, error) {

@@ -223,7 +223,7 @@ func TestQueryPlanLastN(t *testing.T) {
 	// The oldest messages, forward.
 	seqs, st, _ = queryRun(t, tbl.Query().Eq("channel_id", "ch-7").Gt("_seq", 1000).OrderBy("_seq").Limit(2), fake)
 	assert.Equal(t, []int64{1007, 1017}, seqs)
-	assert.EqualValues(t, 100+2, st.entriesVisited, "entries before the bound are skipped without lookups")
+	assert.EqualValues(t, 2, st.entriesVisited, "the forward range starts at (value, seq)")
 	assert.EqualValues(t, 2, st.lookups)
 
 	first, err := tbl.Query().Eq("channel_id", "ch-7").Last()
