@@ -3,6 +3,7 @@ package srdb
 import (
 	"fmt"
 	"math/rand"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -125,6 +126,21 @@ func queryBenchDrain(b *testing.B, q *Query) int {
 	return n
 }
 
+// queryBenchTimed runs op b.N times and reports the 99th percentile of its
+// latency as the "p99-µs" metric.
+func queryBenchTimed(b *testing.B, op func()) {
+	lat := make([]time.Duration, 0, 1024)
+	for b.Loop() {
+		t0 := time.Now()
+		op()
+		lat = append(lat, time.Since(t0))
+	}
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
+	}
+}
+
 func queryBenchVariants(b *testing.B, run func(b *testing.B, d *queryBenchData, fake bool)) {
 	d := queryBenchTable(b)
 	b.Run("table", func(b *testing.B) { run(b, d, false) })
@@ -136,14 +152,14 @@ func queryBenchVariants(b *testing.B, run func(b *testing.B, d *queryBenchData, 
 func BenchmarkQueryLast20OfChannel(b *testing.B) {
 	queryBenchVariants(b, func(b *testing.B, d *queryBenchData, fake bool) {
 		rng := rand.New(rand.NewSource(2))
-		for b.Loop() {
+		queryBenchTimed(b, func() {
 			ch := fmt.Sprintf("channel-%04d", rng.Intn(queryBenchChannels))
 			q := d.query(fake).Eq("channel_id", ch).OrderByDesc("_seq").Limit(20)
 			if rng.Intn(2) == 0 {
 				q.Lt("_seq", 1+rng.Int63n(queryBenchRows))
 			}
 			queryBenchDrain(b, q)
-		}
+		})
 	})
 }
 
@@ -153,11 +169,11 @@ func BenchmarkQueryGet(b *testing.B) {
 	d := queryBenchTable(b)
 	rng := rand.New(rand.NewSource(3))
 	b.Run("Get", func(b *testing.B) {
-		for b.Loop() {
+		queryBenchTimed(b, func() {
 			if _, err := d.tbl.Get(1 + rng.Int63n(queryBenchRows)); err != nil {
 				b.Fatal(err)
 			}
-		}
+		})
 	})
 	b.Run("EqSeqFirst", func(b *testing.B) {
 		for b.Loop() {

@@ -28,7 +28,7 @@ type queryStats struct {
 	lookups        int64 // point lookups of a seq in the read state
 	entriesVisited int64 // index entries visited
 	rowsDecoded    int64 // Row values built for the caller
-	fieldsDecoded  int64 // field values decoded into Go values (Rows, sort keys, index re-checks)
+	fieldsDecoded  int64 // field values decoded for the caller (Rows) or read as sort keys
 	sortedRows     int64 // rows held by a sort
 	indexFallbacks int64 // index plans that ran as scans (index not ready for the read state)
 	filesSkipped   int64 // SSTs left out of a scan by the _time bounds
@@ -48,11 +48,16 @@ type indexSource interface {
 	// open returns a cursor over the (key, seq) entries of field in r, in
 	// (key, seq) order or its reverse. Each (key, seq) comes once; an entry
 	// may be stale (the row changed or was deleted since), so the caller
-	// re-checks every candidate against the newest row.
+	// re-checks every candidate against the newest row. An error matching
+	// errIndexNotReady means a source of rs lacks the index: the query must
+	// be answered without it.
 	open(rs *readState, field string, r indexRange, reverse bool) (indexCursor, error)
 	// eqBeforeSeq is the range key = v AND _seq < beforeSeq, so a reverse
 	// walk starts at (v, beforeSeq-1) without visiting newer entries.
 	eqBeforeSeq(key []byte, beforeSeq int64) indexRange
+	// eqAfterSeq is the range key = v AND _seq > afterSeq, so a forward
+	// walk starts at (v, afterSeq+1).
+	eqAfterSeq(key []byte, afterSeq int64) indexRange
 	// rowKey appends the index key of field f of an encoded row to dst
 	// (the key encodeKey gives its value), without decoding the value.
 	rowKey(dst []byte, v rowView, f fieldRef) ([]byte, error)
@@ -85,6 +90,10 @@ func (x tableIndexSource) open(rs *readState, field string, r indexRange, revers
 		return nil, err
 	}
 	return it, nil
+}
+
+func (x tableIndexSource) eqAfterSeq(key []byte, afterSeq int64) indexRange {
+	return indexRangeForEqAfterSeq(key, afterSeq)
 }
 
 func (x tableIndexSource) rowKey(dst []byte, v rowView, f fieldRef) ([]byte, error) {

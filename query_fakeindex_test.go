@@ -112,12 +112,21 @@ func (a queryFakeIndexAdapter) rowKey(dst []byte, v rowView, f fieldRef) ([]byte
 	return append(dst, k...), err
 }
 
-// queryFakeSeqMark marks a range built by eqBeforeSeq: the fake carries the
-// seq bound in the prefix field, which the real planner never sets.
-const queryFakeSeqMark = "\xffFAKESEQ"
+// queryFakeSeqMark / queryFakeAfterMark mark a range built by eqBeforeSeq /
+// eqAfterSeq: the fake carries the seq bound in the prefix field, which the
+// planner never sets.
+const (
+	queryFakeSeqMark   = "\xffFAKESEQ"
+	queryFakeAfterMark = "\xffFAKEAFT"
+)
 
 func (a queryFakeIndexAdapter) eqBeforeSeq(key []byte, beforeSeq int64) indexRange {
 	p := binary.BigEndian.AppendUint64([]byte(queryFakeSeqMark), uint64(beforeSeq))
+	return indexRange{lo: key, hi: key, loInclusive: true, hiInclusive: true, prefix: p}
+}
+
+func (a queryFakeIndexAdapter) eqAfterSeq(key []byte, afterSeq int64) indexRange {
+	p := binary.BigEndian.AppendUint64([]byte(queryFakeAfterMark), uint64(afterSeq))
 	return indexRange{lo: key, hi: key, loInclusive: true, hiInclusive: true, prefix: p}
 }
 
@@ -132,10 +141,13 @@ func (a queryFakeIndexAdapter) open(rs *readState, field string, r indexRange, r
 	a.x.opens++
 	a.x.mu.Unlock()
 	es := a.x.sorted(field)
-	before := int64(math.MaxInt64)
-	if bytes.HasPrefix(r.prefix, []byte(queryFakeSeqMark)) {
+	before, after := int64(math.MaxInt64), int64(0)
+	switch {
+	case bytes.HasPrefix(r.prefix, []byte(queryFakeSeqMark)):
 		before = int64(binary.BigEndian.Uint64(r.prefix[len(queryFakeSeqMark):]))
-	} else if r.prefix != nil {
+	case bytes.HasPrefix(r.prefix, []byte(queryFakeAfterMark)):
+		after = int64(binary.BigEndian.Uint64(r.prefix[len(queryFakeAfterMark):]))
+	case r.prefix != nil:
 		return nil, fmt.Errorf("fake index: prefix ranges are not used by the planner")
 	}
 	in := func(e queryFakeEntry) bool {
@@ -149,7 +161,7 @@ func (a queryFakeIndexAdapter) open(rs *readState, field string, r indexRange, r
 				return false
 			}
 		}
-		return e.seq < before
+		return e.seq < before && e.seq > after
 	}
 	// Binary search to the first / last entry of the range, like a B+tree
 	// seek, so that visiting counts only what a real index would visit.
@@ -164,6 +176,18 @@ func (a queryFakeIndexAdapter) open(rs *readState, field string, r indexRange, r
 				return c
 			}
 			return -1 // every entry of key k is before "just after k"
+		})
+	}
+	if after != 0 && r.lo != nil {
+		// Eq(key) AND seq > after: the first candidate is (key, after+1).
+		lo, _ = slices.BinarySearchFunc(es, queryFakeEntry{key: r.lo, seq: after}, func(e queryFakeEntry, t queryFakeEntry) int {
+			if c := bytes.Compare(e.key, t.key); c != 0 {
+				return c
+			}
+			if e.seq <= t.seq {
+				return -1
+			}
+			return 1
 		})
 	}
 	if before != math.MaxInt64 && r.hi != nil && r.hiInclusive {

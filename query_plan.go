@@ -21,8 +21,8 @@ import (
 //  1. points — Eq/In on _seq: one lookup per listed seq.
 //  2. index Eq/In — Eq/In on a field whose index is ready: one index range
 //     per value, each candidate seq looked up and re-checked. Ordered by
-//     _seq (or unordered) the ranges are merged by seq, so
-//     Eq(f).OrderByDesc("_seq").Limit(n) reads n rows.
+//     _seq (or unordered) the ranges are merged by seq and start at the
+//     _seq bounds, so Eq(f).OrderByDesc("_seq").Limit(n) reads n rows.
 //  3. scan of a _seq range bounded on both sides.
 //  4. index range — Between/Lt/Gt/Lte/Gte/StartsWith on an indexed field,
 //     unless the order is _seq (a seq-ordered scan can stop early).
@@ -438,13 +438,16 @@ func (p *plan) planIndexEq(ix indexSource, l *leafCond, shape orderShape, desc b
 		ip.keys = order
 	}
 	for _, k := range order {
-		if p.reverse && ip.bySeq && p.seqHi < maxSeq {
+		switch {
+		case ip.bySeq && p.reverse && p.seqHi < maxSeq:
 			// Start each reverse range at (key, seqHi): O(log N) to the
 			// first candidate instead of walking the key's newer seqs.
 			ip.ranges = append(ip.ranges, ix.eqBeforeSeq(k, p.seqHi+1))
-			continue
+		case ip.bySeq && !p.reverse && p.seqLo > 1:
+			ip.ranges = append(ip.ranges, ix.eqAfterSeq(k, p.seqLo-1))
+		default:
+			ip.ranges = append(ip.ranges, indexRange{lo: k, hi: k, loInclusive: true, hiInclusive: true})
 		}
-		ip.ranges = append(ip.ranges, indexRange{lo: k, hi: k, loInclusive: true, hiInclusive: true})
 	}
 	p.access = accIndex
 	p.ix = ip
