@@ -500,6 +500,10 @@ func (t *Table) rewriteDeepFiles(v *version, fields []idxField) (n int, l0 bool,
 // section. It returns false (and removes its output) when a concurrent
 // compaction replaced f first.
 func (t *Table) rewriteDeepFile(f *fileMeta, level int) (bool, error) {
+	// Compactions and rewrites exclude each other, so the file cannot be
+	// compacted away while it is copied (lock order: compact.mu, flushMu).
+	t.compact.mu.Lock()
+	defer t.compact.mu.Unlock()
 	nm, err := t.rewriteSST(f, t.Schema())
 	if err != nil {
 		return false, err
@@ -518,6 +522,8 @@ func (t *Table) rewriteDeepFile(f *fileMeta, level int) (bool, error) {
 // returns the number of files rewritten, or false when a concurrent
 // compaction changed L0 first.
 func (t *Table) rewriteL0() (int, bool, error) {
+	t.compact.mu.Lock()
+	defer t.compact.mu.Unlock()
 	t.flushMu.Lock()
 	defer t.flushMu.Unlock()
 	fields := indexedFields(t.Schema())

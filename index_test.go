@@ -49,6 +49,9 @@ func idxOpenTable(t *testing.T, fs FS, create bool, memSize int64) (*Database, *
 	opts.FS = fs
 	opts.Durability = DurabilityNone
 	opts.MemTableSize = memSize
+	// The index tests place files in levels themselves and count kill
+	// points: background compaction would reshuffle files under them.
+	opts.DisableAutoCompaction = true
 	db, err := Open("/db", opts)
 	require.NoError(t, err)
 	if create {
