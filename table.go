@@ -12,6 +12,8 @@ import (
 //
 // Locking (acquire in this order, never the reverse):
 //
+//	idx.ddlMu — CreateIndex, DropIndex and index builds (index_build.go);
+//	           held across a whole build.
 //	writeMu  — writers: seq assignment, WAL append, memtable insert, memtable
 //	           switch. Never held across an fsync except inside a memtable
 //	           switch (creating the next WAL) and never taken by readers.
