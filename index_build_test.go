@@ -115,8 +115,8 @@ func TestCreateIndexResumesInTheBackground(t *testing.T) {
 }
 
 // TestCreateIndexPowerLoss cuts the power at every file-system operation
-// of CreateIndex (keeping each unsynced write with probability 0, ½ or 1:
-// two of the three per operation, rotating) and checks the recovered copy.
+// of CreateIndex (keeping each unsynced write with probability 0, ½ or 1,
+// rotating with the operation) and checks the recovered copy.
 func TestCreateIndexPowerLoss(t *testing.T) {
 	base, want := idxBaseFS(t, 600)
 	work := func(db *Database, tbl *Table) error {
@@ -138,7 +138,7 @@ func TestCreateIndexPowerLoss(t *testing.T) {
 	errCrashed := errors.New("power cut")
 	ps := []float64{0, 0.5, 1}
 	for k := 0; k <= n; k += stride {
-		for _, p := range []float64{ps[k%3], ps[(k+1)%3]} {
+		for _, p := range []float64{ps[k%3]} {
 			m := base.crashClone(nil, 1)
 			rng := rand.New(rand.NewPCG(uint64(k), 3))
 			db, tbl := idxOpenTable(t, m, false, 32<<10)
