@@ -375,6 +375,14 @@ func (t *Table) runCompaction(v *version, plan *compactionPlan) (err error) {
 			t.removeCompactionOutputs(outputs)
 			return err
 		}
+		// An index created while the outputs were written is missing from
+		// their sections: drop them; the inputs stay and a later
+		// compaction redoes the work with the new schema.
+		if !newIndexSectionBuilder(plan.schema).covers(t.Schema()) {
+			t.logger.Info("srdb: compaction discarded: an index was created meanwhile")
+			t.removeCompactionOutputs(outputs)
+			return nil
+		}
 		for l := range plan.inputs {
 			for _, f := range plan.inputs[l] {
 				edit.deleteFile(l, f.num)
@@ -385,6 +393,14 @@ func (t *Table) runCompaction(v *version, plan *compactionPlan) (err error) {
 		}
 	}
 	if err := t.vs.logAndApply(edit); err != nil {
+		if ErrorCode(err) == CodeInvalidArgument {
+			// The edit no longer applies to the current version (an input
+			// was replaced meanwhile); nothing was written to the
+			// MANIFEST. Drop the outputs; the table stays writable.
+			t.logger.Warn("srdb: compaction discarded: its inputs changed", slog.Any("err", err))
+			t.removeCompactionOutputs(outputs)
+			return nil
+		}
 		// The outcome is unknown (the edit may be durable): keep the
 		// outputs; Open sorts it out.
 		return err
@@ -487,6 +503,7 @@ func (t *Table) writeCompactionOutputs(v *version, plan *compactionPlan) (output
 	// added to these outputs by the index build, which rewrites files that
 	// lack its section).
 	schema := t.Schema()
+	plan.schema = schema
 	var ib *indexSectionBuilder
 	var done int64 // bytes of the finished outputs
 	defer func() {

@@ -77,6 +77,9 @@ type compactionPlan struct {
 	// outputNums are the file numbers allocated for outputs, pending (see
 	// Table.newOutputFileNum) until runCompaction returns.
 	outputNums []uint64
+	// schema is the schema whose indexed fields the outputs' index
+	// sections cover (set when the outputs are written).
+	schema *Schema
 }
 
 // inputFiles returns every input file, level by level.

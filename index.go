@@ -279,9 +279,9 @@ type indexIter struct {
 // "last n messages of a channel" lookup is a reverse iteration of
 // indexRangeForEq stopped after n candidates.
 //
-// Errors: an unknown or unindexed field is ErrInvalidQuery;
-// errIndexNotReady when a source of rs does not index the field yet (fall
-// back to a scan); ErrCorrupted from a damaged section.
+// Errors: an unknown field is ErrInvalidQuery; errIndexNotReady when the
+// field is not indexed (any more) or a source of rs does not index it yet —
+// answer the query with a scan; ErrCorrupted from a damaged section.
 func (t *Table) newIndexIter(rs *readState, field string, r indexRange, reverse bool) (*indexIter, error) {
 	s := t.Schema()
 	f, ok := s.Field(field)
@@ -289,7 +289,7 @@ func (t *Table) newIndexIter(rs *readState, field string, r indexRange, reverse 
 		return nil, &Error{Code: CodeInvalidQuery, Msg: "unknown field", Table: t.name, Field: field, Offset: -1}
 	}
 	if !f.Indexed || !indexableType(f.Type) {
-		return nil, &Error{Code: CodeInvalidQuery, Msg: "field is not indexed", Table: t.name, Field: field, Offset: -1}
+		return nil, errIndexNotReady // e.g. dropped since the planner looked
 	}
 	lo, hi := r.bounds()
 	it := &indexIter{t: t, reverse: reverse}

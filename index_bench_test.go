@@ -163,3 +163,44 @@ func BenchmarkMemIndexSetAdd(b *testing.B) {
 		set.add(int64(i+1), row)
 	}
 }
+
+// BenchmarkInsertIMIndexed measures single-row Inserts of the IM schema
+// (DurabilityInterval, one goroutine) with its two indexes, and with none
+// (sub-benchmark "none") for the comparison.
+func BenchmarkInsertIMIndexed(b *testing.B) {
+	for _, indexed := range []bool{true, false} {
+		name := "two-indexes"
+		if !indexed {
+			name = "none"
+		}
+		b.Run(name, func(b *testing.B) {
+			db, err := Open(b.TempDir(), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			fields := imTableFields()
+			for i := range fields {
+				fields[i].Indexed = fields[i].Indexed && indexed
+			}
+			s, _ := NewSchema("messages", fields)
+			tbl, err := db.CreateTable("messages", s)
+			if err != nil {
+				b.Fatal(err)
+			}
+			payload := make([]byte, 200)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := tbl.Insert(map[string]any{
+					"channel_id": fmt.Sprintf("channel-%04d", i%1000),
+					"from_uid":   "user-1",
+					"msg_id":     int64(i),
+					"msg_type":   uint8(1),
+					"payload":    payload,
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

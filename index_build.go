@@ -210,7 +210,7 @@ func (t *Table) writeBuildingLocked(names []string) error {
 	}
 	t.flushMu.Unlock()
 	if err != nil {
-		return err
+		return t.failManifest(err)
 	}
 	t.idx.mu.Lock()
 	t.idx.building = make(map[string]bool, len(names))
@@ -578,13 +578,23 @@ func (t *Table) applyRewriteLocked(edit *versionEdit, outs []*fileMeta) (bool, e
 			t.removeOutputs(outs)
 			return false, nil
 		}
-		return false, err // outcome unknown: Open sorts the files out
+		return false, t.failManifest(err) // outcome unknown: Open sorts the files out
 	}
 	t.installCurrentLocked()
 	if err := killPoint("index_build.after_swap"); err != nil {
 		return true, err
 	}
 	return true, nil
+}
+
+// failManifest makes a failed MANIFEST update (sticky in the version set)
+// the table's sticky failure too, as a failed flush does; other errors are
+// returned unchanged.
+func (t *Table) failManifest(err error) error {
+	if ErrorCode(err) == CodeReadOnly {
+		return t.fail(err)
+	}
+	return err
 }
 
 // removeOutputs deletes files a failed rewrite wrote (no version names them).

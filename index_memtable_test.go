@@ -71,7 +71,7 @@ func TestMemIndexOrderAndRanges(t *testing.T) {
 					require.True(t, slices.IsSorted(mi.seqsLocked(id, &one)))
 				}
 			}
-			for range 120 {
+			for range 60 {
 				ir := idxRandomRange(r, sorted)
 				lo, hi := ir.bounds()
 				for _, reverse := range []bool{false, true} {

@@ -71,6 +71,21 @@ func newIndexSectionBuilder(s *Schema) *indexSectionBuilder {
 	return b
 }
 
+// covers reports whether the builder writes a section for every field s
+// indexes. A compaction that made its builder from an older schema must
+// check it against t.Schema() under flushMu right before installing its
+// outputs, and redo the work when it is false (a CreateIndex happened
+// meanwhile); otherwise it could install a file without a section after the
+// build checked every file.
+func (b *indexSectionBuilder) covers(s *Schema) bool {
+	for _, f := range indexedFields(s) {
+		if !slices.ContainsFunc(b.fields, func(g idxField) bool { return g == f }) {
+			return false
+		}
+	}
+	return true
+}
+
 // add records the index entries of one SST entry: for a kindSet entry, one
 // entry per indexed field; tombstones have none. row is not retained.
 func (b *indexSectionBuilder) add(seq int64, kind entryKind, row []byte) error {

@@ -265,6 +265,19 @@ func TestIndexSectionInSST(t *testing.T) {
 	sstRequireCorrupted(t, err)
 }
 
+func TestIndexSectionBuilderCovers(t *testing.T) {
+	s1, err := NewSchema("t", []Field{{Name: "a", Type: Int64, Indexed: true}, {Name: "b", Type: String}})
+	require.NoError(t, err)
+	s2, err := s1.withIndexed("b", true)
+	require.NoError(t, err)
+	s3, err := s1.withIndexed("a", false)
+	require.NoError(t, err)
+	require.True(t, newIndexSectionBuilder(s1).covers(s1))
+	require.False(t, newIndexSectionBuilder(s1).covers(s2))
+	require.True(t, newIndexSectionBuilder(s2).covers(s1))
+	require.True(t, newIndexSectionBuilder(s1).covers(s3))
+}
+
 // TestIndexSectionCorruptionNeverPanics mutates encoded sections at random
 // and walks them every way: each failure must be ErrCorrupted naming the
 // file, and nothing may panic or loop.

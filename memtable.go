@@ -81,13 +81,17 @@ func newMemtable(logNum uint64) *memtable {
 
 // add records the newest version of seq. row is copied into the arena; it is
 // nil for a tombstone (kindDelete).
+//
+// A row version is indexed before it becomes visible, so a reader that sees
+// it also finds its index entries (an entry without its row yet is only a
+// candidate that fails the re-check).
 func (m *memtable) add(seq int64, kind entryKind, timeNanos int64, row []byte) {
-	m.mu.Lock()
-	m.addLocked(seq, kind, timeNanos, row)
-	m.mu.Unlock()
 	if kind == kindSet {
 		m.idx.add(seq, row)
 	}
+	m.mu.Lock()
+	m.addLocked(seq, kind, timeNanos, row)
+	m.mu.Unlock()
 }
 
 func (m *memtable) addLocked(seq int64, kind entryKind, timeNanos int64, row []byte) {

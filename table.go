@@ -12,8 +12,11 @@ import (
 //
 // Locking (acquire in this order, never the reverse):
 //
+//	idx.ddlMu — CreateIndex, DropIndex and index builds (index_build.go);
+//	           held across a whole build.
 //	compact.mu — one compaction at a time (compaction.go); held across the
-//	           compaction's I/O, taken before any lock below.
+//	           compaction's I/O, taken before any lock below; index
+//	           rewrites take it too, so they and compactions exclude each other.
 //	writeMu  — writers: seq assignment, WAL append, memtable insert, memtable
 //	           switch. Never held across an fsync except inside a memtable
 //	           switch (creating the next WAL) and never taken by readers.
