@@ -14,12 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// queryModelCompact, when set, runs a full compaction of the table in
-// TestQueryModel, which then runs another round of random queries. It is nil
-// until compaction lands; the lead sets it (e.g. in a compaction test file):
-//
-//	func init() { queryModelCompact = func(t *Table) error { return t.Compact() } }
-var queryModelCompact func(*Table) error
+// queryModelCompact runs a full compaction of the table between the model
+// test's rounds, so every query is also checked against compacted files.
+var queryModelCompact = func(t *Table) error { return t.Compact() }
 
 // qmRow is the model's copy of one row of the IM table.
 type qmRow struct {
