@@ -67,6 +67,13 @@ func TestCreateIndexCrashAtEveryKillPoint(t *testing.T) {
 			t.Run(point, func(t *testing.T) {
 				fs := base.crashClone(nil, 1)
 				db, tbl := idxOpenTable(t, fs, false, 32<<10)
+				// The replayed memtables may already be flushed in the
+				// background by now; a row inserted and deleted makes sure
+				// CreateIndex has a memtable of its own to flush (and so
+				// reaches the flush.* points), without changing live rows.
+				seq, err := tbl.Insert(idxTestRow(1_000_000))
+				require.NoError(t, err)
+				require.NoError(t, tbl.Delete(seq))
 				var hits atomic.Int32
 				setKillPointHook(func(name string) error {
 					if name == point && hits.Add(1) == 1 {
@@ -74,7 +81,7 @@ func TestCreateIndexCrashAtEveryKillPoint(t *testing.T) {
 					}
 					return nil
 				})
-				err := tbl.CreateIndex("from")
+				err = tbl.CreateIndex("from")
 				setKillPointHook(nil)
 				require.Positive(t, hits.Load(), "kill point %s not reached", point)
 				require.Error(t, err)
