@@ -173,9 +173,7 @@ func (m *mergingIter) value() []byte {
 	}
 	return v
 }
-func (m *mergingIter) err() error       { return m.failed }
-func (m *mergingIter) source() int      { return m.cur }
-func (m *mergingIter) numChildren() int { return len(m.children) }
+func (m *mergingIter) err() error { return m.failed }
 
 func (m *mergingIter) close() error {
 	err := m.failed

@@ -7,38 +7,34 @@ import (
 // lookup finds the newest version of seq: the active memtable, the immutable
 // memtables newest first, the L0 files newest first, then one file per level
 // found by binary search of the level's seq ranges. It returns the encoded
-// row (copied, so it outlives the read state) and its time, or ErrNotFound
-// when the row does not exist or its newest version is a tombstone.
-func (t *Table) lookup(seq int64) ([]byte, int64, error) {
+// row (copied out of an SST, so it outlives the read state; a memtable row
+// is immutable arena memory), or ErrNotFound when the row does not exist or
+// its newest version is a tombstone.
+func (t *Table) lookup(seq int64) ([]byte, error) {
 	if seq <= 0 || seq > t.seqHigh.Load() {
-		return nil, 0, ErrNotFound
+		return nil, ErrNotFound
 	}
 	rs, err := t.pin()
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	defer rs.release()
 	for _, m := range rs.mems {
 		if e, ok := m.get(seq); ok {
 			if e.kind == kindDelete {
-				return nil, 0, ErrNotFound
+				return nil, ErrNotFound
 			}
-			return m.rowBytes(e), e.timeNanos, nil
+			return m.rowBytes(e), nil
 		}
 	}
 	kind, val, found, err := t.lookupVersion(rs.v, seq)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	if !found || kind == kindDelete {
-		return nil, 0, ErrNotFound
+		return nil, ErrNotFound
 	}
-	row := append([]byte(nil), val...)
-	view, err := parseRow(row)
-	if err != nil {
-		return nil, 0, err
-	}
-	return row, view.timeNanos(), nil
+	return append([]byte(nil), val...), nil
 }
 
 // lookupVersion searches the SSTs of v for seq. The returned value aliases
@@ -82,7 +78,7 @@ func (t *Table) getFromFile(f *fileMeta, seq int64) (entryKind, []byte, bool, er
 // getRow returns the decoded newest version of seq. fields lists the field
 // indexes to decode; nil decodes all.
 func (t *Table) getRow(seq int64, fields []int) (*Row, error) {
-	buf, _, err := t.lookup(seq)
+	buf, err := t.lookup(seq)
 	if err != nil {
 		return nil, err
 	}

@@ -247,7 +247,7 @@ func (t *Table) Delete(seq int64) error {
 	if err := t.beginWrite(); err != nil {
 		return err
 	}
-	if _, _, err := t.lookup(seq); err != nil {
+	if _, err := t.lookup(seq); err != nil {
 		t.writeMu.Unlock()
 		return withTable(err, t.name)
 	}
