@@ -199,9 +199,8 @@ func (b *indexSectionBuilder) sorted(i int) (int, func(k int) []byte) {
 // it shares with the entry before it in the block, then the rest of it:
 // entries of one channel differ only in the last bytes of their seq, so a
 // 23-byte channel entry takes about 4 bytes. Every 16th entry (a restart
-// point) shares nothing, so a reader decodes any entry from the restart
-// point before it, at most 15 steps away, and searches a block by binary
-// search over its restart points. The sparse block index lets a range lookup
+// point) shares nothing, so a reader decodes one restart run (≤ 16 entries)
+// at a time and searches a block by binary search over its restart points. The sparse block index lets a range lookup
 // binary-search the blocks by their first entries — kept whole in the heap,
 // so the search touches a few cache lines, not one page per probe — and then
 // read sequentially.
@@ -385,8 +384,9 @@ func (s *idxSectionReader) firstEntry(i int) ([]byte, error) {
 	return s.b[a:b:b], nil
 }
 
-// idxBlock is a loaded block. It decodes entries into buf, remembering the
-// last one decoded, so that walking a block forwards decodes each entry once.
+// idxBlock is a loaded block. Entries are decoded one restart run (the up
+// to 16 entries from one restart point to the next) at a time into run, so
+// walking a block in either direction decodes each entry once.
 type idxBlock struct {
 	s        *idxSectionReader
 	off      int    // section offset of the block
@@ -394,9 +394,9 @@ type idxBlock struct {
 	count    int    // entries
 	restarts int    // offset of the restart offsets = end of the entries
 
-	j    int    // entry held in buf, -1 when none
-	next int    // offset of entry j+1
-	buf  []byte // entry j, decoded
+	run     int    // restart run held in runBuf, -1 when none
+	runBuf  []byte // the run's entries, decoded, back to back
+	runEnds []int  // runEnds[i]: end of the run's entry i in runBuf
 }
 
 // block loads block i and checks its trailer and, with checkCRC, its CRC.
@@ -419,7 +419,7 @@ func (s *idxSectionReader) block(i int, checkCRC bool) (idxBlock, error) {
 	if count == 0 || restarts < count*idxMinEncodedEntry {
 		return idxBlock{}, s.corrupt(off, "block %d: %d entries do not fit its %d bytes", i, count, n)
 	}
-	return idxBlock{s: s, off: off, b: b, count: count, restarts: restarts, j: -1}, nil
+	return idxBlock{s: s, off: off, b: b, count: count, restarts: restarts, run: -1}, nil
 }
 
 // restart returns the offset of restart point r (entry r·16).
@@ -427,57 +427,79 @@ func (k *idxBlock) restart(r int) int {
 	return int(binary.LittleEndian.Uint16(k.b[k.restarts+r*idxBlockOffSize:]))
 }
 
-// entry returns entry j of the block, decoded into a buffer the block owns:
-// it is valid until the next call of entry on this block. Every length is
-// checked against the block and the entry before it.
+// entry returns entry j (0 ≤ j < count) of the block, decoded into a buffer
+// the block owns: it is valid until entry is called for another restart run
+// of this block.
 func (k *idxBlock) entry(j int) ([]byte, error) {
-	if k.j == j {
-		return k.buf, nil
-	}
-	if k.j < 0 || j != k.j+1 { // not the next one: start at its restart point
-		r := j / idxRestartInterval
-		k.j, k.next, k.buf = r*idxRestartInterval-1, k.restart(r), k.buf[:0]
-	}
-	for k.j < j {
-		if err := k.decodeNext(); err != nil {
-			k.j = -1
+	r := j / idxRestartInterval
+	if r != k.run {
+		if err := k.decodeRun(r); err != nil {
+			k.run = -1
 			return nil, err
 		}
 	}
-	return k.buf, nil
+	i := j - r*idxRestartInterval
+	start := 0
+	if i > 0 {
+		start = k.runEnds[i-1]
+	}
+	return k.runBuf[start:k.runEnds[i]:k.runEnds[i]], nil
 }
 
-// decodeNext decodes entry j+1 at k.next over the entry in buf.
-func (k *idxBlock) decodeNext() error {
-	j, at := k.j+1, k.next
-	if at >= k.restarts {
-		return k.s.corrupt(k.off+at, "entry %d starts at %d, past the entries' end %d", j, at, k.restarts)
+// decodeRun decodes restart run r, checking every length against the block
+// and the entry before it, and that the run ends exactly where the next one
+// starts (or, for the last run, where the restart offsets begin).
+func (k *idxBlock) decodeRun(r int) error {
+	first := r * idxRestartInterval
+	n := min(idxRestartInterval, k.count-first)
+	at := k.restart(r)
+	if r == 0 && at != 0 {
+		return k.s.corrupt(k.off+k.restarts, "restart 0 at %d, want 0", at)
 	}
-	shared, n1 := binary.Uvarint(k.b[at:k.restarts])
-	if n1 <= 0 {
-		return k.s.corrupt(k.off+at, "entry %d: bad shared length", j)
+	k.runBuf, k.runEnds = k.runBuf[:0], k.runEnds[:0]
+	prevStart := 0
+	for i := 0; i < n; i++ {
+		j := first + i
+		if at >= k.restarts {
+			return k.s.corrupt(k.off+at, "entry %d starts at %d, past the entries' end %d", j, at, k.restarts)
+		}
+		shared, n1 := binary.Uvarint(k.b[at:k.restarts])
+		if n1 <= 0 {
+			return k.s.corrupt(k.off+at, "entry %d: bad shared length", j)
+		}
+		unshared, n2 := binary.Uvarint(k.b[at+n1 : k.restarts])
+		if n2 <= 0 {
+			return k.s.corrupt(k.off+at, "entry %d: bad length", j)
+		}
+		start := at + n1 + n2
+		prevLen := len(k.runBuf) - prevStart
+		switch {
+		case i == 0 && shared != 0:
+			return k.s.corrupt(k.off+at, "restart entry %d shares %d bytes", j, shared)
+		case shared > uint64(prevLen):
+			return k.s.corrupt(k.off+at, "entry %d shares %d bytes of a %d-byte entry", j, shared, prevLen)
+		case unshared == 0 || unshared > uint64(k.restarts-start):
+			return k.s.corrupt(k.off+at, "entry %d: %d new bytes do not fit the block", j, unshared)
+		case shared+unshared < idxMinEntrySize:
+			return k.s.corrupt(k.off+at, "entry %d of %d bytes is too short", j, shared+unshared)
+		}
+		entryStart := len(k.runBuf)
+		// The shared prefix is copied from the previous entry of the same
+		// buffer; append copies correctly even when it reallocates.
+		k.runBuf = append(k.runBuf, k.runBuf[prevStart:prevStart+int(shared)]...)
+		at = start + int(unshared)
+		k.runBuf = append(k.runBuf, k.b[start:at]...)
+		k.runEnds = append(k.runEnds, len(k.runBuf))
+		prevStart = entryStart
 	}
-	unshared, n2 := binary.Uvarint(k.b[at+n1 : k.restarts])
-	if n2 <= 0 {
-		return k.s.corrupt(k.off+at, "entry %d: bad length", j)
+	end := k.restarts
+	if first+n < k.count {
+		end = k.restart(r + 1)
 	}
-	start := at + n1 + n2
-	switch {
-	case j%idxRestartInterval == 0 && shared != 0:
-		return k.s.corrupt(k.off+at, "restart entry %d shares %d bytes", j, shared)
-	case shared > uint64(len(k.buf)):
-		return k.s.corrupt(k.off+at, "entry %d shares %d bytes of a %d-byte entry", j, shared, len(k.buf))
-	case unshared == 0 || unshared > uint64(k.restarts-start):
-		return k.s.corrupt(k.off+at, "entry %d: %d new bytes do not fit the block", j, unshared)
-	case shared+unshared < idxMinEntrySize:
-		return k.s.corrupt(k.off+at, "entry %d of %d bytes is too short", j, shared+unshared)
+	if at != end {
+		return k.s.corrupt(k.off+at, "restart run %d ends at %d, the next starts at %d", r, at, end)
 	}
-	if j%idxRestartInterval == 0 && (k.restart(j/idxRestartInterval) != at || (j == 0 && at != 0)) {
-		return k.s.corrupt(k.off+k.restarts, "restart %d at %d, entry %d is at %d", j/idxRestartInterval, k.restart(j/idxRestartInterval), j, at)
-	}
-	end := start + int(unshared)
-	k.buf = append(k.buf[:shared], k.b[start:end]...)
-	k.j, k.next = j, end
+	k.run = r
 	return nil
 }
 
@@ -489,7 +511,7 @@ func (k *idxBlock) search(pred func(e []byte) bool) (int, error) {
 	lo, hi := 0, (k.count+idxRestartInterval-1)/idxRestartInterval
 	for lo < hi { // first restart point whose entry satisfies pred
 		mid := int(uint(lo+hi) >> 1)
-		e, err := k.entry(mid * idxRestartInterval)
+		e, err := k.restartEntry(mid)
 		if err != nil {
 			return 0, err
 		}
@@ -513,6 +535,27 @@ func (k *idxBlock) search(pred func(e []byte) bool) (int, error) {
 		}
 	}
 	return j, nil
+}
+
+// restartEntry returns the entry at restart point r in place, without
+// decoding its run: a restart entry shares nothing, so its bytes are whole
+// in the block. The checks are decodeRun's for a first entry.
+func (k *idxBlock) restartEntry(r int) ([]byte, error) {
+	at := k.restart(r)
+	if (r == 0 && at != 0) || at >= k.restarts {
+		return nil, k.s.corrupt(k.off+k.restarts, "restart %d at %d outside the entries", r, at)
+	}
+	shared, n1 := binary.Uvarint(k.b[at:k.restarts])
+	if n1 <= 0 || shared != 0 {
+		return nil, k.s.corrupt(k.off+at, "restart entry %d: bad shared length", r*idxRestartInterval)
+	}
+	unshared, n2 := binary.Uvarint(k.b[at+n1 : k.restarts])
+	start := at + n1 + n2
+	if n2 <= 0 || unshared < idxMinEntrySize || unshared > uint64(k.restarts-start) {
+		return nil, k.s.corrupt(k.off+at, "restart entry %d: %d bytes do not fit the block", r*idxRestartInterval, unshared)
+	}
+	end := start + int(unshared)
+	return k.b[start:end:end], nil
 }
 
 // sstIdxSource walks an index section over a range, in either direction,
@@ -567,6 +610,7 @@ func (x *sstIdxSource) load(bi int) error {
 	if err != nil {
 		return err
 	}
+	blk.runBuf, blk.runEnds = x.blk.runBuf[:0], x.blk.runEnds[:0] // reuse the decode buffers
 	x.bi, x.blk = bi, blk
 	return nil
 }
@@ -717,9 +761,6 @@ func (s *idxSectionReader) verify(fn func(e []byte) error) error {
 			e, err := blk.entry(j)
 			if err != nil {
 				return err
-			}
-			if j == blk.count-1 && blk.next != blk.restarts {
-				return s.corrupt(off+blk.next, "block %d: %d bytes after the last entry", i, blk.restarts-blk.next)
 			}
 			if prev != nil && bytes.Compare(prev, e) >= 0 {
 				return s.corrupt(off, "block %d: entry %d out of order", i, j)

@@ -207,7 +207,7 @@ func TestIndexSectionInSST(t *testing.T) {
 	require.NoError(t, err)
 
 	rd := sstOpen(t, fs, "/d", 7)
-	require.NoError(t, rd.verify())
+	require.NoError(t, rd.verify(nil))
 	_, found, err := rd.indexSection("o")
 	require.NoError(t, err)
 	require.False(t, found)

@@ -399,6 +399,20 @@ func (v rowView) boolAt(i int) (val bool, ok bool, err error) {
 	return val, err == nil, err
 }
 
+// storedRowTime returns the _time of the encoded row stored under seq, read from
+// its ROW1 header: the one place the engine reads a row's time without
+// parsing the row (compaction computing file time ranges, Check verifying
+// them). A row that is not ROW1 or carries another seq is ErrCorrupted.
+func storedRowTime(seq int64, row []byte) (int64, error) {
+	if len(row) < rowHeaderSize || string(row[:rowMagicSize]) != rowMagic {
+		return 0, rowCorrupt(0, "row of seq %d: not a ROW1 row (%d bytes)", seq, len(row))
+	}
+	if got := int64(binary.LittleEndian.Uint64(row[rowSeqOffset:])); got != seq {
+		return 0, rowCorrupt(rowSeqOffset, "row stored under seq %d says seq %d", seq, got)
+	}
+	return int64(binary.LittleEndian.Uint64(row[rowTimeOffset:])), nil
+}
+
 // decodeRow decodes every field of an untrusted encoded row. types[i] is the
 // type of field i; fields the row lacks (index ≥ FieldCount) are nil, and
 // entries beyond len(types) (fields no longer in the schema) are ignored.
