@@ -630,8 +630,6 @@ func (t *Table) removeCompactionOutputs(outputs []*fileMeta) {
 	}
 }
 
-
-
 // tombstoneDropper decides whether a tombstone can be dropped: no level
 // deeper than the output level has a file whose seq range contains it (so
 // no older version of the row can survive below). Seqs arrive ascending,

@@ -330,7 +330,7 @@ type sstVerifier struct {
 	hasTime     bool
 	timeOf      func(seq int64, value []byte) (int64, error) // a row's _time; nil: not checked
 	recEnd      uint64                                       // end of the last record seen
-	lastLeafEnd uint64 // end of the last leaf seen
+	lastLeafEnd uint64                                       // end of the last leaf seen
 }
 
 // walk checks the subtree of the node at off. The recursion depth is the
