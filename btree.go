@@ -1,7 +1,7 @@
 package srdb
 
 // The B+Tree of an SST file: fixed 4 KiB nodes keyed by seq. Leaves hold one
-// entry per row (seq, _time, record offset, kind); internal nodes hold one
+// entry per row (seq, record offset, kind); internal nodes hold one
 // (separator, child offset) pair per child, where the separator is the
 // smallest seq of the child's subtree. The tree is built bottom-up from the
 // sorted stream of rows (btreeNodeBuilder, used by sstWriter) and read in
@@ -13,25 +13,28 @@ package srdb
 //	off  size  field
 //	  0     4  CRC32-C of bytes [4, 4096)
 //	  4     2  magic 0x4E42 ("BN")
-//	  6     1  node format version (1)
+//	  6     1  node format version (2)
 //	  7     1  level: 0 = leaf, height-1 = root
 //	  8     2  entry count n (1 ≤ n ≤ capacity of the level)
 //	 10     …  n entries, then zero bytes up to 4096
 //
-// Leaf entry (23 bytes):                Internal entry (14 bytes):
+// Leaf entry (15 bytes):                Internal entry (14 bytes):
 //
 //	off  size  field                      off  size  field
 //	  0     8  seq (int64)                  0     8  separator seq (int64)
-//	  8     8  _time ns (0 for tombstones)  8     6  child node offset (uint48)
-//	 16     6  record offset (uint48)
-//	 22     1  kind (1 set, 2 delete)
+//	  8     6  record offset (uint48)       8     6  child node offset (uint48)
+//	 14     1  kind (1 set, 2 delete)
+//
+// The row's _time is not in the leaf: it is in the row (ROW1 header), and
+// the file's time range is in the SST header, which is what queries skip
+// files by.
 //
 // Entries are sorted by strictly increasing seq; the first separator of a
 // node equals the first seq of its subtree, so a reader checks on every
 // descent that the child it lands on starts with the separator it followed.
 //
 // These constants describe data already on disk: they are frozen for node
-// format version 1.
+// format version 2.
 
 import "encoding/binary"
 
@@ -46,14 +49,13 @@ const (
 	nodeHeaderSize = 10
 
 	nodeMagic   = 0x4E42
-	nodeVersion = 1
+	nodeVersion = 2 // version 1 leaves also held the row's _time (23-byte entries)
 
 	leafSeqOff    = 0
-	leafTimeOff   = 8
-	leafRecOff    = 16
-	leafKindOff   = 22
-	leafEntrySize = 23
-	leafCap       = (sstNodeSize - nodeHeaderSize) / leafEntrySize // 177
+	leafRecOff    = 8
+	leafKindOff   = 14
+	leafEntrySize = 15
+	leafCap       = (sstNodeSize - nodeHeaderSize) / leafEntrySize // 272
 
 	innerKeyOff    = 0
 	innerChildOff  = 8
@@ -63,7 +65,7 @@ const (
 	// sstMaxOffset is the largest offset a uint48 field holds.
 	sstMaxOffset = 1<<48 - 1
 	// sstMaxHeight bounds the tree height. A tree of height 8 holds more
-	// than 177·291⁷ entries, far beyond any file; the bound lets iterators
+	// than 272·291⁷ entries, far beyond any file; the bound lets iterators
 	// keep their descent stack in a fixed array.
 	sstMaxHeight = 8
 )
@@ -89,13 +91,12 @@ type btreeNodeBuilder struct {
 func (nb *btreeNodeBuilder) full(level int) bool { return nb.count >= btreeNodeCapacity(level) }
 
 // addLeaf appends a leaf entry. The caller checks full first.
-func (nb *btreeNodeBuilder) addLeaf(seq, timeNanos int64, recOff uint64, kind entryKind) {
+func (nb *btreeNodeBuilder) addLeaf(seq int64, recOff uint64, kind entryKind) {
 	if nb.count == 0 {
 		nb.firstKey = seq
 	}
 	e := nb.buf[nodeHeaderSize+nb.count*leafEntrySize:]
 	binary.LittleEndian.PutUint64(e[leafSeqOff:], uint64(seq))
-	binary.LittleEndian.PutUint64(e[leafTimeOff:], uint64(timeNanos))
 	btreePutU48(e[leafRecOff:], recOff)
 	e[leafKindOff] = byte(kind)
 	nb.count++
@@ -156,10 +157,6 @@ func btreeCheckNode(n []byte, level int) (int, string) {
 
 func leafSeq(n []byte, i int) int64 {
 	return int64(binary.LittleEndian.Uint64(n[nodeHeaderSize+i*leafEntrySize+leafSeqOff:]))
-}
-
-func leafTime(n []byte, i int) int64 {
-	return int64(binary.LittleEndian.Uint64(n[nodeHeaderSize+i*leafEntrySize+leafTimeOff:]))
 }
 
 func leafRecordOff(n []byte, i int) uint64 {

@@ -65,7 +65,7 @@ func (t *Table) check() error {
 				report(err)
 				continue
 			}
-			if err := r.verify(); err != nil {
+			if err := r.verify(storedRowTime); err != nil {
 				report(err)
 				continue
 			}

@@ -1,7 +1,6 @@
 package srdb
 
 import (
-	"encoding/binary"
 	"errors"
 	"log/slog"
 	"sync"
@@ -549,8 +548,8 @@ func (t *Table) writeCompactionOutputs(v *version, plan *compactionPlan) (output
 			return outputs, err
 		}
 		if kind == kindSet {
-			if timeNanos, err = compactionRowTime(seq, val); err != nil {
-				return outputs, err
+			if timeNanos, err = storedRowTime(seq, val); err != nil {
+				return outputs, locateRowError(err, "compaction input", -1)
 			}
 		}
 		if w != nil && (int64(w.off) >= target || cutter.cutBefore(prev, seq)) {
@@ -629,18 +628,6 @@ func (t *Table) removeCompactionOutputs(outputs []*fileMeta) {
 			t.logger.Warn("srdb: removing compaction output", slog.String("file", path), slog.Any("err", err))
 		}
 	}
-}
-
-// compactionRowTime returns the _time of the encoded row of seq, read from
-// the ROW1 header (the record's checksum was verified by the SST reader).
-func compactionRowTime(seq int64, row []byte) (int64, error) {
-	if len(row) < rowHeaderSize || string(row[:rowMagicSize]) != rowMagic {
-		return 0, corruptionError("compaction input", -1, "row of seq %d: not a ROW1 row (%d bytes)", seq, len(row))
-	}
-	if got := int64(binary.LittleEndian.Uint64(row[rowSeqOffset:])); got != seq {
-		return 0, corruptionError("compaction input", -1, "row of seq %d says seq %d", seq, got)
-	}
-	return int64(binary.LittleEndian.Uint64(row[rowTimeOffset:])), nil
 }
 
 // tombstoneDropper decides whether a tombstone can be dropped: no level

@@ -423,7 +423,7 @@ func TestCompactionTombstoneDropperAndOutputCutter(t *testing.T) {
 	c = newOutputCutter(v, 1)
 	require.False(t, c.cutBefore(25, 52), "25 is inside [20,30]")
 
-	_, err := compactionRowTime(1, []byte("short"))
+	_, err := storedRowTime(1, []byte("short"))
 	require.ErrorIs(t, err, ErrCorrupted)
 }
 

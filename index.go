@@ -253,16 +253,16 @@ type idxSource interface {
 // indexIter merges the idxSources of one lookup into one stream of distinct
 // entries in ascending (or, reverse, descending) order. It is not safe for
 // concurrent use. key and seq are valid after next returned true; key
-// aliases index memory that stays valid while the read state given to
-// newIndexIter is pinned.
+// aliases a buffer of the iterator that the next call of next overwrites.
 type indexIter struct {
 	t       *Table
 	srcs    []idxSource
 	heap    []int // indexes into srcs; heap[0] holds the next entry
 	reverse bool
 	started bool
-	cur     []byte
-	visited int64 // entries the sources landed on
+	cur     []byte // the current entry: curBuf, or nil
+	curBuf  []byte // a copy of the current entry, reused (SST sources reuse theirs)
+	visited int64  // entries the sources landed on
 	fault   error
 	closed  bool
 }
@@ -411,7 +411,9 @@ func (it *indexIter) next() bool {
 		it.cur = nil
 		return false
 	}
-	it.cur = it.srcs[it.heap[0]].entry()
+	// Copy: a source decodes its entries into a buffer it reuses.
+	it.curBuf = append(it.curBuf[:0], it.srcs[it.heap[0]].entry()...)
+	it.cur = it.curBuf
 	return true
 }
 

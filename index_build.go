@@ -643,7 +643,14 @@ func (t *Table) rewriteSST(f *fileMeta, s *Schema) (_ *fileMeta, err error) {
 		if it.err() != nil {
 			break
 		}
-		if err := w.add(it.seq(), it.kind(), it.timeNanos(), val); err != nil {
+		var timeNanos int64
+		if it.kind() == kindSet {
+			if timeNanos, err = storedRowTime(it.seq(), val); err != nil {
+				w.abort()
+				return nil, locateRowError(err, r.name, -1)
+			}
+		}
+		if err := w.add(it.seq(), it.kind(), timeNanos, val); err != nil {
 			w.abort()
 			return nil, err
 		}

@@ -8,20 +8,22 @@ import (
 )
 
 // Index section constants; the layout is drawn above encodeIndexSection.
-// Frozen for section format version 1.
+// Frozen for section format version 2 (version 1 stored entries whole).
 const (
 	idxSectionMagic      = "SRDBIDXS"
-	idxSectionVersion    = 1
+	idxSectionVersion    = 2
 	idxHeaderSize        = 40
 	idxHeaderCRCOff      = idxHeaderSize - 4
 	idxBlockTarget       = 4 << 10 // a block is closed once its entries reach this size
 	idxBlockCountSize    = 2       // u16 entry count in the block trailer
 	idxBlockCRCSize      = 4
 	idxBlockTrailer      = idxBlockCountSize + idxBlockCRCSize
-	idxBlockOffSize      = 2 // u16 start offset per entry
+	idxBlockOffSize      = 2  // u16 start offset per restart point
+	idxRestartInterval   = 16 // every 16th entry of a block is stored whole
 	idxBlockMetaSize     = 16
 	idxIndexCRCSize      = 4
 	idxMinEntrySize      = 1 + idxSeqSize // a NULL key and a seq
+	idxMinEncodedEntry   = 3              // shared (1 B) | unshared (1 B) | ≥ 1 new byte
 	idxMaxBlockEntries   = math.MaxUint16
 	idxMaxSectionEntries = math.MaxUint32 // entries of one field in one builder (offsets are uint32)
 )
@@ -182,54 +184,66 @@ func (b *indexSectionBuilder) sorted(i int) (int, func(k int) []byte) {
 //	+------------------------------+ end of section
 //
 // Block (entries are added until they reach idxBlockTarget = 4 KiB, so
-// every start offset fits a u16; a single entry may make a block larger):
+// every restart offset fits a u16; a single entry may make a block larger):
 //
 //	+------------------------------------------+
-//	| entry 0 | entry 1 | … | entry c-1        |  entry = key ‖ seq (8 B big-endian),
-//	|                                          |  back to back, ascending
-//	| start offset of each entry: c × u16      |  entry i ends where i+1 starts
-//	|                                          |  (the last where the offsets begin)
+//	| entry 0 | entry 1 | … | entry c-1        |  ascending; entry = shared uvarint |
+//	|                                          |  unshared uvarint | unshared bytes
+//	| restart offsets: r × u16                 |  r = ⌈c / 16⌉: where entries 0, 16,
+//	|                                          |  32, … start (their shared is 0)
 //	| c: u16 (≥ 1)                             |
 //	| CRC32-C of the block bytes before it: u32|
 //	+------------------------------------------+
 //
-// Entries are stored whole (no prefix compression) so that a reader
-// compares them in place, in both directions, without copying; the start
-// offsets give O(1) access to any entry of a block. An entry costs its key +
-// 8 + 2 bytes. The sparse block index lets a range lookup binary-search the
-// blocks by their first entries — kept together in the heap, so that the
-// search touches a few cache lines, not one page per probe — and then read
-// sequentially.
+// An entry (key ‖ seq, 8 B big-endian) is stored as the length of the prefix
+// it shares with the entry before it in the block, then the rest of it:
+// entries of one channel differ only in the last bytes of their seq, so a
+// 23-byte channel entry takes about 4 bytes. Every 16th entry (a restart
+// point) shares nothing, so a reader decodes one restart run (≤ 16 entries)
+// at a time and searches a block by binary search over its restart points. The sparse block index lets a range lookup
+// binary-search the blocks by their first entries — kept whole in the heap,
+// so the search touches a few cache lines, not one page per probe — and then
+// read sequentially.
 func encodeIndexSection(typ FieldType, n int, entry func(k int) []byte) []byte {
 	size := idxHeaderSize + idxIndexCRCSize
 	for k := 0; k < n; k++ {
-		size += len(entry(k)) + idxBlockOffSize
+		size += len(entry(k))/4 + 3
 	}
 	size += (size/idxBlockTarget + 1) * (idxBlockTrailer + idxBlockMetaSize + 32)
 	out := make([]byte, idxHeaderSize, size)
-	var metas, heap []byte
-	var offs []byte
+	var metas, heap, restarts []byte
+	var prev []byte
 	blockStart, count, heapAt := len(out), 0, 0
 	closeBlock := func() {
-		out = append(out, offs...)
+		out = append(out, restarts...)
 		out = binary.LittleEndian.AppendUint16(out, uint16(count))
 		out = binary.LittleEndian.AppendUint32(out, sstChecksum(out[blockStart:]))
 		metas = binary.LittleEndian.AppendUint64(metas, uint64(blockStart))
 		metas = binary.LittleEndian.AppendUint32(metas, uint32(len(out)-blockStart))
 		metas = binary.LittleEndian.AppendUint32(metas, uint32(heapAt))
-		blockStart, count, offs = len(out), 0, offs[:0]
+		blockStart, count, restarts = len(out), 0, restarts[:0]
 	}
 	for k := 0; k < n; k++ {
 		e := entry(k)
 		if count > 0 && (len(out)-blockStart >= idxBlockTarget || count == idxMaxBlockEntries) {
 			closeBlock()
 		}
+		shared := 0
+		if count%idxRestartInterval == 0 {
+			restarts = binary.LittleEndian.AppendUint16(restarts, uint16(len(out)-blockStart))
+		} else {
+			for shared < len(e) && shared < len(prev) && e[shared] == prev[shared] {
+				shared++
+			}
+		}
 		if count == 0 {
 			heapAt = len(heap)
 			heap = append(heap, e...)
 		}
-		offs = binary.LittleEndian.AppendUint16(offs, uint16(len(out)-blockStart))
-		out = append(out, e...)
+		out = binary.AppendUvarint(out, uint64(shared))
+		out = binary.AppendUvarint(out, uint64(len(e)-shared))
+		out = append(out, e[shared:]...)
+		prev = e
 		count++
 	}
 	if count > 0 {
@@ -319,11 +333,11 @@ func openIndexSection(b []byte, file string, base int64) (*idxSectionReader, err
 		return nil, s.corrupt(10, "field type %d is not indexable", s.typ)
 	case reserved != 0 || reserved2 != 0:
 		return nil, s.corrupt(11, "reserved header bytes not zero")
-	case nblocks > uint64(len(b)-idxHeaderSize-idxIndexCRCSize)/(idxBlockMetaSize+idxMinEntrySize):
+	case nblocks > uint64(len(b)-idxHeaderSize-idxIndexCRCSize)/(idxBlockMetaSize+idxMinEntrySize+idxMinEncodedEntry):
 		return nil, s.corrupt(12, "block count %d exceeds the section", nblocks)
 	case indexOff < idxHeaderSize || indexOff > uint64(len(b))-idxIndexCRCSize-nblocks*(idxBlockMetaSize+idxMinEntrySize):
 		return nil, s.corrupt(24, "block index offset %d does not fit %d blocks in %d bytes", indexOff, nblocks, len(b))
-	case s.nentries < nblocks || s.nentries > uint64(indexOff-idxHeaderSize)/idxMinEntrySize:
+	case s.nentries < nblocks || s.nentries > uint64(indexOff-idxHeaderSize)/idxMinEncodedEntry:
 		return nil, s.corrupt(16, "entry count %d invalid for %d blocks", s.nentries, nblocks)
 	case nblocks == 0 && (indexOff != idxHeaderSize || len(b) != idxHeaderSize+idxIndexCRCSize):
 		return nil, s.corrupt(24, "no blocks but %d bytes of them", len(b)-idxHeaderSize-idxIndexCRCSize)
@@ -348,7 +362,7 @@ func (s *idxSectionReader) blockMeta(i int) (off, n int, err error) {
 	m := s.indexOff + i*idxBlockMetaSize
 	o := binary.LittleEndian.Uint64(s.b[m:])
 	l := uint64(binary.LittleEndian.Uint32(s.b[m+8:]))
-	if o < idxHeaderSize || o > uint64(s.indexOff) || l > uint64(s.indexOff)-o || l < idxBlockTrailer+idxBlockOffSize+idxMinEntrySize {
+	if o < idxHeaderSize || o > uint64(s.indexOff) || l > uint64(s.indexOff)-o || l < idxBlockTrailer+idxBlockOffSize+idxMinEncodedEntry {
 		return 0, 0, s.corrupt(m, "block %d: offset %d, length %d out of range", i, o, l)
 	}
 	return int(o), int(l), nil
@@ -370,13 +384,19 @@ func (s *idxSectionReader) firstEntry(i int) ([]byte, error) {
 	return s.b[a:b:b], nil
 }
 
-// idxBlock is a loaded, checksum-verified block.
+// idxBlock is a loaded block. Entries are decoded one restart run (the up
+// to 16 entries from one restart point to the next) at a time into run, so
+// walking a block in either direction decodes each entry once.
 type idxBlock struct {
-	s     *idxSectionReader
-	off   int    // section offset of the block
-	b     []byte // the block
-	count int
-	end   int // end of the entries = start of the offsets
+	s        *idxSectionReader
+	off      int    // section offset of the block
+	b        []byte // the block
+	count    int    // entries
+	restarts int    // offset of the restart offsets = end of the entries
+
+	run     int    // restart run held in runBuf, -1 when none
+	runBuf  []byte // the run's entries, decoded, back to back
+	runEnds []int  // runEnds[i]: end of the run's entry i in runBuf
 }
 
 // block loads block i and checks its trailer and, with checkCRC, its CRC.
@@ -394,24 +414,148 @@ func (s *idxSectionReader) block(i int, checkCRC bool) (idxBlock, error) {
 		return idxBlock{}, s.corrupt(off, "block %d checksum mismatch", i)
 	}
 	count := int(binary.LittleEndian.Uint16(b[crcAt-idxBlockCountSize:]))
-	end := crcAt - idxBlockCountSize - count*idxBlockOffSize
-	if count == 0 || end < count*idxMinEntrySize {
+	nrestarts := (count + idxRestartInterval - 1) / idxRestartInterval
+	restarts := crcAt - idxBlockCountSize - nrestarts*idxBlockOffSize
+	if count == 0 || restarts < count*idxMinEncodedEntry {
 		return idxBlock{}, s.corrupt(off, "block %d: %d entries do not fit its %d bytes", i, count, n)
 	}
-	return idxBlock{s: s, off: off, b: b, count: count, end: end}, nil
+	return idxBlock{s: s, off: off, b: b, count: count, restarts: restarts, run: -1}, nil
 }
 
-// entry returns entry j of the block (in place), checking its bounds.
+// restart returns the offset of restart point r (entry r·16).
+func (k *idxBlock) restart(r int) int {
+	return int(binary.LittleEndian.Uint16(k.b[k.restarts+r*idxBlockOffSize:]))
+}
+
+// entry returns entry j (0 ≤ j < count) of the block, decoded into a buffer
+// the block owns: it is valid until entry is called for another restart run
+// of this block.
 func (k *idxBlock) entry(j int) ([]byte, error) {
-	start := int(binary.LittleEndian.Uint16(k.b[k.end+j*idxBlockOffSize:]))
-	stop := k.end
-	if j+1 < k.count {
-		stop = int(binary.LittleEndian.Uint16(k.b[k.end+(j+1)*idxBlockOffSize:]))
+	r := j / idxRestartInterval
+	if r != k.run {
+		if err := k.decodeRun(r); err != nil {
+			k.run = -1
+			return nil, err
+		}
 	}
-	if (j == 0 && start != 0) || start > stop-idxMinEntrySize || stop > k.end {
-		return nil, k.s.corrupt(k.off+k.end+j*idxBlockOffSize, "entry %d: bounds [%d, %d) invalid", j, start, stop)
+	i := j - r*idxRestartInterval
+	start := 0
+	if i > 0 {
+		start = k.runEnds[i-1]
 	}
-	return k.b[start:stop:stop], nil
+	return k.runBuf[start:k.runEnds[i]:k.runEnds[i]], nil
+}
+
+// decodeRun decodes restart run r, checking every length against the block
+// and the entry before it, and that the run ends exactly where the next one
+// starts (or, for the last run, where the restart offsets begin).
+func (k *idxBlock) decodeRun(r int) error {
+	first := r * idxRestartInterval
+	n := min(idxRestartInterval, k.count-first)
+	at := k.restart(r)
+	if r == 0 && at != 0 {
+		return k.s.corrupt(k.off+k.restarts, "restart 0 at %d, want 0", at)
+	}
+	k.runBuf, k.runEnds = k.runBuf[:0], k.runEnds[:0]
+	prevStart := 0
+	for i := 0; i < n; i++ {
+		j := first + i
+		if at >= k.restarts {
+			return k.s.corrupt(k.off+at, "entry %d starts at %d, past the entries' end %d", j, at, k.restarts)
+		}
+		shared, n1 := binary.Uvarint(k.b[at:k.restarts])
+		if n1 <= 0 {
+			return k.s.corrupt(k.off+at, "entry %d: bad shared length", j)
+		}
+		unshared, n2 := binary.Uvarint(k.b[at+n1 : k.restarts])
+		if n2 <= 0 {
+			return k.s.corrupt(k.off+at, "entry %d: bad length", j)
+		}
+		start := at + n1 + n2
+		prevLen := len(k.runBuf) - prevStart
+		switch {
+		case i == 0 && shared != 0:
+			return k.s.corrupt(k.off+at, "restart entry %d shares %d bytes", j, shared)
+		case shared > uint64(prevLen):
+			return k.s.corrupt(k.off+at, "entry %d shares %d bytes of a %d-byte entry", j, shared, prevLen)
+		case unshared == 0 || unshared > uint64(k.restarts-start):
+			return k.s.corrupt(k.off+at, "entry %d: %d new bytes do not fit the block", j, unshared)
+		case shared+unshared < idxMinEntrySize:
+			return k.s.corrupt(k.off+at, "entry %d of %d bytes is too short", j, shared+unshared)
+		}
+		entryStart := len(k.runBuf)
+		// The shared prefix is copied from the previous entry of the same
+		// buffer; append copies correctly even when it reallocates.
+		k.runBuf = append(k.runBuf, k.runBuf[prevStart:prevStart+int(shared)]...)
+		at = start + int(unshared)
+		k.runBuf = append(k.runBuf, k.b[start:at]...)
+		k.runEnds = append(k.runEnds, len(k.runBuf))
+		prevStart = entryStart
+	}
+	end := k.restarts
+	if first+n < k.count {
+		end = k.restart(r + 1)
+	}
+	if at != end {
+		return k.s.corrupt(k.off+at, "restart run %d ends at %d, the next starts at %d", r, at, end)
+	}
+	k.run = r
+	return nil
+}
+
+// search returns the first entry j in [0, count) for which pred is true
+// (count if none); pred must be monotone. It binary-searches the restart
+// points, then walks the at most 16 entries after the last restart for
+// which pred is false.
+func (k *idxBlock) search(pred func(e []byte) bool) (int, error) {
+	lo, hi := 0, (k.count+idxRestartInterval-1)/idxRestartInterval
+	for lo < hi { // first restart point whose entry satisfies pred
+		mid := int(uint(lo+hi) >> 1)
+		e, err := k.restartEntry(mid)
+		if err != nil {
+			return 0, err
+		}
+		if pred(e) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	if lo == 0 {
+		return 0, nil
+	}
+	j := (lo - 1) * idxRestartInterval
+	for end := min(lo*idxRestartInterval, k.count); j < end; j++ {
+		e, err := k.entry(j)
+		if err != nil {
+			return 0, err
+		}
+		if pred(e) {
+			return j, nil
+		}
+	}
+	return j, nil
+}
+
+// restartEntry returns the entry at restart point r in place, without
+// decoding its run: a restart entry shares nothing, so its bytes are whole
+// in the block. The checks are decodeRun's for a first entry.
+func (k *idxBlock) restartEntry(r int) ([]byte, error) {
+	at := k.restart(r)
+	if (r == 0 && at != 0) || at >= k.restarts {
+		return nil, k.s.corrupt(k.off+k.restarts, "restart %d at %d outside the entries", r, at)
+	}
+	shared, n1 := binary.Uvarint(k.b[at:k.restarts])
+	if n1 <= 0 || shared != 0 {
+		return nil, k.s.corrupt(k.off+at, "restart entry %d: bad shared length", r*idxRestartInterval)
+	}
+	unshared, n2 := binary.Uvarint(k.b[at+n1 : k.restarts])
+	start := at + n1 + n2
+	if n2 <= 0 || unshared < idxMinEntrySize || unshared > uint64(k.restarts-start) {
+		return nil, k.s.corrupt(k.off+at, "restart entry %d: %d bytes do not fit the block", r*idxRestartInterval, unshared)
+	}
+	end := start + int(unshared)
+	return k.b[start:end:end], nil
 }
 
 // sstIdxSource walks an index section over a range, in either direction,
@@ -423,8 +567,9 @@ type sstIdxSource struct {
 	reverse bool
 	bi      int // current block
 	blk     idxBlock
-	j       int // current entry in blk
-	cur     []byte
+	j       int    // current entry in blk
+	cur     []byte // the current entry, a copy owned by the source (nil at the end)
+	buf     []byte // cur's storage, reused
 	fault   error
 }
 
@@ -457,20 +602,7 @@ func (x *sstIdxSource) searchBlocks(pred func(e []byte) bool) (int, error) {
 
 // searchEntries is searchBlocks over the entries of the current block.
 func (x *sstIdxSource) searchEntries(pred func(e []byte) bool) (int, error) {
-	lo, hi := 0, x.blk.count
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		e, err := x.blk.entry(mid)
-		if err != nil {
-			return 0, err
-		}
-		if pred(e) {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	return lo, nil
+	return x.blk.search(pred)
 }
 
 func (x *sstIdxSource) load(bi int) error {
@@ -478,6 +610,7 @@ func (x *sstIdxSource) load(bi int) error {
 	if err != nil {
 		return err
 	}
+	blk.runBuf, blk.runEnds = x.blk.runBuf[:0], x.blk.runEnds[:0] // reuse the decode buffers
 	x.bi, x.blk = bi, blk
 	return nil
 }
@@ -551,7 +684,8 @@ func (x *sstIdxSource) land(j int, prev []byte) bool {
 		x.cur = nil
 		return false
 	}
-	x.j, x.cur = j, e
+	x.buf = append(x.buf[:0], e...)
+	x.j, x.cur = j, x.buf
 	return true
 }
 
@@ -592,7 +726,8 @@ func (x *sstIdxSource) step() bool {
 // verify checks the whole section for Check: the block index CRC, that the
 // blocks tile the blocks region in order, every block's CRC and bounds, that
 // the entries strictly increase across the section, the entry count, and
-// calls fn for each entry in order (fn may be nil; its error stops the walk).
+// calls fn for each entry in order (fn may be nil; its error stops the walk;
+// e is valid only during the call).
 func (s *idxSectionReader) verify(fn func(e []byte) error) error {
 	if binary.LittleEndian.Uint32(s.b[s.heapEnd:]) != sstChecksum(s.b[s.indexOff:s.heapEnd]) {
 		return s.corrupt(s.heapEnd, "block index checksum mismatch")
@@ -630,7 +765,7 @@ func (s *idxSectionReader) verify(fn func(e []byte) error) error {
 			if prev != nil && bytes.Compare(prev, e) >= 0 {
 				return s.corrupt(off, "block %d: entry %d out of order", i, j)
 			}
-			prev = e
+			prev = append(prev[:0], e...)
 			total++
 			if fn != nil {
 				if err := fn(e); err != nil {

@@ -46,7 +46,7 @@ func idxEncode(es [][]byte) []byte {
 func idxCollect(t testing.TB, src idxSource) ([][]byte, error) {
 	var out [][]byte
 	for ok := src.seekStart(); ok; ok = src.step() {
-		out = append(out, src.entry())
+		out = append(out, slices.Clone(src.entry()))
 		if len(out) > 1<<20 {
 			t.Fatal("source does not end")
 		}
@@ -107,7 +107,7 @@ func TestIndexSectionRoundTripAndRanges(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, uint64(n), sec.nentries)
 		var all [][]byte
-		require.NoError(t, sec.verify(func(e []byte) error { all = append(all, e); return nil }))
+		require.NoError(t, sec.verify(func(e []byte) error { all = append(all, slices.Clone(e)); return nil }))
 		require.Equal(t, len(es), len(all))
 		for i := range es {
 			require.Equal(t, es[i], all[i])
@@ -207,7 +207,7 @@ func TestIndexSectionInSST(t *testing.T) {
 	require.NoError(t, err)
 
 	rd := sstOpen(t, fs, "/d", 7)
-	require.NoError(t, rd.verify())
+	require.NoError(t, rd.verify(nil))
 	_, found, err := rd.indexSection("o")
 	require.NoError(t, err)
 	require.False(t, found)

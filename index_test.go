@@ -566,7 +566,12 @@ func TestCheckIndexesDetectsAWrongSection(t *testing.T) {
 	lied := false
 	for ok := it.first(); ok; ok = it.next() {
 		val := it.value()
-		require.NoError(t, w.add(it.seq(), it.kind(), it.timeNanos(), val))
+		var tm int64
+		if it.kind() == kindSet {
+			tm, err = storedRowTime(it.seq(), val)
+			require.NoError(t, err)
+		}
+		require.NoError(t, w.add(it.seq(), it.kind(), tm, val))
 		if it.kind() == kindSet && !lied {
 			// Index another value for this row.
 			_, tm, vals, err := decodeRow(val, tbl.Schema().types())

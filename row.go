@@ -14,43 +14,86 @@ import (
 // The layout is frozen once written to disk; a new layout gets a new magic
 // ("ROW2"), which this reader refuses.
 //
-//	offset 0        4          12          20       22                       22+8N
+//	offset 0        4          12          20       22                       22+E·N
 //	       +--------+----------+-----------+--------+------------------------+-------+
-//	       | Magic  | Seq      | Time      | N      | N × entry              | data  |
-//	       | "ROW1" | int64    | int64     | uint16 | offset u32 | size u32  | …     |
+//	       | Magic  | Seq      | Time      | Count  | N × entry              | data  |
+//	       | "ROW1" | int64    | int64     | uint16 | offset     | size      | …     |
 //	       +--------+----------+-----------+--------+------------+-----------+-------+
-//	         4 B      8 B        8 B         2 B      4 B          4 B
+//	         4 B      8 B        8 B         2 B      E/2 B        E/2 B
 //
 //	Magic       the four ASCII bytes "ROW1" (the "1" is the format version)
 //	Seq         the row's _seq
 //	Time        the row's _time in Unix nanoseconds
-//	N           FieldCount, the number of entries (0 … 65535); field i of the
+//	Count       bits 0–14: N, the FieldCount (0 … 32767); field i of the
 //	            schema is entry i; a schema field with index ≥ N reads as NULL
-//	            (the row was written before the field was added)
+//	            (the row was written before the field was added).
+//	            bit 15: the entry width. 1 = narrow entries, E = 4 bytes
+//	            (offset u16, size u16, NULL size 0xFFFF); 0 = wide entries,
+//	            E = 8 bytes (offset u32, size u32, NULL size 0xFFFFFFFF)
 //	entry i     offset: start of field i, relative to the start of the data
-//	            area; size: its length in bytes. NULL is offset 0, size
-//	            0xFFFFFFFF. Every non-NULL entry satisfies offset+size ≤ the
-//	            length of the data area (computed without wrapping).
+//	            area; size: its length in bytes. NULL is offset 0 and the
+//	            width's NULL size. Every non-NULL entry satisfies offset+size
+//	            ≤ the length of the data area (computed without wrapping).
 //	data        the encoded field values, back to back in field order; the
 //	            per-type encodings are listed above appendRowValue (rowvalue.go)
+//
+// The encoder writes narrow entries whenever the data area fits in 0xFFFE
+// bytes (every row of a typical schema: it saves 4 bytes per field), and wide
+// entries otherwise; the decoder accepts both.
 //
 // All integers are little-endian. The row's total length is not stored: the
 // container (WAL record, SST block) delimits it and enforces MaxRowSize.
 const (
-	rowMagic        = "ROW1"
-	rowMagicPrefix  = "ROW" // a magic with this prefix and another version digit is a newer format
-	rowMagicSize    = len(rowMagic)
-	rowSeqOffset    = rowMagicSize       // int64
-	rowTimeOffset   = rowSeqOffset + 8   // int64, Unix nanoseconds
-	rowCountOffset  = rowTimeOffset + 8  // uint16 FieldCount
-	rowHeaderSize   = rowCountOffset + 2 // start of the offset table
-	rowEntryOffset  = 0                  // within an entry: uint32 offset into the data area
-	rowEntrySizeOff = rowEntryOffset + 4 // within an entry: uint32 size
-	rowEntrySize    = rowEntrySizeOff + 4
-	rowNullSize     = math.MaxUint32  // entry size that marks a NULL field
-	rowMaxFields    = math.MaxUint16  // FieldCount is a uint16
-	rowMaxDataSize  = rowNullSize - 1 // every offset and size of a valid data area fits a uint32 and is not rowNullSize
+	rowMagic       = "ROW1"
+	rowMagicPrefix = "ROW" // a magic with this prefix and another version digit is a newer format
+	rowMagicSize   = len(rowMagic)
+	rowSeqOffset   = rowMagicSize       // int64
+	rowTimeOffset  = rowSeqOffset + 8   // int64, Unix nanoseconds
+	rowCountOffset = rowTimeOffset + 8  // uint16: FieldCount and the entry width bit
+	rowHeaderSize  = rowCountOffset + 2 // start of the offset table
+	rowCountMask   = 0x7FFF             // Count bits holding FieldCount
+	rowNarrowBit   = 0x8000             // Count bit set when entries are narrow
+	rowMaxFields   = rowCountMask       // FieldCount is 15 bits
+
+	// Wide entries: offset u32 | size u32.
+	rowWideEntrySize = 8
+	rowWideNull      = math.MaxUint32    // size that marks a NULL field
+	rowWideMaxData   = rowWideNull - 1   // every offset and size fits a uint32 and is not the NULL size
+	rowNarrowEntry   = 4                 // narrow entries: offset u16 | size u16
+	rowNarrowNull    = math.MaxUint16    // size that marks a NULL field
+	rowNarrowMaxData = rowNarrowNull - 1 // largest data area narrow entries can describe
 )
+
+// rowEntryWidth describes one of the two offset-table entry widths.
+type rowEntryWidth struct {
+	size    int    // bytes per entry
+	null    uint32 // the size value that marks NULL
+	maxData uint64 // largest data area the entries can describe
+}
+
+var (
+	rowWide   = rowEntryWidth{size: rowWideEntrySize, null: rowWideNull, maxData: rowWideMaxData}
+	rowNarrow = rowEntryWidth{size: rowNarrowEntry, null: rowNarrowNull, maxData: rowNarrowMaxData}
+)
+
+// get reads the entry at buf[pos:]: the field's offset and size.
+func (w rowEntryWidth) get(buf []byte, pos int) (off, size uint32) {
+	if w.size == rowNarrowEntry {
+		return uint32(binary.LittleEndian.Uint16(buf[pos:])), uint32(binary.LittleEndian.Uint16(buf[pos+2:]))
+	}
+	return binary.LittleEndian.Uint32(buf[pos:]), binary.LittleEndian.Uint32(buf[pos+4:])
+}
+
+// put writes an entry at buf[pos:]; off and size must fit the width.
+func (w rowEntryWidth) put(buf []byte, pos int, off, size uint32) {
+	if w.size == rowNarrowEntry {
+		binary.LittleEndian.PutUint16(buf[pos:], uint16(off))
+		binary.LittleEndian.PutUint16(buf[pos+2:], uint16(size))
+		return
+	}
+	binary.LittleEndian.PutUint32(buf[pos:], off)
+	binary.LittleEndian.PutUint32(buf[pos+4:], size)
+}
 
 // encodeRow appends the ROW1 encoding of a row to dst and returns the
 // extended slice. vals[i] is the value of a field of type types[i]: nil for
@@ -68,36 +111,51 @@ func encodeRow(dst []byte, seq int64, timeNanos int64, types []FieldType, vals [
 	if n > rowMaxFields {
 		return dst, newError(CodeInvalidArgument, "ROW1 encode: %d fields, at most %d allowed", n, rowMaxFields)
 	}
+	out, fits, err := encodeRowWidth(dst, seq, timeNanos, types, vals, rowNarrow)
+	if err != nil || fits {
+		return out, err
+	}
+	// The data area outgrew narrow entries: encode again with wide ones.
+	out, fits, err = encodeRowWidth(dst, seq, timeNanos, types, vals, rowWide)
+	if err == nil && !fits {
+		return dst, newError(CodeInvalidArgument, "ROW1 encode: data area exceeds %d bytes", uint64(rowWideMaxData))
+	}
+	return out, err
+}
+
+// encodeRowWidth is encodeRow with a given entry width. fits is false (and
+// dst returned with its original length) when the data area outgrows what
+// the width can describe.
+func encodeRowWidth(dst []byte, seq, timeNanos int64, types []FieldType, vals []any, w rowEntryWidth) (out []byte, fits bool, err error) {
+	n := len(types)
 	start := len(dst)
+	count := uint16(n)
+	if w == rowNarrow {
+		count |= rowNarrowBit
+	}
 	dst = append(dst, rowMagic...)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(seq))
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(timeNanos))
-	dst = binary.LittleEndian.AppendUint16(dst, uint16(n))
+	dst = binary.LittleEndian.AppendUint16(dst, count)
 	table := len(dst)
-	dst = rowExtend(dst, n*rowEntrySize) // every entry is written below
+	dst = rowExtend(dst, n*w.size) // every entry is written below
 	dataStart := len(dst)
 	for i, t := range types {
-		entry := dst[table+i*rowEntrySize:]
 		if vals[i] == nil {
-			binary.LittleEndian.PutUint32(entry[rowEntryOffset:], 0)
-			binary.LittleEndian.PutUint32(entry[rowEntrySizeOff:], rowNullSize)
+			w.put(dst, table+i*w.size, 0, w.null)
 			continue
 		}
 		fieldStart := len(dst)
-		var err error
 		dst, err = appendRowValue(dst, i, t, vals[i])
 		if err != nil {
-			return dst[:start], err
+			return dst[:start], false, err
 		}
-		if uint64(len(dst)-dataStart) > rowMaxDataSize {
-			return dst[:start], newError(CodeInvalidArgument,
-				"ROW1 encode: field %d: data area exceeds %d bytes", i, uint64(rowMaxDataSize))
+		if uint64(len(dst)-dataStart) > w.maxData {
+			return dst[:start], false, nil
 		}
-		entry = dst[table+i*rowEntrySize:] // dst may have moved
-		binary.LittleEndian.PutUint32(entry[rowEntryOffset:], uint32(fieldStart-dataStart))
-		binary.LittleEndian.PutUint32(entry[rowEntrySizeOff:], uint32(len(dst)-fieldStart))
+		w.put(dst, table+i*w.size, uint32(fieldStart-dataStart), uint32(len(dst)-fieldStart))
 	}
-	return dst, nil
+	return dst, true, nil
 }
 
 // rowExtend returns dst extended by n bytes of unspecified content, growing
@@ -112,9 +170,10 @@ func rowExtend(dst []byte, n int) []byte {
 // of the offset table lies inside the data area, so field access needs no
 // further bounds check. A rowView is a small value; copy it freely.
 type rowView struct {
-	buf  []byte // the whole encoded row
-	n    int    // FieldCount
-	data int    // offset of the data area in buf
+	buf   []byte        // the whole encoded row
+	n     int           // FieldCount
+	data  int           // offset of the data area in buf
+	width rowEntryWidth // the offset table's entry width
 }
 
 // parseRow checks the magic, the header, the field count and every entry of
@@ -131,18 +190,22 @@ func parseRow(buf []byte) (rowView, error) {
 		}
 		return rowView{}, rowCorrupt(0, "bad magic %q, want %q", magic, rowMagic)
 	}
-	n := int(binary.LittleEndian.Uint16(buf[rowCountOffset:]))
-	data := rowHeaderSize + n*rowEntrySize
+	count := binary.LittleEndian.Uint16(buf[rowCountOffset:])
+	n := int(count & rowCountMask)
+	w := rowWide
+	if count&rowNarrowBit != 0 {
+		w = rowNarrow
+	}
+	data := rowHeaderSize + n*w.size
 	if len(buf) < data {
 		return rowView{}, rowCorrupt(rowCountOffset,
 			"offset table of %d fields needs %d bytes, row has %d", n, data, len(buf))
 	}
 	dataLen := uint64(len(buf) - data)
 	for i := 0; i < n; i++ {
-		pos := rowHeaderSize + i*rowEntrySize
-		off := binary.LittleEndian.Uint32(buf[pos+rowEntryOffset:])
-		size := binary.LittleEndian.Uint32(buf[pos+rowEntrySizeOff:])
-		if size == rowNullSize {
+		pos := rowHeaderSize + i*w.size
+		off, size := w.get(buf, pos)
+		if size == w.null {
 			if off != 0 {
 				return rowView{}, rowCorrupt(pos, "field %d: NULL entry with offset %d, want 0", i, off)
 			}
@@ -153,7 +216,7 @@ func parseRow(buf []byte) (rowView, error) {
 				"field %d: offset %d + size %d is past the %d-byte data area", i, off, size, dataLen)
 		}
 	}
-	return rowView{buf: buf, n: n, data: data}, nil
+	return rowView{buf: buf, n: n, data: data, width: w}, nil
 }
 
 // seq returns the row's _seq (0 for a zero rowView that parseRow did not make).
@@ -177,7 +240,7 @@ func (v rowView) numFields() int { return v.n }
 
 // entryPos returns the position in buf of field i's offset-table entry.
 // i must be in [0, n).
-func (v rowView) entryPos(i int) int { return rowHeaderSize + i*rowEntrySize }
+func (v rowView) entryPos(i int) int { return rowHeaderSize + i*v.width.size }
 
 // field returns the bytes of field i (aliasing buf, capacity clipped so an
 // append cannot overwrite the next field) and true, or nil and false when the
@@ -186,12 +249,11 @@ func (v rowView) field(i int) ([]byte, bool) {
 	if i < 0 || i >= v.n {
 		return nil, false
 	}
-	pos := v.entryPos(i)
-	size := binary.LittleEndian.Uint32(v.buf[pos+rowEntrySizeOff:])
-	if size == rowNullSize {
+	off, size := v.width.get(v.buf, v.entryPos(i))
+	if size == v.width.null {
 		return nil, false
 	}
-	start := v.data + int(binary.LittleEndian.Uint32(v.buf[pos+rowEntryOffset:]))
+	start := v.data + int(off)
 	end := start + int(size)
 	return v.buf[start:end:end], true
 }
@@ -203,10 +265,11 @@ func (v rowView) fieldPos(i int) int {
 		return rowCountOffset
 	}
 	pos := v.entryPos(i)
-	if binary.LittleEndian.Uint32(v.buf[pos+rowEntrySizeOff:]) == rowNullSize {
+	off, size := v.width.get(v.buf, pos)
+	if size == v.width.null {
 		return pos
 	}
-	return v.data + int(binary.LittleEndian.Uint32(v.buf[pos+rowEntryOffset:]))
+	return v.data + int(off)
 }
 
 // isNull reports whether field i is NULL. A field index ≥ FieldCount (a field
@@ -334,6 +397,20 @@ func (v rowView) boolAt(i int) (val bool, ok bool, err error) {
 	}
 	val, err = v.decodeBool(i, b)
 	return val, err == nil, err
+}
+
+// storedRowTime returns the _time of the encoded row stored under seq, read from
+// its ROW1 header: the one place the engine reads a row's time without
+// parsing the row (compaction computing file time ranges, Check verifying
+// them). A row that is not ROW1 or carries another seq is ErrCorrupted.
+func storedRowTime(seq int64, row []byte) (int64, error) {
+	if len(row) < rowHeaderSize || string(row[:rowMagicSize]) != rowMagic {
+		return 0, rowCorrupt(0, "row of seq %d: not a ROW1 row (%d bytes)", seq, len(row))
+	}
+	if got := int64(binary.LittleEndian.Uint64(row[rowSeqOffset:])); got != seq {
+		return 0, rowCorrupt(rowSeqOffset, "row stored under seq %d says seq %d", seq, got)
+	}
+	return int64(binary.LittleEndian.Uint64(row[rowTimeOffset:])), nil
 }
 
 // decodeRow decodes every field of an untrusted encoded row. types[i] is the

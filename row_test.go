@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"reflect"
@@ -281,7 +282,7 @@ func TestRowNullInEveryType(t *testing.T) {
 	vals := make([]any, len(types))
 	buf, err := encodeRow(nil, 9, 10, types, vals)
 	require.NoError(t, err)
-	require.Len(t, buf, rowHeaderSize+len(types)*rowEntrySize, "NULLs take no data bytes")
+	require.Len(t, buf, rowHeaderSize+len(types)*rowNarrowEntry, "NULLs take no data bytes; entries are narrow")
 
 	_, _, got, err := decodeRow(buf, types)
 	require.NoError(t, err)
@@ -295,9 +296,9 @@ func TestRowNullInEveryType(t *testing.T) {
 		x, err := v.value(i, typ)
 		require.NoError(t, err)
 		require.Nil(t, x)
-		pos := rowHeaderSize + i*rowEntrySize
-		require.Equal(t, uint32(0), binary.LittleEndian.Uint32(buf[pos:]))
-		require.Equal(t, uint32(0xFFFFFFFF), binary.LittleEndian.Uint32(buf[pos+4:]))
+		pos := rowHeaderSize + i*rowNarrowEntry
+		require.Equal(t, uint16(0), binary.LittleEndian.Uint16(buf[pos:]))
+		require.Equal(t, uint16(0xFFFF), binary.LittleEndian.Uint16(buf[pos+2:]))
 	}
 	_, ok, err := v.int64At(0, TypeInt)
 	require.NoError(t, err)
@@ -344,18 +345,35 @@ func TestRowAllTypesInOneRow(t *testing.T) {
 
 func TestRowLayoutBytes(t *testing.T) {
 	types := []FieldType{TypeInt16, TypeString, TypeBool, TypeUint32}
-	buf, err := encodeRow([]byte("prefix"), 0x0102030405060708, -2, types, []any{int16(-2), "hi", nil, uint32(0xAABBCCDD)})
+	vals := []any{int16(-2), "hi", nil, uint32(0xAABBCCDD)}
+	buf, err := encodeRow([]byte("prefix"), 0x0102030405060708, -2, types, vals)
 	require.NoError(t, err)
-	want := []byte("prefix")
-	want = append(want, 'R', 'O', 'W', '1')
-	want = append(want, 8, 7, 6, 5, 4, 3, 2, 1)                         // Seq
-	want = append(want, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff) // Time
-	want = append(want, 4, 0)                                           // FieldCount
-	want = append(want, 0, 0, 0, 0, 2, 0, 0, 0)                         // field 0: offset 0 size 2
-	want = append(want, 2, 0, 0, 0, 2, 0, 0, 0)                         // field 1: offset 2 size 2
-	want = append(want, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff)             // field 2: NULL
-	want = append(want, 4, 0, 0, 0, 4, 0, 0, 0)                         // field 3: offset 4 size 4
-	want = append(want, 0xfe, 0xff, 'h', 'i', 0xdd, 0xcc, 0xbb, 0xaa)   // data
+	head := []byte("prefix")
+	head = append(head, 'R', 'O', 'W', '1')
+	head = append(head, 8, 7, 6, 5, 4, 3, 2, 1)                         // Seq
+	head = append(head, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff) // Time
+	data := []byte{0xfe, 0xff, 'h', 'i', 0xdd, 0xcc, 0xbb, 0xaa}
+
+	want := bytes.Clone(head)
+	want = append(want, 4, 0x80)          // Count: 4 fields, narrow entries
+	want = append(want, 0, 0, 2, 0)       // field 0: offset 0 size 2
+	want = append(want, 2, 0, 2, 0)       // field 1: offset 2 size 2
+	want = append(want, 0, 0, 0xff, 0xff) // field 2: NULL
+	want = append(want, 4, 0, 4, 0)       // field 3: offset 4 size 4
+	want = append(want, data...)
+	require.Equal(t, want, buf)
+
+	wide, fits, err := encodeRowWidth([]byte("prefix"), 0x0102030405060708, -2, types, vals, rowWide)
+	require.NoError(t, err)
+	require.True(t, fits)
+	want = bytes.Clone(head)
+	want = append(want, 4, 0)                               // Count: 4 fields, wide entries
+	want = append(want, 0, 0, 0, 0, 2, 0, 0, 0)             // field 0: offset 0 size 2
+	want = append(want, 2, 0, 0, 0, 2, 0, 0, 0)             // field 1: offset 2 size 2
+	want = append(want, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff) // field 2: NULL
+	want = append(want, 4, 0, 0, 0, 4, 0, 0, 0)             // field 3: offset 4 size 4
+	want = append(want, data...)
+	buf = wide
 	require.Equal(t, want, buf)
 }
 
@@ -491,18 +509,30 @@ func TestRowPartialDecodeTouchesOnlyAskedFields(t *testing.T) {
 	require.Equal(t, CodeInvalidArgument, ErrorCode(err))
 }
 
-// putEntry overwrites the offset-table entry of field i.
-func putEntry(buf []byte, i int, off, size uint32) {
-	pos := rowHeaderSize + i*rowEntrySize
-	binary.LittleEndian.PutUint32(buf[pos+rowEntryOffset:], off)
-	binary.LittleEndian.PutUint32(buf[pos+rowEntrySizeOff:], size)
+// putEntry overwrites the offset-table entry of field i, in width w.
+func putEntry(buf []byte, w rowEntryWidth, i int, off, size uint32) {
+	w.put(buf, rowHeaderSize+i*w.size, off, size)
 }
 
 func TestRowMalformedHeaderIsCorrupted(t *testing.T) {
+	for _, w := range []rowEntryWidth{rowNarrow, rowWide} {
+		t.Run(fmt.Sprintf("entries of %d bytes", w.size), func(t *testing.T) { rowMalformedHeader(t, w) })
+	}
+}
+
+func rowMalformedHeader(t *testing.T, w rowEntryWidth) {
 	types := []FieldType{TypeString, TypeInt64, TypeBytes}
-	good, err := encodeRow(nil, 1, 2, types, []any{"abc", int64(1), []byte("xyz")})
+	good, fits, err := encodeRowWidth(nil, 1, 2, types, []any{"abc", int64(1), []byte("xyz")}, w)
 	require.NoError(t, err)
+	require.True(t, fits)
+	rowEntrySize := w.size
 	dataLen := len(good) - (rowHeaderSize + 3*rowEntrySize)
+	wrapOff := uint32(0xFFFFFFF8) // wide entries: 0xFFFFFFF8+0x10 wraps to 8 in uint32
+	if w == rowNarrow {
+		wrapOff = 0xFFF8 // narrow: 0xFFF8+0x10 wraps to 8 in uint16
+	}
+	putEntry := func(b []byte, i int, off, size uint32) { putEntry(b, w, i, off, size) }
+	rowNullSize := w.null
 
 	mutate := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
 	cases := map[string][]byte{
@@ -519,9 +549,9 @@ func TestRowMalformedHeaderIsCorrupted(t *testing.T) {
 		"offset out of data": mutate(func(b []byte) []byte { putEntry(b, 1, uint32(dataLen)+1, 0); return b }),
 		"size past end":      mutate(func(b []byte) []byte { putEntry(b, 0, 0, uint32(dataLen)+1); return b }),
 		"offset plus size":   mutate(func(b []byte) []byte { putEntry(b, 2, uint32(dataLen-2), 3); return b }),
-		// 0xFFFFFFF8+0x10 wraps to 8 in uint32, inside the 14-byte data area.
-		"wrapping uint32":  mutate(func(b []byte) []byte { putEntry(b, 0, 0xFFFFFFF8, 0x10); return b }),
-		"huge size":        mutate(func(b []byte) []byte { putEntry(b, 0, 0, 0xFFFFFFFE); return b }),
+		// The sum wraps to 8 in the entry's width, inside the 14-byte data area.
+		"wrapping offset":  mutate(func(b []byte) []byte { putEntry(b, 0, wrapOff, 0x10); return b }),
+		"huge size":        mutate(func(b []byte) []byte { putEntry(b, 0, 0, w.null-1); return b }),
 		"null with offset": mutate(func(b []byte) []byte { putEntry(b, 1, 4, rowNullSize); return b }),
 		"truncated data":   good[:len(good)-1],
 		"data cut in half": good[:len(good)-dataLen/2],
@@ -908,7 +938,7 @@ func TestRowDecodeAllocationIsBoundedByInput(t *testing.T) {
 	manyFields := binary.LittleEndian.AppendUint16(append([]byte("ROW1"), make([]byte, 16)...), 0xffff)
 	hugeSize, err := encodeRow(nil, 1, 1, []FieldType{TypeBytes}, []any{[]byte("abc")})
 	require.NoError(t, err)
-	putEntry(hugeSize, 0, 0, 0xFFFFFFFE)
+	putEntry(hugeSize, rowNarrow, 0, 0, rowNarrowMaxData)
 	hugeName, err := encodeRow(nil, 1, 1, []FieldType{TypeTime}, []any{time.Unix(1, 0).UTC()})
 	require.NoError(t, err)
 	v, err := parseRow(hugeName)
@@ -931,4 +961,40 @@ func TestRowDecodeAllocationIsBoundedByInput(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	perRun := (after.TotalAlloc - before.TotalAlloc) / runs
 	require.Less(t, perRun, uint64(64<<10), "bytes allocated per run of 6 failed decodes")
+}
+
+// TestRowEntryWidthFollowsDataSize checks that the encoder picks narrow
+// entries exactly while the data area fits them, wide entries beyond, and
+// that both widths decode to the same values.
+func TestRowEntryWidthFollowsDataSize(t *testing.T) {
+	types := []FieldType{TypeInt64, TypeBytes, TypeString}
+	// Int64 takes 8 data bytes, Bytes and String their length.
+	for _, payload := range []int{0, 100, rowNarrowMaxData - 8 - 3, rowNarrowMaxData - 8 - 2, 1 << 20} {
+		vals := []any{int64(-7), bytes.Repeat([]byte{0xAB}, payload), "abc"}
+		buf, err := encodeRow(nil, 5, 6, types, vals)
+		require.NoError(t, err)
+		dataLen := 8 + payload + 3
+		count := binary.LittleEndian.Uint16(buf[rowCountOffset:])
+		require.Equal(t, uint16(3), count&rowCountMask)
+		if dataLen <= rowNarrowMaxData {
+			require.NotZero(t, count&rowNarrowBit, "data area of %d bytes: narrow entries", dataLen)
+			require.Len(t, buf, rowHeaderSize+3*rowNarrowEntry+dataLen)
+		} else {
+			require.Zero(t, count&rowNarrowBit, "data area of %d bytes: wide entries", dataLen)
+			require.Len(t, buf, rowHeaderSize+3*rowWideEntrySize+dataLen)
+		}
+		seq, ts, got, err := decodeRow(buf, types)
+		require.NoError(t, err)
+		require.Equal(t, int64(5), seq)
+		require.Equal(t, int64(6), ts)
+		require.Equal(t, vals, got)
+
+		// The same row in wide entries decodes identically.
+		wide, fits, err := encodeRowWidth(nil, 5, 6, types, vals, rowWide)
+		require.NoError(t, err)
+		require.True(t, fits)
+		_, _, got, err = decodeRow(wide, types)
+		require.NoError(t, err)
+		require.Equal(t, vals, got)
+	}
 }

@@ -128,7 +128,7 @@ func sstChecksum(b []byte) uint32 { return crc32.Checksum(b, sstCRCTable) }
 
 // sstFormatVersion is the version of the file layout written in the header
 // and the footer. Readers refuse every other value.
-const sstFormatVersion = 1
+const sstFormatVersion = 2
 
 // Header constants; the layout is drawn above sstHeader.encode.
 const (

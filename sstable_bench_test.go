@@ -79,7 +79,7 @@ func sstBenchFile(b *testing.B, n int) *sstReader {
 	b.Cleanup(func() { _ = r.close() })
 	// Touch every page of the fresh mapping (and check the file), so the
 	// benchmarks measure lookups rather than first-touch page faults.
-	if err := r.verify(); err != nil {
+	if err := r.verify(nil); err != nil {
 		b.Fatal(err)
 	}
 	return r

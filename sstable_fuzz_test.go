@@ -115,7 +115,7 @@ func sstFuzzOne(t *testing.T, data []byte) {
 			_, _, err := r.section(s.kind, s.name)
 			check(err, "section")
 		}
-		check(r.verify(), "verify")
+		check(r.verify(nil), "verify")
 	}
 }
 

@@ -422,8 +422,8 @@ func sstCheckAll(t *testing.T, r *sstReader, es []sstTestEntry) {
 			t.Fatalf("forward scan: more than %d entries", len(es))
 		}
 		e := es[i]
-		if it.seq() != e.seq || it.kind() != e.kind || it.timeNanos() != e.time || !bytes.Equal(e.value, it.value()) {
-			t.Fatalf("forward scan at %d: got seq %d kind %v time %d", i, it.seq(), it.kind(), it.timeNanos())
+		if it.seq() != e.seq || it.kind() != e.kind || !bytes.Equal(e.value, it.value()) {
+			t.Fatalf("forward scan at %d: got seq %d kind %v", i, it.seq(), it.kind())
 		}
 		i++
 	}
@@ -438,7 +438,7 @@ func sstCheckAll(t *testing.T, r *sstReader, es []sstTestEntry) {
 	}
 	require.NoError(t, it.close())
 	require.Equal(t, -1, i)
-	require.NoError(t, r.verify())
+	require.NoError(t, r.verify(nil))
 }
 
 // sstRequireCorrupted fails unless err satisfies errors.Is(err, ErrCorrupted).

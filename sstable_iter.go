@@ -26,7 +26,7 @@ type sstIterFrame struct {
 // skipped). Consecutive entries must have strictly increasing seqs, checked
 // on every step, so a damaged tree can never make an iteration loop.
 //
-// seq, kind and timeNanos read the leaf entry. value reads and checks the
+// seq and kind read the leaf entry. value reads and checks the
 // record; it returns nil and stops the iterator when the record is corrupt,
 // so a caller checks err after the loop. Values alias the mapping and are
 // valid until the reader is closed. An sstIter is not safe for concurrent
@@ -284,17 +284,6 @@ func (it *sstIter) kind() entryKind {
 	}
 	f := it.leaf()
 	return leafKind(f.node, f.idx)
-}
-
-// timeNanos returns the current entry's _time in nanoseconds (0 for a
-// tombstone or when not valid). It is stored in the leaf, so filtering by
-// time reads no record.
-func (it *sstIter) timeNanos() int64 {
-	if !it.valid() {
-		return 0
-	}
-	f := it.leaf()
-	return leafTime(f.node, f.idx)
 }
 
 // value returns the current entry's value after checking its record, or nil

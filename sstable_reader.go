@@ -277,11 +277,15 @@ func (r *sstReader) section(kind uint16, name string) ([]byte, bool, error) {
 // ranges, that records and nodes tile the tree region exactly (records of a
 // leaf before the leaf, children before their parent), and every section
 // CRC. It visits each node once and allocates nothing per node.
-func (r *sstReader) verify() error {
+//
+// The SST layer does not interpret values, so the times of the rows come
+// from timeOf (the table passes storedRowTime, which reads the ROW1 header);
+// with a nil timeOf the header's time range is taken as it is.
+func (r *sstReader) verify(timeOf func(seq int64, value []byte) (int64, error)) error {
 	if r.data == nil {
 		return r.closedError()
 	}
-	v := sstVerifier{r: r, prevSeq: 0, lastLeafEnd: sstHeaderSize, recEnd: sstHeaderSize}
+	v := sstVerifier{r: r, prevSeq: 0, lastLeafEnd: sstHeaderSize, recEnd: sstHeaderSize, timeOf: timeOf}
 	if err := v.walk(r.hdr.rootOff, r.hdr.height-1, r.hdr.props.minSeq); err != nil {
 		return err
 	}
@@ -290,6 +294,9 @@ func (r *sstReader) verify() error {
 		fileNum: p.fileNum, size: p.size,
 		minSeq: v.minSeq, maxSeq: v.prevSeq, minTime: v.minTime, maxTime: v.maxTime, hasTime: v.hasTime,
 		numEntries: v.entries, numTombstones: v.tombstones, rawRowBytes: v.raw,
+	}
+	if timeOf == nil && v.hasTime {
+		got.minTime, got.maxTime = p.minTime, p.maxTime
 	}
 	if got != p {
 		return r.corrupt(0, "header properties %+v disagree with the tree %+v", p, got)
@@ -321,8 +328,9 @@ type sstVerifier struct {
 	minTime     int64
 	maxTime     int64
 	hasTime     bool
-	recEnd      uint64 // end of the last record seen
-	lastLeafEnd uint64 // end of the last leaf seen
+	timeOf      func(seq int64, value []byte) (int64, error) // a row's _time; nil: not checked
+	recEnd      uint64                                       // end of the last record seen
+	lastLeafEnd uint64                                       // end of the last leaf seen
 }
 
 // walk checks the subtree of the node at off. The recursion depth is the
@@ -376,12 +384,14 @@ func (v *sstVerifier) walk(off uint64, level int, firstKey int64) error {
 		v.entries++
 		if leafKind(n, i) == kindDelete {
 			v.tombstones++
-			if leafTime(n, i) != 0 {
-				return r.corrupt(int64(off), "tombstone of seq %d has a time", seq)
-			}
 			continue
 		}
-		t := leafTime(n, i)
+		var t int64
+		if v.timeOf != nil {
+			if t, err = v.timeOf(seq, val); err != nil {
+				return locateRowError(err, r.name, int64(stop)-int64(len(val)))
+			}
+		}
 		if !v.hasTime || t < v.minTime {
 			v.minTime = t
 		}

@@ -130,7 +130,7 @@ func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte
 		return err
 	}
 
-	w.levels[0].addLeaf(seq, timeNanos, recOff, kind)
+	w.levels[0].addLeaf(seq, recOff, kind)
 	p := &w.props
 	if p.numEntries == 0 {
 		p.minSeq = seq
