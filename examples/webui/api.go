@@ -251,6 +251,9 @@ func (s *server) handleRows(w http.ResponseWriter, r *http.Request) {
 func (s *server) runQuery(ctx context.Context, fn func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.queryTimeout)
 	defer cancel()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case s.queries <- struct{}{}:
 	case <-ctx.Done():

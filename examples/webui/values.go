@@ -34,15 +34,25 @@ func cellText(v any) string {
 	case float32:
 		return strconv.FormatFloat(float64(x), 'g', -1, 32)
 	case map[string]any, []any:
-		b, err := json.Marshal(x)
-		if err != nil {
-			return fmt.Sprint(x)
-		}
-		return string(b)
+		return jsonText(x, "")
 	case fmt.Stringer: // decimal.Decimal: its exact digits
 		return x.String()
 	}
 	return fmt.Sprint(v)
+}
+
+// jsonText encodes an Object or Array value as JSON text, indented when
+// indent is not "". '<', '>' and '&' stay as they are: the page renders
+// text, so there is nothing to escape them from.
+func jsonText(v any, indent string) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", indent)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(bytes.TrimRight(buf.Bytes(), "\n"))
 }
 
 // cutText cuts s to at most n runes, marking the cut with an ellipsis.
@@ -96,15 +106,7 @@ func detailOf(f srdb.Field, v any) fieldDetail {
 		d.Text = fmt.Sprintf("%d bytes", len(x))
 		return d
 	case map[string]any, []any:
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false) // the page renders text; keep '<' readable
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(x); err == nil {
-			d.Text = string(bytes.TrimRight(buf.Bytes(), "\n"))
-		} else {
-			d.Text = fmt.Sprint(x)
-		}
+		d.Text = jsonText(x, "  ")
 	case string:
 		d.Length = utf8.RuneCountInString(x)
 		d.Text = x

@@ -509,9 +509,9 @@ function renderActivity(a) {
         (t.immutable ? ' + ' + t.immutable + ' imm.' : '')),
       bar(t.memtable_bytes / t.memtable_limit, 'mem'),
       h('div', { className: 'act-line' },
-        h('span', { className: 'rate', title: 'inserts+updates+deletes per second' }, '✎ ' + fmtRate(t.write_rate) + '/s'),
-        ' ',
-        h('span', { className: 'rate', title: 'Gets and UI rows read per second' }, '👁 ' + fmtRate(t.read_rate) + '/s')),
+        h('span', { className: 'rate', title: 'inserts+updates+deletes per second' }, 'writes ' + fmtRate(t.write_rate) + '/s'),
+        ' · ',
+        h('span', { className: 'rate', title: 'Gets and UI rows read per second' }, 'reads ' + fmtRate(t.read_rate) + '/s')),
       h('div', { className: 'act-line muted' }, 'levels ' + t.level_files.map((n, i) => 'L' + i + ':' + n).filter((s) => !s.endsWith(':0')).join(' ')),
       t.running ? h('div', { className: 'act-line busy-text' }, t.running) : null));
   }
