@@ -45,6 +45,7 @@ type tableActivity struct {
 	lastRunning   string // identifies the running compaction ("" when none)
 	lastFlushed   int64
 	lastCompacted int64
+	lastMoves     int64
 }
 
 // event is one line of the activity log.
@@ -120,7 +121,7 @@ func (a *activity) sample(now time.Time) {
 			Flushes: st.Flushes, Compactions: st.Compaction.Count, Stalled: st.Compaction.Stalled,
 			WriteAmp: st.Compaction.WriteAmplification, ReadOnly: st.ReadOnly,
 			lastWrites: st.Inserts + st.Updates + st.Deletes, lastReads: st.Gets + a.uiReads(name),
-			lastFlushed: st.FlushedBytes, lastCompacted: st.Compaction.BytesWritten,
+			lastFlushed: st.FlushedBytes, lastCompacted: st.Compaction.BytesWritten, lastMoves: st.Compaction.Moves,
 		}
 		for _, l := range st.Levels {
 			ta.LevelFiles = append(ta.LevelFiles, len(l.Files))
@@ -153,8 +154,13 @@ func (a *activity) sample(now time.Time) {
 			a.addEventLocked(now, ta.Name, "compaction-start", "compaction started: "+ta.Running)
 		}
 		if n := ta.Compactions - p.Compactions; n > 0 {
-			a.addEventLocked(now, ta.Name, "compaction-done", fmt.Sprintf("%d compaction(s) done, %s written; write amplification %.2f",
-				n, sizeText(ta.lastCompacted-p.lastCompacted), ta.WriteAmp))
+			moves := ta.lastMoves - p.lastMoves
+			text := fmt.Sprintf("%d compaction(s) done", n)
+			if moves > 0 {
+				text += fmt.Sprintf(" (%d by moving files down a level)", moves)
+			}
+			a.addEventLocked(now, ta.Name, "compaction-done", fmt.Sprintf("%s, %s written; write amplification %.2f",
+				text, sizeText(ta.lastCompacted-p.lastCompacted), ta.WriteAmp))
 		}
 		if ta.Stalled && !p.Stalled {
 			a.addEventLocked(now, ta.Name, "stall", "writes wait for L0 compaction")

@@ -24,7 +24,7 @@ func cellText(v any) string {
 	case string:
 		return x
 	case []byte:
-		return "0x" + hex.EncodeToString(x[:min(len(x), maxCellText/2)])
+		return "0x" + hex.EncodeToString(x[:min(len(x), (maxCellText-2)/2)])
 	case time.Time:
 		return x.Format(time.RFC3339Nano)
 	case time.Duration:

@@ -423,7 +423,7 @@ function renderLSM(d) {
     h('div', { className: 'level-info' }, fmtBytes(d.memtable_bytes) + ' + ' + d.immutable + ' imm.')));
   const lastSeq = Math.max(1, d.last_seq);
   for (const l of d.levels) {
-    const row = h('div', { className: 'level', dataset: { level: String(l.level), files: String(l.files.length) } });
+    const row = h('div', { className: 'level' + (l.files.length > 40 ? ' dense' : ''), dataset: { level: String(l.level), files: String(l.files.length) } });
     const frac = l.bytes > 0 ? Math.sqrt(l.bytes / maxBytes) : 0;
     const track = h('div', { className: 'level-track' });
     if (state.lsmScale === 'size') {
