@@ -170,6 +170,10 @@ func (s *server) handleRows(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "size: "+err.Error(), 0)
 		return
 	}
+	if (page-1)*size > maxOffset {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("page %d of %d rows starts beyond the first %d rows: narrow the query with a filter (for example on _seq)", page, size, maxOffset), 0)
+		return
+	}
 	all := schemaInfo(t)
 	cols := all
 	if sel := q.Get("select"); sel != "" {

@@ -196,7 +196,14 @@ type demoWriter struct {
 func newDemoWriter(db *srdb.Database, rng *rand.Rand, keep int) *demoWriter {
 	msgs, _ := db.Table("messages")
 	audit, _ := db.Table("audit")
-	return &demoWriter{db: db, rng: rng, msgs: msgs, audit: audit, nextMsgID: 1_000_000 + msgs.Stats().LastSeq, keep: int64(keep), expireCursor: 1}
+	if msgs == nil || audit == nil {
+		return &demoWriter{}
+	}
+	w := &demoWriter{db: db, rng: rng, msgs: msgs, audit: audit, nextMsgID: 1_000_000 + msgs.Stats().LastSeq, keep: int64(keep), expireCursor: 1}
+	if first, err := msgs.Query().First(); err == nil {
+		w.expireCursor = first.Seq() // a second --demo run continues where the first stopped
+	}
+	return w
 }
 
 // insertMessages inserts one batch of n messages stamped from t on.

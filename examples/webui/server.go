@@ -37,6 +37,7 @@ const (
 	maxWhereLen         = 16 << 10
 	maxConditions       = 32
 	maxInValues         = 1000
+	maxOffset           = 1_000_000 // rows a page may skip: deeper pages need a filter (an ordered query sorts offset+size rows)
 	tokenCookie         = "srdb_token"
 )
 
@@ -121,7 +122,13 @@ func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	sub, _ := fs.Sub(static, "static")
 	files := http.FileServerFS(sub)
-	mux.Handle("/static/", get(http.StripPrefix("/static/", files).ServeHTTP))
+	mux.Handle("/static/", get(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") { // no directory listings
+			writeError(w, http.StatusNotFound, "not found: "+r.URL.Path, 0)
+			return
+		}
+		http.StripPrefix("/static/", files).ServeHTTP(w, r)
+	}))
 	mux.HandleFunc("/{$}", get(func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, sub, "index.html")
 	}))

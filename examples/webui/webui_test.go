@@ -177,6 +177,8 @@ func TestAPIRowsPagingOrderSelect(t *testing.T) {
 	getJSON(t, h, rowsURL("messages", map[string]string{"size": "101"}), 400, &e)
 	assert.Contains(t, e.Error, "size")
 	getJSON(t, h, rowsURL("messages", map[string]string{"page": "0"}), 400, &e)
+	getJSON(t, h, rowsURL("messages", map[string]string{"page": fmt.Sprint(maxOffset/50 + 2)}), 400, &e)
+	assert.Contains(t, e.Error, "filter")
 	getJSON(t, h, rowsURL("messages", map[string]string{"page": "x"}), 400, &e)
 	getJSON(t, h, rowsURL("messages", map[string]string{"select": "nope"}), 400, &e)
 	getJSON(t, h, rowsURL("messages", map[string]string{"order": "nope"}), 400, &e)
@@ -380,6 +382,9 @@ func TestSecurityHeadersAndHosts(t *testing.T) {
 	require.Equal(t, 200, w.Code)
 	assert.Contains(t, w.Body.String(), `<script src="/static/app.js" defer></script>`)
 	assert.Equal(t, 404, call(h, http.MethodGet, "/nope").Code)
+	assert.Equal(t, 404, call(h, http.MethodGet, "/static/").Code, "no directory listing")
+	assert.Equal(t, 404, call(h, http.MethodGet, "/static/main.go").Code, "only the embedded assets")
+	assert.NotEqual(t, 200, call(h, http.MethodGet, "/static/../main.go").Code)
 
 	for host, status := range map[string]int{
 		"localhost:8080": 200, "127.0.0.1": 200, "[::1]:8080": 200, "LOCALHOST": 200,
