@@ -81,6 +81,9 @@ type activity struct {
 	changed chan struct{} // closed and replaced by each sample
 }
 
+// newActivity returns a sampler of db's tables and takes its first sample.
+// memLimit is the memtable flush threshold shown beside each memtable;
+// uiReads reports the rows the UI itself read from a table.
 func newActivity(db *srdb.Database, memLimit int64, uiReads func(string) int64) *activity {
 	a := &activity{db: db, memLimit: memLimit, uiReads: uiReads, prev: map[string]*tableActivity{}, changed: make(chan struct{})}
 	a.sample(time.Now())

@@ -70,7 +70,7 @@ func startServer(t *testing.T, root string) string {
 		t.Fatalf("go build ./examples/webui: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "serve", "--db", filepath.Join(tmp, "db"), "--demo",
-		"--demo-rows", "20000", "--demo-rate", "300", "--addr", "127.0.0.1:0")
+		"--demo-rows", "30000", "--demo-rate", "300", "--addr", "127.0.0.1:0")
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -420,6 +420,17 @@ func TestWebUIInChromium(t *testing.T) {
 	}
 	t.Logf("files per level: %v", levels)
 	s.shot("lsm")
+
+	// The view is live: the demo keeps writing, so the flush count on screen
+	// grows without a reload.
+	const flushesJS = `[...document.querySelectorAll('#lsm-cards .card')].find(c => c.querySelector('.card-label').textContent === 'Flushes').querySelector('.card-value').textContent`
+	flushes := eval[string](t, ctx, flushesJS)
+	waitFor(t, ctx, "a new flush on screen", flushesJS+` !== `+fmt.Sprintf("%q", flushes))
+
+	// Switched to seq-range widths, files are placed along the seq axis.
+	do(t, ctx, chromedp.Click(chromedp.CSS(`input[name="lsm-scale"][value="seq"]`)))
+	waitFor(t, ctx, "seq-range layout", `[...document.querySelectorAll('#lsm-tree .file[data-file]')].every(f => f.style.position === 'absolute' && f.style.left.endsWith('%'))`)
+	do(t, ctx, chromedp.Click(chromedp.CSS(`input[name="lsm-scale"][value="size"]`)))
 	do(t, ctx, chromedp.Click(chromedp.CSS(`#lsm-tree .file[data-file]`)))
 	if txt := eval[string](t, ctx, `document.querySelector('#lsm-file').textContent`); !strings.Contains(txt, ".sst") || !strings.Contains(txt, "seq") {
 		t.Errorf("file details %q", txt)
