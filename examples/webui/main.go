@@ -139,14 +139,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	bound := ln.Addr().(*net.TCPAddr)
-	token := c.token
-	if token == "" && !bound.IP.IsLoopback() {
-		var b [16]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			ln.Close()
-			return err
-		}
-		token = hex.EncodeToString(b[:])
+	token, err := tokenFor(c.token, bound.IP)
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	hosts := allowedHosts(c.addr, bound, c.allowHosts)
 	s := newServer(db, serverConfig{
@@ -200,6 +196,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// tokenFor returns the access token: the --token flag when given, else a
+// random one when ip is not loopback, else "" (no token).
+func tokenFor(flagToken string, ip net.IP) (string, error) {
+	if flagToken != "" || ip.IsLoopback() {
+		return flagToken, nil
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 // allowedHosts returns the host names accepted in the Host header: the

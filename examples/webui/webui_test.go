@@ -569,6 +569,21 @@ func TestParseArgsAndHosts(t *testing.T) {
 		assert.True(t, hosts[h], h)
 	}
 	assert.False(t, hosts["evil.example"])
+	wild := allowedHosts("0.0.0.0:0", mustTCPAddr(t, "0.0.0.0:4321"), "")
+	assert.True(t, wild["127.0.0.1"] && wild["localhost"] && wild["0.0.0.0"])
+	assert.False(t, wild["evil.example"])
+
+	// A token is required off loopback: the flag's, or a random one.
+	for ip, wantToken := range map[string]bool{"127.0.0.1": false, "::1": false, "0.0.0.0": true, "192.0.2.7": true, "::": true} {
+		tok, err := tokenFor("", net.ParseIP(ip))
+		require.NoError(t, err)
+		assert.Equal(t, wantToken, len(tok) == 32, ip)
+	}
+	a, _ := tokenFor("", net.ParseIP("0.0.0.0"))
+	b, _ := tokenFor("", net.ParseIP("0.0.0.0"))
+	assert.NotEqual(t, a, b)
+	tok, _ := tokenFor("mine", net.ParseIP("127.0.0.1"))
+	assert.Equal(t, "mine", tok, "a --token applies on loopback too")
 }
 
 // syncBuffer is an io.Writer safe for the server goroutine and the test.
