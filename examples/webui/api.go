@@ -176,8 +176,8 @@ func (s *server) handleRows(w http.ResponseWriter, r *http.Request) {
 	}
 	all := schemaInfo(t)
 	cols := all
-	if sel := q.Get("select"); sel != "" {
-		cols, err = pickColumns(all, strings.Split(sel, ","))
+	if q.Has("select") { // "select=" alone keeps only _seq and _time
+		cols, err = pickColumns(all, strings.Split(q.Get("select"), ","))
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error(), 0)
 			return
@@ -185,7 +185,7 @@ func (s *server) handleRows(w http.ResponseWriter, r *http.Request) {
 	}
 	conds, err := parseWhere(t.Schema(), q.Get("where"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error(), srdb.ErrorCode(err))
+		writeError(w, http.StatusBadRequest, err.Error(), 0)
 		return
 	}
 	query := t.Query().Where(conds...)

@@ -167,6 +167,14 @@ func TestAPIRowsPagingOrderSelect(t *testing.T) {
 	var ord rowsResponse
 	getJSON(t, h, rowsURL("messages", map[string]string{"order": "msg_id", "desc": "1", "select": "msg_id,channel_id", "size": "10"}), 200, &ord)
 	assert.Equal(t, []string{"_seq", "_time", "channel_id", "msg_id"}, colNames(ord.Columns))
+	var none rowsResponse
+	getJSON(t, h, rowsURL("messages", map[string]string{"select": "", "size": "3"}), 200, &none)
+	assert.Equal(t, []string{"_seq", "_time"}, colNames(none.Columns))
+	for _, r := range none.Rows {
+		require.Len(t, r.Cells, 2)
+		assert.NotNil(t, r.Cells[0])
+		assert.NotNil(t, r.Cells[1])
+	}
 	ids := column(t, ord, "msg_id")
 	for i := 1; i < len(ids); i++ {
 		assert.Greater(t, atoi(t, *ids[i-1]), atoi(t, *ids[i]))
