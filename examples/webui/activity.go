@@ -154,7 +154,7 @@ func (a *activity) sample(now time.Time) {
 			a.addEventLocked(now, ta.Name, "flush", fmt.Sprintf("flushed %d memtable(s) to L0: %s", n, sizeText(ta.lastFlushed-p.lastFlushed)))
 		}
 		if ta.lastRunning != "" && ta.lastRunning != p.lastRunning {
-			a.addEventLocked(now, ta.Name, "compaction-start", "compaction started: "+ta.Running)
+			a.addEventLocked(now, ta.Name, "compaction-start", "started "+ta.Running)
 		}
 		if n := ta.Compactions - p.Compactions; n > 0 {
 			moves := ta.lastMoves - p.lastMoves
