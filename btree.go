@@ -129,17 +129,17 @@ func (nb *btreeNodeBuilder) seal(level int) []byte {
 	return nb.buf[:]
 }
 
-// btreeCheckNode checks the header and CRC of node n (exactly sstNodeSize bytes)
-// expected at the given level. It returns the entry count, or a problem
-// message.
-func btreeCheckNode(n []byte, level int) (int, string) {
+// btreeCheckNode checks the header and, with checkCRC, the CRC of node n
+// (exactly sstNodeSize bytes) expected at the given level. It returns the
+// entry count, or a problem message.
+func btreeCheckNode(n []byte, level int, checkCRC bool) (int, string) {
 	if binary.LittleEndian.Uint16(n[nodeMagicOff:]) != nodeMagic {
 		return 0, "bad node magic"
 	}
 	if n[nodeVersionOff] != nodeVersion {
 		return 0, "unknown node version"
 	}
-	if binary.LittleEndian.Uint32(n[nodeCRCOff:]) != sstChecksum(n[nodeMagicOff:]) {
+	if checkCRC && binary.LittleEndian.Uint32(n[nodeCRCOff:]) != sstChecksum(n[nodeMagicOff:]) {
 		return 0, "node checksum mismatch"
 	}
 	if int(n[nodeLevelOff]) != level {

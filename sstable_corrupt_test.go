@@ -330,3 +330,62 @@ func TestSSTVersionsAndIdentity(t *testing.T) {
 	sstRequireCorrupted(t, err)
 	require.Contains(t, err.Error(), "another header")
 }
+
+// TestSSTNodeCRCCheckedOncePerMapping checks the verified-node cache: a
+// lookup checks a node's CRC on its first visit only, verify (Check) checks
+// every node again, and a fresh mapping of a damaged file fails its first
+// lookup.
+func TestSSTNodeCRCCheckedOncePerMapping(t *testing.T) {
+	fs := newSSTMemFS()
+	es := sstTestEntries(2000, 1, 1, 0, 40)
+	sstBuild(t, fs, "d", 1, es)
+	r := sstOpen(t, fs, "d", 1)
+	require.Greater(t, r.hdr.height, 1)
+
+	_, _, found, err := r.get(500)
+	require.NoError(t, err)
+	require.True(t, found)
+	leafOff := r.leafOffsetOf(t, 500)
+	require.Equal(t, leafOff+1, r.nodeOK[leafOff/sstNodeSize].Load(), "the leaf's CRC is remembered")
+
+	// Damage the unused tail of that leaf in the mapping (memFS maps a
+	// private copy): lookups trust the remembered CRC, verify does not.
+	at := leafOff + sstNodeSize - 1
+	damaged := r.data[at] ^ 0x40
+	r.data[at] = damaged
+	_, _, found, err = r.get(500)
+	require.NoError(t, err)
+	require.True(t, found)
+	err = r.verify(nil)
+	require.ErrorIs(t, err, ErrCorrupted)
+	require.Contains(t, err.Error(), "node checksum mismatch")
+
+	// The same damage on disk fails the first lookup of a fresh mapping.
+	path := "d/" + sstFileName(1)
+	data, err := readWholeFile(fs, path)
+	require.NoError(t, err)
+	data[at] = damaged // (the test FS may share the mapping with the file)
+	f, err := fs.Create(path)
+	require.NoError(t, err)
+	_, err = f.Write(data)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	r2 := sstOpen(t, fs, "d", 1)
+	_, _, _, err = r2.get(500)
+	require.ErrorIs(t, err, ErrCorrupted)
+}
+
+// leafOffsetOf returns the file offset of the leaf that holds seq.
+func (r *sstReader) leafOffsetOf(t *testing.T, seq int64) uint64 {
+	off, key := r.hdr.rootOff, r.hdr.props.minSeq
+	for level := r.hdr.height - 1; level > 0; level-- {
+		n, count, err := r.node(off, level, key)
+		require.NoError(t, err)
+		i := 0
+		for i+1 < count && innerKey(n, i+1) <= seq {
+			i++
+		}
+		off, key = innerChild(n, i), innerKey(n, i)
+	}
+	return off
+}
