@@ -174,6 +174,13 @@ func leafSeqBytes(n []byte, i int) []byte {
 	return n[o : o+8]
 }
 
+// leafKindBytes returns the stored kind byte of entry i; record checksums
+// include it after the seq.
+func leafKindBytes(n []byte, i int) []byte {
+	o := nodeHeaderSize + i*leafEntrySize + leafKindOff
+	return n[o : o+1]
+}
+
 func innerKey(n []byte, i int) int64 {
 	return int64(binary.LittleEndian.Uint64(n[nodeHeaderSize+i*innerEntrySize+innerKeyOff:]))
 }

@@ -148,13 +148,9 @@ const (
 
 // Data record constants; the layout is drawn above sstWriter.add.
 const (
-	sstRecordCRCSize   = 4
-	sstRecordKindOff   = 4
-	sstRecordLenOff    = 5
-	sstRecordMinSize   = sstRecordLenOff + 1
-	sstMaxVarintLen32  = 5
-	sstRecordHeaderMax = sstRecordLenOff + sstMaxVarintLen32
-	sstMaxValueLen     = 1<<32 - 1 // values must fit the 32-bit length of the format
+	sstRecordCRCSize = 4
+	sstRecordMinSize = sstRecordCRCSize // a tombstone: the CRC alone
+	sstMaxValueLen   = 1<<32 - 1        // values must fit the 32-bit length of the format
 )
 
 // Section directory constants; the layout is drawn above

@@ -153,16 +153,16 @@ func sstFuzzReseal(data []byte) []byte {
 		}
 		for i := 0; i < count; i++ {
 			rec := leafRecordOff(n, i)
-			if rec < sstHeaderSize || rec+sstRecordMinSize > treeEnd {
+			end := off
+			if i+1 < count {
+				end = leafRecordOff(n, i+1)
+			}
+			if rec < sstHeaderSize || end > off || rec+sstRecordMinSize > end {
 				continue
 			}
-			vlen, k := binary.Uvarint(d[rec+sstRecordLenOff : min(rec+sstRecordHeaderMax, treeEnd)])
-			if k <= 0 || vlen > treeEnd-rec-sstRecordLenOff-uint64(k) {
-				continue
-			}
-			end := rec + sstRecordLenOff + uint64(k) + vlen
 			crc := crc32.Update(0, sstCRCTable, leafSeqBytes(n, i))
-			crc = crc32.Update(crc, sstCRCTable, d[rec+sstRecordKindOff:end])
+			crc = crc32.Update(crc, sstCRCTable, leafKindBytes(n, i))
+			crc = crc32.Update(crc, sstCRCTable, d[rec+sstRecordCRCSize:end])
 			le.PutUint32(d[rec:], crc)
 		}
 	}

@@ -201,31 +201,28 @@ func (r *sstReader) recordSpan(n []byte, leafOff uint64, i int) ([]byte, uint64,
 	}
 	off := leafRecordOff(n, i)
 	kind := leafKind(n, i)
-	end := r.hdr.treeEnd
-	if off < sstHeaderSize || off > end-sstRecordMinSize {
-		return nil, 0, r.corrupt(int64(leafOff), "entry %d: record offset %d outside the tree region", i, off)
+	// Record i ends where record i+1 starts; the last one where its leaf
+	// starts (the records of a leaf are written right before it).
+	stop := leafOff
+	if i+1 < int(binary.LittleEndian.Uint16(n[nodeCountOff:])) {
+		stop = leafRecordOff(n, i+1)
+	}
+	if off < sstHeaderSize || stop > leafOff || off > stop || stop-off < sstRecordMinSize {
+		return nil, 0, r.corrupt(int64(leafOff), "entry %d: record [%d, %d) outside [%d, leaf at %d)", i, off, stop, sstHeaderSize, leafOff)
 	}
 	if kind != kindSet && kind != kindDelete {
 		return nil, 0, r.corrupt(int64(leafOff), "entry %d: unknown kind %d", i, kind)
 	}
-	if entryKind(r.data[off+sstRecordKindOff]) != kind {
-		return nil, 0, r.corrupt(int64(off), "record kind %d, leaf says %d", r.data[off+sstRecordKindOff], kind)
+	start := off + sstRecordCRCSize
+	if stop-start > sstMaxValueLen {
+		return nil, 0, r.corrupt(int64(off), "record of %d bytes is too long", stop-start)
 	}
-	lenEnd := min(off+sstRecordLenOff+sstMaxVarintLen32, end)
-	vlen, k := binary.Uvarint(r.data[off+sstRecordLenOff : lenEnd])
-	if k <= 0 || vlen > sstMaxValueLen {
-		return nil, 0, r.corrupt(int64(off), "bad record length")
-	}
-	start := off + sstRecordLenOff + uint64(k)
-	if vlen > end-start {
-		return nil, 0, r.corrupt(int64(off), "record of %d bytes runs past the tree region", vlen)
-	}
-	if kind == kindDelete && vlen != 0 {
+	if kind == kindDelete && stop != start {
 		return nil, 0, r.corrupt(int64(off), "tombstone with a value")
 	}
-	stop := start + vlen
 	crc := crc32.Update(0, sstCRCTable, leafSeqBytes(n, i))
-	crc = crc32.Update(crc, sstCRCTable, r.data[off+sstRecordKindOff:stop])
+	crc = crc32.Update(crc, sstCRCTable, leafKindBytes(n, i))
+	crc = crc32.Update(crc, sstCRCTable, r.data[start:stop])
 	if crc != binary.LittleEndian.Uint32(r.data[off:]) {
 		return nil, 0, r.corrupt(int64(off), "record checksum mismatch (seq %d)", leafSeq(n, i))
 	}

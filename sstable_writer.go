@@ -36,7 +36,7 @@ type sstWriter struct {
 	hdr     sstHeader                      // tree fields set when the tree is finished
 	tree    bool                           // tree written; only sections may follow
 	secs    []sstSection
-	scratch [8 + sstRecordHeaderMax]byte // seq bytes + record header, see add
+	scratch [8 + 1 + sstRecordCRCSize]byte // seq bytes, kind, record CRC; see add
 
 	err  error // first failure, returned by every later call
 	done bool  // finish or abort ran
@@ -70,13 +70,15 @@ func newSSTWriter(fs FS, dir string, fileNum uint64) (*sstWriter, error) {
 // Data record (at the offset a leaf entry names, inside the tree region):
 //
 //	off  size  field
-//	  0     4  CRC32-C of seq(8 B, little-endian, from the leaf entry) ‖ bytes [4, end)
-//	  4     1  kind (1 set, 2 delete)
-//	  5   1-5  value length, unsigned varint (≤ sstMaxValueLen)
-//	  …     n  value
+//	  0     4  CRC32-C of seq (8 B, little-endian) ‖ kind (1 B) ‖ value,
+//	           seq and kind as stored in the leaf entry
+//	  4     n  value (empty for a tombstone)
 //
-// The seq is not stored in the record but is part of its checksum, so a
-// leaf entry pointing at another row's record fails the check.
+// Neither the seq, the kind nor the length is stored in the record: the
+// records of a leaf are written back to back right before the leaf node,
+// so record i ends where record i+1 starts and the last one where its leaf
+// starts. The seq and kind are part of the checksum, so a leaf entry
+// pointing at another row's record, or claiming another kind, fails it.
 func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte) error {
 	if w.err != nil {
 		return w.err
@@ -113,17 +115,15 @@ func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte
 		return w.fail(newError(CodeInvalidArgument, "sst %s: file exceeds the 48-bit offset range", w.tmpPath))
 	}
 
-	// The record header goes to the file as one write, then the value.
+	// The record: its CRC, then the value.
 	seqBytes := w.scratch[:8]
-	hdr := w.scratch[8 : 8+sstRecordHeaderMax]
 	binary.LittleEndian.PutUint64(seqBytes, uint64(seq))
-	hdr[sstRecordKindOff] = byte(kind)
-	n := sstRecordLenOff + binary.PutUvarint(hdr[sstRecordLenOff:], uint64(len(value)))
-	crc := crc32.Update(0, sstCRCTable, seqBytes)
-	crc = crc32.Update(crc, sstCRCTable, hdr[sstRecordKindOff:n])
+	w.scratch[8] = byte(kind)
+	crc := crc32.Update(0, sstCRCTable, w.scratch[:9])
 	crc = crc32.Update(crc, sstCRCTable, value)
-	binary.LittleEndian.PutUint32(hdr[:sstRecordCRCSize], crc)
-	if err := w.write(hdr[:n]); err != nil {
+	hdr := w.scratch[9 : 9+sstRecordCRCSize]
+	binary.LittleEndian.PutUint32(hdr, crc)
+	if err := w.write(hdr); err != nil {
 		return err
 	}
 	if err := w.write(value); err != nil {
