@@ -2,6 +2,7 @@ package srdb
 
 import (
 	"time"
+	"unsafe"
 )
 
 // Row is one row returned by Get, GetPartial or a query. It owns its values
@@ -17,29 +18,68 @@ type Row struct {
 
 // decodeResultRow decodes buf into a Row. fields lists the field indexes to
 // decode; nil decodes all of them.
+//
+// The bytes of the String and Bytes values are copied once, into one buffer
+// per row, which the values share (strings view it, byte slices are
+// capacity-clipped windows of it, so appending to one never reaches
+// another): one allocation per row instead of one per value. Nothing is
+// ever written to the buffer after decoding.
 func decodeResultRow(s *Schema, buf []byte, fields []int) (*Row, error) {
 	types := s.types()
-	if fields == nil {
-		seq, ts, vals, err := decodeRow(buf, types)
-		if err != nil {
-			return nil, err
-		}
-		return &Row{schema: s, seq: seq, timeNanos: ts, vals: vals}, nil
-	}
 	view, err := parseRow(buf)
 	if err != nil {
 		return nil, err
 	}
+	var decoded []bool
+	if fields != nil {
+		decoded = make([]bool, len(types))
+		for _, i := range fields {
+			if i < 0 || i >= len(types) {
+				return nil, newError(CodeInvalidArgument, "field index %d outside the schema's %d fields", i, len(types))
+			}
+			decoded[i] = true
+		}
+	}
+	want := func(i int) bool { return decoded == nil || decoded[i] }
+	size := 0
+	for i, t := range types {
+		if want(i) && (t == TypeString || t == TypeBytes) {
+			b, _ := view.field(i)
+			size += len(b)
+		}
+	}
+	var shared []byte
+	if size > 0 {
+		shared = make([]byte, 0, size)
+	}
 	vals := make([]any, len(types))
-	decoded := make([]bool, len(types))
-	for _, i := range fields {
-		if i < 0 || i >= len(types) {
-			return nil, newError(CodeInvalidArgument, "field index %d outside the schema's %d fields", i, len(types))
+	for i, t := range types {
+		if !want(i) {
+			continue
 		}
-		if vals[i], err = view.value(i, types[i]); err != nil {
-			return nil, err
+		if t != TypeString && t != TypeBytes {
+			if vals[i], err = view.value(i, t); err != nil {
+				return nil, err
+			}
+			continue
 		}
-		decoded[i] = true
+		b, ok := view.field(i)
+		switch {
+		case !ok: // NULL
+		case len(b) == 0 && t == TypeString:
+			vals[i] = ""
+		case len(b) == 0:
+			vals[i] = []byte{}
+		default:
+			start := len(shared)
+			shared = append(shared, b...)
+			c := shared[start:len(shared):len(shared)]
+			if t == TypeString {
+				vals[i] = unsafe.String(unsafe.SliceData(c), len(c))
+			} else {
+				vals[i] = c
+			}
+		}
 	}
 	return &Row{schema: s, seq: view.seq(), timeNanos: view.timeNanos(), vals: vals, decoded: decoded}, nil
 }
