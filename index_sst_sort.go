@@ -40,7 +40,7 @@ func sortIdxBuildRefsGrouped(buf *idxBuildBuf) bool {
 	}
 	limit := idxGroupMaxDistinct(n)
 	groupOf := make(map[string]int32, min(limit, 4096))
-	ids := make([]int32, n)   // group of each entry
+	ids := make([]int32, n)  // group of each entry
 	first := []idxBuildRef{} // first entry of each group
 	lastSeq := []uint64{}    // seq of the latest entry of each group
 	for i, r := range buf.refs {
