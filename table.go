@@ -40,7 +40,6 @@ type Table struct {
 	wal       *walWriter // WAL of the active memtable
 	closed    bool       // Close has begun; writers get ErrClosed
 	spaceCond *sync.Cond // on writeMu; signalled when an immutable memtable is flushed
-	batchBuf  []byte     // scratch for encoding a WAL batch payload
 
 	// flushMu serialises flushes (the background flusher and Flush) and
 	// guards flushedLiveRows, the live-row total of everything flushed, as

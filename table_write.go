@@ -77,18 +77,11 @@ func (t *Table) commitInsert(rows []encodedRow) (int64, error) {
 		return 0, err
 	}
 	first := t.lastSeq + 1
-	payload := t.batchBuf[:0]
-	payload = binary.AppendUvarint(payload, uint64(len(rows)))
 	for i := range rows {
 		patchRowSeq(rows[i].buf, first+int64(i))
-		payload = binary.AppendUvarint(payload, uint64(len(rows[i].buf)))
-		payload = append(payload, rows[i].buf...)
-	}
-	if cap(payload) <= 1<<20 {
-		t.batchBuf = payload
 	}
 	w := t.wal
-	end, err := w.append(walRecordBatch, first, payload)
+	end, err := w.appendBatch(first, rows) // wal_writer_batch.go
 	if err != nil {
 		err = t.fail(err)
 		t.writeMu.Unlock()
