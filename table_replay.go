@@ -1,5 +1,7 @@
 package srdb
 
+import "slices"
+
 // WAL replay at Open (SPEC §7: Open after kill -9 with 500k rows in the WAL
 // in under 0.5 s). Replaying a row has two independent halves: copying it
 // into the memtable (arena, entry, seq position) and feeding the memtable's
@@ -109,4 +111,18 @@ func (r *replayIndexer) finish() {
 	}
 	close(r.ch)
 	<-r.done
+}
+
+// reserve gives m room for n entries (ents and order) so that a memtable
+// filling up to the size of its predecessor does not regrow (and copy)
+// them under the table's write lock. Called before m is shared.
+func (m *memtable) reserve(n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n > len(m.ents) {
+		m.ents = slices.Grow(m.ents, n-len(m.ents))
+	}
+	if n > len(m.order) {
+		m.order = slices.Grow(m.order, n-len(m.order))
+	}
 }
