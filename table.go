@@ -62,6 +62,9 @@ type Table struct {
 	// writeMu, read atomically by Stats.
 	liveRows atomic.Int64
 	seqHigh  atomic.Int64 // copy of lastSeq for lock-free readers
+	// inserters counts Insert calls in progress (a hint for the WAL's group
+	// commit, see walWriter.inserters).
+	inserters atomic.Int32
 
 	// failure is the sticky error that made the table read-only (a failed
 	// WAL or MANIFEST write or fsync, or a failed background flush). Once

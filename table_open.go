@@ -254,6 +254,7 @@ func (t *Table) start(replayed []*memtable) error {
 		return err
 	}
 	t.wal = w
+	w.setInserters(&t.inserters)
 	t.mem = newMemtable(num)
 	t.mem.idx = newMemIndexSet(t.Schema())
 	t.mem.wal = w

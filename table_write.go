@@ -36,6 +36,8 @@ func (t *Table) Insert(data any) (int64, error) {
 	if err := t.checkOpen(); err != nil {
 		return 0, err
 	}
+	t.inserters.Add(1)
+	defer t.inserters.Add(-1)
 	sc := getInsertScratch()
 	defer sc.release()
 	rows, err := t.prepareRows(sc, data)
@@ -226,6 +228,7 @@ func (t *Table) switchMemtableLocked() error {
 	next.reserve(t.mem.len() + t.mem.len()/8) // table_replay.go
 	next.idx = newMemIndexSet(t.Schema())
 	next.wal = w
+	w.setInserters(&t.inserters)
 	t.stateMu.Lock()
 	t.imms = append(t.imms, t.mem)
 	t.mem = next
