@@ -84,7 +84,7 @@ func (t *Table) check() error {
 	// run concurrently: a file they are writing is pending, a file they
 	// just made obsolete may vanish, so a candidate is reported only if it
 	// still exists once the live set and the pending set were read after
-	// the listing.
+	// the listing, and no released version is still removing it.
 	names, err := t.fs.List(t.dir)
 	if err != nil {
 		report(ioError("list", t.dir, err))
@@ -97,7 +97,7 @@ func (t *Table) check() error {
 		}
 		live := t.vs.liveFiles()
 		for _, num := range candidates {
-			if live[num] || t.isPendingOutput(num) {
+			if live[num] || t.isPendingOutput(num) || t.vs.isRemoving(num) {
 				continue
 			}
 			path := makeFilepath(t.dir, fileTypeSST, num)

@@ -100,7 +100,7 @@ func fileCount(st TableStats) int {
 }
 
 // BenchmarkCompactionIngest ingests 1M IM rows with auto compaction on and
-// off (default options otherwise: 64 MiB memtables, DurabilityInterval),
+// off (default options otherwise: 16 MiB memtables, DurabilityInterval),
 // append-only and with 10% random Updates. It reports insert throughput
 // (until the last Insert returns), the files left once flushed and
 // compacted, and the p50/p99 of Get afterwards.

@@ -605,10 +605,17 @@ func quoteShort(s string) string {
 // It looks every schema field up in m and only walks m when the counts show
 // an unknown key, so a valid row costs one map lookup per field.
 func (s *Schema) rowFromMap(m map[string]any) (rowValues, error) {
+	return s.rowFromMapInto(make([]any, len(s.fields)), m, false)
+}
+
+// rowFromMapInto is rowFromMap writing into vals, which has one nil element
+// per schema field. With borrow set a []byte value of a Bytes field is
+// stored as given instead of copied: for callers (Insert) that encode the
+// row before returning and keep nothing of it.
+func (s *Schema) rowFromMapInto(vals []any, m map[string]any, borrow bool) (rowValues, error) {
 	if m == nil {
 		return rowValues{}, newError(CodeSchemaViolation, "nil row")
 	}
-	vals := make([]any, len(s.fields))
 	found := 0
 	for i := range s.fields {
 		f := &s.fields[i]
@@ -620,6 +627,10 @@ func (s *Schema) rowFromMap(m map[string]any) (rowValues, error) {
 			continue
 		}
 		found++
+		if _, isBytes := v.([]byte); borrow && isBytes && f.Type == TypeBytes {
+			vals[i] = v
+			continue
+		}
 		cv, err := convertField(f, v, 0)
 		if err != nil {
 			return rowValues{}, err
@@ -734,6 +745,7 @@ func (s *Schema) applyChanges(vals []any, changes map[string]any) ([]any, error)
 // once per (schema, type) by structPlanFor and cached in Schema.plans.
 type structPlan struct {
 	cols      []structPlanCol
+	bySchema  []int // bySchema[i] is the element of cols feeding schema field i, or -1
 	timeIndex []int // reflect index path of the _time field, nil if none
 	err       error // the type does not fit the schema; returned on every use
 }
@@ -864,6 +876,13 @@ func (s *Schema) buildStructPlan(t reflect.Type) *structPlan {
 		}
 		covered[col] = true
 		p.cols = append(p.cols, structPlanCol{index: c.index, col: col, direct: structDirectFor(c.typ, s.fields[col].Type)})
+	}
+	p.bySchema = make([]int, len(s.fields))
+	for i := range p.bySchema {
+		p.bySchema[i] = -1
+	}
+	for j := range p.cols {
+		p.bySchema[p.cols[j].col] = j
 	}
 	for i, ok := range covered {
 		if !ok && !s.fields[i].Nullable {

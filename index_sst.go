@@ -149,7 +149,7 @@ func (b *indexSectionBuilder) writeTo(w *sstWriter) error {
 func (b *indexSectionBuilder) sorted(i int) (int, func(k int) []byte) {
 	buf := &b.bufs[i]
 	if !buf.sorted {
-		slices.SortFunc(buf.refs, func(x, y idxBuildRef) int { return bytes.Compare(buf.entry(x), buf.entry(y)) })
+		sortIdxBuildRefs(buf) // index_sst_sort.go
 		buf.sorted = true
 	}
 	return len(buf.refs), func(k int) []byte { return buf.entry(buf.refs[k]) }

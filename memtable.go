@@ -12,9 +12,15 @@ import (
 //
 // Layout: encoded rows are appended to an arena of large byte chunks (so the
 // garbage collector sees a handful of pointers, not one per row); ents holds
-// one memEntry per seq in insertion order; index maps seq → position in ents
-// (the "map" of the design); order lists ents positions sorted by seq (the
-// "sorted slice"). Inserts arrive in seq order almost always, so appending to
+// one memEntry per seq in insertion order; order lists ents positions sorted
+// by seq (the "sorted slice"). Finding the position of a seq (the "map" of
+// the design) is arithmetic in the usual case: inserts get consecutive seqs
+// and are applied in seq order, so the entry of seq usually sits at position
+// seq - base of ents (base = the first entry's seq). Only entries that do
+// not sit there (Updates and Deletes of older seqs, gaps after a failed
+// batch) go into the index map, which therefore stays empty during an
+// append-only ingest: no hashing and no map growth per insert or per
+// replayed row. Inserts arrive in seq order almost always, so appending to
 // order keeps it sorted in O(1). An Update of a seq that is older than the
 // newest one and not yet in this memtable goes to late instead; late is
 // merged into a fresh order slice the next time an iterator needs sorted
@@ -45,7 +51,8 @@ type memtable struct {
 
 	// mu guards every field below.
 	mu         sync.RWMutex
-	index      map[int64]int32 // seq → position in ents
+	base       int64           // seq of ents[0]; ents[seq-base] is seq's entry when it is "in place"
+	index      map[int64]int32 // seq → position in ents, for entries not in place
 	ents       []memEntry      // every seq once, in first-insertion order
 	order      []int32         // positions in ents sorted by seq (excluding late)
 	late       []int32         // positions inserted out of seq order, unsorted
@@ -76,7 +83,7 @@ const (
 )
 
 func newMemtable(logNum uint64) *memtable {
-	return &memtable{logNum: logNum, index: make(map[int64]int32, 1024), cur: -1}
+	return &memtable{logNum: logNum, index: make(map[int64]int32), cur: -1}
 }
 
 // add records the newest version of seq. row is copied into the arena; it is
@@ -94,12 +101,15 @@ func (m *memtable) add(seq int64, kind entryKind, timeNanos int64, row []byte) {
 	m.mu.Unlock()
 }
 
-func (m *memtable) addLocked(seq int64, kind entryKind, timeNanos int64, row []byte) {
+// addLocked is add without the index; it returns the copy of row in the
+// arena (nil for a tombstone). Caller holds mu.
+func (m *memtable) addLocked(seq int64, kind entryKind, timeNanos int64, row []byte) (stored []byte) {
 	e := memEntry{seq: seq, timeNanos: timeNanos, kind: kind}
 	if len(row) > 0 {
 		e.chunk, e.off = m.allocLocked(len(row))
 		e.n = uint32(len(row))
-		copy(m.arena[e.chunk][e.off:], row)
+		stored = m.arena[e.chunk][e.off : e.off+e.n : e.off+e.n]
+		copy(stored, row)
 	}
 	m.size += int64(len(row))
 	if kind == kindDelete {
@@ -113,16 +123,21 @@ func (m *memtable) addLocked(seq int64, kind entryKind, timeNanos int64, row []b
 		}
 		m.hasTime = true
 	}
-	if pos, ok := m.index[seq]; ok {
+	if pos, ok := m.posLocked(seq); ok {
 		if m.ents[pos].kind == kindDelete {
 			m.numDeletes--
 		}
 		m.ents[pos] = e
-		return
+		return stored
 	}
 	pos := int32(len(m.ents))
+	if pos == 0 {
+		m.base = seq
+	}
 	m.ents = append(m.ents, e)
-	m.index[seq] = pos
+	if seq-m.base != int64(pos) {
+		m.index[seq] = pos
+	}
 	m.size += memEntryOverhead
 	switch {
 	case len(m.ents) == 1:
@@ -137,6 +152,20 @@ func (m *memtable) addLocked(seq int64, kind entryKind, timeNanos int64, row []b
 		}
 		m.late = append(m.late, pos)
 	}
+	return stored
+}
+
+// posLocked returns the position in ents of seq's entry. Caller holds mu
+// (read or write).
+func (m *memtable) posLocked(seq int64) (int32, bool) {
+	if d := seq - m.base; d >= 0 && d < int64(len(m.ents)) && m.ents[d].seq == seq {
+		return int32(d), true
+	}
+	if len(m.index) == 0 {
+		return 0, false
+	}
+	pos, ok := m.index[seq]
+	return pos, ok
 }
 
 // allocLocked reserves n bytes in the arena and returns where. Rows larger
@@ -178,7 +207,7 @@ func (m *memtable) rowBytes(e memEntry) []byte {
 // get returns the newest version of seq held by this memtable.
 func (m *memtable) get(seq int64) (memEntry, bool) {
 	m.mu.RLock()
-	pos, ok := m.index[seq]
+	pos, ok := m.posLocked(seq)
 	var e memEntry
 	if ok {
 		e = m.ents[pos]

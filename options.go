@@ -42,7 +42,7 @@ func (d Durability) String() string {
 
 // Defaults of Options. Each default lives here and nowhere else.
 const (
-	DefaultMemTableSize        = 64 << 20 // bytes of encoded rows per memtable
+	DefaultMemTableSize        = 16 << 20 // bytes of encoded rows per memtable (see Options.MemTableSize)
 	DefaultDurability          = DurabilityInterval
 	DefaultSyncInterval        = 100 * time.Millisecond
 	DefaultMaxRowSize          = 64 << 20 // bytes of one encoded row
@@ -64,7 +64,14 @@ var defaultTargetFileSizes = [...]int64{2 << 20, 10 << 20, 50 << 20, 100 << 20, 
 // changing it afterwards has no effect.
 type Options struct {
 	// MemTableSize is the flush threshold per table in bytes of encoded rows
-	// (default 64 MiB).
+	// (default 16 MiB). Up to 1 + MaxImmutableMemTables memtables of this
+	// size live in memory per table, and the Go heap grows to about twice
+	// the live data before the GC collects, so peak memory is about
+	// 2 × (1 + MaxImmutableMemTables) × MemTableSize: the default was
+	// lowered from 64 MiB, whose 1M-row IM ingest peaked at 284 MB RSS, to
+	// 16 MiB, which peaked at 69 MB (SPEC §7: < 150 MB) with the same
+	// ingest throughput (docs/BENCHMARKS.md). Larger memtables mean fewer,
+	// larger L0 files.
 	MemTableSize int64
 	// Durability of acknowledged writes. DefaultOptions sets
 	// DurabilityInterval; the zero value of the field is DurabilitySync, the

@@ -40,7 +40,6 @@ type Table struct {
 	wal       *walWriter // WAL of the active memtable
 	closed    bool       // Close has begun; writers get ErrClosed
 	spaceCond *sync.Cond // on writeMu; signalled when an immutable memtable is flushed
-	batchBuf  []byte     // scratch for encoding a WAL batch payload
 
 	// flushMu serialises flushes (the background flusher and Flush) and
 	// guards flushedLiveRows, the live-row total of everything flushed, as
@@ -63,6 +62,9 @@ type Table struct {
 	// writeMu, read atomically by Stats.
 	liveRows atomic.Int64
 	seqHigh  atomic.Int64 // copy of lastSeq for lock-free readers
+	// inserters counts Insert calls in progress (a hint for the WAL's group
+	// commit, see walWriter.inserters).
+	inserters atomic.Int32
 
 	// failure is the sticky error that made the table read-only (a failed
 	// WAL or MANIFEST write or fsync, or a failed background flush). Once

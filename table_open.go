@@ -151,13 +151,15 @@ func openTable(db *Database, name, dir string) (_ *Table, err error) {
 		m := newMemtable(num)
 		m.idx = newMemIndexSet(s)
 		path := makeFilepath(dir, fileTypeWAL, num)
+		ix := newReplayIndexer(m)
 		res, err := replayWAL(fs, path, i == len(wals)-1, t.logger, func(typ walRecordType, seq int64, data []byte) error {
-			hi, err := t.applyWALRecord(m, path, typ, seq, data)
+			hi, err := t.applyWALRecord(m, ix, path, typ, seq, data)
 			if hi > lastSeq {
 				lastSeq = hi
 			}
 			return err
 		})
+		ix.finish()
 		if err != nil {
 			return nil, err
 		}
@@ -191,9 +193,9 @@ func openTable(db *Database, name, dir string) (_ *Table, err error) {
 	return t, nil
 }
 
-// applyWALRecord applies one replayed WAL record to m and returns the highest
-// seq it names.
-func (t *Table) applyWALRecord(m *memtable, path string, typ walRecordType, seq int64, data []byte) (int64, error) {
+// applyWALRecord applies one replayed WAL record to m (its indexes through
+// ix, see table_replay.go) and returns the highest seq it names.
+func (t *Table) applyWALRecord(m *memtable, ix *replayIndexer, path string, typ walRecordType, seq int64, data []byte) (int64, error) {
 	bad := func(format string, args ...any) (int64, error) {
 		e := corruptionError(path, -1, format, args...)
 		e.Table = t.name
@@ -220,7 +222,7 @@ func (t *Table) applyWALRecord(m *memtable, path string, typ walRecordType, seq 
 			if view.seq() != seq+int64(i) {
 				return bad("batch record at seq %d: row %d has seq %d", seq, i, view.seq())
 			}
-			m.add(view.seq(), kindSet, view.timeNanos(), row)
+			ix.add(m, view.seq(), kindSet, view.timeNanos(), row)
 		}
 		if len(data) != 0 {
 			return bad("batch record at seq %d: %d trailing bytes", seq, len(data))
@@ -232,10 +234,10 @@ func (t *Table) applyWALRecord(m *memtable, path string, typ walRecordType, seq 
 		if err != nil || view.seq() != seq {
 			return bad("update record for seq %d: bad row", seq)
 		}
-		m.add(seq, kindSet, view.timeNanos(), data)
+		ix.add(m, seq, kindSet, view.timeNanos(), data)
 		return seq, nil
 	case walRecordDelete:
-		m.add(seq, kindDelete, 0, nil)
+		ix.add(m, seq, kindDelete, 0, nil)
 		m.addDelta(-1)
 		return seq, nil
 	}
@@ -252,6 +254,7 @@ func (t *Table) start(replayed []*memtable) error {
 		return err
 	}
 	t.wal = w
+	w.setInserters(&t.inserters)
 	t.mem = newMemtable(num)
 	t.mem.idx = newMemIndexSet(t.Schema())
 	t.mem.wal = w

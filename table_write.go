@@ -2,10 +2,7 @@ package srdb
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"reflect"
-	"time"
 )
 
 // WAL payload of a walRecordBatch record (the record's Seq field is the seq
@@ -39,7 +36,11 @@ func (t *Table) Insert(data any) (int64, error) {
 	if err := t.checkOpen(); err != nil {
 		return 0, err
 	}
-	rows, err := t.prepareRows(data)
+	t.inserters.Add(1)
+	defer t.inserters.Add(-1)
+	sc := getInsertScratch()
+	defer sc.release()
+	rows, err := t.prepareRows(sc, data)
 	if err != nil {
 		return 0, withTable(err, t.name)
 	}
@@ -47,92 +48,6 @@ func (t *Table) Insert(data any) (int64, error) {
 		return 0, &Error{Code: CodeInvalidArgument, Msg: "Insert of an empty slice", Table: t.name, Offset: -1}
 	}
 	return t.commitInsert(rows)
-}
-
-// prepareRows converts and encodes data outside any lock.
-func (t *Table) prepareRows(data any) ([]encodedRow, error) {
-	s := t.Schema()
-	now := time.Now().UnixNano()
-	one := func(v any) (encodedRow, error) {
-		var rv rowValues
-		var err error
-		switch x := v.(type) {
-		case map[string]any:
-			rv, err = s.rowFromMap(x)
-		case nil:
-			return encodedRow{}, newError(CodeSchemaViolation, "nil row")
-		default:
-			rv, err = s.rowFromStruct(reflect.ValueOf(v))
-		}
-		if err != nil {
-			return encodedRow{}, err
-		}
-		ts := now
-		if rv.hasTime {
-			ts = rv.timeNanos
-		}
-		buf, err := encodeRow(nil, 0, ts, s.types(), rv.vals)
-		if err != nil {
-			return encodedRow{}, err
-		}
-		if len(buf) > t.opts.MaxRowSize {
-			return encodedRow{}, newError(CodeSchemaViolation, "row of %d bytes exceeds MaxRowSize %d", len(buf), t.opts.MaxRowSize)
-		}
-		return encodedRow{timeNanos: ts, buf: buf}, nil
-	}
-
-	switch x := data.(type) {
-	case map[string]any:
-		r, err := one(x)
-		return []encodedRow{r}, err
-	case []map[string]any:
-		return prepareEach(len(x), func(i int) (encodedRow, error) { return one(x[i]) })
-	case []any:
-		return prepareEach(len(x), func(i int) (encodedRow, error) { return one(x[i]) })
-	case nil:
-		return nil, newError(CodeSchemaViolation, "Insert(nil)")
-	}
-	v := reflect.ValueOf(data)
-	switch v.Kind() {
-	case reflect.Slice, reflect.Array:
-		if v.Kind() == reflect.Slice && v.IsNil() {
-			return nil, newError(CodeSchemaViolation, "Insert of a nil slice")
-		}
-		return prepareEach(v.Len(), func(i int) (encodedRow, error) { return one(v.Index(i).Interface()) })
-	case reflect.Struct:
-		r, err := one(data)
-		return []encodedRow{r}, err
-	case reflect.Pointer:
-		if v.IsNil() {
-			return nil, newError(CodeSchemaViolation, "Insert of a nil %T", data)
-		}
-		if v.Elem().Kind() == reflect.Struct {
-			r, err := one(data)
-			return []encodedRow{r}, err
-		}
-	}
-	return nil, newError(CodeSchemaViolation, "Insert takes a map[string]any, a struct or a slice of them, not %T", data)
-}
-
-func prepareEach(n int, f func(i int) (encodedRow, error)) ([]encodedRow, error) {
-	if n > maxBatchRows {
-		return nil, newError(CodeInvalidArgument, "batch of %d rows exceeds the limit of %d", n, maxBatchRows)
-	}
-	rows := make([]encodedRow, n)
-	for i := range rows {
-		r, err := f(i)
-		if err != nil {
-			var e *Error
-			if errors.As(err, &e) {
-				c := *e
-				c.Msg = fmt.Sprintf("row %d of the batch: %s", i, e.Msg)
-				return nil, &c
-			}
-			return nil, err
-		}
-		rows[i] = r
-	}
-	return rows, nil
 }
 
 // beginWrite takes writeMu, checks the table accepts writes and makes room
@@ -164,18 +79,11 @@ func (t *Table) commitInsert(rows []encodedRow) (int64, error) {
 		return 0, err
 	}
 	first := t.lastSeq + 1
-	payload := t.batchBuf[:0]
-	payload = binary.AppendUvarint(payload, uint64(len(rows)))
 	for i := range rows {
 		patchRowSeq(rows[i].buf, first+int64(i))
-		payload = binary.AppendUvarint(payload, uint64(len(rows[i].buf)))
-		payload = append(payload, rows[i].buf...)
-	}
-	if cap(payload) <= 1<<20 {
-		t.batchBuf = payload
 	}
 	w := t.wal
-	end, err := w.append(walRecordBatch, first, payload)
+	end, err := w.appendBatch(first, rows) // wal_writer_batch.go
 	if err != nil {
 		err = t.fail(err)
 		t.writeMu.Unlock()
@@ -317,8 +225,10 @@ func (t *Table) switchMemtableLocked() error {
 		return t.fail(err)
 	}
 	next := newMemtable(num)
+	next.reserve(t.mem.len() + t.mem.len()/8) // table_replay.go
 	next.idx = newMemIndexSet(t.Schema())
 	next.wal = w
+	w.setInserters(&t.inserters)
 	t.stateMu.Lock()
 	t.imms = append(t.imms, t.mem)
 	t.mem = next

@@ -148,10 +148,14 @@ type versionSet struct {
 	// under mu; loaded without it so that writers can check it cheaply.
 	failErr atomic.Pointer[Error]
 
-	// refMu guards live and the refs of every fileMeta. It is held only for
+	// refMu guards live, removing and the refs of every fileMeta. It is held only for
 	// in-memory bookkeeping, never across I/O or onObsolete.
 	refMu sync.Mutex
 	live  map[*version]struct{} // versions with refs > 0
+	// removing counts, per file, the releaseVersion calls still running
+	// onObsolete for it (see isRemoving): Check must not take such a file,
+	// no longer live but not yet removed, for an orphan.
+	removing map[uint64]int
 }
 
 // newVersionSet returns an empty, not yet usable version set; create and
@@ -685,12 +689,25 @@ func (vs *versionSet) releaseVersion(v *version) {
 			}
 		}
 	}
+	if vs.removing == nil {
+		vs.removing = make(map[uint64]int)
+	}
+	for _, num := range obsolete {
+		vs.removing[num]++
+	}
 	vs.refMu.Unlock()
 	if vs.opts.onObsolete != nil {
 		for _, num := range obsolete {
 			vs.opts.onObsolete(num)
 		}
 	}
+	vs.refMu.Lock()
+	for _, num := range obsolete {
+		if vs.removing[num]--; vs.removing[num] <= 0 {
+			delete(vs.removing, num)
+		}
+	}
+	vs.refMu.Unlock()
 }
 
 // current returns the current version, pinned: the caller must unref it.
@@ -930,6 +947,15 @@ func (vs *versionSet) liveFiles() map[uint64]bool {
 		}
 	}
 	return live
+}
+
+// isRemoving reports whether releaseVersion is still removing file num
+// (its onObsolete runs): the file may still be on disk although no live
+// version names it.
+func (vs *versionSet) isRemoving(num uint64) bool {
+	vs.refMu.Lock()
+	defer vs.refMu.Unlock()
+	return vs.removing[num] > 0
 }
 
 // unreferencedFiles returns, among the base names of the table directory

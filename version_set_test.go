@@ -1161,3 +1161,27 @@ func TestVersionRefcountInvariants(t *testing.T) {
 	require.Panics(t, func() { dead.ref() }, "ref of a dead version")
 	require.False(t, dead.tryRef())
 }
+
+// TestVersionSetIsRemovingDuringOnObsolete is the regression test for a
+// Check false positive ("SST file not named by the MANIFEST", seen once in
+// TestPowerLossSweep under -race): between releaseVersion dropping a
+// version and onObsolete removing its files, a file was neither live nor
+// pending but still on disk. isRemoving must report it for that whole
+// window and not after.
+func TestVersionSetIsRemovingDuringOnObsolete(t *testing.T) {
+	w := newVTWorkload(t, newVTMemFS(), 1<<20, 3)
+	inner := w.vs.opts.onObsolete
+	var seen []uint64
+	w.vs.opts.onObsolete = func(num uint64) {
+		require.True(t, w.vs.isRemoving(num), "file %d being removed", num)
+		seen = append(seen, num)
+		inner(num)
+	}
+	for i := 0; i < 60; i++ {
+		w.step()
+	}
+	require.NotEmpty(t, seen, "the workload should make files obsolete")
+	for _, num := range seen {
+		require.False(t, w.vs.isRemoving(num), "file %d removed", num)
+	}
+}

@@ -106,14 +106,15 @@ func (osFS) Map(name string) (MappedFile, error) {
 // check fails and the mapping falls back to a private copy read through
 // ReadAt: slower, never wrong.
 type osMapping struct {
-	r    *mmap.ReaderAt
-	data []byte
+	r      *mmap.ReaderAt
+	data   []byte
+	mapped bool // data is the kernel mapping itself, not a private copy
 }
 
 func newOSMapping(r *mmap.ReaderAt) (*osMapping, error) {
 	m := &osMapping{r: r}
 	if view, ok := mmapView(r); ok {
-		m.data = view
+		m.data, m.mapped = view, true
 		return m, nil
 	}
 	buf := make([]byte, r.Len())
@@ -146,7 +147,21 @@ func mmapView(r *mmap.ReaderAt) ([]byte, bool) {
 
 func (m *osMapping) Bytes() []byte { return m.data }
 
+// DropPages removes the mapping's pages from the process's resident set
+// (madvise MADV_DONTNEED). The mapping stays valid: the next access to a
+// page faults it back in from the page cache, with the same bytes (the file
+// is read-only and never modified while mapped). Compaction calls it on its
+// inputs as it reads through them, so that reading a few hundred MB of SSTs
+// does not count them all in the process's RSS at once. A private copy (the
+// fallback of newOSMapping) is left alone: DONTNEED would zero it.
+func (m *osMapping) DropPages() error {
+	if !m.mapped || len(m.data) == 0 {
+		return nil
+	}
+	return syscall.Madvise(m.data, syscall.MADV_DONTNEED)
+}
+
 func (m *osMapping) Close() error {
-	m.data = nil
+	m.data, m.mapped = nil, false
 	return m.r.Close()
 }

@@ -1,0 +1,64 @@
+package srdb
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+)
+
+// appendBatch appends one walRecordBatch record holding rows (layout of the
+// payload above encodedRow in table_write.go) and returns the offset past
+// it, like append. It encodes the payload straight into the write buffer:
+// the same bytes as append(walRecordBatch, seq, payload) without first
+// assembling payload in a buffer of its own. The rows' seqs must already be
+// patched in.
+func (w *walWriter) appendBatch(seq int64, rows []encodedRow) (end int64, err error) {
+	n := uvarintLen(uint64(len(rows)))
+	for i := range rows {
+		n += uvarintLen(uint64(len(rows[i].buf))) + len(rows[i].buf)
+	}
+	if n > maxWALRecord {
+		return 0, newError(CodeInvalidArgument, "wal %s: record of %d bytes is over the %d-byte limit",
+			w.path, n, maxWALRecord)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed != nil {
+		return 0, w.failed
+	}
+	if w.closed {
+		return 0, w.closedError()
+	}
+	start := len(w.buf)
+	b := binary.LittleEndian.AppendUint32(w.buf, 0) // CRC, filled in below
+	b = binary.LittleEndian.AppendUint32(b, uint32(walRecLengthBase+n))
+	b = append(b, byte(walRecordBatch))
+	b = binary.LittleEndian.AppendUint64(b, uint64(seq))
+	b = binary.LittleEndian.AppendUint32(b, uint32(n))
+	b = binary.AppendUvarint(b, uint64(len(rows)))
+	for i := range rows {
+		b = binary.AppendUvarint(b, uint64(len(rows[i].buf)))
+		b = append(b, rows[i].buf...)
+	}
+	binary.LittleEndian.PutUint32(b[start+walRecCRCOff:], crc32.Checksum(b[start+walRecLengthOff:], walCRCTable))
+	w.buf = b
+	w.appended += int64(walRecHeaderSize + n)
+	w.dataEnd = w.appended
+	end = w.appended
+	if len(w.buf) >= walBufferLimit && !w.writing {
+		w.writeLocked()
+		if w.failed != nil {
+			return end, w.failed
+		}
+	}
+	return end, nil
+}
+
+// uvarintLen returns the length of the uvarint encoding of x.
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
