@@ -231,18 +231,38 @@ func (s *Schema) encodeStructRow(dst []byte, now int64, v reflect.Value) ([]byte
 			}
 		}
 	}
+	if n := len(s.types()); n > rowMaxFields {
+		return dst, 0, newError(CodeInvalidArgument, "ROW1 encode: %d fields, at most %d allowed", n, rowMaxFields)
+	}
+	out, fits, err := s.encodeStructFields(dst, ts, v, p, rowNarrow)
+	if err != nil || fits {
+		return out, ts, err
+	}
+	// The data area outgrew narrow entries: encode again with wide ones.
+	out, fits, err = s.encodeStructFields(dst, ts, v, p, rowWide)
+	if err == nil && !fits {
+		return dst, 0, newError(CodeInvalidArgument, "ROW1 encode: data area exceeds %d bytes", uint64(rowWideMaxData))
+	}
+	return out, ts, err
+}
+
+// encodeStructFields is the ROW1 encoding of encodeStructRow with a given
+// offset-table entry width (see encodeRowWidth): fits is false, and dst
+// returned with its original length, when the data area outgrows it.
+func (s *Schema) encodeStructFields(dst []byte, ts int64, v reflect.Value, p *structPlan, w rowEntryWidth) (out []byte, fits bool, err error) {
 	types := s.types()
 	n := len(types)
-	if n > rowMaxFields {
-		return dst, 0, newError(CodeInvalidArgument, "ROW1 encode: %d fields, at most %d allowed", n, rowMaxFields)
+	count := uint16(n)
+	if w == rowNarrow {
+		count |= rowNarrowBit
 	}
 	start := len(dst)
 	dst = append(dst, rowMagic...)
 	dst = binary.LittleEndian.AppendUint64(dst, 0)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(ts))
-	dst = binary.LittleEndian.AppendUint16(dst, uint16(n))
+	dst = binary.LittleEndian.AppendUint16(dst, count)
 	table := len(dst)
-	dst = rowExtend(dst, n*rowEntrySize)
+	dst = rowExtend(dst, n*w.size)
 	dataStart := len(dst)
 	le := binary.LittleEndian
 	for i, typ := range types {
@@ -255,7 +275,7 @@ func (s *Schema) encodeStructRow(dst []byte, now int64, v reflect.Value) ([]byte
 			switch {
 			case err != nil: // nil embedded pointer: the field is NULL
 				if _, err := nullValue(f, nil); err != nil {
-					return dst[:start], 0, err
+					return dst[:start], false, err
 				}
 			case c.direct == structString && typ == TypeString:
 				dst, null = append(dst, fv.String()...), false
@@ -276,30 +296,26 @@ func (s *Schema) encodeStructRow(dst []byte, now int64, v reflect.Value) ([]byte
 			default:
 				cv, err := readStructField(f, fv, c.direct)
 				if err != nil {
-					return dst[:start], 0, err
+					return dst[:start], false, err
 				}
 				if cv != nil {
 					if dst, err = appendRowValue(dst, i, typ, cv); err != nil {
-						return dst[:start], 0, err
+						return dst[:start], false, err
 					}
 					null = false
 				}
 			}
 		} else if _, err := nullValue(&s.fields[i], nil); err != nil {
-			return dst[:start], 0, err
+			return dst[:start], false, err
 		}
-		entry := dst[table+i*rowEntrySize:]
 		if null {
-			le.PutUint32(entry[rowEntryOffset:], 0)
-			le.PutUint32(entry[rowEntrySizeOff:], rowNullSize)
+			w.put(dst, table+i*w.size, 0, w.null)
 			continue
 		}
-		if uint64(len(dst)-dataStart) > rowMaxDataSize {
-			return dst[:start], 0, newError(CodeInvalidArgument,
-				"ROW1 encode: field %d: data area exceeds %d bytes", i, uint64(rowMaxDataSize))
+		if uint64(len(dst)-dataStart) > w.maxData {
+			return dst[:start], false, nil
 		}
-		le.PutUint32(entry[rowEntryOffset:], uint32(fieldStart-dataStart))
-		le.PutUint32(entry[rowEntrySizeOff:], uint32(len(dst)-fieldStart))
+		w.put(dst, table+i*w.size, uint32(fieldStart-dataStart), uint32(len(dst)-fieldStart))
 	}
-	return dst, ts, nil
+	return dst, true, nil
 }

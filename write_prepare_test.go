@@ -151,3 +151,27 @@ func TestInsertScratchReuse(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeStructRowWideEntries checks the direct struct encoder across the
+// narrow/wide offset-table boundary (a data area over 0xFFFE bytes): the
+// bytes equal the generic path's and decode back.
+func TestEncodeStructRowWideEntries(t *testing.T) {
+	s, err := NewSchema("t", []Field{{Name: "s", Type: String}, {Name: "p", Type: Bytes}, {Name: "n", Type: Int64}})
+	require.NoError(t, err)
+	type row struct {
+		S string `srdb:"s"`
+		P []byte `srdb:"p"`
+		N int64  `srdb:"n"`
+	}
+	for _, size := range []int{10, rowNarrowMaxData - 8 - 1, rowNarrowMaxData - 8, rowNarrowMaxData, 200_000} {
+		in := row{S: "x", P: make([]byte, size), N: int64(size)}
+		got, _, err := s.encodeStructRow(nil, 5, reflect.ValueOf(in))
+		require.NoError(t, err)
+		want, _, err := encodeViaValues(s, 5, in)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "payload of %d bytes", size)
+		_, _, vals, err := decodeRow(got, s.types())
+		require.NoError(t, err)
+		require.Equal(t, []any{"x", in.P, int64(size)}, vals)
+	}
+}
