@@ -13,9 +13,9 @@
 //
 // Opening is recovery: like any Open it takes the directory's LOCK (so the
 // database must not be in use by another process), truncates a torn WAL
-// tail left by a crash, removes files no MANIFEST names and starts a fresh
-// WAL per table. It never rewrites a row. Run it on a copy to keep the
-// directory byte-identical.
+// tail left by a crash, removes files no MANIFEST names, starts a fresh WAL
+// per table and flushes replayed WALs to SSTs. It never changes a row. Run it
+// on a copy to keep the directory byte-identical.
 package main
 
 import (
