@@ -619,8 +619,12 @@ func verifyCrashLoopDir(t *testing.T, mode Durability, d *crashLoopDir, st *cras
 	require.NoError(t, rows.Close())
 	st.rowsChecked += len(seqOfKey)
 
-	// Index = scan: the grp index (when present) and the key index.
+	// Index = scan: the grp index and the key index. Without a ready grp
+	// index the query is itself a scan: two values suffice then.
 	for g := int64(0); g < crashLoopGroups; g++ {
+		if !tbl.indexReady(crashLoopIndexedLater) && (g+int64(st.iterations))%8 != 0 {
+			continue
+		}
 		got := crashLoopQuerySeqs(t, tbl.Query().Eq(crashLoopIndexedLater, g))
 		require.Equal(t, seqsByGroup[g], got, "%s: query grp=%d differs from the scan", where, g)
 	}
