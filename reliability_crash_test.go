@@ -262,6 +262,7 @@ func TestCrashLoopChildProcess(t *testing.T) {
 				die("compact: %v", err)
 			}
 		case rng.IntN(pIndex) == 0:
+			var err error
 			if slices.Contains(tbl.Indexes(), crashLoopIndexedLater) {
 				err = tbl.DropIndex(crashLoopIndexedLater)
 			} else {
