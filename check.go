@@ -16,7 +16,9 @@ import (
 // that the table directory holds no SST the MANIFEST does not name and lacks
 // none it does; that a merged scan returns strictly increasing seqs whose
 // rows decode, carry the seq they are stored under, and number exactly
-// Stats().Rows. Tables that failed to open are reported with their error.
+// Stats().Rows; that every secondary index holds exactly the entries of the
+// rows of its memtable or SST, in both directions. Tables that failed to
+// open are reported with their error.
 func (db *Database) Check() error {
 	db.mu.RLock()
 	if db.closed {
@@ -138,6 +140,14 @@ func (t *Table) check() error {
 	// scan (the scan saw a pinned state, the counter moves on).
 	if rows := t.liveRows.Load(); len(errs) == 0 && rows != n && t.writeCount() == writesBefore {
 		report(corruptionError("", -1, "scan found %d live rows, the row counter says %d", n, rows))
+	}
+	// Secondary indexes against the rows, both directions (checkIndexes).
+	// Like the row counter, a finding is reported only when no write ran
+	// meanwhile, since the check reads a state that writes move on from.
+	if len(errs) == 0 {
+		if err := t.checkIndexes(); err != nil && t.writeCount() == writesBefore {
+			report(err)
+		}
 	}
 	return errors.Join(errs...)
 }

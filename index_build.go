@@ -706,19 +706,26 @@ func (t *Table) checkIndexes() error {
 	if len(fields) == 0 {
 		return nil
 	}
+	// Readiness is read before the pin: a build finishing after it makes
+	// the index ready while the pinned state still holds the files it
+	// replaced, which rightly lack the section.
+	ready := make(map[string]bool, len(fields))
+	for _, f := range fields {
+		ready[f.name] = t.indexReady(f.name)
+	}
 	rs, err := t.pin()
 	if err != nil {
 		return err
 	}
 	defer rs.release()
 	for _, m := range rs.mems {
-		if err := t.checkMemtableIndex(m, fields); err != nil {
+		if err := t.checkMemtableIndex(m, fields, ready); err != nil {
 			return withTable(err, t.name)
 		}
 	}
 	for level := range rs.v.levels {
 		for _, f := range rs.v.levels[level] {
-			if err := t.checkSSTIndex(f, s, fields); err != nil {
+			if err := t.checkSSTIndex(f, s, fields, ready); err != nil {
 				return withTable(err, t.name)
 			}
 		}
@@ -727,7 +734,8 @@ func (t *Table) checkIndexes() error {
 }
 
 // checkMemtableIndex checks that every row version of m has its entries.
-func (t *Table) checkMemtableIndex(m *memtable, fields []idxField) error {
+// ready[field] says whether the index was ready when the state was pinned.
+func (t *Table) checkMemtableIndex(m *memtable, fields []idxField, ready map[string]bool) error {
 	if err := m.idx.err(); err != nil {
 		return err
 	}
@@ -745,7 +753,7 @@ func (t *Table) checkMemtableIndex(m *memtable, fields []idxField) error {
 		for _, f := range fields {
 			mi := m.idx.field(f.name)
 			if mi == nil {
-				if t.indexReady(f.name) {
+				if ready[f.name] {
 					return newError(CodeCorrupted, "memtable %d has rows but no index on %q", m.logNum, f.name)
 				}
 				continue
@@ -766,7 +774,8 @@ func (t *Table) checkMemtableIndex(m *memtable, fields []idxField) error {
 
 // checkSSTIndex compares each index section of f with the entries computed
 // from f's rows.
-func (t *Table) checkSSTIndex(f *fileMeta, s *Schema, fields []idxField) error {
+// ready is as for checkMemtableIndex.
+func (t *Table) checkSSTIndex(f *fileMeta, s *Schema, fields []idxField, ready map[string]bool) error {
 	r, err := t.cache.get(f.num)
 	if err != nil {
 		return err
@@ -791,7 +800,7 @@ func (t *Table) checkSSTIndex(f *fileMeta, s *Schema, fields []idxField) error {
 			return err
 		}
 		if !found || sec.typ != fld.typ {
-			if t.indexReady(fld.name) {
+			if ready[fld.name] {
 				return corruptionError(r.name, -1, "no index section for ready index %q", fld.name)
 			}
 			continue

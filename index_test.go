@@ -596,4 +596,8 @@ func TestCheckIndexesDetectsAWrongSection(t *testing.T) {
 	err = tbl.checkIndexes()
 	require.ErrorIs(t, err, ErrCorrupted)
 	require.Contains(t, err.Error(), "index \"ch\"")
+	// Database.Check (and so srdb check) runs the same check.
+	err = db.Check()
+	require.ErrorIs(t, err, ErrCorrupted)
+	require.Contains(t, err.Error(), "index \"ch\"")
 }

@@ -215,6 +215,16 @@ func (t *Table) switchMemtableLocked() error {
 		t.logger.Debug("srdb: insert waits for a memtable flush", "table", t.name, "immutables", t.numImmutables())
 		t.spaceCond.Wait()
 	}
+	// The old WAL is complete (appends happen under writeMu): write, fsync
+	// and close it before the next WAL exists. Replay treats damage in a WAL
+	// that is not the newest as corruption, so no crash may leave an older
+	// WAL torn — a SIGKILL cutting short a write of DurabilityNone's buffer
+	// or a power cut dropping unsynced blocks would — and no newer WAL may
+	// hold rows while an older one lost some (survivors stay a prefix of the
+	// seqs). flushMemtable's close of the same WAL is then a no-op.
+	if err := t.wal.close(); err != nil {
+		return t.fail(err)
+	}
 	num := t.vs.newFileNum()
 	w, err := createWAL(t.fs, makeFilepath(t.dir, fileTypeWAL, num), num, t.opts.Durability, t.opts.SyncInterval, t.logger)
 	if err != nil {
