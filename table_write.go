@@ -307,6 +307,12 @@ func (t *Table) switchMemtableLocked() error {
 		t.logger.Debug("srdb: insert waits for a memtable flush", "table", t.name, "immutables", t.numImmutables())
 		t.spaceCond.Wait()
 	}
+	// Finish the old WAL (fsync, final sync mark, fsync) before a newer one
+	// exists: replay takes damage in any WAL but the newest for corruption,
+	// so once the next WAL is created nothing may be written to this one.
+	if err := t.wal.close(); err != nil {
+		return t.fail(err)
+	}
 	num := t.vs.newFileNum()
 	w, err := createWAL(t.fs, makeFilepath(t.dir, fileTypeWAL, num), num, t.opts.Durability, t.opts.SyncInterval, t.logger)
 	if err != nil {
