@@ -359,7 +359,9 @@ func (db *Database) Tables() []string {
 }
 
 // Close makes every table's WAL durable, stops background work, releases
-// every file and the directory lock. A second Close returns nil.
+// every file and the directory lock. A second Close returns nil. Close
+// waits until every Rows still open has been closed (a Rows pins the files
+// it reads), so a Rows that is never closed makes Close wait forever.
 func (db *Database) Close() error {
 	db.mu.Lock()
 	if db.closed {
