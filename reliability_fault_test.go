@@ -120,12 +120,18 @@ func isLogFile(path string) bool {
 	return strings.HasSuffix(b, ".wal") || strings.HasPrefix(b, "MANIFEST")
 }
 
-// faultWorkloadOptions are the options of the sweep: Sync durability (so an
-// ack means durable), explicit flushes and compaction.
-func faultWorkloadOptions(fs FS, logger *slog.Logger) *Options {
+// faultWorkloadOptions are the options of the sweep: explicit flushes and
+// compaction, and by default Sync durability (an ack means durable). In
+// Interval mode the sync interval is an hour, so the only WAL fsyncs are
+// those of rotation and Close and the operation sequence stays fixed.
+func faultWorkloadOptions(fs FS, logger *slog.Logger, d ...Durability) *Options {
 	o := DefaultOptions()
 	o.FS = fs
 	o.Durability = DurabilitySync
+	if len(d) > 0 {
+		o.Durability = d[0]
+		o.SyncInterval = time.Hour
+	}
 	o.MemTableSize = 1 << 20
 	o.DisableAutoCompaction = true
 	o.Logger = logger
@@ -137,7 +143,7 @@ func faultWorkloadOptions(fs FS, logger *slog.Logger) *Options {
 // table, more inserts, Close, reopen, Get, Close. It carries on after errors
 // (a failed call is recorded, later calls run anyway) except that nothing can
 // run without an open database. Every call runs under the watchdog.
-func runFaultWorkload(t *testing.T, ffs *faultFS, wd watchdog, logger *slog.Logger) *faultOutcome {
+func runFaultWorkload(t *testing.T, ffs *faultFS, wd watchdog, logger *slog.Logger, d Durability) *faultOutcome {
 	out := &faultOutcome{acked: map[int64]int64{}, nextKey: 1}
 	var logFault atomic.Bool
 	ffs.setObserver(func(e faultLogEntry) {
@@ -146,7 +152,7 @@ func runFaultWorkload(t *testing.T, ffs *faultFS, wd watchdog, logger *slog.Logg
 		}
 	})
 	defer ffs.setObserver(nil)
-	opts := faultWorkloadOptions(ffs, logger)
+	opts := faultWorkloadOptions(ffs, logger, d)
 	note := func(err error) {
 		if err != nil {
 			out.surfaced++
@@ -336,6 +342,7 @@ type faultCase struct {
 	n     int
 	mode  faultMode
 	kind  faultKind
+	dur   Durability
 }
 
 func (c faultCase) String() string {
@@ -343,7 +350,7 @@ func (c faultCase) String() string {
 	if c.mode == failFromThenOn {
 		m = "onward"
 	}
-	return fmt.Sprintf("%s #%d %s %s", c.class, c.n, m, c.kind)
+	return fmt.Sprintf("%s #%d %s %s (%s)", c.class, c.n, m, c.kind, c.dur)
 }
 
 // faultSweepStats are the figures the sweep logs.
@@ -363,7 +370,7 @@ func runFaultCase(t *testing.T, c faultCase, st *faultSweepStats) {
 	ffs.failNth(c.class, c.n, c.mode, c.kind)
 	wd := watchdog{what: c.String()}
 	counter := &errorCounter{}
-	out := runFaultWorkload(t, ffs, wd, slog.New(counter))
+	out := runFaultWorkload(t, ffs, wd, slog.New(counter), c.dur)
 	ffs.clearFaults()
 	inj := ffs.faultsInjected()
 	st.cases++
@@ -410,9 +417,9 @@ func tail(log []faultLogEntry, n int) []faultLogEntry {
 
 // faultWorkloadOpCounts runs the workload without faults and returns its
 // number of operations per class.
-func faultWorkloadOpCounts(t *testing.T) map[fsOp]int {
+func faultWorkloadOpCounts(t *testing.T, d Durability) map[fsOp]int {
 	ffs := newFaultFS(newMemFS())
-	out := runFaultWorkload(t, ffs, watchdog{what: "probe"}, nil)
+	out := runFaultWorkload(t, ffs, watchdog{what: "probe"}, nil, d)
 	require.Zero(t, out.surfaced, "workload without faults failed")
 	counts := map[fsOp]int{fsOpAny: ffs.opCount(), fsOpMutating: ffs.opCountOf(fsOpMutating)}
 	for op := fsOp(0); op < numFSOps; op++ {
@@ -427,7 +434,7 @@ func faultWorkloadOpCounts(t *testing.T) map[fsOp]int {
 // writes, sync and syncdir for fsync errors, renames, mutating operations
 // for ENOSPC, any operation for EIO); SRDB_SOAK=1 makes the stride 1.
 func TestReliabilityFaultSweep(t *testing.T) {
-	counts := faultWorkloadOpCounts(t)
+	counts := faultWorkloadOpCounts(t, DurabilitySync)
 	soak := soakFactor() > 1
 	t.Logf("workload: %d operations (%d mutating, %d writes, %d syncs, %d syncdirs, %d renames)",
 		counts[fsOpAny], counts[fsOpMutating], counts[fsOpWrite], counts[fsOpSync], counts[fsOpSyncDir], counts[fsOpRename])
@@ -439,7 +446,7 @@ func TestReliabilityFaultSweep(t *testing.T) {
 	}
 	var cases []faultCase
 	for i := 0; i < counts[fsOpAny]; i++ {
-		cases = append(cases, faultCase{fsOpAny, i, failFromThenOn, faultEIO})
+		cases = append(cases, faultCase{fsOpAny, i, failFromThenOn, faultEIO, DurabilitySync})
 	}
 	type aim struct {
 		class fsOp
@@ -456,12 +463,22 @@ func TestReliabilityFaultSweep(t *testing.T) {
 	} {
 		n := counts[a.class]
 		for i := 0; i < n; i += stride(n, a.ci) {
-			cases = append(cases, faultCase{a.class, i, failOnce, a.kind})
+			cases = append(cases, faultCase{a.class, i, failOnce, a.kind, DurabilitySync})
 		}
 		if soak {
 			for i := 0; i < n; i++ {
-				cases = append(cases, faultCase{a.class, i, failFromThenOn, a.kind})
+				cases = append(cases, faultCase{a.class, i, failFromThenOn, a.kind, DurabilitySync})
 			}
+		}
+	}
+	// DurabilityInterval acknowledges after write(2): no ack may follow a
+	// failed WAL write or (rotation, Close) fsync either, and with no crash
+	// every acked row must survive.
+	ic := faultWorkloadOpCounts(t, DurabilityInterval)
+	for _, a := range []aim{{fsOpAny, faultEIO, 120}, {fsOpWrite, faultShortWrite, 40}, {fsOpSync, faultSyncError, 30}} {
+		n := ic[a.class]
+		for i := 0; i < n; i += stride(n, a.ci) {
+			cases = append(cases, faultCase{a.class, i, failOnce, a.kind, DurabilityInterval})
 		}
 	}
 	st := faultSweepStats{absorbedBy: map[string]int{}}
@@ -490,7 +507,7 @@ func TestFailedFinalWALWriteLeavesDatabaseOpenable(t *testing.T) {
 	for w := 0; w < 3; w++ {
 		mem := newMemFS()
 		ffs := newFaultFS(mem)
-		db, err := Open("/db", faultWorkloadOptions(ffs, nil))
+		db, err := Open("/db", faultWorkloadOptions(ffs, nil, DurabilitySync))
 		require.NoError(t, err)
 		s, err := NewSchema("m", faultFields())
 		require.NoError(t, err)
