@@ -267,7 +267,8 @@ func verifyFaultOutcome(t *testing.T, fs FS, out *faultOutcome, wd watchdog) int
 	wd.do("verify Check", func() { err = db.Check() })
 	require.NoError(t, err, "%s: Check after the fault cleared", what)
 	tbl, err := db.Table("m")
-	if !out.created && IsNotFound(err) || errors.Is(err, ErrTableNotFound) {
+	if errors.Is(err, ErrTableNotFound) {
+		require.False(t, out.created, "%s: CreateTable was acknowledged but the table is gone", what)
 		require.Empty(t, out.acked, "%s: acked rows but the table is gone", what)
 		return 0
 	}
