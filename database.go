@@ -129,6 +129,13 @@ func (db *Database) loadMeta() ([]string, error) {
 		if !isNotExist(err) {
 			return nil, ioError("stat", path, err)
 		}
+		// A new database writes database.meta before it creates tables/,
+		// and the file is only ever replaced atomically: table directories
+		// without it mean it was lost, not that the database is new.
+		root := filepath.Join(db.dir, tablesDirName)
+		if entries, err := db.fs.List(root); err == nil && len(entries) > 0 {
+			return nil, corruptionError(path, -1, "missing, but %s holds %d table directories", root, len(entries))
+		}
 		if err := db.writeMeta(nil); err != nil {
 			return nil, err
 		}
@@ -273,10 +280,13 @@ func (db *Database) CreateTable(name string, s *Schema) (*Table, error) {
 	return t, nil
 }
 
-// Table returns the open table with the given name. An unknown name returns
-// ErrTableNotFound; a table that failed to open returns its error (for
-// example ErrCorrupted).
+// Table returns the open table with the given name. An invalid name returns
+// ErrInvalidName, an unknown name ErrTableNotFound; a table that failed to
+// open returns its error (for example ErrCorrupted).
 func (db *Database) Table(name string) (*Table, error) {
+	if err := validateName("table", name); err != nil {
+		return nil, err
+	}
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	if db.closed {
@@ -349,7 +359,9 @@ func (db *Database) Tables() []string {
 }
 
 // Close makes every table's WAL durable, stops background work, releases
-// every file and the directory lock. A second Close returns nil.
+// every file and the directory lock. A second Close returns nil. Close
+// waits until every Rows still open has been closed (a Rows pins the files
+// it reads), so a Rows that is never closed makes Close wait forever.
 func (db *Database) Close() error {
 	db.mu.Lock()
 	if db.closed {

@@ -173,7 +173,7 @@ func TestIndexSectionInSST(t *testing.T) {
 	s, err := NewSchema("t", []Field{
 		{Name: "ch", Type: String, Indexed: true},
 		{Name: "n", Type: Int64, Indexed: true, Nullable: true},
-		{Name: "o", Type: Object, Indexed: true}, // not indexable: ignored
+		{Name: "o", Type: Object}, // not indexable (NewSchema refuses Indexed): no section
 	})
 	require.NoError(t, err)
 	w, err := newSSTWriter(fs, "/d", 7)

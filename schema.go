@@ -42,8 +42,8 @@ type Schema struct {
 // NewSchema validates the fields and returns the schema of a table called
 // name. It checks the table name and every field name (SPEC §3; names starting
 // with '_' are reserved for _seq and _time), rejects duplicate names (case
-// sensitive), unknown types, comments over 1024 bytes or not UTF-8, and
-// schemas with no fields or more than 1024. Errors are ErrInvalidName or
+// sensitive), unknown types, Indexed on an Object or Array field, comments
+// over 1024 bytes or not UTF-8, and schemas with no fields or more than 1024. Errors are ErrInvalidName or
 // ErrInvalidSchema naming the field. The fields slice is copied.
 func NewSchema(name string, fields []Field) (*Schema, error) {
 	if err := validateName("table", name); err != nil {
@@ -91,6 +91,9 @@ func validateField(f *Field) error {
 	}
 	if !f.Type.Valid() {
 		return fieldError(CodeInvalidSchema, f.Name, "invalid field type %d", uint8(f.Type))
+	}
+	if f.Indexed && !indexableType(f.Type) {
+		return fieldError(CodeInvalidSchema, f.Name, "%s fields cannot be indexed (their JSON has no useful order)", f.Type)
 	}
 	if len(f.Comment) > maxFieldCommentLen {
 		return fieldError(CodeInvalidSchema, f.Name, "comment is %d bytes long, the limit is %d", len(f.Comment), maxFieldCommentLen)

@@ -21,7 +21,7 @@ func allTypesSchema(tb testing.TB) *Schema {
 	for ft := TypeInt; ft < numFieldTypes; ft++ {
 		fields = append(fields, Field{
 			Name: "f_" + ft.String(), Type: ft,
-			Indexed: ft%2 == 0, Nullable: ft%3 == 0,
+			Indexed: ft%2 == 0 && indexableType(ft), Nullable: ft%3 == 0,
 			Comment: fmt.Sprintf("type %s <&> \"quoted\" é \u2028", ft),
 		})
 	}
@@ -214,6 +214,8 @@ func FuzzDecodeSchemaFile(f *testing.F) {
 	f.Add([]byte(strings.Repeat("[", 10000)))
 	f.Add([]byte(`{"name":"t","fields":[{"name":"a","type":"int","indexed":true,"nullable":true,"comment":"x"}]}`))
 	f.Add([]byte{})
+	// An index on an Object field: rejected by NewSchema, so ErrCorrupted.
+	f.Add(rewriteSchemaFile(1, `{"name":"t","fields":[{"name":"a","type":"object","indexed":true}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDecodeSchemaFile(t, data)
 		// Mutations rarely keep the checksum valid: also feed the bytes as

@@ -73,7 +73,7 @@ func TestNewSchemaCopiesInput(t *testing.T) {
 func TestNewSchemaAllTypes(t *testing.T) {
 	var fields []Field
 	for ft := TypeInt; ft < numFieldTypes; ft++ {
-		fields = append(fields, Field{Name: "f_" + ft.String(), Type: ft, Nullable: ft%2 == 0, Indexed: ft%3 == 0})
+		fields = append(fields, Field{Name: "f_" + ft.String(), Type: ft, Nullable: ft%2 == 0, Indexed: ft%3 == 0 && indexableType(ft)})
 	}
 	s, err := NewSchema("all", fields)
 	require.NoError(t, err)
@@ -428,4 +428,18 @@ func TestStructToFieldsSpecialCases(t *testing.T) {
 	got, err = StructToFields(spaced{})
 	require.NoError(t, err)
 	assert.Equal(t, []Field{{Name: "a", Type: Int, Indexed: true, Comment: "a: b"}}, got)
+}
+
+// TestNewSchemaRejectsIndexedObjectAndArray: an index on an Object or Array
+// field used to be accepted and silently never built.
+func TestNewSchemaRejectsIndexedObjectAndArray(t *testing.T) {
+	for _, ft := range []FieldType{Object, Array} {
+		_, err := NewSchema("t", []Field{{Name: "a", Type: Int64}, {Name: "x", Type: ft, Indexed: true}})
+		require.Equal(t, CodeInvalidSchema, ErrorCode(err), "%s", ft)
+		var e *Error
+		require.ErrorAs(t, err, &e)
+		require.Equal(t, "x", e.Field)
+		_, err = NewSchema("t", []Field{{Name: "x", Type: ft}})
+		require.NoError(t, err, "%s without an index", ft)
+	}
 }

@@ -48,6 +48,9 @@ func FuzzOpenSST(f *testing.F) {
 		data, _ := fs.get("d/000001.sst")
 		f.Add(data)
 	}
+	for _, d := range sstCyclicSeeds(f) {
+		f.Add(d)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sstFuzzOne(t, data)
 		sstFuzzOne(t, sstFuzzReseal(data))

@@ -32,7 +32,8 @@ func newTable(db *Database, name, dir string, s *Schema) *Table {
 // SSTs are unmapped and removed as soon as no version pins them.
 func (t *Table) versionSetOptions() versionSetOptions {
 	return versionSetOptions{
-		logger: t.logger,
+		logger:         t.logger,
+		checkRecovered: checkLogWALs,
 		onObsolete: func(num uint64) {
 			if err := t.cache.evict(num); err != nil {
 				t.logger.Warn("srdb: closing obsolete SST", slog.Uint64("file", num), slog.Any("err", err))
@@ -98,6 +99,10 @@ func openTable(db *Database, name, dir string) (_ *Table, err error) {
 	schemaPath := filepath.Join(dir, schemaFileName)
 	raw, err := readWholeFile(fs, schemaPath)
 	if err != nil {
+		if isNotExist(err) {
+			// database.meta names the table: its schema must be there.
+			return nil, corruptionError(schemaPath, -1, "missing")
+		}
 		return nil, err
 	}
 	s, err := decodeSchemaFile(raw, schemaPath)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,6 +85,12 @@ type versionSetOptions struct {
 	// version set held, from whichever goroutine dropped the last pin. The
 	// table cache uses it to unmap the file and remove it. May be nil.
 	onObsolete func(num uint64)
+	// checkRecovered, when set, is called by recoverVersionSet with the
+	// directory listing, the replayed log number and the MANIFEST number,
+	// after the MANIFEST checks and before recovery changes anything (such
+	// as truncating a torn tail); an error fails the recovery. Tables use
+	// checkLogWALs. May be nil.
+	checkRecovered func(names []string, logNum, manifestNum uint64) error
 }
 
 // resolve returns o with defaults filled in.
@@ -269,6 +276,11 @@ func recoverVersionSet(fs FS, dir string, opts versionSetOptions) (*versionSet, 
 			next = n + 1
 		}
 	}
+	if opts.checkRecovered != nil {
+		if err := opts.checkRecovered(names, r.logNum, num); err != nil {
+			return nil, err
+		}
+	}
 	vs.nextNum.Store(next)
 	vs.seq.Store(r.lastSeq)
 	vs.logNumber.Store(r.logNum)
@@ -282,6 +294,34 @@ func recoverVersionSet(fs FS, dir string, opts versionSetOptions) (*versionSet, 
 	vs.snapshotSize = r.snapshotSize
 	vs.install(r.v)
 	return vs, nil
+}
+
+// checkLogWALs checks, given the directory listing, that the WALs the
+// replayed MANIFEST (number manifestNum, log number logNum) relies on exist:
+//
+//   - logNum > 0: the WAL of that number was durable before the edit that
+//     named it, and is deleted only after a later edit moves the log number
+//     past it;
+//   - logNum == 0 (never flushed): no WAL was ever deleted, so the table's
+//     first WAL, which CreateTable numbers right after the first MANIFEST,
+//     is still there (a rolled-over MANIFEST has a larger number).
+//
+// Otherwise the MANIFEST lost edits (cut back to an older state) or a WAL was
+// deleted, and rows with them: ErrCorrupted, before recovery changes a byte.
+func checkLogWALs(names []string, logNum, manifestNum uint64) error {
+	var wals []uint64
+	for _, name := range names {
+		if typ, n, ok := parseFilename(name); ok && typ == fileTypeWAL && n >= logNum {
+			wals = append(wals, n)
+		}
+	}
+	if logNum > 0 && !slices.Contains(wals, logNum) {
+		return corruptionError(makeFilename(fileTypeWAL, logNum), -1, "WAL named by the log number of %s is missing", makeFilename(fileTypeManifest, manifestNum))
+	}
+	if logNum == 0 && (len(wals) == 0 || slices.Min(wals) > manifestNum+1) {
+		return corruptionError(makeFilename(fileTypeManifest, manifestNum), -1, "log number 0 (never flushed) but the table's first WAL is gone: the MANIFEST lost edits")
+	}
+	return nil
 }
 
 // readCurrent returns the MANIFEST number CURRENT names.

@@ -244,6 +244,9 @@ type faultFS struct {
 	perOp    [numFSOps]atomic.Int64 // operations started, per kind
 	injected atomic.Int64           // faults injected
 	fault    atomic.Pointer[faultSpec]
+	// observer, when set, is called with every injected failure, in the
+	// goroutine of the failing operation, before the operation returns.
+	observer atomic.Pointer[func(faultLogEntry)]
 
 	logMu   sync.Mutex      // logMu guards log and logNext
 	log     []faultLogEntry // ring buffer of the latest faultLogSize operations
@@ -267,6 +270,17 @@ func (f *faultFS) failAt(i int, mode faultMode, kind faultKind) {
 // read opCountOf first). It replaces any fault armed before.
 func (f *faultFS) failNth(class fsOp, n int, mode faultMode, kind faultKind) {
 	f.fault.Store(&faultSpec{class: class, n: int64(n), mode: mode, kind: kind})
+}
+
+// setObserver installs fn (nil removes it) to be called with every injected
+// failure before the failing operation returns, so a test can tell which
+// calls ran after a given fault.
+func (f *faultFS) setObserver(fn func(faultLogEntry)) {
+	if fn == nil {
+		f.observer.Store(nil)
+		return
+	}
+	f.observer.Store(&fn)
 }
 
 // clearFaults disarms the fault; counting goes on.
@@ -344,7 +358,13 @@ func (f *faultFS) begin(op fsOp, path string) *injectedFault {
 	if fault != nil {
 		logErr = fault
 	}
-	f.record(faultLogEntry{Index: idx, Op: op, Path: path, Err: logErr})
+	e := faultLogEntry{Index: idx, Op: op, Path: path, Err: logErr}
+	f.record(e)
+	if fault != nil {
+		if obs := f.observer.Load(); obs != nil {
+			(*obs)(e)
+		}
+	}
 	return fault
 }
 

@@ -27,7 +27,7 @@ type walReplayResult struct {
 	truncated      bool
 	truncatedBytes int64
 	// headerMissing is set for a newest WAL whose header never reached disk
-	// (shorter than a header, or all zero bytes): the crash happened inside
+	// (shorter than a header, or a header's worth of zero bytes): the crash happened inside
 	// createWAL, before any record could be acknowledged. The file was
 	// truncated to 0 bytes; it holds no records and the caller should remove
 	// it before creating the next WAL (an empty file that is not the newest
@@ -54,7 +54,7 @@ type walReplayResult struct {
 //
 // A clean end (EOF right after a whole record) is not an error. A damaged
 // record is never passed to fn. The header must be valid (else ErrCorrupted),
-// except in a newest WAL shorter than a header or entirely zero, which is
+// except in a newest WAL shorter than a header or a header of zeros, which is
 // reported as headerMissing (see walReplayResult). The newest WAL is fsynced
 // before replay returns, so that the records just replayed are durable before
 // the caller starts a newer WAL after it.
@@ -83,9 +83,12 @@ func replayWAL(fs FS, path string, newest bool, logger *slog.Logger,
 	}
 	r := &walFileReader{f: f, path: path, size: st.Size()}
 
-	// The header.
+	// The header. createWAL fsyncs the header before anything else is
+	// written, so a crash inside it leaves at most a header's worth of
+	// bytes: a longer file that reads as all zeros lost synced data and is
+	// corruption, not a crash artefact.
 	missing := r.size < walHeaderSize64
-	if !missing {
+	if r.size == walHeaderSize64 {
 		missing, err = r.allZero(0, r.size)
 		if err != nil {
 			return res, err

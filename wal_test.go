@@ -1161,15 +1161,29 @@ func TestWALHeaderDamage(t *testing.T) {
 	walRequireCorruptAt(t, err, "h", 0)
 }
 
+// TestWALZeroedBeyondHeaderIsCorruption: createWAL fsyncs the header before
+// anything else is written, so a newest WAL longer than a header that reads
+// as all zeros lost synced bytes (a zeroed page). Taking it for a crash
+// inside createWAL silently dropped every acknowledged record in it (found by
+// the corruption matrix); it is ErrCorrupted.
+func TestWALZeroedBeyondHeaderIsCorruption(t *testing.T) {
+	for _, n := range []int{walHeaderSize + 1, 3126, 4096, 9000} {
+		fs := newWALMemFS()
+		walWriteFile(t, fs, "w", make([]byte, n))
+		_, _, err := walReplayAll(fs, "w", true)
+		walRequireCorruptAt(t, err, "w", 0)
+		require.Len(t, walReadFile(t, fs, "w"), n, "a corrupt WAL is not truncated")
+	}
+}
+
 func TestWALHeaderMissingInNewest(t *testing.T) {
 	img := walBuild(t, nil, nil, false)
 	require.Len(t, img, walHeaderSize)
 	cases := map[string][]byte{
-		"empty":      {},
-		"short":      img[:walHeaderSize-1],
-		"one byte":   img[:1],
-		"zero hdr":   make([]byte, walHeaderSize),
-		"zero block": make([]byte, 4096),
+		"empty":    {},
+		"short":    img[:walHeaderSize-1],
+		"one byte": img[:1],
+		"zero hdr": make([]byte, walHeaderSize),
 	}
 	for name, b := range cases {
 		t.Run(name, func(t *testing.T) {
