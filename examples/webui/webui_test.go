@@ -136,8 +136,8 @@ func TestAPITablesAndSchema(t *testing.T) {
 	getJSON(t, h, "/api/tables/nope", 404, &e)
 	assert.Contains(t, e.Error, "nope")
 	assert.Equal(t, srdb.CodeTableNotFound, e.Code)
-	getJSON(t, h, "/api/tables/..%2Fx/rows", 404, &e) // a name, never a path
-	assert.Equal(t, srdb.CodeTableNotFound, e.Code)
+	getJSON(t, h, "/api/tables/..%2Fx/rows", 400, &e) // a name, never a path: the engine refuses it
+	assert.Equal(t, srdb.CodeInvalidName, e.Code)
 	getJSON(t, h, "/api/nothing", 404, &e)
 }
 
