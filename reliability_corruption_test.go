@@ -535,17 +535,24 @@ func TestReliabilityCorruptionMatrix(t *testing.T) {
 // smallFlushedDB makes a database with table m: rows 1..10 flushed to an SST,
 // rows 11..15 in the WAL. It returns the directory.
 func smallFlushedDB(t *testing.T) string {
-	dir := t.TempDir()
 	opts := DefaultOptions()
 	opts.Durability = DurabilitySync
 	opts.DisableAutoCompaction = true
+	return flushedFaultDB(t, opts, 15)
+}
+
+// flushedFaultDB makes a database in a new temp directory with table m
+// (faultFields): rows 1..10 flushed to an SST, rows 11..rows left in the
+// WAL. It returns the directory.
+func flushedFaultDB(t *testing.T, opts *Options, rows int64) string {
+	dir := t.TempDir()
 	db, err := Open(dir, opts)
 	require.NoError(t, err)
 	s, err := NewSchema("m", faultFields())
 	require.NoError(t, err)
 	tbl, err := db.CreateTable("m", s)
 	require.NoError(t, err)
-	for k := int64(1); k <= 15; k++ {
+	for k := int64(1); k <= rows; k++ {
 		_, err := tbl.Insert(faultRow(k))
 		require.NoError(t, err)
 		if k == 10 {

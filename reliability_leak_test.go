@@ -55,26 +55,9 @@ func (b leakBaseline) requireNoLeak(t *testing.T, what string) {
 	}
 }
 
-// leakDB creates a database with table m and a few rows, flushed and in the
-// WAL, and returns its directory.
-func leakDB(t *testing.T) string {
-	dir := t.TempDir()
-	db, err := Open(dir, nil)
-	require.NoError(t, err)
-	s, err := NewSchema("m", faultFields())
-	require.NoError(t, err)
-	tbl, err := db.CreateTable("m", s)
-	require.NoError(t, err)
-	for k := int64(1); k <= 20; k++ {
-		_, err := tbl.Insert(faultRow(k))
-		require.NoError(t, err)
-		if k == 10 {
-			require.NoError(t, tbl.Flush())
-		}
-	}
-	require.NoError(t, db.Close())
-	return dir
-}
+// leakDB creates a database with table m and 20 rows, 10 flushed and 10 in
+// the WAL, and returns its directory.
+func leakDB(t *testing.T) string { return flushedFaultDB(t, nil, 20) }
 
 // TestReliabilityOpenCloseNoLeak opens and closes a database 200 times (×
 // soakFactor), reading and writing in each cycle, then checks descriptors
