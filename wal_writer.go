@@ -205,7 +205,14 @@ func (w *walWriter) append(typ walRecordType, seq int64, data []byte) (end int64
 		return 0, w.closedError()
 	}
 	w.buf = appendWALRecord(w.buf, typ, seq, data)
-	w.appended += int64(walRecHeaderSize + len(data))
+	return w.recordAppendedLocked(walRecHeaderSize + len(data))
+}
+
+// recordAppendedLocked accounts for a record of n bytes just appended to
+// buf and returns the end offset to commit, writing the buffer out when it
+// has grown past walBufferLimit and no write is in progress. w.mu is held.
+func (w *walWriter) recordAppendedLocked(n int) (end int64, err error) {
+	w.appended += int64(n)
 	w.dataEnd = w.appended
 	end = w.appended
 	if len(w.buf) >= walBufferLimit && !w.writing {

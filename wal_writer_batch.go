@@ -41,16 +41,7 @@ func (w *walWriter) appendBatch(seq int64, rows []encodedRow) (end int64, err er
 	}
 	binary.LittleEndian.PutUint32(b[start+walRecCRCOff:], crc32.Checksum(b[start+walRecLengthOff:], walCRCTable))
 	w.buf = b
-	w.appended += int64(walRecHeaderSize + n)
-	w.dataEnd = w.appended
-	end = w.appended
-	if len(w.buf) >= walBufferLimit && !w.writing {
-		w.writeLocked()
-		if w.failed != nil {
-			return end, w.failed
-		}
-	}
-	return end, nil
+	return w.recordAppendedLocked(walRecHeaderSize + n)
 }
 
 // uvarintLen returns the length of the uvarint encoding of x.
