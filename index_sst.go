@@ -508,18 +508,10 @@ func (k *idxBlock) decodeRun(r int) error {
 // points, then walks the at most 16 entries after the last restart for
 // which pred is false.
 func (k *idxBlock) search(pred func(e []byte) bool) (int, error) {
-	lo, hi := 0, (k.count+idxRestartInterval-1)/idxRestartInterval
-	for lo < hi { // first restart point whose entry satisfies pred
-		mid := int(uint(lo+hi) >> 1)
-		e, err := k.restartEntry(mid)
-		if err != nil {
-			return 0, err
-		}
-		if pred(e) {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
+	// The first restart point whose entry satisfies pred.
+	lo, err := idxSearch((k.count+idxRestartInterval-1)/idxRestartInterval, k.restartEntry, pred)
+	if err != nil {
+		return 0, err
 	}
 	if lo == 0 {
 		return 0, nil
@@ -584,10 +576,17 @@ func (x *sstIdxSource) fail(err error) bool {
 // searchBlocks returns the first block i in [0, nblocks) for which pred of
 // its first entry is true (nblocks if none); pred must be monotone.
 func (x *sstIdxSource) searchBlocks(pred func(e []byte) bool) (int, error) {
-	lo, hi := 0, x.s.nblocks
+	return idxSearch(x.s.nblocks, x.s.firstEntry, pred)
+}
+
+// idxSearch returns the first i in [0, n) for which pred(at(i)) is true (n
+// if none), by binary search; pred must be monotone. An error of at stops
+// the search.
+func idxSearch(n int, at func(i int) ([]byte, error), pred func(e []byte) bool) (int, error) {
+	lo, hi := 0, n
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		e, err := x.s.firstEntry(mid)
+		e, err := at(mid)
 		if err != nil {
 			return 0, err
 		}
