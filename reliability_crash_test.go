@@ -28,9 +28,9 @@ import (
 // test binary as a child (TestCrashLoopChildProcess, selected by the
 // environment variable crashLoopChildEnv). The child opens a database, has 4
 // writers insert batches of 1–16 rows whose content is derived from their
-// key (crashLoopRow), and writer 0 occasionally runs Flush, Compact,
-// DropIndex/CreateIndex on the populated table and CreateTable/DropTable of a
-// side table. On the pipe at fd 3 it writes "intent <keys>" before each
+// key (crashLoopRow); between batches the writers occasionally run (one at
+// a time) Flush, Compact, DropIndex/CreateIndex on the populated table and
+// CreateTable/DropTable of a side table. On the pipe at fd 3 it writes "intent <keys>" before each
 // Insert and "ack <keys>" after it returned.
 //
 // The parent kills the child either by a timer (5–500 ms after the child
@@ -232,13 +232,15 @@ func TestCrashLoopChildProcess(t *testing.T) {
 	}
 	emit("ready")
 
-	// Writer 0's maintenance mix, biased toward the area of the targeted
-	// kill point so that the point is reached early.
+	// The maintenance mix: after each batch, a writer runs one operation
+	// unless another writer's is still running (so at most one runs at a
+	// time). The mix is biased toward the area of the targeted kill point
+	// so that the point is reached early.
 	area := point
 	if i := strings.IndexByte(point, '.'); i >= 0 {
 		area = point[:i]
 	}
-	pFlush, pCompact, pIndex, pSide := 8, 25, 15, 20 // one in n batches
+	pFlush, pCompact, pIndex, pSide := 32, 100, 60, 80 // one in n batches
 	switch area {
 	case "wal", "flush", "sst":
 		pFlush = 1
@@ -251,7 +253,12 @@ func TestCrashLoopChildProcess(t *testing.T) {
 	case "manifest":
 		pFlush, pSide = 2, 1
 	}
+	var maintaining sync.Mutex
 	maintain := func(rng *rand.Rand) {
+		if !maintaining.TryLock() {
+			return
+		}
+		defer maintaining.Unlock()
 		switch {
 		case rng.IntN(pFlush) == 0:
 			if err := tbl.Flush(); err != nil {
@@ -327,9 +334,7 @@ func TestCrashLoopChildProcess(t *testing.T) {
 					die("insert: %v", err)
 				}
 				emit("ack %s", list)
-				if w == 0 {
-					maintain(rng)
-				}
+				maintain(rng)
 			}
 		}(w)
 	}
@@ -513,7 +518,15 @@ func runCrashLoopIteration(t *testing.T, rng *rand.Rand, mode Durability, d *cra
 	for done := false; !done; {
 		select {
 		case <-timer:
-			_ = cmd.Process.Kill()
+			if k.point != "" {
+				// The point was not reached in time: SIGQUIT makes the
+				// child print every goroutine's stack and exit at once
+				// (a crash all the same: nothing is flushed or closed),
+				// so that a hang can be told from slowness.
+				_ = cmd.Process.Signal(syscall.SIGQUIT)
+			} else {
+				_ = cmd.Process.Kill()
+			}
 			killedBy = "timer"
 			timer = nil
 		case line, ok := <-lines:
@@ -554,7 +567,8 @@ func runCrashLoopIteration(t *testing.T, rng *rand.Rand, mode Durability, d *cra
 	case killedBy == "timer" && k.point != "":
 		st.pointMissed++
 		st.timerKills++
-		t.Logf("%s: kill point %s (pass %d) not reached in %v; killed by timer", mode, k.point, k.hits, crashLoopPointTimeout)
+		t.Logf("%s: kill point %s (pass %d) not reached in %v; killed by SIGQUIT; the child's goroutines in srdb:\n%s",
+			mode, k.point, k.hits, crashLoopPointTimeout, crashLoopEngineStacks(stderr.String()))
 	case killedBy == "timer":
 		st.timerKills++
 	default:
@@ -704,4 +718,22 @@ func crashLoopQuerySeqs(t *testing.T, q *Query) []int64 {
 	require.NoError(t, rows.Err())
 	require.NoError(t, rows.Close())
 	return seqs
+}
+
+// crashLoopEngineStacks returns the goroutines of a SIGQUIT dump that are
+// inside the engine (a frame of package srdb other than the test's own),
+// at most 40 lines of them.
+func crashLoopEngineStacks(dump string) string {
+	var out []string
+	for _, g := range strings.Split(dump, "\n\n") {
+		if !strings.Contains(g, "srdb.(*") || !strings.HasPrefix(g, "goroutine ") {
+			continue
+		}
+		out = append(out, strings.Split(g, "\n")...)
+		if len(out) >= 40 {
+			out = append(out[:40], "...")
+			break
+		}
+	}
+	return strings.Join(out, "\n")
 }
