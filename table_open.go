@@ -1,7 +1,9 @@
 package srdb
 
 import (
+	"bytes"
 	"encoding/binary"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"sort"
@@ -132,6 +134,9 @@ func openTable(db *Database, name, dir string) (_ *Table, err error) {
 		if typ, num, ok := parseFilename(n); ok && typ == fileTypeWAL && num >= vs.logNum() {
 			wals = append(wals, num)
 		}
+	}
+	if err := checkLogWALHeader(fs, dir, vs.logNum()); err != nil {
+		return nil, err
 	}
 	garbage := vs.unreferencedFiles(names)
 	for _, n := range garbage {
@@ -298,3 +303,29 @@ func readWholeFile(fs FS, path string) ([]byte, error) {
 
 // maxMetaFile caps the size of schema.json, database.meta and CURRENT.
 const maxMetaFile = 16 << 20
+
+// checkLogWALHeader checks that the WAL the log number names (when it is not
+// 0) has a header. Replay takes a newest WAL without one for a crash inside
+// createWAL and drops it, but this WAL's header was fsynced before the edit
+// that named it: a missing or zeroed header here is damage, and dropping the
+// file would lose its rows. It runs before recovery changes anything.
+func checkLogWALHeader(fs FS, dir string, logNum uint64) error {
+	if logNum == 0 {
+		return nil
+	}
+	path := makeFilepath(dir, fileTypeWAL, logNum)
+	f, err := fs.Open(path)
+	if err != nil {
+		return ioError("open", path, err)
+	}
+	defer f.Close()
+	hdr := make([]byte, walHeaderSize)
+	n, err := io.ReadFull(f, hdr)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return ioError("read", path, err)
+	}
+	if n < walHeaderSize || bytes.Count(hdr, []byte{0}) == walHeaderSize {
+		return corruptionError(path, 0, "WAL named by the MANIFEST's log number has no header (%d bytes)", n)
+	}
+	return nil
+}
