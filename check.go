@@ -97,9 +97,16 @@ func (t *Table) check() error {
 				candidates = append(candidates, num)
 			}
 		}
-		live := t.vs.liveFiles()
 		for _, num := range candidates {
-			if live[num] || t.isPendingOutput(num) || t.vs.isRemoving(num) {
+			// A file only moves forwards through pending (being written)
+			// → live (named by a version; installed before its pending
+			// state ends) → removing (obsolete; marked under the same
+			// lock that drops it from the live set) → gone. Reading the
+			// states in that order, each after the one before, cannot miss
+			// a file that moved on meanwhile; reading the live set once
+			// before the loop could (an index build resumed by Open
+			// installed its output between the two reads).
+			if t.isPendingOutput(num) || t.vs.liveFiles()[num] || t.vs.isRemoving(num) {
 				continue
 			}
 			path := makeFilepath(t.dir, fileTypeSST, num)
