@@ -401,11 +401,35 @@ type scanSource struct {
 	needRow bool
 	st      *queryStats
 	started bool
-	done    bool
-	cur     evalRow
-	buf     []byte
-	failed  error
+	sourceEnd
+	cur evalRow
+	buf []byte
 }
+
+// sourceEnd is the end state scanSource and indexRowSource share: done once
+// the source is exhausted, failed or closed, and the first error, named
+// with the table.
+type sourceEnd struct {
+	done   bool
+	failed error
+}
+
+// record keeps err, named with table, when it is the first error.
+func (e *sourceEnd) record(table string, err error) {
+	if err != nil && e.failed == nil {
+		e.failed = withTable(err, table)
+	}
+}
+
+// end marks the source done, records err and returns false (for next).
+func (e *sourceEnd) end(table string, err error) bool {
+	e.done = true
+	e.record(table, err)
+	return false
+}
+
+// err returns the error that ended the source, or nil.
+func (e *sourceEnd) err() error { return e.failed }
 
 func (s *scanSource) next() bool {
 	if s.done {
@@ -465,23 +489,14 @@ func (s *scanSource) next() bool {
 	}
 }
 
-func (s *scanSource) stop(err error) bool {
-	s.done = true
-	if err != nil && s.failed == nil {
-		s.failed = withTable(err, s.p.t.name)
-	}
-	return false
-}
+func (s *scanSource) stop(err error) bool { return s.end(s.p.t.name, err) }
 
 func (s *scanSource) seq() int64  { return s.cur.seq }
 func (s *scanSource) row() []byte { return s.buf }
-func (s *scanSource) err() error  { return s.failed }
 
 func (s *scanSource) close() error {
 	s.done = true
-	if err := s.it.close(); err != nil && s.failed == nil {
-		s.failed = withTable(err, s.p.t.name)
-	}
+	s.record(s.p.t.name, s.it.close())
 	return s.failed
 }
 
@@ -550,11 +565,10 @@ type indexRowSource struct {
 	stale int         // merge: heads[0] was consumed and must advance; -1 none
 
 	started bool
-	done    bool
-	ev      evalRow
-	buf     []byte
-	keyBuf  []byte // scratch for the current key of a candidate
-	failed  error
+	sourceEnd
+	ev     evalRow
+	buf    []byte
+	keyBuf []byte // scratch for the current key of a candidate
 }
 
 // ixHead is a positioned cursor of a merge.
@@ -740,30 +754,19 @@ func (s *indexRowSource) consider(seq int64, key []byte) (bool, error) {
 	return s.p.filter.matches(&s.ev)
 }
 
-func (s *indexRowSource) stop(err error) bool {
-	s.done = true
-	if err != nil && s.failed == nil {
-		s.failed = withTable(err, s.p.t.name)
-	}
-	return false
-}
+func (s *indexRowSource) stop(err error) bool { return s.end(s.p.t.name, err) }
 
 func (s *indexRowSource) seq() int64  { return s.ev.seq }
 func (s *indexRowSource) row() []byte { return s.buf }
-func (s *indexRowSource) err() error  { return s.failed }
 
 func (s *indexRowSource) close() error {
 	s.done = true
 	if s.cur != nil {
-		if err := s.cur.close(); err != nil && s.failed == nil {
-			s.failed = withTable(err, s.p.t.name)
-		}
+		s.record(s.p.t.name, s.cur.close())
 		s.cur = nil
 	}
 	for _, h := range s.heads.h {
-		if err := h.c.close(); err != nil && s.failed == nil {
-			s.failed = withTable(err, s.p.t.name)
-		}
+		s.record(s.p.t.name, h.c.close())
 	}
 	s.heads.h = nil
 	return s.failed
