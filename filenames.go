@@ -65,11 +65,6 @@ func (t fileType) String() string {
 	return "unknown"
 }
 
-// numbered reports whether names of this type carry a file number.
-func (t fileType) numbered() bool {
-	return t == fileTypeWAL || t == fileTypeSST || t == fileTypeManifest
-}
-
 // formatFileNum prints num with at least fileNumDigits digits.
 func formatFileNum(num uint64) string {
 	s := strconv.FormatUint(num, 10)

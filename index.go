@@ -233,10 +233,6 @@ func (t *Table) indexReady(field string) bool {
 	return !t.idx.building[field]
 }
 
-// indexEntriesVisited returns the number of index entries visited by the
-// index iterators closed so far (cost accounting for the planner's tests).
-func (t *Table) indexEntriesVisited() int64 { return t.idx.visited.Load() }
-
 // idxSource is one sorted input of an indexIter: a memtable index or an SST
 // index section, restricted to the iterator's range and walked in its
 // direction. seekStart positions at the first entry of the range in that

@@ -564,7 +564,6 @@ type indexRowSource struct {
 	heads ixHeap      // merge: one positioned cursor per unfinished range
 	stale int         // merge: heads[0] was consumed and must advance; -1 none
 
-	started bool
 	sourceEnd
 	ev     evalRow
 	buf    []byte

@@ -364,22 +364,6 @@ func (c *cnode) needsView() bool {
 	return false
 }
 
-// fields adds the schema field indexes c reads to set.
-func (c *cnode) fields(set map[int]bool) {
-	if c == nil {
-		return
-	}
-	if c.kind == cLeaf {
-		if c.leaf.ref.idx >= 0 {
-			set[c.leaf.ref.idx] = true
-		}
-		return
-	}
-	for _, k := range c.kids {
-		k.fields(set)
-	}
-}
-
 // evalRow is what a condition is evaluated on: the seq from the iterator
 // and, when the condition needs it, the parsed row.
 type evalRow struct {

@@ -87,8 +87,6 @@ func (x *queryFakeIndex) sorted(field string) []queryFakeEntry {
 	return es
 }
 
-func (x *queryFakeIndex) numEntries(field string) int { return len(x.sorted(field)) }
-
 func (x *queryFakeIndex) isReady(field string) bool { return x.ready[field] }
 
 // queryFakeIndexAdapter is the indexSource view of the fake.

@@ -239,11 +239,6 @@ func (p *plan) setEmpty(why string) {
 	p.sort = false
 }
 
-// ixCand is an index-usable condition found among the AND terms.
-type ixCand struct {
-	leaf *leafCond // Eq/In: the leaf; range: a merged copy of the range leaves
-}
-
 // chooseAccess picks the access path (see the file comment).
 func (p *plan) chooseAccess(ix indexSource) {
 	conj := p.filter.conjuncts()

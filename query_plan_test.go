@@ -295,7 +295,7 @@ func TestQueryPlanTimeSkipsFiles(t *testing.T) {
 	seqs, _, _ = queryRun(t, tbl.Query().Between("_time", at(1200), at(1299)).Eq("msg_type", 9), nil)
 	assert.Equal(t, []int64{1260}, seqs)
 
-	seqs, _, plan = queryRun(t, tbl.Query().Gt("_time", at(5000)), nil)
+	seqs, _, _ = queryRun(t, tbl.Query().Gt("_time", at(5000)), nil)
 	assert.Empty(t, seqs)
 	seqs, _, plan = queryRun(t, tbl.Query().Gt("_time", at(2000)).Lt("_time", at(1000)), nil)
 	assert.Empty(t, seqs)

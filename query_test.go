@@ -48,7 +48,7 @@ func queryTypesRows() []map[string]any {
 		{"i8": int8(7), "i64": int64(3), "u64": uint64(math.MaxUint64), "f32": float32(-1), "f64": math.Inf(1),
 			"dec": "-0.001", "tm": utc.Add(-time.Hour), "dur": time.Minute, "flag": true, "r": 'z',
 			"name": "beta", "blob": []byte(""), "obj": map[string]any{"k": 2}, "arr": []any{"x"}},
-		{"i8": int8(127), "i64": int64(math.MaxInt64), "u64": uint64(1 << 63), "f32": float32(math.NaN()), "f64": -0.0,
+		{"i8": int8(127), "i64": int64(math.MaxInt64), "u64": uint64(1 << 63), "f32": float32(math.NaN()), "f64": math.Copysign(0, -1),
 			"dec": "100", "tm": utc.Add(time.Hour), "dur": -time.Second, "flag": false, "r": 'b',
 			"name": "", "blob": []byte("xyzabc"), "obj": map[string]any{}, "arr": []any{}},
 	}

@@ -8,7 +8,6 @@ import (
 	"math/big"
 	"reflect"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -851,17 +850,6 @@ func (l *leafCond) buildSet(args []any) error {
 		l.set.b, l.set.canon = sortedMembers(ms, bytes.Compare)
 	}
 	return nil
-}
-
-// describe returns the normalized condition for Explain, e.g.
-// "msg_id in [10, 20]" or "channel_id IN 3 values".
-func (l *leafCond) describe() string {
-	var b strings.Builder
-	b.WriteString(l.text)
-	if l.empty {
-		b.WriteString(" (matches nothing)")
-	}
-	return b.String()
 }
 
 // formatBound prints a bound's canonical value.

@@ -300,7 +300,11 @@ func TestSnakeCase(t *testing.T) {
 	}
 }
 
+// The fields below are never read: they exist for StructToFields to inspect.
+var _ = structCases{}.hidden
+
 type selfEmbed struct {
+	//lint:ignore U1000 the recursive embedding is what the test gives StructToFields
 	*selfEmbed
 	X int
 }

@@ -181,14 +181,11 @@ func (it *tableIter) skipBackward(ok bool) bool {
 	return ok
 }
 
-func (it *tableIter) first() bool           { return it.skipForward(it.merge.first()) }
-func (it *tableIter) last() bool            { return it.skipBackward(it.merge.last()) }
-func (it *tableIter) seekGE(seq int64) bool { return it.skipForward(it.merge.seekGE(seq)) }
-func (it *tableIter) seekLE(seq int64) bool { return it.skipBackward(it.merge.seekLE(seq)) }
-func (it *tableIter) next() bool            { return it.skipForward(it.merge.next()) }
-func (it *tableIter) prev() bool            { return it.skipBackward(it.merge.prev()) }
-func (it *tableIter) valid() bool           { return it.merge.valid() }
-func (it *tableIter) seq() int64            { return it.merge.seq() }
+func (it *tableIter) first() bool { return it.skipForward(it.merge.first()) }
+func (it *tableIter) last() bool  { return it.skipBackward(it.merge.last()) }
+func (it *tableIter) next() bool  { return it.skipForward(it.merge.next()) }
+func (it *tableIter) prev() bool  { return it.skipBackward(it.merge.prev()) }
+func (it *tableIter) seq() int64  { return it.merge.seq() }
 
 // value returns the encoded row; it aliases memory pinned by the iterator.
 func (it *tableIter) value() []byte { return it.merge.value() }

@@ -363,7 +363,7 @@ func (b *versionBuilder) build() (*version, error) {
 			for i := 1; i < len(files); i++ {
 				p, f := files[i-1], files[i]
 				if p.maxSeq >= f.minSeq {
-					return nil, fmt.Errorf("L%d invariant: file %d [%d,%d] overlaps file %d [%d,%d]",
+					return nil, fmt.Errorf("level %d invariant: file %d [%d,%d] overlaps file %d [%d,%d]",
 						l, p.num, p.minSeq, p.maxSeq, f.num, f.minSeq, f.maxSeq)
 				}
 			}

@@ -30,19 +30,6 @@ func vtNotExist(op, name string) error {
 	return &iofs.PathError{Op: op, Path: name, Err: iofs.ErrNotExist}
 }
 
-// clone returns a deep copy of the file system.
-func (fs *vtMemFS) clone() *vtMemFS {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	c := newVTMemFS()
-	for name, d := range fs.files {
-		d.mu.Lock()
-		c.files[name] = &vtMemData{data: slices.Clone(d.data)}
-		d.mu.Unlock()
-	}
-	return c
-}
-
 // read returns a copy of a file's bytes (nil if absent).
 func (fs *vtMemFS) read(name string) []byte {
 	fs.mu.Lock()
