@@ -392,7 +392,7 @@ func (t *Table) runCompaction(v *version, plan *compactionPlan) (err error) {
 		}
 	}
 	if err := t.vs.logAndApply(edit); err != nil {
-		if ErrorCode(err) == CodeInvalidArgument {
+		if errors.Is(err, errEditConflict) {
 			// The edit no longer applies to the current version (an input
 			// was replaced meanwhile); nothing was written to the
 			// MANIFEST. Drop the outputs; the table stays writable.

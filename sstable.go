@@ -8,7 +8,7 @@ package srdb
 // B+Tree node layout lives in btree.go. docs/FORMAT.md ("## SST",
 // "## B+Tree node") describes every byte.
 //
-// File layout (format version 1):
+// File layout (format version 2, sstFormatVersion):
 //
 //	+----------------------+ 0
 //	| header (256 B)       |  magic, version, props, tree root and height,
@@ -37,7 +37,7 @@ package srdb
 // build.
 //
 // These constants describe data already on disk: they are frozen for format
-// version 1. A change of layout needs a new version.
+// version 2. A change of layout needs a new version.
 
 import (
 	"encoding/binary"
@@ -178,7 +178,7 @@ type sstHeader struct {
 //
 //	off  size  field
 //	  0     8  magic "SRDBSSTH"
-//	  8     2  format version (1)
+//	  8     2  format version (2)
 //	 10     2  header size (256)
 //	 12     4  node size (4096)
 //	 16     4  flags: bit 0 = hasTime; other bits 0
@@ -296,7 +296,7 @@ func decodeSSTHeader(b []byte) (h sstHeader, problem string, at int64) {
 //	  0     4  CRC32-C of bytes [4, 32)
 //	  4     4  the header's CRC (binds footer and header of one build)
 //	  8     8  file size
-//	 16     2  format version (1)
+//	 16     2  format version (2)
 //	 18     6  reserved, 0
 //	 24     8  magic "SRDBSSTF"
 func encodeSSTFooter(headerCRC uint32, fileSize uint64) []byte {

@@ -841,6 +841,17 @@ func (vs *versionSet) logAndApply(e *versionEdit) error {
 	return err
 }
 
+// errEditConflict marks an edit that does not apply to the current version
+// (it deletes a file the version no longer has, or its result breaks a level
+// invariant). Nothing was written to the MANIFEST. A compaction whose inputs
+// were replaced meanwhile gets it and discards its outputs.
+var errEditConflict = errors.New("version edit conflicts with the current version")
+
+// editConflict wraps a version builder's error with errEditConflict.
+func editConflict(err error) error {
+	return &Error{Code: CodeInvalidArgument, Msg: "version edit: " + err.Error(), Offset: -1, Err: errEditConflict}
+}
+
 func (vs *versionSet) logAndApplyLocked(e *versionEdit) (*version, error) {
 	if vs.closed {
 		return nil, newError(CodeClosed, "version set of %s is closed", vs.dir)
@@ -878,11 +889,11 @@ func (vs *versionSet) logAndApplyLocked(e *versionEdit) (*version, error) {
 	base := vs.cur.Load()
 	b := newVersionBuilder(base)
 	if err := b.apply(e); err != nil {
-		return nil, newError(CodeInvalidArgument, "version edit: %v", err)
+		return nil, editConflict(err)
 	}
 	v, err := b.build()
 	if err != nil {
-		return nil, newError(CodeInvalidArgument, "version edit: %v", err)
+		return nil, editConflict(err)
 	}
 
 	roll := vs.rollOverDueLocked()
