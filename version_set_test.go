@@ -1185,3 +1185,25 @@ func TestVersionSetIsRemovingDuringOnObsolete(t *testing.T) {
 		require.False(t, w.vs.isRemoving(num), "file %d removed", num)
 	}
 }
+
+// An edit that deletes a file the current version lacks is refused as a
+// conflict (the sentinel compaction uses to discard its outputs), writes
+// nothing, and leaves the version set usable.
+func TestVersionSetConflictingEdit(t *testing.T) {
+	dir := t.TempDir()
+	fs := OSFS()
+	vs, err := createVersionSet(fs, dir, versionSetOptions{})
+	require.NoError(t, err)
+	defer vs.close()
+	before := vtRead(t, fs, filepath.Join(dir, "MANIFEST-000001"))
+	e := &versionEdit{}
+	e.deleteFile(1, 99)
+	err = vs.logAndApply(e)
+	require.Error(t, err)
+	require.True(t, errors.Is(err, errEditConflict), "%v", err)
+	require.Equal(t, before, vtRead(t, fs, filepath.Join(dir, "MANIFEST-000001")), "nothing written")
+	e = &versionEdit{}
+	e.setLastSeq(5)
+	require.NoError(t, vs.logAndApply(e))
+	require.Equal(t, int64(5), vs.lastSeq())
+}
