@@ -2,9 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/srdb-go/srdb"
@@ -88,6 +94,92 @@ const (
 const xssTopic = `<img src=x onerror="document.title='pwned';window.__xss=1"> <b>bold?</b>`
 
 var actions = []string{"login", "logout", "send", "edit", "delete", "join", "leave", "upload"}
+
+// checkDemoDir refuses a --demo run on a directory that holds anything but
+// an earlier demo database. --demo creates the demo tables and writes to
+// them, so on another database it would add tables to it (and fail on a
+// table of the same name with another schema). The check reads the
+// directory without opening the database, so a refused run leaves it
+// byte-identical. Accepted: a missing or empty directory, or one whose
+// database.meta names only demo tables, each with the demo's fields (names,
+// types, nullable, indexed) in its schema.json.
+func checkDemoDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(entries) == 0) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	refuse := func(why string) error {
+		return fmt.Errorf("--demo refused, nothing changed: %s %s; --demo fills a missing or empty directory "+
+			"or continues an earlier demo database. Serve this one without --demo, or give --demo another --db", dir, why)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "database.meta"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return refuse("is not empty and holds no SRDB database (no database.meta)")
+	}
+	if err != nil {
+		return err
+	}
+	var meta struct { // database.meta, docs/FORMAT.md
+		Meta struct {
+			Tables []string `json:"tables"`
+		} `json:"meta"`
+	}
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		return refuse("holds a database.meta that cannot be read (" + err.Error() + ")")
+	}
+	var names []string
+	for _, d := range demoTables {
+		names = append(names, d.name)
+	}
+	for _, name := range meta.Meta.Tables {
+		i := slices.IndexFunc(demoTables, func(d demoTable) bool { return d.name == name })
+		if i < 0 {
+			return refuse(fmt.Sprintf("holds table %q, which is not a demo table (%s)", name, strings.Join(names, ", ")))
+		}
+		if why := demoSchemaDiff(filepath.Join(dir, "tables", name, "schema.json"), demoTables[i]); why != "" {
+			return refuse(fmt.Sprintf("holds a table %q that is not the demo's: %s", name, why))
+		}
+	}
+	return nil
+}
+
+// demoSchemaDiff compares the schema.json at path with the demo table d and
+// returns how they differ ("" when the fields match in name, type, nullable
+// and indexed).
+func demoSchemaDiff(path string, d demoTable) string {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "cannot read its schema: " + err.Error()
+	}
+	var file struct { // schema.json, docs/FORMAT.md
+		Schema struct {
+			Fields []struct {
+				Name     string `json:"name"`
+				Type     string `json:"type"`
+				Indexed  bool   `json:"indexed"`
+				Nullable bool   `json:"nullable"`
+			} `json:"fields"`
+		} `json:"schema"`
+	}
+	if err := json.Unmarshal(raw, &file); err != nil {
+		return "cannot read its schema: " + err.Error()
+	}
+	got := file.Schema.Fields
+	if len(got) != len(d.fields) {
+		return fmt.Sprintf("%d fields, the demo's has %d", len(got), len(d.fields))
+	}
+	for i, f := range d.fields {
+		g := got[i]
+		if g.Name != f.Name || g.Type != f.Type.String() || g.Indexed != f.Indexed || g.Nullable != f.Nullable {
+			return fmt.Sprintf("field %d is %s %s (indexed %v, nullable %v), the demo's is %s %s (indexed %v, nullable %v)",
+				i+1, g.Name, g.Type, g.Indexed, g.Nullable, f.Name, f.Type, f.Indexed, f.Nullable)
+		}
+	}
+	return ""
+}
 
 // fillDemo creates the demo tables and fills them, unless they already
 // hold rows (a second --demo run continues with the data it finds).
@@ -211,9 +303,8 @@ func (w *demoWriter) insertMessages(n int, t time.Time) error {
 	batch := make([]map[string]any, n)
 	for i := range batch {
 		w.nextMsgID++
-		payload := make([]byte, 120+w.rng.Intn(160))
-		copy(payload, fmt.Sprintf("message %d: ", w.nextMsgID))
-		for j := 20; j < len(payload); j++ {
+		payload := make([]byte, 120+w.rng.Intn(160)) // printable ASCII: the grid shows it as text
+		for j := copy(payload, fmt.Sprintf("message %d: ", w.nextMsgID)); j < len(payload); j++ {
 			payload[j] = byte('a' + w.rng.Intn(26))
 		}
 		row := map[string]any{

@@ -114,6 +114,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	opts := srdb.DefaultOptions()
 	if c.demo {
+		if err := checkDemoDir(c.dir); err != nil {
+			return err
+		}
 		opts = demoOptions()
 	}
 	if c.verbose {

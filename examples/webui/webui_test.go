@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -660,3 +662,97 @@ func mustTCPAddr(t *testing.T, s string) *net.TCPAddr {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// dirSnapshot returns every file and directory under dir with its bytes
+// ("dir" for a directory).
+func dirSnapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	snap := map[string]string{}
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() {
+			snap[rel] = "dir"
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		snap[rel] = string(b)
+		return err
+	}))
+	return snap
+}
+
+// runDemoOnce runs "serve --demo" on dir until it listens (then stops it)
+// or fails, and returns run's error. A run that neither listens nor fails
+// within 60 s is stopped and reported.
+func runDemoOnce(t *testing.T, dir string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	listening := false
+	var mu sync.Mutex
+	err := run(ctx, []string{"serve", "--db", dir, "--demo", "--demo-rows", "500", "--demo-rate", "0", "--addr", "127.0.0.1:0"},
+		writerFunc(func(p []byte) (int, error) {
+			if strings.Contains(string(p), "listening on") {
+				mu.Lock()
+				listening = true
+				mu.Unlock()
+				cancel()
+			}
+			return len(p), nil
+		}), io.Discard)
+	mu.Lock()
+	defer mu.Unlock()
+	if err == nil && !listening {
+		t.Fatalf("run on %s neither listened nor failed within 60 s", dir)
+	}
+	return err
+}
+
+// TestDemoRefusesOtherDatabase: --demo on a directory that holds anything
+// but an earlier demo database fails with a message naming the reason and
+// leaves the directory byte-identical; on an earlier demo database it
+// continues.
+func TestDemoRefusesOtherDatabase(t *testing.T) {
+	mkdb := func(t *testing.T, name string, fields []srdb.Field, row map[string]any) string {
+		dir := t.TempDir()
+		db, err := srdb.Open(dir, nil)
+		require.NoError(t, err)
+		s, err := srdb.NewSchema(name, fields)
+		require.NoError(t, err)
+		tb, err := db.CreateTable(name, s)
+		require.NoError(t, err)
+		_, err = tb.Insert([]map[string]any{row})
+		require.NoError(t, err)
+		require.NoError(t, db.Close())
+		return dir
+	}
+	notes := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(notes, "notes.txt"), []byte("not a database\n"), 0o644))
+	cases := []struct {
+		name, dir, why string
+	}{
+		{"other table", mkdb(t, "orders", []srdb.Field{{Name: "sku", Type: srdb.String}}, map[string]any{"sku": "A-1"}),
+			`holds table "orders", which is not a demo table`},
+		{"demo name, other schema", mkdb(t, "users", []srdb.Field{{Name: "uid", Type: srdb.Int64}}, map[string]any{"uid": int64(7)}),
+			`holds a table "users" that is not the demo's: 1 fields, the demo's has 13`},
+		{"not a database", notes, "holds no SRDB database"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := dirSnapshot(t, c.dir)
+			err := runDemoOnce(t, c.dir)
+			require.Error(t, err, "--demo was not refused")
+			assert.Contains(t, err.Error(), "--demo refused, nothing changed")
+			assert.Contains(t, err.Error(), c.why)
+			assert.Equal(t, before, dirSnapshot(t, c.dir), "the refused run changed the directory")
+		})
+	}
+
+	// A new directory, then an earlier demo database: accepted.
+	dir := filepath.Join(t.TempDir(), "demo")
+	require.NoError(t, runDemoOnce(t, dir))
+	require.NoError(t, runDemoOnce(t, dir), "a second --demo run on the demo database")
+}

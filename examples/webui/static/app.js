@@ -58,6 +58,29 @@ function fmtBytes(n) {
 
 function fmtNum(n) { return Number(n).toLocaleString('en-US'); }
 
+// fmtTime gives an RFC 3339 time all nine fraction digits (the server's
+// text drops trailing zeros), so a column of times lines up.
+function fmtTime(s) {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(s || '');
+  return m ? m[1] + '.' + (m[2] || '').padEnd(9, '0') + m[3] : s;
+}
+
+// printableASCII returns the bytes (a string of char codes 0-255) as text
+// when every one is printable ASCII (tab, newline and carriage return
+// included), else null.
+function printableASCII(bin) {
+  return bin.length > 0 && /^[\x20-\x7e\t\n\r]*$/.test(bin) ? bin : null;
+}
+
+// bytesCellText turns a Bytes grid cell ("0x" + hex of the first bytes)
+// into its text when the bytes are printable ASCII, else null.
+function bytesCellText(cell) {
+  if (!/^0x(?:[0-9a-f]{2})+$/.test(cell)) return null;
+  let bin = '';
+  for (let i = 2; i < cell.length; i += 2) bin += String.fromCharCode(parseInt(cell.slice(i, i + 2), 16));
+  return printableASCII(bin);
+}
+
 function fmtRate(n) { return n >= 100 ? fmtNum(Math.round(n)) : n.toFixed(1); }
 
 async function api(path) {
@@ -111,19 +134,38 @@ function renderTables() {
   }
 }
 
+let selectRequest = 0;
+
 async function selectTable(name) {
+  const my = ++selectRequest;
+  rowsRequest++; // an answer still coming for the previous table is dropped
   state.table = name;
   state.page = 1;
+  state.pages = 1;
   state.filters = [];
   state.order = '';
   state.desc = false;
   state.lastLSM = null;
+  state.columns = [];  // until this table's schema is in, loadRows waits
+  state.visible = new Set();
   renderTables();
   closeDetail();
   $('#empty').hidden = true;
   $('#table-view').hidden = false;
   $('#table-title').textContent = name;
-  const t = await api('/api/tables/' + encodeURIComponent(name));
+  $('#rows-error').hidden = true;
+  resetGrid('Loading…');
+  let t;
+  try {
+    t = await api('/api/tables/' + encodeURIComponent(name));
+  } catch (e) {
+    if (my !== selectRequest) return;
+    resetGrid('Cannot load the table.');
+    $('#rows-error').textContent = e.message;
+    $('#rows-error').hidden = false;
+    return;
+  }
+  if (my !== selectRequest) return;
   state.columns = t.fields;
   state.visible = new Set(t.fields.map((f) => f.name));
   renderSchema(t);
@@ -248,7 +290,7 @@ function whereParam() {
 let rowsRequest = 0;
 
 async function loadRows() {
-  if (!state.table) return;
+  if (!state.table || !state.columns.length) return;
   const my = ++rowsRequest;
   const p = new URLSearchParams({ page: state.page, size: state.size });
   const hidden = state.columns.some((c) => !state.visible.has(c.name));
@@ -261,6 +303,9 @@ async function loadRows() {
     res = await api('/api/tables/' + encodeURIComponent(state.table) + '/rows?' + p.toString());
   } catch (e) {
     if (my !== rowsRequest) return;
+    // The rows on screen are not the answer to this query: take them off.
+    state.pages = 1;
+    resetGrid('No rows: the query failed (see the error above).');
     err.textContent = e.message;
     err.hidden = false;
     return;
@@ -269,6 +314,32 @@ async function loadRows() {
   err.hidden = true;
   state.pages = Math.max(1, res.pages);
   renderGrid(res);
+}
+
+// resetGrid empties the grid, the pager and the plan, leaving msg in the
+// table: shown while a table loads and after a failed query, so no rows of
+// an earlier query stay on screen as if they answered this one.
+function resetGrid(msg) {
+  clear($('#grid thead'));
+  clear($('#grid tbody')).append(h('tr', { className: 'grid-message' }, h('td', { className: 'muted' }, msg)));
+  $('#page-info').textContent = '';
+  $('#rows-status').textContent = '';
+  $('#plan').textContent = '';
+  for (const id of ['#pager-first', '#pager-prev', '#pager-next', '#pager-last']) $(id).disabled = true;
+}
+
+// gridCell renders one cell: NULL marked, times with all fraction digits,
+// Bytes as text when printable ASCII (the hex stays in the title).
+function gridCell(cell, col) {
+  if (cell === null) return h('td', { className: 'null' }, 'NULL');
+  if (col.type === 'time') return h('td', { className: 'type-time' }, fmtTime(cell));
+  if (col.type === 'bytes') {
+    const text = bytesCellText(cell);
+    if (text !== null) {
+      return h('td', { className: 'type-bytes bytes-text', title: 'ASCII text of the bytes; hex: ' + cell }, text);
+    }
+  }
+  return h('td', { className: 'type-' + col.type }, cell);
 }
 
 function renderGrid(res) {
@@ -290,10 +361,7 @@ function renderGrid(res) {
   const tbody = clear($('#grid tbody'));
   for (const r of res.rows) {
     const row = h('tr', { dataset: { seq: String(r.seq) }, onclick: () => openDetail(r.seq, row) });
-    r.cells.forEach((cell, i) => {
-      row.append(cell === null ? h('td', { className: 'null' }, 'NULL') :
-        h('td', { className: 'type-' + res.columns[i].type }, cell));
-    });
+    r.cells.forEach((cell, i) => row.append(gridCell(cell, res.columns[i])));
     tbody.append(row);
   }
   if (res.rows.length === 0) {
@@ -333,19 +401,26 @@ async function openDetail(seq, tr) {
     dl.append(h('dd', { dataset: { field: name } }, ...value));
   };
   item('_seq', 'int64', String(d.seq));
-  item('_time', 'time', d.time);
+  item('_time', 'time', fmtTime(d.time));
   for (const f of d.fields) {
     if (f.null) { item(f.name, f.type, h('span', { className: 'null' }, 'NULL')); continue; }
     switch (f.type) {
-      case 'bytes':
+      case 'bytes': {
+        let text = null;
+        try { text = printableASCII(atob(f.base64 || '')); } catch (e) { /* not base64 */ }
         item(f.name, f.type,
           h('div', { className: 'muted' }, f.length + ' bytes' + (f.truncated ? ' (cut)' : '')),
+          text !== null ? [h('div', { className: 'sub' }, 'text (ASCII)'), h('pre', { className: 'text' }, text)] : null,
           h('div', { className: 'sub' }, 'hex'), h('pre', { className: 'hex' }, f.hex),
           h('div', { className: 'sub' }, 'base64'), h('pre', { className: 'b64' }, f.base64));
         break;
+      }
       case 'object':
       case 'array':
         item(f.name, f.type, h('pre', { className: 'json' }, f.text));
+        break;
+      case 'time':
+        item(f.name, f.type, h('span', { className: 'value type-time' }, fmtTime(f.text)));
         break;
       default:
         item(f.name, f.type, h('span', { className: 'value type-' + f.type }, f.text),
@@ -431,11 +506,28 @@ function renderLSM(d) {
       for (const f of l.files) lb.append(fileBlock(l, f, { flexGrow: String(Math.max(f.bytes, 1)) }));
       track.append(lb);
     } else {
-      const lb = h('div', { className: 'level-bar seq-bar', style: { width: '100%' } });
-      for (const f of l.files) {
-        const left = (f.min_seq - 1) / lastSeq * 100;
-        const width = Math.max(0.4, (f.max_seq - f.min_seq + 1) / lastSeq * 100);
-        lb.append(fileBlock(l, f, { position: 'absolute', left: left.toFixed(2) + '%', width: width.toFixed(2) + '%' }));
+      // Placed by seq range. Files whose boxes would overlap (L0 files, which
+      // each hold updates and deletes of old seqs, or a neighbour widened to
+      // the minimum width) go to separate lanes stacked in the bar, so each
+      // box has a height and can be clicked.
+      const boxes = l.files.map((f) => ({
+        f,
+        left: Math.min(99.6, (f.min_seq - 1) / lastSeq * 100),
+        width: Math.max(0.4, (f.max_seq - f.min_seq + 1) / lastSeq * 100),
+      })).sort((a, b) => a.left - b.left);
+      const laneEnds = [];
+      for (const b of boxes) {
+        b.lane = laneEnds.findIndex((end) => end <= b.left + 1e-6);
+        if (b.lane < 0) { b.lane = laneEnds.length; laneEnds.push(0); }
+        laneEnds[b.lane] = b.left + b.width;
+      }
+      const lanes = Math.max(1, laneEnds.length);
+      const lb = h('div', { className: 'level-bar seq-bar', style: { width: '100%', height: Math.max(30, lanes * 10) + 'px' } });
+      for (const b of boxes) {
+        lb.append(fileBlock(l, b.f, {
+          position: 'absolute', left: b.left.toFixed(2) + '%', width: b.width.toFixed(2) + '%',
+          top: (b.lane / lanes * 100).toFixed(2) + '%', height: (100 / lanes).toFixed(2) + '%',
+        }));
       }
       track.append(lb);
     }
@@ -455,7 +547,8 @@ function renderLSM(d) {
         h('td', { className: 'mono' }, String(f.num).padStart(6, '0') + '.sst'),
         h('td', null, fmtBytes(f.bytes)),
         h('td', { className: 'mono' }, fmtNum(f.min_seq) + ' – ' + fmtNum(f.max_seq)),
-        h('td', { className: 'mono small' }, (f.min_time || '—') + ' – ' + (f.max_time || '—')),
+        h('td', { className: 'mono small time-range' },
+          h('div', null, (f.min_time ? fmtTime(f.min_time) : '—') + ' –'), h('div', null, f.max_time ? fmtTime(f.max_time) : '—')),
         h('td', null, fmtNum(f.entries - f.tombstones)),
         h('td', null, fmtNum(f.tombstones))));
     }
@@ -465,7 +558,7 @@ function renderLSM(d) {
 function fileDescription(l, f) {
   return 'L' + l.level + ' file ' + String(f.num).padStart(6, '0') + '.sst · ' + fmtBytes(f.bytes) +
     ' · seq ' + fmtNum(f.min_seq) + '–' + fmtNum(f.max_seq) + ' · ' + fmtNum(f.entries - f.tombstones) + ' rows, ' +
-    fmtNum(f.tombstones) + ' tombstones · time ' + (f.min_time || '—') + ' – ' + (f.max_time || '—') +
+    fmtNum(f.tombstones) + ' tombstones · time ' + (f.min_time ? fmtTime(f.min_time) : '—') + ' – ' + (f.max_time ? fmtTime(f.max_time) : '—') +
     (f.compacting ? ' · being compacted' : '');
 }
 
@@ -499,11 +592,17 @@ async function pollActivity() {
 
 function renderActivity(a) {
   state.activity = a;
+  // Every table is listed, idle ones too (dimmed, marked "idle"): a table
+  // does not vanish from the panel when its writes stop.
   const box = clear($('#activity-tables'));
-  const shown = a.tables.filter((t) => !state.table || t.name === state.table || t.write_rate > 0);
-  for (const t of shown) {
-    box.append(h('div', { className: 'act-table' + (t.name === state.table ? ' selected' : ''), dataset: { table: t.name } },
-      h('div', { className: 'act-name' }, t.name, t.running ? h('span', { className: 'chip busy' }, 'compacting') : null,
+  for (const t of a.tables) {
+    const idle = t.write_rate === 0 && t.read_rate === 0 && !t.running;
+    box.append(h('div', {
+      className: 'act-table' + (t.name === state.table ? ' selected' : '') + (idle ? ' idle' : ''),
+      dataset: { table: t.name },
+    },
+      h('div', { className: 'act-name' }, t.name, idle ? h('span', { className: 'chip' }, 'idle') : null,
+        t.running ? h('span', { className: 'chip busy' }, 'compacting') : null,
         t.stalled ? h('span', { className: 'chip warn' }, 'stalled') : null),
       h('div', { className: 'act-line' }, 'memtable ' + fmtBytes(t.memtable_bytes) + ' / ' + fmtBytes(t.memtable_limit) +
         (t.immutable ? ' + ' + t.immutable + ' imm.' : '')),

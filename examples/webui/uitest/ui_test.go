@@ -6,8 +6,10 @@
 //
 // The test builds the server from the repository root, starts it with a
 // small --demo database on a random loopback port, clicks through the views
-// (table list, rows, paging, a filter, the row detail, the schema, the LSM
-// tree, the theme toggle) and checks what is on screen. Screenshots go to
+// (table list, rows, paging, a table switch, a filter, a rejected filter, the
+// row detail, the schema, the LSM tree in both layouts, the live panel, the
+// theme toggle) and checks what is on screen, measuring drawn sizes where a
+// layout bug would hide something. Screenshots go to
 // examples/webui/artefacts/, and with UPDATE_SCREENSHOTS=1 also to
 // docs/images/webui-*.png.
 package uitest
@@ -21,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -153,7 +156,13 @@ type shooter struct {
 	written []string
 }
 
-func (s *shooter) shot(name string) {
+// shot saves a screenshot to the artefacts (and docs/images when asked).
+func (s *shooter) shot(name string) { s.t.Helper(); s.save(name, s.art, s.docs) }
+
+// artefact saves a screenshot to the artefacts only.
+func (s *shooter) artefact(name string) { s.t.Helper(); s.save(name, s.art) }
+
+func (s *shooter) save(name string, dirs ...string) {
 	s.t.Helper()
 	// Let transitions (bar widths, 0.4 s) settle before the picture.
 	must(s.t, chromedp.Do(s.ctx, chromedp.Sleep(500*time.Millisecond)))
@@ -161,7 +170,7 @@ func (s *shooter) shot(name string) {
 	if err != nil {
 		s.t.Fatalf("screenshot %s: %v", name, err)
 	}
-	for _, dir := range []string{s.art, s.docs} {
+	for _, dir := range dirs {
 		if dir == "" {
 			continue
 		}
@@ -267,6 +276,30 @@ func TestWebUIInChromium(t *testing.T) {
 	if len(gridColumn(t, ctx, "payload")) != 50 {
 		t.Error("no payload column in the grid")
 	}
+	// _time cells all have the same drawn width (every fraction digit shown,
+	// digits of one width): the demo's times are whole milliseconds.
+	timeWidths := eval[[]float64](t, ctx, `(() => {
+		const heads = [...document.querySelectorAll('#grid thead th')].map(th => th.textContent);
+		const i = heads.indexOf('_time');
+		return [...document.querySelectorAll('#grid tbody tr[data-seq]')].map(tr => {
+			const r = document.createRange(); r.selectNodeContents(tr.children[i]); return r.getBoundingClientRect().width; });
+	})()`)
+	if len(timeWidths) != 50 || slices.Max(timeWidths)-slices.Min(timeWidths) > 0.5 {
+		t.Errorf("_time cells are %v px wide, want one width; texts %q", timeWidths, gridColumn(t, ctx, "_time")[:5])
+	}
+	// Printable ASCII bytes show as text; the hex stays in the cell's title.
+	payloads := eval[[][]string](t, ctx, `(() => {
+		const heads = [...document.querySelectorAll('#grid thead th')].map(th => th.textContent);
+		const i = heads.indexOf('payload');
+		return [...document.querySelectorAll('#grid tbody tr[data-seq]')].map(tr => [tr.children[i].textContent, tr.children[i].title]);
+	})()`)
+	asciiPayload := regexp.MustCompile(`^message \d+: [a-z]+$`)
+	for _, p := range payloads {
+		if !asciiPayload.MatchString(p[0]) || !strings.Contains(p[1], "hex: 0x6d657373616765") {
+			t.Errorf("payload cell %q (title %q), want its ASCII text with the hex in the title", p[0], p[1])
+			break
+		}
+	}
 	s.shot("rows")
 	do(t, ctx, chromedp.Click(chromedp.CSS(`#pager-next`)))
 	waitFor(t, ctx, "page 2", `document.querySelector('#page-info').textContent.startsWith('Page 2 of')`)
@@ -274,6 +307,30 @@ func TestWebUIInChromium(t *testing.T) {
 	if first2 <= last1 {
 		t.Errorf("page 2 starts at seq %d, not after page 1's last seq %d", first2, last1)
 	}
+
+	// Switching tables resets the pager at once: » pressed before the new
+	// table's rows arrive must not page by the old table's page count.
+	pagerAtSwitch := eval[string](t, ctx, `(() => {
+		document.querySelector('#tables li[data-table="channels"]').click();
+		document.querySelector('#pager-last').click();
+		return document.querySelector('#page-info').textContent;
+	})()`)
+	if pagerAtSwitch != "" {
+		t.Errorf("right after switching to channels the pager shows %q (the old table's)", pagerAtSwitch)
+	}
+	waitFor(t, ctx, "channels' first answer", `document.querySelector('#table-title').textContent === 'channels' &&
+		document.querySelector('#plan').textContent !== ''`)
+	if got := eval[string](t, ctx, `document.querySelector('#page-info').textContent + ' / ' + document.querySelectorAll('#grid tbody tr[data-seq]').length`); got != "Page 1 of 4 / 50" {
+		t.Errorf("after switching to channels: %q, want Page 1 of 4 / 50 rows", got)
+	} else {
+		do(t, ctx, chromedp.Click(chromedp.CSS(`#pager-last`)))
+		waitFor(t, ctx, "channels' last page", `document.querySelector('#page-info').textContent === 'Page 4 of 4' &&
+			document.querySelectorAll('#grid tbody tr[data-seq]').length === 50`)
+	}
+	do(t, ctx, chromedp.Click(chromedp.CSS(`#tables li[data-table="messages"]`)))
+	waitFor(t, ctx, "messages again", `document.querySelector('#table-title').textContent === 'messages' &&
+		/^Page 1 of \d{3}/.test(document.querySelector('#page-info').textContent) &&
+		document.querySelectorAll('#grid tbody tr[data-seq]').length === 50`)
 
 	// Filter: channel_id = room-007, newest first.
 	do(t, ctx, chromedp.Click(chromedp.CSS(`#filter-add`)))
@@ -321,8 +378,28 @@ func TestWebUIInChromium(t *testing.T) {
 	if eval[string](t, ctx, `document.querySelector('#detail-fields dd[data-field="channel_id"]').textContent`) != "room-007" {
 		t.Error("detail channel_id is not room-007")
 	}
+	if txt := eval[string](t, ctx, `(document.querySelector('#detail-fields dd[data-field="payload"] pre.text') || {}).textContent || ''`); !asciiPayload.MatchString(txt) {
+		t.Errorf("payload detail text %q, want its ASCII text", txt)
+	}
 	s.shot("detail")
 	do(t, ctx, chromedp.Click(chromedp.CSS(`#detail-close`)))
+
+	// A filter the server rejects: the error shows, and the rows of the
+	// previous query leave the screen (they do not answer this one).
+	do(t, ctx, chromedp.Click(chromedp.CSS(`#filter-add`)))
+	eval[bool](t, ctx, setSelect(`#filter-list .filter-row:last-child .f-field`, "msg_id"))
+	eval[bool](t, ctx, setSelect(`#filter-list .filter-row:last-child .f-op`, "eq"))
+	do(t, ctx, chromedp.SendKeys(chromedp.CSS(`#filter-list .filter-row:last-child .f-value`), "not-a-number"))
+	do(t, ctx, chromedp.Click(chromedp.CSS(`#filter-apply`)))
+	waitFor(t, ctx, "the filter error", `!document.querySelector('#rows-error').hidden`)
+	failed := eval[map[string]any](t, ctx, `({error: document.querySelector('#rows-error').textContent,
+		rows: document.querySelectorAll('#grid tbody tr[data-seq]').length, pager: document.querySelector('#page-info').textContent,
+		next: document.querySelector('#pager-next').disabled, grid: document.querySelector('#grid tbody').textContent})`)
+	if !strings.Contains(failed["error"].(string), "msg_id") || failed["rows"].(float64) != 0 || failed["pager"] != "" ||
+		failed["next"] != true || !strings.Contains(failed["grid"].(string), "query failed") {
+		t.Errorf("after a bad filter: %v, want the error, no rows, an empty pager and a note in the grid", failed)
+	}
+	s.artefact("filter-error")
 
 	// Data is text, never HTML: the channel whose topic is an <img onerror>
 	// shows the markup as characters and runs nothing.
@@ -391,6 +468,11 @@ func TestWebUIInChromium(t *testing.T) {
 	if n := eval[int](t, ctx, `document.querySelectorAll('#detail-fields dd[data-field="avatar"] pre.b64').length`); n != 1 {
 		t.Error("avatar bytes lack a base64 rendering")
 	}
+	for _, a := range gridColumn(t, ctx, "avatar") { // random bytes: hex
+		if a != "NULL" && !regexp.MustCompile(`^0x[0-9a-f]+$`).MatchString(a) {
+			t.Errorf("avatar cell %q, want hex (the bytes are not printable)", a)
+		}
+	}
 	do(t, ctx, chromedp.Click(chromedp.CSS(`#detail-close`)))
 
 	// The LSM tree of messages: several levels with files, live activity.
@@ -418,6 +500,25 @@ func TestWebUIInChromium(t *testing.T) {
 	if !strings.Contains(rates, "/s") || !strings.Contains(rates, "memtable") {
 		t.Errorf("activity panel: %q", rates)
 	}
+	// Idle tables stay in the live panel (the demo writes only messages and
+	// audit), marked idle.
+	if live := eval[[]string](t, ctx, `[...document.querySelectorAll('#activity-tables .act-table')].map(e => e.dataset.table)`); strings.Join(live, ",") != "audit,channels,messages,users" {
+		t.Errorf("live panel lists %v, want every table", live)
+	}
+	if txt := eval[string](t, ctx, `(document.querySelector('#activity-tables .act-table[data-table="channels"]') || {}).textContent || ''`); !strings.Contains(txt, "idle") {
+		t.Errorf("channels in the live panel: %q, want it marked idle", txt)
+	}
+	// The file table's time column is not cut, and the table fits the view.
+	clipped := eval[[]string](t, ctx, `(() => {
+		const out = [...document.querySelectorAll('#lsm-files tbody tr td:nth-child(5)')]
+			.filter(td => td.scrollWidth > td.clientWidth).map(td => td.textContent + ' ' + td.scrollWidth + '>' + td.clientWidth);
+		const main = document.querySelector('main');
+		if (main.scrollWidth > main.clientWidth) out.push('main ' + main.scrollWidth + '>' + main.clientWidth);
+		return out;
+	})()`)
+	if len(clipped) > 0 {
+		t.Errorf("cut in the file table: %q", clipped)
+	}
 	t.Logf("files per level: %v", levels)
 	s.shot("lsm")
 
@@ -427,9 +528,29 @@ func TestWebUIInChromium(t *testing.T) {
 	flushes := eval[string](t, ctx, flushesJS)
 	waitFor(t, ctx, "a new flush on screen", flushesJS+` !== `+fmt.Sprintf("%q", flushes))
 
-	// Switched to seq-range widths, files are placed along the seq axis.
+	// Switched to seq-range widths, files are placed along the seq axis, and
+	// every drawn box has a size and is what a click at its centre hits.
 	do(t, ctx, chromedp.Click(chromedp.CSS(`input[name="lsm-scale"][value="seq"]`)))
 	waitFor(t, ctx, "seq-range layout", `[...document.querySelectorAll('#lsm-tree .file[data-file]')].every(f => f.style.position === 'absolute' && f.style.left.endsWith('%'))`)
+	badBoxes := eval[[]string](t, ctx, `(() => {
+		document.querySelector('#lsm-tree').scrollIntoView({block: 'start'});
+		const files = [...document.querySelectorAll('#lsm-tree .file[data-file]')];
+		if (files.length === 0) return ['no file boxes'];
+		return files.flatMap(f => {
+			const r = f.getBoundingClientRect();
+			if (r.width < 1 || r.height < 8) return ['file ' + f.dataset.file + ' is ' + r.width.toFixed(1) + 'x' + r.height.toFixed(1) + ' px'];
+			const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+			return hit === f ? [] : ['file ' + f.dataset.file + ': its centre hits ' + (hit ? hit.className : 'nothing')];
+		});
+	})()`)
+	if len(badBoxes) > 0 {
+		t.Errorf("seq-range boxes not drawn or not clickable: %q", badBoxes)
+	}
+	s.shot("lsm-seq")
+	do(t, ctx, chromedp.Click(chromedp.CSS(`#lsm-tree .file[data-file]`)))
+	if txt := eval[string](t, ctx, `document.querySelector('#lsm-file').textContent`); !strings.Contains(txt, ".sst") || !strings.Contains(txt, "seq") {
+		t.Errorf("file details after a click in the seq layout %q", txt)
+	}
 	do(t, ctx, chromedp.Click(chromedp.CSS(`input[name="lsm-scale"][value="size"]`)))
 	do(t, ctx, chromedp.Click(chromedp.CSS(`#lsm-tree .file[data-file]`)))
 	if txt := eval[string](t, ctx, `document.querySelector('#lsm-file').textContent`); !strings.Contains(txt, ".sst") || !strings.Contains(txt, "seq") {
