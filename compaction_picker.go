@@ -39,7 +39,7 @@ func (o *Options) targetFileSize(level int) int64 {
 	if level >= 0 && level < len(o.TargetFileSizes) && o.TargetFileSizes[level] > 0 {
 		return o.TargetFileSizes[level]
 	}
-	return defaultTargetFileSizes[min(max(level, 0), len(defaultTargetFileSizes)-1)]
+	return defaultTargetFileSize(level)
 }
 
 // levelScores returns the compaction score of every level of v: for L0 the

@@ -59,6 +59,12 @@ const (
 // of the array use its last element.
 var defaultTargetFileSizes = [...]int64{2 << 20, 10 << 20, 50 << 20, 100 << 20, 200 << 20}
 
+// defaultTargetFileSize returns the default TargetFileSizes element of level
+// (L4 and deeper share the last one).
+func defaultTargetFileSize(level int) int64 {
+	return defaultTargetFileSizes[min(max(level, 0), len(defaultTargetFileSizes)-1)]
+}
+
 // Options configures a Database. The zero value of a field means "use the
 // default" (except Durability, see there); Open copies the struct, so
 // changing it afterwards has no effect.
@@ -185,7 +191,7 @@ func (o *Options) resolve() (*Options, error) {
 		if l < len(r.TargetFileSizes) && r.TargetFileSizes[l] != 0 {
 			sizes[l] = r.TargetFileSizes[l]
 		} else {
-			sizes[l] = defaultTargetFileSizes[min(l, len(defaultTargetFileSizes)-1)]
+			sizes[l] = defaultTargetFileSize(l)
 		}
 	}
 	r.TargetFileSizes = sizes // a copy: the caller's slice is never aliased
