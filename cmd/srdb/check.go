@@ -191,7 +191,7 @@ func runCompact(e *env, c *command, o *cmdOpts, args []string) int {
 		}
 		if err != nil {
 			r.Error = err.Error()
-			status = exitFailure
+			status = failf(e, c, "table %q: %v", name, err)
 		}
 		results = append(results, r)
 		bar.add(1)
@@ -205,8 +205,7 @@ func runCompact(e *env, c *command, o *cmdOpts, args []string) int {
 	}
 	for _, r := range results {
 		if r.Error != "" {
-			fmt.Fprintf(e.stderr, "srdb compact: table %q: %s\n", r.Table, r.Error)
-			continue
+			continue // reported on stderr above
 		}
 		fmt.Fprintf(e.stdout, "table %s: %d SST files (%d bytes) -> %d SST files (%d bytes)\n",
 			r.Table, r.FilesBefore, r.BytesBefore, r.FilesAfter, r.BytesAfter)

@@ -228,6 +228,9 @@ func TestCommands(t *testing.T) {
 		{"compact", []string{"compact", "$DB", "messages"}, 0},
 		{"compact_all_json", []string{"compact", "--all", "--json", "$DB"}, 0},
 		{"compact_usage", []string{"compact", "$DB"}, 2},
+		{"compact_missing_table", []string{"compact", "$DB", "nope"}, 1},
+		{"scan_bad_order", []string{"scan", "$DB", "messages", "--order", "nope"}, 2},
+		{"scan_contains_int", []string{"scan", "$DB", "messages", "--where", "n contains 1"}, 2},
 		{"check", []string{"check", "$DB"}, 0},
 		{"check_json", []string{"check", "--json", "$DB"}, 0},
 		{"missing_table", []string{"schema", "$DB", "nope"}, 1},
@@ -287,8 +290,8 @@ func TestHelpForEveryCommand(t *testing.T) {
 	}
 }
 
-// TestReadCommandsLeaveRowsAlone: compact rewrites the files but no read
-// command, nor compact, changes what dump prints.
+// TestCompactKeepsRows: compact rewrites the files but what dump prints
+// stays the same, and the result passes check.
 func TestCompactKeepsRows(t *testing.T) {
 	dir := makeDB(t)
 	before := runSRDB(t, "dump", dir, "messages")

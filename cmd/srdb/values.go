@@ -26,7 +26,8 @@ import (
 //	                      "-Inf" (JSON has no such
 //	                      numbers)
 //	decimal               string, exact digits         exact digits
-//	string                string                       the text
+//	string                string (bytes that are not   the text
+//	                      UTF-8 become U+FFFD)
 //	bool                  true / false                 true / false
 //	time, _time           string, RFC 3339 with ns     the same text
 //	                      (_time in UTC; a time
