@@ -16,6 +16,11 @@
 // wrong arguments, a bad filter). Usage errors and failures go to stderr,
 // data and help text to stdout.
 //
+// Work that runs over a second (dump, scan, check, compact) draws a
+// progress bar on stderr when stderr is a terminal; dump and scan draw it
+// only when stdout is not a terminal too, so that it never lands between
+// the rows.
+//
 // Every command opens the database for writing: opening is recovery, takes
 // the directory's LOCK and may flush a replayed WAL (docs/RELIABILITY.md).
 // So srdb cannot run beside a live writer yet; read-only opening
@@ -68,11 +73,11 @@ type cmdOpts struct {
 	all    bool
 }
 
-// env is where a command writes, and whether stderr is a terminal (for the
-// progress bar).
+// env is where a command writes, and whether stdout and stderr are
+// terminals (for the progress bar).
 type env struct {
-	stdout, stderr io.Writer
-	stderrTTY      bool
+	stdout, stderr       io.Writer
+	stdoutTTY, stderrTTY bool
 }
 
 // commands lists the commands in the order `srdb help` shows them.
@@ -82,11 +87,14 @@ var commands = []*command{
 }
 
 func main() {
-	tty := false
-	if fi, err := os.Stderr.Stat(); err == nil {
-		tty = fi.Mode()&os.ModeCharDevice != 0
-	}
-	os.Exit(run(os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, stderrTTY: tty}))
+	e := &env{stdout: os.Stdout, stderr: os.Stderr, stdoutTTY: isTerminal(os.Stdout), stderrTTY: isTerminal(os.Stderr)}
+	os.Exit(run(os.Args[1:], e))
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // notYet is the part of the usage text naming what SPEC §11 asks of the

@@ -188,7 +188,11 @@ func scanTable(e *env, c *command, o *cmdOpts, t *srdb.Table) int {
 	if c.name == "dump" {
 		total = t.Stats().Rows
 	}
-	bar := startProgress(e, c.name+" "+t.Name(), total)
+	be := *e
+	if e.stdoutTTY {
+		be.stderrTTY = false // the rows go to the same screen: no bar between them
+	}
+	bar := startProgress(&be, c.name+" "+t.Name(), total)
 	defer bar.finish()
 	w, err := newRowWriter(e.stdout, cols, o.csv)
 	if err != nil {
