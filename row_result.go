@@ -115,7 +115,7 @@ func (r *Row) Data() map[string]any {
 	m["_seq"] = r.seq
 	m["_time"] = r.Time()
 	for i, f := range fields {
-		if i >= len(r.vals) || (r.decoded != nil && !r.decoded[i]) {
+		if i >= len(r.vals) || (r.decoded != nil && !r.decoded[i]) || r.schema.isDropped(i) {
 			continue
 		}
 		m[f.Name] = r.vals[i]
