@@ -40,7 +40,7 @@ func decodeResultRow(s *Schema, buf []byte, fields []int) (*Row, error) {
 			decoded[i] = true
 		}
 	}
-	want := func(i int) bool { return decoded == nil || decoded[i] }
+	want := func(i int) bool { return (decoded == nil || decoded[i]) && !s.isDropped(i) }
 	size := 0
 	for i, t := range types {
 		if want(i) && (t == TypeString || t == TypeBytes) {
