@@ -86,7 +86,7 @@ func (t *Table) ensureSchema(s *Schema) error {
 		return withTable(err, t.name)
 	}
 	if len(add) > 0 {
-		if err := t.addFields(add); err != nil {
+		if err := t.addFields(add, true); err != nil {
 			return err
 		}
 	}
@@ -191,7 +191,7 @@ func (t *Table) AddField(f Field) error {
 	}
 	indexed := f.Indexed
 	f.Indexed = false
-	if err := t.addFields([]Field{f}); err != nil {
+	if err := t.addFields([]Field{f}, false); err != nil {
 		return err
 	}
 	if indexed {
@@ -201,9 +201,10 @@ func (t *Table) AddField(f Field) error {
 }
 
 // addFields appends the fields (Nullable, not Indexed) to the schema in one
-// durable schema.json write. A field that exists by then with the same type
-// and nullability (a concurrent EnsureTable added it) is skipped.
-func (t *Table) addFields(add []Field) error {
+// durable schema.json write. With existingOK (EnsureTable), a field that
+// exists by then with the same type and nullability (a concurrent
+// EnsureTable added it) is skipped; otherwise it is an error.
+func (t *Table) addFields(add []Field, existingOK bool) error {
 	t.idx.ddlMu.Lock()
 	defer t.idx.ddlMu.Unlock()
 	if err := t.enterBackground(); err != nil {
@@ -215,7 +216,7 @@ func (t *Table) addFields(add []Field) error {
 	fields := slices.Clone(s.fields)
 	dropped := s.dropped
 	for _, f := range add {
-		if g, ok := s.Field(f.Name); ok && g.Type == f.Type && g.Nullable == f.Nullable {
+		if g, ok := s.Field(f.Name); ok && existingOK && g.Type == f.Type && g.Nullable == f.Nullable {
 			continue
 		}
 		if err := s.checkAddable(f); err != nil {

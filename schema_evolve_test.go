@@ -689,3 +689,37 @@ func TestSchemaEvolutionPowerLoss(t *testing.T) {
 	}
 	t.Logf("AddField, Insert, DropField, Close: %d file-system operations, power cut at each", n)
 }
+
+// TestEnsureTableConcurrent: programs starting at once all get the table,
+// and a field they all add is added once.
+func TestEnsureTableConcurrent(t *testing.T) {
+	db := openTestDB(t, t.TempDir(), &Options{Durability: DurabilityNone})
+	defer db.Close()
+	more := append(evolveFields(), Field{Name: "note", Type: String, Nullable: true, Indexed: true})
+	for round, fields := range [][]Field{evolveFields(), more} {
+		var wg sync.WaitGroup
+		tables := make([]*Table, 4)
+		errs := make([]error, 4)
+		for i := range tables {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				tables[i], errs[i] = db.EnsureTable("ev", evolveSchema(t, "ev", fields))
+			}(i)
+		}
+		wg.Wait()
+		for i := range tables {
+			require.NoError(t, errs[i], "round %d", round)
+			assert.Same(t, tables[0], tables[i])
+		}
+		if round == 0 {
+			_, err := tables[0].Insert(evolveRow(1))
+			require.NoError(t, err)
+		}
+	}
+	tbl, err := db.Table("ev")
+	require.NoError(t, err)
+	assert.Equal(t, "ev(channel string indexed, n int64, body string, note string indexed nullable)", tbl.Schema().String())
+	assert.Equal(t, 1, countQuery(t, tbl.Query().IsNull("note")))
+	require.NoError(t, db.Check())
+}
