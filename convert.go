@@ -618,6 +618,9 @@ func (s *Schema) rowFromMapInto(vals []any, m map[string]any, borrow bool) (rowV
 	}
 	found := 0
 	for i := range s.fields {
+		if s.isDropped(i) {
+			continue // stays NULL; a key of that name is unknown
+		}
 		f := &s.fields[i]
 		v, ok := m[f.Name]
 		if !ok {
@@ -720,6 +723,10 @@ func (s *Schema) applyChanges(vals []any, changes map[string]any) ([]any, error)
 	copy(out, vals)
 	found := 0
 	for i := range s.fields {
+		if s.isDropped(i) {
+			out[i] = nil // the new version keeps no value of a dropped field
+			continue
+		}
 		f := &s.fields[i]
 		v, ok := changes[f.Name]
 		if !ok {

@@ -243,20 +243,28 @@ func (db *Database) tableNamesLocked() []string {
 }
 
 // CreateTable creates a table with the given schema. The name must match
-// ^[A-Za-z][A-Za-z0-9_]{0,63}$; an existing name returns ErrTableExists.
+// ^[A-Za-z][A-Za-z0-9_]{0,63}$; an existing name returns ErrTableExists
+// (EnsureTable opens or creates). A nil schema, one not made by NewSchema
+// (a zero Schema{}), or one whose Name() is not name is ErrInvalidSchema.
 // The table exists durably when CreateTable returns nil.
 func (db *Database) CreateTable(name string, s *Schema) (*Table, error) {
 	if err := validateName("table", name); err != nil {
 		return nil, err
 	}
-	if s == nil {
-		return nil, &Error{Code: CodeInvalidSchema, Msg: "CreateTable with a nil schema", Table: name, Offset: -1}
+	if err := s.checkBuilt("CreateTable", name); err != nil {
+		return nil, err
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if db.closed {
 		return nil, ErrClosed
 	}
+	return db.createTableLocked(name, s)
+}
+
+// createTableLocked is CreateTable once the arguments are checked. Caller
+// holds mu (and has checked closed).
+func (db *Database) createTableLocked(name string, s *Schema) (*Table, error) {
 	if _, ok := db.tables[name]; ok {
 		return nil, &Error{Code: CodeTableExists, Msg: "table already exists", Table: name, Offset: -1}
 	}

@@ -28,13 +28,17 @@ func TestOpenCreatesAndLocks(t *testing.T) {
 func TestCreateDropTables(t *testing.T) {
 	dir := t.TempDir()
 	db := openTestDB(t, dir, nil)
-	s, err := NewSchema("x", imTableFields())
-	require.NoError(t, err)
+	schemaOf := func(name string) *Schema {
+		s, err := NewSchema(name, imTableFields())
+		require.NoError(t, err)
+		return s
+	}
 	for _, name := range []string{"b", "a", "c_1"} {
-		_, err := db.CreateTable(name, s)
+		_, err := db.CreateTable(name, schemaOf(name))
 		require.NoError(t, err)
 	}
-	_, err = db.CreateTable("a", s)
+	s := schemaOf("a")
+	_, err := db.CreateTable("a", s)
 	require.True(t, errors.Is(err, ErrTableExists))
 	require.Equal(t, []string{"a", "b", "c_1"}, db.Tables())
 	for _, bad := range []string{"", "..", "../x", "a/b", "a\x00b", "1abc", string(make([]byte, 65))} {
@@ -61,7 +65,7 @@ func TestCreateDropTables(t *testing.T) {
 	defer db.Close()
 	require.Equal(t, []string{"a", "c_1"}, db.Tables())
 	// Recreating a dropped name starts empty.
-	tb, err = db.CreateTable("b", s)
+	tb, err = db.CreateTable("b", schemaOf("b"))
 	require.NoError(t, err)
 	_, err = tb.Get(1)
 	require.True(t, IsNotFound(err))
@@ -70,9 +74,9 @@ func TestCreateDropTables(t *testing.T) {
 func TestCorruptSchemaLeavesOtherTablesWorking(t *testing.T) {
 	dir := t.TempDir()
 	db := openTestDB(t, dir, nil)
-	s, err := NewSchema("x", imTableFields())
-	require.NoError(t, err)
 	for _, name := range []string{"good", "bad"} {
+		s, err := NewSchema(name, imTableFields())
+		require.NoError(t, err)
 		tb, err := db.CreateTable(name, s)
 		require.NoError(t, err)
 		_, err = tb.Insert(imTableRow(1))
@@ -101,7 +105,7 @@ func TestCorruptSchemaLeavesOtherTablesWorking(t *testing.T) {
 func TestCorruptDatabaseMetaFailsOpen(t *testing.T) {
 	dir := t.TempDir()
 	db := openTestDB(t, dir, nil)
-	s, _ := NewSchema("x", imTableFields())
+	s, _ := NewSchema("a", imTableFields())
 	_, err := db.CreateTable("a", s)
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
@@ -134,7 +138,7 @@ func TestUseAfterClose(t *testing.T) {
 	require.True(t, IsClosed(tbl.Flush()))
 	_, err = db.Table("messages")
 	require.True(t, IsClosed(err))
-	_, err = db.CreateTable("x", tbl.Schema())
+	_, err = db.CreateTable("messages", tbl.Schema())
 	require.True(t, IsClosed(err))
 	require.Nil(t, db.Tables())
 }

@@ -16,13 +16,24 @@
 //		{Name: "msg_id", Type: srdb.Int64},
 //		{Name: "payload", Type: srdb.Bytes, Nullable: true},
 //	})
-//	msgs, err := db.CreateTable("messages", schema) // later: db.Table("messages")
+//	msgs, err := db.EnsureTable("messages", schema) // opens the table, or creates it
 //
 //	seq, err := msgs.Insert(map[string]any{"channel_id": "general", "msg_id": 1})
 //	row, err := msgs.Get(seq)
 //	id, _ := row.Get("msg_id")
 //	err = msgs.Update(seq, map[string]any{"payload": []byte("edited")})
 //	err = msgs.Delete(seq)
+//
+// # Schema evolution
+//
+// EnsureTable compares an existing table with the schema by field name,
+// type and Nullable: a Nullable field the schema adds is added (AddField),
+// an index it declares is created, and any other difference is
+// ErrSchemaViolation naming the field. Table.AddField adds a Nullable field
+// (rows written before it read NULL); Table.DropField removes a field and its
+// index (its name cannot be used again on that table). Neither rewrites a
+// row or a file. Row.Scan and Query.Scan leave a struct field the table does
+// not have at its zero value.
 //
 // # Concurrency
 //

@@ -58,7 +58,9 @@ func scanPlanFor(s *Schema, t reflect.Type) *scanPlan {
 
 // buildScanPlan maps the columns of struct type t to the fields of s and
 // checks that each Go type can receive its field's values. A Go field with
-// no table field is an error (tag it srdb:"-").
+// no table field (one the table never had, or a dropped one) is not part of
+// the plan: Scan leaves it as it is (sqlx semantics), so a struct that
+// gained a field scans rows of a table that has not.
 func buildScanPlan(s *Schema, t reflect.Type) *scanPlan {
 	cols, err := structColumns(t)
 	if err != nil {
@@ -78,7 +80,7 @@ func buildScanPlan(s *Schema, t reflect.Type) *scanPlan {
 		default:
 			sc.col = s.fieldIndex(c.name)
 			if sc.col < 0 {
-				return &scanPlan{err: scanError(c.name, "Go field %s of %v: table %q has no field %q (tag it srdb:\"-\" to skip it)", c.goName, t, s.name, c.name)}
+				continue // the table has no such field: left as it is
 			}
 			ft = s.fields[sc.col].Type
 		}
@@ -141,7 +143,9 @@ func scanCompatible(t reflect.Type, col int, ft FieldType) bool {
 // Scan copies the row into dest: a pointer to a struct (see StructToFields
 // for how fields are matched; pointer fields receive NULL as nil, other
 // fields receive NULL as their zero value; fields not selected by the
-// query are left as they are) or a *map[string]any (replaced by Data()).
+// query, and fields the table does not have, are left as they are, so a
+// fresh struct keeps their zero value) or a *map[string]any (replaced by
+// Data()).
 // A Go field that cannot hold its field's values, or a number that does not
 // fit it, is an error with code CodeInvalidArgument naming the field.
 func (r *Row) Scan(dest any) error {

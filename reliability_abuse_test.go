@@ -227,6 +227,15 @@ func TestReliabilityAPIAbuse(t *testing.T) {
 	add("NewSchema indexed Array", CodeInvalidSchema, func() error { _, err := NewSchema("a", []Field{{Name: "x", Type: Array, Indexed: true}}); return err })
 	add("CreateTable nil schema", CodeInvalidSchema, func() error { _, err := db.CreateTable("ok", nil); return err })
 	add("CreateTable existing", CodeTableExists, func() error { _, err := db.CreateTable("t", s); return err })
+	add("CreateTable zero Schema", CodeInvalidSchema, func() error { _, err := db.CreateTable("ok", &Schema{}); return err })
+	add("CreateTable schema of another name", CodeInvalidSchema, func() error { _, err := db.CreateTable("ok", s); return err })
+	add("EnsureTable nil schema", CodeInvalidSchema, func() error { _, err := db.EnsureTable("ok", nil); return err })
+	add("EnsureTable zero Schema", CodeInvalidSchema, func() error { _, err := db.EnsureTable("ok", &Schema{}); return err })
+	add("EnsureTable schema of another name", CodeInvalidSchema, func() error { _, err := db.EnsureTable("ok", s); return err })
+	add("AddField not nullable", CodeInvalidSchema, func() error { return tbl.AddField(Field{Name: "nn", Type: Int64}) })
+	add("AddField existing", CodeInvalidSchema, func() error { return tbl.AddField(Field{Name: "n", Type: Int64, Nullable: true}) })
+	add("AddField bad type", CodeInvalidSchema, func() error { return tbl.AddField(Field{Name: "bt", Type: FieldType(200), Nullable: true}) })
+	add("DropField unknown field", CodeInvalidSchema, func() error { return tbl.DropField("nope") })
 	add("Table unknown", CodeTableNotFound, func() error { _, err := db.Table("nope"); return err })
 	add("DropTable unknown", CodeTableNotFound, func() error { return db.DropTable("nope") })
 	add("CreateIndex unknown field", CodeInvalidSchema, func() error { return tbl.CreateIndex("nope") })
@@ -238,6 +247,9 @@ func TestReliabilityAPIAbuse(t *testing.T) {
 		add("Table "+n, CodeInvalidName, func() error { _, err := db.Table(n); return err })
 		add("DropTable "+n, CodeInvalidName, func() error { return db.DropTable(n) })
 		add("CreateIndex "+n, CodeInvalidName, func() error { return tbl.CreateIndex(n) })
+		add("EnsureTable "+n, CodeInvalidName, func() error { _, err := db.EnsureTable(n, s); return err })
+		add("AddField "+n, CodeInvalidName, func() error { return tbl.AddField(Field{Name: n, Type: Int, Nullable: true}) })
+		add("DropField "+n, CodeInvalidName, func() error { return tbl.DropField(n) })
 		add("DropIndex "+n, CodeInvalidName, func() error { return tbl.DropIndex(n) })
 	}
 	// Options and Open.
@@ -279,7 +291,10 @@ func TestReliabilityAPIAbuse(t *testing.T) {
 	require.NoError(t, db.Close(), "double Close")
 	closed := []abuseCase{
 		{"Database.Check", CodeClosed, db.Check},
-		{"Database.CreateTable", CodeClosed, func() error { _, err := db.CreateTable("u", s); return err }},
+		{"Database.CreateTable", CodeClosed, func() error { _, err := db.CreateTable("t", s); return err }},
+		{"Database.EnsureTable", CodeClosed, func() error { _, err := db.EnsureTable("t", s); return err }},
+		{"Table.AddField", CodeClosed, func() error { return tbl.AddField(Field{Name: "later", Type: Int64, Nullable: true}) }},
+		{"Table.DropField", CodeClosed, func() error { return tbl.DropField("n") }},
 		{"Database.Table", CodeClosed, func() error { _, err := db.Table("t"); return err }},
 		{"Database.DropTable", CodeClosed, func() error { return db.DropTable("t") }},
 		{"Table.Insert", CodeClosed, ins(abuseRow(nil))},
@@ -326,10 +341,10 @@ func TestReliabilityDropTableStaysInside(t *testing.T) {
 	dir := filepath.Join(root, "db")
 	db, err := Open(dir, nil)
 	require.NoError(t, err)
-	s, err := NewSchema("t", abuseFields())
-	require.NoError(t, err)
 	for _, n := range []string{"a", "ab", "b"} {
-		_, err := db.CreateTable(n, s)
+		s, err := NewSchema(n, abuseFields())
+		require.NoError(t, err)
+		_, err = db.CreateTable(n, s)
 		require.NoError(t, err)
 	}
 	// Decoys at paths a careless join could reach.

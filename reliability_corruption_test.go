@@ -89,7 +89,8 @@ func writeTree(t *testing.T, dir string, files map[string][]byte) {
 
 // buildPristine makes the matrix database: table m, keys 1..40 flushed, a
 // snapshot, keys 41..80 flushed, CreateIndex on from_uid (so SSTs carry two
-// index sections), keys 81..100 left in the WAL.
+// index sections), AddField and DropField of "gone" (schema.json format 2),
+// keys 81..100 left in the WAL.
 func buildPristine(t *testing.T) *pristineDB {
 	dir := filepath.Join(t.TempDir(), "pristine")
 	opts := DefaultOptions()
@@ -117,6 +118,10 @@ func buildPristine(t *testing.T) *pristineDB {
 	}
 	require.NoError(t, tbl.Flush())
 	require.NoError(t, tbl.CreateIndex("from_uid"))
+	// A field added and dropped: schema.json is format 2 (a dropped slot)
+	// and the rows below carry its NULL entry.
+	require.NoError(t, tbl.AddField(Field{Name: "gone", Type: Int64, Nullable: true}))
+	require.NoError(t, tbl.DropField("gone"))
 	walName := func() string {
 		names, err := os.ReadDir(filepath.Join(dir, "tables", "m"))
 		require.NoError(t, err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -29,7 +30,9 @@ import (
 // environment variable crashLoopChildEnv). The child opens a database, has 4
 // writers insert batches of 1–16 rows whose content is derived from their
 // key (crashLoopRow); between batches the writers occasionally run (one at
-// a time) Flush, Compact, DropIndex/CreateIndex on the populated table and
+// a time) Flush, Compact, DropIndex/CreateIndex on the populated table,
+// AddField/DropField of a Nullable field (crashLoopEvolvePrefix; rows
+// inserted while it exists carry crashLoopExtra(key) in it) and
 // CreateTable/DropTable of a side table. On the pipe at fd 3 it writes "intent <keys>" before each
 // Insert and "ack <keys>" after it returned.
 //
@@ -63,6 +66,7 @@ const (
 	crashLoopTable          = "rows"
 	crashLoopSideTable      = "side"
 	crashLoopIndexedLater   = "grp"
+	crashLoopEvolvePrefix   = "x" // fields AddField adds and DropField drops: x<gen>_<n>
 	crashLoopPayloadMinSize = 16
 	crashLoopPayloadMaxSize = 64 << 10
 	// crashLoopWriteRate caps the payload bytes per second the child's
@@ -91,6 +95,8 @@ var crashLoopKillPoints = []string{
 	"index_build.after_done",
 	"index_drop.schema.after_tmp_sync", "index_drop.schema.after_rename", "index_drop.after_schema",
 	"index_drop.after_manifest",
+	"schema.add_field.after_tmp_sync", "schema.add_field.after_rename", "schema.add_field.after_schema",
+	"schema.drop_field.after_tmp_sync", "schema.drop_field.after_rename", "schema.drop_field.after_schema",
 }
 
 // TestCrashLoopKillPointListIsComplete scans the engine's source for kill
@@ -144,6 +150,20 @@ func crashLoopHash(key string) uint64 {
 }
 
 func crashLoopGroup(key string) int64 { return int64(crashLoopHash(key) % crashLoopGroups) }
+
+// crashLoopExtra is the value a row carries in an added field
+// (crashLoopEvolvePrefix) that existed when the row was inserted.
+func crashLoopExtra(key string) int64 { return int64(crashLoopHash(key) >> 1) }
+
+// crashLoopEvolveField returns the name of the added field s has, or "".
+func crashLoopEvolveField(s *Schema) string {
+	for _, f := range s.Fields() {
+		if strings.HasPrefix(f.Name, crashLoopEvolvePrefix) {
+			return f.Name
+		}
+	}
+	return ""
+}
 
 func crashLoopPayload(key string) []byte {
 	rng := rand.New(rand.NewPCG(crashLoopHash(key), 0x5eed))
@@ -240,7 +260,11 @@ func TestCrashLoopChildProcess(t *testing.T) {
 	if i := strings.IndexByte(point, '.'); i >= 0 {
 		area = point[:i]
 	}
-	pFlush, pCompact, pIndex, pSide := 32, 100, 60, 80 // one in n batches
+	pFlush, pCompact, pIndex, pSide, pEvolve := 32, 100, 60, 80, 40 // one in n batches
+	if strings.HasPrefix(point, "schema.add_field.") || strings.HasPrefix(point, "schema.drop_field.") {
+		pEvolve = 1
+	}
+	var evolved atomic.Int64
 	switch area {
 	case "wal", "flush", "sst":
 		pFlush = 1
@@ -280,6 +304,17 @@ func TestCrashLoopChildProcess(t *testing.T) {
 			}
 			if err != nil {
 				die("index: %v", err)
+			}
+		case rng.IntN(pEvolve) == 0:
+			if name := crashLoopEvolveField(tbl.Schema()); name != "" {
+				if err := tbl.DropField(name); err != nil {
+					die("drop field %s: %v", name, err)
+				}
+			} else {
+				name := fmt.Sprintf("%s%s_%d", crashLoopEvolvePrefix, gen, evolved.Add(1))
+				if err := tbl.AddField(Field{Name: name, Type: Int64, Nullable: true}); err != nil {
+					die("add field %s: %v", name, err)
+				}
 			}
 		case rng.IntN(pSide) == 0:
 			if _, err := db.Table(crashLoopSideTable); err == nil {
@@ -330,8 +365,29 @@ func TestCrashLoopChildProcess(t *testing.T) {
 				pace(size)
 				list := strings.Join(keys, " ")
 				emit("intent %s", list)
-				if _, err := tbl.Insert(batch); err != nil {
-					die("insert: %v", err)
+				for {
+					// Rows carry the added field while it exists. A
+					// DropField between the look and the Insert makes the
+					// Insert refuse it (nothing written): look again.
+					extra := crashLoopEvolveField(tbl.Schema())
+					for k := range batch {
+						for f := range batch[k] {
+							if strings.HasPrefix(f, crashLoopEvolvePrefix) {
+								delete(batch[k], f)
+							}
+						}
+						if extra != "" {
+							batch[k][extra] = crashLoopExtra(keys[k])
+						}
+					}
+					_, err := tbl.Insert(batch)
+					if err != nil && extra != "" && errors.Is(err, ErrSchemaViolation) && crashLoopEvolveField(tbl.Schema()) != extra {
+						continue
+					}
+					if err != nil {
+						die("insert: %v", err)
+					}
+					break
 				}
 				emit("ack %s", list)
 				maintain(rng)
@@ -352,6 +408,7 @@ type crashLoopStats struct {
 	iterations, timerKills, pointKills, pointMissed int
 	openFailures                                    int
 	rowsChecked                                     int
+	rowsWithAdded                                   int // rows holding a value in an added field
 	lost, phantom, corrupt, dup, partial            int
 	ackedLostAllowed                                int // DurabilityNone only
 	hits                                            map[string]int
@@ -394,7 +451,12 @@ func TestReliabilityCrashLoop(t *testing.T) {
 	// spread over the modes, plus timer kills in every mode.
 	modes := []Durability{DurabilitySync, DurabilityInterval, DurabilityNone}
 	plans := make([][]crashLoopKill, len(modes))
-	for pi, p := range crashLoopKillPoints {
+	// SRDB_CRASHLOOP_ONLY=<prefix> restricts the kill points to those with
+	// the prefix (and drops the run-size requirement): for working on one
+	// area. CI leaves it unset.
+	only := os.Getenv("SRDB_CRASHLOOP_ONLY")
+	points := slices.DeleteFunc(slices.Clone(crashLoopKillPoints), func(p string) bool { return !strings.HasPrefix(p, only) })
+	for pi, p := range points {
 		for j := 0; j < crashLoopHitsPerPoint*factor; j++ {
 			m := (pi + j) % len(modes)
 			plans[m] = append(plans[m], crashLoopKill{point: p, hits: 1 + rng.Int64N(2)})
@@ -437,9 +499,9 @@ func TestReliabilityCrashLoop(t *testing.T) {
 			total.add(st)
 		})
 	}
-	t.Logf("total: %d iterations (%d by timer, %d at kill points), %d rows checked, open failures %d, "+
+	t.Logf("total: %d iterations (%d by timer, %d at kill points), %d rows checked (%d with a value in an added field), open failures %d, "+
 		"LOST %d PHANTOM %d CORRUPT %d DUP %d PARTIAL %d, in %v",
-		total.iterations, total.timerKills, total.pointKills, total.rowsChecked, total.openFailures,
+		total.iterations, total.timerKills, total.pointKills, total.rowsChecked, total.rowsWithAdded, total.openFailures,
 		total.lost, total.phantom, total.corrupt, total.dup, total.partial, time.Since(start).Round(time.Second))
 	var lines []string
 	for _, p := range crashLoopKillPoints {
@@ -449,8 +511,10 @@ func TestReliabilityCrashLoop(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	require.GreaterOrEqual(t, total.iterations, 400*factor)
-	for _, p := range crashLoopKillPoints {
+	if only == "" {
+		require.GreaterOrEqual(t, total.iterations, 400*factor)
+	}
+	for _, p := range points {
 		require.GreaterOrEqual(t, total.hits[p], crashLoopHitsPerPoint*factor, "kill point %s hit too rarely", p)
 	}
 }
@@ -462,6 +526,7 @@ func (s *crashLoopStats) add(o crashLoopStats) {
 	s.pointMissed += o.pointMissed
 	s.openFailures += o.openFailures
 	s.rowsChecked += o.rowsChecked
+	s.rowsWithAdded += o.rowsWithAdded
 	s.lost += o.lost
 	s.phantom += o.phantom
 	s.corrupt += o.corrupt
@@ -628,6 +693,16 @@ func verifyCrashLoopDir(t *testing.T, mode Durability, d *crashLoopDir, st *cras
 		if gi != crashLoopGroup(key) || !bytes.Equal(pb, crashLoopPayload(key)) {
 			st.corrupt++
 			bad = append(bad, "CORRUPT "+key)
+		}
+		// An added field holds NULL (row older than the field) or the
+		// value the key derives.
+		if x := crashLoopEvolveField(tbl.Schema()); x != "" {
+			if v, _ := r.Get(x); v != nil && v != crashLoopExtra(key) {
+				st.corrupt++
+				bad = append(bad, fmt.Sprintf("CORRUPT %s: %s = %v", key, x, v))
+			} else if v != nil {
+				st.rowsWithAdded++
+			}
 		}
 	}
 	require.NoError(t, rows.Err(), where)

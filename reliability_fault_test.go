@@ -140,7 +140,7 @@ func faultWorkloadOptions(fs FS, logger *slog.Logger, d ...Durability) *Options 
 
 // runFaultWorkload runs the fixed workload on ffs: Open, CreateTable with an
 // index, inserts across three flushes, Compact, CreateIndex on the populated
-// table, more inserts, Close, reopen, Get, Close. It carries on after errors
+// table, more inserts, AddField, an insert, Close, reopen, Get, Close. It carries on after errors
 // (a failed call is recorded, later calls run anyway) except that nothing can
 // run without an open database. Every call runs under the watchdog.
 func runFaultWorkload(t *testing.T, ffs *faultFS, wd watchdog, logger *slog.Logger, d Durability) *faultOutcome {
@@ -218,6 +218,8 @@ func runFaultWorkload(t *testing.T, ffs *faultFS, wd watchdog, logger *slog.Logg
 	insert(2)
 	call("CreateIndex", func() error { return tbl.CreateIndex("from_uid") })
 	insert(2)
+	call("AddField", func() error { return tbl.AddField(Field{Name: "note", Type: String, Nullable: true}) })
+	insert(1)
 	if tbl != nil {
 		wd.do("Stats", func() { out.readOnly = out.readOnly || tbl.Stats().ReadOnly })
 	}

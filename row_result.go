@@ -40,7 +40,7 @@ func decodeResultRow(s *Schema, buf []byte, fields []int) (*Row, error) {
 			decoded[i] = true
 		}
 	}
-	want := func(i int) bool { return decoded == nil || decoded[i] }
+	want := func(i int) bool { return (decoded == nil || decoded[i]) && !s.isDropped(i) }
 	size := 0
 	for i, t := range types {
 		if want(i) && (t == TypeString || t == TypeBytes) {
@@ -115,7 +115,7 @@ func (r *Row) Data() map[string]any {
 	m["_seq"] = r.seq
 	m["_time"] = r.Time()
 	for i, f := range fields {
-		if i >= len(r.vals) || (r.decoded != nil && !r.decoded[i]) {
+		if i >= len(r.vals) || (r.decoded != nil && !r.decoded[i]) || r.schema.isDropped(i) {
 			continue
 		}
 		m[f.Name] = r.vals[i]

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,7 +16,8 @@ import (
 
 // Schema limits. They bound what NewSchema and schema.json accept.
 const (
-	maxSchemaFields    = 1024 // fields per table
+	maxSchemaFields    = 1024 // fields per table (not counting dropped ones)
+	maxSchemaSlots     = 4096 // row positions per table, dropped fields included
 	maxFieldCommentLen = 1024 // bytes of Field.Comment
 )
 
@@ -31,12 +33,21 @@ type Field struct {
 // Schema is the validated, immutable definition of a table's fields. Build it
 // with NewSchema (or from a struct with StructToFields). A *Schema is safe for
 // concurrent use.
+//
+// Internally a schema is a list of slots: slot i is field i of every ROW1 row
+// of the table. AddField appends a slot; DropField keeps the slot of the
+// dropped field (rows written before the drop still carry its value there)
+// but marks it dropped: it is invisible to Fields, Field, queries and
+// inserts, new rows store NULL in it, and its name is never reused (see
+// docs/FORMAT.md, schema.json).
 type Schema struct {
-	name   string
-	fields []Field        // in declaration order; never modified after NewSchema
-	byName map[string]int // field name → index in fields
-	typs   []FieldType    // fields[i].Type, cached for the row codec
-	plans  sync.Map       // reflect.Type → *structPlan, see rowFromStruct
+	name    string
+	fields  []Field        // every slot in row order, dropped ones included; never modified after construction
+	dropped []bool         // dropped[i]: slot i is a dropped field; nil when none is
+	visible int            // number of slots not dropped
+	byName  map[string]int // name of a field that is not dropped → its slot
+	typs    []FieldType    // fields[i].Type, cached for the row codec
+	plans   sync.Map       // reflect.Type → *structPlan, see rowFromStruct
 }
 
 // NewSchema validates the fields and returns the schema of a table called
@@ -46,14 +57,23 @@ type Schema struct {
 // over 1024 bytes or not UTF-8, and schemas with no fields or more than 1024. Errors are ErrInvalidName or
 // ErrInvalidSchema naming the field. The fields slice is copied.
 func NewSchema(name string, fields []Field) (*Schema, error) {
+	return newSchemaSlots(name, fields, nil)
+}
+
+// newSchemaSlots builds a schema from its slots (see Schema): fields[i] is
+// slot i, dropped[i] (dropped may be nil) marks a dropped field. A dropped
+// slot is stored Nullable and not Indexed whatever fields says. Names are
+// unique across all slots, dropped ones included, so the name of a dropped
+// field can never come back on another slot.
+func newSchemaSlots(name string, fields []Field, dropped []bool) (*Schema, error) {
 	if err := validateName("table", name); err != nil {
 		return nil, err
 	}
-	if len(fields) == 0 {
-		return nil, newError(CodeInvalidSchema, "table %q: a schema needs at least one field", name)
+	if dropped != nil && len(dropped) != len(fields) {
+		return nil, newError(CodeInvalidSchema, "table %q: %d drop marks for %d fields", name, len(dropped), len(fields))
 	}
-	if len(fields) > maxSchemaFields {
-		return nil, newError(CodeInvalidSchema, "table %q: %d fields, the limit is %d", name, len(fields), maxSchemaFields)
+	if len(fields) > maxSchemaSlots {
+		return nil, newError(CodeInvalidSchema, "table %q: %d fields (dropped ones included), the limit is %d", name, len(fields), maxSchemaSlots)
 	}
 	s := &Schema{
 		name:   name,
@@ -62,18 +82,64 @@ func NewSchema(name string, fields []Field) (*Schema, error) {
 		typs:   make([]FieldType, len(fields)),
 	}
 	copy(s.fields, fields)
+	for _, d := range dropped {
+		if d {
+			s.dropped = slices.Clone(dropped)
+			break
+		}
+	}
 	for i := range s.fields {
 		f := &s.fields[i]
+		if s.isDropped(i) {
+			f.Nullable, f.Indexed = true, false
+		}
 		if err := validateField(f); err != nil {
 			return nil, err
 		}
 		if j, dup := s.byName[f.Name]; dup {
+			if s.isDropped(i) || s.isDropped(j) {
+				return nil, fieldError(CodeInvalidSchema, f.Name, "field name %q belonged to a dropped field (fields %d and %d); the name of a dropped field cannot be reused", f.Name, j, i)
+			}
 			return nil, fieldError(CodeInvalidSchema, f.Name, "duplicate field name (fields %d and %d)", j, i)
 		}
 		s.byName[f.Name] = i
 		s.typs[i] = f.Type
+		if !s.isDropped(i) {
+			s.visible++
+		}
+	}
+	for i := range s.dropped {
+		if s.dropped[i] {
+			delete(s.byName, s.fields[i].Name)
+		}
+	}
+	if s.visible == 0 {
+		return nil, newError(CodeInvalidSchema, "table %q: a schema needs at least one field", name)
+	}
+	if s.visible > maxSchemaFields {
+		return nil, newError(CodeInvalidSchema, "table %q: %d fields, the limit is %d", name, s.visible, maxSchemaFields)
 	}
 	return s, nil
+}
+
+// isDropped reports whether slot i belongs to a dropped field.
+func (s *Schema) isDropped(i int) bool { return s.dropped != nil && s.dropped[i] }
+
+// checkBuilt returns an ErrInvalidSchema error for a nil schema or one not
+// made by NewSchema (a zero Schema{} has no name and no fields), and for a
+// schema whose name is not table: CreateTable and EnsureTable refuse both
+// before touching the disk.
+func (s *Schema) checkBuilt(op, table string) error {
+	if s == nil {
+		return &Error{Code: CodeInvalidSchema, Msg: op + " with a nil schema", Table: table, Offset: -1}
+	}
+	if s.name == "" || s.visible == 0 || s.byName == nil || len(s.typs) != len(s.fields) {
+		return &Error{Code: CodeInvalidSchema, Msg: op + " with a Schema not made by NewSchema (a zero Schema{} has no fields)", Table: table, Offset: -1}
+	}
+	if s.name != table {
+		return &Error{Code: CodeInvalidSchema, Msg: fmt.Sprintf("%s: the schema is named %q, not %q (NewSchema's name must be the table's)", op, s.name, table), Table: table, Offset: -1}
+	}
+	return nil
 }
 
 // validateField checks one field definition on its own.
@@ -114,10 +180,16 @@ func fieldError(code int, field, format string, args ...any) *Error {
 // Name returns the table name the schema was created with.
 func (s *Schema) Name() string { return s.name }
 
-// Fields returns a copy of the fields in declaration order.
+// Fields returns a copy of the fields in declaration order (a field added by
+// AddField comes after the fields the table was created with; a dropped field
+// is not listed).
 func (s *Schema) Fields() []Field {
-	out := make([]Field, len(s.fields))
-	copy(out, s.fields)
+	out := make([]Field, 0, s.visible)
+	for i, f := range s.fields {
+		if !s.isDropped(i) {
+			out = append(out, f)
+		}
+	}
 	return out
 }
 
@@ -130,7 +202,7 @@ func (s *Schema) Field(name string) (Field, bool) {
 }
 
 // NumFields returns the number of fields (system fields not included).
-func (s *Schema) NumFields() int { return len(s.fields) }
+func (s *Schema) NumFields() int { return s.visible }
 
 // String returns a one-line description such as
 // "messages(channel_id string indexed, payload bytes nullable)".
@@ -138,10 +210,15 @@ func (s *Schema) String() string {
 	var b strings.Builder
 	b.WriteString(s.name)
 	b.WriteByte('(')
+	first := true
 	for i, f := range s.fields {
-		if i > 0 {
+		if s.isDropped(i) {
+			continue
+		}
+		if !first {
 			b.WriteString(", ")
 		}
+		first = false
 		b.WriteString(f.Name)
 		b.WriteByte(' ')
 		b.WriteString(f.Type.String())
@@ -156,7 +233,8 @@ func (s *Schema) String() string {
 	return b.String()
 }
 
-// fieldIndex returns the position of the field called name, or -1.
+// fieldIndex returns the slot (position in rows) of the field called name,
+// or -1 when there is no such field or it was dropped.
 func (s *Schema) fieldIndex(name string) int {
 	if i, ok := s.byName[name]; ok {
 		return i
@@ -180,9 +258,9 @@ func (s *Schema) withIndexed(field string, on bool) (*Schema, error) {
 		}
 		return nil, fieldError(CodeInvalidSchema, field, "table %q has no field %q", s.name, field)
 	}
-	fields := s.Fields()
+	fields := slices.Clone(s.fields)
 	fields[i].Indexed = on
-	return NewSchema(s.name, fields)
+	return newSchemaSlots(s.name, fields, s.dropped)
 }
 
 // maxPointerDepth bounds how many pointer levels StructToFields and the value

@@ -15,7 +15,8 @@ import (
 // schemaFileFormat, and decodeSchemaFile refuses versions it does not know.
 const (
 	schemaFileName    = "schema.json" // per table directory
-	schemaFileFormat  = 1             // value of "format"
+	schemaFileFormat  = 1             // value of "format" when no field is dropped
+	schemaFileFormat2 = 2             // value of "format" when a field carries "dropped" (DropField)
 	schemaFileMaxSize = 16 << 20      // larger files are rejected unread
 	schemaCRCHexLen   = 8             // "crc32c" is 8 lower-case hex digits
 )
@@ -44,36 +45,46 @@ type fieldJSON struct {
 	Indexed  bool   `json:"indexed"`
 	Nullable bool   `json:"nullable"`
 	Comment  string `json:"comment"`
+	Dropped  bool   `json:"dropped,omitempty"` // format 2 only
 }
 
 // encodeSchemaFile renders the schema.json of s (written by the caller with
 // writeFileAtomic). The file is indented UTF-8 JSON:
 //
 //	{
-//	  "format": 1,                      schemaFileFormat
+//	  "format": 1,                      schemaFileFormat, or 2 (schemaFileFormat2)
+//	                                    when a field is "dropped"
 //	  "crc32c": "1c2d3e4f",             CRC32-C of the bytes of the "schema"
 //	                                    value exactly as stored: from its '{'
 //	                                    to its matching '}', indentation included
 //	  "schema": {
 //	    "name": "messages",             table name (SPEC §3 name rules)
-//	    "fields": [                     1..1024 fields in declaration order
-//	      {
-//	        "name": "channel_id",       field name
+//	    "fields": [                     slots in row order: field i is field i
+//	      {                             of every ROW1 row; 1..1024 not dropped,
+//	                                    at most 4096 in all
+//	        "name": "channel_id",       field name, unique across all slots
 //	        "type": "string",           FieldType.String()
 //	        "indexed": true,
 //	        "nullable": false,
-//	        "comment": ""               at most 1024 bytes
+//	        "comment": "",              at most 1024 bytes
+//	        "dropped": true             format 2 only, and only when true: the
+//	                                    field was dropped (DropField); the slot
+//	                                    stays so old rows decode, new rows
+//	                                    store NULL, the name is never reused
 //	      }
 //	    ]
 //	  }
 //	}
 //
 // The "schema" value is marshalled first and spliced into the outer object
-// byte for byte, so the checksummed bytes are the stored bytes.
+// byte for byte, so the checksummed bytes are the stored bytes. A schema
+// with no dropped field is written as format 1, byte for byte what earlier
+// versions wrote, so they can still open it.
 func encodeSchemaFile(s *Schema) ([]byte, error) {
 	if s == nil {
 		return nil, newError(CodeInvalidSchema, "nil schema")
 	}
+	format := schemaFileFormat
 	body := schemaJSON{Name: s.name, Fields: make([]fieldJSON, len(s.fields))}
 	for i, f := range s.fields {
 		body.Fields[i] = fieldJSON{
@@ -82,6 +93,10 @@ func encodeSchemaFile(s *Schema) ([]byte, error) {
 			Indexed:  f.Indexed,
 			Nullable: f.Nullable,
 			Comment:  f.Comment,
+			Dropped:  s.isDropped(i),
+		}
+		if s.isDropped(i) {
+			format = schemaFileFormat2
 		}
 	}
 	raw, err := json.MarshalIndent(body, "  ", "  ")
@@ -90,7 +105,7 @@ func encodeSchemaFile(s *Schema) ([]byte, error) {
 	}
 	var b bytes.Buffer
 	b.Grow(len(raw) + 64)
-	fmt.Fprintf(&b, "{\n  \"format\": %d,\n  \"crc32c\": \"%0*x\",\n  \"schema\": ", schemaFileFormat, schemaCRCHexLen, crc32.Checksum(raw, schemaCRCTable))
+	fmt.Fprintf(&b, "{\n  \"format\": %d,\n  \"crc32c\": \"%0*x\",\n  \"schema\": ", format, schemaCRCHexLen, crc32.Checksum(raw, schemaCRCTable))
 	b.Write(raw)
 	b.WriteString("\n}\n")
 	return b.Bytes(), nil
@@ -112,8 +127,8 @@ func decodeSchemaFile(data []byte, file string) (*Schema, error) {
 	if err != nil {
 		return nil, schemaJSONError(file, data, err)
 	}
-	if top.Format != schemaFileFormat {
-		return nil, corruptionError(file, -1, "unsupported schema format version %d (want %d)", top.Format, schemaFileFormat)
+	if top.Format != schemaFileFormat && top.Format != schemaFileFormat2 {
+		return nil, corruptionError(file, -1, "unsupported schema format version %d (want %d or %d)", top.Format, schemaFileFormat, schemaFileFormat2)
 	}
 	want, err := parseSchemaCRC(top.CRC32C)
 	if err != nil {
@@ -127,14 +142,24 @@ func decodeSchemaFile(data []byte, file string) (*Schema, error) {
 		return nil, corruptionError(file, -1, "\"schema\" object: %v", err)
 	}
 	fields := make([]Field, len(body.Fields))
+	dropped := make([]bool, len(body.Fields))
+	anyDropped := false
 	for i, fj := range body.Fields {
 		t, ok := parseFieldType(fj.Type)
 		if !ok {
 			return nil, corruptionError(file, -1, "field %d (%q): unknown type %q", i, fj.Name, fj.Type)
 		}
+		if fj.Dropped && (fj.Indexed || !fj.Nullable) {
+			return nil, corruptionError(file, -1, "field %d (%q): a dropped field must be nullable and not indexed", i, fj.Name)
+		}
 		fields[i] = Field{Name: fj.Name, Type: t, Indexed: fj.Indexed, Nullable: fj.Nullable, Comment: fj.Comment}
+		dropped[i] = fj.Dropped
+		anyDropped = anyDropped || fj.Dropped
 	}
-	s, err := NewSchema(body.Name, fields)
+	if anyDropped != (top.Format == schemaFileFormat2) {
+		return nil, corruptionError(file, -1, "schema format version %d with dropped fields: %v (format 2 if and only if a field is dropped)", top.Format, anyDropped)
+	}
+	s, err := newSchemaSlots(body.Name, fields, dropped)
 	if err != nil {
 		return nil, corruptionError(file, -1, "stored schema is invalid: %s", strings.TrimPrefix(err.Error(), "srdb: "))
 	}

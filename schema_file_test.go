@@ -93,7 +93,8 @@ func TestSchemaFileCorrupt(t *testing.T) {
 		{"truncated", good[:len(good)/2], "truncated"},
 		{"trailing garbage", append(append([]byte{}, good...), "{}"...), "after the JSON object"},
 		{"too big", append(bytes.Repeat([]byte(" "), schemaFileMaxSize), good...), "larger than"},
-		{"format 2", bytes.Replace(good, []byte(`"format": 1`), []byte(`"format": 2`), 1), "unsupported schema format version 2"},
+		{"format 3", bytes.Replace(good, []byte(`"format": 1`), []byte(`"format": 3`), 1), "unsupported schema format version 3"},
+		{"format 2 without a dropped field", bytes.Replace(good, []byte(`"format": 1`), []byte(`"format": 2`), 1), "format 2 if and only if a field is dropped"},
 		{"format string", bytes.Replace(good, []byte(`"format": 1`), []byte(`"format": "1"`), 1), "format"},
 		{"format float", bytes.Replace(good, []byte(`"format": 1`), []byte(`"format": 1.5`), 1), "format"},
 		{"upper-case key", bytes.Replace(good, []byte(`"format"`), []byte(`"Format"`), 1), "unknown key"},
@@ -216,6 +217,14 @@ func FuzzDecodeSchemaFile(f *testing.F) {
 	f.Add([]byte{})
 	// An index on an Object field: rejected by NewSchema, so ErrCorrupted.
 	f.Add(rewriteSchemaFile(1, `{"name":"t","fields":[{"name":"a","type":"object","indexed":true}]}`))
+	// Format 2: dropped fields (DropField).
+	dropped, err := newSchemaSlots("messages", imSchema(f).fields, []bool{false, true, false, true, false})
+	require.NoError(f, err)
+	data, err := encodeSchemaFile(dropped)
+	require.NoError(f, err)
+	f.Add(data)
+	f.Add(rewriteSchemaFile(2, `{"name":"t","fields":[{"name":"a","type":"int","nullable":true,"dropped":true},{"name":"a","type":"int"}]}`))
+	f.Add(rewriteSchemaFile(1, `{"name":"t","fields":[{"name":"a","type":"int"},{"name":"b","type":"int","nullable":true,"dropped":true}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDecodeSchemaFile(t, data)
 		// Mutations rarely keep the checksum valid: also feed the bytes as
@@ -223,6 +232,7 @@ func FuzzDecodeSchemaFile(f *testing.F) {
 		// decoder behind the CRC check is fuzzed too.
 		if len(data) > 0 && data[0] == '{' {
 			checkDecodeSchemaFile(t, rewriteSchemaFile(1, string(data)))
+			checkDecodeSchemaFile(t, rewriteSchemaFile(2, string(data)))
 		}
 	})
 }
@@ -245,7 +255,8 @@ func checkDecodeSchemaFile(t *testing.T, data []byte) {
 	if err != nil {
 		t.Fatalf("decode of re-encoded file: %v", err)
 	}
-	if s2.String() != s.String() || fmt.Sprint(s2.Fields()) != fmt.Sprint(s.Fields()) {
+	if s2.String() != s.String() || fmt.Sprint(s2.Fields()) != fmt.Sprint(s.Fields()) ||
+		fmt.Sprint(s2.fields, s2.dropped) != fmt.Sprint(s.fields, s.dropped) {
 		t.Fatalf("round trip changed the schema: %v vs %v", s, s2)
 	}
 }

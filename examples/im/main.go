@@ -1,7 +1,11 @@
 // Command im is a small chat-message store built on SRDB: send a message,
 // load the last N messages of a channel, page back before a message, fetch
 // a message by its id, list a sender's messages and count a channel's
-// messages. It runs a short demo in a temporary directory and exits.
+// messages. The demo also evolves the schema: the store is first written by
+// "version 1" of the program (messageV1, no reply_to field); version 2
+// (Message) opens it with EnsureTable, which adds the Nullable reply_to
+// field, and the old messages read it as nil. It runs in a temporary
+// directory and exits.
 //
 //	go run ./examples/im
 package main
@@ -29,6 +33,17 @@ type Message struct {
 	MsgID     int64     `srdb:"msg_id;indexed"`
 	MsgType   uint8     `srdb:"msg_type"`
 	Payload   []byte    `srdb:"payload"`
+	ReplyTo   *int64    `srdb:"reply_to"` // added in version 2: a pointer, so Nullable
+}
+
+// messageV1 is Message as version 1 of the program declared it, before
+// reply_to existed.
+type messageV1 struct {
+	ChannelID string `srdb:"channel_id;indexed"`
+	FromUID   string `srdb:"from_uid;indexed"`
+	MsgID     int64  `srdb:"msg_id;indexed"`
+	MsgType   uint8  `srdb:"msg_type"`
+	Payload   []byte `srdb:"payload"`
 }
 
 // Store keeps messages in one SRDB table.
@@ -37,27 +52,29 @@ type Store struct {
 	msgs *srdb.Table
 }
 
-// Open opens (or creates) a store in dir.
-func Open(dir string) (*Store, error) {
+// Open opens (or creates) a store in dir. A store written by an earlier
+// version of Message gains the fields added since (they must be pointers,
+// i.e. Nullable).
+func Open(dir string) (*Store, error) { return openWith(dir, Message{}) }
+
+// openWith opens the store with the schema of the struct row.
+func openWith(dir string, row any) (*Store, error) {
 	db, err := srdb.Open(dir, nil)
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := db.Table("messages")
-	if errors.Is(err, srdb.ErrTableNotFound) {
-		var fields []srdb.Field
-		if fields, err = srdb.StructToFields(Message{}); err == nil {
-			var schema *srdb.Schema
-			if schema, err = srdb.NewSchema("messages", fields); err == nil {
-				msgs, err = db.CreateTable("messages", schema)
+	fields, err := srdb.StructToFields(row)
+	if err == nil {
+		var schema *srdb.Schema
+		if schema, err = srdb.NewSchema("messages", fields); err == nil {
+			var msgs *srdb.Table
+			if msgs, err = db.EnsureTable("messages", schema); err == nil {
+				return &Store{db: db, msgs: msgs}, nil
 			}
 		}
 	}
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	return &Store{db: db, msgs: msgs}, nil
+	db.Close()
+	return nil, err
 }
 
 // Close closes the store.
@@ -118,18 +135,17 @@ func main() {
 }
 
 func demo(dir string) error {
-	store, err := Open(dir)
+	// Version 1 of the program writes the messages.
+	v1, err := openWith(dir, messageV1{})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-
 	const messages, channels, users = 20_000, 50, 300
 	rng := rand.New(rand.NewSource(1))
 	start := time.Now()
-	batch := make([]Message, 0, 500)
+	batch := make([]messageV1, 0, 500)
 	for i := 1; i <= messages; i++ {
-		batch = append(batch, Message{
+		batch = append(batch, messageV1{
 			ChannelID: fmt.Sprintf("room-%02d", rng.Intn(channels)),
 			FromUID:   fmt.Sprintf("user-%03d", rng.Intn(users)),
 			MsgID:     int64(1_000_000 + i),
@@ -137,13 +153,33 @@ func demo(dir string) error {
 			Payload:   fmt.Appendf(nil, "message %d", i),
 		})
 		if len(batch) == cap(batch) {
-			if _, err := store.Send(batch...); err != nil {
+			if _, err := v1.msgs.Insert(batch); err != nil {
 				return err
 			}
 			batch = batch[:0]
 		}
 	}
 	fmt.Printf("sent %d messages to %d channels in %v\n", messages, channels, time.Since(start).Round(time.Millisecond))
+	if err := v1.Close(); err != nil {
+		return err
+	}
+
+	// Version 2 opens the same store: EnsureTable adds reply_to.
+	store, err := Open(dir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	fmt.Printf("schema after EnsureTable: %v\n", store.msgs.Schema())
+	parent := int64(1_012_345)
+	if _, err := store.Send(Message{ChannelID: "room-07", FromUID: "user-001", MsgID: 2_000_001, Payload: []byte("a reply"), ReplyTo: &parent}); err != nil {
+		return err
+	}
+	replies, err := store.msgs.Query().NotNull("reply_to").Count()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d message has a reply_to; the %d older ones read it as NULL\n", replies, messages)
 
 	show := func(title string, ms []Message) {
 		fmt.Println(title)

@@ -47,7 +47,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	msgs, err := db.CreateTable("messages", schema)
+	msgs, err := db.EnsureTable("messages", schema) // open-or-create: safe to run on every start
 	if err != nil {
 		log.Fatal(err)
 	}
