@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"sync"
 	"time"
 )
 
@@ -31,28 +30,19 @@ type scanCol struct {
 	goName string
 }
 
-// scanPlanKey identifies a cached scanPlan.
-type scanPlanKey struct {
-	s *Schema
-	t reflect.Type
-}
-
-// scanPlans caches scan plans by (schema, struct type). Schemas are
-// immutable and few (one per table and schema change), so the cache stays
-// small.
-var scanPlans sync.Map // scanPlanKey → *scanPlan
-
 // scanError builds the CodeInvalidArgument error of a failed scan.
 func scanError(field, format string, args ...any) *Error {
 	return fieldError(CodeInvalidArgument, field, "Scan: "+format, args...)
 }
 
+// scanPlanFor returns the scan plan of struct type t for s, cached on s
+// (like insert plans): a schema replaced by a schema change takes its plans
+// with it when it is no longer referenced.
 func scanPlanFor(s *Schema, t reflect.Type) *scanPlan {
-	key := scanPlanKey{s, t}
-	if p, ok := scanPlans.Load(key); ok {
+	if p, ok := s.scanPlans.Load(t); ok {
 		return p.(*scanPlan)
 	}
-	p, _ := scanPlans.LoadOrStore(key, buildScanPlan(s, t))
+	p, _ := s.scanPlans.LoadOrStore(t, buildScanPlan(s, t))
 	return p.(*scanPlan)
 }
 

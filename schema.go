@@ -48,6 +48,8 @@ type Schema struct {
 	byName  map[string]int // name of a field that is not dropped → its slot
 	typs    []FieldType    // fields[i].Type, cached for the row codec
 	plans   sync.Map       // reflect.Type → *structPlan, see rowFromStruct
+	// scanPlans: reflect.Type → *scanPlan, see scanPlanFor
+	scanPlans sync.Map
 }
 
 // NewSchema validates the fields and returns the schema of a table called
