@@ -166,6 +166,18 @@ func TestQueryWithContextStopsMidScan(t *testing.T) {
 			}
 		}
 	}
+
+	// Count of a _seq range reads no row (the B+tree leaves' seqs only):
+	// it stops too.
+	ctx := &errAfterCtx{Context: context.Background(), after: 4, err: context.Canceled}
+	st := &queryStats{}
+	q := tbl.Query().Between("_seq", 1, n).WithContext(ctx)
+	q.stats = st
+	_, err := q.Count()
+	requireCanceled(t, err, context.Canceled, "Count of a _seq range")
+	require.Zero(t, st.rowsRead)
+	require.Greater(t, st.entriesScanned, int64(2*interruptEvery))
+	require.LessOrEqual(t, st.entriesScanned, int64(4*interruptEvery))
 }
 
 // mustExplain returns q's plan text.
@@ -213,4 +225,30 @@ type pollHookCtx struct {
 func (c *pollHookCtx) Err() error {
 	c.hook(c.calls.Add(1))
 	return c.Context.Err()
+}
+
+// TestQueryStopsWhenTableCloses: a Count running when Database.Close starts
+// stops with ErrClosed at its next check instead of holding Close until it
+// has scanned the whole table.
+func TestQueryStopsWhenTableCloses(t *testing.T) {
+	db := openTestDB(t, t.TempDir(), &Options{Durability: DurabilityNone, DisableAutoCompaction: true})
+	tbl := createIMTable(t, db)
+	fillIMTable(t, tbl, 20000, 10000)
+	closed := make(chan error, 1)
+	// At the query's first entry, start Close in another goroutine and
+	// wait until it has begun (done is closed first thing).
+	polls := &pollHookCtx{Context: context.Background()}
+	polls.hook = func(n int64) {
+		if n == 2 {
+			go func() { closed <- db.Close() }()
+			<-tbl.done
+		}
+	}
+	st := &queryStats{}
+	q := tbl.Query().Eq("from_uid", "nobody").WithContext(polls)
+	q.stats = st
+	_, err := q.Count()
+	require.ErrorIs(t, err, ErrClosed)
+	require.Less(t, st.entriesScanned, int64(2*interruptEvery))
+	require.NoError(t, <-closed)
 }
