@@ -310,7 +310,8 @@ func (db *Database) Table(name string) (*Table, error) {
 }
 
 // DropTable closes a table and removes it with all its data. It can only ever
-// remove that table's own directory. database.meta is updated first, so a
+// remove that table's own directory. Rows still open on the table are
+// invalidated as by Close. database.meta is updated first, so a
 // crash part way leaves an orphan directory that Open removes.
 func (db *Database) DropTable(name string) error {
 	if err := validateName("table", name); err != nil {
@@ -368,8 +369,12 @@ func (db *Database) Tables() []string {
 
 // Close makes every table's WAL durable, stops background work, releases
 // every file and the directory lock. A second Close returns nil. Close
-// waits until every Rows still open has been closed (a Rows pins the files
-// it reads), so a Rows that is never closed makes Close wait forever.
+// never waits on what a caller holds: every Rows still open is invalidated
+// (Next returns false, Err an error matching ErrClosed) and its files are
+// released by Close. It waits only for calls in progress inside the
+// engine, which stop early with ErrClosed: a query polls for it every few
+// thousand rows it examines, and a Rows.Next running in another goroutine
+// returns before the files it reads are released.
 func (db *Database) Close() error {
 	db.mu.Lock()
 	if db.closed {

@@ -41,7 +41,10 @@
 // goroutines. Writers to one table are serialised only for the moment it
 // takes to assign seqs and append to the WAL buffer; concurrent writers in
 // DurabilitySync mode share fsyncs (group commit). Readers never block
-// writers. A Row is owned by the caller.
+// writers. A Row is owned by the caller. A query bound to a context
+// (Query.WithContext) stops with the context's error once it is done.
+// Database.Close never waits on a Rows left open: it invalidates it (Next
+// returns false, Err matches ErrClosed) and releases its files.
 //
 // # Durability
 //

@@ -33,6 +33,7 @@ const (
 	CodeNotFound        = 1001 // row or object not found
 	CodeClosed          = 1002 // database or table already closed
 	CodeInvalidArgument = 1003 // an argument is out of range or of the wrong kind
+	CodeCanceled        = 1004 // a query's context (Query.WithContext) was cancelled or passed its deadline; Err is ctx.Err()
 	CodeDatabase        = 2000 // database-level failure
 	CodeLocked          = 2001 // the database directory is locked by another process
 	CodeTableExists     = 3001 // CreateTable of an existing table
@@ -52,6 +53,7 @@ var (
 	ErrNotFound        = &Error{Code: CodeNotFound, Msg: "not found", Offset: -1}
 	ErrClosed          = &Error{Code: CodeClosed, Msg: "closed", Offset: -1}
 	ErrInvalidArgument = &Error{Code: CodeInvalidArgument, Msg: "invalid argument", Offset: -1}
+	ErrCanceled        = &Error{Code: CodeCanceled, Msg: "canceled", Offset: -1}
 	ErrLocked          = &Error{Code: CodeLocked, Msg: "database is locked by another process", Offset: -1}
 	ErrTableExists     = &Error{Code: CodeTableExists, Msg: "table already exists", Offset: -1}
 	ErrTableNotFound   = &Error{Code: CodeTableNotFound, Msg: "table not found", Offset: -1}
@@ -69,6 +71,7 @@ var codeNames = map[int]string{
 	CodeNotFound:        "not found",
 	CodeClosed:          "closed",
 	CodeInvalidArgument: "invalid argument",
+	CodeCanceled:        "canceled",
 	CodeLocked:          "locked",
 	CodeTableExists:     "table exists",
 	CodeTableNotFound:   "table not found",

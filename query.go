@@ -1,6 +1,7 @@
 package srdb
 
 import (
+	"context"
 	"math"
 	"slices"
 )
@@ -42,6 +43,9 @@ type Query struct {
 	limit  int // -1: no limit
 	offset int
 	err    error // first builder error, returned by the terminals
+
+	// ctx stops the terminals once done (WithContext); nil: never.
+	ctx context.Context
 
 	// ix reaches the secondary indexes; nil means the table's own. Tests
 	// substitute a fake.
@@ -198,6 +202,9 @@ func (q *Query) Rows() (*Rows, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.interrupted(); err != nil {
+		return nil, err
+	}
 	rs, err := p.t.pin()
 	if err != nil {
 		return nil, err
@@ -297,6 +304,9 @@ func (q *Query) Count() (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := p.interrupted(); err != nil {
+		return 0, err
+	}
 	if p.countAll {
 		return p.window(p.t.liveRows.Load()), nil
 	}
@@ -344,6 +354,9 @@ func (q *Query) Paginate(page, size int) (*Rows, int, error) {
 	c.limit, c.offset = size, (page-1)*size
 	p, err := c.plan(planRows)
 	if err != nil {
+		return nil, 0, err
+	}
+	if err := p.interrupted(); err != nil {
 		return nil, 0, err
 	}
 	rs, err := p.t.pin()

@@ -152,7 +152,7 @@ func (p *plan) source(rs *readState, st *queryStats, needRow bool) (rowSource, *
 			seqs = slices.Clone(seqs)
 			slices.Reverse(seqs)
 		}
-		return &pointSource{t: p.t, rs: rs, seqs: seqs, filter: p.filter, st: st}, p, nil
+		return &pointSource{t: p.t, p: p, rs: rs, seqs: seqs, filter: p.filter, st: st}, p, nil
 	case accIndex:
 		src, err := newIndexRowSource(p, rs, st)
 		if errors.Is(err, errIndexNotReady) {
@@ -402,8 +402,9 @@ type scanSource struct {
 	st      *queryStats
 	started bool
 	sourceEnd
-	cur evalRow
-	buf []byte
+	cur  evalRow
+	buf  []byte
+	intr interrupter
 }
 
 // sourceEnd is the end state scanSource and indexRowSource share: done once
@@ -458,6 +459,9 @@ func (s *scanSource) next() bool {
 			return s.stop(nil)
 		}
 		s.st.entriesScanned++
+		if err := s.intr.step(s.p); err != nil {
+			return s.stop(err)
+		}
 		if s.it.kind() == kindDelete {
 			continue
 		}
@@ -503,6 +507,7 @@ func (s *scanSource) close() error {
 // pointSource looks up a list of seqs.
 type pointSource struct {
 	t      *Table
+	p      *plan
 	rs     *readState
 	seqs   []int64
 	i      int
@@ -511,12 +516,17 @@ type pointSource struct {
 	cur    evalRow
 	buf    []byte
 	failed error
+	intr   interrupter
 }
 
 func (s *pointSource) next() bool {
 	for s.failed == nil && s.i < len(s.seqs) {
 		seq := s.seqs[s.i]
 		s.i++
+		if err := s.intr.step(s.p); err != nil {
+			s.failed = err
+			return false
+		}
 		ok, err := s.consider(seq)
 		if err != nil {
 			s.failed = withTable(err, s.t.name)
@@ -568,6 +578,7 @@ type indexRowSource struct {
 	ev     evalRow
 	buf    []byte
 	keyBuf []byte // scratch for the current key of a candidate
+	intr   interrupter
 }
 
 // ixHead is a positioned cursor of a merge.
@@ -632,8 +643,12 @@ func newIndexRowSource(p *plan, rs *readState, st *queryStats) (rowSource, error
 // bounds; entries before the bounds are skipped. It closes c when done.
 func (s *indexRowSource) advance(c indexCursor) (bool, error) {
 	oneKey := s.ip.keys != nil
+	var stopped error
 	for c.next() {
 		s.st.entriesVisited++
+		if stopped = s.intr.step(s.p); stopped != nil {
+			break
+		}
 		seq := c.seq()
 		if seq >= s.p.seqLo && seq <= s.p.seqHi {
 			return true, nil
@@ -646,6 +661,9 @@ func (s *indexRowSource) advance(c indexCursor) (bool, error) {
 	err := c.err()
 	if cerr := c.close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		err = stopped
 	}
 	if err != nil {
 		return false, withTable(err, s.p.t.name)

@@ -2,6 +2,7 @@ package srdb
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -84,6 +85,9 @@ type plan struct {
 	limit      int   // -1: none
 	offset     int
 	countAll   bool // no condition: Count reads the live-row counter
+
+	// ctx is the query's context (WithContext); nil: none.
+	ctx context.Context
 }
 
 // indexPlan is the index part of an accIndex plan.
@@ -112,7 +116,7 @@ func (q *Query) plan(purpose planPurpose) (*plan, error) {
 	}
 	s := t.Schema()
 	p := &plan{
-		t: t, s: s, limit: q.limit, offset: q.offset,
+		t: t, s: s, limit: q.limit, offset: q.offset, ctx: q.ctx,
 		seqLo: 1, seqHi: maxSeq, timeLo: math.MinInt64, timeHi: math.MaxInt64,
 	}
 	if err := p.compileConds(q.conds); err != nil {

@@ -1,5 +1,7 @@
 package srdb
 
+import "sync"
+
 // Rows is a cursor over the result of a query:
 //
 //	rows, err := q.Rows()
@@ -22,22 +24,47 @@ package srdb
 // until Next returns false or Close is called: compaction can replace those
 // files meanwhile, but they are not deleted while pinned. A Rows that is
 // never closed (and not read to the end) keeps its files on disk until the
-// table is closed, so always Close it; Close is idempotent. Close every Rows
-// before closing the Database.
+// table is closed, so always Close it; Close is idempotent.
 //
-// A Rows is not safe for concurrent use. The Row values it returns own their
-// data and may be kept and shared. Rows sees the memtable rows present when
-// each is read: rows inserted during the iteration may or may not appear.
+// Closing the table (Database.Close, DropTable) does not wait for the Rows
+// still open: it invalidates them and releases their files itself. From
+// then on Next returns false and Err returns an error matching ErrClosed; a
+// Next running at that moment in another goroutine stops within a few
+// thousand rows examined, and the files are released only after it
+// returns, so a Rows never reads released memory.
+//
+// A Rows is not safe for concurrent use (except with the table being closed,
+// as above). The Row values it returns own their data and may be kept and
+// shared. Rows sees the memtable rows present when each is read: rows
+// inserted during the iteration may or may not appear.
 type Rows struct {
-	p      *plan
+	p    *plan
+	st   *queryStats
+	skip int // Offset rows still to skip
+	left int // rows still to return; -1: no limit
+	row  *Row
+
+	// mu guards the fields below. Next, Err and Close hold it for the whole
+	// call, and so does the table's close when it invalidates a Rows left
+	// open (Table.invalidateRows), so the read state is released exactly
+	// once and never while Next reads from it. Lock order: mu before
+	// rowsRegistry.mu.
+	mu     sync.Mutex
 	rs     *readState // pinned read state; nil once released
 	src    rowSource
-	st     *queryStats
-	skip   int // Offset rows still to skip
-	left   int // rows still to return; -1: no limit
-	row    *Row
 	err    error
 	closed bool
+}
+
+// rowsRegistry is a table's set of Rows that still hold a pinned read
+// state, so that closing the table can invalidate them instead of waiting
+// for their callers.
+type rowsRegistry struct {
+	// mu guards the fields below. It is a leaf lock: taken under Rows.mu
+	// (release), never held while taking one.
+	mu     sync.Mutex
+	open   map[*Rows]struct{}
+	closed bool // the table is closing: no Rows may register
 }
 
 // openRows runs p over the pinned read state rs, which the Rows owns from
@@ -51,17 +78,68 @@ func (p *plan) openRows(rs *readState, st *queryStats) (*Rows, error) {
 	if eff.sort {
 		src = &sortSource{p: eff, in: src, st: st}
 	}
-	return &Rows{p: eff, rs: rs, src: src, st: st, skip: p.offset, left: p.limit}, nil
+	r := &Rows{p: eff, rs: rs, src: src, st: st, skip: p.offset, left: p.limit}
+	if !p.t.registerRows(r) {
+		src.close()
+		rs.release()
+		return nil, p.t.closedError()
+	}
+	return r, nil
+}
+
+// registerRows records r as open, or reports false once the table is
+// closing (the caller then releases what r holds).
+func (t *Table) registerRows(r *Rows) bool {
+	t.rows.mu.Lock()
+	defer t.rows.mu.Unlock()
+	if t.rows.closed {
+		return false
+	}
+	if t.rows.open == nil {
+		t.rows.open = make(map[*Rows]struct{})
+	}
+	t.rows.open[r] = struct{}{}
+	return true
+}
+
+// invalidateRows stops every Rows still open: no Rows registers after it
+// starts, and each open one releases its read state, with ErrClosed as its
+// error, as soon as a Next running in another goroutine returns (a Next
+// polls the table's closing every interruptEvery entries, so that is soon).
+// Called by close after done is closed.
+func (t *Table) invalidateRows() {
+	t.rows.mu.Lock()
+	t.rows.closed = true
+	open := make([]*Rows, 0, len(t.rows.open))
+	for r := range t.rows.open {
+		open = append(open, r)
+	}
+	t.rows.mu.Unlock()
+	for _, r := range open {
+		r.mu.Lock()
+		if r.rs != nil {
+			r.release()
+			if r.err == nil {
+				r.err = &Error{Code: CodeClosed, Msg: "the table was closed while the Rows was open", Table: t.name, Offset: -1}
+			}
+		}
+		r.mu.Unlock()
+	}
 }
 
 // Next advances to the next row and reports whether there is one. It
 // returns false at the end of the result and after an error (see Err); the
 // pinned files are released then.
 func (r *Rows) Next() bool {
-	if r == nil || r.rs == nil {
+	if r == nil {
 		return false
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.row = nil
+	if r.rs == nil {
+		return false
+	}
 	if r.left == 0 {
 		r.release()
 		return false
@@ -105,11 +183,14 @@ func (r *Rows) Row() *Row {
 }
 
 // Err returns the error that ended the iteration, or nil when it ended (or
-// has not ended yet) normally.
+// has not ended yet) normally: ErrClosed when the table was closed first,
+// CodeCanceled (wrapping ctx.Err()) when the query's context ended it.
 func (r *Rows) Err() error {
 	if r == nil {
 		return nil
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	return r.err
 }
 
@@ -119,13 +200,16 @@ func (r *Rows) Close() error {
 	if r == nil {
 		return nil
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.release()
 	r.closed = true
 	r.row = nil
 	return r.err
 }
 
-// release closes the source and unpins the read state, once.
+// release closes the source, unpins the read state and leaves the table's
+// registry, once. Caller holds r.mu.
 func (r *Rows) release() {
 	if r.rs == nil {
 		return
@@ -133,6 +217,10 @@ func (r *Rows) release() {
 	if err := r.src.close(); err != nil && r.err == nil {
 		r.err = err
 	}
+	t := r.rs.t
 	r.rs.release()
 	r.rs = nil
+	t.rows.mu.Lock()
+	delete(t.rows.open, r)
+	t.rows.mu.Unlock()
 }

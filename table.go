@@ -23,6 +23,9 @@ import (
 //	stateMu  — the read state (active memtable, immutable memtables, pinned
 //	           version). Held only to copy or swap pointers.
 //	memtable.mu, versionSet.mu, tableCache.mu — leaf locks.
+//
+// Rows.mu (rows.go) is taken with none of the locks above held (by a Rows'
+// own calls and by close's invalidateRows); rows.mu is a leaf lock under it.
 type Table struct {
 	db     *Database
 	name   string
@@ -77,6 +80,9 @@ type Table struct {
 	closing         atomic.Bool
 	pinsDrained     chan struct{}
 	pinsDrainedOnce sync.Once
+
+	// rows is the set of open Rows, which close invalidates (rows.go).
+	rows rowsRegistry
 
 	flushWake chan struct{} // capacity 1: a flush may be due
 	done      chan struct{} // closed by Close to stop background goroutines
@@ -208,7 +214,7 @@ func (t *Table) waitForReaders() {
 	if t.activePins.Load() == 0 {
 		return
 	}
-	t.logger.Info("srdb: Close waits for open readers (Rows not closed?)", slog.Int64("pins", t.activePins.Load()))
+	t.logger.Info("srdb: Close waits for reads in progress", slog.Int64("pins", t.activePins.Load()))
 	<-t.pinsDrained
 }
 
@@ -251,13 +257,15 @@ func (t *Table) close() error {
 		}
 	}
 	t.writeMu.Unlock()
-	// No new pins from here on; then wait for the pinned ones, and only
-	// then release the version and unmap files.
+	// No new pins from here on; then release the pins of the Rows left
+	// open, wait for the reads in progress (they poll done and stop), and
+	// only then release the version and unmap files.
 	t.stateMu.Lock()
 	cur := t.current
 	t.current = nil
 	imms := t.imms
 	t.stateMu.Unlock()
+	t.invalidateRows()
 	t.waitForReaders()
 	for _, m := range imms {
 		if m.wal != nil {

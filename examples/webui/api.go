@@ -213,16 +213,13 @@ func (s *server) handleRows(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	res := rowsResponse{Columns: cols, Rows: []gridRow{}, Page: page, Size: size, Plan: plan}
 	err = s.runQuery(r.Context(), func(ctx context.Context) error {
-		rows, total, err := query.Paginate(page, size)
+		rows, total, err := query.WithContext(ctx).Paginate(page, size)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		res.Total = total
 		for rows.Next() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
 			row := rows.Row()
 			g := gridRow{Seq: row.Seq(), Cells: make([]*string, len(cols))}
 			for i, c := range cols {
@@ -247,11 +244,11 @@ func (s *server) handleRows(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, res)
 }
 
-// runQuery runs fn under the query timeout and the concurrency limit. It
-// returns when fn does or when the time is up, whichever is first; fn sees
-// the deadline through its context and should stop at its next row (a
-// query's counting phase cannot be interrupted, so fn may finish a little
-// later in the background; the semaphore slot is held until it does).
+// runQuery runs fn under the query timeout and the concurrency limit. fn
+// gives the context to its query (Query.WithContext), which stops with the
+// context's error — context.DeadlineExceeded when the time is up,
+// context.Canceled when the client goes away — while it counts or reads
+// rows, so fn returns promptly and holds its semaphore slot no longer.
 func (s *server) runQuery(ctx context.Context, fn func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.queryTimeout)
 	defer cancel()
@@ -263,17 +260,8 @@ func (s *server) runQuery(ctx context.Context, fn func(context.Context) error) e
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	done := make(chan error, 1)
-	go func() {
-		defer func() { <-s.queries }()
-		done <- fn(ctx)
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	defer func() { <-s.queries }()
+	return fn(ctx)
 }
 
 // pickColumns returns the columns named in sel, in the order of all.
