@@ -113,7 +113,8 @@ func TestQueryWithContextDone(t *testing.T) {
 	n, err := tbl.Query().WithContext(context.Background()).Eq("msg_type", 1).Count()
 	require.NoError(t, err)
 	require.Equal(t, 500, n)
-	_, err = tbl.Query().WithContext(nil).Count() // a nil context is a query error, not a panic
+	var nilCtx context.Context                       // a caller's unset context
+	_, err = tbl.Query().WithContext(nilCtx).Count() // a nil context is a query error, not a panic
 	require.ErrorIs(t, err, ErrInvalidQuery)
 }
 
