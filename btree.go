@@ -125,7 +125,7 @@ func (nb *btreeNodeBuilder) seal(level int) []byte {
 	nb.buf[nodeVersionOff] = nodeVersion
 	nb.buf[nodeLevelOff] = byte(level)
 	binary.LittleEndian.PutUint16(nb.buf[nodeCountOff:], uint16(nb.count))
-	binary.LittleEndian.PutUint32(nb.buf[nodeCRCOff:], sstChecksum(nb.buf[nodeMagicOff:]))
+	binary.LittleEndian.PutUint32(nb.buf[nodeCRCOff:], checksum(nb.buf[nodeMagicOff:]))
 	return nb.buf[:]
 }
 
@@ -139,7 +139,7 @@ func btreeCheckNode(n []byte, level int, checkCRC bool) (int, string) {
 	if n[nodeVersionOff] != nodeVersion {
 		return 0, "unknown node version"
 	}
-	if checkCRC && binary.LittleEndian.Uint32(n[nodeCRCOff:]) != sstChecksum(n[nodeMagicOff:]) {
+	if checkCRC && binary.LittleEndian.Uint32(n[nodeCRCOff:]) != checksum(n[nodeMagicOff:]) {
 		return 0, "node checksum mismatch"
 	}
 	if int(n[nodeLevelOff]) != level {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -120,8 +119,6 @@ type metaBody struct {
 	Tables []string `json:"tables"`
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // loadMeta reads database.meta, creating it for a new database.
 func (db *Database) loadMeta() ([]string, error) {
 	path := filepath.Join(db.dir, metaFileName)
@@ -157,7 +154,7 @@ func decodeMetaFile(raw []byte, path string) ([]string, error) {
 	if mf.Format != metaFormat {
 		return nil, corruptionError(path, -1, "unknown format version %d", mf.Format)
 	}
-	if want := fmt.Sprintf("%08x", crc32.Checksum(mf.Meta, castagnoli)); mf.CRC != want {
+	if want := fmt.Sprintf("%08x", checksum(mf.Meta)); mf.CRC != want {
 		return nil, corruptionError(path, -1, "checksum mismatch (stored %q, computed %q)", mf.CRC, want)
 	}
 	var body metaBody
@@ -185,7 +182,7 @@ func encodeMetaFile(tables []string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(metaFile{Format: metaFormat, CRC: fmt.Sprintf("%08x", crc32.Checksum(body, castagnoli)), Meta: body})
+	return json.Marshal(metaFile{Format: metaFormat, CRC: fmt.Sprintf("%08x", checksum(body)), Meta: body})
 }
 
 // writeMeta replaces database.meta atomically.

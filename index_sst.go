@@ -217,7 +217,7 @@ func encodeIndexSection(typ FieldType, n int, entry func(k int) []byte) []byte {
 	closeBlock := func() {
 		out = append(out, restarts...)
 		out = binary.LittleEndian.AppendUint16(out, uint16(count))
-		out = binary.LittleEndian.AppendUint32(out, sstChecksum(out[blockStart:]))
+		out = binary.LittleEndian.AppendUint32(out, checksum(out[blockStart:]))
 		metas = binary.LittleEndian.AppendUint64(metas, uint64(blockStart))
 		metas = binary.LittleEndian.AppendUint32(metas, uint32(len(out)-blockStart))
 		metas = binary.LittleEndian.AppendUint32(metas, uint32(heapAt))
@@ -253,7 +253,7 @@ func encodeIndexSection(typ FieldType, n int, entry func(k int) []byte) []byte {
 	indexOff := len(out)
 	out = append(out, metas...)
 	out = append(out, heap...)
-	out = binary.LittleEndian.AppendUint32(out, sstChecksum(out[indexOff:]))
+	out = binary.LittleEndian.AppendUint32(out, checksum(out[indexOff:]))
 
 	h := make([]byte, 0, idxHeaderSize)
 	h = append(h, idxSectionMagic...)
@@ -263,7 +263,7 @@ func encodeIndexSection(typ FieldType, n int, entry func(k int) []byte) []byte {
 	h = binary.LittleEndian.AppendUint64(h, uint64(n))
 	h = binary.LittleEndian.AppendUint64(h, uint64(indexOff))
 	h = binary.LittleEndian.AppendUint32(h, 0)
-	h = binary.LittleEndian.AppendUint32(h, sstChecksum(h))
+	h = binary.LittleEndian.AppendUint32(h, checksum(h))
 	copy(out, h)
 	return out
 }
@@ -319,7 +319,7 @@ func openIndexSection(b []byte, file string, base int64) (*idxSectionReader, err
 	if v := c.u16(); v != idxSectionVersion {
 		return nil, s.corrupt(8, "unknown version %d", v)
 	}
-	if binary.LittleEndian.Uint32(b[idxHeaderCRCOff:]) != sstChecksum(b[:idxHeaderCRCOff]) {
+	if binary.LittleEndian.Uint32(b[idxHeaderCRCOff:]) != checksum(b[:idxHeaderCRCOff]) {
 		return nil, s.corrupt(idxHeaderCRCOff, "header checksum mismatch")
 	}
 	s.typ = FieldType(c.u8())
@@ -410,7 +410,7 @@ func (s *idxSectionReader) block(i int, checkCRC bool) (idxBlock, error) {
 	}
 	b := s.b[off : off+n : off+n]
 	crcAt := n - idxBlockCRCSize
-	if checkCRC && binary.LittleEndian.Uint32(b[crcAt:]) != sstChecksum(b[:crcAt]) {
+	if checkCRC && binary.LittleEndian.Uint32(b[crcAt:]) != checksum(b[:crcAt]) {
 		return idxBlock{}, s.corrupt(off, "block %d checksum mismatch", i)
 	}
 	count := int(binary.LittleEndian.Uint16(b[crcAt-idxBlockCountSize:]))
@@ -728,7 +728,7 @@ func (x *sstIdxSource) step() bool {
 // calls fn for each entry in order (fn may be nil; its error stops the walk;
 // e is valid only during the call).
 func (s *idxSectionReader) verify(fn func(e []byte) error) error {
-	if binary.LittleEndian.Uint32(s.b[s.heapEnd:]) != sstChecksum(s.b[s.indexOff:s.heapEnd]) {
+	if binary.LittleEndian.Uint32(s.b[s.heapEnd:]) != checksum(s.b[s.indexOff:s.heapEnd]) {
 		return s.corrupt(s.heapEnd, "block index checksum mismatch")
 	}
 	next := idxHeaderSize

@@ -321,7 +321,7 @@ func idxReseal(b []byte) {
 	if len(b) < idxHeaderSize+idxIndexCRCSize {
 		return
 	}
-	copy(b[idxHeaderCRCOff:], leU32(sstChecksum(b[:idxHeaderCRCOff])))
+	copy(b[idxHeaderCRCOff:], leU32(checksum(b[:idxHeaderCRCOff])))
 	s, err := openIndexSection(b, "x", 0)
 	if err != nil {
 		return
@@ -331,9 +331,9 @@ func idxReseal(b []byte) {
 		if err != nil {
 			continue
 		}
-		copy(b[off+n-4:], leU32(sstChecksum(b[off:off+n-4])))
+		copy(b[off+n-4:], leU32(checksum(b[off:off+n-4])))
 	}
-	copy(b[s.heapEnd:], leU32(sstChecksum(b[s.indexOff:s.heapEnd])))
+	copy(b[s.heapEnd:], leU32(checksum(b[s.indexOff:s.heapEnd])))
 }
 
 func leU32(v uint32) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)} }

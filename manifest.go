@@ -56,8 +56,6 @@ const (
 	defaultMaxManifestSize = 4 << 20
 )
 
-var manifestCRCTable = crc32.MakeTable(crc32.Castagnoli)
-
 // Kill points of MANIFEST updates (see killPoint). writeFileAtomic adds
 // "current.after_tmp_sync" and "current.after_rename" when CURRENT changes.
 const (
@@ -155,7 +153,7 @@ func replayManifestFrom(r io.ReaderAt, size int64, name string) (*manifestReplay
 		return nil, corruptionError(name, 0, "bad magic %q", hdr[:manifestMagicLen])
 	}
 	if got, want := binary.LittleEndian.Uint32(hdr[manifestHeaderCRCOff:]),
-		crc32.Checksum(hdr[:manifestHeaderCRCOff], manifestCRCTable); got != want {
+		checksum(hdr[:manifestHeaderCRCOff]); got != want {
 		return nil, corruptionError(name, manifestHeaderCRCOff, "header checksum %#08x, want %#08x", got, want)
 	}
 	if v := binary.LittleEndian.Uint32(hdr[manifestVersionOff:]); v != manifestFormat {
@@ -277,7 +275,7 @@ func readFullAt(r io.ReaderAt, p []byte, off int64) error {
 
 // recordCRC is the CRC32-C of a record's length field followed by its edit.
 func recordCRC(lenField, payload []byte) uint32 {
-	return crc32.Update(crc32.Checksum(lenField, manifestCRCTable), manifestCRCTable, payload)
+	return crc32.Update(checksum(lenField), crcTable, payload)
 }
 
 // classifyTail decides whether the bad record at off is a torn tail or
@@ -362,7 +360,7 @@ func appendManifestHeader(dst []byte) []byte {
 	var hdr [manifestHeaderSize]byte
 	copy(hdr[:], manifestMagic)
 	binary.LittleEndian.PutUint32(hdr[manifestVersionOff:], manifestFormat)
-	binary.LittleEndian.PutUint32(hdr[manifestHeaderCRCOff:], crc32.Checksum(hdr[:manifestHeaderCRCOff], manifestCRCTable))
+	binary.LittleEndian.PutUint32(hdr[manifestHeaderCRCOff:], checksum(hdr[:manifestHeaderCRCOff]))
 	return append(dst, hdr[:]...)
 }
 

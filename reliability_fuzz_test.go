@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"slices"
 	"testing"
 )
@@ -46,7 +45,7 @@ func FuzzDecodeMetaFile(f *testing.F) {
 // resealMetaFile wraps body as the "meta" value of a database.meta with a
 // correct checksum.
 func resealMetaFile(body string) []byte {
-	return fmt.Appendf(nil, `{"format":1,"crc32c":"%08x","meta":%s}`, crc32.Checksum([]byte(body), castagnoli), body)
+	return fmt.Appendf(nil, `{"format":1,"crc32c":"%08x","meta":%s}`, checksum([]byte(body)), body)
 }
 
 // checkDecodeMetaFile decodes data and checks the error or the result.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"strconv"
 	"strings"
@@ -20,9 +19,6 @@ const (
 	schemaFileMaxSize = 16 << 20      // larger files are rejected unread
 	schemaCRCHexLen   = 8             // "crc32c" is 8 lower-case hex digits
 )
-
-// schemaCRCTable is the CRC32-C (Castagnoli) table of schema.json checksums.
-var schemaCRCTable = crc32.MakeTable(crc32.Castagnoli)
 
 // schemaFileJSON is the top-level object of schema.json. Schema stays raw so
 // the checksum is verified over the exact bytes stored in the file.
@@ -105,7 +101,7 @@ func encodeSchemaFile(s *Schema) ([]byte, error) {
 	}
 	var b bytes.Buffer
 	b.Grow(len(raw) + 64)
-	fmt.Fprintf(&b, "{\n  \"format\": %d,\n  \"crc32c\": \"%0*x\",\n  \"schema\": ", format, schemaCRCHexLen, crc32.Checksum(raw, schemaCRCTable))
+	fmt.Fprintf(&b, "{\n  \"format\": %d,\n  \"crc32c\": \"%0*x\",\n  \"schema\": ", format, schemaCRCHexLen, checksum(raw))
 	b.Write(raw)
 	b.WriteString("\n}\n")
 	return b.Bytes(), nil
@@ -134,7 +130,7 @@ func decodeSchemaFile(data []byte, file string) (*Schema, error) {
 	if err != nil {
 		return nil, corruptionError(file, -1, "%v", err)
 	}
-	if got := crc32.Checksum(top.Schema, schemaCRCTable); got != want {
+	if got := checksum(top.Schema); got != want {
 		return nil, corruptionError(file, -1, "checksum mismatch: stored crc32c %08x, computed %08x", want, got)
 	}
 	var body schemaJSON

@@ -74,13 +74,13 @@ func TestSchemaFileLayout(t *testing.T) {
 // correct checksum, to reach the checks behind the CRC.
 func rewriteSchemaFile(format int, body string) []byte {
 	return fmt.Appendf(nil, "{\"format\": %d, \"crc32c\": \"%08x\", \"schema\": %s}",
-		format, crc32.Checksum([]byte(body), schemaCRCTable), body)
+		format, checksum([]byte(body)), body)
 }
 
 func TestSchemaFileCorrupt(t *testing.T) {
 	good, err := encodeSchemaFile(imSchema(t))
 	require.NoError(t, err)
-	crcOf := func(body string) string { return fmt.Sprintf("%08x", crc32.Checksum([]byte(body), schemaCRCTable)) }
+	crcOf := func(body string) string { return fmt.Sprintf("%08x", checksum([]byte(body))) }
 	tests := []struct {
 		name string
 		data []byte

@@ -41,7 +41,6 @@ package srdb
 
 import (
 	"encoding/binary"
-	"hash/crc32"
 	"strconv"
 	"strings"
 )
@@ -119,12 +118,6 @@ func parseSSTFileName(name string) (uint64, bool) {
 	}
 	return n, true
 }
-
-// sstCRCTable is the CRC32-C (Castagnoli) table of every SST checksum.
-var sstCRCTable = crc32.MakeTable(crc32.Castagnoli)
-
-// sstChecksum returns the CRC32-C of b.
-func sstChecksum(b []byte) uint32 { return crc32.Checksum(b, sstCRCTable) }
 
 // sstFormatVersion is the version of the file layout written in the header
 // and the footer. Readers refuse every other value.
@@ -228,7 +221,7 @@ func (h *sstHeader) encode() []byte {
 	b = binary.LittleEndian.AppendUint64(b, h.dirOff)
 	b = binary.LittleEndian.AppendUint64(b, h.dirLen)
 	b = b[:sstHeaderSize] // reserved bytes: make zeroed them
-	binary.LittleEndian.PutUint32(b[sstHeaderCRCOff:], sstChecksum(b[:sstHeaderCRCOff]))
+	binary.LittleEndian.PutUint32(b[sstHeaderCRCOff:], checksum(b[:sstHeaderCRCOff]))
 	return b
 }
 
@@ -248,7 +241,7 @@ func decodeSSTHeader(b []byte) (h sstHeader, problem string, at int64) {
 	if v := c.u16(); v != sstFormatVersion {
 		return h, "unknown format version " + strconv.Itoa(int(v)), int64(c.off - 2)
 	}
-	if got, want := binary.LittleEndian.Uint32(b[sstHeaderCRCOff:]), sstChecksum(b[:sstHeaderCRCOff]); got != want {
+	if got, want := binary.LittleEndian.Uint32(b[sstHeaderCRCOff:]), checksum(b[:sstHeaderCRCOff]); got != want {
 		return h, "header checksum mismatch", sstHeaderCRCOff
 	}
 	if v := c.u16(); v != sstHeaderSize {
@@ -306,7 +299,7 @@ func encodeSSTFooter(headerCRC uint32, fileSize uint64) []byte {
 	b = binary.LittleEndian.AppendUint16(b, sstFormatVersion)
 	b = append(b, 0, 0, 0, 0, 0, 0)
 	b = append(b, sstFooterMagic...)
-	binary.LittleEndian.PutUint32(b, sstChecksum(b[4:]))
+	binary.LittleEndian.PutUint32(b, checksum(b[4:]))
 	return b
 }
 
@@ -322,7 +315,7 @@ func decodeSSTFooter(b []byte) (headerCRC uint32, fileSize uint64, problem strin
 	}
 	c := sstCursor{b: b}
 	crc := c.u32()
-	if crc != sstChecksum(b[4:]) {
+	if crc != checksum(b[4:]) {
 		return 0, 0, "footer checksum mismatch", 0
 	}
 	headerCRC = c.u32()
@@ -378,7 +371,7 @@ func encodeSSTSectionDir(secs []sstSection) []byte {
 		b = binary.LittleEndian.AppendUint64(b, s.length)
 		b = binary.LittleEndian.AppendUint32(b, s.crc)
 	}
-	binary.LittleEndian.PutUint32(b, sstChecksum(b[4:]))
+	binary.LittleEndian.PutUint32(b, checksum(b[4:]))
 	return b
 }
 
@@ -390,7 +383,7 @@ func decodeSSTSectionDir(b []byte, payloadStart, payloadEnd uint64) (secs []sstS
 		return nil, "section directory too short", 0
 	}
 	c := sstCursor{b: b}
-	if c.u32() != sstChecksum(b[4:]) {
+	if c.u32() != checksum(b[4:]) {
 		return nil, "section directory checksum mismatch", 0
 	}
 	count := uint64(c.u32())

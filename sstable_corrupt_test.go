@@ -185,7 +185,7 @@ func TestSSTBitFlips(t *testing.T) {
 // sstResealNode recomputes the CRC of the node at off in data.
 func sstResealNode(data []byte, off uint64) {
 	n := data[off : off+sstNodeSize]
-	binary.LittleEndian.PutUint32(n[nodeCRCOff:], sstChecksum(n[nodeMagicOff:]))
+	binary.LittleEndian.PutUint32(n[nodeCRCOff:], checksum(n[nodeMagicOff:]))
 }
 
 // sstRewriteHeader decodes the header of data, lets edit change it, and
@@ -289,7 +289,7 @@ func TestSSTVersionsAndIdentity(t *testing.T) {
 
 	d := bytes.Clone(data)
 	binary.LittleEndian.PutUint16(d[8:], sstFormatVersion+1)
-	binary.LittleEndian.PutUint32(d[sstHeaderCRCOff:], sstChecksum(d[:sstHeaderCRCOff]))
+	binary.LittleEndian.PutUint32(d[sstHeaderCRCOff:], checksum(d[:sstHeaderCRCOff]))
 	fb := encodeSSTFooter(binary.LittleEndian.Uint32(d[sstHeaderCRCOff:]), uint64(len(d)))
 	copy(d[len(d)-sstFooterSize:], fb)
 	fs.set("d/000001.sst", d)
@@ -300,7 +300,7 @@ func TestSSTVersionsAndIdentity(t *testing.T) {
 	d = bytes.Clone(data)
 	f := d[len(d)-sstFooterSize:]
 	binary.LittleEndian.PutUint16(f[16:], sstFormatVersion+1)
-	binary.LittleEndian.PutUint32(f, sstChecksum(f[4:]))
+	binary.LittleEndian.PutUint32(f, checksum(f[4:]))
 	fs.set("d/000001.sst", d)
 	_, err = openSST(fs, "d", 1)
 	sstRequireCorrupted(t, err)

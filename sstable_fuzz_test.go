@@ -163,9 +163,9 @@ func sstFuzzReseal(data []byte) []byte {
 			if rec < sstHeaderSize || end > off || rec+sstRecordMinSize > end {
 				continue
 			}
-			crc := crc32.Update(0, sstCRCTable, leafSeqBytes(n, i))
-			crc = crc32.Update(crc, sstCRCTable, leafKindBytes(n, i))
-			crc = crc32.Update(crc, sstCRCTable, d[rec+sstRecordCRCSize:end])
+			crc := crc32.Update(0, crcTable, leafSeqBytes(n, i))
+			crc = crc32.Update(crc, crcTable, leafKindBytes(n, i))
+			crc = crc32.Update(crc, crcTable, d[rec+sstRecordCRCSize:end])
 			le.PutUint32(d[rec:], crc)
 		}
 	}
@@ -183,12 +183,12 @@ func sstFuzzReseal(data []byte) []byte {
 			at := c.off
 			c.u32()
 			if !c.bad && off <= size && length <= size-off {
-				le.PutUint32(dir[at:], sstChecksum(d[off:off+length]))
+				le.PutUint32(dir[at:], checksum(d[off:off+length]))
 			}
 		}
-		le.PutUint32(dir, sstChecksum(dir[4:]))
+		le.PutUint32(dir, checksum(dir[4:]))
 	}
-	le.PutUint32(d[sstHeaderCRCOff:], sstChecksum(d[:sstHeaderCRCOff]))
+	le.PutUint32(d[sstHeaderCRCOff:], checksum(d[:sstHeaderCRCOff]))
 	copy(d[size-sstFooterSize:], encodeSSTFooter(le.Uint32(d[sstHeaderCRCOff:]), size))
 	return d
 }

@@ -220,9 +220,9 @@ func (r *sstReader) recordSpan(n []byte, leafOff uint64, i int) ([]byte, uint64,
 	if kind == kindDelete && stop != start {
 		return nil, 0, r.corrupt(int64(off), "tombstone with a value")
 	}
-	crc := crc32.Update(0, sstCRCTable, leafSeqBytes(n, i))
-	crc = crc32.Update(crc, sstCRCTable, leafKindBytes(n, i))
-	crc = crc32.Update(crc, sstCRCTable, r.data[start:stop])
+	crc := crc32.Update(0, crcTable, leafSeqBytes(n, i))
+	crc = crc32.Update(crc, crcTable, leafKindBytes(n, i))
+	crc = crc32.Update(crc, crcTable, r.data[start:stop])
 	if crc != binary.LittleEndian.Uint32(r.data[off:]) {
 		return nil, 0, r.corrupt(int64(off), "record checksum mismatch (seq %d)", leafSeq(n, i))
 	}
@@ -279,7 +279,7 @@ func (r *sstReader) section(kind uint16, name string) ([]byte, bool, error) {
 		}
 		b := r.data[s.off : s.off+s.length : s.off+s.length]
 		if !r.secOK[i].Load() {
-			if sstChecksum(b) != s.crc {
+			if checksum(b) != s.crc {
 				return nil, false, r.corrupt(int64(s.off), "section %d/%q checksum mismatch", kind, name)
 			}
 			r.secOK[i].Store(true)

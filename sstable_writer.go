@@ -119,8 +119,8 @@ func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte
 	seqBytes := w.scratch[:8]
 	binary.LittleEndian.PutUint64(seqBytes, uint64(seq))
 	w.scratch[8] = byte(kind)
-	crc := crc32.Update(0, sstCRCTable, w.scratch[:9])
-	crc = crc32.Update(crc, sstCRCTable, value)
+	crc := crc32.Update(0, crcTable, w.scratch[:9])
+	crc = crc32.Update(crc, crcTable, value)
 	hdr := w.scratch[9 : 9+sstRecordCRCSize]
 	binary.LittleEndian.PutUint32(hdr, crc)
 	if err := w.write(hdr); err != nil {
@@ -260,7 +260,7 @@ func (w *sstWriter) addSection(kind uint16, name string, data []byte) error {
 	if err := w.finishTree(); err != nil {
 		return err
 	}
-	s := sstSection{kind: kind, name: name, off: w.off, length: uint64(len(data)), crc: sstChecksum(data)}
+	s := sstSection{kind: kind, name: name, off: w.off, length: uint64(len(data)), crc: checksum(data)}
 	if err := w.write(data); err != nil {
 		return err
 	}

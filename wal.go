@@ -2,7 +2,6 @@ package srdb
 
 import (
 	"encoding/binary"
-	"hash/crc32"
 )
 
 // This file holds the on-disk format of the write-ahead log shared by the
@@ -33,9 +32,6 @@ const (
 	// replay callback.
 	walRecordSyncMark walRecordType = 0x7f
 )
-
-// walCRCTable is the CRC32-C (Castagnoli) table used by every WAL checksum.
-var walCRCTable = crc32.MakeTable(crc32.Castagnoli)
 
 // File header.
 //
@@ -77,7 +73,7 @@ func appendWALHeader(dst []byte, h walHeader) []byte {
 	dst = binary.LittleEndian.AppendUint32(dst, h.version)
 	dst = binary.LittleEndian.AppendUint64(dst, h.logNum)
 	dst = binary.LittleEndian.AppendUint64(dst, h.salt)
-	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], walCRCTable))
+	return binary.LittleEndian.AppendUint32(dst, checksum(dst[start:]))
 }
 
 // decodeWALHeader decodes the header at the start of b. problem is "" for a
@@ -95,7 +91,7 @@ func decodeWALHeader(b []byte) (h walHeader, problem string) {
 	switch {
 	case string(magic) != walMagic:
 		return h, "bad magic"
-	case crc32.Checksum(b[:walHeaderCRCOff], walCRCTable) != sum:
+	case checksum(b[:walHeaderCRCOff]) != sum:
 		return h, "header checksum mismatch"
 	case h.version != walFormatVersion:
 		return h, "unsupported format version"
@@ -142,7 +138,7 @@ func appendWALRecord(dst []byte, typ walRecordType, seq int64, data []byte) []by
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(seq))
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(data)))
 	dst = append(dst, data...)
-	sum := crc32.Checksum(dst[start+walRecLengthOff:], walCRCTable)
+	sum := checksum(dst[start+walRecLengthOff:])
 	binary.LittleEndian.PutUint32(dst[start+walRecCRCOff:], sum)
 	return dst
 }

@@ -3,7 +3,6 @@ package srdb
 import (
 	"bytes"
 	"errors"
-	"hash/crc32"
 	"io"
 	"log/slog"
 )
@@ -273,7 +272,7 @@ func (r *walFileReader) record(off int64, salt uint64) (rec walRecordView, probl
 	if err != nil {
 		return rec, "", err
 	}
-	if crc32.Checksum(b[walRecLengthOff:], walCRCTable) != rec.hdr.crc {
+	if checksum(b[walRecLengthOff:]) != rec.hdr.crc {
 		return rec, "checksum mismatch", nil
 	}
 	rec.data = b[walRecHeaderSize:]
@@ -340,7 +339,7 @@ func (r *walFileReader) syncMarkAt(off int64, salt uint64) (int64, bool, error) 
 	}
 	h := decodeWALRecordHeader(b)
 	if h.typ != walRecordSyncMark || h.check() != "" || h.size() != int64(walSyncMarkSize) ||
-		crc32.Checksum(b[walRecLengthOff:], walCRCTable) != h.crc {
+		checksum(b[walRecLengthOff:]) != h.crc {
 		return 0, false, nil
 	}
 	synced, ok := decodeWALSyncMark(b[walRecHeaderSize:], salt)

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	iofs "io/fs"
 	"log/slog"
@@ -440,7 +439,7 @@ func TestWALFormatConstants(t *testing.T) {
 	assert.Equal(t, walHeader{version: 1, logNum: 9, salt: 42}, h)
 }
 
-func walCRC(b []byte) uint32 { return crc32.Checksum(b, walCRCTable) }
+func walCRC(b []byte) uint32 { return checksum(b) }
 
 // ---------------------------------------------------------------------------
 // Writer.

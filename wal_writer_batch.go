@@ -2,7 +2,6 @@ package srdb
 
 import (
 	"encoding/binary"
-	"hash/crc32"
 )
 
 // appendBatch appends one walRecordBatch record holding rows (layout of the
@@ -39,7 +38,7 @@ func (w *walWriter) appendBatch(seq int64, rows []encodedRow) (end int64, err er
 		b = binary.AppendUvarint(b, uint64(len(rows[i].buf)))
 		b = append(b, rows[i].buf...)
 	}
-	binary.LittleEndian.PutUint32(b[start+walRecCRCOff:], crc32.Checksum(b[start+walRecLengthOff:], walCRCTable))
+	binary.LittleEndian.PutUint32(b[start+walRecCRCOff:], checksum(b[start+walRecLengthOff:]))
 	w.buf = b
 	return w.recordAppendedLocked(walRecHeaderSize + n)
 }
