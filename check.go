@@ -74,7 +74,7 @@ func (t *Table) check() error {
 			p := r.props()
 			if p.minSeq != f.minSeq || p.maxSeq != f.maxSeq || p.numEntries != f.numEntries ||
 				p.numTombstones != f.numTombstones || p.size != f.size {
-				report(corruptionError(sstFileName(f.num), -1,
+				report(corruptionError(sstName(f.num), -1,
 					"file properties (seq %d..%d, %d entries, %d tombstones, %d bytes) differ from the MANIFEST (seq %d..%d, %d entries, %d tombstones, %d bytes)",
 					p.minSeq, p.maxSeq, p.numEntries, p.numTombstones, p.size,
 					f.minSeq, f.maxSeq, f.numEntries, f.numTombstones, f.size))

@@ -117,6 +117,9 @@ func makeFilename(typ fileType, num uint64) string {
 	return ""
 }
 
+// sstName returns the file name of SST number num, e.g. "000123.sst".
+func sstName(num uint64) string { return makeFilename(fileTypeSST, num) }
+
 // makeFilepath returns dir joined with makeFilename(typ, num).
 func makeFilepath(dir string, typ fileType, num uint64) string {
 	return filepath.Join(dir, makeFilename(typ, num))

@@ -42,7 +42,6 @@ package srdb
 import (
 	"encoding/binary"
 	"strconv"
-	"strings"
 )
 
 // entryKind says what an SST entry (and a memtable entry) holds.
@@ -81,42 +80,6 @@ type sstProps struct {
 	numEntries    uint64 // entries, tombstones included
 	numTombstones uint64 // kindDelete entries
 	rawRowBytes   uint64 // sum of the value lengths
-}
-
-const (
-	sstFileSuffix = ".sst"
-	sstTempSuffix = ".tmp" // added to the file name while it is being built
-	sstNameDigits = 6      // file numbers are zero-padded to at least this width
-)
-
-// sstFileName returns the file name of SST number num, e.g. "000123.sst".
-// It and parseSSTFileName are the only places that know the pattern.
-func sstFileName(num uint64) string {
-	s := strconv.FormatUint(num, 10)
-	if len(s) < sstNameDigits {
-		s = strings.Repeat("0", sstNameDigits-len(s)) + s
-	}
-	return s + sstFileSuffix
-}
-
-// parseSSTFileName returns the number of an SST file name made by
-// sstFileName, and false for any other name (temp files, other files,
-// non-canonical spellings such as "123.sst" or "+00123.sst").
-func parseSSTFileName(name string) (uint64, bool) {
-	stem, ok := strings.CutSuffix(name, sstFileSuffix)
-	if !ok || len(stem) < sstNameDigits {
-		return 0, false
-	}
-	for i := 0; i < len(stem); i++ {
-		if stem[i] < '0' || stem[i] > '9' {
-			return 0, false
-		}
-	}
-	n, err := strconv.ParseUint(stem, 10, 64)
-	if err != nil || sstFileName(n) != name {
-		return 0, false
-	}
-	return n, true
 }
 
 // sstFormatVersion is the version of the file layout written in the header

@@ -361,7 +361,7 @@ func TestSSTNodeCRCCheckedOncePerMapping(t *testing.T) {
 	require.Contains(t, err.Error(), "node checksum mismatch")
 
 	// The same damage on disk fails the first lookup of a fresh mapping.
-	path := "d/" + sstFileName(1)
+	path := "d/" + sstName(1)
 	data, err := readWholeFile(fs, path)
 	require.NoError(t, err)
 	data[at] = damaged // (the test FS may share the mapping with the file)

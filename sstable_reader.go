@@ -47,7 +47,7 @@ type sstReader struct {
 // bounds, section directory and root node. Any problem is ErrCorrupted
 // naming the file and offset; a missing file is an I/O error.
 func openSST(fs FS, dir string, fileNum uint64) (*sstReader, error) {
-	name := sstFileName(fileNum)
+	name := sstName(fileNum)
 	path := filepath.Join(dir, name)
 	m, err := fs.Map(path)
 	if err != nil {

@@ -13,18 +13,19 @@ import (
 )
 
 func TestSSTFileName(t *testing.T) {
-	require.Equal(t, "000123.sst", sstFileName(123))
-	require.Equal(t, "000000.sst", sstFileName(0))
-	require.Equal(t, "1234567.sst", sstFileName(1234567))
+	require.Equal(t, "000123.sst", sstName(123))
+	require.Equal(t, "000000.sst", sstName(0))
+	require.Equal(t, "1234567.sst", sstName(1234567))
 	for _, n := range []uint64{0, 1, 999999, 1000000, math.MaxUint64} {
-		got, ok := parseSSTFileName(sstFileName(n))
+		typ, got, ok := parseFilename(sstName(n))
 		require.True(t, ok, n)
+		require.Equal(t, fileTypeSST, typ)
 		require.Equal(t, n, got)
 	}
 	for _, bad := range []string{"", ".sst", "123.sst", "00123.sst", "000123.sst.tmp", "000123.SST",
 		"0000123.sst", "+00123.sst", "-00123.sst", "00012a.sst", "000123", "99999999999999999999.sst", "000123.sstx"} {
-		_, ok := parseSSTFileName(bad)
-		require.False(t, ok, bad)
+		typ, _, ok := parseFilename(bad)
+		require.False(t, ok && typ == fileTypeSST, bad)
 	}
 }
 

@@ -44,8 +44,8 @@ type sstWriter struct {
 
 // newSSTWriter creates <dir>/<fileNum>.sst.tmp and returns a writer for it.
 func newSSTWriter(fs FS, dir string, fileNum uint64) (*sstWriter, error) {
-	path := filepath.Join(dir, sstFileName(fileNum))
-	w := &sstWriter{fs: fs, dir: dir, path: path, tmpPath: path + sstTempSuffix}
+	path := filepath.Join(dir, sstName(fileNum))
+	w := &sstWriter{fs: fs, dir: dir, path: path, tmpPath: path + tempSuffix}
 	w.props.fileNum = fileNum
 	f, err := fs.Create(w.tmpPath)
 	if err != nil {
