@@ -252,7 +252,7 @@ func testVersion(t *testing.T, levels map[int][]*fileMeta) *version {
 }
 
 func fm(num uint64, lo, hi int64, size uint64) *fileMeta {
-	return &fileMeta{num: num, minSeq: lo, maxSeq: hi, size: size, numEntries: uint64(hi - lo + 1)}
+	return &fileMeta{num: num, size: size, entryProps: entryProps{minSeq: lo, maxSeq: hi, numEntries: uint64(hi - lo + 1)}}
 }
 
 func fileNums(files []*fileMeta) []uint64 {

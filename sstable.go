@@ -70,8 +70,15 @@ func (k entryKind) String() string {
 // reader from props; the lead keeps it in the MANIFEST so that reads skip
 // files by seq and time range without opening them.
 type sstProps struct {
-	fileNum       uint64
-	size          uint64 // bytes of the whole file
+	fileNum uint64
+	size    uint64 // bytes of the whole file
+	entryProps
+}
+
+// entryProps are the seq and _time ranges and the counts of the entries of
+// one SST: the header stores them (sstProps) and the MANIFEST keeps a copy
+// per file (fileMeta), so a read can skip a file without opening it.
+type entryProps struct {
 	minSeq        int64  // smallest seq of any entry
 	maxSeq        int64  // largest seq of any entry
 	minTime       int64  // smallest _time (ns) of the kindSet entries; 0 when !hasTime
@@ -79,7 +86,7 @@ type sstProps struct {
 	hasTime       bool   // false when every entry is a tombstone
 	numEntries    uint64 // entries, tombstones included
 	numTombstones uint64 // kindDelete entries
-	rawRowBytes   uint64 // sum of the value lengths
+	rawRowBytes   uint64 // sum of the value lengths (encoded rows before SST overhead)
 }
 
 // sstFormatVersion is the version of the file layout written in the header

@@ -308,11 +308,10 @@ func (r *sstReader) verify(timeOf func(seq int64, value []byte) (int64, error)) 
 		return err
 	}
 	p := r.hdr.props
-	got := sstProps{
-		fileNum: p.fileNum, size: p.size,
+	got := sstProps{fileNum: p.fileNum, size: p.size, entryProps: entryProps{
 		minSeq: v.minSeq, maxSeq: v.prevSeq, minTime: v.minTime, maxTime: v.maxTime, hasTime: v.hasTime,
 		numEntries: v.entries, numTombstones: v.tombstones, rawRowBytes: v.raw,
-	}
+	}}
 	if timeOf == nil && v.hasTime {
 		got.minTime, got.maxTime = p.minTime, p.maxTime
 	}

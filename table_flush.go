@@ -230,11 +230,5 @@ func (t *Table) removeObsoleteWALs(logNum uint64) error {
 // metaFromProps turns the properties of a finished SST into the MANIFEST's
 // description of the file.
 func metaFromProps(p sstProps) *fileMeta {
-	return &fileMeta{
-		num: p.fileNum, size: p.size,
-		minSeq: p.minSeq, maxSeq: p.maxSeq,
-		minTime: p.minTime, maxTime: p.maxTime, hasTime: p.hasTime,
-		numEntries: p.numEntries, numTombstones: p.numTombstones,
-		rawRowBytes: p.rawRowBytes,
-	}
+	return &fileMeta{num: p.fileNum, size: p.size, entryProps: p.entryProps}
 }

@@ -23,16 +23,9 @@ const propIndexes = "indexes"
 // once the file is part of a version; several versions (and several levels
 // over time, after a move) share the same *fileMeta.
 type fileMeta struct {
-	num            uint64 // file number: makeFilename(fileTypeSST, num)
-	size           uint64 // bytes on disk; recovery checks it with Stat
-	minSeq, maxSeq int64  // inclusive range of the seqs of its entries
-	// minTime, maxTime: inclusive range of the _time of its rows, valid when
-	// hasTime (a file of tombstones only has no times).
-	minTime, maxTime int64
-	hasTime          bool
-	numEntries       uint64 // row versions and tombstones
-	numTombstones    uint64 // tombstones among numEntries
-	rawRowBytes      uint64 // encoded bytes of the rows (before SST overhead)
+	num  uint64 // file number: makeFilename(fileTypeSST, num)
+	size uint64 // bytes on disk; recovery checks it with Stat
+	entryProps
 
 	// refs is the number of live versions that contain this file. When it
 	// drops to 0 the file is obsolete and versionSetOptions.onObsolete is
@@ -43,11 +36,7 @@ type fileMeta struct {
 // clone returns a copy of m with refs zeroed. It reads only the immutable
 // fields, so it may run while other goroutines update m.refs.
 func (m *fileMeta) clone() *fileMeta {
-	return &fileMeta{
-		num: m.num, size: m.size, minSeq: m.minSeq, maxSeq: m.maxSeq,
-		minTime: m.minTime, maxTime: m.maxTime, hasTime: m.hasTime,
-		numEntries: m.numEntries, numTombstones: m.numTombstones, rawRowBytes: m.rawRowBytes,
-	}
+	return &fileMeta{num: m.num, size: m.size, entryProps: m.entryProps}
 }
 
 // sameFile reports whether m and o describe the same file identically

@@ -11,11 +11,10 @@ import (
 
 // vtMeta returns a file of seq range [lo, hi] with plausible other fields.
 func vtMeta(num uint64, lo, hi int64) *fileMeta {
-	return &fileMeta{
-		num: num, size: 1000 + num, minSeq: lo, maxSeq: hi,
-		minTime: lo * 1000, maxTime: hi * 1000, hasTime: true,
+	return &fileMeta{num: num, size: 1000 + num, entryProps: entryProps{
+		minSeq: lo, maxSeq: hi, minTime: lo * 1000, maxTime: hi * 1000, hasTime: true,
 		numEntries: uint64(hi - lo + 1), rawRowBytes: uint64(hi-lo+1) * 240,
-	}
+	}}
 }
 
 // vtFullEdit returns an edit with every kind of field set.
@@ -29,10 +28,10 @@ func vtFullEdit() *versionEdit {
 	e.deleteFile(6, 1<<63)
 	e.deleteFile(2, 9)
 	e.addFile(0, vtMeta(20, 100, 200))
-	e.addFile(6, &fileMeta{num: 21, size: 1 << 50, minSeq: math.MinInt64, maxSeq: math.MaxInt64,
-		numEntries: 5, numTombstones: 5})
-	e.addFile(3, &fileMeta{num: 22, size: 4096, minSeq: -5, maxSeq: -1, hasTime: true,
-		minTime: math.MinInt64, maxTime: math.MaxInt64, numEntries: 1 << 62, numTombstones: 1, rawRowBytes: 1 << 63})
+	e.addFile(6, &fileMeta{num: 21, size: 1 << 50, entryProps: entryProps{minSeq: math.MinInt64, maxSeq: math.MaxInt64,
+		numEntries: 5, numTombstones: 5}})
+	e.addFile(3, &fileMeta{num: 22, size: 4096, entryProps: entryProps{minSeq: -5, maxSeq: -1, hasTime: true,
+		minTime: math.MinInt64, maxTime: math.MaxInt64, numEntries: 1 << 62, numTombstones: 1, rawRowBytes: 1 << 63}})
 	e.setProperty("answer", "42")
 	e.setProperty("empty", "")
 	e.setProperty("binary", "\x00\xff\n")
