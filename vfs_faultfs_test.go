@@ -12,9 +12,9 @@ import (
 
 // This file holds faultFS, the FS wrapper of the fault sweep (SPEC §8): it
 // counts every operation on the FS and on the files, mappings and locks it
-// hands out, and fails the operation of a chosen index. It lives in a non-test
-// file so that the tests of every area can use it; nothing in production
-// code refers to it.
+// hands out, and fails the operation of a chosen index. It is a test file:
+// the tests of every area use it, and it stays out of importers' binaries.
+// Its own tests are in vfs_fault_test.go.
 
 // fsOp names a kind of FS, File, MappedFile or lock operation. memFS passes it
 // to its op hook and faultFS counts and filters by it.
