@@ -379,7 +379,7 @@ func TestReliabilityCrashLoop(t *testing.T) {
 	if os.Getenv(crashLoopChildEnv) != "" {
 		t.Skip("in child")
 	}
-	if reliabilityUnderRace {
+	if raceEnabled {
 		t.Skip("slow under -race; CI runs it without: go test -count=1 -run '^TestReliability' .")
 	}
 	factor := soakFactor()

@@ -116,7 +116,7 @@ func powerLossWALRows(data []byte, s *Schema) map[int64]string {
 }
 
 func TestReliabilityPowerLoss(t *testing.T) {
-	if reliabilityUnderRace {
+	if raceEnabled {
 		t.Skip("slow under -race; CI runs it without: go test -count=1 -run '^TestReliability' .")
 	}
 	rounds := soakIterations(t, 1)

@@ -59,7 +59,7 @@ func sstCheckDamaged(t *testing.T, fs *sstMemFS, es []sstTestEntry, forged bool,
 		return i, i < len(es) && es[i].seq == seq
 	}
 	stride := 1
-	if forged && sstRaceEnabled {
+	if forged && raceEnabled {
 		stride = 13 // the forged trees are large; scans and verify still see every entry
 	}
 	for k := 0; k < len(es); k += stride {

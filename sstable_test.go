@@ -89,7 +89,7 @@ func TestSSTOSFS(t *testing.T) {
 
 func TestSSTManyKeys(t *testing.T) {
 	n := 1_000_000
-	if testing.Short() || sstRaceEnabled {
+	if testing.Short() || raceEnabled {
 		n = 100_000
 	}
 	dir := t.TempDir()
