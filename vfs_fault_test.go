@@ -201,6 +201,48 @@ func TestFaultFSShortWrite(t *testing.T) {
 	assert.Equal(t, "0123abcdeZ", string(got))
 }
 
+func TestFaultFSSilentShortWrite(t *testing.T) {
+	mem := newMemFS()
+	f := newFaultFS(mem)
+	file, err := f.Create("/w")
+	require.NoError(t, err)
+	f.failNth(fsOpWrite, 0, failOnce, faultSilentShortWrite)
+	n, err := file.Write([]byte("abcdefghij"))
+	require.NoError(t, err, "a silent short write reports no error")
+	require.Equal(t, 5, n)
+	assert.Equal(t, 1, f.faultsInjected())
+	log := f.opLog()
+	require.ErrorIs(t, log[len(log)-1].Err, io.ErrShortWrite, "the log records the fault")
+	_, err = f.Stat("/w")
+	require.NoError(t, err, "the kind applies to writes only")
+	n, err = file.Write([]byte("Z"))
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.NoError(t, file.Close())
+	got, err := mem.readFile("/w")
+	require.NoError(t, err)
+	assert.Equal(t, "abcdeZ", string(got))
+}
+
+func TestFaultFSSpareOps(t *testing.T) {
+	mem := newMemFS()
+	f := newFaultFS(mem)
+	require.NoError(t, mem.writeFile("/a", []byte("1")))
+	require.NoError(t, mem.writeFile("/b", []byte("2")))
+	f.spareOps(fsOpRemove, fsOpStat)
+	f.failAt(0, failFromThenOn, faultEIO)
+	require.NoError(t, f.Remove("/a"), "spared: counted, not failed")
+	_, err := f.Stat("/b")
+	require.NoError(t, err)
+	_, err = f.List("/")
+	require.ErrorIs(t, err, syscall.EIO, "other kinds still fail")
+	assert.Equal(t, 3, f.opCount())
+	assert.Equal(t, 1, f.faultsInjected())
+	f.reset()
+	f.failAt(0, failOnce, faultEIO)
+	require.ErrorIs(t, f.Remove("/b"), syscall.EIO, "reset forgets the spared kinds")
+}
+
 func TestFaultFSKindsApplyToTheirOperations(t *testing.T) {
 	// A sync error armed at a write index does nothing; at a sync index it
 	// fails the sync without syncing.
@@ -368,6 +410,7 @@ func TestFSOpAndFaultKindNames(t *testing.T) {
 	assert.Equal(t, "mutating", fsOpMutating.String())
 	assert.Equal(t, "fsOp(55)", fsOp(55).String())
 	assert.Equal(t, "short write", faultShortWrite.String())
+	assert.Equal(t, "silent short write", faultSilentShortWrite.String())
 	assert.Equal(t, "faultKind(9)", faultKind(9).String())
 	for op := range numFSOps {
 		assert.NotEmpty(t, op.String())
