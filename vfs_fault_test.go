@@ -224,6 +224,38 @@ func TestFaultFSSilentShortWrite(t *testing.T) {
 	assert.Equal(t, "abcdeZ", string(got))
 }
 
+func TestFaultFSWriteCoverage(t *testing.T) {
+	f := newFaultFS(newMemFS())
+	a, err := f.Create("/a")
+	require.NoError(t, err)
+	b, err := f.Create("/b")
+	require.NoError(t, err)
+	_, err = a.Write([]byte("12345"))
+	require.NoError(t, err)
+	written, synced := f.writeCoverage()
+	assert.Equal(t, [2]int64{5, 0}, [2]int64{written, synced})
+	_, err = b.Write([]byte("678"))
+	require.NoError(t, err)
+	require.NoError(t, b.Sync())
+	written, synced = f.writeCoverage()
+	assert.Equal(t, [2]int64{8, 8}, [2]int64{written, synced}, "all files together")
+
+	f.failNth(fsOpWrite, f.opCountOf(fsOpWrite), failOnce, faultShortWrite)
+	_, err = a.Write([]byte("abcd"))
+	require.ErrorIs(t, err, errInjectedFault)
+	f.failNth(fsOpSync, f.opCountOf(fsOpSync), failOnce, faultSyncError)
+	require.Error(t, a.Sync())
+	written, synced = f.writeCoverage()
+	assert.Equal(t, [2]int64{8, 8}, [2]int64{written, synced}, "neither the short write nor the failed sync counts")
+	_, err = a.Write([]byte("x"))
+	require.NoError(t, err)
+	written, synced = f.writeCoverage()
+	assert.Equal(t, [2]int64{9, 8}, [2]int64{written, synced})
+	f.reset()
+	written, synced = f.writeCoverage()
+	assert.Equal(t, [2]int64{0, 0}, [2]int64{written, synced})
+}
+
 func TestFaultFSSpareOps(t *testing.T) {
 	mem := newMemFS()
 	f := newFaultFS(mem)

@@ -254,6 +254,8 @@ type faultFS struct {
 	injected atomic.Int64           // faults injected
 	fault    atomic.Pointer[faultSpec]
 	spared   atomic.Uint32 // bit op set: operations of kind op are never failed
+	written  atomic.Int64  // bytes written by passed-through File.Writes
+	synced   atomic.Int64  // written as of the start of the latest good File.Sync
 	// observer, when set, is called with every injected failure, in the
 	// goroutine of the failing operation, before the operation returns.
 	observer atomic.Pointer[func(faultLogEntry)]
@@ -312,6 +314,8 @@ func (f *faultFS) clearFaults() { f.fault.Store(nil) }
 func (f *faultFS) reset() {
 	f.fault.Store(nil)
 	f.spared.Store(0)
+	f.written.Store(0)
+	f.synced.Store(0)
 	f.total.Store(0)
 	f.mutating.Store(0)
 	for i := range f.perOp {
@@ -338,6 +342,15 @@ func (f *faultFS) opCountOf(class fsOp) int {
 		return int(f.perOp[class].Load())
 	}
 	return 0
+}
+
+// writeCoverage returns how many bytes the Writes passed through to the
+// inner FS wrote (all files together; injected short writes not counted),
+// and how many of them an fsync covers for sure: the written count as it was
+// when the latest successful File.Sync began. A durability test compares an
+// acknowledged record's end offset with them.
+func (f *faultFS) writeCoverage() (written, synced int64) {
+	return f.written.Load(), f.synced.Load()
 }
 
 // faultsInjected returns the number of operations failed since newFaultFS or
@@ -538,7 +551,9 @@ func (f *faultFile) ReadAt(p []byte, off int64) (int, error) {
 func (f *faultFile) Write(p []byte) (int, error) {
 	fault := f.fs.begin(fsOpWrite, f.name)
 	if fault == nil {
-		return f.inner.Write(p)
+		n, err := f.inner.Write(p)
+		f.fs.written.Add(int64(n))
+		return n, err
 	}
 	if fault.kind == faultSilentShortWrite {
 		return f.inner.Write(p[:len(p)/2])
@@ -557,7 +572,16 @@ func (f *faultFile) Sync() error {
 	if fault := f.fs.begin(fsOpSync, f.name); fault != nil {
 		return fault.pathError(f.name)
 	}
-	return f.inner.Sync()
+	covered := f.fs.written.Load()
+	if err := f.inner.Sync(); err != nil {
+		return err
+	}
+	for {
+		old := f.fs.synced.Load()
+		if old >= covered || f.fs.synced.CompareAndSwap(old, covered) {
+			return nil
+		}
+	}
 }
 
 func (f *faultFile) Truncate(size int64) error {
