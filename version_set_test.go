@@ -1126,7 +1126,8 @@ func TestVersionRefcountInvariants(t *testing.T) {
 
 // TestVersionSetIsRemovingDuringOnObsolete is the regression test for a
 // Check false positive ("SST file not named by the MANIFEST", seen once in
-// TestPowerLossSweep under -race): between releaseVersion dropping a
+// TestPowerLossSweep, now TestReliabilityPowerLossUpdateDelete, under
+// -race): between releaseVersion dropping a
 // version and onObsolete removing its files, a file was neither live nor
 // pending but still on disk. isRemoving must report it for that whole
 // window and not after.
