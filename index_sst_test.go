@@ -252,14 +252,15 @@ func TestIndexSectionInSST(t *testing.T) {
 	require.Equal(t, int64(1999), first, "most negative n first")
 
 	// A flipped byte in the section payload is caught by the section CRC.
-	raw, _ := fs.get("/d/" + sstName(7))
+	raw, err := fs.readFile("/d/" + sstName(7))
+	require.NoError(t, err)
 	bad := slices.Clone(raw)
 	for _, s := range rd.secs {
 		if s.name == "ch" {
 			bad[s.off+s.length/2] ^= 0x40
 		}
 	}
-	fs.set("/d/"+sstName(7), bad)
+	require.NoError(t, fs.writeFile("/d/"+sstName(7), bad))
 	rd2 := sstOpen(t, fs, "/d", 7)
 	_, _, err = rd2.indexSection("ch")
 	sstRequireCorrupted(t, err)

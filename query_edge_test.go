@@ -136,7 +136,7 @@ func TestQueryConcurrent(t *testing.T) {
 		require.NoError(t, err)
 	}
 	n := 3000
-	if queryRaceEnabled {
+	if raceEnabled {
 		n = 1000
 	}
 	var wg sync.WaitGroup

@@ -714,7 +714,7 @@ func qmFirstLast(t *testing.T, tbl *Table, fake *queryFakeIndex, m *qmModel, s q
 // fields use the fake index, which keeps stale entries.
 func TestQueryModel(t *testing.T) {
 	n, perPhase := 100_000, 80
-	if queryRaceEnabled || testing.Short() {
+	if raceEnabled || testing.Short() {
 		n, perPhase = 20_000, 40
 	}
 	dir := t.TempDir()

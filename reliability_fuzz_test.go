@@ -100,7 +100,10 @@ func sstCyclicSeeds(tb testing.TB) [][]byte {
 	if _, err := w.finish(); err != nil {
 		tb.Fatal(err)
 	}
-	orig, _ := fs.get("d/000001.sst")
+	orig, err := fs.readFile("d/000001.sst")
+	if err != nil {
+		tb.Fatal(err)
+	}
 	h, problem, _ := decodeSSTHeader(orig)
 	if problem != "" || h.height != 2 {
 		tb.Fatalf("fixture: %q, height %d", problem, h.height)
@@ -124,7 +127,9 @@ func sstCyclicSeeds(tb testing.TB) [][]byte {
 func TestSSTCyclicSeedsEndInCorruption(t *testing.T) {
 	for i, d := range sstCyclicSeeds(t) {
 		fs := newSSTMemFS()
-		fs.set("d/000001.sst", d)
+		if err := fs.writeFile("d/000001.sst", d); err != nil {
+			t.Fatal(err)
+		}
 		r, err := openSST(fs, "d", 1)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupted) {

@@ -30,3 +30,12 @@ func soakIterations(t testing.TB, ci int) int {
 	t.Logf("iterations: %d (SRDB_SOAK=%q)", n, os.Getenv("SRDB_SOAK"))
 	return n
 }
+
+// IsNotFoundTable reports whether err is ErrTableNotFound.
+func IsNotFoundTable(err error) bool { return ErrorCode(err) == CodeTableNotFound }
+
+// mustGet returns field f of r (nil when absent).
+func mustGet(r *Row, f string) any {
+	v, _ := r.Get(f)
+	return v
+}

@@ -13,7 +13,7 @@ import (
 
 // sstCorruptFixture builds a small SST with three levels' worth of
 // structure (several leaves, sections) and returns its bytes and entries.
-func sstCorruptFixture(t *testing.T, n int) (*sstMemFS, []byte, []sstTestEntry) {
+func sstCorruptFixture(t *testing.T, n int) (*memFS, []byte, []sstTestEntry) {
 	t.Helper()
 	es := sstTestEntries(n, 3, 2, 9, 48)
 	fs, data := sstCorruptFixtureOf(t, es)
@@ -22,7 +22,7 @@ func sstCorruptFixture(t *testing.T, n int) (*sstMemFS, []byte, []sstTestEntry) 
 
 // sstCorruptFixtureOf writes es and a section as d/000001.sst in a new
 // memory FS.
-func sstCorruptFixtureOf(t *testing.T, es []sstTestEntry) (*sstMemFS, []byte) {
+func sstCorruptFixtureOf(t *testing.T, es []sstTestEntry) (*memFS, []byte) {
 	t.Helper()
 	fs := newSSTMemFS()
 	w, err := newSSTWriter(fs, "d", 1)
@@ -33,8 +33,8 @@ func sstCorruptFixtureOf(t *testing.T, es []sstTestEntry) (*sstMemFS, []byte) {
 	require.NoError(t, w.addSection(7, "idx", bytes.Repeat([]byte{1, 2, 3}, 100)))
 	_, err = w.finish()
 	require.NoError(t, err)
-	data, ok := fs.get("d/000001.sst")
-	require.True(t, ok)
+	data, err := fs.readFile("d/000001.sst")
+	require.NoError(t, err)
 	return fs, data
 }
 
@@ -46,7 +46,7 @@ func sstCorruptFixtureOf(t *testing.T, es []sstTestEntry) (*sstMemFS, []byte) {
 // may miss a present seq without an error: get trusts the order of entries
 // inside a node whose checksum holds (checking it would cost a pass over the
 // node per visit); scans and verify check the order and must report it.
-func sstCheckDamaged(t *testing.T, fs *sstMemFS, es []sstTestEntry, forged bool, what string) (detected bool) {
+func sstCheckDamaged(t *testing.T, fs *memFS, es []sstTestEntry, forged bool, what string) (detected bool) {
 	t.Helper()
 	r, err := openSST(fs, "d", 1)
 	if err != nil {
@@ -59,7 +59,7 @@ func sstCheckDamaged(t *testing.T, fs *sstMemFS, es []sstTestEntry, forged bool,
 		return i, i < len(es) && es[i].seq == seq
 	}
 	stride := 1
-	if forged && sstRaceEnabled {
+	if forged && raceEnabled {
 		stride = 13 // the forged trees are large; scans and verify still see every entry
 	}
 	for k := 0; k < len(es); k += stride {
@@ -138,17 +138,17 @@ func TestSSTTruncated(t *testing.T) {
 		cuts = append(cuts, c)
 	}
 	for _, c := range cuts {
-		fs.set("d/000001.sst", data[:c:c])
+		require.NoError(t, fs.writeFile("d/000001.sst", data[:c:c]))
 		_, err := openSST(fs, "d", 1)
 		sstRequireCorrupted(t, err, "cut at %d", c)
 	}
 	// Appended garbage, and zeros.
 	for _, extra := range [][]byte{{0}, bytes.Repeat([]byte{0xAB}, 4096), make([]byte, 512)} {
-		fs.set("d/000001.sst", append(bytes.Clone(data), extra...))
+		require.NoError(t, fs.writeFile("d/000001.sst", append(bytes.Clone(data), extra...)))
 		_, err := openSST(fs, "d", 1)
 		sstRequireCorrupted(t, err, "appended %d bytes", len(extra))
 	}
-	fs.set("d/000001.sst", data)
+	require.NoError(t, fs.writeFile("d/000001.sst", data))
 	sstCheckAll(t, sstOpen(t, fs, "d", 1), es)
 }
 
@@ -170,14 +170,14 @@ func TestSSTBitFlips(t *testing.T) {
 	for _, off := range offsets {
 		bad := bytes.Clone(data)
 		bad[off] ^= 1 << rng.Intn(8)
-		fs.set("d/000001.sst", bad)
+		require.NoError(t, fs.writeFile("d/000001.sst", bad))
 		require.True(t, sstCheckDamaged(t, fs, es, false, "flip at "+strconv.Itoa(off)), "flip at %d went unnoticed", off)
 	}
 	// Zeroed 4 KiB pages.
 	for off := 0; off < len(data); off += 4096 {
 		bad := bytes.Clone(data)
 		clear(bad[off:min(off+4096, len(bad))])
-		fs.set("d/000001.sst", bad)
+		require.NoError(t, fs.writeFile("d/000001.sst", bad))
 		require.True(t, sstCheckDamaged(t, fs, es, false, "zero page at "+strconv.Itoa(off)), "zeroed page at %d went unnoticed", off)
 	}
 }
@@ -276,7 +276,7 @@ func TestSSTForgedTree(t *testing.T) {
 	for _, c := range cases {
 		d := bytes.Clone(orig)
 		c.edit(d)
-		fs.set("d/000001.sst", d)
+		require.NoError(t, fs.writeFile("d/000001.sst", d))
 		require.True(t, sstCheckDamaged(t, fs, es, true, c.name), c.name)
 	}
 }
@@ -292,7 +292,7 @@ func TestSSTVersionsAndIdentity(t *testing.T) {
 	binary.LittleEndian.PutUint32(d[sstHeaderCRCOff:], checksum(d[:sstHeaderCRCOff]))
 	fb := encodeSSTFooter(binary.LittleEndian.Uint32(d[sstHeaderCRCOff:]), uint64(len(d)))
 	copy(d[len(d)-sstFooterSize:], fb)
-	fs.set("d/000001.sst", d)
+	require.NoError(t, fs.writeFile("d/000001.sst", d))
 	_, err := openSST(fs, "d", 1)
 	sstRequireCorrupted(t, err)
 	require.Contains(t, err.Error(), "unknown format version")
@@ -301,19 +301,19 @@ func TestSSTVersionsAndIdentity(t *testing.T) {
 	f := d[len(d)-sstFooterSize:]
 	binary.LittleEndian.PutUint16(f[16:], sstFormatVersion+1)
 	binary.LittleEndian.PutUint32(f, checksum(f[4:]))
-	fs.set("d/000001.sst", d)
+	require.NoError(t, fs.writeFile("d/000001.sst", d))
 	_, err = openSST(fs, "d", 1)
 	sstRequireCorrupted(t, err)
 	require.Contains(t, err.Error(), "unknown footer version")
 
 	d = bytes.Clone(data)
 	sstRewriteHeader(t, d, func(h *sstHeader) {}) // still fine
-	fs.set("d/000001.sst", d)
+	require.NoError(t, fs.writeFile("d/000001.sst", d))
 	_, err = openSST(fs, "d", 1)
 	require.NoError(t, err)
 
 	// The same file under another number.
-	fs.set("d/000002.sst", data)
+	require.NoError(t, fs.writeFile("d/000002.sst", data))
 	_, err = openSST(fs, "d", 2)
 	sstRequireCorrupted(t, err)
 	require.Contains(t, err.Error(), "000002.sst")
@@ -325,7 +325,7 @@ func TestSSTVersionsAndIdentity(t *testing.T) {
 	require.Equal(t, len(data), len(data2))
 	d = bytes.Clone(data)
 	copy(d, data2[:sstHeaderSize])
-	fs.set("d/000001.sst", d)
+	require.NoError(t, fs.writeFile("d/000001.sst", d))
 	_, err = openSST(fs, "d", 1)
 	sstRequireCorrupted(t, err)
 	require.Contains(t, err.Error(), "another header")
@@ -364,7 +364,8 @@ func TestSSTNodeCRCCheckedOncePerMapping(t *testing.T) {
 	path := "d/" + sstName(1)
 	data, err := readWholeFile(fs, path)
 	require.NoError(t, err)
-	data[at] = damaged // (the test FS may share the mapping with the file)
+	require.NotEqual(t, damaged, data[at], "the mapping is a private copy")
+	data[at] = damaged
 	f, err := fs.Create(path)
 	require.NoError(t, err)
 	_, err = f.Write(data)

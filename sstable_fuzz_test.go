@@ -45,7 +45,10 @@ func FuzzOpenSST(f *testing.F) {
 		if _, err := w.finish(); err != nil {
 			f.Fatal(err)
 		}
-		data, _ := fs.get("d/000001.sst")
+		data, err := fs.readFile("d/000001.sst")
+		if err != nil {
+			f.Fatal(err)
+		}
 		f.Add(data)
 	}
 	for _, d := range sstCyclicSeeds(f) {
@@ -61,7 +64,9 @@ func FuzzOpenSST(f *testing.F) {
 func sstFuzzOne(t *testing.T, data []byte) {
 	{
 		fs := newSSTMemFS()
-		fs.set("d/000001.sst", data)
+		if err := fs.writeFile("d/000001.sst", data); err != nil {
+			t.Fatal(err)
+		}
 		check := func(err error, what string) {
 			if err != nil && !errors.Is(err, ErrCorrupted) {
 				t.Fatalf("%s: %v is not ErrCorrupted", what, err)

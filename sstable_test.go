@@ -3,6 +3,7 @@ package srdb
 import (
 	"bytes"
 	"errors"
+	iofs "io/fs"
 	"math"
 	"slices"
 	"sync"
@@ -90,7 +91,7 @@ func TestSSTOSFS(t *testing.T) {
 
 func TestSSTManyKeys(t *testing.T) {
 	n := 1_000_000
-	if testing.Short() || sstRaceEnabled {
+	if testing.Short() || raceEnabled {
 		n = 100_000
 	}
 	dir := t.TempDir()
@@ -315,10 +316,11 @@ func TestSSTSections(t *testing.T) {
 
 	// A flipped payload byte is found by section and by verify; the rest of
 	// the file still reads.
-	data, _ := fs.get("d/000009.sst")
+	data, err := fs.readFile("d/000009.sst")
+	require.NoError(t, err)
 	bad := bytes.Clone(data)
 	bad[r.secs[0].off+100] ^= 0x10
-	fs.set("d/000009.sst", bad)
+	require.NoError(t, fs.writeFile("d/000009.sst", bad))
 	r2 := sstOpen(t, fs, "d", 9)
 	_, _, err = r2.section(1, "channel_id")
 	sstRequireCorrupted(t, err)
@@ -336,16 +338,16 @@ func TestSSTSections(t *testing.T) {
 	require.ErrorIs(t, w.addSection(1, "x", []byte("y")), ErrInvalidArgument)
 	_, err = w.finish()
 	require.Error(t, err)
-	_, ok = fs.get("d/000010.sst.tmp")
-	require.False(t, ok)
+	_, err = fs.Stat("d/000010.sst.tmp")
+	require.ErrorIs(t, err, iofs.ErrNotExist)
 }
 
 func TestSSTWriterArguments(t *testing.T) {
 	fs := newSSTMemFS()
 	w, err := newSSTWriter(fs, "d", 5)
 	require.NoError(t, err)
-	_, ok := fs.get("d/000005.sst.tmp")
-	require.True(t, ok, "the file is built under its temp name")
+	_, err = fs.Stat("d/000005.sst.tmp")
+	require.NoError(t, err, "the file is built under its temp name")
 	require.ErrorIs(t, w.add(0, kindSet, 0, nil), ErrInvalidArgument)
 	require.ErrorIs(t, w.add(-5, kindSet, 0, nil), ErrInvalidArgument)
 	require.ErrorIs(t, w.add(1, entryKind(3), 0, nil), ErrInvalidArgument)
@@ -390,17 +392,25 @@ func TestSSTWriterArguments(t *testing.T) {
 	require.Empty(t, names)
 }
 
-// TestSSTWriterFaults fails every FS operation of a build in turn, once and
-// from then on, as an error and as a short write: finish (or an earlier
-// call) must report it and leave neither the temp nor the final file.
+// TestSSTWriterFaults fails every FS operation of a build in turn (EIO) and
+// every write in turn (a silent short write: half the bytes, no error), once
+// and from then on: finish (or an earlier call) must report it and leave
+// neither the temp nor the final file. Removes are spared, so the cleanup
+// after a failure is observable.
 func TestSSTWriterFaults(t *testing.T) {
 	es := sstTestEntries(3000, 1, 1, 13, 300) // ~0.5 MB: several buffer flushes
-	for _, mode := range []sstFaultMode{sstFaultErr, sstFaultShort} {
-		for _, sticky := range []bool{false, true} {
+	for _, mode := range []faultKind{faultEIO, faultSilentShortWrite} {
+		for _, sticky := range []faultMode{failOnce, failFromThenOn} {
 			succeeded := false
 			for i := 0; i < 1000 && !succeeded; i++ {
 				mem := newSSTMemFS()
-				ffs := &sstFaultFS{FS: mem, failAt: i, sticky: sticky, mode: mode}
+				ffs := newFaultFS(mem)
+				ffs.spareOps(fsOpRemove)
+				if mode == faultEIO {
+					ffs.failAt(i, sticky, mode)
+				} else {
+					ffs.failNth(fsOpWrite, i, sticky, mode)
+				}
 				err := func() error {
 					w, err := newSSTWriter(ffs, "d", 1)
 					if err != nil {
@@ -417,17 +427,17 @@ func TestSSTWriterFaults(t *testing.T) {
 				}()
 				names, _ := mem.List("d")
 				if err == nil {
-					require.False(t, ffs.fired, "mode %d op %d: injected failure not reported", mode, i)
+					require.Zero(t, ffs.faultsInjected(), "%s op %d: injected failure not reported", mode, i)
 					require.Equal(t, []string{"000001.sst"}, names)
 					r := sstOpen(t, mem, "d", 1)
 					sstCheckAll(t, r, es)
 					succeeded = true
-					t.Logf("mode %d sticky %v: first success after failing each of %d operations", mode, sticky, i)
+					t.Logf("%s sticky %v: first success after failing each of %d operations", mode, sticky == failFromThenOn, i)
 					continue
 				}
-				require.True(t, ffs.fired, "op %d: error without injection: %v", i, err)
+				require.NotZero(t, ffs.faultsInjected(), "op %d: error without injection: %v", i, err)
 				require.Equal(t, CodeStorage, ErrorCode(err), "op %d: %v", i, err)
-				require.Empty(t, names, "mode %d sticky %v op %d: files left: %v", mode, sticky, i, names)
+				require.Empty(t, names, "%s sticky %v op %d: files left: %v", mode, sticky == failFromThenOn, i, names)
 			}
 			require.True(t, succeeded)
 		}

@@ -7,7 +7,7 @@ import (
 // BenchmarkVersionSetCurrent measures pinning and releasing the current
 // version, which every read does.
 func BenchmarkVersionSetCurrent(b *testing.B) {
-	w := newVTWorkload(b, newVTMemFS(), 1<<30, 20)
+	w := newVTWorkload(b, newMemFS(), 1<<30, 20)
 	for range 50 {
 		w.step()
 	}
@@ -41,7 +41,7 @@ func BenchmarkVersionOverlapping(b *testing.B) {
 // encoding, version building and installation. Each op is two edits: the
 // flush and a second one dropping the file again, so L0 stays small.
 func BenchmarkLogAndApply(b *testing.B) {
-	w := newVTWorkload(b, newVTMemFS(), 4<<20, 21)
+	w := newVTWorkload(b, newMemFS(), 4<<20, 21)
 	w.vs.opts.onObsolete = nil // the benchmark writes no SST files
 	big := &versionEdit{}
 	for l := 2; l < numLevels; l++ {

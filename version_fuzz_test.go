@@ -17,12 +17,14 @@ func vtSeedManifests(t testing.TB) [][]byte {
 		steps int
 		limit int64
 	}{{0, 1 << 30}, {8, 1 << 30}, {60, 1 << 30}, {120, 600}} {
-		fs := newVTMemFS()
+		fs := newMemFS()
 		w := newVTWorkload(t, fs, c.limit, uint64(c.steps))
 		for range c.steps {
 			w.step()
 		}
-		out = append(out, fs.read(w.manifestPath()))
+		b, err := fs.readFile(w.manifestPath())
+		require.NoError(t, err)
+		out = append(out, b)
 	}
 	return out
 }
@@ -80,16 +82,16 @@ func FuzzReadManifest(f *testing.F) {
 
 		// The whole recovery, on a directory holding the SSTs the MANIFEST
 		// names (when they are small), so that it gets past the size check.
-		fs := newVTMemFS()
+		fs := newMemFS()
 		dir := "/fuzz"
-		fs.write(filepath.Join(dir, "CURRENT"), []byte(name+"\n"))
-		fs.write(filepath.Join(dir, name), b)
+		require.NoError(t, fs.writeFile(filepath.Join(dir, "CURRENT"), []byte(name+"\n")))
+		require.NoError(t, fs.writeFile(filepath.Join(dir, name), b))
 		if r != nil {
 			budget := uint64(1 << 20) // bytes of SSTs the harness writes
 			for _, m := range r.v.allFiles() {
 				if m.size <= budget {
 					budget -= m.size
-					fs.write(makeFilepath(dir, fileTypeSST, m.num), make([]byte, m.size))
+					require.NoError(t, fs.writeFile(makeFilepath(dir, fileTypeSST, m.num), make([]byte, m.size)))
 				}
 			}
 		}

@@ -17,51 +17,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// vtFaultFS wraps an FS; its files fail writes (after writing half of the
-// bytes) or fsyncs while the corresponding switch is on. Its files do not
-// implement io.Seeker, which exercises the seek-by-reading path.
-type vtFaultFS struct {
-	FS
-	failWrite atomic.Bool
-	failSync  atomic.Bool
-}
-
-var errVTInjected = errors.New("injected I/O error")
-
-func (fs *vtFaultFS) Create(name string) (File, error) {
-	f, err := fs.FS.Create(name)
-	if err != nil {
-		return nil, err
-	}
-	return &vtFaultFile{File: f, fs: fs}, nil
-}
-
-func (fs *vtFaultFS) OpenReadWrite(name string) (File, error) {
-	f, err := fs.FS.OpenReadWrite(name)
-	if err != nil {
-		return nil, err
-	}
-	return &vtFaultFile{File: f, fs: fs}, nil
-}
-
-type vtFaultFile struct {
-	File
-	fs *vtFaultFS
-}
-
-func (f *vtFaultFile) Write(p []byte) (int, error) {
-	if f.fs.failWrite.Load() {
-		n, _ := f.File.Write(p[:len(p)/2])
-		return n, errVTInjected
-	}
-	return f.File.Write(p)
-}
-
-func (f *vtFaultFile) Sync() error {
-	if f.fs.failSync.Load() {
-		return errVTInjected
-	}
-	return f.File.Sync()
+// vtTempDir returns a new empty directory of fs: a t.TempDir, created on
+// fs too when fs is not the OS file system.
+func vtTempDir(t testing.TB, fs FS) string {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, fs.MkdirAll(dir))
+	return dir
 }
 
 // vtWorkload drives a version set through flushes, L0→L1 compactions,
@@ -81,7 +43,7 @@ type vtWorkload struct {
 }
 
 func newVTWorkload(t testing.TB, fs FS, maxManifest int64, seed uint64) *vtWorkload {
-	w := &vtWorkload{t: t, fs: fs, dir: t.TempDir(), rng: rand.New(rand.NewPCG(seed, 7))}
+	w := &vtWorkload{t: t, fs: fs, dir: vtTempDir(t, fs), rng: rand.New(rand.NewPCG(seed, 7))}
 	w.opts = versionSetOptions{maxManifestSize: maxManifest, onObsolete: w.onObsolete}
 	vs, err := createVersionSet(fs, w.dir, w.opts)
 	require.NoError(t, err)
@@ -233,10 +195,11 @@ func (w *vtWorkload) names() []string {
 	return names
 }
 
-// vtFSes returns the file systems a test runs on: the in-memory one (fast,
-// no Seek on its files) and, unless short, the OS one.
+// vtFSes returns the file systems a test runs on: memFS (fast, no Seek on
+// its files, which exercises the seek-by-reading path) and, unless short,
+// the OS one.
 func vtFSes(t *testing.T) map[string]FS {
-	m := map[string]FS{"mem": newVTMemFS()}
+	m := map[string]FS{"mem": newMemFS()}
 	if !testing.Short() {
 		m["os"] = OSFS()
 	}
@@ -245,7 +208,7 @@ func vtFSes(t *testing.T) map[string]FS {
 
 func TestVersionSetCreateAndRecoverEmpty(t *testing.T) {
 	for fsName, fs := range vtFSes(t) {
-		dir := t.TempDir()
+		dir := vtTempDir(t, fs)
 		vs, err := createVersionSet(fs, dir, versionSetOptions{})
 		require.NoError(t, err, fsName)
 		require.Equal(t, uint64(1), vs.manifestFileNum())
@@ -273,15 +236,15 @@ func TestVersionSetCreateAndRecoverEmpty(t *testing.T) {
 }
 
 func TestVersionSetCreateRefusesExisting(t *testing.T) {
-	fs := newVTMemFS()
-	dir := t.TempDir()
+	fs := newMemFS()
+	dir := vtTempDir(t, fs)
 	vs, err := createVersionSet(fs, dir, versionSetOptions{})
 	require.NoError(t, err)
 	require.NoError(t, vs.close())
 	_, err = createVersionSet(fs, dir, versionSetOptions{})
 	require.ErrorIs(t, err, ErrInvalidArgument)
 
-	dir2 := t.TempDir()
+	dir2 := vtTempDir(t, fs)
 	vtWriteFile(t, fs, filepath.Join(dir2, "MANIFEST-000004"), 3)
 	_, err = createVersionSet(fs, dir2, versionSetOptions{})
 	require.ErrorIs(t, err, ErrInvalidArgument)
@@ -289,7 +252,7 @@ func TestVersionSetCreateRefusesExisting(t *testing.T) {
 
 func TestVersionSetRecoverAfterWorkload(t *testing.T) {
 	fses := vtFSes(t)
-	fses["fault"] = &vtFaultFS{FS: newVTMemFS()}
+	fses["fault"] = newFaultFS(newMemFS())
 	for fsName, fs := range fses {
 		steps := 400
 		if fsName == "os" {
@@ -360,7 +323,7 @@ func TestVersionSetRollover(t *testing.T) {
 }
 
 func TestVersionSetRolloverWaitsForDeltas(t *testing.T) {
-	w := newVTWorkload(t, newVTMemFS(), 1, 3) // every edit is over the limit
+	w := newVTWorkload(t, newMemFS(), 1, 3) // every edit is over the limit
 	for range 60 {
 		require.NoError(t, w.vs.logAndApply(w.flush()))
 		w.vs.mu.Lock()
@@ -421,7 +384,7 @@ func vtSize(t *testing.T, fs FS, path string) int64 {
 // vtCopyDir copies the files of src into a new directory of fs.
 func vtCopyDir(t *testing.T, fs FS, src string) string {
 	t.Helper()
-	dst := t.TempDir()
+	dst := vtTempDir(t, fs)
 	names, err := fs.List(src)
 	require.NoError(t, err)
 	for _, name := range names {
@@ -461,7 +424,7 @@ func vtTornSetup(t *testing.T, fs FS) (*vtWorkload, string, []byte, []int64) {
 
 func TestVersionSetTornTailEveryByte(t *testing.T) {
 	fses := vtFSes(t)
-	fses["fault"] = &vtFaultFS{FS: newVTMemFS()}
+	fses["fault"] = newFaultFS(newMemFS())
 	for fsName, fs := range fses {
 		w, before, b, offs := vtTornSetup(t, fs)
 		last, end := offs[len(offs)-2], offs[len(offs)-1]
@@ -499,7 +462,7 @@ func TestVersionSetTornTailEveryByte(t *testing.T) {
 }
 
 func TestVersionSetTornTailVariants(t *testing.T) {
-	fs := newVTMemFS()
+	fs := newMemFS()
 	w, before, b, offs := vtTornSetup(t, fs)
 	last, end := offs[len(offs)-2], offs[len(offs)-1]
 	rng := rand.New(rand.NewPCG(5, 5))
@@ -540,7 +503,7 @@ func TestVersionSetTornTailVariants(t *testing.T) {
 }
 
 func TestVersionSetCorruptMiddle(t *testing.T) {
-	fs := newVTMemFS()
+	fs := newMemFS()
 	w, _, b, offs := vtTornSetup(t, fs)
 	require.Greater(t, len(offs), 5)
 	name := filepath.Base(w.manifestPath())
@@ -598,7 +561,7 @@ func TestVersionSetCorruptMiddle(t *testing.T) {
 }
 
 func TestVersionSetBadCurrent(t *testing.T) {
-	fs := newVTMemFS()
+	fs := newMemFS()
 	w := newVTWorkload(t, fs, 1<<30, 6)
 	for range 10 {
 		w.step()
@@ -642,13 +605,13 @@ func TestVersionSetBadCurrent(t *testing.T) {
 	require.Equal(t, snap, vtSnapshotDir(t, fs, dir))
 
 	// Neither CURRENT nor MANIFEST: not a table.
-	_, err = recoverVersionSet(fs, t.TempDir(), versionSetOptions{})
+	_, err = recoverVersionSet(fs, vtTempDir(t, fs), versionSetOptions{})
 	require.ErrorIs(t, err, ErrNotFound)
 	require.False(t, IsCorrupted(err))
 }
 
 func TestVersionSetMissingOrWrongSizeSST(t *testing.T) {
-	fs := newVTMemFS()
+	fs := newMemFS()
 	w := newVTWorkload(t, fs, 1<<30, 7)
 	for range 20 {
 		w.step()
@@ -780,27 +743,26 @@ func TestVersionSetRejectsInvalidEditsWithoutFailing(t *testing.T) {
 
 func TestVersionSetStickyWriteFailure(t *testing.T) {
 	for _, mode := range []string{"write", "sync"} {
-		fs := &vtFaultFS{FS: newVTMemFS()}
+		fs := newFaultFS(newMemFS())
 		w := newVTWorkload(t, fs, 1<<30, 9)
 		for range 10 {
 			w.step()
 		}
 		e := w.flush()
 		before, obsolete := vtState(w.vs), len(w.obsolete)
-		if mode == "write" {
-			fs.failWrite.Store(true)
+		if mode == "write" { // half the bytes, then an error
+			fs.failNth(fsOpWrite, fs.opCountOf(fsOpWrite), failFromThenOn, faultShortWrite)
 		} else {
-			fs.failSync.Store(true)
+			fs.failNth(fsOpSync, fs.opCountOf(fsOpSync), failFromThenOn, faultSyncError)
 		}
 		err1 := w.vs.logAndApply(e)
 		require.Error(t, err1)
 		require.ErrorIs(t, err1, ErrReadOnly)
 		require.ErrorIs(t, err1, ErrIO)
-		require.ErrorIs(t, err1, errVTInjected)
+		require.ErrorIs(t, err1, errInjectedFault)
 		require.Equal(t, before, vtState(w.vs), "%s: nothing installed", mode)
 
-		fs.failWrite.Store(false)
-		fs.failSync.Store(false)
+		fs.clearFaults()
 		err2 := w.vs.logAndApply(&versionEdit{})
 		require.Same(t, err1, err2, "the same sticky error")
 		require.Same(t, err1, w.vs.err())
@@ -863,7 +825,7 @@ func TestVersionSetKillPoints(t *testing.T) {
 		if c.roll {
 			limit = 1
 		}
-		w := newVTWorkload(t, newVTMemFS(), limit, 10)
+		w := newVTWorkload(t, newMemFS(), limit, 10)
 		for range 40 {
 			w.step()
 		}
@@ -1009,7 +971,7 @@ func TestVersionSetUnreferencedFiles(t *testing.T) {
 // obsolete must never be seen in a version a reader holds, and each file is
 // reported once (checked by the workload's onObsolete).
 func TestVersionSetConcurrentPins(t *testing.T) {
-	w := newVTWorkload(t, newVTMemFS(), 4096, 14)
+	w := newVTWorkload(t, newMemFS(), 4096, 14)
 	var dead sync.Map // num → true once obsolete
 	inner := w.opts.onObsolete
 	w.vs.opts.onObsolete = func(num uint64) {
@@ -1139,7 +1101,7 @@ func TestClassifyTailTooLongIsCorruption(t *testing.T) {
 }
 
 func TestVersionSetRecordLimit(t *testing.T) {
-	w := newVTWorkload(t, newVTMemFS(), 1<<30, 15)
+	w := newVTWorkload(t, newMemFS(), 1<<30, 15)
 	e := &versionEdit{}
 	e.setProperty("big", string(make([]byte, maxManifestRecord)))
 	require.ErrorIs(t, w.vs.logAndApply(e), ErrInvalidArgument)
@@ -1152,7 +1114,7 @@ func TestVersionRefcountInvariants(t *testing.T) {
 	if !versionInvariants {
 		t.Skip("invariant checks are on in race and invariants builds")
 	}
-	w := newVTWorkload(t, newVTMemFS(), 1<<30, 16)
+	w := newVTWorkload(t, newMemFS(), 1<<30, 16)
 	require.NoError(t, w.vs.logAndApply(w.flush()))
 	v := w.vs.current()
 	v.unref()
@@ -1164,12 +1126,13 @@ func TestVersionRefcountInvariants(t *testing.T) {
 
 // TestVersionSetIsRemovingDuringOnObsolete is the regression test for a
 // Check false positive ("SST file not named by the MANIFEST", seen once in
-// TestPowerLossSweep under -race): between releaseVersion dropping a
+// TestPowerLossSweep, now TestReliabilityPowerLossUpdateDelete, under
+// -race): between releaseVersion dropping a
 // version and onObsolete removing its files, a file was neither live nor
 // pending but still on disk. isRemoving must report it for that whole
 // window and not after.
 func TestVersionSetIsRemovingDuringOnObsolete(t *testing.T) {
-	w := newVTWorkload(t, newVTMemFS(), 1<<20, 3)
+	w := newVTWorkload(t, newMemFS(), 1<<20, 3)
 	inner := w.vs.opts.onObsolete
 	var seen []uint64
 	w.vs.opts.onObsolete = func(num uint64) {

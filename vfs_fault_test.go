@@ -201,6 +201,80 @@ func TestFaultFSShortWrite(t *testing.T) {
 	assert.Equal(t, "0123abcdeZ", string(got))
 }
 
+func TestFaultFSSilentShortWrite(t *testing.T) {
+	mem := newMemFS()
+	f := newFaultFS(mem)
+	file, err := f.Create("/w")
+	require.NoError(t, err)
+	f.failNth(fsOpWrite, 0, failOnce, faultSilentShortWrite)
+	n, err := file.Write([]byte("abcdefghij"))
+	require.NoError(t, err, "a silent short write reports no error")
+	require.Equal(t, 5, n)
+	assert.Equal(t, 1, f.faultsInjected())
+	log := f.opLog()
+	require.ErrorIs(t, log[len(log)-1].Err, io.ErrShortWrite, "the log records the fault")
+	_, err = f.Stat("/w")
+	require.NoError(t, err, "the kind applies to writes only")
+	n, err = file.Write([]byte("Z"))
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.NoError(t, file.Close())
+	got, err := mem.readFile("/w")
+	require.NoError(t, err)
+	assert.Equal(t, "abcdeZ", string(got))
+}
+
+func TestFaultFSWriteCoverage(t *testing.T) {
+	f := newFaultFS(newMemFS())
+	a, err := f.Create("/a")
+	require.NoError(t, err)
+	b, err := f.Create("/b")
+	require.NoError(t, err)
+	_, err = a.Write([]byte("12345"))
+	require.NoError(t, err)
+	written, synced := f.writeCoverage()
+	assert.Equal(t, [2]int64{5, 0}, [2]int64{written, synced})
+	_, err = b.Write([]byte("678"))
+	require.NoError(t, err)
+	require.NoError(t, b.Sync())
+	written, synced = f.writeCoverage()
+	assert.Equal(t, [2]int64{8, 8}, [2]int64{written, synced}, "all files together")
+
+	f.failNth(fsOpWrite, f.opCountOf(fsOpWrite), failOnce, faultShortWrite)
+	_, err = a.Write([]byte("abcd"))
+	require.ErrorIs(t, err, errInjectedFault)
+	f.failNth(fsOpSync, f.opCountOf(fsOpSync), failOnce, faultSyncError)
+	require.Error(t, a.Sync())
+	written, synced = f.writeCoverage()
+	assert.Equal(t, [2]int64{8, 8}, [2]int64{written, synced}, "neither the short write nor the failed sync counts")
+	_, err = a.Write([]byte("x"))
+	require.NoError(t, err)
+	written, synced = f.writeCoverage()
+	assert.Equal(t, [2]int64{9, 8}, [2]int64{written, synced})
+	f.reset()
+	written, synced = f.writeCoverage()
+	assert.Equal(t, [2]int64{0, 0}, [2]int64{written, synced})
+}
+
+func TestFaultFSSpareOps(t *testing.T) {
+	mem := newMemFS()
+	f := newFaultFS(mem)
+	require.NoError(t, mem.writeFile("/a", []byte("1")))
+	require.NoError(t, mem.writeFile("/b", []byte("2")))
+	f.spareOps(fsOpRemove, fsOpStat)
+	f.failAt(0, failFromThenOn, faultEIO)
+	require.NoError(t, f.Remove("/a"), "spared: counted, not failed")
+	_, err := f.Stat("/b")
+	require.NoError(t, err)
+	_, err = f.List("/")
+	require.ErrorIs(t, err, syscall.EIO, "other kinds still fail")
+	assert.Equal(t, 3, f.opCount())
+	assert.Equal(t, 1, f.faultsInjected())
+	f.reset()
+	f.failAt(0, failOnce, faultEIO)
+	require.ErrorIs(t, f.Remove("/b"), syscall.EIO, "reset forgets the spared kinds")
+}
+
 func TestFaultFSKindsApplyToTheirOperations(t *testing.T) {
 	// A sync error armed at a write index does nothing; at a sync index it
 	// fails the sync without syncing.
@@ -368,6 +442,7 @@ func TestFSOpAndFaultKindNames(t *testing.T) {
 	assert.Equal(t, "mutating", fsOpMutating.String())
 	assert.Equal(t, "fsOp(55)", fsOp(55).String())
 	assert.Equal(t, "short write", faultShortWrite.String())
+	assert.Equal(t, "silent short write", faultSilentShortWrite.String())
 	assert.Equal(t, "faultKind(9)", faultKind(9).String())
 	for op := range numFSOps {
 		assert.NotEmpty(t, op.String())

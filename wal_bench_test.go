@@ -26,7 +26,7 @@ func BenchmarkWALAppend(b *testing.B) {
 }
 
 func benchWALAppend(b *testing.B, mode Durability, goroutines int) {
-	ffs := &walFaultFS{FS: OSFS()}
+	ffs := newFaultFS(OSFS())
 	w, err := createWAL(ffs, filepath.Join(b.TempDir(), "1.wal"), 1, mode, DefaultSyncInterval, nil)
 	require.NoError(b, err)
 	payload := walPayload(1, 256)
@@ -36,7 +36,7 @@ func benchWALAppend(b *testing.B, mode Durability, goroutines int) {
 		next    atomic.Int64
 		wg      sync.WaitGroup
 	)
-	writes0, syncs0 := ffs.counts()
+	writes0, syncs0 := ffs.opCountOf(fsOpWrite), ffs.opCountOf(fsOpSync)
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -63,7 +63,7 @@ func benchWALAppend(b *testing.B, mode Durability, goroutines int) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	writes, syncs := ffs.counts()
+	writes, syncs := ffs.opCountOf(fsOpWrite), ffs.opCountOf(fsOpSync)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
 	b.ReportMetric(float64(syncs-syncs0)/float64(b.N), "fsyncs/op")
 	b.ReportMetric(float64(writes-writes0)/float64(b.N), "writes/op")
@@ -128,8 +128,8 @@ func (f *walSlowSyncFile) Sync() error {
 func BenchmarkWALGroupCommit(b *testing.B) {
 	for _, g := range []int{1, 8, 64} {
 		b.Run(fmt.Sprintf("fsync=1ms/%d", g), func(b *testing.B) {
-			fs := &walSlowSyncFS{FS: newWALMemFS(), delay: time.Millisecond}
-			w, err := createWAL(fs, filepath.Join(b.TempDir(), "1.wal"), 1, DurabilitySync, 0, nil)
+			fs := &walSlowSyncFS{FS: newMemFS(), delay: time.Millisecond}
+			w, err := createWAL(fs, "1.wal", 1, DurabilitySync, 0, nil)
 			require.NoError(b, err)
 			payload := walPayload(1, 256)
 			var (

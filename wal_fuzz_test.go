@@ -20,7 +20,7 @@ func walFuzzSeeds(tb testing.TB) [][]byte {
 		walBuild(tb, []int{10, 20, 30, 40, 50}, map[int]bool{1: true, 3: true}, true),
 		walBuild(tb, []int{5, 500, 5}, map[int]bool{0: true}, false),
 	}
-	fs := newWALMemFS()
+	fs := newMemFS()
 	w, err := createWAL(fs, "sync", 3, DurabilitySync, 0, nil)
 	require.NoError(tb, err)
 	for i := range 4 {
@@ -46,7 +46,7 @@ func FuzzReadWAL(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fs := newWALMemFS()
+		fs := newMemFS()
 		walWriteFile(t, fs, "old", b)
 		oldRecs, _, oldErr := walReplayAll(fs, "old", false)
 		if oldErr != nil {
@@ -94,7 +94,7 @@ func FuzzReadWAL(f *testing.F) {
 func TestWALFuzzSeedsAreValid(t *testing.T) {
 	valid := 0
 	for _, s := range walFuzzSeeds(t) {
-		fs := newWALMemFS()
+		fs := newMemFS()
 		walWriteFile(t, fs, "w", s)
 		recs, _, err := walReplayAll(fs, "w", false)
 		if err == nil && len(recs) >= 3 {

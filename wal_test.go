@@ -23,289 +23,6 @@ import (
 )
 
 // ---------------------------------------------------------------------------
-// Test file systems.
-
-// walMemFS is a minimal in-memory FS for the WAL tests and the fuzzer (the
-// engine's own memFS is written elsewhere). It has no crash semantics: every
-// write is immediately visible.
-type walMemFS struct {
-	mu    sync.Mutex // mu guards files
-	files map[string]*walMemData
-}
-
-// walMemData is the contents of one in-memory file.
-type walMemData struct {
-	mu   sync.Mutex // mu guards data
-	data []byte
-}
-
-func newWALMemFS() *walMemFS { return &walMemFS{files: map[string]*walMemData{}} }
-
-var errWALMemUnsupported = errors.New("walMemFS: not supported")
-
-func (m *walMemFS) notExist(op, name string) error {
-	return &iofs.PathError{Op: op, Path: name, Err: iofs.ErrNotExist}
-}
-
-func (m *walMemFS) Create(name string) (File, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	d := &walMemData{}
-	m.files[name] = d
-	return &walMemFile{d: d, name: name, writable: true}, nil
-}
-
-func (m *walMemFS) open(name string, writable bool) (File, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	d, ok := m.files[name]
-	if !ok {
-		return nil, m.notExist("open", name)
-	}
-	return &walMemFile{d: d, name: name, writable: writable}, nil
-}
-
-func (m *walMemFS) Open(name string) (File, error)          { return m.open(name, false) }
-func (m *walMemFS) OpenReadWrite(name string) (File, error) { return m.open(name, true) }
-
-func (m *walMemFS) Rename(oldname, newname string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	d, ok := m.files[oldname]
-	if !ok {
-		return m.notExist("rename", oldname)
-	}
-	delete(m.files, oldname)
-	m.files[newname] = d
-	return nil
-}
-
-func (m *walMemFS) Remove(name string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.files[name]; !ok {
-		return m.notExist("remove", name)
-	}
-	delete(m.files, name)
-	return nil
-}
-
-func (m *walMemFS) RemoveAll(string) error { return errWALMemUnsupported }
-func (m *walMemFS) MkdirAll(string) error  { return nil }
-func (m *walMemFS) SyncDir(string) error   { return nil }
-func (m *walMemFS) List(dir string) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var names []string
-	for name := range m.files {
-		if filepath.Dir(name) == filepath.Clean(dir) {
-			names = append(names, filepath.Base(name))
-		}
-	}
-	sort.Strings(names)
-	return names, nil
-}
-
-func (m *walMemFS) Stat(name string) (iofs.FileInfo, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	d, ok := m.files[name]
-	if !ok {
-		return nil, m.notExist("stat", name)
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return walMemInfo{name: filepath.Base(name), size: int64(len(d.data))}, nil
-}
-
-func (m *walMemFS) Lock(string) (io.Closer, error) { return nil, errWALMemUnsupported }
-func (m *walMemFS) Map(string) (MappedFile, error) { return nil, errWALMemUnsupported }
-
-// walMemFile is an open walMemFS file.
-type walMemFile struct {
-	d        *walMemData
-	name     string
-	writable bool
-	mu       sync.Mutex // mu guards pos
-	pos      int64
-}
-
-func (f *walMemFile) Read(p []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n, err := f.ReadAt(p, f.pos)
-	f.pos += int64(n)
-	return n, err
-}
-
-func (f *walMemFile) ReadAt(p []byte, off int64) (int, error) {
-	f.d.mu.Lock()
-	defer f.d.mu.Unlock()
-	if off < 0 {
-		return 0, errors.New("negative offset")
-	}
-	if off >= int64(len(f.d.data)) {
-		return 0, io.EOF
-	}
-	n := copy(p, f.d.data[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-
-func (f *walMemFile) Write(p []byte) (int, error) {
-	if !f.writable {
-		return 0, errors.New("walMemFS: file opened read-only")
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.d.mu.Lock()
-	defer f.d.mu.Unlock()
-	end := f.pos + int64(len(p))
-	if end > int64(len(f.d.data)) {
-		f.d.data = append(f.d.data, make([]byte, end-int64(len(f.d.data)))...)
-	}
-	copy(f.d.data[f.pos:], p)
-	f.pos = end
-	return len(p), nil
-}
-
-func (f *walMemFile) Close() error { return nil }
-func (f *walMemFile) Sync() error  { return nil }
-
-func (f *walMemFile) Truncate(size int64) error {
-	if !f.writable {
-		return errors.New("walMemFS: file opened read-only")
-	}
-	f.d.mu.Lock()
-	defer f.d.mu.Unlock()
-	if size < int64(len(f.d.data)) {
-		f.d.data = f.d.data[:size]
-	} else {
-		f.d.data = append(f.d.data, make([]byte, size-int64(len(f.d.data)))...)
-	}
-	return nil
-}
-
-func (f *walMemFile) Stat() (iofs.FileInfo, error) {
-	f.d.mu.Lock()
-	defer f.d.mu.Unlock()
-	return walMemInfo{name: filepath.Base(f.name), size: int64(len(f.d.data))}, nil
-}
-
-// walMemInfo is the FileInfo of a walMemFS file.
-type walMemInfo struct {
-	name string
-	size int64
-}
-
-func (i walMemInfo) Name() string        { return i.name }
-func (i walMemInfo) Size() int64         { return i.size }
-func (i walMemInfo) Mode() iofs.FileMode { return 0o600 }
-func (i walMemInfo) ModTime() time.Time  { return time.Time{} }
-func (i walMemInfo) IsDir() bool         { return false }
-func (i walMemInfo) Sys() any            { return nil }
-
-// errWALInjected is the error walFaultFS injects.
-var errWALInjected = errors.New("injected fault")
-
-// walFaultFS wraps an FS, counts the Write, Sync and SyncDir calls of the
-// files it opens, tracks how many bytes were written and how many a Sync
-// covered, and can fail the n-th Write or Sync (1-based, once).
-type walFaultFS struct {
-	FS
-	mu          sync.Mutex // mu guards the fields below
-	writes      int
-	syncs       int
-	syncDirs    int
-	written     int64 // bytes successfully written through the wrapper
-	syncedBytes int64 // value of written when the last successful Sync began
-	failWriteAt int   // fail this Write (short write), 0 = never
-	failSyncAt  int   // fail this Sync, 0 = never
-	onSync      chan struct{}
-}
-
-func (fs *walFaultFS) wrap(f File, err error) (File, error) {
-	if err != nil {
-		return nil, err
-	}
-	return &walFaultFile{File: f, fs: fs}, nil
-}
-
-func (fs *walFaultFS) Create(name string) (File, error) { return fs.wrap(fs.FS.Create(name)) }
-func (fs *walFaultFS) Open(name string) (File, error)   { return fs.wrap(fs.FS.Open(name)) }
-func (fs *walFaultFS) OpenReadWrite(name string) (File, error) {
-	return fs.wrap(fs.FS.OpenReadWrite(name))
-}
-
-func (fs *walFaultFS) SyncDir(dir string) error {
-	fs.mu.Lock()
-	fs.syncDirs++
-	fs.mu.Unlock()
-	return fs.FS.SyncDir(dir)
-}
-
-func (fs *walFaultFS) counts() (writes, syncs int) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	return fs.writes, fs.syncs
-}
-
-func (fs *walFaultFS) coverage() (written, synced int64) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	return fs.written, fs.syncedBytes
-}
-
-// walFaultFile is a file opened through walFaultFS.
-type walFaultFile struct {
-	File
-	fs *walFaultFS
-}
-
-func (f *walFaultFile) Write(p []byte) (int, error) {
-	f.fs.mu.Lock()
-	f.fs.writes++
-	fail := f.fs.writes == f.fs.failWriteAt
-	f.fs.mu.Unlock()
-	if fail {
-		n, _ := f.File.Write(p[:len(p)/2]) // a short write, as ENOSPC would leave
-		return n, errWALInjected
-	}
-	n, err := f.File.Write(p)
-	f.fs.mu.Lock()
-	f.fs.written += int64(n)
-	f.fs.mu.Unlock()
-	return n, err
-}
-
-func (f *walFaultFile) Sync() error {
-	f.fs.mu.Lock()
-	f.fs.syncs++
-	fail := f.fs.syncs == f.fs.failSyncAt
-	covered := f.fs.written
-	f.fs.mu.Unlock()
-	if fail {
-		return errWALInjected
-	}
-	if err := f.File.Sync(); err != nil {
-		return err
-	}
-	f.fs.mu.Lock()
-	f.fs.syncedBytes = max(f.fs.syncedBytes, covered)
-	ch := f.fs.onSync
-	f.fs.mu.Unlock()
-	if ch != nil {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-	return nil
-}
-
-// ---------------------------------------------------------------------------
 // Helpers.
 
 // walRec is one replayed record, data copied.
@@ -523,14 +240,14 @@ func walReplayResultOf(t *testing.T, fs FS, path string) walReplayResult {
 
 func TestWALCreate(t *testing.T) {
 	dir := t.TempDir()
-	ffs := &walFaultFS{FS: OSFS()}
+	ffs := newFaultFS(OSFS())
 	path := filepath.Join(dir, "1.wal")
 	w, err := createWAL(ffs, path, 1, DurabilitySync, 0, nil)
 	require.NoError(t, err)
-	writes, syncs := ffs.counts()
+	writes, syncs := ffs.opCountOf(fsOpWrite), ffs.opCountOf(fsOpSync)
 	assert.Equal(t, 1, writes, "header written in one call")
 	assert.Equal(t, 1, syncs, "file fsynced")
-	assert.Equal(t, 1, ffs.syncDirs, "directory fsynced")
+	assert.Equal(t, 1, ffs.opCountOf(fsOpSyncDir), "directory fsynced")
 	assert.Equal(t, walHeaderSize64, w.size())
 	assert.Equal(t, walHeaderSize64, w.syncedOffset())
 
@@ -550,7 +267,7 @@ func TestWALCreate(t *testing.T) {
 }
 
 func TestWALAppendRejects(t *testing.T) {
-	w, err := createWAL(newWALMemFS(), "w", 1, DurabilitySync, 0, nil)
+	w, err := createWAL(newMemFS(), "w", 1, DurabilitySync, 0, nil)
 	require.NoError(t, err)
 	defer w.close()
 	_, err = w.append(walRecordSyncMark, 1, nil)
@@ -562,7 +279,7 @@ func TestWALAppendRejects(t *testing.T) {
 }
 
 func TestWALIntervalCommitWritesWithoutFsync(t *testing.T) {
-	ffs := &walFaultFS{FS: OSFS()}
+	ffs := newFaultFS(OSFS())
 	path := filepath.Join(t.TempDir(), "1.wal")
 	w, err := createWAL(ffs, path, 1, DurabilityInterval, time.Hour, nil)
 	require.NoError(t, err)
@@ -573,27 +290,27 @@ func TestWALIntervalCommitWritesWithoutFsync(t *testing.T) {
 		got, _, err := walReplayAll(OSFS(), path, false)
 		require.NoError(t, err)
 		require.Len(t, got, i+1)
-		written, _ := ffs.coverage()
+		written, _ := ffs.writeCoverage()
 		assert.GreaterOrEqual(t, written, ends[i])
 	}
-	_, syncs := ffs.counts()
+	syncs := ffs.opCountOf(fsOpSync)
 	assert.Equal(t, 1, syncs, "no fsync besides the header's")
 	assert.Equal(t, walHeaderSize64, w.syncedOffset())
 
 	require.NoError(t, w.sync())
-	_, syncs = ffs.counts()
+	syncs = ffs.opCountOf(fsOpSync)
 	assert.Equal(t, 2, syncs)
 	assert.Equal(t, ends[9], w.syncedOffset())
 	// Nothing new: sync must not fsync again, nor append endless sync marks.
 	require.NoError(t, w.sync())
 	require.NoError(t, w.sync())
-	_, syncs = ffs.counts()
+	syncs = ffs.opCountOf(fsOpSync)
 	assert.Equal(t, 2, syncs)
 	require.NoError(t, w.close())
 }
 
 func TestWALNoneBuffersUntilSync(t *testing.T) {
-	ffs := &walFaultFS{FS: OSFS()}
+	ffs := newFaultFS(OSFS())
 	path := filepath.Join(t.TempDir(), "1.wal")
 	w, err := createWAL(ffs, path, 1, DurabilityNone, 0, nil)
 	require.NoError(t, err)
@@ -601,7 +318,7 @@ func TestWALNoneBuffersUntilSync(t *testing.T) {
 	for i := range 10 {
 		end = walAppendCommit(t, w, walRecordDelete, int64(i+1), walPayload(int64(i), 100))
 	}
-	writes, syncs := ffs.counts()
+	writes, syncs := ffs.opCountOf(fsOpWrite), ffs.opCountOf(fsOpSync)
 	assert.Equal(t, 1, writes, "only the header was written")
 	assert.Equal(t, 1, syncs)
 	assert.Len(t, walReadFile(t, OSFS(), path), walHeaderSize)
@@ -612,7 +329,7 @@ func TestWALNoneBuffersUntilSync(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, got, 10)
 	assert.Equal(t, end, w.syncedOffset())
-	_, syncs = ffs.counts()
+	syncs = ffs.opCountOf(fsOpSync)
 	assert.Equal(t, 2, syncs)
 
 	// The buffer is written (without fsync) once it exceeds its limit.
@@ -620,9 +337,9 @@ func TestWALNoneBuffersUntilSync(t *testing.T) {
 	for i := range 5 {
 		end = walAppendCommit(t, w, walRecordBatch, int64(100+i), big)
 	}
-	written, _ := ffs.coverage()
+	written, _ := ffs.writeCoverage()
 	assert.Greater(t, written, int64(walBufferLimit))
-	_, syncs = ffs.counts()
+	syncs = ffs.opCountOf(fsOpSync)
 	assert.Equal(t, 2, syncs)
 	require.NoError(t, w.close())
 	got, _, err = walReplayAll(OSFS(), path, false)
@@ -632,16 +349,16 @@ func TestWALNoneBuffersUntilSync(t *testing.T) {
 }
 
 func TestWALSyncCommitFsyncs(t *testing.T) {
-	ffs := &walFaultFS{FS: OSFS()}
+	ffs := newFaultFS(OSFS())
 	path := filepath.Join(t.TempDir(), "1.wal")
 	w, err := createWAL(ffs, path, 1, DurabilitySync, 0, nil)
 	require.NoError(t, err)
 	for i := range 5 {
 		end := walAppendCommit(t, w, walRecordBatch, int64(i+1), walPayload(int64(i), 256))
 		assert.GreaterOrEqual(t, w.syncedOffset(), end)
-		_, synced := ffs.coverage()
+		_, synced := ffs.writeCoverage()
 		assert.GreaterOrEqual(t, synced, end)
-		_, syncs := ffs.counts()
+		syncs := ffs.opCountOf(fsOpSync)
 		assert.Equal(t, i+2, syncs)
 	}
 	require.NoError(t, w.close())
@@ -652,22 +369,16 @@ func TestWALSyncCommitFsyncs(t *testing.T) {
 }
 
 func TestWALIntervalSyncerFsyncs(t *testing.T) {
-	ffs := &walFaultFS{FS: OSFS(), onSync: make(chan struct{}, 1)}
+	ffs := newFaultFS(OSFS())
 	path := filepath.Join(t.TempDir(), "1.wal")
 	w, err := createWAL(ffs, path, 1, DurabilityInterval, time.Millisecond, nil)
 	require.NoError(t, err)
 	end := walAppendCommit(t, w, walRecordBatch, 1, []byte("tick"))
-	deadline := time.After(30 * time.Second) // a hang guard, not a timing assertion
-	for {
-		if _, synced := ffs.coverage(); synced >= end {
-			break
-		}
-		select {
-		case <-ffs.onSync:
-		case <-deadline:
-			t.Fatal("the interval syncer never fsynced the WAL")
-		}
-	}
+	// The 30 s are a hang guard, not a timing assertion.
+	require.Eventually(t, func() bool {
+		_, synced := ffs.writeCoverage()
+		return synced >= end
+	}, 30*time.Second, time.Millisecond, "the interval syncer never fsynced the WAL")
 	require.NoError(t, w.close())
 	require.NoError(t, w.close())
 }
@@ -675,14 +386,14 @@ func TestWALIntervalSyncerFsyncs(t *testing.T) {
 func TestWALCloseIdempotent(t *testing.T) {
 	for _, mode := range walAllModes {
 		t.Run(mode.String(), func(t *testing.T) {
-			ffs := &walFaultFS{FS: newWALMemFS()}
+			ffs := newFaultFS(newMemFS())
 			w, err := createWAL(ffs, "w", 1, mode, time.Hour, nil)
 			require.NoError(t, err)
 			end := walAppendCommit(t, w, walRecordBatch, 1, []byte("a"))
 			require.NoError(t, w.close())
-			_, syncs := ffs.counts()
+			syncs := ffs.opCountOf(fsOpSync)
 			require.NoError(t, w.close())
-			_, syncs2 := ffs.counts()
+			syncs2 := ffs.opCountOf(fsOpSync)
 			assert.Equal(t, syncs, syncs2, "a second close does no I/O")
 			_, err = w.append(walRecordBatch, 2, nil)
 			assert.ErrorIs(t, err, ErrClosed)
@@ -693,7 +404,7 @@ func TestWALCloseIdempotent(t *testing.T) {
 		})
 	}
 	// Closing an empty WAL leaves just the header.
-	fs := newWALMemFS()
+	fs := newMemFS()
 	w, err := createWAL(fs, "e", 1, DurabilityInterval, time.Hour, nil)
 	require.NoError(t, err)
 	require.NoError(t, w.close())
@@ -712,7 +423,7 @@ func TestWALGroupCommit(t *testing.T) {
 	}
 	for _, mode := range walAllModes {
 		t.Run(mode.String(), func(t *testing.T) {
-			ffs := &walFaultFS{FS: OSFS()}
+			ffs := newFaultFS(OSFS())
 			path := filepath.Join(t.TempDir(), "1.wal")
 			w, err := createWAL(ffs, path, 1, mode, time.Millisecond, nil)
 			require.NoError(t, err)
@@ -740,7 +451,7 @@ func TestWALGroupCommit(t *testing.T) {
 							bad.Add(1)
 							return
 						}
-						written, synced := ffs.coverage()
+						written, synced := ffs.writeCoverage()
 						switch mode {
 						case DurabilitySync:
 							if synced < end {
@@ -756,7 +467,7 @@ func TestWALGroupCommit(t *testing.T) {
 			}
 			wg.Wait()
 			require.Zero(t, bad.Load(), "commits failed or returned before their bytes were covered")
-			_, syncs := ffs.counts()
+			syncs := ffs.opCountOf(fsOpSync)
 			require.NoError(t, w.close())
 			t.Logf("%s: %d records, %d fsyncs during the run", mode, goroutines*perG, syncs-1)
 
@@ -777,21 +488,19 @@ func TestWALGroupCommit(t *testing.T) {
 func TestWALStickyWriteError(t *testing.T) {
 	for _, mode := range []Durability{DurabilitySync, DurabilityInterval} {
 		t.Run(mode.String(), func(t *testing.T) {
-			ffs := &walFaultFS{FS: OSFS()}
+			ffs := newFaultFS(OSFS())
 			path := filepath.Join(t.TempDir(), "1.wal")
 			w, err := createWAL(ffs, path, 1, mode, time.Hour, nil)
 			require.NoError(t, err)
 			end1 := walAppendCommit(t, w, walRecordBatch, 1, walPayload(1, 100))
-			writes, syncs := ffs.counts()
-			ffs.mu.Lock()
-			ffs.failWriteAt = writes + 1
-			ffs.mu.Unlock()
+			writes, syncs := ffs.opCountOf(fsOpWrite), ffs.opCountOf(fsOpSync)
+			ffs.failNth(fsOpWrite, writes, failOnce, faultShortWrite) // half the bytes, then an error
 
 			end2, err := w.append(walRecordBatch, 2, walPayload(2, 100))
 			require.NoError(t, err, "append does no I/O")
 			err = w.commit(end2)
 			require.Error(t, err)
-			require.ErrorIs(t, err, errWALInjected)
+			require.ErrorIs(t, err, errInjectedFault)
 			require.ErrorIs(t, err, ErrIO)
 			assert.Contains(t, err.Error(), path)
 			first := err
@@ -806,7 +515,7 @@ func TestWALStickyWriteError(t *testing.T) {
 			assert.Same(t, first, w.close())
 
 			// Nothing was retried.
-			writes2, syncs2 := ffs.counts()
+			writes2, syncs2 := ffs.opCountOf(fsOpWrite), ffs.opCountOf(fsOpSync)
 			assert.Equal(t, writes+1, writes2)
 			assert.Equal(t, syncs, syncs2)
 
@@ -822,7 +531,8 @@ func TestWALStickyWriteError(t *testing.T) {
 func TestWALStickySyncError(t *testing.T) {
 	for _, mode := range walAllModes {
 		t.Run(mode.String(), func(t *testing.T) {
-			ffs := &walFaultFS{FS: OSFS(), failSyncAt: 2} // the header's fsync is the first
+			ffs := newFaultFS(OSFS())
+			ffs.failNth(fsOpSync, 1, failOnce, faultSyncError) // the header's fsync is the first
 			path := filepath.Join(t.TempDir(), "1.wal")
 			w, err := createWAL(ffs, path, 1, mode, time.Hour, nil)
 			require.NoError(t, err)
@@ -845,7 +555,7 @@ func TestWALStickySyncError(t *testing.T) {
 				}
 				wg.Wait()
 				for _, err := range errs {
-					require.ErrorIs(t, err, errWALInjected)
+					require.ErrorIs(t, err, errInjectedFault)
 				}
 				first = errs[0]
 			default:
@@ -853,20 +563,20 @@ func TestWALStickySyncError(t *testing.T) {
 					require.NoError(t, w.commit(end))
 				}
 				first = w.sync()
-				require.ErrorIs(t, first, errWALInjected)
+				require.ErrorIs(t, first, errInjectedFault)
 			}
 			require.ErrorIs(t, first, ErrIO)
 			assert.Contains(t, first.Error(), "fsync")
-			_, syncs := ffs.counts()
+			syncs := ffs.opCountOf(fsOpSync)
 
 			_, err = w.append(walRecordBatch, 100, nil)
 			assert.Same(t, w.err(), err)
-			assert.ErrorIs(t, w.sync(), errWALInjected)
+			assert.ErrorIs(t, w.sync(), errInjectedFault)
 			if mode != DurabilityInterval {
-				assert.ErrorIs(t, w.commit(ends[0]), errWALInjected, "not acknowledged after the failure")
+				assert.ErrorIs(t, w.commit(ends[0]), errInjectedFault, "not acknowledged after the failure")
 			}
-			assert.ErrorIs(t, w.close(), errWALInjected)
-			_, syncs2 := ffs.counts()
+			assert.ErrorIs(t, w.close(), errInjectedFault)
+			syncs2 := ffs.opCountOf(fsOpSync)
 			assert.Equal(t, syncs, syncs2, "a failed fsync is never retried")
 			assert.Equal(t, walHeaderSize64, w.syncedOffset())
 		})
@@ -880,15 +590,15 @@ func TestWALStickyErrorFaultSweep(t *testing.T) {
 	for _, kind := range []string{"write", "sync"} {
 		for n := 1; n <= 14; n++ {
 			for _, mode := range []Durability{DurabilitySync, DurabilityInterval} {
-				ffs := &walFaultFS{FS: newWALMemFS()}
-				if kind == "write" {
-					ffs.failWriteAt = n
+				ffs := newFaultFS(newMemFS())
+				if kind == "write" { // half the bytes, then an error
+					ffs.failNth(fsOpWrite, n-1, failOnce, faultShortWrite)
 				} else {
-					ffs.failSyncAt = n
+					ffs.failNth(fsOpSync, n-1, failOnce, faultSyncError)
 				}
 				w, err := createWAL(ffs, "w", 1, mode, time.Hour, nil)
 				if err != nil {
-					require.ErrorIs(t, err, errWALInjected)
+					require.ErrorIs(t, err, errInjectedFault)
 					continue
 				}
 				acked := []int64{}
@@ -902,7 +612,7 @@ func TestWALStickyErrorFaultSweep(t *testing.T) {
 						err = w.sync()
 					}
 					if err != nil {
-						require.ErrorIs(t, err, errWALInjected)
+						require.ErrorIs(t, err, errInjectedFault)
 						failed = true
 						continue
 					}
@@ -910,9 +620,9 @@ func TestWALStickyErrorFaultSweep(t *testing.T) {
 					acked = append(acked, int64(i+1))
 				}
 				if err := w.close(); err != nil {
-					require.ErrorIs(t, err, errWALInjected)
+					require.ErrorIs(t, err, errInjectedFault)
 				}
-				got, _, err := walReplayAll(ffs.FS, "w", true)
+				got, _, err := walReplayAll(ffs.inner, "w", true)
 				require.NoError(t, err)
 				seqs := []int64{}
 				for _, r := range got {
@@ -937,7 +647,7 @@ func TestWALStickyErrorFaultSweep(t *testing.T) {
 // after the last sync covered by a sync mark.
 func walBuild(t testing.TB, sizes []int, syncAfter map[int]bool, closeIt bool) []byte {
 	t.Helper()
-	fs := newWALMemFS()
+	fs := newMemFS()
 	w, err := createWAL(fs, "build", 1, DurabilityNone, 0, nil)
 	require.NoError(t, err)
 	for i, n := range sizes {
@@ -976,7 +686,7 @@ func TestWALTornTailEveryOffset(t *testing.T) {
 	require.Equal(t, int64(len(img)), lastStart+walRecHeaderSize+1500)
 
 	for cut := lastStart; cut < int64(len(img)); cut++ {
-		fs := newWALMemFS()
+		fs := newMemFS()
 		walWriteFile(t, fs, "1.wal", img[:cut])
 		got, res, err := walReplayAll(fs, "1.wal", true)
 		require.NoError(t, err, "cut at %d", cut)
@@ -1013,7 +723,7 @@ func TestWALTornTailEveryOffset(t *testing.T) {
 func TestWALTornTailOfSyncModeWAL(t *testing.T) {
 	// A real Sync-mode file: records interleaved with sync marks. Cutting
 	// anywhere after the last mark's claim is a crash artefact.
-	fs := newWALMemFS()
+	fs := newMemFS()
 	w, err := createWAL(fs, "w", 1, DurabilitySync, 0, nil)
 	require.NoError(t, err)
 	for i := range 6 {
@@ -1023,7 +733,7 @@ func TestWALTornTailOfSyncModeWAL(t *testing.T) {
 	require.NoError(t, w.close())
 	offs := walDataOffsets(t, img)
 	for cut := offs[5] + 1; cut < int64(len(img)); cut++ {
-		fs := newWALMemFS()
+		fs := newMemFS()
 		walWriteFile(t, fs, "w", img[:cut])
 		got, res, err := walReplayAll(fs, "w", true)
 		require.NoError(t, err)
@@ -1034,7 +744,7 @@ func TestWALTornTailOfSyncModeWAL(t *testing.T) {
 }
 
 func TestWALGarbledSyncedRecordIsCorruption(t *testing.T) {
-	fs := newWALMemFS()
+	fs := newMemFS()
 	w, err := createWAL(fs, "w", 1, DurabilitySync, 0, nil)
 	require.NoError(t, err)
 	for i := range 20 {
@@ -1072,7 +782,7 @@ func TestWALGarbledUnsyncedTailIsTruncated(t *testing.T) {
 		for victim := 2; victim < 5; victim++ {
 			b := bytes.Clone(img)
 			b[offs[victim]+walRecHeaderSize+5] ^= 0xff
-			fs := newWALMemFS()
+			fs := newMemFS()
 			walWriteFile(t, fs, "w", b)
 			got, res, err := walReplayAll(fs, "w", true)
 			require.NoError(t, err)
@@ -1090,7 +800,7 @@ func TestWALGarbledUnsyncedTailIsTruncated(t *testing.T) {
 }
 
 func TestWALZeroedPageInSyncedWALIsCorruption(t *testing.T) {
-	fs := newWALMemFS()
+	fs := newMemFS()
 	w, err := createWAL(fs, "w", 1, DurabilitySync, 0, nil)
 	require.NoError(t, err)
 	for i := range 100 {
@@ -1116,7 +826,7 @@ func TestWALZeroedPageInSyncedWALIsCorruption(t *testing.T) {
 
 func TestWALNonNewestDamageIsCorruption(t *testing.T) {
 	img := walBuild(t, []int{30, 30, 30}, nil, false)
-	fs := newWALMemFS()
+	fs := newMemFS()
 	// A torn tail in an old WAL.
 	walWriteFile(t, fs, "old", img[:len(img)-3])
 	_, _, err := walReplayAll(fs, "old", false)
@@ -1134,7 +844,7 @@ func TestWALNonNewestDamageIsCorruption(t *testing.T) {
 
 func TestWALHeaderDamage(t *testing.T) {
 	img := walBuild(t, []int{10, 10}, nil, true)
-	fs := newWALMemFS()
+	fs := newMemFS()
 	for i := range walHeaderSize {
 		for _, newest := range []bool{true, false} {
 			b := bytes.Clone(img)
@@ -1167,7 +877,7 @@ func TestWALHeaderDamage(t *testing.T) {
 // the corruption matrix); it is ErrCorrupted.
 func TestWALZeroedBeyondHeaderIsCorruption(t *testing.T) {
 	for _, n := range []int{walHeaderSize + 1, 3126, 4096, 9000} {
-		fs := newWALMemFS()
+		fs := newMemFS()
 		walWriteFile(t, fs, "w", make([]byte, n))
 		_, _, err := walReplayAll(fs, "w", true)
 		walRequireCorruptAt(t, err, "w", 0)
@@ -1186,7 +896,7 @@ func TestWALHeaderMissingInNewest(t *testing.T) {
 	}
 	for name, b := range cases {
 		t.Run(name, func(t *testing.T) {
-			fs := newWALMemFS()
+			fs := newMemFS()
 			walWriteFile(t, fs, "w", b)
 			got, res, err := walReplayAll(fs, "w", true)
 			require.NoError(t, err)
@@ -1208,7 +918,7 @@ func TestWALHeaderMissingInNewest(t *testing.T) {
 // "corruption" (which would stop the database from opening), while a real
 // mark must.
 func TestWALSyncMarkSalt(t *testing.T) {
-	fs := newWALMemFS()
+	fs := newMemFS()
 	w, err := createWAL(fs, "w", 1, DurabilityNone, 0, nil)
 	require.NoError(t, err)
 	salt := w.salt
@@ -1250,7 +960,7 @@ func TestWALSyncMarkSalt(t *testing.T) {
 func TestWALReplayCallbackError(t *testing.T) {
 	img := walBuild(t, []int{5, 5, 5}, nil, true)
 	offs := walDataOffsets(t, img)
-	fs := newWALMemFS()
+	fs := newMemFS()
 	walWriteFile(t, fs, "w", img)
 	n := 0
 	_, err := replayWAL(fs, "w", false, nil, func(walRecordType, int64, []byte) error {
@@ -1291,7 +1001,7 @@ func TestWALReaderLengthChecks(t *testing.T) {
 	}
 	for name, b := range cases {
 		t.Run(name, func(t *testing.T) {
-			fs := newWALMemFS()
+			fs := newMemFS()
 			walWriteFile(t, fs, "w", b)
 			_, _, err := walReplayAll(fs, "w", false)
 			walRequireCorruptAt(t, err, "w", walHeaderSize64)
@@ -1307,7 +1017,7 @@ func TestWALReaderLengthChecks(t *testing.T) {
 // file, offset and dropped bytes.
 func TestWALReplayLogsTruncation(t *testing.T) {
 	img := walBuild(t, []int{10, 10}, nil, false)
-	fs := newWALMemFS()
+	fs := newMemFS()
 	walWriteFile(t, fs, "w", img[:len(img)-4])
 	var logBuf bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logBuf, nil))
@@ -1326,24 +1036,24 @@ func TestWALReplayLogsTruncation(t *testing.T) {
 // that an older WAL is only read.
 func TestWALReplayNewestFsyncs(t *testing.T) {
 	img := walBuild(t, []int{10, 10}, nil, false)
-	ffs := &walFaultFS{FS: newWALMemFS()}
-	walWriteFile(t, ffs.FS, "w", img)
+	ffs := newFaultFS(newMemFS())
+	walWriteFile(t, ffs.inner, "w", img)
 	_, _, err := walReplayAll(ffs, "w", false)
 	require.NoError(t, err)
-	writes, syncs := ffs.counts()
+	writes, syncs := ffs.opCountOf(fsOpWrite), ffs.opCountOf(fsOpSync)
 	assert.Zero(t, writes)
 	assert.Zero(t, syncs)
 	_, res, err := walReplayAll(ffs, "w", true)
 	require.NoError(t, err)
 	assert.False(t, res.truncated)
-	_, syncs = ffs.counts()
+	syncs = ffs.opCountOf(fsOpSync)
 	assert.Equal(t, 1, syncs)
 
 	// A failing fsync during replay is reported as an I/O error.
-	ffs.failSyncAt = 2
+	ffs.failNth(fsOpSync, 1, failOnce, faultSyncError)
 	_, _, err = walReplayAll(ffs, "w", true)
 	assert.ErrorIs(t, err, ErrIO)
-	assert.ErrorIs(t, err, errWALInjected)
+	assert.ErrorIs(t, err, errInjectedFault)
 }
 
 // walImage builds a WAL image by hand: a header with the given salt followed
@@ -1362,7 +1072,7 @@ func TestWALSyncMarkClaimChecks(t *testing.T) {
 	r2 := appendWALRecord(nil, walRecordBatch, 2, []byte("two"))
 	r3 := appendWALRecord(nil, walRecordBatch, 3, []byte("three"))
 	markAt := walHeaderSize64 + int64(len(r1)+len(r2))
-	fs := newWALMemFS()
+	fs := newMemFS()
 
 	// In order, a mark claiming more than the bytes before it is damage.
 	img := walImage(salt, r1, r2, appendWALSyncMark(nil, salt, markAt+1), r3)
@@ -1424,7 +1134,7 @@ func TestWALSyncMarkAcrossReadWindows(t *testing.T) {
 		markAt := x + int64(len(bad)+len(filler))
 		require.Equal(t, magicAt, markAt+walRecHeaderSize)
 		img := walImage(salt, r1, bad, filler, appendWALSyncMark(nil, salt, markAt))
-		fs := newWALMemFS()
+		fs := newMemFS()
 		walWriteFile(t, fs, "w", img)
 		_, _, err := walReplayAll(fs, "w", true)
 		walRequireCorruptAt(t, err, "w", x)

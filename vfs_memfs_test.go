@@ -16,8 +16,9 @@ import (
 )
 
 // This file holds memFS, the in-memory FS of the power-loss tests (SPEC §8).
-// It lives in a non-test file so that the tests of every area and the
-// reliability suite can use it; nothing in production code refers to it.
+// It is a test file: the tests of every area and the reliability suite use
+// it, and it stays out of importers' binaries. Its own tests are in
+// vfs_mem_test.go.
 //
 // # Crash model
 //

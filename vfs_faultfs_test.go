@@ -12,9 +12,9 @@ import (
 
 // This file holds faultFS, the FS wrapper of the fault sweep (SPEC §8): it
 // counts every operation on the FS and on the files, mappings and locks it
-// hands out, and fails the operation of a chosen index. It lives in a non-test
-// file so that the tests of every area can use it; nothing in production
-// code refers to it.
+// hands out, and fails the operation of a chosen index. It is a test file:
+// the tests of every area use it, and it stays out of importers' binaries.
+// Its own tests are in vfs_fault_test.go.
 
 // fsOp names a kind of FS, File, MappedFile or lock operation. memFS passes it
 // to its op hook and faultFS counts and filters by it.
@@ -129,6 +129,11 @@ const (
 	// faultRenameError fails a Rename with syscall.EIO, leaving both names
 	// untouched. Applies to rename only.
 	faultRenameError
+	// faultSilentShortWrite makes a Write write the first half of its bytes
+	// and return that count with a nil error, breaking the io.Writer
+	// contract: the caller must check the count. The op log still records
+	// the fault. Applies to writes only.
+	faultSilentShortWrite
 )
 
 // String returns the name of the fault kind.
@@ -144,6 +149,8 @@ func (k faultKind) String() string {
 		return "fsync error"
 	case faultRenameError:
 		return "rename error"
+	case faultSilentShortWrite:
+		return "silent short write"
 	}
 	return fmt.Sprintf("faultKind(%d)", int(k))
 }
@@ -155,7 +162,7 @@ func (k faultKind) appliesTo(op fsOp) bool {
 		return true
 	case faultENOSPC:
 		return op.mutating()
-	case faultShortWrite:
+	case faultShortWrite, faultSilentShortWrite:
 		return op == fsOpWrite
 	case faultSyncError:
 		return op == fsOpSync || op == fsOpSyncDir
@@ -172,6 +179,8 @@ func (k faultKind) cause() error {
 		return syscall.ENOSPC
 	case faultShortWrite:
 		return fmt.Errorf("%w: %w", io.ErrShortWrite, syscall.ENOSPC)
+	case faultSilentShortWrite:
+		return io.ErrShortWrite // logged only; the Write returns nil
 	}
 	return syscall.EIO
 }
@@ -244,6 +253,9 @@ type faultFS struct {
 	perOp    [numFSOps]atomic.Int64 // operations started, per kind
 	injected atomic.Int64           // faults injected
 	fault    atomic.Pointer[faultSpec]
+	spared   atomic.Uint32 // bit op set: operations of kind op are never failed
+	written  atomic.Int64  // bytes written by passed-through File.Writes
+	synced   atomic.Int64  // written as of the start of the latest good File.Sync
 	// observer, when set, is called with every injected failure, in the
 	// goroutine of the failing operation, before the operation returns.
 	observer atomic.Pointer[func(faultLogEntry)]
@@ -283,12 +295,27 @@ func (f *faultFS) setObserver(fn func(faultLogEntry)) {
 	f.observer.Store(&fn)
 }
 
+// spareOps makes operations of the given kinds pass even where the armed
+// fault matches them (they are still counted), until reset. A test that
+// checks the cleanup after a failure spares fsOpRemove, so that a fault
+// armed failFromThenOn does not also fail the cleanup.
+func (f *faultFS) spareOps(ops ...fsOp) {
+	var bits uint32
+	for _, op := range ops {
+		bits |= 1 << op
+	}
+	f.spared.Store(bits)
+}
+
 // clearFaults disarms the fault; counting goes on.
 func (f *faultFS) clearFaults() { f.fault.Store(nil) }
 
 // reset clears the fault, the counters and the log.
 func (f *faultFS) reset() {
 	f.fault.Store(nil)
+	f.spared.Store(0)
+	f.written.Store(0)
+	f.synced.Store(0)
 	f.total.Store(0)
 	f.mutating.Store(0)
 	for i := range f.perOp {
@@ -317,6 +344,15 @@ func (f *faultFS) opCountOf(class fsOp) int {
 	return 0
 }
 
+// writeCoverage returns how many bytes the Writes passed through to the
+// inner FS wrote (all files together; injected short writes not counted),
+// and how many of them an fsync covers for sure: the written count as it was
+// when the latest successful File.Sync began. A durability test compares an
+// acknowledged record's end offset with them.
+func (f *faultFS) writeCoverage() (written, synced int64) {
+	return f.written.Load(), f.synced.Load()
+}
+
 // faultsInjected returns the number of operations failed since newFaultFS or
 // reset.
 func (f *faultFS) faultsInjected() int { return int(f.injected.Load()) }
@@ -339,7 +375,7 @@ func (f *faultFS) begin(op fsOp, path string) *injectedFault {
 		mutIdx = f.mutating.Add(1) - 1
 	}
 	var fault *injectedFault
-	if s := f.fault.Load(); s != nil && s.kind.appliesTo(op) {
+	if s := f.fault.Load(); s != nil && s.kind.appliesTo(op) && f.spared.Load()&(1<<op) == 0 {
 		i := int64(-1)
 		switch s.class {
 		case fsOpAny:
@@ -511,11 +547,16 @@ func (f *faultFile) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // Write writes p, or on an injected short write the first half of p followed
-// by the error.
+// by the error (by no error for a silent short write).
 func (f *faultFile) Write(p []byte) (int, error) {
 	fault := f.fs.begin(fsOpWrite, f.name)
 	if fault == nil {
-		return f.inner.Write(p)
+		n, err := f.inner.Write(p)
+		f.fs.written.Add(int64(n))
+		return n, err
+	}
+	if fault.kind == faultSilentShortWrite {
+		return f.inner.Write(p[:len(p)/2])
 	}
 	if fault.kind != faultShortWrite {
 		return 0, fault.pathError(f.name)
@@ -531,7 +572,16 @@ func (f *faultFile) Sync() error {
 	if fault := f.fs.begin(fsOpSync, f.name); fault != nil {
 		return fault.pathError(f.name)
 	}
-	return f.inner.Sync()
+	covered := f.fs.written.Load()
+	if err := f.inner.Sync(); err != nil {
+		return err
+	}
+	for {
+		old := f.fs.synced.Load()
+		if old >= covered || f.fs.synced.CompareAndSwap(old, covered) {
+			return nil
+		}
+	}
 }
 
 func (f *faultFile) Truncate(size int64) error {

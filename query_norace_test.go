@@ -1,7 +1,0 @@
-//go:build !race
-
-package srdb
-
-// queryRaceEnabled shrinks the query model test under the race detector,
-// which slows it about tenfold.
-const queryRaceEnabled = false
