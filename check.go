@@ -20,6 +20,9 @@ import (
 // rows of its memtable or SST, in both directions. Tables that failed to
 // open are reported with their error.
 func (db *Database) Check() error {
+	if err := db.usable(); err != nil {
+		return err
+	}
 	db.mu.RLock()
 	if db.closed {
 		db.mu.RUnlock()

@@ -111,11 +111,21 @@ func fieldError(code int, field, format string, args ...any) *Error {
 	return e
 }
 
-// Name returns the table name the schema was created with.
-func (s *Schema) Name() string { return s.name }
+// Name returns the table name the schema was created with ("" for a nil
+// Schema).
+func (s *Schema) Name() string {
+	if s == nil {
+		return ""
+	}
+	return s.name
+}
 
-// Fields returns a copy of the fields in declaration order.
+// Fields returns a copy of the fields in declaration order (nil for a nil
+// Schema).
 func (s *Schema) Fields() []Field {
+	if s == nil {
+		return nil
+	}
 	out := make([]Field, len(s.fields))
 	copy(out, s.fields)
 	return out
@@ -123,6 +133,9 @@ func (s *Schema) Fields() []Field {
 
 // Field returns the field called name and true, or a zero Field and false.
 func (s *Schema) Field(name string) (Field, bool) {
+	if s == nil {
+		return Field{}, false
+	}
 	if i, ok := s.byName[name]; ok {
 		return s.fields[i], true
 	}
@@ -130,11 +143,19 @@ func (s *Schema) Field(name string) (Field, bool) {
 }
 
 // NumFields returns the number of fields (system fields not included).
-func (s *Schema) NumFields() int { return len(s.fields) }
+func (s *Schema) NumFields() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.fields)
+}
 
 // String returns a one-line description such as
 // "messages(channel_id string indexed, payload bytes nullable)".
 func (s *Schema) String() string {
+	if s == nil {
+		return ""
+	}
 	var b strings.Builder
 	b.WriteString(s.name)
 	b.WriteByte('(')
