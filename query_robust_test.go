@@ -1,0 +1,89 @@
+package srdb
+
+import (
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+)
+
+// withHangGuard runs fn and fails the test when it has not returned within
+// limit (a guard against a hang, not a timing assertion).
+func withHangGuard(t *testing.T, what string, limit time.Duration, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		t.Fatalf("%s did not return within %v", what, limit)
+	}
+}
+
+// TestQueryDecimalHugeExponentRefused: a decimal query argument whose
+// exponent Insert would refuse (beyond ±decimal.MaxDecodeExponent) is
+// refused as ErrInvalidQuery naming the field, before it is printed or
+// converted — for every field type and operator. Before the bound, 2^24
+// took seconds (printing the condition for Explain expands every digit)
+// and 2^30 never returned.
+func TestQueryDecimalHugeExponentRefused(t *testing.T) {
+	db := openTestDB(t, t.TempDir(), &Options{Durability: DurabilityNone})
+	defer db.Close()
+	s, err := NewSchema("d", []Field{
+		{Name: "dec", Type: Decimal, Indexed: true},
+		{Name: "plain", Type: Decimal},
+		{Name: "n", Type: Int64},
+		{Name: "x", Type: Float64},
+		{Name: "s", Type: String},
+	})
+	require.NoError(t, err)
+	tbl, err := db.CreateTable("d", s)
+	require.NoError(t, err)
+	_, err = tbl.Insert(map[string]any{"dec": decimal.New(15, -1), "plain": decimal.New(2, 0), "n": 1, "x": 1.5, "s": "a"})
+	require.NoError(t, err)
+
+	for _, exp := range []int32{1 << 24, 1 << 30, -(1 << 30)} {
+		huge := decimal.New(1, exp)
+		// Insert's bound: the reference the query must match.
+		_, err := tbl.Insert(map[string]any{"dec": huge, "plain": decimal.New(2, 0), "n": 1, "x": 1.5, "s": "a"})
+		require.ErrorIs(t, err, ErrSchemaViolation)
+		for _, field := range []string{"dec", "plain", "n", "x", "s", "_seq"} {
+			queries := map[string]*Query{
+				"Eq":        tbl.Query().Eq(field, huge),
+				"NotEq":     tbl.Query().NotEq(field, huge),
+				"Gt":        tbl.Query().Gt(field, huge),
+				"Between":   tbl.Query().Between(field, decimal.New(1, 0), huge),
+				"In":        tbl.Query().In(field, 1, huge),
+				"In slice":  tbl.Query().In(field, []decimal.Decimal{huge}),
+				"Not(Eq)":   tbl.Query().Where(Not(Eq(field, huge))),
+				"Or(Lt,Eq)": tbl.Query().Where(Or(Lt(field, huge), Eq(field, 1))),
+			}
+			for name, q := range queries {
+				what := name + " " + field
+				withHangGuard(t, what, 2*time.Second, func() {
+					_, err := q.Count()
+					require.ErrorIs(t, err, ErrInvalidQuery, what)
+					require.Equal(t, field, err.(*Error).Field, what)
+					require.Contains(t, err.Error(), "exponent", what)
+					_, err = q.Explain()
+					require.ErrorIs(t, err, ErrInvalidQuery, what)
+				})
+			}
+		}
+		// Printing the condition stays short too.
+		withHangGuard(t, "Expr.String", 2*time.Second, func() {
+			require.Less(t, len(Eq("dec", huge).String()), 64)
+		})
+	}
+	// In range values still work.
+	n, err := tbl.Query().Eq("dec", decimal.New(15, -1)).Count()
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	n, err = tbl.Query().Lt("n", decimal.New(1, 3)).Count()
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+}
