@@ -87,3 +87,47 @@ func TestQueryDecimalHugeExponentRefused(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 }
+
+// TestRowNotFoundNamesSeq: Get, GetPartial, Update and Delete of a missing
+// row say which seq (and, when known, why), still matching ErrNotFound.
+func TestRowNotFoundNamesSeq(t *testing.T) {
+	db := openTestDB(t, t.TempDir(), &Options{Durability: DurabilityNone})
+	defer db.Close()
+	s, err := NewSchema("r", []Field{{Name: "n", Type: Int64}})
+	require.NoError(t, err)
+	tbl, err := db.CreateTable("r", s)
+	require.NoError(t, err)
+	for i := 0; i < 3; i++ {
+		_, err := tbl.Insert(map[string]any{"n": i})
+		require.NoError(t, err)
+	}
+	require.NoError(t, tbl.Delete(2))
+	check := func(what string, err error, want ...string) {
+		t.Helper()
+		require.ErrorIs(t, err, ErrNotFound, what)
+		require.True(t, IsNotFound(err), what)
+		require.Equal(t, "r", err.(*Error).Table, what)
+		for _, w := range want {
+			require.Contains(t, err.Error(), w, what)
+		}
+	}
+	for _, flushed := range []bool{false, true} {
+		_, err = tbl.Get(-1)
+		check("Get(-1)", err, "_seq -1", "seqs start at 1")
+		_, err = tbl.Get(0)
+		check("Get(0)", err, "_seq 0")
+		_, err = tbl.Get(999999)
+		check("Get(999999)", err, "_seq 999999", "last seq assigned is 3")
+		_, err = tbl.GetPartial(999999, "n")
+		check("GetPartial(999999)", err, "_seq 999999")
+		check("Update(999999)", tbl.Update(999999, map[string]any{"n": 1}), "_seq 999999")
+		check("Delete(-5)", tbl.Delete(-5), "_seq -5")
+		_, err = tbl.Get(2)
+		check("Get(deleted)", err, "_seq 2", "deleted")
+		check("Update(deleted)", tbl.Update(2, map[string]any{"n": 1}), "_seq 2", "deleted")
+		check("Delete(deleted)", tbl.Delete(2), "_seq 2", "deleted")
+		if !flushed {
+			require.NoError(t, tbl.Flush()) // the same from an SST
+		}
+	}
+}
