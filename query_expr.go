@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/shopspring/decimal"
 )
@@ -199,7 +200,8 @@ func (e Expr) format(b *strings.Builder) {
 }
 
 // formatQueryArg prints a query argument for Explain: strings quoted and
-// cut, byte slices as quoted text, a decimal whose exponent is beyond
+// cut, byte slices as quoted text, times in RFC 3339 with nanoseconds in
+// UTC (never the monotonic clock reading %v adds), a decimal whose exponent is beyond
 // ±decimal.MaxDecodeExponent as coefficient "e" exponent (its plain form
 // would have as many digits), everything else with %v.
 func formatQueryArg(a any) string {
@@ -210,6 +212,12 @@ func formatQueryArg(a any) string {
 		return quoteShort(string(x))
 	case nil:
 		return "NULL"
+	case time.Time:
+		return x.UTC().Format(explainTimeLayout)
+	case *time.Time:
+		if x != nil {
+			return x.UTC().Format(explainTimeLayout)
+		}
 	case decimal.Decimal:
 		if exp := int64(x.Exponent()); exp > int64(decimal.MaxDecodeExponent) || exp < -int64(decimal.MaxDecodeExponent) {
 			return fmt.Sprintf("%se%d", x.Coefficient(), exp)
@@ -217,6 +225,9 @@ func formatQueryArg(a any) string {
 	}
 	return fmt.Sprintf("%v", a)
 }
+
+// explainTimeLayout is RFC 3339 with all nine digits of the nanoseconds.
+const explainTimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
 // checkQueryDecimals refuses, before anything else looks at them, decimal
 // arguments that Insert would refuse for a Decimal field (checkDecimal: an

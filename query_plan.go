@@ -463,7 +463,7 @@ func (p *plan) planIndexRange(ix indexSource, l *leafCond, shape orderShape, des
 	ip := &indexPlan{src: ix, field: l.ref, ranges: []indexRange{r}, keyCheck: true}
 	ip.what = l.text
 	if l.form == formRange {
-		ip.what = fmt.Sprintf("%s in [%s, %s]", l.ref.name, formatBound(l.lo), formatBound(l.hi))
+		ip.what = fmt.Sprintf("%s in %s", l.ref.name, formatRange(l))
 	}
 	switch {
 	case shape == orderField && oref.idx == l.ref.idx:

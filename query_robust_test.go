@@ -131,3 +131,43 @@ func TestRowNotFoundNamesSeq(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryExplainTimesAndBounds: Explain prints times in RFC 3339 with
+// nanoseconds in UTC (never Go's monotonic clock reading "m=…"), a missing
+// lower bound as -∞, and excluded ends with parentheses.
+func TestQueryExplainTimesAndBounds(t *testing.T) {
+	db := openTestDB(t, t.TempDir(), &Options{Durability: DurabilityNone})
+	defer db.Close()
+	s, err := NewSchema("m", []Field{
+		{Name: "message_id", Type: Int64, Indexed: true},
+		{Name: "x", Type: Float64, Indexed: true},
+		{Name: "at", Type: Time, Indexed: true},
+	})
+	require.NoError(t, err)
+	tbl, err := db.CreateTable("m", s)
+	require.NoError(t, err)
+	explain := func(q *Query) string {
+		t.Helper()
+		p, err := q.Explain()
+		require.NoError(t, err)
+		return p
+	}
+	require.Contains(t, explain(tbl.Query().Lt("message_id", 100)), "access: index message_id in [-∞, 99], ")
+	require.Contains(t, explain(tbl.Query().Gt("message_id", 100)), "access: index message_id in [101, ∞], ")
+	require.Contains(t, explain(tbl.Query().Gt("x", 0.5)), "access: index x in (0.5, ∞], ")
+	require.Contains(t, explain(tbl.Query().Between("x", -1.5, 2)), "access: index x in [-1.5, 2], ")
+	require.Contains(t, explain(tbl.Query().Lt("x", 0.5)), "access: index x in [-∞, 0.5), ")
+
+	// time.Now carries a monotonic reading; at's zone is not UTC.
+	zone := time.FixedZone("X", 2*3600)
+	now := time.Now()
+	require.Contains(t, now.String(), "m=", "time.Now should carry a monotonic reading")
+	at := time.Date(2026, 12, 6, 13, 4, 5, 120, zone) // 11:04:05.000000120 UTC
+	p := explain(tbl.Query().Lte("at", at).Gt("_time", now))
+	require.NotContains(t, p, "m=")
+	require.Contains(t, p, "access: index at in [-∞, 2026-12-06T11:04:05.000000120Z], ")
+	require.Contains(t, p, "filter: at <= 2026-12-06T11:04:05.000000120Z AND _time > "+now.UTC().Format("2006-01-02T15:04:05.000000000Z")+"\n")
+	p = explain(tbl.Query().Eq("at", now))
+	require.NotContains(t, p, "m=")
+	require.Contains(t, p, "access: index at = "+now.UTC().Format("2006-01-02T15:04:05.000000000Z")+" (1 key)")
+}
