@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Crash tests of compaction (SPEC §6 "a crash at any point of it loses
-// nothing", §8 power loss). A base database is built once on a memFS; each
+// Crash tests of compaction (a crash at any point of a compaction loses
+// nothing, power loss included). A base database is built once on a memFS; each
 // case runs a compaction on an identical copy, takes a crash clone at a
 // chosen moment (a named kill point, or before the k-th file-system
 // operation), reopens the clone and compares it with the model: every live

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 )
 
-// Secondary indexes (SPEC §4 "Secondary indexes").
+// Secondary indexes.
 //
 // An index on a field never diverges from the rows because it is stored
 // next to them:

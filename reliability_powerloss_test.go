@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// SPEC §8 power loss. TestReliabilityPowerLoss runs a workload on memFS —
+// Simulated power loss. TestReliabilityPowerLoss runs a workload on memFS —
 // create a table, two writers inserting batches across many flushes, a
 // Compact and a CreateIndex on the populated table running concurrently
 // with the writers, Close — and before every mutating file-system operation

@@ -21,7 +21,7 @@ const (
 
 // Field describes one column of a table.
 type Field struct {
-	Name     string    // column name, see SPEC §3 for the allowed characters
+	Name     string    // column name: ^[A-Za-z][A-Za-z0-9_]{0,63}$
 	Type     FieldType // one of the 22 field types
 	Indexed  bool      // keep a secondary index on this field
 	Nullable bool      // the field may be absent or nil in a row
@@ -40,7 +40,7 @@ type Schema struct {
 }
 
 // NewSchema validates the fields and returns the schema of a table called
-// name. It checks the table name and every field name (SPEC §3; names starting
+// name. It checks the table name and every field name (names.go; names starting
 // with '_' are reserved for _seq and _time), rejects duplicate names (case
 // sensitive), unknown types, Indexed on an Object or Array field, comments
 // over 1024 bytes or not UTF-8, and schemas with no fields or more than 1024. Errors are ErrInvalidName or

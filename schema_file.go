@@ -55,7 +55,7 @@ type fieldJSON struct {
 //	                                    value exactly as stored: from its '{'
 //	                                    to its matching '}', indentation included
 //	  "schema": {
-//	    "name": "messages",             table name (SPEC §3 name rules)
+//	    "name": "messages",             table name (names.go rules)
 //	    "fields": [                     1..1024 fields in declaration order
 //	      {
 //	        "name": "channel_id",       field name

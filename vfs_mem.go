@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// This file holds memFS, the in-memory FS of the power-loss tests (SPEC §8).
+// This file holds memFS, the in-memory FS of the power-loss tests.
 // It lives in a non-test file so that the tests of every area and the
 // reliability suite can use it; nothing in production code refers to it.
 //
