@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Leveled compaction (L0 … L6, in the background). The picker (compaction_picker.go) chooses
+// Leveled compaction (L0 … L6). The picker (compaction_picker.go) chooses
 // input files; runCompaction merges them into new SSTs of the output level
 // and installs the result with one VersionEdit:
 //

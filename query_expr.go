@@ -200,10 +200,10 @@ func (e Expr) format(b *strings.Builder) {
 }
 
 // formatQueryArg prints a query argument for Explain: strings quoted and
-// cut, byte slices as quoted text, times in RFC 3339 with nanoseconds in
-// UTC (never the monotonic clock reading %v adds), a decimal whose exponent is beyond
-// ±decimal.MaxDecodeExponent as coefficient "e" exponent (its plain form
-// would have as many digits), everything else with %v.
+// cut, byte slices as quoted text, times in RFC 3339 with nanoseconds in UTC
+// (never the monotonic clock reading %v adds), a decimal whose exponent is
+// beyond ±decimal.MaxDecodeExponent as coefficient "e" exponent (its plain
+// form would have as many digits), everything else with %v.
 func formatQueryArg(a any) string {
 	switch x := a.(type) {
 	case string:
