@@ -20,6 +20,9 @@ import (
 // rows of its memtable or SST, in both directions. Tables that failed to
 // open are reported with their error.
 func (db *Database) Check() error {
+	if err := db.usable(); err != nil {
+		return err
+	}
 	db.mu.RLock()
 	if db.closed {
 		db.mu.RUnlock()
@@ -36,10 +39,21 @@ func (db *Database) Check() error {
 	db.mu.RUnlock()
 	for _, t := range tables {
 		if err := t.check(); err != nil {
+			if errors.Is(err, ErrClosed) && db.droppedMeanwhile(t) {
+				continue // DropTable closed it under us: nothing to check
+			}
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// droppedMeanwhile reports whether t is no longer the open table of its name
+// while the database is still open (a DropTable ran).
+func (db *Database) droppedMeanwhile(t *Table) bool {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return !db.closed && db.tables[t.name] != t
 }
 
 // check verifies one table; see Database.Check.

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Leveled compaction (SPEC §6). The picker (compaction_picker.go) chooses
+// Leveled compaction (L0 … L6). The picker (compaction_picker.go) chooses
 // input files; runCompaction merges them into new SSTs of the output level
 // and installs the result with one VersionEdit:
 //
@@ -277,18 +277,15 @@ func (t *Table) Compact() error {
 	if err := t.checkOpen(); err != nil {
 		return err
 	}
+	// Register with bg, flush included, so that Close (and DropTable) waits
+	// for us before it unmaps or removes files.
+	if err := t.enterBackground(); err != nil {
+		return err
+	}
+	defer t.bg.Done()
 	if err := t.Flush(); err != nil {
 		return err
 	}
-	// Register with bg so that Close waits for us before unmapping files.
-	t.writeMu.Lock()
-	if t.closed {
-		t.writeMu.Unlock()
-		return &Error{Code: CodeClosed, Msg: "table is closed", Table: t.name, Offset: -1}
-	}
-	t.bg.Add(1)
-	t.writeMu.Unlock()
-	defer t.bg.Done()
 
 	t.compact.mu.Lock()
 	defer t.compact.mu.Unlock()

@@ -11,7 +11,7 @@ import (
 )
 
 // Compaction benchmarks (docs/BENCHMARKS.md "## Compaction"). They ingest
-// a million rows of the IM workload of SPEC §7 per iteration, so run them
+// a million rows of the IM workload per iteration, so run them
 // alone with -benchtime=1x, e.g.
 //
 //	go test -run '^$' -bench 'BenchmarkCompaction' -benchtime 1x -count 3 -timeout 60m
@@ -30,7 +30,7 @@ func compactionBenchRows(b *testing.B) int {
 	return 1_000_000
 }
 
-// imBenchRow fills row with IM row i (SPEC §7: 1,000 channels, a ~200-byte
+// imBenchRow fills row with IM row i (1,000 channels, a ~200-byte
 // payload, about 240 logical bytes) and returns its logical size: the bytes
 // of the field values plus 16 for _seq and _time. row and payload are
 // reused: Insert encodes the row before it returns.

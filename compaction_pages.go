@@ -1,6 +1,6 @@
 package srdb
 
-// Resident memory of compaction inputs (SPEC §7: peak RSS during a 1M-row
+// Resident memory of compaction inputs (target: peak RSS during a 1M-row
 // ingest, flush and compaction under 150 MB with default options).
 //
 // SSTs are read through read-only shared mappings. Every page a compaction

@@ -13,7 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// This file holds the insert-time conversion rules of SPEC §3: every value a
+// This file holds the insert-time conversion rules: every value a
 // caller hands to Insert or Update is checked against its field and turned
 // into the canonical Go value of the field type (see FieldType), or nil for
 // NULL. Every rejection is ErrSchemaViolation naming the field, the expected
@@ -54,8 +54,8 @@ type rowValues struct {
 
 // convertValue checks v against field f and returns the canonical Go value
 // of f.Type, or nil for NULL. A nil interface or nil pointer is NULL and is
-// allowed only when f is Nullable. See SPEC §3 and the tests for the full
-// table of accepted conversions.
+// allowed only when f is Nullable. convert_test.go holds the full table of
+// accepted conversions.
 func convertValue(f Field, v any) (any, error) {
 	return convertField(&f, v, 0)
 }

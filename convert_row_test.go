@@ -392,7 +392,7 @@ func TestApplyChanges(t *testing.T) {
 	assert.Equal(t, CodeInvalidArgument, ErrorCode(err))
 }
 
-// BenchmarkRowFromMap measures the insert hot path for the IM row of SPEC §7.
+// BenchmarkRowFromMap measures the insert hot path for the IM workload row.
 func BenchmarkRowFromMap(b *testing.B) {
 	s := imSchema(b)
 	m := imRow()

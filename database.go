@@ -35,6 +35,10 @@ type Database struct {
 	closed bool
 }
 
+// droppedDirSuffix names the directory of a table being dropped
+// (tables/<name>.dropped, see DropTable).
+const droppedDirSuffix = ".dropped"
+
 const (
 	metaFileName  = "database.meta"
 	lockFileName  = "LOCK"
@@ -98,6 +102,16 @@ func Open(dir string, opts *Options) (_ *Database, err error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// usable returns ErrClosed for a nil Database or a zero Database value (one
+// not returned by Open): every exported method checks it first, so none
+// panics, and none touches the file system, on such a receiver.
+func (db *Database) usable() error {
+	if db == nil || db.fs == nil {
+		return &Error{Code: CodeClosed, Msg: "nil or zero Database (not returned by Open)", Offset: -1}
+	}
+	return nil
 }
 
 func (db *Database) tableDir(name string) string {
@@ -245,6 +259,9 @@ func (db *Database) tableNamesLocked() []string {
 // (a zero Schema{}), or one whose Name() is not name is ErrInvalidSchema.
 // The table exists durably when CreateTable returns nil.
 func (db *Database) CreateTable(name string, s *Schema) (*Table, error) {
+	if err := db.usable(); err != nil {
+		return nil, err
+	}
 	if err := validateName("table", name); err != nil {
 		return nil, err
 	}
@@ -289,6 +306,9 @@ func (db *Database) createTableLocked(name string, s *Schema) (*Table, error) {
 // ErrInvalidName, an unknown name ErrTableNotFound; a table that failed to
 // open returns its error (for example ErrCorrupted).
 func (db *Database) Table(name string) (*Table, error) {
+	if err := db.usable(); err != nil {
+		return nil, err
+	}
 	if err := validateName("table", name); err != nil {
 		return nil, err
 	}
@@ -310,7 +330,21 @@ func (db *Database) Table(name string) (*Table, error) {
 // remove that table's own directory. Rows still open on the table are
 // invalidated as by Close. database.meta is updated first, so a
 // crash part way leaves an orphan directory that Open removes.
+//
+// Work on the table in other goroutines is stopped first: the background
+// flusher and compaction worker, and every Flush, Compact, CreateIndex or
+// DropIndex running in a caller's goroutine, are joined (each finishes the
+// file it is writing or abandons it, then returns ErrClosed) before any
+// file is removed, so nothing writes into the directory being removed.
+// Every later call on a *Table handle of the dropped table returns
+// ErrClosed. A CreateTable of the same name may follow at once: the old
+// directory is renamed aside (to a name no table can have) before it is
+// removed, so nothing the old table still holds refers to the new one's
+// files.
 func (db *Database) DropTable(name string) error {
+	if err := db.usable(); err != nil {
+		return err
+	}
 	if err := validateName("table", name); err != nil {
 		return err
 	}
@@ -344,8 +378,26 @@ func (db *Database) DropTable(name string) error {
 	if err := killPoint("table_drop.after_meta"); err != nil {
 		return err
 	}
-	if err := db.fs.RemoveAll(db.tableDir(name)); err != nil {
-		errs = append(errs, ioError("remove", db.tableDir(name), err))
+	// Rename, then remove: a file the old table still references (a
+	// version a reader pins and later releases) resolves under the old
+	// path, never to a file of a new table of the same name. The trash
+	// name contains a '.', which no table name can (validateName), and
+	// Open removes it as an orphan after a crash. A leftover of an earlier
+	// failed drop is removed first so that the rename can succeed.
+	dir, trash := db.tableDir(name), db.tableDir(name+droppedDirSuffix)
+	err := db.fs.RemoveAll(trash)
+	if err == nil {
+		err = db.fs.Rename(dir, trash)
+	}
+	if err != nil {
+		if !isNotExist(err) { // not a broken table without a directory
+			db.opts.Logger.Warn("srdb: DropTable removes the directory in place",
+				slog.String("table", name), slog.Any("err", err))
+		}
+		trash = dir
+	}
+	if err := db.fs.RemoveAll(trash); err != nil {
+		errs = append(errs, ioError("remove", trash, err))
 	}
 	if err := db.fs.SyncDir(filepath.Join(db.dir, tablesDirName)); err != nil {
 		errs = append(errs, ioError("fsync dir", tablesDirName, err))
@@ -354,8 +406,11 @@ func (db *Database) DropTable(name string) error {
 }
 
 // Tables returns the names of all tables, sorted, including tables that
-// failed to open.
+// failed to open (nil after Close and for a nil or zero Database).
 func (db *Database) Tables() []string {
+	if db.usable() != nil {
+		return nil
+	}
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	if db.closed {
@@ -373,6 +428,9 @@ func (db *Database) Tables() []string {
 // thousand rows it examines, and a Rows.Next running in another goroutine
 // returns before the files it reads are released.
 func (db *Database) Close() error {
+	if err := db.usable(); err != nil {
+		return err
+	}
 	db.mu.Lock()
 	if db.closed {
 		db.mu.Unlock()
@@ -404,5 +462,10 @@ func (db *Database) closeTables() error {
 	return errors.Join(errs...)
 }
 
-// Dir returns the database directory.
-func (db *Database) Dir() string { return db.dir }
+// Dir returns the database directory ("" for a nil Database).
+func (db *Database) Dir() string {
+	if db == nil {
+		return ""
+	}
+	return db.dir
+}

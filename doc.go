@@ -67,4 +67,11 @@
 // Every error is an *Error with a numeric Code; compare with errors.Is
 // against ErrNotFound, ErrClosed, ErrCorrupted, ErrTableExists,
 // ErrTableNotFound, ErrSchemaViolation, ErrInvalidName, ErrInvalidQuery.
+//
+// No exported function or method panics. On a nil pointer or a zero value
+// (a Database not returned by Open, a Table not returned by CreateTable or
+// Table) the methods return ErrClosed — ErrInvalidQuery for a Query without
+// a table, ErrInvalidArgument for Row.Scan — and methods without an error
+// result return zero values. After DropTable, every method of the dropped
+// table's *Table returns ErrClosed.
 package srdb

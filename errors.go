@@ -88,6 +88,9 @@ var codeNames = map[int]string{
 // "srdb: <kind>: table "t": field "f": file F at offset N: <msg>: <cause>",
 // leaving out the parts that are empty.
 func (e *Error) Error() string {
+	if e == nil {
+		return "srdb: <nil *Error>"
+	}
 	var b strings.Builder
 	b.WriteString("srdb: ")
 	kind, ok := codeNames[e.Code]
@@ -119,13 +122,18 @@ func (e *Error) Error() string {
 }
 
 // Unwrap returns the underlying cause.
-func (e *Error) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error {
+	if e == nil {
+		return nil
+	}
+	return e.Err
+}
 
 // Is reports whether target is an *Error with the same Code, so every
 // corruption error matches ErrCorrupted, every missing row ErrNotFound, …
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Code == e.Code
+	return ok && e != nil && t != nil && t.Code == e.Code
 }
 
 // IsNotFound reports whether err is (or wraps) ErrNotFound.

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 )
 
-// Secondary indexes (SPEC §4 "Secondary indexes").
+// Secondary indexes.
 //
 // An index on a field never diverges from the rows because it is stored
 // next to them:
@@ -211,7 +211,11 @@ type tableIndexState struct {
 // whose CreateIndex build has not completed yet is listed (queries do not
 // use it until it is ready).
 func (t *Table) Indexes() []string {
-	fs := indexedFields(t.Schema())
+	s := t.Schema()
+	if s == nil {
+		return nil // nil or zero Table
+	}
+	fs := indexedFields(s)
 	names := make([]string, len(fs))
 	for i, f := range fs {
 		names[i] = f.name

@@ -1,6 +1,6 @@
 package srdb
 
-// Names of tables, fields and indexes (SPEC §3) follow
+// Names of tables, fields and indexes follow
 //
 //	^[A-Za-z][A-Za-z0-9_]{0,63}$
 //

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// nameRE is the reference definition of a valid name (SPEC §3).
+// nameRE is the reference definition of a valid name.
 var nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,63}$`)
 
 func TestValidateName(t *testing.T) {
@@ -73,8 +73,8 @@ func TestIsReservedFieldName(t *testing.T) {
 	assert.False(t, isReservedFieldName(""))
 }
 
-// FuzzValidateName checks validateName against the regular expression of
-// SPEC §3 and that a valid name is always one safe path element.
+// FuzzValidateName checks validateName against the regular expression
+// nameRE and that a valid name is always one safe path element.
 func FuzzValidateName(f *testing.F) {
 	for _, s := range []string{"", "a", "..", "../x", "a/b", "a\x00", "_seq", "Abc_09",
 		strings.Repeat("a", 64), strings.Repeat("a", 65), "é", "\xff", "a.b"} {

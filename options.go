@@ -55,7 +55,7 @@ const (
 )
 
 // defaultTargetFileSizes are the default TargetFileSizes: L0 2 MB, L1 10 MB,
-// L2 50 MB, L3 100 MB, L4 and deeper 200 MB (SPEC §6). Levels past the end
+// L2 50 MB, L3 100 MB, L4 and deeper 200 MB. Levels past the end
 // of the array use its last element.
 var defaultTargetFileSizes = [...]int64{2 << 20, 10 << 20, 50 << 20, 100 << 20, 200 << 20}
 
@@ -75,7 +75,7 @@ type Options struct {
 	// the live data before the GC collects, so peak memory is about
 	// 2 × (1 + MaxImmutableMemTables) × MemTableSize: the default was
 	// lowered from 64 MiB, whose 1M-row IM ingest peaked at 284 MB RSS, to
-	// 16 MiB, which peaked at 69 MB (SPEC §7: < 150 MB) with the same
+	// 16 MiB, which peaked at 69 MB (target: < 150 MB) with the same
 	// ingest throughput (docs/BENCHMARKS.md). Larger memtables mean fewer,
 	// larger L0 files.
 	MemTableSize int64

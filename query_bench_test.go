@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// The query benchmarks share one table of 1M IM rows (SPEC §7: 1,000
+// The query benchmarks share one table of 1M IM rows (the IM workload: 1,000
 // channels, ~200-byte payloads), all in SSTs, built once per benchmark
 // binary. It lives in an in-memory file system so that nothing is left on
 // disk when the binary exits (SSTs are read through the same mapping
@@ -22,8 +22,8 @@ import (
 // O(log N) seeks), which isolates the cost of the executor (lookups,
 // re-checks) from the cost of the index itself.
 //
-// Every benchmark reports allocations; the shapes are those SPEC §5 asks
-// the planner to make cheap.
+// Every benchmark reports allocations; the shapes are those the planner must
+// make cheap (docs/QUERY.md).
 
 const (
 	queryBenchRows     = 1_000_000
@@ -220,7 +220,7 @@ func BenchmarkQueryBetweenIndex(b *testing.B) {
 }
 
 // BenchmarkQueryFilteredScan: a filter on a non-indexed field over every
-// row (SPEC §7 floor: 5M rows/s); rows/s counts the rows examined.
+// row (target: 5M rows/s); rows/s counts the rows examined.
 func BenchmarkQueryFilteredScan(b *testing.B) {
 	d := queryBenchTable(b)
 	rng := rand.New(rand.NewSource(6))
@@ -284,7 +284,7 @@ func BenchmarkQuerySeqRange(b *testing.B) {
 	}
 }
 
-// BenchmarkQueryIndexShapes: the other operators SPEC §5 wants answered
+// BenchmarkQueryIndexShapes: the other operators answered
 // from an index — In, Lt, Gt on msg_id and StartsWith on channel_id — on
 // the table's own indexes.
 func BenchmarkQueryIndexShapes(b *testing.B) {

@@ -8,6 +8,9 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 // This file holds the condition language of queries: the Expr values users
@@ -197,7 +200,10 @@ func (e Expr) format(b *strings.Builder) {
 }
 
 // formatQueryArg prints a query argument for Explain: strings quoted and
-// cut, byte slices as quoted text, everything else with %v.
+// cut, byte slices as quoted text, times in RFC 3339 with nanoseconds in UTC
+// (never the monotonic clock reading %v adds), a decimal whose exponent is
+// beyond ±decimal.MaxDecodeExponent as coefficient "e" exponent (its plain
+// form would have as many digits), everything else with %v.
 func formatQueryArg(a any) string {
 	switch x := a.(type) {
 	case string:
@@ -206,8 +212,48 @@ func formatQueryArg(a any) string {
 		return quoteShort(string(x))
 	case nil:
 		return "NULL"
+	case time.Time:
+		return x.UTC().Format(explainTimeLayout)
+	case *time.Time:
+		if x != nil {
+			return x.UTC().Format(explainTimeLayout)
+		}
+	case decimal.Decimal:
+		if exp := int64(x.Exponent()); exp > int64(decimal.MaxDecodeExponent) || exp < -int64(decimal.MaxDecodeExponent) {
+			return fmt.Sprintf("%se%d", x.Coefficient(), exp)
+		}
 	}
 	return fmt.Sprintf("%v", a)
+}
+
+// explainTimeLayout is RFC 3339 with all nine digits of the nanoseconds.
+const explainTimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// checkQueryDecimals refuses, before anything else looks at them, decimal
+// arguments that Insert would refuse for a Decimal field (checkDecimal: an
+// exponent beyond ±decimal.MaxDecodeExponent or more than maxDecimalDigits
+// digits), whatever the field's type. Printing, converting or comparing such
+// a value costs time in proportion to its exponent (seconds at 2^24, never
+// ending at 2^30), and no stored value can equal it. The error is
+// ErrInvalidQuery naming the field.
+func checkQueryDecimals(ref fieldRef, op exprOp, args []any) error {
+	if op == opIn || op == opNotIn {
+		args = expandInArgs(ref.ft, args)
+	}
+	for _, v := range args {
+		d, ok := v.(decimal.Decimal)
+		if !ok {
+			continue
+		}
+		if _, err := checkDecimal(&Field{Name: ref.name, Type: TypeDecimal}, v, d); err != nil {
+			msg := err.Error()
+			if e, ok := err.(*Error); ok {
+				msg = e.Msg
+			}
+			return queryError(ref.name, "%s", msg)
+		}
+	}
+	return nil
 }
 
 // tri is the result of a condition on one row under SQL's three-valued
@@ -323,6 +369,10 @@ func compileExprDepth(s *Schema, e Expr, depth int) (*cnode, error) {
 	}
 	ref, err := resolveField(s, n.field)
 	if err != nil {
+		return nil, err
+	}
+	// Before anything prints or converts the arguments (e.String() below).
+	if err := checkQueryDecimals(ref, n.op, n.args); err != nil {
 		return nil, err
 	}
 	l, err := compileLeaf(ref, n.op, n.args, e.String())

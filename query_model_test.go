@@ -815,3 +815,168 @@ func TestQueryModel(t *testing.T) {
 		phase("compacted", 5)
 	}
 }
+
+// scanOnlyIndex is an indexSource that offers no index: the planner then
+// answers every query by a scan (and sorts for an OrderBy on a field).
+type scanOnlyIndex struct{ indexSource }
+
+func (scanOnlyIndex) ready(string) bool { return false }
+
+// qfOrderCmp is the documented order of float values: NULL (nil) first,
+// then NaN, then -Inf … +Inf, with -0 equal to +0.
+func qfOrderCmp(a, b any) int {
+	switch {
+	case a == nil && b == nil:
+		return 0
+	case a == nil:
+		return -1
+	case b == nil:
+		return 1
+	}
+	f := func(v any) float64 {
+		if x, ok := v.(float32); ok {
+			return float64(x)
+		}
+		return v.(float64)
+	}
+	return cmp.Compare(f(a), f(b)) // NaN first, -0 == +0
+}
+
+// TestQueryPlanFloatOrderEquivalence is the plan-equivalence property for
+// float fields (issue 12): random queries over an indexed nullable Float64
+// and an indexed Float32 holding NULL, NaN, ±Inf, -0 and +0 return exactly
+// the same rows in the same order through the real index (whole-index walk
+// for the order, index ranges) and through a scan with an in-memory sort,
+// and that order is the documented one: NULL, NaN, then -Inf … +Inf (-0 and
+// +0 tie, ties in _seq order, reversed by OrderByDesc).
+func TestQueryPlanFloatOrderEquivalence(t *testing.T) {
+	db := openTestDB(t, t.TempDir(), &Options{Durability: DurabilityNone, DisableAutoCompaction: true})
+	defer db.Close()
+	s, err := NewSchema("fl", []Field{
+		{Name: "d", Type: Float64, Indexed: true, Nullable: true},
+		{Name: "f", Type: Float32, Indexed: true},
+	})
+	require.NoError(t, err)
+	tbl, err := db.CreateTable("fl", s)
+	require.NoError(t, err)
+	rng := rand.New(rand.NewSource(12))
+	specials := []float64{math.NaN(), math.Inf(-1), math.Inf(1), math.Copysign(0, -1), 0, 1, -1, 2.5, -2.5}
+	val := func() float64 {
+		if rng.Intn(2) == 0 {
+			return specials[rng.Intn(len(specials))]
+		}
+		return float64(rng.Intn(7) - 3)
+	}
+	const n = 600
+	for i := 0; i < n; i++ {
+		row := map[string]any{"f": float32(val())}
+		if rng.Intn(8) != 0 {
+			row["d"] = val()
+		}
+		_, err := tbl.Insert(row)
+		require.NoError(t, err)
+		switch i {
+		case n / 3, 2 * n / 3: // rows in two SSTs and the memtable
+			require.NoError(t, tbl.Flush())
+		}
+	}
+	for i := 0; i < 20; i++ { // a few stale index entries
+		require.NoError(t, tbl.Update(int64(1+rng.Intn(n)), map[string]any{"d": val(), "f": float32(val())}))
+	}
+
+	cond := func(field string) Expr {
+		v := val()
+		var arg any = v
+		if field == "f" {
+			arg = float32(v)
+		}
+		switch rng.Intn(9) {
+		case 0:
+			return NotEq(field, arg)
+		case 1:
+			return Gt(field, arg)
+		case 2:
+			return Lte(field, arg)
+		case 3:
+			return Between(field, arg, val())
+		case 4:
+			return NotIn(field, arg, val())
+		case 5:
+			return In(field, arg, val(), math.NaN())
+		case 6:
+			return NotNull(field)
+		case 7:
+			return Or(Eq(field, arg), IsNull(field))
+		}
+		return Eq(field, arg)
+	}
+	usedIndex, usedWhole := 0, 0
+	for i := 0; i < 300; i++ {
+		field := []string{"d", "f"}[rng.Intn(2)]
+		build := func(q *Query) *Query {
+			r := rand.New(rand.NewSource(int64(i))) // same query for both plans
+			saved := rng
+			rng = r
+			defer func() { rng = saved }()
+			if rng.Intn(4) != 0 {
+				q.Where(cond(field))
+			}
+			if rng.Intn(5) == 0 {
+				q.Where(cond([]string{"d", "f"}[rng.Intn(2)]))
+			}
+			desc := rng.Intn(2) == 0
+			if desc {
+				q.OrderByDesc(field)
+			} else {
+				q.OrderBy(field)
+			}
+			if rng.Intn(4) == 0 {
+				q.OrderBy([]string{"d", "f", "_seq"}[rng.Intn(3)])
+			}
+			if rng.Intn(3) == 0 {
+				q.Limit(rng.Intn(40))
+			}
+			if rng.Intn(3) == 0 {
+				q.Offset(rng.Intn(40))
+			}
+			return q
+		}
+		qi := build(tbl.Query())
+		qs := build(tbl.Query())
+		qs.ix = scanOnlyIndex{tableIndexSource{tbl}}
+		plan, err := qi.Explain()
+		require.NoError(t, err)
+		if strings.Contains(plan, "access: index") {
+			usedIndex++
+		}
+		if strings.Contains(plan, "whole index") {
+			usedWhole++
+		}
+		splan, err := qs.Explain()
+		require.NoError(t, err)
+		require.NotContains(t, splan, "access: index")
+
+		got, want := querySeqs(t, qi), querySeqs(t, qs)
+		require.Equal(t, want, got, "query %d: index plan and scan differ\nindex plan:\n%s\nscan plan:\n%s", i, plan, splan)
+
+		// The scan's order is the documented one on the first key.
+		desc := qi.order[0].desc
+		var prev *Row
+		for _, seq := range want {
+			row, err := tbl.Get(seq)
+			require.NoError(t, err)
+			if prev != nil {
+				a, _ := prev.Get(field)
+				b, _ := row.Get(field)
+				c := qfOrderCmp(a, b)
+				if desc {
+					c = -c
+				}
+				require.LessOrEqual(t, c, 0, "query %d: %v before %v\n%s", i, a, b, splan)
+			}
+			prev = row
+		}
+	}
+	t.Logf("%d of 300 queries used an index, %d the whole index for the order", usedIndex, usedWhole)
+	require.Greater(t, usedWhole, 20, "too few whole-index walks to test the order")
+}

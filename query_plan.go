@@ -462,7 +462,7 @@ func (p *plan) planIndexRange(ix indexSource, l *leafCond, shape orderShape, des
 	ip := &indexPlan{src: ix, field: l.ref, ranges: []indexRange{r}, keyCheck: true}
 	ip.what = l.text
 	if l.form == formRange {
-		ip.what = fmt.Sprintf("%s in [%s, %s]", l.ref.name, formatBound(l.lo), formatBound(l.hi))
+		ip.what = fmt.Sprintf("%s in %s", l.ref.name, formatRange(l))
 	}
 	switch {
 	case shape == orderField && oref.idx == l.ref.idx:
@@ -477,10 +477,36 @@ func (p *plan) planIndexRange(ix indexSource, l *leafCond, shape orderShape, des
 }
 
 // planIndexFull plans a walk of a whole index to stream in its order.
+//
+// Float keys sort NaN after +Inf (the frozen key encoding, index_key.go),
+// but the query order puts NaN before every other value, as the in-memory
+// sort does. So a float index is read as two ranges — the NaN key, then
+// every key below it — ascending, and in the reverse order descending.
+// NULL keys sort below both; they are in the second range, ahead of -Inf,
+// and this path is only taken when NULL cannot match.
 func (p *plan) planIndexFull(ix indexSource, ref fieldRef, desc bool) bool {
+	ranges := []indexRange{{}}
+	what := ref.name + " (whole index, for the order)"
+	if ref.ft == TypeFloat32 || ref.ft == TypeFloat64 {
+		var nan any = math.NaN()
+		if ref.ft == TypeFloat32 {
+			nan = float32(math.NaN())
+		}
+		k, err := ix.encodeKey(ref.ft, nan)
+		if err != nil {
+			return false
+		}
+		nanKeys := indexRange{lo: k, hi: k, loInclusive: true, hiInclusive: true}
+		below := indexRange{hi: k}
+		ranges = []indexRange{nanKeys, below}
+		if desc {
+			ranges = []indexRange{below, nanKeys}
+		}
+		what = ref.name + " (whole index, for the order; NaN read as lowest)"
+	}
 	p.access = accIndex
 	p.reverse = desc
-	p.ix = &indexPlan{src: ix, field: ref, ranges: []indexRange{{}}, keyCheck: true, what: ref.name + " (whole index, for the order)"}
+	p.ix = &indexPlan{src: ix, field: ref, ranges: ranges, keyCheck: true, what: what}
 	return true
 }
 

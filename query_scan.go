@@ -139,8 +139,8 @@ func scanCompatible(t reflect.Type, col int, ft FieldType) bool {
 // A Go field that cannot hold its field's values, or a number that does not
 // fit it, is an error with code CodeInvalidArgument naming the field.
 func (r *Row) Scan(dest any) error {
-	if r == nil {
-		return scanError("", "nil Row")
+	if r.isZero() {
+		return scanError("", "nil or zero Row (not returned by Get or a query)")
 	}
 	if m, ok := dest.(*map[string]any); ok {
 		if m == nil {

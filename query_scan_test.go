@@ -133,7 +133,7 @@ func TestQueryScanErrors(t *testing.T) {
 		ChannelID string
 		Extra     int `srdb:"-"`
 	}
-	// A Go field the table does not have is left as it is (SPEC §11, sqlx
+	// A Go field the table does not have is left as it is (sqlx
 	// semantics), not an error.
 	u := unknown{Extra: 7}
 	require.NoError(t, row.Scan(&u))

@@ -852,10 +852,27 @@ func (l *leafCond) buildSet(args []any) error {
 	return nil
 }
 
-// formatBound prints a bound's canonical value.
-func formatBound(b qbound) string {
-	if !b.ok {
-		return "∞"
+// formatBound prints a bound's canonical value: "-∞" or "∞" for a missing
+// lower or upper bound.
+func formatBound(b qbound, lower bool) string {
+	switch {
+	case b.ok:
+		return formatQueryArg(b.canon)
+	case lower:
+		return "-∞"
 	}
-	return formatQueryArg(b.canon)
+	return "∞"
+}
+
+// formatRange prints a range leaf's bounds as an interval: "[" and "]" for
+// included ends (and missing ones), "(" and ")" for excluded ends.
+func formatRange(l *leafCond) string {
+	open, end := "[", "]"
+	if l.lo.ok && !l.lo.incl {
+		open = "("
+	}
+	if l.hi.ok && !l.hi.incl {
+		end = ")"
+	}
+	return open + formatBound(l.lo, true) + ", " + formatBound(l.hi, false) + end
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The API abuse table of SPEC §8: bad arguments and misuse of every public
+// The API abuse table: bad arguments and misuse of every public
 // method, each answered by an *Error of the right code, never a panic, and
 // nothing created or removed outside the database directory. See
 // docs/RELIABILITY.md, "API abuse".
@@ -59,7 +59,8 @@ func runAbuseCases(t *testing.T, tbl *Table, cases []abuseCase) {
 	}
 }
 
-// badNames are the invalid names of SPEC §8 plus path tricks.
+// badNames are invalid names (empty, dot names, separators, NUL, 65
+// characters) plus path tricks.
 var badNames = []string{"", "..", ".", "../x", "a/b", "a\\b", "/abs", "a\x00b", strings.Repeat("a", 65),
 	"../../victim", "x/../../victim", "é", " a", "a b", "_seq", "1a"}
 

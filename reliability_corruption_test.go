@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The corruption matrix of SPEC §8: a small database on the OS file system
+// The corruption matrix: a small database on the OS file system
 // (so mmap is real), one mutation of one file per case, then Open and every
 // read. See docs/RELIABILITY.md, "Corruption matrix".
 

@@ -25,7 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// SPEC §8 crash loop (SIGKILL). TestReliabilityCrashLoop re-executes the
+// The crash loop (SIGKILL). TestReliabilityCrashLoop re-executes the
 // test binary as a child (TestCrashLoopChildProcess, selected by the
 // environment variable crashLoopChildEnv). The child opens a database, has 4
 // writers insert batches of 1–16 rows whose content is derived from their

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The fault sweep of SPEC §8: a fixed workload runs on faultFS over memFS,
+// The fault sweep: a fixed workload runs on faultFS over memFS,
 // once per operation index i and fault kind, with the i-th operation failed
 // once or from i onward. See docs/RELIABILITY.md, "Fault sweep".
 
@@ -431,7 +431,7 @@ func faultWorkloadOpCounts(t *testing.T, d Durability) map[fsOp]int {
 	return counts
 }
 
-// TestReliabilityFaultSweep is the fault sweep of SPEC §8. In CI it fails
+// TestReliabilityFaultSweep is the fault sweep. In CI it fails
 // every operation index from i onward with EIO, and fails once on a stride
 // with every kind aimed at the operations it applies to (writes for short
 // writes, sync and syncdir for fsync errors, renames, mutating operations

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// Fuzz targets and seeds of the reliability suite (SPEC §8) that the other
+// Fuzz targets and seeds of the reliability suite that the other
 // files lack: database.meta, and forged cyclic B+Tree nodes for FuzzOpenSST.
 // docs/RELIABILITY.md, "Fuzzing", lists every target.
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// The SPEC §8 reliability tests are all named TestReliability…; .ci/run runs
+// The reliability tests are all named TestReliability…; .ci/run runs
 // them in a step of their own (`go test -run '^TestReliability'`) so that
 // their time is visible, and skips them in the main race run.
 //

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The leak test of SPEC §8: open/close cycles and failed opens on the OS file
+// The leak test: open/close cycles and failed opens on the OS file
 // system leave no file descriptor and no goroutine behind. See
 // docs/RELIABILITY.md, "Leak test".
 

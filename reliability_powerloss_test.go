@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// SPEC §8 power loss. TestReliabilityPowerLoss runs a workload on memFS —
+// Simulated power loss. TestReliabilityPowerLoss runs a workload on memFS —
 // create a table, two writers inserting batches across many flushes, a
 // Compact and a CreateIndex on the populated table running concurrently
 // with the writers, Close — and before every mutating file-system operation
@@ -518,8 +518,8 @@ func TestCheckDuringIndexBuildReportsNothing(t *testing.T) {
 	t.Logf("%d checks during 40 index builds", checks.Load())
 }
 
-// Crash tests of compaction (SPEC §6 "a crash at any point of it loses
-// nothing", §8 power loss). A base database is built once on a memFS; each
+// Crash tests of compaction (a crash at any point of a compaction loses
+// nothing, power loss included). A base database is built once on a memFS; each
 // case runs a compaction on an identical copy, takes a crash clone at a
 // chosen moment (a named kill point, or before the k-th file-system
 // operation), reopens the clone and compares it with the model: every live

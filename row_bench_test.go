@@ -2,7 +2,7 @@ package srdb
 
 import "testing"
 
-// The benchmarks use the SPEC §7 IM row (see imCodecRow): channel_id String,
+// The benchmarks use the IM workload row (see imCodecRow): channel_id String,
 // from_uid String, msg_id Int64, msg_type Uint8, payload Bytes of 200 B.
 
 func BenchmarkEncodeRow(b *testing.B) {

@@ -84,16 +84,33 @@ func decodeResultRow(s *Schema, buf []byte, fields []int) (*Row, error) {
 	return &Row{schema: s, seq: view.seq(), timeNanos: view.timeNanos(), vals: vals, decoded: decoded}, nil
 }
 
-// Seq returns the row's _seq.
-func (r *Row) Seq() int64 { return r.seq }
+// Seq returns the row's _seq (0 for a nil Row).
+func (r *Row) Seq() int64 {
+	if r == nil {
+		return 0
+	}
+	return r.seq
+}
 
-// Time returns the row's _time.
-func (r *Row) Time() time.Time { return time.Unix(0, r.timeNanos) }
+// Time returns the row's _time (the zero time.Time for a nil or zero Row).
+func (r *Row) Time() time.Time {
+	if r.isZero() {
+		return time.Time{}
+	}
+	return time.Unix(0, r.timeNanos)
+}
+
+// isZero reports whether r is nil or a zero Row value (one not returned by
+// Get or a query): it has no schema and no values.
+func (r *Row) isZero() bool { return r == nil || r.schema == nil }
 
 // Get returns the value of a field ("_seq" and "_time" included) and whether
 // the row has it. A NULL returns (nil, true); a field that does not exist or
 // was not selected returns (nil, false).
 func (r *Row) Get(field string) (any, bool) {
+	if r.isZero() {
+		return nil, false
+	}
 	switch field {
 	case "_seq":
 		return r.seq, true
@@ -108,8 +125,12 @@ func (r *Row) Get(field string) (any, bool) {
 }
 
 // Data returns the row as a map from field name to value, with "_seq" and
-// "_time". Fields not selected are absent; NULLs are present as nil.
+// "_time". Fields not selected are absent; NULLs are present as nil. A nil
+// or zero Row returns nil.
 func (r *Row) Data() map[string]any {
+	if r.isZero() {
+		return nil
+	}
 	fields := r.schema.fields
 	m := make(map[string]any, len(fields)+2)
 	m["_seq"] = r.seq

@@ -872,7 +872,7 @@ func TestRowEncodeDoesNotAllocate(t *testing.T) {
 	require.Equal(t, int64(1234567890123), n)
 }
 
-// imCodecRow returns the field types and values of the SPEC §7 IM workload row.
+// imCodecRow returns the field types and values of the IM workload row.
 func imCodecRow() ([]FieldType, []any) {
 	types := []FieldType{TypeString, TypeString, TypeInt64, TypeUint8, TypeBytes}
 	payload := bytes.Repeat([]byte{'p'}, 200)

@@ -23,7 +23,7 @@ const (
 
 // Field describes one column of a table.
 type Field struct {
-	Name     string    // column name, see SPEC §3 for the allowed characters
+	Name     string    // column name: ^[A-Za-z][A-Za-z0-9_]{0,63}$
 	Type     FieldType // one of the 22 field types
 	Indexed  bool      // keep a secondary index on this field
 	Nullable bool      // the field may be absent or nil in a row
@@ -53,7 +53,7 @@ type Schema struct {
 }
 
 // NewSchema validates the fields and returns the schema of a table called
-// name. It checks the table name and every field name (SPEC §3; names starting
+// name. It checks the table name and every field name (names.go; names starting
 // with '_' are reserved for _seq and _time), rejects duplicate names (case
 // sensitive), unknown types, Indexed on an Object or Array field, comments
 // over 1024 bytes or not UTF-8, and schemas with no fields or more than 1024. Errors are ErrInvalidName or
@@ -179,13 +179,22 @@ func fieldError(code int, field, format string, args ...any) *Error {
 	return e
 }
 
-// Name returns the table name the schema was created with.
-func (s *Schema) Name() string { return s.name }
+// Name returns the table name the schema was created with ("" for a nil
+// Schema).
+func (s *Schema) Name() string {
+	if s == nil {
+		return ""
+	}
+	return s.name
+}
 
 // Fields returns a copy of the fields in declaration order (a field added by
 // AddField comes after the fields the table was created with; a dropped field
-// is not listed).
+// is not listed). It returns nil for a nil Schema.
 func (s *Schema) Fields() []Field {
+	if s == nil {
+		return nil
+	}
 	out := make([]Field, 0, s.visible)
 	for i, f := range s.fields {
 		if !s.isDropped(i) {
@@ -197,6 +206,9 @@ func (s *Schema) Fields() []Field {
 
 // Field returns the field called name and true, or a zero Field and false.
 func (s *Schema) Field(name string) (Field, bool) {
+	if s == nil {
+		return Field{}, false
+	}
 	if i, ok := s.byName[name]; ok {
 		return s.fields[i], true
 	}
@@ -204,11 +216,19 @@ func (s *Schema) Field(name string) (Field, bool) {
 }
 
 // NumFields returns the number of fields (system fields not included).
-func (s *Schema) NumFields() int { return s.visible }
+func (s *Schema) NumFields() int {
+	if s == nil {
+		return 0
+	}
+	return s.visible
+}
 
 // String returns a one-line description such as
 // "messages(channel_id string indexed, payload bytes nullable)".
 func (s *Schema) String() string {
+	if s == nil {
+		return ""
+	}
 	var b strings.Builder
 	b.WriteString(s.name)
 	b.WriteByte('(')

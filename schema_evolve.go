@@ -5,7 +5,7 @@ import (
 	"slices"
 )
 
-// Schema evolution (SPEC §11): EnsureTable, AddField, DropField.
+// Schema evolution: EnsureTable, AddField, DropField.
 //
 // A table's schema is a list of slots (see Schema): slot i is field i of
 // every ROW1 row. Evolution never rewrites a row or an SST:
@@ -31,7 +31,7 @@ import (
 // "schema.add_field.after_schema" (the schema is durable and published), and
 // the same three for "schema.drop_field".
 
-// EnsureTable opens or creates the table name (SPEC §11). When the table
+// EnsureTable opens or creates the table name. When the table
 // does not exist it is created with s, like CreateTable. When it exists its
 // schema is compared with s by field name, type and Nullable (Comment and
 // field order are ignored):
@@ -174,7 +174,7 @@ func (s *Schema) checkAddable(f Field) *Error {
 	return nil
 }
 
-// AddField adds a field to the table (SPEC §11). f must be Nullable: rows
+// AddField adds a field to the table. f must be Nullable: rows
 // written before the call read it as NULL (no row or file is rewritten).
 // Its name must be new: an existing field, or a field dropped with
 // DropField, is ErrInvalidSchema naming it, as is an invalid Field. With
@@ -240,7 +240,7 @@ func (t *Table) addFields(add []Field, existingOK bool) error {
 	return killPoint("schema.add_field.after_schema")
 }
 
-// DropField removes a field from the table (SPEC §11): from then on no
+// DropField removes a field from the table: from then on no
 // read returns it, Insert and Update refuse it as an unknown field, queries
 // naming it are ErrInvalidQuery, and its index is dropped. Rows are not
 // rewritten: the field's slot stays in the row format, new rows store NULL

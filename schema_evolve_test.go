@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Schema evolution (SPEC §11): AddField, DropField, EnsureTable, Scan of
+// Schema evolution: AddField, DropField, EnsureTable, Scan of
 // struct fields the table lacks, and the schema checks of CreateTable.
 
 func evolveFields() []Field {

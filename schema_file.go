@@ -54,7 +54,7 @@ type fieldJSON struct {
 //	                                    value exactly as stored: from its '{'
 //	                                    to its matching '}', indentation included
 //	  "schema": {
-//	    "name": "messages",             table name (SPEC §3 name rules)
+//	    "name": "messages",             table name (names.go rules)
 //	    "fields": [                     slots in row order: field i is field i
 //	      {                             of every ROW1 row; 1..1024 not dropped,
 //	                                    at most 4096 in all

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// imFields is the IM row of SPEC §7.
+// imFields is the IM workload row.
 func imFields() []Field {
 	return []Field{
 		{Name: "channel_id", Type: String, Indexed: true},

@@ -7,7 +7,7 @@ import (
 )
 
 // sstBenchRowSize is the value size of the benchmarks: about one row of the
-// IM workload of SPEC §7.
+// IM workload.
 const sstBenchRowSize = 250
 
 // BenchmarkSSTWrite measures add (plus finish once per million rows) of

@@ -52,8 +52,12 @@ type FileStats struct {
 	Tombstones int64  // tombstones
 }
 
-// Stats returns a snapshot of the table's size and activity.
+// Stats returns a snapshot of the table's size and activity (zero for a
+// nil or zero Table).
 func (t *Table) Stats() TableStats {
+	if t == nil || t.done == nil {
+		return TableStats{} // nil or zero Table
+	}
 	s := TableStats{
 		Name:         t.name,
 		Rows:         t.liveRows.Load(),

@@ -108,11 +108,21 @@ type tableCounters struct {
 	gets         atomic.Int64
 }
 
-// Name returns the table's name.
-func (t *Table) Name() string { return t.name }
+// Name returns the table's name ("" for a nil Table).
+func (t *Table) Name() string {
+	if t == nil {
+		return ""
+	}
+	return t.name
+}
 
-// Schema returns the table's schema.
-func (t *Table) Schema() *Schema { return t.schema.Load() }
+// Schema returns the table's schema (nil for a nil or zero Table).
+func (t *Table) Schema() *Schema {
+	if t == nil {
+		return nil
+	}
+	return t.schema.Load()
+}
 
 // readOnlyErr returns the sticky failure, or nil.
 func (t *Table) readOnlyErr() error {
@@ -222,8 +232,14 @@ func (t *Table) closedError() error {
 	return &Error{Code: CodeClosed, Msg: "table is closed", Table: t.name, Offset: -1}
 }
 
-// checkOpen returns ErrClosed after Close.
+// checkOpen returns ErrClosed after Close, and for a nil Table or a zero
+// Table value (one not returned by CreateTable or Database.Table): every
+// exported method of Table starts with it, so none panics on such a
+// receiver.
 func (t *Table) checkOpen() error {
+	if t == nil || t.done == nil {
+		return &Error{Code: CodeClosed, Msg: "nil or zero Table (not returned by CreateTable or Database.Table)", Offset: -1}
+	}
 	select {
 	case <-t.done:
 		return t.closedError()

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// benchIMRows returns n IM rows of about 240 logical bytes (SPEC §7):
+// benchIMRows returns n IM rows of about 240 logical bytes:
 // 1,000 channels, a 200-byte payload.
 func benchIMRows(n int) []map[string]any {
 	rng := rand.New(rand.NewSource(42))

@@ -51,11 +51,19 @@ func (t *Table) flushLoop() {
 
 // Flush writes every memtable (the active one included) to SSTs and waits
 // until they are durable in the MANIFEST. After Flush returns nil every row
-// inserted before the call is in an SST.
+// inserted before the call is in an SST. Close and DropTable wait for a
+// Flush in progress to finish its current memtable; it then returns
+// ErrClosed.
 func (t *Table) Flush() error {
 	if err := t.checkOpen(); err != nil {
 		return err
 	}
+	// Register with bg so that Close (and DropTable) waits for this flush
+	// instead of tearing the table down under it.
+	if err := t.enterBackground(); err != nil {
+		return err
+	}
+	defer t.bg.Done()
 	if err := t.beginWrite(); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package srdb
 
 import (
+	"fmt"
 	"sort"
 )
 
@@ -8,11 +9,14 @@ import (
 // memtables newest first, the L0 files newest first, then one file per level
 // found by binary search of the level's seq ranges. It returns the encoded
 // row (copied out of an SST, so it outlives the read state; a memtable row
-// is immutable arena memory), or ErrNotFound when the row does not exist or
-// its newest version is a tombstone.
+// is immutable arena memory), or an ErrNotFound error naming seq when the
+// row does not exist or its newest version is a tombstone.
 func (t *Table) lookup(seq int64) ([]byte, error) {
-	if seq <= 0 || seq > t.seqHigh.Load() {
-		return nil, ErrNotFound
+	if high := t.seqHigh.Load(); seq <= 0 || seq > high {
+		if seq <= 0 {
+			return nil, rowNotFound(seq, "seqs start at 1")
+		}
+		return nil, rowNotFound(seq, fmt.Sprintf("the last seq assigned is %d", high))
 	}
 	rs, err := t.pin()
 	if err != nil {
@@ -22,7 +26,7 @@ func (t *Table) lookup(seq int64) ([]byte, error) {
 	for _, m := range rs.mems {
 		if e, ok := m.get(seq); ok {
 			if e.kind == kindDelete {
-				return nil, ErrNotFound
+				return nil, rowNotFound(seq, "it was deleted")
 			}
 			return m.rowBytes(e), nil
 		}
@@ -31,10 +35,23 @@ func (t *Table) lookup(seq int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !found || kind == kindDelete {
-		return nil, ErrNotFound
+	if !found {
+		return nil, rowNotFound(seq, "")
+	}
+	if kind == kindDelete {
+		return nil, rowNotFound(seq, "it was deleted")
 	}
 	return append([]byte(nil), val...), nil
+}
+
+// rowNotFound is the ErrNotFound error of Get, GetPartial, Update and Delete:
+// it names the seq and, when known, why there is no such row.
+func rowNotFound(seq int64, why string) *Error {
+	msg := fmt.Sprintf("no row with _seq %d", seq)
+	if why != "" {
+		msg += " (" + why + ")"
+	}
+	return &Error{Code: CodeNotFound, Msg: msg, Offset: -1}
 }
 
 // lookupVersion searches the SSTs of v for seq. The returned value aliases

@@ -46,7 +46,7 @@ func copyDirForBench(tb testing.TB, src, dst string) {
 
 // BenchmarkOpenAfterCrash measures Open of a database whose only table has
 // 100,000 IM rows in its WAL and none in an SST (the image of a process
-// killed after acknowledging them, SPEC §7 "Open after kill -9"): almost all
+// killed after acknowledging them, the "Open after kill -9" target): almost all
 // of it is WAL replay into the memtable and its indexes. rows/s is replayed
 // rows per second.
 func BenchmarkOpenAfterCrash(b *testing.B) {

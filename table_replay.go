@@ -2,7 +2,7 @@ package srdb
 
 import "slices"
 
-// WAL replay at Open (SPEC §7: Open after kill -9 with 500k rows in the WAL
+// WAL replay at Open (target: Open after kill -9 with 500k rows in the WAL
 // in under 0.5 s). Replaying a row has two independent halves: copying it
 // into the memtable (arena, entry, seq position) and feeding the memtable's
 // secondary indexes (parse the row, build each key, insert it). A

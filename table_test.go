@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// imTableFields is the IM workload schema of SPEC §7.
+// imTableFields is the IM workload schema.
 func imTableFields() []Field {
 	return []Field{
 		{Name: "channel_id", Type: String, Indexed: true},

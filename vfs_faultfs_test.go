@@ -10,7 +10,7 @@ import (
 	"syscall"
 )
 
-// This file holds faultFS, the FS wrapper of the fault sweep (SPEC §8): it
+// This file holds faultFS, the FS wrapper of the fault sweep (TestReliabilityFaultSweep): it
 // counts every operation on the FS and on the files, mappings and locks it
 // hands out, and fails the operation of a chosen index. It is a test file:
 // the tests of every area use it, and it stays out of importers' binaries.

@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// This file holds memFS, the in-memory FS of the power-loss tests (SPEC §8).
+// This file holds memFS, the in-memory FS of the power-loss tests.
 // It is a test file: the tests of every area and the reliability suite use
 // it, and it stays out of importers' binaries. Its own tests are in
 // vfs_mem_test.go.

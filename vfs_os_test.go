@@ -185,7 +185,7 @@ func TestWriteFileAtomicOnOSFS(t *testing.T) {
 }
 
 // osFileFuncs lists, per import path, the functions that touch files. Only
-// vfs_os.go may call them (SPEC §8): everything else goes through FS.
+// vfs_os.go may call them: everything else goes through FS.
 var osFileFuncs = map[string][]string{
 	"os": {"Open", "OpenFile", "Create", "Remove", "RemoveAll", "Rename", "Mkdir", "MkdirAll",
 		"ReadFile", "WriteFile", "ReadDir", "Stat", "Lstat", "Truncate", "Chmod",
@@ -243,7 +243,7 @@ func findOSFileCalls(filename string, src []byte) ([]string, error) {
 	return found, nil
 }
 
-// TestOnlyVFSOSCallsOSFileFunctions enforces SPEC §8: only vfs_os.go may
+// TestOnlyVFSOSCallsOSFileFunctions enforces that only vfs_os.go may
 // call the os package's file functions, so that every byte of I/O goes
 // through Options.FS and can be faulted in tests.
 func TestOnlyVFSOSCallsOSFileFunctions(t *testing.T) {

@@ -64,7 +64,7 @@ func TestSmoke(t *testing.T) {
 
 	report := renderReport(c, results)
 	assert.Contains(t, report, "| metric | better | SRDB | Pebble | bbolt | SRDB/Pebble | SRDB/bbolt |")
-	assert.Contains(t, report, "SPEC §7 floors")
+	assert.Contains(t, report, "Performance floors")
 	assert.Contains(t, report, "cd bench && go run . -n 3000")
 	for _, m := range metrics(c) {
 		assert.Contains(t, report, "| "+m.label+" |")

@@ -95,7 +95,7 @@ func (e *srdbEngine) scan(msgType uint8) (int64, int64, error) {
 	return srdbScan(e.t, msgType)
 }
 
-// compacter is Table.Compact (SPEC §2), detected at run time so the harness
+// compacter is Table.Compact, detected at run time so the harness
 // builds before compaction is merged.
 type compacter interface{ Compact() error }
 

@@ -1,6 +1,6 @@
-// Command bench runs SPEC §7's IM workload on SRDB, Pebble and bbolt in one
+// Command bench runs the IM workload on SRDB, Pebble and bbolt in one
 // run and prints a Markdown table of medians with SRDB/peer ratios and the
-// SPEC §7 floors.
+// performance floors (docs/BENCHMARKS.md).
 //
 // It is its own Go module so SRDB's importers never pull Pebble or bbolt.
 // Run it from this directory:

@@ -115,7 +115,7 @@ func cpuModel() string {
 }
 
 // renderReport renders the Markdown report: settings, the median table with
-// ratios, the SPEC §7 floors, and every run's values.
+// ratios, the performance floors, and every run's values.
 func renderReport(c *config, results map[string][]engineRun) string {
 	ms := metrics(c)
 	med := medians(ms, results)
@@ -133,7 +133,7 @@ func renderReport(c *config, results map[string][]engineRun) string {
 		p("1-minute load average during the run: %.1f to %.1f (sampled before each engine's phases; "+
 			"the bench itself accounts for up to about 2 on 2 cores; the rest is other work competing with it).\n\n", lo, hi)
 	}
-	p("Workload: SPEC §7 IM rows {channel_id String indexed (1,000 channels), from_uid String, msg_id Int64 indexed, "+
+	p("Workload: IM rows {channel_id String indexed (1,000 channels), from_uid String, msg_id Int64 indexed, "+
 		"msg_type Uint8, payload Bytes %d B random}, %d logical bytes per row with the seq; n = %s rows per ingest; "+
 		"medians of %d runs; seed %d.\n\n", payloadBytes, logicalRowBytes, formatCount(c.rows), c.runs, c.seed)
 	p("Durability: fast = ")
@@ -253,12 +253,12 @@ const (
 	mKillLost
 )
 
-// renderFloors checks SRDB's medians against each SPEC §7 floor.
+// renderFloors checks SRDB's medians against each performance floor.
 func renderFloors(c *config, ms []metric, med map[string][]float64) string {
 	s := med["srdb"]
 	pebble, havePebble := med["pebble"]
 	var b strings.Builder
-	b.WriteString("SPEC §7 floors (SRDB medians):\n\n| floor | measured | verdict |\n|---|---|---|\n")
+	b.WriteString("Performance floors (SRDB medians):\n\n| floor | measured | verdict |\n|---|---|---|\n")
 	row := func(floor, measured string, ok, known bool) {
 		v := "n/a"
 		if known {

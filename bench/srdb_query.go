@@ -6,7 +6,7 @@ import (
 	"github.com/srdb-go/srdb"
 )
 
-// srdbQueryAvailable: SRDB's query engine (Table.Query, SPEC §2) is part of
+// srdbQueryAvailable: SRDB's query engine (Table.Query) is part of
 // the engine, so last-20, page back and the filtered scan are measured.
 const srdbQueryAvailable = true
 

@@ -8,7 +8,7 @@ import (
 	"strconv"
 )
 
-// The IM workload of SPEC §7: chat messages spread over 1,000 channels.
+// The IM workload: chat messages spread over 1,000 channels.
 const (
 	numChannels  = 1000
 	numUsers     = 100000

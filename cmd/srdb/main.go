@@ -24,7 +24,7 @@
 // Every command opens the database for writing: opening is recovery, takes
 // the directory's LOCK and may flush a replayed WAL (docs/RELIABILITY.md).
 // So srdb cannot run beside a live writer yet; read-only opening
-// (Options.ReadOnly, SPEC §11) is not available. `tail -f` and `backup`
+// (Options.ReadOnly) is not available. `tail -f` and `backup`
 // are not available yet either.
 package main
 
@@ -97,8 +97,8 @@ func isTerminal(f *os.File) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// notYet is the part of the usage text naming what SPEC §11 asks of the
-// tool and this version lacks.
+// notYet is the part of the usage text naming the commands and modes the
+// tool is meant to have and this version still lacks.
 const notYet = `Not yet available:
   tail -f   follow new rows (needs Table.Tail)
   backup    online backup (needs Database.Checkpoint)
