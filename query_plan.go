@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 )
 
 // The planner turns a Query into a plan: which rows to visit (the access
@@ -639,7 +640,7 @@ func (p *plan) String() string {
 	case accScan:
 		fmt.Fprintf(&b, "access: scan _seq in [%d, %d], %s", p.seqLo, p.seqHi, dir)
 		if p.timeBound {
-			fmt.Fprintf(&b, ", skipping files with _time outside [%d, %d]", p.timeLo, p.timeHi)
+			fmt.Fprintf(&b, ", skipping files with _time outside [%s, %s]", explainNanos(p.timeLo), explainNanos(p.timeHi))
 		}
 		b.WriteByte('\n')
 	case accIndex:
@@ -698,4 +699,16 @@ func (p *plan) String() string {
 	}
 	fmt.Fprintf(&b, ", offset %d\n", p.offset)
 	return b.String()
+}
+
+// explainNanos prints a _time bound for Explain: RFC 3339 with nanoseconds,
+// or -∞ / ∞ for the ends of the int64 range (no bound on that side).
+func explainNanos(ns int64) string {
+	switch ns {
+	case math.MinInt64:
+		return "-∞"
+	case math.MaxInt64:
+		return "∞"
+	}
+	return time.Unix(0, ns).UTC().Format(explainTimeLayout)
 }
