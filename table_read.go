@@ -92,14 +92,16 @@ func (t *Table) getFromFile(f *fileMeta, seq int64) (entryKind, []byte, bool, er
 	return kind, val, found, nil
 }
 
-// getRow returns the decoded newest version of seq. fields lists the field
-// indexes to decode; nil decodes all.
-func (t *Table) getRow(seq int64, fields []int) (*Row, error) {
+// getRow returns the newest version of seq decoded with schema s (one
+// snapshot the caller also uses, so that a concurrent AddField cannot hand
+// it rows and field indexes of two different schemas). fields lists the
+// field indexes to decode; nil decodes all.
+func (t *Table) getRow(s *Schema, seq int64, fields []int) (*Row, error) {
 	buf, err := t.lookup(seq)
 	if err != nil {
 		return nil, err
 	}
-	return decodeResultRow(t.Schema(), buf, fields)
+	return decodeResultRow(s, buf, fields)
 }
 
 // Get returns the row with the given seq, or an error satisfying
@@ -109,7 +111,7 @@ func (t *Table) Get(seq int64) (*Row, error) {
 		return nil, err
 	}
 	t.stats.gets.Add(1)
-	r, err := t.getRow(seq, nil)
+	r, err := t.getRow(t.Schema(), seq, nil)
 	return r, withTable(err, t.name)
 }
 
@@ -132,7 +134,7 @@ func (t *Table) GetPartial(seq int64, fields ...string) (*Row, error) {
 		idx = append(idx, i)
 	}
 	t.stats.gets.Add(1)
-	r, err := t.getRow(seq, idx)
+	r, err := t.getRow(s, seq, idx)
 	return r, withTable(err, t.name)
 }
 

@@ -123,7 +123,7 @@ func (t *Table) Update(seq int64, changes map[string]any) error {
 	// Update of the same seq cannot interleave (no lost update, no
 	// resurrection of a deleted row).
 	s := t.Schema()
-	old, err := t.getRow(seq, nil)
+	old, err := t.getRow(s, seq, nil)
 	if err != nil {
 		t.writeMu.Unlock()
 		return withTable(err, t.name)
