@@ -131,11 +131,12 @@ type faultOutcome struct {
 	// failedReappeared counts the failed writes found in effect after the
 	// workload's own reopen.
 	visibleChecks, failedReappeared int
-	surfaced                        int      // API calls that returned an error
-	readOnly                        bool     // Stats().ReadOnly was seen
-	ackAfter                        []string // Inserts acknowledged after a WAL/MANIFEST write or sync failed
-	nextKey                         int64
-	closeErrs                       int
+
+	surfaced  int      // API calls that returned an error
+	readOnly  bool     // Stats().ReadOnly was seen
+	ackAfter  []string // Inserts acknowledged after a WAL/MANIFEST write or sync failed
+	nextKey   int64
+	closeErrs int
 }
 
 // isLogFile reports whether path is a WAL or MANIFEST file: a failed write
