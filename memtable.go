@@ -399,12 +399,17 @@ func (m *memtable) newIterAt(snap int64) *memIter {
 // load reads the entry at i, moving by dir (+1 or -1) past entries with no
 // version visible at snap; when none is left i ends at -1 or len(order).
 func (it *memIter) load(dir int) bool {
+	m := it.m
 	for it.i >= 0 && it.i < len(it.order) {
-		it.m.mu.RLock()
-		e, ok := it.m.visibleLocked(it.order[it.i], it.snap)
-		it.m.mu.RUnlock()
+		pos := it.order[it.i]
+		m.mu.RLock()
+		it.cur = m.ents[pos]
+		ok := it.cur.op <= it.snap
+		if !ok {
+			it.cur, ok = m.visibleLocked(pos, it.snap)
+		}
+		m.mu.RUnlock()
 		if ok {
-			it.cur = e
 			return true
 		}
 		it.i += dir

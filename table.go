@@ -17,8 +17,8 @@ import (
 //	compact.mu — one compaction at a time (compaction.go); held across the
 //	           compaction's I/O, taken before any lock below; index
 //	           rewrites take it too, so they and compactions exclude each other.
-//	writeMu  — writers: seq assignment, WAL append, memtable insert, memtable
-//	           switch. Never held across an fsync except inside a memtable
+//	writeMu  — writers: seq and op assignment, WAL append, memtable insert,
+//	           memtable switch. Never held across an fsync except inside a memtable
 //	           switch (creating the next WAL) and never taken by readers.
 //	stateMu  — the read state (active memtable, immutable memtables, pinned
 //	           version). Held only to copy or swap pointers.
