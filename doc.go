@@ -62,6 +62,12 @@
 // sticky error (code CodeReadOnly): nothing is retried and nothing is
 // acknowledged after it. Reopen the database to recover.
 //
+// Readers (Get, queries, Count, Stats) see a write once its WAL record is
+// as durable as the mode promises: never while the call is still waiting
+// for that, and never a write whose call returned an error. After a restart
+// such a failed write may be present (whole) or absent: its record can have
+// reached the file before the failure.
+//
 // # Errors
 //
 // Every error is an *Error with a numeric Code; compare with errors.Is

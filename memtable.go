@@ -1,6 +1,7 @@
 package srdb
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -28,8 +29,20 @@ import (
 // each.
 //
 // An entry is replaced in place when its seq is written again (Update,
-// Delete): the memtable keeps only the newest version of a seq, and the old
-// bytes stay in the arena until the memtable is flushed.
+// Delete); the old bytes stay in the arena until the memtable is flushed.
+//
+// Visibility (see Table.visible): every entry records the write operation
+// (op) that stored it, and a reader passes the watermark it captured when it
+// pinned its read state (snap); an entry with op > snap belongs to a write
+// whose WAL commit has not succeeded (yet, or ever) and must not be seen.
+// So that such a reader can still see the version it replaced, an entry
+// replaced in place by a write with op > 0 moves to superseded, and
+// prevOf[position] names it (each superseded entry names its own
+// predecessor in prev): getAt and memIter walk that chain to the newest
+// version with op <= snap, or report the seq absent from this memtable when
+// none is (older sources then answer). Inserts never touch prevOf or
+// superseded, and replayed writes (op 0, visible to every reader) replace
+// in place without keeping the old entry.
 //
 // Readers copy a memEntry under mu (read lock) and then read its row bytes
 // without the lock: arena bytes are written once, before the entry that
@@ -47,6 +60,12 @@ type memtable struct {
 	// rowDelta counts rows this memtable's writes added minus those they
 	// deleted (updates count zero). The MANIFEST keeps the running total of
 	// flushed memtables, so Stats knows the exact row count without a scan.
+	// It counts a write when it is applied, before its WAL commit; that is
+	// exact for every memtable that reaches the MANIFEST: a memtable becomes
+	// immutable (flushable) only through a memtable switch, which first
+	// closes its WAL — writing and fsyncing every record, so every commit
+	// into it succeeds — and fails the table instead when that close fails;
+	// a failed table never switches, and Close flushes nothing.
 	rowDelta atomic.Int64
 
 	// mu guards every field below.
@@ -65,12 +84,24 @@ type memtable struct {
 	maxTime    int64           // largest _time of a live row
 	hasTime    bool            // minTime/maxTime are set
 	numDeletes int             // entries that are tombstones
+	// prevOf maps a position in ents whose entry replaced an older version
+	// to that version's index in superseded; nil until the first such write.
+	prevOf     map[int32]int32
+	superseded []memVersion // versions replaced in place, kept for older snapshots
 }
 
-// memEntry describes the newest version of one seq.
+// memVersion is a version of a seq replaced in place: the entry and the
+// index in superseded of the version it replaced in turn (-1: none).
+type memVersion struct {
+	e    memEntry
+	prev int32
+}
+
+// memEntry describes one version of one seq (ents holds the newest).
 type memEntry struct {
 	seq       int64
 	timeNanos int64
+	op        int64 // write operation that stored it (Table.lastOp); 0 for replayed rows
 	kind      entryKind
 	chunk     int32  // arena chunk holding the row bytes
 	off       uint32 // offset of the row in the chunk
@@ -86,25 +117,32 @@ func newMemtable(logNum uint64) *memtable {
 	return &memtable{logNum: logNum, index: make(map[int64]int32), cur: -1}
 }
 
-// add records the newest version of seq. row is copied into the arena; it is
-// nil for a tombstone (kindDelete).
+// add records the newest version of seq as written by op 0 (WAL replay,
+// tests): visible to every reader. See addOp.
+func (m *memtable) add(seq int64, kind entryKind, timeNanos int64, row []byte) {
+	m.addOp(0, seq, kind, timeNanos, row)
+}
+
+// addOp records the newest version of seq, stored by write operation op (a
+// reader whose snapshot is below op does not see it). row is copied into
+// the arena; it is nil for a tombstone (kindDelete).
 //
 // A row version is indexed before it becomes visible, so a reader that sees
 // it also finds its index entries (an entry without its row yet is only a
 // candidate that fails the re-check).
-func (m *memtable) add(seq int64, kind entryKind, timeNanos int64, row []byte) {
+func (m *memtable) addOp(op int64, seq int64, kind entryKind, timeNanos int64, row []byte) {
 	if kind == kindSet {
 		m.idx.add(seq, row)
 	}
 	m.mu.Lock()
-	m.addLocked(seq, kind, timeNanos, row)
+	m.addLocked(op, seq, kind, timeNanos, row)
 	m.mu.Unlock()
 }
 
-// addLocked is add without the index; it returns the copy of row in the
+// addLocked is addOp without the index; it returns the copy of row in the
 // arena (nil for a tombstone). Caller holds mu.
-func (m *memtable) addLocked(seq int64, kind entryKind, timeNanos int64, row []byte) (stored []byte) {
-	e := memEntry{seq: seq, timeNanos: timeNanos, kind: kind}
+func (m *memtable) addLocked(op int64, seq int64, kind entryKind, timeNanos int64, row []byte) (stored []byte) {
+	e := memEntry{seq: seq, timeNanos: timeNanos, op: op, kind: kind}
 	if len(row) > 0 {
 		e.chunk, e.off = m.allocLocked(len(row))
 		e.n = uint32(len(row))
@@ -126,6 +164,9 @@ func (m *memtable) addLocked(seq int64, kind entryKind, timeNanos int64, row []b
 	if pos, ok := m.posLocked(seq); ok {
 		if m.ents[pos].kind == kindDelete {
 			m.numDeletes--
+		}
+		if op > 0 {
+			m.keepSupersededLocked(pos)
 		}
 		m.ents[pos] = e
 		return stored
@@ -168,6 +209,41 @@ func (m *memtable) posLocked(seq int64) (int32, bool) {
 	return pos, ok
 }
 
+// keepSupersededLocked moves the entry at pos to superseded before it is
+// replaced in place, so that readers whose snapshot predates the new version
+// still find it. Caller holds mu (write).
+func (m *memtable) keepSupersededLocked(pos int32) {
+	prev := int32(-1)
+	if i, ok := m.prevOf[pos]; ok {
+		prev = i
+	}
+	if m.prevOf == nil {
+		m.prevOf = make(map[int32]int32)
+	}
+	m.prevOf[pos] = int32(len(m.superseded))
+	m.superseded = append(m.superseded, memVersion{e: m.ents[pos], prev: prev})
+	m.size += memEntryOverhead
+}
+
+// visibleLocked returns the newest version at pos whose op is at most snap;
+// false when every version here is newer than snap. Caller holds mu (read
+// or write).
+func (m *memtable) visibleLocked(pos int32, snap int64) (memEntry, bool) {
+	e := m.ents[pos]
+	if e.op <= snap {
+		return e, true
+	}
+	i, ok := m.prevOf[pos]
+	for ok && i >= 0 {
+		v := m.superseded[i]
+		if v.e.op <= snap {
+			return v.e, true
+		}
+		i = v.prev
+	}
+	return memEntry{}, false
+}
+
 // allocLocked reserves n bytes in the arena and returns where. Rows larger
 // than a quarter chunk get a chunk of their own so they do not waste the
 // tail of the shared one.
@@ -204,17 +280,25 @@ func (m *memtable) rowBytes(e memEntry) []byte {
 	return c[e.off : e.off+e.n : e.off+e.n]
 }
 
-// get returns the newest version of seq held by this memtable.
-func (m *memtable) get(seq int64) (memEntry, bool) {
+// get returns the newest version of seq held by this memtable, visible or
+// not: for writers (under Table.writeMu), flush and Check.
+func (m *memtable) get(seq int64) (memEntry, bool) { return m.getAt(seq, memAllOps) }
+
+// getAt returns the newest version of seq whose op is at most snap; false
+// when this memtable holds no such version (older sources then answer).
+func (m *memtable) getAt(seq int64, snap int64) (memEntry, bool) {
 	m.mu.RLock()
 	pos, ok := m.posLocked(seq)
 	var e memEntry
 	if ok {
-		e = m.ents[pos]
+		e, ok = m.visibleLocked(pos, snap)
 	}
 	m.mu.RUnlock()
 	return e, ok
 }
+
+// memAllOps is the snapshot that sees every version (the newest one).
+const memAllOps = math.MaxInt64
 
 // approximateSize returns the bytes charged to the memtable, its index
 // included.
@@ -293,26 +377,44 @@ func (m *memtable) sortedPositions() []int32 {
 
 // memIter iterates a memtable in seq order in both directions. It sees the
 // entries present when it was created (later appends are not visited) with
-// their newest version at the time each is read.
+// their newest version whose op is at most snap at the time each is read; a
+// seq with no such version is skipped.
 type memIter struct {
 	m     *memtable
 	order []int32
-	i     int // position in order; -1 or len(order) when not valid
+	snap  int64 // versions with a larger op are invisible
+	i     int   // position in order; -1 or len(order) when not valid
 	cur   memEntry
 }
 
-func (m *memtable) newIter() *memIter {
-	return &memIter{m: m, order: m.sortedPositions(), i: -1}
+// newIter iterates every entry's newest version, visible or not: for flush
+// and Check. Readers use newIterAt.
+func (m *memtable) newIter() *memIter { return m.newIterAt(memAllOps) }
+
+// newIterAt iterates the versions a reader with snapshot snap may see.
+func (m *memtable) newIterAt(snap int64) *memIter {
+	return &memIter{m: m, order: m.sortedPositions(), snap: snap, i: -1}
 }
 
-func (it *memIter) load() bool {
-	if it.i < 0 || it.i >= len(it.order) {
-		return false
+// load reads the entry at i, moving by dir (+1 or -1) past entries with no
+// version visible at snap; when none is left i ends at -1 or len(order).
+func (it *memIter) load(dir int) bool {
+	m := it.m
+	for it.i >= 0 && it.i < len(it.order) {
+		pos := it.order[it.i]
+		m.mu.RLock()
+		it.cur = m.ents[pos]
+		ok := it.cur.op <= it.snap
+		if !ok {
+			it.cur, ok = m.visibleLocked(pos, it.snap)
+		}
+		m.mu.RUnlock()
+		if ok {
+			return true
+		}
+		it.i += dir
 	}
-	it.m.mu.RLock()
-	it.cur = it.m.ents[it.order[it.i]]
-	it.m.mu.RUnlock()
-	return true
+	return false
 }
 
 func (it *memIter) seqAt(i int) int64 {
@@ -322,33 +424,33 @@ func (it *memIter) seqAt(i int) int64 {
 	return s
 }
 
-func (it *memIter) first() bool { it.i = 0; return it.load() }
-func (it *memIter) last() bool  { it.i = len(it.order) - 1; return it.load() }
+func (it *memIter) first() bool { it.i = 0; return it.load(1) }
+func (it *memIter) last() bool  { it.i = len(it.order) - 1; return it.load(-1) }
 
 func (it *memIter) next() bool {
 	if it.i < len(it.order) {
 		it.i++
 	}
-	return it.load()
+	return it.load(1)
 }
 
 func (it *memIter) prev() bool {
 	if it.i >= 0 {
 		it.i--
 	}
-	return it.load()
+	return it.load(-1)
 }
 
-// seekGE positions at the first entry with seq >= seq.
+// seekGE positions at the first visible entry with seq >= seq.
 func (it *memIter) seekGE(seq int64) bool {
 	it.i = sort.Search(len(it.order), func(i int) bool { return it.seqAt(i) >= seq })
-	return it.load()
+	return it.load(1)
 }
 
-// seekLE positions at the last entry with seq <= seq.
+// seekLE positions at the last visible entry with seq <= seq.
 func (it *memIter) seekLE(seq int64) bool {
 	it.i = sort.Search(len(it.order), func(i int) bool { return it.seqAt(i) > seq }) - 1
-	return it.load()
+	return it.load(-1)
 }
 
 func (it *memIter) valid() bool      { return it.i >= 0 && it.i < len(it.order) }

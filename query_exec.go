@@ -109,7 +109,7 @@ func (x tableIndexSource) eqBeforeSeq(key []byte, beforeSeq int64) indexRange {
 // valid while rs is pinned. found is false for a missing or deleted row.
 func (t *Table) lookupIn(rs *readState, seq int64) (row []byte, found bool, err error) {
 	for _, m := range rs.mems {
-		if e, ok := m.get(seq); ok {
+		if e, ok := m.getAt(seq, rs.snap); ok {
 			if e.kind == kindDelete {
 				return nil, false, nil
 			}
@@ -228,7 +228,7 @@ func (t *Table) newQueryScanIter(rs *readState, p *plan, st *queryStats) (intern
 			st.memsSkipped++
 			continue
 		}
-		it := m.newIter()
+		it := m.newIterAt(rs.snap)
 		if len(it.order) == 0 {
 			continue
 		}

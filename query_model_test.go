@@ -787,7 +787,7 @@ func TestQueryModel(t *testing.T) {
 	require.Greater(t, len(tbl.Stats().Levels[0].Files), 2, "the data should span several SSTs")
 
 	t.Logf("inserted %d rows in %v", n, time.Since(start))
-	phase := func(label string, seed int64) {
+	phaseN := func(label string, seed int64, perPhase int) {
 		defer func(t0 time.Time) { t.Logf("%s: %d queries in %v", label, perPhase, time.Since(t0)) }(time.Now())
 		g.rng = rand.New(rand.NewSource(seed))
 		cnt, err := tbl.Query().Count()
@@ -801,6 +801,7 @@ func TestQueryModel(t *testing.T) {
 			}
 		}
 	}
+	phase := func(label string, seed int64) { phaseN(label, seed, perPhase) }
 	phase("memtable+SSTs", 2)
 	require.NoError(t, tbl.Flush())
 	phase("flushed", 3)
@@ -814,6 +815,53 @@ func TestQueryModel(t *testing.T) {
 		require.NoError(t, queryModelCompact(tbl))
 		phase("compacted", 5)
 	}
+
+	// Failed writes: in an incarnation where every write(2) fails from the
+	// write on (DurabilityInterval, so the commit is that write), an Insert
+	// batch, an Update and a Delete each return an error. The model does not
+	// change: readers must not see the failed write, neither right away nor
+	// after a Flush attempt, nor after a reopen (its record never reached
+	// the file).
+	ffs := newFaultFS(OSFS())
+	failOpts := *opts
+	failOpts.FS, failOpts.Durability, failOpts.SyncInterval = ffs, DurabilityInterval, time.Hour
+	for k, kind := range []string{"Insert", "Update", "Delete"} {
+		require.NoError(t, db.Close())
+		db = openTestDB(t, dir, &failOpts)
+		tbl, err = db.Table("messages")
+		require.NoError(t, err)
+		ffs.failNth(fsOpWrite, ffs.opCountOf(fsOpWrite), failFromThenOn, faultEIO)
+		seq := m.live[g.rng.Intn(len(m.live))]
+		switch kind {
+		case "Insert":
+			rows := make([]map[string]any, 10)
+			for i := range rows {
+				r := g.row(int64(len(m.rows) + 1 + i))
+				rows[i] = r.data(0)
+				delete(rows[i], "_seq")
+				if r.payload == nil {
+					delete(rows[i], "payload")
+				}
+				rows[i]["_time"] = time.Unix(0, r.tn)
+			}
+			_, err = tbl.Insert(rows)
+		case "Update":
+			err = tbl.Update(seq, map[string]any{"channel_id": g.channel(), "msg_id": int64(-seq)})
+		default:
+			err = tbl.Delete(seq)
+		}
+		require.Error(t, err, "failed %s", kind)
+		phaseN("failed "+kind, int64(6+k), perPhase/4)
+		require.Error(t, tbl.Flush(), "Flush after a failed %s", kind)
+		phaseN("failed "+kind+", Flush attempted", int64(9+k), perPhase/4)
+		_ = db.Close()
+		ffs.clearFaults()
+	}
+	db = openTestDB(t, dir, opts)
+	defer db.Close()
+	tbl, err = db.Table("messages")
+	require.NoError(t, err)
+	phase("reopened after failed writes", 12)
 }
 
 // scanOnlyIndex is an indexSource that offers no index: the planner then

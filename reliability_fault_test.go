@@ -1,6 +1,7 @@
 package srdb
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -100,15 +102,39 @@ func faultRow(k int64) map[string]any {
 	}
 }
 
+// faultUpdatedPayload is the payload the workload's Update gives the row
+// with key k.
+func faultUpdatedPayload(k int64) []byte { return []byte(fmt.Sprintf("updated-%d", k)) }
+
+// faultVariant is a state of an inserted row: as inserted, updated by the
+// workload's Update, or deleted.
+type faultVariant int
+
+const (
+	faultOriginal faultVariant = iota
+	faultUpdated
+	faultDeleted
+)
+
 // faultOutcome is what one run of the fault workload observed.
 type faultOutcome struct {
-	opened    bool            // the first Open succeeded
-	created   bool            // CreateTable was acknowledged
-	acked     map[int64]int64 // seq → key of every acknowledged row
-	failed    [][]int64       // keys of every batch whose Insert failed
-	surfaced  int             // API calls that returned an error
-	readOnly  bool            // Stats().ReadOnly was seen
-	ackAfter  []string        // Inserts acknowledged after a WAL/MANIFEST write or sync failed
+	opened  bool            // the first Open succeeded
+	created bool            // CreateTable was acknowledged
+	acked   map[int64]int64 // seq → key of every acknowledged row
+	failed  [][]int64       // keys of every batch whose Insert failed
+	// state is the state of each acked seq after the acknowledged Updates
+	// and Deletes (absent: faultOriginal); maybe lists the states failed
+	// Updates and Deletes aimed at (after a restart the row may be in one).
+	state map[int64]faultVariant
+	maybe map[int64][]faultVariant
+	// visibleChecks counts the reads compared with the acknowledged writes;
+	// failedReappeared counts the failed writes found in effect after the
+	// workload's own reopen.
+	visibleChecks, failedReappeared int
+
+	surfaced  int      // API calls that returned an error
+	readOnly  bool     // Stats().ReadOnly was seen
+	ackAfter  []string // Inserts acknowledged after a WAL/MANIFEST write or sync failed
 	nextKey   int64
 	closeErrs int
 }
@@ -144,7 +170,8 @@ func faultWorkloadOptions(fs FS, logger *slog.Logger, d ...Durability) *Options 
 // (a failed call is recorded, later calls run anyway) except that nothing can
 // run without an open database. Every call runs under the watchdog.
 func runFaultWorkload(t *testing.T, ffs *faultFS, wd watchdog, logger *slog.Logger, d Durability) *faultOutcome {
-	out := &faultOutcome{acked: map[int64]int64{}, nextKey: 1}
+	out := &faultOutcome{acked: map[int64]int64{}, nextKey: 1,
+		state: map[int64]faultVariant{}, maybe: map[int64][]faultVariant{}}
 	var logFault atomic.Bool
 	ffs.setObserver(func(e faultLogEntry) {
 		if isLogFile(e.Path) && (e.Op == fsOpWrite || e.Op == fsOpSync) {
@@ -200,26 +227,80 @@ func runFaultWorkload(t *testing.T, ffs *faultFS, wd watchdog, logger *slog.Logg
 			out.acked[first+int64(i)] = k
 		}
 	}
+	// change updates (or deletes) the acked row at position pick of the
+	// acked seqs still present, in seq order.
+	change := func(pick int, v faultVariant) {
+		if tbl == nil {
+			return
+		}
+		var live []int64
+		for seq := range out.acked {
+			if out.state[seq] != faultDeleted {
+				live = append(live, seq)
+			}
+		}
+		if len(live) == 0 {
+			return
+		}
+		slices.Sort(live)
+		seq := live[pick%len(live)]
+		before := logFault.Load()
+		if v == faultDeleted {
+			wd.do("Delete", func() { err = tbl.Delete(seq) })
+		} else {
+			wd.do("Update", func() {
+				err = tbl.Update(seq, map[string]any{"payload": faultUpdatedPayload(out.acked[seq])})
+			})
+		}
+		note(err)
+		if err != nil {
+			out.maybe[seq] = append(out.maybe[seq], v)
+			return
+		}
+		if before {
+			out.ackAfter = append(out.ackAfter, fmt.Sprintf("change %d of seq %d acked", v, seq))
+		}
+		out.state[seq] = v
+	}
+	// visible compares what readers see with the acknowledged writes after
+	// each step (faultVisible): exactly them in the process that made the
+	// writes, within acked ∪ failed after the reopen.
+	afterReopen := false
+	visible := func(stage string) {
+		if tbl != nil {
+			faultVisible(t, tbl, out, wd, stage, afterReopen)
+		}
+	}
 	call := func(name string, fn func() error) {
 		if tbl == nil {
 			return
 		}
 		wd.do(name, func() { err = fn() })
 		note(err)
+		visible("after " + name)
 	}
 	for round := 0; round < 3; round++ {
 		for b := 1; b <= 4; b++ {
 			insert(b)
+			visible("after Insert")
 		}
+		change(round, faultUpdated)
+		visible("after Update")
+		change(2*round+1, faultDeleted)
+		visible("after Delete")
 		call("Flush", tbl.Flush)
 	}
 	insert(3)
+	visible("after Insert")
 	call("Compact", tbl.Compact)
 	insert(2)
+	visible("after Insert")
 	call("CreateIndex", func() error { return tbl.CreateIndex("from_uid") })
 	insert(2)
+	visible("after Insert")
 	call("AddField", func() error { return tbl.AddField(Field{Name: "note", Type: String, Nullable: true}) })
 	insert(1)
+	visible("after AddField and Insert")
 	if tbl != nil {
 		wd.do("Stats", func() { out.readOnly = out.readOnly || tbl.Stats().ReadOnly })
 	}
@@ -237,13 +318,22 @@ func runFaultWorkload(t *testing.T, ffs *faultFS, wd watchdog, logger *slog.Logg
 	}
 	wd.do("Table", func() { tbl, err = db.Table("m") })
 	note(err)
+	if err != nil {
+		tbl = nil
+	}
+	afterReopen = true
+	visible("after reopen")
 	if err == nil {
 		for seq := range out.acked {
+			if out.state[seq] == faultDeleted || len(out.maybe[seq]) > 0 {
+				continue
+			}
 			wd.do("Get", func() { _, err = tbl.Get(seq) })
 			note(err)
 			break
 		}
 		insert(1)
+		visible("after Insert")
 	}
 	wd.do("Close", func() { err = db.Close() })
 	note(err)
@@ -251,6 +341,118 @@ func runFaultWorkload(t *testing.T, ffs *faultFS, wd watchdog, logger *slog.Logg
 		out.closeErrs++
 	}
 	return out
+}
+
+// faultVisible reads tbl as a user would — a scan, Count, Stats().Rows, an
+// index query per channel and Get of every seq assigned — and compares what
+// it sees with the workload's model. Before the workload's reopen, readers
+// must see exactly the acknowledged writes: no row of a failed Insert, no
+// effect of a failed Update or Delete, whatever failed. After the reopen a
+// failed write may be in effect (its record can have reached the WAL file
+// before the write or fsync failed), so the rule is acked ⊆ visible ⊆
+// acked ∪ failed. A read the fault makes fail is not compared (and not
+// counted as surfacing the fault: the workload's own calls must do that).
+func faultVisible(t *testing.T, tbl *Table, out *faultOutcome, wd watchdog, stage string, afterReopen bool) {
+	t.Helper()
+	what := wd.what + ", " + stage
+	failedKey := map[int64]bool{}
+	for _, keys := range out.failed {
+		for _, k := range keys {
+			failedKey[k] = true
+		}
+	}
+	got := map[int64]faultVariant{} // visible seq → its state
+	ok := true
+	wd.do("visible scan", func() {
+		rows, err := tbl.Query().Rows()
+		if err != nil {
+			ok = false
+			return
+		}
+		for rows.Next() {
+			r := rows.Row()
+			kv, _ := r.Get("msg_id")
+			k := kv.(int64)
+			v := faultOriginal
+			if p, _ := r.Get("payload"); bytes.Equal(p.([]byte), faultUpdatedPayload(k)) {
+				v = faultUpdated
+			}
+			got[r.Seq()] = v
+			if ak, acked := out.acked[r.Seq()]; acked {
+				require.Equal(t, ak, k, "%s: seq %d holds key %d, acked key %d", what, r.Seq(), k, ak)
+				continue
+			}
+			require.True(t, afterReopen && failedKey[k],
+				"%s: seq %d key %d is visible but no Insert of it was acknowledged", what, r.Seq(), k)
+			out.failedReappeared++
+		}
+		ok = rows.Close() == nil
+	})
+	if !ok {
+		return
+	}
+	out.visibleChecks++
+	live := 0
+	for seq := range out.acked {
+		st := out.state[seq]
+		if st != faultDeleted {
+			live++
+		}
+		v, present := got[seq]
+		if !present {
+			v = faultDeleted
+		}
+		if !afterReopen {
+			require.Equal(t, st, v, "%s: acked seq %d: visible state %d, acknowledged state %d (failed changes %v)",
+				what, seq, v, st, out.maybe[seq])
+			continue
+		}
+		if v != st {
+			require.Contains(t, out.maybe[seq], v, "%s: acked seq %d in state %d, acknowledged %d", what, seq, v, st)
+			out.failedReappeared++
+		}
+	}
+	if afterReopen {
+		return
+	}
+	var n int
+	var err error
+	wd.do("visible Count", func() { n, err = tbl.Query().Count() })
+	if err == nil {
+		require.Equal(t, live, n, "%s: Count", what)
+	}
+	var st TableStats
+	wd.do("visible Stats", func() { st = tbl.Stats() })
+	require.Equal(t, int64(live), st.Rows, "%s: Stats().Rows", what)
+	viaIndex := map[int64]bool{}
+	for c := 0; c < 7 && err == nil; c++ {
+		wd.do("visible index query", func() {
+			var rows *Rows
+			if rows, err = tbl.Query().Eq("channel_id", fmt.Sprintf("ch-%d", c)).Rows(); err != nil {
+				return
+			}
+			for rows.Next() {
+				viaIndex[rows.Row().Seq()] = true
+			}
+			err = rows.Close()
+		})
+	}
+	if err == nil {
+		require.Len(t, viaIndex, len(got), "%s: index queries", what)
+		for seq := range got {
+			require.True(t, viaIndex[seq], "%s: seq %d visible to the scan, not to the index query", what, seq)
+		}
+	}
+	for seq := int64(1); seq <= st.LastSeq; seq++ {
+		var r *Row
+		wd.do("visible Get", func() { r, err = tbl.Get(seq) })
+		if errors.Is(err, ErrNotFound) {
+			require.NotContains(t, got, seq, "%s: Get(%d) not found, the scan sees it", what, seq)
+		} else if err == nil {
+			require.Contains(t, got, seq, "%s: Get(%d) found a row the scan does not see", what, seq)
+			require.Equal(t, r.Seq(), seq)
+		}
+	}
 }
 
 // verifyFaultOutcome reopens the database with the fault cleared and checks
@@ -297,7 +499,11 @@ func verifyFaultOutcome(t *testing.T, fs FS, out *faultOutcome, wd watchdog) int
 			k := v.(int64)
 			require.NotContains(t, seen, k, "%s: key %d twice", what, k)
 			seen[k] = r.Seq()
-			requireFaultRow(t, r, k, what)
+			variant := faultOriginal
+			if p, _ := r.Get("payload"); bytes.Equal(p.([]byte), faultUpdatedPayload(k)) {
+				variant = faultUpdated
+			}
+			requireFaultRowVariant(t, r, k, variant, what)
 			if b, ok := failedBatch[k]; ok {
 				batchSeen[b]++
 				continue
@@ -305,15 +511,31 @@ func verifyFaultOutcome(t *testing.T, fs FS, out *faultOutcome, wd watchdog) int
 			ak, ok := out.acked[r.Seq()]
 			require.True(t, ok, "%s: phantom row seq %d key %d", what, r.Seq(), k)
 			require.Equal(t, ak, k, "%s: seq %d holds key %d, acked key %d", what, r.Seq(), k, ak)
+			if st := out.state[r.Seq()]; variant != st {
+				require.Contains(t, out.maybe[r.Seq()], variant,
+					"%s: seq %d in state %d, acknowledged state %d", what, r.Seq(), variant, st)
+			}
 		}
 		require.NoError(t, rows.Err(), what)
 	})
 	for seq, k := range out.acked {
-		require.Equal(t, seq, seen[k], "%s: acked key %d (seq %d) lost", what, k, seq)
 		var row *Row
 		wd.do("verify Get", func() { row, err = tbl.Get(seq) })
+		st := out.state[seq]
+		if _, present := seen[k]; !present {
+			require.True(t, st == faultDeleted || slices.Contains(out.maybe[seq], faultDeleted),
+				"%s: acked key %d (seq %d) lost", what, k, seq)
+			require.ErrorIs(t, err, ErrNotFound, "%s: Get(%d) of a row the scan does not see", what, seq)
+			continue
+		}
+		require.NotEqual(t, faultDeleted, st, "%s: acked Delete of seq %d (key %d) undone", what, seq, k)
+		require.Equal(t, seq, seen[k], "%s: acked key %d (seq %d) lost", what, k, seq)
 		require.NoError(t, err, "%s: Get(%d)", what, seq)
-		requireFaultRow(t, row, k, what)
+		variant := faultOriginal
+		if p, _ := row.Get("payload"); bytes.Equal(p.([]byte), faultUpdatedPayload(k)) {
+			variant = faultUpdated
+		}
+		requireFaultRowVariant(t, row, k, variant, what)
 	}
 	for b, n := range batchSeen {
 		require.Equal(t, len(out.failed[b]), n, "%s: failed batch %v partly present", what, out.failed[b])
@@ -329,10 +551,15 @@ func verifyFaultOutcome(t *testing.T, fs FS, out *faultOutcome, wd watchdog) int
 	return len(seen)
 }
 
-// requireFaultRow checks every field of a row against faultRow(k).
-func requireFaultRow(t *testing.T, r *Row, k int64, what string) {
+// requireFaultRowVariant checks every field of a row against faultRow(k),
+// with the payload of the workload's Update when v is faultUpdated.
+func requireFaultRowVariant(t *testing.T, r *Row, k int64, v faultVariant, what string) {
 	t.Helper()
-	for f, want := range faultRow(k) {
+	want := faultRow(k)
+	if v == faultUpdated {
+		want["payload"] = faultUpdatedPayload(k)
+	}
+	for f, want := range want {
 		got, ok := r.Get(f)
 		require.True(t, ok, "%s: seq %d key %d lacks %s", what, r.Seq(), k, f)
 		require.Equal(t, want, got, "%s: seq %d key %d field %s", what, r.Seq(), k, f)
@@ -359,6 +586,10 @@ func (c faultCase) String() string {
 // faultSweepStats are the figures the sweep logs.
 type faultSweepStats struct {
 	cases, injected, surfaced, absorbed, opened, rowsChecked int
+	// visibleChecks counts the reads compared with the acknowledged
+	// writes; reappeared the cases where a failed write was in effect
+	// after the workload's reopen (allowed: see faultVisible).
+	visibleChecks, reappeared int
 	// absorbedBy counts the absorbed cases by the first failed operation
 	// ("close *.wal", "remove *.sst"): faults the engine may ignore.
 	absorbedBy map[string]int
@@ -378,6 +609,10 @@ func runFaultCase(t *testing.T, c faultCase, st *faultSweepStats) {
 	inj := ffs.faultsInjected()
 	st.cases++
 	st.injected += inj
+	st.visibleChecks += out.visibleChecks
+	if out.failedReappeared > 0 {
+		st.reappeared++
+	}
 	if out.opened {
 		st.opened++
 	}
@@ -495,6 +730,8 @@ func TestReliabilityFaultSweep(t *testing.T) {
 	t.Logf("fault sweep: %d cases, %d faults injected, %d surfaced, %d absorbed (no error needed: the engine coped), %d first Opens succeeded, %d rows checked after recovery, %v",
 		st.cases, st.injected, st.surfaced, st.absorbed, st.opened, st.rowsChecked, time.Since(start).Round(time.Millisecond))
 	t.Logf("absorbed faults by first failed operation: %v", st.absorbedBy)
+	t.Logf("visible rows compared with the acknowledged writes %d times; a failed write was in effect after the reopen in %d cases",
+		st.visibleChecks, st.reappeared)
 	require.Positive(t, st.surfaced)
 }
 

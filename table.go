@@ -17,8 +17,8 @@ import (
 //	compact.mu — one compaction at a time (compaction.go); held across the
 //	           compaction's I/O, taken before any lock below; index
 //	           rewrites take it too, so they and compactions exclude each other.
-//	writeMu  — writers: seq assignment, WAL append, memtable insert, memtable
-//	           switch. Never held across an fsync except inside a memtable
+//	writeMu  — writers: seq and op assignment, WAL append, memtable insert,
+//	           memtable switch. Never held across an fsync except inside a memtable
 //	           switch (creating the next WAL) and never taken by readers.
 //	stateMu  — the read state (active memtable, immutable memtables, pinned
 //	           version). Held only to copy or swap pointers.
@@ -40,6 +40,7 @@ type Table struct {
 	// writeMu guards the fields below it and serialises writers.
 	writeMu   sync.Mutex
 	lastSeq   int64      // highest seq assigned; published to seqHigh
+	lastOp    int64      // number of the last write operation; published to opHigh
 	wal       *walWriter // WAL of the active memtable
 	closed    bool       // Close has begun; writers get ErrClosed
 	spaceCond *sync.Cond // on writeMu; signalled when an immutable memtable is flushed
@@ -61,10 +62,43 @@ type Table struct {
 	imms    []*memtable // immutable memtables waiting for flush, oldest first
 	current *version    // version pinned by the table (one ref)
 
-	// liveRows counts rows that exist (inserted, not deleted). Written under
-	// writeMu, read atomically by Stats.
+	// liveRows counts rows that exist (inserted, not deleted) as of the
+	// writes that succeeded: a writer adds its delta after its WAL commit
+	// succeeded, just before publishing its op to visible. Read atomically
+	// by Stats and Count.
 	liveRows atomic.Int64
 	seqHigh  atomic.Int64 // copy of lastSeq for lock-free readers
+	opHigh   atomic.Int64 // copy of lastOp
+	// opsDone counts the write operations that succeeded and finished
+	// (counters updated, op published); opsDone == opHigh means no write
+	// is in flight (Check compares liveRows with a scan only then). It
+	// stops matching for good after a failed write.
+	opsDone atomic.Int64
+
+	// visible is the op watermark of readers: pin captures it, and memtable
+	// versions stored by an op above the captured value are invisible (a
+	// WAL commit not yet, or never, succeeded). Every write operation takes
+	// the next op under writeMu (lastOp) once its WAL record is appended,
+	// and tags its memtable versions with it; publishVisible raises visible
+	// to it after w.commit(end) succeeded, and a memtable switch raises it
+	// to lastOp once the old WAL is closed. Replayed rows carry op 0 and are
+	// visible to all.
+	//
+	// Publishing max(visible, op) — not waiting for every smaller op — is
+	// sound because WAL durability is prefix-closed (wal_writer.go):
+	// written and synced only grow, and commit(end) checks coverage before
+	// the sticky error, so commit(end) returning nil means every record
+	// before end is as durable as the mode promises, and every commit of a
+	// smaller end returns nil as well, even after a later failure. Records
+	// of an older memtable's WAL are covered too: a switch closes (writes
+	// and fsyncs) the old WAL before the new one takes a record, and a
+	// failed close fails the table. Conversely a failed commit leaves its
+	// WAL failed (the sticky error) and the table read-only (fail), so no
+	// later op can be appended or commit: a write whose call returned an
+	// error stays invisible until the table is closed. (A smaller op may
+	// become visible a moment before its own call returns, when a later
+	// op's commit covered it: that call is then certain to succeed.)
+	visible atomic.Int64
 	// inserters counts Insert calls in progress (a hint for the WAL's group
 	// commit, see walWriter.inserters).
 	inserters atomic.Int32
@@ -178,6 +212,9 @@ type readState struct {
 	t    *Table
 	mems []*memtable // newest first: active, then immutables newest first
 	v    *version
+	// snap is Table.visible when the state was pinned: memtable versions
+	// with a larger op are not seen (memtable.getAt, newIterAt).
+	snap int64
 }
 
 // release unpins the state. Safe to call twice.
@@ -201,7 +238,7 @@ func (t *Table) pin() (*readState, error) {
 		return nil, t.closedError()
 	}
 	t.activePins.Add(1)
-	rs := &readState{t: t, mems: make([]*memtable, 0, 1+len(t.imms)), v: t.current}
+	rs := &readState{t: t, mems: make([]*memtable, 0, 1+len(t.imms)), v: t.current, snap: t.visible.Load()}
 	rs.mems = append(rs.mems, t.mem)
 	for i := len(t.imms) - 1; i >= 0; i-- {
 		rs.mems = append(rs.mems, t.imms[i])

@@ -10,8 +10,10 @@ import (
 // found by binary search of the level's seq ranges. It returns the encoded
 // row (copied out of an SST, so it outlives the read state; a memtable row
 // is immutable arena memory), or an ErrNotFound error naming seq when the
-// row does not exist or its newest version is a tombstone.
-func (t *Table) lookup(seq int64) ([]byte, error) {
+// row does not exist or its newest version is a tombstone. Readers see the
+// versions of the writes that succeeded (the read state's snapshot); latest
+// sees uncommitted ones too, for a writer's read-modify-write under writeMu.
+func (t *Table) lookup(seq int64, latest bool) ([]byte, error) {
 	if high := t.seqHigh.Load(); seq <= 0 || seq > high {
 		if seq <= 0 {
 			return nil, rowNotFound(seq, "seqs start at 1")
@@ -23,8 +25,11 @@ func (t *Table) lookup(seq int64) ([]byte, error) {
 		return nil, err
 	}
 	defer rs.release()
+	if latest {
+		rs.snap = memAllOps
+	}
 	for _, m := range rs.mems {
-		if e, ok := m.get(seq); ok {
+		if e, ok := m.getAt(seq, rs.snap); ok {
 			if e.kind == kindDelete {
 				return nil, rowNotFound(seq, "it was deleted")
 			}
@@ -94,10 +99,10 @@ func (t *Table) getFromFile(f *fileMeta, seq int64) (entryKind, []byte, bool, er
 
 // getRow returns the newest version of seq decoded with schema s (one
 // snapshot the caller also uses, so that a concurrent AddField cannot hand
-// it rows and field indexes of two different schemas). fields lists the
-// field indexes to decode; nil decodes all.
-func (t *Table) getRow(s *Schema, seq int64, fields []int) (*Row, error) {
-	buf, err := t.lookup(seq)
+// it rows and field indexes of two different schemas); see lookup for
+// latest. fields lists the field indexes to decode; nil decodes all.
+func (t *Table) getRow(s *Schema, seq int64, fields []int, latest bool) (*Row, error) {
+	buf, err := t.lookup(seq, latest)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +116,7 @@ func (t *Table) Get(seq int64) (*Row, error) {
 		return nil, err
 	}
 	t.stats.gets.Add(1)
-	r, err := t.getRow(t.Schema(), seq, nil)
+	r, err := t.getRow(t.Schema(), seq, nil, false)
 	return r, withTable(err, t.name)
 }
 
@@ -134,7 +139,7 @@ func (t *Table) GetPartial(seq int64, fields ...string) (*Row, error) {
 		idx = append(idx, i)
 	}
 	t.stats.gets.Add(1)
-	r, err := t.getRow(s, seq, idx)
+	r, err := t.getRow(s, seq, idx, false)
 	return r, withTable(err, t.name)
 }
 
@@ -165,7 +170,7 @@ func (t *Table) newTableIter() (*tableIter, error) {
 func (t *Table) newTableIterFrom(rs *readState) *tableIter {
 	children := make([]internalIterator, 0, len(rs.mems)+len(rs.v.levels[0])+numLevels)
 	for _, m := range rs.mems {
-		children = append(children, m.newIter())
+		children = append(children, m.newIterAt(rs.snap))
 	}
 	open := func(f *fileMeta) (internalIterator, error) {
 		r, err := t.cache.get(f.num)

@@ -80,7 +80,7 @@ func (r *replayIndexer) add(m *memtable, seq int64, kind entryKind, timeNanos in
 		return
 	}
 	m.mu.Lock()
-	stored := m.addLocked(seq, kind, timeNanos, row)
+	stored := m.addLocked(0, seq, kind, timeNanos, row)
 	m.mu.Unlock()
 	if kind != kindSet {
 		return

@@ -31,7 +31,9 @@ type encodedRow struct {
 //
 // The rows are acknowledged according to Options.Durability: when Insert
 // returns nil in DurabilitySync mode the WAL record is fsynced; in
-// DurabilityInterval mode it has been written to the kernel.
+// DurabilityInterval mode it has been written to the kernel. Readers see
+// the rows only once that holds (see Table.visible): never when Insert
+// returns an error.
 func (t *Table) Insert(data any) (int64, error) {
 	if err := t.checkOpen(); err != nil {
 		return 0, err
@@ -72,8 +74,9 @@ func (t *Table) beginWrite() error {
 	return nil
 }
 
-// commitInsert assigns seqs, logs and applies the batch, then waits for the
-// durability the mode promises.
+// commitInsert assigns seqs, logs and applies the batch (invisible to
+// readers), then waits for the durability the mode promises and makes it
+// visible.
 func (t *Table) commitInsert(rows []encodedRow) (int64, error) {
 	if err := t.beginWrite(); err != nil {
 		return 0, err
@@ -91,24 +94,50 @@ func (t *Table) commitInsert(rows []encodedRow) (int64, error) {
 	}
 	t.lastSeq = first + int64(len(rows)) - 1
 	t.seqHigh.Store(t.lastSeq)
+	op := t.nextOpLocked()
 	mem := t.mem
 	for i := range rows {
-		mem.add(first+int64(i), kindSet, rows[i].timeNanos, rows[i].buf)
+		mem.addOp(op, first+int64(i), kindSet, rows[i].timeNanos, rows[i].buf)
 	}
+	// The memtable's delta may count an op whose commit fails: a memtable
+	// whose WAL failed never reaches the MANIFEST (see memtable.rowDelta).
 	mem.addDelta(int64(len(rows)))
-	t.liveRows.Add(int64(len(rows)))
-	t.stats.inserts.Add(int64(len(rows)))
 	t.writeMu.Unlock()
 	if err := w.commit(end); err != nil {
 		return 0, t.fail(err)
 	}
+	t.stats.inserts.Add(int64(len(rows)))
+	t.liveRows.Add(int64(len(rows)))
+	t.publishVisible(op)
+	t.opsDone.Add(1)
 	return first, nil
+}
+
+// nextOpLocked numbers the write operation whose WAL record was just
+// appended. Caller holds writeMu.
+func (t *Table) nextOpLocked() int64 {
+	t.lastOp++
+	t.opHigh.Store(t.lastOp)
+	return t.lastOp
+}
+
+// publishVisible makes op, and every op before it, visible to readers that
+// pin from now on: visible = max(visible, op). Called after op's WAL commit
+// succeeded (see Table.visible for why a smaller op is then safe to show).
+func (t *Table) publishVisible(op int64) {
+	for {
+		v := t.visible.Load()
+		if v >= op || t.visible.CompareAndSwap(v, op) {
+			return
+		}
+	}
 }
 
 // Update writes a new version of the row with the given seq: the current
 // row with changes applied (field → new value; nil sets a Nullable field to
-// NULL). The seq and _time stay. Reads and scans see only the newest version.
-// It returns ErrNotFound when the row does not exist or was deleted.
+// NULL). The seq and _time stay. Reads and scans see only the newest version,
+// once Update returned nil (never after an error). It returns ErrNotFound
+// when the row does not exist or was deleted.
 func (t *Table) Update(seq int64, changes map[string]any) error {
 	if err := t.checkOpen(); err != nil {
 		return err
@@ -121,9 +150,11 @@ func (t *Table) Update(seq int64, changes map[string]any) error {
 	}
 	// Read, apply and log under writeMu so that a concurrent Delete or
 	// Update of the same seq cannot interleave (no lost update, no
-	// resurrection of a deleted row).
+	// resurrection of a deleted row). The read sees the newest version,
+	// committed or not: a write before this one in the WAL either commits,
+	// or fails and takes this one down with it.
 	s := t.Schema()
-	old, err := t.getRow(s, seq, nil)
+	old, err := t.getRow(s, seq, nil, true)
 	if err != nil {
 		t.writeMu.Unlock()
 		return withTable(err, t.name)
@@ -147,7 +178,8 @@ func (t *Table) Update(seq int64, changes map[string]any) error {
 }
 
 // Delete removes the row with the given seq (a tombstone hides every older
-// version). It returns ErrNotFound when the row does not exist.
+// version) for readers once Delete returned nil. It returns ErrNotFound when
+// the row does not exist.
 func (t *Table) Delete(seq int64) error {
 	if err := t.checkOpen(); err != nil {
 		return err
@@ -155,7 +187,7 @@ func (t *Table) Delete(seq int64) error {
 	if err := t.beginWrite(); err != nil {
 		return err
 	}
-	if _, err := t.lookup(seq); err != nil {
+	if _, err := t.lookup(seq, true); err != nil { // newest version, as in Update
 		t.writeMu.Unlock()
 		return withTable(err, t.name)
 	}
@@ -172,18 +204,21 @@ func (t *Table) commitSingleLocked(typ walRecordType, seq int64, kind entryKind,
 		t.writeMu.Unlock()
 		return err
 	}
-	t.mem.add(seq, kind, timeNanos, row)
-	t.mem.addDelta(delta)
-	t.liveRows.Add(delta)
+	op := t.nextOpLocked()
+	t.mem.addOp(op, seq, kind, timeNanos, row)
+	t.mem.addDelta(delta) // see commitInsert
+	t.writeMu.Unlock()
+	if err := w.commit(end); err != nil {
+		return t.fail(err)
+	}
 	if kind == kindDelete {
 		t.stats.deletes.Add(1)
 	} else {
 		t.stats.updates.Add(1)
 	}
-	t.writeMu.Unlock()
-	if err := w.commit(end); err != nil {
-		return t.fail(err)
-	}
+	t.liveRows.Add(delta)
+	t.publishVisible(op)
+	t.opsDone.Add(1)
 	return nil
 }
 
@@ -225,6 +260,10 @@ func (t *Table) switchMemtableLocked() error {
 	if err := t.wal.close(); err != nil {
 		return t.fail(err)
 	}
+	// Every op so far is durable now, and its commit certain to succeed
+	// (commit checks coverage first): show them before they can reach an
+	// SST, which has no ops to hide them by.
+	t.publishVisible(t.lastOp)
 	num := t.vs.newFileNum()
 	w, err := createWAL(t.fs, makeFilepath(t.dir, fileTypeWAL, num), num, t.opts.Durability, t.opts.SyncInterval, t.logger)
 	if err != nil {
