@@ -17,6 +17,9 @@ import (
 //	compact.mu — one compaction at a time (compaction.go); held across the
 //	           compaction's I/O, taken before any lock below; index
 //	           rewrites take it too, so they and compactions exclude each other.
+//	flushMu  — one flush at a time (table_flush.go); held across the flush's
+//	           I/O. A flush takes writeMu under it (to wake stalled writers),
+//	           index rewrites take it under compact.mu.
 //	writeMu  — writers: seq and op assignment, WAL append, memtable insert,
 //	           memtable switch. Never held across an fsync except inside a memtable
 //	           switch (creating the next WAL) and never taken by readers.
