@@ -37,7 +37,7 @@ import (
 //
 // One compaction per table at a time (compactionState.mu), at most
 // Options.CompactionWorkers background compactions per Database at a time
-// (Options.compactionSlots). A compaction takes no table lock while it reads
+// (Database.compactionSlots). A compaction takes no table lock while it reads
 // and writes SSTs: inserts, flushes and reads go on. It takes stateMu only
 // to swap the pinned version and writeMu only to wake stalled writers.
 //
@@ -247,7 +247,7 @@ func (t *Table) compactOnce() (bool, error) {
 	}
 	t.compact.mu.Lock()
 	defer t.compact.mu.Unlock()
-	if slots := t.opts.compactionSlots; slots != nil {
+	if slots := t.compactionSlots(); slots != nil {
 		select {
 		case slots <- struct{}{}:
 			defer func() { <-slots }()
@@ -786,4 +786,13 @@ func (t *Table) endL0Stall() {
 	c.stallNanos.Add(int64(d))
 	c.stalled.Store(false)
 	t.logger.Info("srdb: write stall over", slog.Duration("waited", d))
+}
+
+// compactionSlots returns the database-wide compaction semaphore, or nil for
+// a table opened without a Database (tests), which compacts unthrottled.
+func (t *Table) compactionSlots() chan struct{} {
+	if t.db == nil {
+		return nil
+	}
+	return t.db.compactionSlots
 }

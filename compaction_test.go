@@ -274,7 +274,6 @@ func TestCompactionOptionsDefaultsAndBudgets(t *testing.T) {
 	require.Equal(t, int64(640<<20), o.levelMaxBytes(2))
 	require.Equal(t, int64(6400<<20), o.levelMaxBytes(3))
 	require.Equal(t, int64(0), o.levelMaxBytes(numLevels-1), "the last level has no budget")
-	require.Equal(t, cap(o.compactionSlots), DefaultCompactionWorkers)
 
 	in := &Options{TargetFileSizes: []int64{0, 7}, CompactionWorkers: 3}
 	o, err = in.resolve()
@@ -283,7 +282,6 @@ func TestCompactionOptionsDefaultsAndBudgets(t *testing.T) {
 	require.Equal(t, int64(50<<20), o.targetFileSize(2), "missing elements take the default")
 	o.TargetFileSizes[1] = 99
 	require.Equal(t, int64(7), in.TargetFileSizes[1], "resolve must not alias the caller's slice")
-	require.Equal(t, 3, cap(o.compactionSlots))
 
 	_, err = (&Options{L1MaxBytes: -1, LevelSizeMultiplier: -2, TargetFileSizes: []int64{1, -1}}).resolve()
 	require.Error(t, err)
@@ -884,7 +882,7 @@ func TestCompactionWriteStallEndsWhenCompactionRuns(t *testing.T) {
 	db := openTestDB(t, t.TempDir(), o)
 	defer db.Close()
 	tbl := createCompactionTable(t, db)
-	db.opts.compactionSlots <- struct{}{} // the only slot: background compaction must wait
+	db.compactionSlots <- struct{}{} // the only slot: background compaction must wait
 
 	m := newCompactionModel()
 	inserted := make(chan error, 1)
@@ -918,7 +916,7 @@ func TestCompactionWriteStallEndsWhenCompactionRuns(t *testing.T) {
 	default:
 	}
 
-	<-db.opts.compactionSlots // let compaction run
+	<-db.compactionSlots // let compaction run
 	require.NoError(t, <-inserted)
 	require.NoError(t, tbl.Flush())
 	tbl.waitForCompactions()
@@ -933,7 +931,7 @@ func TestCompactionWriteStallCloseWakesWriters(t *testing.T) {
 	dir := t.TempDir()
 	db := openTestDB(t, dir, o)
 	tbl := createCompactionTable(t, db)
-	db.opts.compactionSlots <- struct{}{}
+	db.compactionSlots <- struct{}{}
 
 	inserted := make(chan error, 1)
 	go func() {
@@ -947,7 +945,7 @@ func TestCompactionWriteStallCloseWakesWriters(t *testing.T) {
 	<-sig.ch
 	require.NoError(t, db.Close()) // must not deadlock with the stalled flusher and writer
 	require.ErrorIs(t, <-inserted, ErrClosed)
-	<-db.opts.compactionSlots
+	<-db.compactionSlots
 
 	db, tbl = openCompactionTable(t, dir, compactionTestOptions(nil))
 	defer db.Close()
@@ -1025,7 +1023,7 @@ func TestCompactionBackgroundFailureMakesTableReadOnly(t *testing.T) {
 	m := newCompactionModel()
 	m.insert(t, tbl, 1000, 100)
 	m.mutate(t, tbl, rand.New(rand.NewSource(3)), 50, 50)
-	db.opts.compactionSlots <- struct{}{} // hold compaction back while L0 fills
+	db.compactionSlots <- struct{}{} // hold compaction back while L0 fills
 	for range 5 {
 		m.mutate(t, tbl, rand.New(rand.NewSource(4)), 10, 0)
 		require.NoError(t, tbl.Flush())
@@ -1040,7 +1038,7 @@ func TestCompactionBackgroundFailureMakesTableReadOnly(t *testing.T) {
 		return nil
 	})
 	defer setKillPointHook(nil)
-	<-db.opts.compactionSlots
+	<-db.compactionSlots
 	tbl.waitForCompactions()
 	require.True(t, fired.Load())
 	require.ErrorIs(t, tbl.readOnlyErr(), boom)
@@ -1118,11 +1116,14 @@ func TestCompactionSlotsAreDatabaseWide(t *testing.T) {
 	require.NoError(t, err)
 	b, err := db.CreateTable("other", s)
 	require.NoError(t, err)
-	require.NotNil(t, a.opts.compactionSlots)
-	require.Equal(t, a.opts.compactionSlots, b.opts.compactionSlots)
-	require.Equal(t, 2, cap(a.opts.compactionSlots))
+	require.NotNil(t, a.compactionSlots())
+	require.Equal(t, a.compactionSlots(), b.compactionSlots())
+	require.Equal(t, 2, cap(a.compactionSlots()))
+	db3 := openTestDB(t, t.TempDir(), nil)
+	defer db3.Close()
+	require.Equal(t, DefaultCompactionWorkers, cap(db3.compactionSlots))
 
 	db2 := openTestDB(t, t.TempDir(), o)
 	defer db2.Close()
-	require.NotEqual(t, db.opts.compactionSlots, db2.opts.compactionSlots)
+	require.NotEqual(t, db.compactionSlots, db2.compactionSlots)
 }

@@ -33,18 +33,18 @@ type Database struct {
 	tables map[string]*Table
 	broken map[string]error // tables named in database.meta that failed to open
 	closed bool
+
+	// compactionSlots is the database-wide compaction semaphore (capacity
+	// Options.CompactionWorkers), made by Open and shared by every table.
+	compactionSlots chan struct{}
 }
 
 // droppedDirSuffix names the directory of a table being dropped
 // (tables/<name>.dropped, see DropTable).
 const droppedDirSuffix = ".dropped"
 
-const (
-	metaFileName  = "database.meta"
-	lockFileName  = "LOCK"
-	tablesDirName = "tables"
-	metaFormat    = 1
-)
+// metaFormat is the format version of database.meta.
+const metaFormat = 1
 
 // Open opens (creating if needed) the database in dir. A nil opts means
 // DefaultOptions(). Every table named in database.meta is opened and
@@ -65,14 +65,15 @@ func Open(dir string, opts *Options) (_ *Database, err error) {
 	if err := fs.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
 		return nil, ioError("fsync dir", filepath.Dir(dir), err)
 	}
-	lock, err := fs.Lock(filepath.Join(dir, lockFileName))
+	lock, err := fs.Lock(filepath.Join(dir, lockName))
 	if err != nil {
 		if errors.Is(err, ErrLocked) {
-			return nil, &Error{Code: CodeLocked, Msg: "database is locked by another process or Database", File: filepath.Join(dir, lockFileName), Offset: -1}
+			return nil, &Error{Code: CodeLocked, Msg: "database is locked by another process or Database", File: filepath.Join(dir, lockName), Offset: -1}
 		}
-		return nil, ioError("lock", filepath.Join(dir, lockFileName), err)
+		return nil, ioError("lock", filepath.Join(dir, lockName), err)
 	}
-	db := &Database{dir: dir, opts: o, fs: fs, lock: lock, tables: map[string]*Table{}, broken: map[string]error{}}
+	db := &Database{dir: dir, opts: o, fs: fs, lock: lock, tables: map[string]*Table{}, broken: map[string]error{},
+		compactionSlots: make(chan struct{}, o.CompactionWorkers)}
 	defer func() {
 		if err != nil {
 			db.closeTables()
@@ -135,7 +136,7 @@ type metaBody struct {
 
 // loadMeta reads database.meta, creating it for a new database.
 func (db *Database) loadMeta() ([]string, error) {
-	path := filepath.Join(db.dir, metaFileName)
+	path := filepath.Join(db.dir, dbMetaName)
 	if _, err := db.fs.Stat(path); err != nil {
 		if !isNotExist(err) {
 			return nil, ioError("stat", path, err)
@@ -205,7 +206,7 @@ func (db *Database) writeMeta(tables []string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(db.fs, db.dir, metaFileName, data, "meta")
+	return writeFileAtomic(db.fs, db.dir, dbMetaName, data, "meta")
 }
 
 // removeOrphanTableDirs deletes table directories that database.meta does
@@ -440,7 +441,7 @@ func (db *Database) Close() error {
 	db.mu.Unlock()
 	err := db.closeTables()
 	if lerr := db.lock.Close(); lerr != nil {
-		err = errors.Join(err, ioError("unlock", lockFileName, lerr))
+		err = errors.Join(err, ioError("unlock", lockName, lerr))
 	}
 	return err
 }

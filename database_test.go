@@ -109,7 +109,7 @@ func TestCorruptDatabaseMetaFailsOpen(t *testing.T) {
 	_, err := db.CreateTable("a", s)
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
-	path := filepath.Join(dir, metaFileName)
+	path := filepath.Join(dir, dbMetaName)
 	raw, err := os.ReadFile(path)
 	require.NoError(t, err)
 	for _, mutate := range []func([]byte) []byte{

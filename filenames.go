@@ -39,7 +39,8 @@ const (
 	schemaName     = "schema.json"
 	lockName       = "LOCK"
 	dbMetaName     = "database.meta"
-	fileNumDigits  = 6 // minimum digits of a printed file number
+	tablesDirName  = "tables" // directory of the tables' directories
+	fileNumDigits  = 6        // minimum digits of a printed file number
 )
 
 // String returns a short human name of the type ("wal", "sst", …).

@@ -125,11 +125,6 @@ type Options struct {
 	// level. Compaction never writes to L0 (flushes write one L0 file per
 	// memtable), so element 0 is accepted but unused.
 	TargetFileSizes []int64
-
-	// compactionSlots is the database-wide compaction semaphore (capacity
-	// CompactionWorkers), made by resolve: every table of one Open shares
-	// the resolved Options and so the slots.
-	compactionSlots chan struct{}
 }
 
 // DefaultOptions returns the options Open uses when given nil.
@@ -235,7 +230,6 @@ func (o *Options) resolve() (*Options, error) {
 	if len(problems) > 0 {
 		return nil, newError(CodeInvalidArgument, "options: %s", joinProblems(problems))
 	}
-	r.compactionSlots = make(chan struct{}, r.CompactionWorkers)
 	return &r, nil
 }
 

@@ -588,7 +588,7 @@ func requireOpenCorrupt(t *testing.T, dir string) {
 // error. Table directories without database.meta are now ErrCorrupted.
 func TestMissingDatabaseMetaIsCorruption(t *testing.T) {
 	dir := smallFlushedDB(t)
-	require.NoError(t, os.Remove(filepath.Join(dir, metaFileName)))
+	require.NoError(t, os.Remove(filepath.Join(dir, dbMetaName)))
 	requireOpenCorrupt(t, dir)
 }
 

@@ -123,8 +123,8 @@ func TestReliabilityFailedOpenNoLeak(t *testing.T) {
 	}
 	failures := []failure{
 		{"corrupt CURRENT", write("tables/m/CURRENT", []byte("MANIFEST-9x\n")), CodeCorrupted, true},
-		{"bad database.meta", write(metaFileName, []byte(`{"format":1}`)), CodeCorrupted, false},
-		{"database.meta of another format", write(metaFileName, []byte(`{"format":7,"crc32c":"0","meta":{}}`)), CodeCorrupted, false},
+		{"bad database.meta", write(dbMetaName, []byte(`{"format":1}`)), CodeCorrupted, false},
+		{"database.meta of another format", write(dbMetaName, []byte(`{"format":7,"crc32c":"0","meta":{}}`)), CodeCorrupted, false},
 		{"missing table directory", remove("tables/m"), CodeCorrupted, true},
 		{"missing MANIFEST", remove("tables/m/MANIFEST-000001"), CodeCorrupted, true},
 		{"corrupt schema.json", write("tables/m/schema.json", []byte("{")), CodeCorrupted, true},
