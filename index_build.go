@@ -79,12 +79,11 @@ func (t *Table) CreateIndex(field string) error {
 	if !indexableType(f.Type) {
 		return &Error{Code: CodeInvalidSchema, Msg: fmt.Sprintf("%s fields cannot be indexed", f.Type), Table: t.name, Field: field, Offset: -1}
 	}
-	t.idx.ddlMu.Lock()
-	defer t.idx.ddlMu.Unlock()
-	if err := t.enterBackground(); err != nil {
+	end, err := t.beginDDL()
+	if err != nil {
 		return err
 	}
-	defer t.bg.Done()
+	defer end()
 
 	s := t.Schema()
 	f, _ = s.Field(field)
@@ -123,12 +122,11 @@ func (t *Table) DropIndex(field string) error {
 		_, err := t.Schema().withIndexed(field, false)
 		return withTable(err, t.name)
 	}
-	t.idx.ddlMu.Lock()
-	defer t.idx.ddlMu.Unlock()
-	if err := t.enterBackground(); err != nil {
+	end, err := t.beginDDL()
+	if err != nil {
 		return err
 	}
-	defer t.bg.Done()
+	defer end()
 
 	s := t.Schema()
 	if f, _ := s.Field(field); !f.Indexed {
@@ -144,16 +142,35 @@ func (t *Table) DropIndex(field string) error {
 	if err := killPoint("index_drop.after_schema"); err != nil {
 		return err
 	}
-	if t.isBuilding(field) {
-		building := slices.DeleteFunc(t.buildingNames(), func(n string) bool { return n == field })
-		if err := t.writeBuildingLocked(building); err != nil {
-			return withTable(err, t.name)
-		}
-		if err := killPoint("index_drop.after_manifest"); err != nil {
-			return err
-		}
+	if voided, err := t.voidBuildLocked(field); err != nil || !voided {
+		return withTable(err, t.name)
 	}
-	return nil
+	return killPoint("index_drop.after_manifest")
+}
+
+// beginDDL takes idx.ddlMu and registers the caller as background work (so
+// that closing the table waits for it); end undoes both.
+func (t *Table) beginDDL() (end func(), err error) {
+	t.idx.ddlMu.Lock()
+	if err := t.enterBackground(); err != nil {
+		t.idx.ddlMu.Unlock()
+		return nil, err
+	}
+	return func() {
+		t.bg.Done()
+		t.idx.ddlMu.Unlock()
+	}, nil
+}
+
+// voidBuildLocked removes field from the MANIFEST's pending index builds
+// (its index or the field itself was dropped) and reports whether it was
+// there. Caller holds idx.ddlMu.
+func (t *Table) voidBuildLocked(field string) (bool, error) {
+	if !t.isBuilding(field) {
+		return false, nil
+	}
+	building := slices.DeleteFunc(t.buildingNames(), func(n string) bool { return n == field })
+	return true, t.writeBuildingLocked(building)
 }
 
 // enterBackground registers the caller in t.bg so that Close waits for it

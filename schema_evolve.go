@@ -205,12 +205,11 @@ func (t *Table) AddField(f Field) error {
 // exists by then with the same type and nullability (a concurrent
 // EnsureTable added it) is skipped; otherwise it is an error.
 func (t *Table) addFields(add []Field, existingOK bool) error {
-	t.idx.ddlMu.Lock()
-	defer t.idx.ddlMu.Unlock()
-	if err := t.enterBackground(); err != nil {
+	end, err := t.beginDDL()
+	if err != nil {
 		return err
 	}
-	defer t.bg.Done()
+	defer end()
 
 	s := t.Schema()
 	fields := slices.Clone(s.fields)
@@ -251,12 +250,11 @@ func (t *Table) DropField(name string) error {
 	if err := t.checkOpen(); err != nil {
 		return err
 	}
-	t.idx.ddlMu.Lock()
-	defer t.idx.ddlMu.Unlock()
-	if err := t.enterBackground(); err != nil {
+	end, err := t.beginDDL()
+	if err != nil {
 		return err
 	}
-	defer t.bg.Done()
+	defer end()
 
 	s := t.Schema()
 	i := s.fieldIndex(name)
@@ -284,11 +282,6 @@ func (t *Table) DropField(name string) error {
 	}
 	// A pending build of its index is void now (loadIndexBuilds ignores it
 	// at Open too; this keeps the MANIFEST property tidy).
-	if t.isBuilding(name) {
-		building := slices.DeleteFunc(t.buildingNames(), func(n string) bool { return n == name })
-		if err := t.writeBuildingLocked(building); err != nil {
-			return withTable(err, t.name)
-		}
-	}
-	return nil
+	_, err = t.voidBuildLocked(name)
+	return withTable(err, t.name)
 }
