@@ -333,14 +333,15 @@ func TestIndexIterErrors(t *testing.T) {
 // in 1,000 channels visits about 20 entries plus one per source.
 func TestIndexReverseLastNCost(t *testing.T) {
 	rows := int64(100_000)
+	memtable := int64(2 << 20)
 	if testing.Short() {
-		rows = 30_000
+		rows, memtable = 30_000, 512<<10 // still several SSTs
 	}
 	fs := newMemFS()
 	opts := DefaultOptions()
 	opts.FS = fs
 	opts.Durability = DurabilityNone
-	opts.MemTableSize = 2 << 20
+	opts.MemTableSize = memtable
 	db, err := Open("/db", opts)
 	require.NoError(t, err)
 	defer db.Close()
@@ -358,6 +359,12 @@ func TestIndexReverseLastNCost(t *testing.T) {
 		require.NoError(t, err)
 	}
 	rs := mustPin(tbl)
+	released := false
+	defer func() {
+		if !released { // a failed assertion must not leave a pin that Close waits for
+			rs.release()
+		}
+	}()
 	sources := len(rs.mems) + len(rs.v.allFiles())
 	require.Greater(t, len(rs.v.allFiles()), 1)
 	key, _ := encodeIndexKey(String, "c0421")
@@ -370,6 +377,7 @@ func TestIndexReverseLastNCost(t *testing.T) {
 	visited := it.entriesVisited()
 	require.NoError(t, it.close())
 	rs.release()
+	released = true
 	// The newest 20 rows of channel 421 are seqs rows-1000+422, -2000, …
 	for i, seq := range seqs {
 		require.Equal(t, rows-1000+422-int64(i)*1000, seq)
