@@ -50,10 +50,11 @@ type Rows struct {
 	// once and never while Next reads from it. Lock order: mu before
 	// rowsRegistry.mu.
 	mu     sync.Mutex
-	rs     *readState // pinned read state; nil once released
-	src    rowSource
-	err    error
-	closed bool
+	rs       *readState // pinned read state; nil once released
+	src      rowSource
+	err      error
+	closed   bool
+	returned int64 // rows Next returned; added to the table's counters by release
 }
 
 // rowsRegistry is a table's set of Rows that still hold a pinned read
@@ -167,6 +168,7 @@ func (r *Rows) Next() bool {
 		r.st.fieldsDecoded += int64(len(r.p.proj))
 	}
 	r.row = row
+	r.returned++
 	if r.left > 0 {
 		r.left--
 	}
@@ -218,6 +220,7 @@ func (r *Rows) release() {
 		r.err = err
 	}
 	t := r.rs.t
+	t.stats.queryRows.Add(r.returned)
 	r.rs.release()
 	r.rs = nil
 	t.rows.mu.Lock()
