@@ -49,7 +49,7 @@ type Rows struct {
 	// open (Table.invalidateRows), so the read state is released exactly
 	// once and never while Next reads from it. Lock order: mu before
 	// rowsRegistry.mu.
-	mu     sync.Mutex
+	mu       sync.Mutex
 	rs       *readState // pinned read state; nil once released
 	src      rowSource
 	err      error
