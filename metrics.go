@@ -55,7 +55,7 @@ type TableMetrics struct {
 	Updates   int64 // Update calls that wrote
 	Deletes   int64 // Delete calls that wrote
 	Gets      int64 // Get and GetPartial calls
-	Queries   int64 // query executions (Rows, Count, Paginate, First, Last, Scan) that passed planning
+	Queries   int64 // query executions that passed planning: Rows, Count, Paginate (once), and First, Last, Scan through Rows
 	QueryRows int64 // rows returned by Rows.Next, counted when the Rows is closed or exhausted
 
 	// Counters: flushes and compactions since Open.

@@ -62,6 +62,15 @@ func TestMetricsCountersMove(t *testing.T) {
 	require.Equal(t, 9, n)
 	_, err = tbl.Query().Eq("msg_type", uint8(1)).Count()
 	require.NoError(t, err)
+	_, err = tbl.Query().Explain() // plans, runs nothing: not a query
+	require.NoError(t, err)
+	require.Equal(t, int64(2), tableMetrics(t, db.Metrics(), "messages").Queries)
+	pg, _, err := tbl.Query().Paginate(2, 3) // one execution, though it plans twice
+	require.NoError(t, err)
+	require.NoError(t, pg.Close()) // closed before reading: returned no row
+	require.Equal(t, int64(3), tableMetrics(t, db.Metrics(), "messages").Queries)
+	_, err = tbl.Query().First() // runs Rows: one execution, one row
+	require.NoError(t, err)
 
 	m = db.Metrics()
 	tm := tableMetrics(t, m, "messages")
@@ -69,8 +78,8 @@ func TestMetricsCountersMove(t *testing.T) {
 	require.Equal(t, int64(1), tm.Updates)
 	require.Equal(t, int64(1), tm.Deletes)
 	require.Equal(t, int64(3), tm.Gets)
-	require.Equal(t, int64(2), tm.Queries)
-	require.Equal(t, int64(9), tm.QueryRows)
+	require.Equal(t, int64(4), tm.Queries)
+	require.Equal(t, int64(10), tm.QueryRows)
 	require.Equal(t, int64(9), tm.Rows)
 	require.Equal(t, int64(10), tm.LastSeq)
 	require.Positive(t, tm.MemTableBytes)

@@ -138,7 +138,6 @@ func (q *Query) plan(purpose planPurpose) (*plan, error) {
 		ix = tableIndexSource{t}
 	}
 	p.chooseAccess(ix)
-	t.stats.queries.Add(1)
 	return p, nil
 }
 

@@ -143,7 +143,7 @@ type tableCounters struct {
 	updates      atomic.Int64
 	deletes      atomic.Int64
 	gets         atomic.Int64
-	queries      atomic.Int64 // query executions that passed planning (metrics.go)
+	queries      atomic.Int64 // Rows, Count and Paginate calls that passed planning (metrics.go)
 	queryRows    atomic.Int64 // rows returned by Rows.Next, added when a Rows is released
 
 	// memStalls counts writes that waited for a memtable flush
