@@ -37,6 +37,8 @@ func WithConstLabels(l prometheus.Labels) Option {
 
 // tableMetric is one per-table metric family and how to read it.
 type tableMetric struct {
+	name  string // full metric name
+	help  string
 	desc  *prometheus.Desc
 	typ   prometheus.ValueType
 	value func(*srdb.TableMetrics) float64
@@ -64,6 +66,8 @@ func NewCollector(db *srdb.Database, opts ...Option) prometheus.Collector {
 	table := []string{"table"}
 	add := func(name, help string, typ prometheus.ValueType, value func(*srdb.TableMetrics) float64) {
 		c.tables = append(c.tables, tableMetric{
+			name:  "srdb_table_" + name,
+			help:  help,
 			desc:  prometheus.NewDesc("srdb_table_"+name, help, table, cfg.constLabels),
 			typ:   typ,
 			value: value,

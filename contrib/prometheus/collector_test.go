@@ -1,6 +1,11 @@
 package prometheus
 
 import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -216,6 +221,51 @@ srdb_tables 0
 		}
 		if n := testutil.CollectAndCount(NewCollector(d)); n != 2 {
 			t.Fatalf("closed/nil db: %d metrics, want the 2 database gauges", n)
+		}
+	}
+}
+
+// TestWebUIServesTheSameNames checks that the web UI's own encoder
+// (examples/webui/metrics.go, which cannot import this module) lists the
+// same per-table families, in the same order, with the same help texts and
+// types, and the same database and level families.
+func TestWebUIServesTheSameNames(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "examples", "webui", "metrics.go"))
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Skip("not in the srdb repository")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCollector(nil).(*collector)
+	fam := regexp.MustCompile(`(?m)^\t\{"([a-z0-9_]+)", "([^"]*)", (true|false), func`)
+	var got []string
+	for _, m := range fam.FindAllStringSubmatch(string(src), -1) {
+		typ := "gauge"
+		if m[3] == "true" {
+			typ = "counter"
+		}
+		got = append(got, "srdb_table_"+m[1]+" "+typ+" "+m[2])
+	}
+	var want []string
+	for _, tm := range c.tables {
+		typ := "gauge"
+		if tm.typ == prometheus.CounterValue {
+			typ = "counter"
+		}
+		want = append(want, tm.name+" "+typ+" "+tm.help)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("web UI families:\n%s\ncollector families:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, d := range []*prometheus.Desc{c.levelFiles, c.levelBytes, c.openTables, c.brokenTables} {
+		// Desc.String: Desc{fqName: "NAME", help: "HELP", …}
+		m := regexp.MustCompile(`fqName: "([^"]*)", help: "([^"]*)"`).FindStringSubmatch(d.String())
+		if m == nil {
+			t.Fatalf("cannot read %s", d)
+		}
+		if !strings.Contains(string(src), `"`+m[1]+`", "`+m[2]+`"`) {
+			t.Errorf("web UI lacks %s with help %q", m[1], m[2])
 		}
 	}
 }

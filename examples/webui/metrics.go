@@ -14,7 +14,8 @@ import (
 // format (version 0.0.4), written here with the standard library so that
 // the web UI stays in the root module. The names, types and help texts are
 // those of the collector in github.com/srdb-go/srdb/contrib/prometheus
-// (docs/OPERATIONS.md lists them); keep the two lists in step.
+// (docs/OPERATIONS.md lists them); TestWebUIServesTheSameNames in that
+// module fails when the two lists drift apart.
 
 // metricsContentType is the media type of the text exposition format.
 const metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
