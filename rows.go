@@ -49,12 +49,15 @@ type Rows struct {
 	// open (Table.invalidateRows), so the read state is released exactly
 	// once and never while Next reads from it. Lock order: mu before
 	// rowsRegistry.mu.
-	mu       sync.Mutex
-	rs       *readState // pinned read state; nil once released
-	src      rowSource
-	err      error
-	closed   bool
-	returned int64 // rows Next returned; added to the table's counters by release
+	mu     sync.Mutex
+	rs     *readState // pinned read state; nil once released
+	src    rowSource
+	err    error
+	closed bool
+
+	// returned counts the rows Next returned; release adds it to the
+	// table's counters (metrics.go). Guarded by mu.
+	returned int64
 }
 
 // rowsRegistry is a table's set of Rows that still hold a pinned read
