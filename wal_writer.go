@@ -102,15 +102,16 @@ type walWriter struct {
 	// start of an Insert and the end of its commit: a write leader also
 	// yields once when others are on their way to append (see waitLocked).
 	inserters *atomic.Int32
+	failed    error // sticky first write/fsync error; never cleared
+
 	// counters, when set (setCounters), receives the writer's I/O counts.
 	counters *walCounters
-	failed   error // sticky first write/fsync error; never cleared
 }
 
 // walCounters counts WAL I/O across the WALs of a table (they rotate with
-// the memtable; the counters outlive them). Updated atomically under the
-// writer's mu, after the I/O, never in the commit path's critical section
-// beyond an atomic add.
+// the memtable; the counters outlive them). A writer adds to them under
+// its mu right after each successful write or fsync (an atomic add, no
+// further lock); Metrics reads them without a lock.
 type walCounters struct {
 	writes    atomic.Int64 // successful write(2) calls
 	bytes     atomic.Int64 // bytes written by them
