@@ -73,7 +73,7 @@ type TableMetrics struct {
 	// memtables are full, which the second kind counts.
 	WriteStalls       int64         // L0 stalls begun
 	WriteStallTime    time.Duration // time spent in L0 stalls that ended
-	MemTableStalls    int64         // writes that waited for a memtable flush (MaxImmutableMemTables reached)
+	MemTableStalls    int64         // writes (and Flush, CreateIndex calls) that waited for a memtable flush (MaxImmutableMemTables reached)
 	MemTableStallTime time.Duration // time those writes waited
 
 	// Counters: WAL I/O since Open, over every WAL the table wrote.

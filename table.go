@@ -146,8 +146,9 @@ type tableCounters struct {
 	queries      atomic.Int64 // Rows, Count and Paginate calls that passed planning (metrics.go)
 	queryRows    atomic.Int64 // rows returned by Rows.Next, added when a Rows is released
 
-	// memStalls counts writes that waited for a memtable flush
-	// (MaxImmutableMemTables reached); memStallNanos is their total wait.
+	// memStalls counts memtable switches (writes, Flush, CreateIndex)
+	// that waited for a memtable flush (MaxImmutableMemTables reached);
+	// memStallNanos is their total wait.
 	memStalls     atomic.Int64
 	memStallNanos atomic.Int64
 
