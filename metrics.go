@@ -99,9 +99,8 @@ type LevelMetrics struct {
 // Metrics returns a snapshot of the database's counters and gauges. It
 // does no file I/O and holds each lock it takes only to read a few fields
 // (the database's and each table's read locks, a memtable's read lock, the
-// active WAL writer's and the table cache's mutexes: the same ones
-// Table.Stats takes), never across I/O; it is safe to call concurrently
-// with every other method. The snapshot is not atomic across tables or
+// active WAL writer's and the table cache's mutexes), never across I/O;
+// it is safe to call concurrently with every other method. The snapshot is not atomic across tables or
 // fields. A nil, zero or closed Database returns the zero Metrics (no
 // tables, Total zero with nil Levels).
 func (db *Database) Metrics() Metrics {
