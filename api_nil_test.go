@@ -85,6 +85,7 @@ func TestNilAndZeroReceivers(t *testing.T) {
 	zeroCases := []zeroCase{
 		{"Database.Tables", func(r recv) any { return r.db.Tables() }, []string(nil)},
 		{"Database.Dir", func(r recv) any { return r.db.Dir() }, ""},
+		{"Database.Metrics", func(r recv) any { return r.db.Metrics() }, Metrics{}},
 		{"Table.Name", func(r recv) any { return r.tbl.Name() }, ""},
 		{"Table.Schema", func(r recv) any { return r.tbl.Schema() }, (*Schema)(nil)},
 		{"Table.Indexes", func(r recv) any { return r.tbl.Indexes() }, []string(nil)},

@@ -202,6 +202,7 @@ func (q *Query) Rows() (*Rows, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.t.stats.queries.Add(1)
 	if err := p.interrupted(); err != nil {
 		return nil, err
 	}
@@ -304,6 +305,7 @@ func (q *Query) Count() (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	p.t.stats.queries.Add(1)
 	if err := p.interrupted(); err != nil {
 		return 0, err
 	}
@@ -356,6 +358,7 @@ func (q *Query) Paginate(page, size int) (*Rows, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
+	p.t.stats.queries.Add(1)
 	if err := p.interrupted(); err != nil {
 		return nil, 0, err
 	}

@@ -54,6 +54,10 @@ type Rows struct {
 	src    rowSource
 	err    error
 	closed bool
+
+	// returned counts the rows Next returned; release adds it to the
+	// table's counters (metrics.go). Guarded by mu.
+	returned int64
 }
 
 // rowsRegistry is a table's set of Rows that still hold a pinned read
@@ -167,6 +171,7 @@ func (r *Rows) Next() bool {
 		r.st.fieldsDecoded += int64(len(r.p.proj))
 	}
 	r.row = row
+	r.returned++
 	if r.left > 0 {
 		r.left--
 	}
@@ -218,6 +223,7 @@ func (r *Rows) release() {
 		r.err = err
 	}
 	t := r.rs.t
+	t.stats.queryRows.Add(r.returned)
 	r.rs.release()
 	r.rs = nil
 	t.rows.mu.Lock()

@@ -143,6 +143,18 @@ type tableCounters struct {
 	updates      atomic.Int64
 	deletes      atomic.Int64
 	gets         atomic.Int64
+	queries      atomic.Int64 // Rows, Count and Paginate calls that passed planning (metrics.go)
+	queryRows    atomic.Int64 // rows returned by Rows.Next, added when a Rows is released
+
+	// memStalls counts memtable switches (writes, Flush, CreateIndex)
+	// that waited for a memtable flush (MaxImmutableMemTables reached);
+	// memStallNanos is their total wait.
+	memStalls     atomic.Int64
+	memStallNanos atomic.Int64
+
+	// wal counts the I/O of every WAL the table has written since Open
+	// (each walWriter points at it, see walWriter.setCounters).
+	wal walCounters
 }
 
 // Name returns the table's name ("" for a nil Table).

@@ -265,6 +265,7 @@ func (t *Table) start(replayed []*memtable) error {
 	}
 	t.wal = w
 	w.setInserters(&t.inserters)
+	w.setCounters(&t.stats.wal)
 	t.mem = newMemtable(num)
 	t.mem.idx = newMemIndexSet(t.Schema())
 	t.mem.wal = w

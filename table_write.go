@@ -3,6 +3,7 @@ package srdb
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 )
 
 // WAL payload of a walRecordBatch record (the record's Seq field is the seq
@@ -240,7 +241,17 @@ func (t *Table) switchMemtableLocked() error {
 	if t.mem.empty() {
 		return nil
 	}
+	var waitStart time.Time // set when this write stalls (metrics.go)
+	defer func() {
+		if !waitStart.IsZero() {
+			t.stats.memStallNanos.Add(int64(time.Since(waitStart)))
+		}
+	}()
 	for t.numImmutables() >= t.opts.MaxImmutableMemTables {
+		if waitStart.IsZero() {
+			waitStart = time.Now()
+			t.stats.memStalls.Add(1)
+		}
 		if t.closed {
 			return &Error{Code: CodeClosed, Msg: "table is closed", Table: t.name, Offset: -1}
 		}
@@ -278,6 +289,7 @@ func (t *Table) switchMemtableLocked() error {
 	next.idx = newMemIndexSet(t.Schema())
 	next.wal = w
 	w.setInserters(&t.inserters)
+	w.setCounters(&t.stats.wal)
 	t.stateMu.Lock()
 	t.imms = append(t.imms, t.mem)
 	t.mem = next

@@ -3,6 +3,7 @@ package srdb
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 )
 
 // tableCache keeps one open (memory-mapped) sstReader per live SST of a
@@ -17,6 +18,11 @@ type tableCache struct {
 	mu      sync.Mutex
 	readers map[uint64]*sstReader
 	closed  bool
+
+	// hits and misses count get calls that found an open reader and that
+	// had to open (map) the file; updated under mu, read without it.
+	hits   atomic.Int64
+	misses atomic.Int64
 }
 
 func newTableCache(fs FS, dir string) *tableCache {
@@ -31,8 +37,10 @@ func (c *tableCache) get(num uint64) (*sstReader, error) {
 		return nil, ErrClosed
 	}
 	if r, ok := c.readers[num]; ok {
+		c.hits.Add(1)
 		return r, nil
 	}
+	c.misses.Add(1)
 	r, err := openSST(c.fs, c.dir, num)
 	if err != nil {
 		return nil, err
@@ -66,4 +74,11 @@ func (c *tableCache) close() error {
 	}
 	c.closed = true
 	return errors.Join(errs...)
+}
+
+// openReaders returns the number of open (mapped) readers.
+func (c *tableCache) openReaders() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.readers)
 }

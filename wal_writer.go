@@ -103,6 +103,20 @@ type walWriter struct {
 	// yields once when others are on their way to append (see waitLocked).
 	inserters *atomic.Int32
 	failed    error // sticky first write/fsync error; never cleared
+
+	// counters, when set (setCounters), receives the writer's I/O counts.
+	counters *walCounters
+}
+
+// walCounters counts WAL I/O across the WALs of a table (they rotate with
+// the memtable; the counters outlive them). A writer adds to them under
+// its mu right after each successful write or fsync (an atomic add, no
+// further lock); Metrics reads them without a lock.
+type walCounters struct {
+	writes    atomic.Int64 // successful write(2) calls
+	bytes     atomic.Int64 // bytes written by them
+	syncs     atomic.Int64 // successful fsyncs of WAL data
+	syncNanos atomic.Int64 // time spent in those fsyncs
 }
 
 // createWAL creates the WAL file path for log number logNum, writes its
@@ -337,6 +351,13 @@ func (w *walWriter) setInserters(n *atomic.Int32) {
 	w.mu.Unlock()
 }
 
+// setCounters gives the writer the table's WAL counters.
+func (w *walWriter) setCounters(c *walCounters) {
+	w.mu.Lock()
+	w.counters = c
+	w.mu.Unlock()
+}
+
 // closedError is returned by append after close.
 func (w *walWriter) closedError() error {
 	return &Error{Code: CodeClosed, Msg: "wal closed", File: w.path, Offset: -1}
@@ -414,6 +435,10 @@ func (w *walWriter) writeLocked() {
 		w.failLocked(ioError("write", w.path, err))
 	} else {
 		w.written += int64(len(buf))
+		if w.counters != nil {
+			w.counters.writes.Add(1)
+			w.counters.bytes.Add(int64(len(buf)))
+		}
 	}
 	if cap(buf) <= walMaxSpareCap {
 		w.spare = buf[:0]
@@ -430,10 +455,16 @@ func (w *walWriter) syncLocked() {
 	w.syncing = true
 	w.mu.Unlock()
 
+	start := time.Now()
 	err := w.f.Sync()
+	took := time.Since(start)
 
 	w.mu.Lock()
 	w.syncing = false
+	if err == nil && w.counters != nil {
+		w.counters.syncs.Add(1)
+		w.counters.syncNanos.Add(int64(took))
+	}
 	if err != nil {
 		w.failLocked(ioError("fsync", w.path, err))
 	} else if target > w.synced {

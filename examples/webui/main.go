@@ -14,6 +14,10 @@
 // It binds loopback by default. Bound to any other address it requires a
 // token (--token, or a generated one printed at start); open the printed URL
 // once and the browser keeps the token in a cookie.
+//
+// With --metrics it also serves /metrics: db.Metrics() in the Prometheus
+// text format, behind the same host and token checks (a scraper sends the
+// token as "Authorization: Bearer TOKEN").
 package main
 
 import (
@@ -65,6 +69,7 @@ type cliConfig struct {
 	pageMax    int
 	timeout    time.Duration
 	verbose    bool
+	metrics    bool
 }
 
 // parseArgs parses "serve" and its flags.
@@ -86,6 +91,7 @@ func parseArgs(args []string, stderr io.Writer) (*cliConfig, error) {
 	fs.IntVar(&c.pageMax, "page-max", defaultPageMax, "largest page size the row browser may request")
 	fs.DurationVar(&c.timeout, "query-timeout", defaultQueryTimeout, "time limit of one query")
 	fs.BoolVar(&c.verbose, "v", false, "log engine events (flushes, compactions) to stderr")
+	fs.BoolVar(&c.metrics, "metrics", false, "also serve /metrics (db.Metrics in the Prometheus text format; same host and token checks)")
 	if len(args) == 0 || args[0] != "serve" {
 		fs.Usage()
 		return nil, errors.New(`the only command is "serve"`)
@@ -155,6 +161,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		pageMax:      c.pageMax,
 		queryTimeout: c.timeout,
 		dir:          c.dir,
+		metrics:      c.metrics,
 	})
 
 	var wg sync.WaitGroup

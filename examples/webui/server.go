@@ -49,6 +49,7 @@ type serverConfig struct {
 	pageMax      int             // largest page size
 	queryTimeout time.Duration   // time limit of one query
 	dir          string          // database directory, shown in the page header
+	metrics      bool            // serve /metrics (Prometheus text format, metrics.go)
 }
 
 // server serves the UI and its JSON API over one open database.
@@ -140,6 +141,9 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("/api/tables/{table}/lsm", get(s.handleLSM))
 	mux.HandleFunc("/api/activity", get(s.handleActivity))
 	mux.HandleFunc("/api/events", get(s.handleEvents))
+	if s.cfg.metrics {
+		mux.HandleFunc("/metrics", get(s.handleMetrics))
+	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API endpoint: "+r.URL.Path, 0)
 	})
