@@ -274,11 +274,15 @@ func TestCheckpointPinsSSTsAgainstCompaction(t *testing.T) {
 	require.Equal(t, want, ckptOpenChecked(t, dst, nil))
 }
 
-// TestCheckpointUnderLoad runs 8 writers and a flush/compaction loop while
-// checkpoints are taken. Every insert acknowledged before a Checkpoint call
-// must be in that checkpoint, with its seq, and every row of the checkpoint
-// must be one that a writer inserted (and got acknowledged, since no insert
-// fails here): no phantoms.
+// TestCheckpointUnderLoad runs 8 writers (inserts, and updates and deletes
+// of their own earlier rows) and a flush/compaction loop while checkpoints
+// are taken, with a model of the operations. In each checkpoint: every
+// insert acknowledged before the call is there at its seq unless some
+// delete of it was acknowledged (one running during the call may be in);
+// no delete acknowledged before the call is undone; a row shows its newest
+// update acknowledged before the call or a later one; every row and value
+// is one a writer wrote (no phantoms); and nothing started after the call
+// returned is in it.
 func TestCheckpointUnderLoad(t *testing.T) {
 	src := t.TempDir()
 	opts := DefaultOptions()
@@ -289,26 +293,60 @@ func TestCheckpointUnderLoad(t *testing.T) {
 	tb := createIMTable(t, db)
 
 	const writers = 8
-	type ack struct{ msgID, seq int64 }
+	type op struct {
+		kind  byte // 'i' insert, 'u' update, 'd' delete
+		msgID int64
+		seq   int64
+		n     int   // update: from_uid is "upd-<n>"
+		gen   int64 // checkpoints completed when the operation started
+	}
 	var (
 		mus  [writers]sync.Mutex
-		acks [writers][]ack
+		ops  [writers][]op // acknowledged, in order
 		stop atomic.Bool
+		done atomic.Int64 // checkpoints completed
 		wg   sync.WaitGroup
 	)
 	for w := 0; w < writers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			var live []op // own rows not deleted
+			upd := 0
 			for i := int64(0); !stop.Load(); i++ {
-				id := int64(w)*1_000_000 + i
-				seq, err := tb.Insert(imTableRow(id))
-				if err != nil {
-					t.Errorf("writer %d: %v", w, err)
-					return
+				var o op
+				gen := done.Load()
+				switch r := rng.IntN(10); {
+				case r == 0 && len(live) > 0:
+					j := rng.IntN(len(live))
+					o = op{kind: 'd', msgID: live[j].msgID, seq: live[j].seq}
+					if err := tb.Delete(o.seq); err != nil {
+						t.Errorf("writer %d: delete: %v", w, err)
+						return
+					}
+					live = append(live[:j], live[j+1:]...)
+				case r <= 2 && len(live) > 0:
+					j := rng.IntN(len(live))
+					upd++
+					o = op{kind: 'u', msgID: live[j].msgID, seq: live[j].seq, n: upd}
+					if err := tb.Update(o.seq, map[string]any{"from_uid": fmt.Sprintf("upd-%d", upd)}); err != nil {
+						t.Errorf("writer %d: update: %v", w, err)
+						return
+					}
+				default:
+					id := int64(w)*1_000_000 + i
+					seq, err := tb.Insert(imTableRow(id))
+					if err != nil {
+						t.Errorf("writer %d: insert: %v", w, err)
+						return
+					}
+					o = op{kind: 'i', msgID: id, seq: seq}
+					live = append(live, o)
 				}
+				o.gen = gen
 				mus[w].Lock()
-				acks[w] = append(acks[w], ack{id, seq})
+				ops[w] = append(ops[w], o)
 				mus[w].Unlock()
 			}
 		}()
@@ -337,42 +375,85 @@ func TestCheckpointUnderLoad(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		for w := 0; w < writers; w++ {
 			mus[w].Lock()
-			before[k][w] = len(acks[w])
+			before[k][w] = len(ops[w])
 			mus[w].Unlock()
 		}
 		dirs[k] = filepath.Join(base, fmt.Sprintf("cp%d", k))
 		require.NoError(t, db.Checkpoint(dirs[k]))
+		done.Add(1)
 	}
 	time.Sleep(50 * time.Millisecond)
 	stop.Store(true)
 	wg.Wait()
 
-	seqOf := map[int64]int64{} // msg_id → seq, every acknowledged insert
+	// What any time could show: every insert (seq → msg_id) and every
+	// update value of each seq.
+	idOf, genOf := map[int64]int64{}, map[int64]int64{}
+	updates := map[int64]map[int]int64{} // seq → update n → gen
+	everDeleted := map[int64]int64{}     // seq → gen of its delete
 	for w := 0; w < writers; w++ {
-		for _, a := range acks[w] {
-			seqOf[a.msgID] = a.seq
+		for _, o := range ops[w] {
+			switch o.kind {
+			case 'i':
+				idOf[o.seq], genOf[o.seq] = o.msgID, o.gen
+			case 'u':
+				if updates[o.seq] == nil {
+					updates[o.seq] = map[int]int64{}
+				}
+				updates[o.seq][o.n] = o.gen
+			case 'd':
+				everDeleted[o.seq] = o.gen
+			}
 		}
 	}
 	for k, dir := range dirs {
 		rows := ckptOpenChecked(t, dir, nil)["messages"]
-		seen := map[int64]bool{}
-		for seq, r := range rows {
-			id := r["msg_id"].(int64)
-			want, ok := seqOf[id]
-			require.True(t, ok, "checkpoint %d: phantom row seq %d msg_id %d", k, seq, id)
-			require.Equal(t, want, seq, "checkpoint %d: msg_id %d", k, id)
-			require.Equal(t, imTableRow(id)["channel_id"], r["channel_id"])
-			seen[id] = true
-		}
-		total := 0
+		// The state acknowledged before the call.
+		inserted, deleted, lastUpd := map[int64]bool{}, map[int64]bool{}, map[int64]int{}
+		acked := 0
 		for w := 0; w < writers; w++ {
-			for _, a := range acks[w][:before[k][w]] {
-				require.True(t, seen[a.msgID], "checkpoint %d: acknowledged msg_id %d (seq %d) missing", k, a.msgID, a.seq)
+			for _, o := range ops[w][:before[k][w]] {
+				switch o.kind {
+				case 'i':
+					inserted[o.seq] = true
+				case 'd':
+					deleted[o.seq] = true
+				case 'u':
+					lastUpd[o.seq] = o.n
+				}
 			}
-			total += before[k][w]
+			acked += before[k][w]
 		}
-		require.Greater(t, total, 0)
-		t.Logf("checkpoint %d: %d rows acknowledged before the call, %d rows in it", k, total, len(rows))
+		for seq := range inserted {
+			g, del := everDeleted[seq]
+			if !del || g > int64(k) {
+				_, ok := rows[seq]
+				require.True(t, ok, "checkpoint %d: acknowledged insert seq %d (msg_id %d) missing", k, seq, idOf[seq])
+			}
+		}
+		for seq, r := range rows {
+			id, ok := idOf[seq]
+			require.True(t, ok, "checkpoint %d: phantom row seq %d", k, seq)
+			require.LessOrEqual(t, genOf[seq], int64(k), "checkpoint %d: seq %d inserted after the call returned", k, seq)
+			require.False(t, deleted[seq], "checkpoint %d: seq %d deleted before the call, present", k, seq)
+			require.Equal(t, id, r["msg_id"], "checkpoint %d: seq %d", k, seq)
+			require.Equal(t, imTableRow(id)["payload"], r["payload"], "checkpoint %d: seq %d", k, seq)
+			from := r["from_uid"].(string)
+			if n, isUpd := strings.CutPrefix(from, "upd-"); isUpd {
+				var v int
+				_, err := fmt.Sscanf(n, "%d", &v)
+				require.NoError(t, err)
+				g, ok := updates[seq][v]
+				require.True(t, ok, "checkpoint %d: seq %d has update %q never written", k, seq, from)
+				require.LessOrEqual(t, g, int64(k), "checkpoint %d: seq %d has update %q made after the call returned", k, seq, from)
+				require.GreaterOrEqual(t, v, lastUpd[seq], "checkpoint %d: seq %d lost the update acknowledged before the call", k, seq)
+			} else {
+				require.Equal(t, imTableRow(id)["from_uid"], from, "checkpoint %d: seq %d", k, seq)
+				require.Zero(t, lastUpd[seq], "checkpoint %d: seq %d lost the update acknowledged before the call", k, seq)
+			}
+		}
+		t.Logf("checkpoint %d: %d operations acknowledged before the call (%d deletes, %d rows updated), %d rows in it",
+			k, acked, len(deleted), len(lastUpd), len(rows))
 	}
 	require.NoError(t, db.Check())
 }
