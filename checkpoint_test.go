@@ -636,3 +636,65 @@ func TestMemFSLink(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "hello", string(got))
 }
+
+// TestCheckpointEmptyAndBrokenDatabases: an empty database checkpoints to
+// an empty database; one with a table that failed to open is refused,
+// naming the table, and leaves nothing behind.
+func TestCheckpointEmptyAndBrokenDatabases(t *testing.T) {
+	src := t.TempDir()
+	db := openTestDB(t, src, nil)
+	dst := filepath.Join(t.TempDir(), "empty")
+	require.NoError(t, db.Checkpoint(dst))
+	require.Empty(t, ckptOpenChecked(t, dst, nil))
+
+	for _, name := range []string{"good", "bad"} {
+		s, err := NewSchema(name, imTableFields())
+		require.NoError(t, err)
+		tb, err := db.CreateTable(name, s)
+		require.NoError(t, err)
+		_, err = tb.Insert(imTableRow(1))
+		require.NoError(t, err)
+	}
+	require.NoError(t, db.Close())
+	path := filepath.Join(src, tablesDirName, "bad", schemaFileName)
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	raw[len(raw)/2] ^= 0x20
+	require.NoError(t, os.WriteFile(path, raw, 0o600))
+	db = openTestDB(t, src, nil)
+	defer db.Close()
+	parent := t.TempDir()
+	err = db.Checkpoint(filepath.Join(parent, "b"))
+	require.True(t, errors.Is(err, ErrInvalidArgument), "%v", err)
+	require.True(t, IsCorrupted(err), "wraps the table's error: %v", err)
+	var e *Error
+	require.True(t, errors.As(err, &e))
+	require.Equal(t, "bad", e.Table)
+	ents, err := os.ReadDir(parent)
+	require.NoError(t, err)
+	require.Empty(t, ents)
+}
+
+// TestCheckpointRefusesReadOnlyTable: a table that became read-only after
+// a failed WAL fsync is not copied (its memory may hold a write whose call
+// failed); the error is the table's.
+func TestCheckpointRefusesReadOnlyTable(t *testing.T) {
+	ffs := newFaultFS(newMemFS())
+	opts := DefaultOptions()
+	opts.FS = ffs
+	opts.Durability = DurabilitySync
+	db := openTestDB(t, "/db", opts)
+	defer db.Close()
+	tb := createIMTable(t, db)
+	_, err := tb.Insert(imTableRow(1))
+	require.NoError(t, err)
+	ffs.failNth(fsOpSync, ffs.opCountOf(fsOpSync), failOnce, faultSyncError)
+	_, err = tb.Insert(imTableRow(2))
+	require.Error(t, err)
+	ffs.clearFaults()
+	err = db.Checkpoint("/cp")
+	require.True(t, errors.Is(err, ErrReadOnly), "%v", err)
+	_, serr := ffs.Stat("/cp")
+	require.True(t, isNotExist(serr))
+	require.Empty(t, ckptLeftovers(t, ffs, "cp."))
+}
