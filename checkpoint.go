@@ -210,7 +210,7 @@ type checkpointWAL struct {
 //  4. The version's SSTs are hard-linked or copied; the pin keeps a
 //     compaction from deleting them meanwhile.
 //  5. MANIFEST-<next file number> holding one snapshot record of the
-//     version, CURRENT, schema.json; fsync of dst.
+//     version, CURRENT, schema.json (whose atomic write fsyncs dst last).
 func (t *Table) checkpointTo(dst string) error {
 	if err := t.readOnlyErr(); err != nil {
 		return err
@@ -316,11 +316,10 @@ func (t *Table) checkpointTo(dst string) error {
 	if err != nil {
 		return err
 	}
+	// writeFileAtomic fsyncs dst after its rename: every entry made above
+	// (WALs, SSTs, MANIFEST, CURRENT, schema.json) is durable from here on.
 	if err := writeFileAtomic(fs, dst, schemaFileName, data, "checkpoint.schema"); err != nil {
 		return err
-	}
-	if err := fs.SyncDir(dst); err != nil {
-		return ioError("fsync dir", dst, err)
 	}
 	return killPoint(kpCheckpointAfterTable)
 }

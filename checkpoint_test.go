@@ -698,3 +698,53 @@ func TestCheckpointRefusesReadOnlyTable(t *testing.T) {
 	require.True(t, isNotExist(serr))
 	require.Empty(t, ckptLeftovers(t, ffs, "cp."))
 }
+
+// TestCheckpointPowerLossAtEachOp takes a power-cut image before every
+// mutating FS operation of a checkpoint (keeping none, some or all unsynced
+// changes): the destination is absent, or complete with every row.
+func TestCheckpointPowerLossAtEachOp(t *testing.T) {
+	mfs := newMemFS()
+	db, opts := ckptMemSetup(t, mfs)
+	defer db.Close()
+	want := ckptDump(t, db)
+	n0 := mfs.opCount()
+	require.NoError(t, db.Checkpoint("/probe"))
+	ops := mfs.opCount() - n0
+	t.Logf("%d mutating FS operations", ops)
+	// A power cut right after Checkpoint returned keeps the whole copy.
+	after := *opts
+	after.FS = mfs.crashClone(nil, 0)
+	require.Equal(t, want, ckptOpenChecked(t, "/probe", &after), "power cut after Checkpoint returned")
+
+	errCrash := errors.New("simulated power cut")
+	rng := rand.New(rand.NewPCG(3, 4))
+	present := 0
+	for k := 0; k < ops; k++ {
+		for pi, p := range []float64{0, 0.5, 1} {
+			dst := fmt.Sprintf("/cp%d-%d", k, pi)
+			var clone *memFS
+			target := mfs.opCount() + k
+			mfs.setOpHook(func(i int, op fsOp, path string) error {
+				if i == target {
+					clone = mfs.crashClone(rng, p)
+					return errCrash
+				}
+				return nil
+			})
+			err := db.Checkpoint(dst) // nil when the failed op was a Link: it copies instead
+			mfs.setOpHook(nil)
+			require.NotNil(t, clone, "op %d", k)
+			if err == nil {
+				require.Equal(t, want, ckptOpenChecked(t, dst, opts), "op %d: live copy", k)
+			}
+			if _, serr := clone.Stat(dst); isNotExist(serr) {
+				continue
+			}
+			present++
+			copts := *opts
+			copts.FS = clone
+			require.Equal(t, want, ckptOpenChecked(t, dst, &copts), "op %d p=%v", k, p)
+		}
+	}
+	require.Greater(t, present, 0)
+}
