@@ -97,6 +97,11 @@ var crashLoopKillPoints = []string{
 	"index_drop.after_manifest",
 	"schema.add_field.after_tmp_sync", "schema.add_field.after_rename", "schema.add_field.after_schema",
 	"schema.drop_field.after_tmp_sync", "schema.drop_field.after_rename", "schema.drop_field.after_schema",
+	"checkpoint.after_mkdir", "checkpoint.after_capture", "checkpoint.after_wals", "checkpoint.after_ssts",
+	"checkpoint.after_manifest", "checkpoint.current.after_tmp_sync", "checkpoint.current.after_rename",
+	"checkpoint.schema.after_tmp_sync", "checkpoint.schema.after_rename", "checkpoint.after_table",
+	"checkpoint.meta.after_tmp_sync", "checkpoint.meta.after_rename", "checkpoint.before_rename",
+	"checkpoint.after_rename",
 }
 
 // TestCrashLoopKillPointListIsComplete scans the engine's source for kill
@@ -260,7 +265,7 @@ func TestCrashLoopChildProcess(t *testing.T) {
 	if i := strings.IndexByte(point, '.'); i >= 0 {
 		area = point[:i]
 	}
-	pFlush, pCompact, pIndex, pSide, pEvolve := 32, 100, 60, 80, 40 // one in n batches
+	pFlush, pCompact, pIndex, pSide, pEvolve, pCheckpoint := 32, 100, 60, 80, 40, 400 // one in n batches
 	if strings.HasPrefix(point, "schema.add_field.") || strings.HasPrefix(point, "schema.drop_field.") {
 		pEvolve = 1
 	}
@@ -276,7 +281,10 @@ func TestCrashLoopChildProcess(t *testing.T) {
 		pSide = 1
 	case "manifest":
 		pFlush, pSide = 2, 1
+	case "checkpoint":
+		pCheckpoint = 2
 	}
+	var checkpoints atomic.Int64
 	var maintaining sync.Mutex
 	maintain := func(rng *rand.Rand) {
 		if !maintaining.TryLock() {
@@ -284,6 +292,18 @@ func TestCrashLoopChildProcess(t *testing.T) {
 		}
 		defer maintaining.Unlock()
 		switch {
+		case rng.IntN(pCheckpoint) == 0:
+			// A checkpoint into the sibling directory <dir>.ckpt; the
+			// parent checks it after the kill (crashLoopCheckpoints).
+			if err := os.MkdirAll(dir+crashLoopCheckpointSuffix, 0o700); err != nil {
+				die("checkpoint: %v", err)
+			}
+			dest := filepath.Join(dir+crashLoopCheckpointSuffix, fmt.Sprintf("%s-%d", gen, checkpoints.Add(1)))
+			emit("checkpoint %s", dest)
+			if err := db.Checkpoint(dest); err != nil {
+				die("checkpoint: %v", err)
+			}
+			emit("checkpointed %s", dest)
 		case rng.IntN(pFlush) == 0:
 			if err := tbl.Flush(); err != nil {
 				die("flush: %v", err)
@@ -411,6 +431,7 @@ type crashLoopStats struct {
 	rowsWithAdded                                   int // rows holding a value in an added field
 	lost, phantom, corrupt, dup, partial            int
 	ackedLostAllowed                                int // DurabilityNone only
+	checkpointsChecked                              int // checkpoints opened and checked
 	hits                                            map[string]int
 }
 
@@ -430,7 +451,16 @@ type crashLoopDir struct {
 	keys    map[string]keyState
 	batches map[string][]string // batch id ("gen.w.i") → its keys
 	gen     int
+	// checkpoints maps the destination of each Checkpoint the child began
+	// to the keys acknowledged before the call; completed marks those that
+	// returned. Checked and removed by verifyCrashLoopCheckpoints.
+	checkpoints map[string][]string
+	completed   map[string]bool
 }
+
+// crashLoopCheckpointSuffix names the sibling directory of a crash loop
+// database that the child's checkpoints go to.
+const crashLoopCheckpointSuffix = ".ckpt"
 
 func TestReliabilityCrashLoop(t *testing.T) {
 	if os.Getenv(crashLoopChildEnv) != "" {
@@ -500,8 +530,8 @@ func TestReliabilityCrashLoop(t *testing.T) {
 		})
 	}
 	t.Logf("total: %d iterations (%d by timer, %d at kill points), %d rows checked (%d with a value in an added field), open failures %d, "+
-		"LOST %d PHANTOM %d CORRUPT %d DUP %d PARTIAL %d, in %v",
-		total.iterations, total.timerKills, total.pointKills, total.rowsChecked, total.rowsWithAdded, total.openFailures,
+		"%d checkpoints checked, LOST %d PHANTOM %d CORRUPT %d DUP %d PARTIAL %d, in %v",
+		total.iterations, total.timerKills, total.pointKills, total.rowsChecked, total.rowsWithAdded, total.openFailures, total.checkpointsChecked,
 		total.lost, total.phantom, total.corrupt, total.dup, total.partial, time.Since(start).Round(time.Second))
 	var lines []string
 	for _, p := range crashLoopKillPoints {
@@ -533,6 +563,7 @@ func (s *crashLoopStats) add(o crashLoopStats) {
 	s.dup += o.dup
 	s.partial += o.partial
 	s.ackedLostAllowed += o.ackedLostAllowed
+	s.checkpointsChecked += o.checkpointsChecked
 	for p, n := range o.hits {
 		s.hits[p] += n
 	}
@@ -618,6 +649,19 @@ func runCrashLoopIteration(t *testing.T, rng *rand.Rand, mode Durability, d *cra
 				for _, key := range strings.Fields(rest) {
 					d.keys[key] = keyAcked
 				}
+			case "checkpoint":
+				var acked []string
+				for key, s := range d.keys {
+					if s == keyAcked || s == keyDurable {
+						acked = append(acked, key)
+					}
+				}
+				if d.checkpoints == nil {
+					d.checkpoints, d.completed = map[string][]string{}, map[string]bool{}
+				}
+				d.checkpoints[rest] = acked
+			case "checkpointed":
+				d.completed[rest] = true
 			case "kill":
 				killedBy = rest
 			default:
@@ -644,6 +688,7 @@ func runCrashLoopIteration(t *testing.T, rng *rand.Rand, mode Durability, d *cra
 	where := fmt.Sprintf("%s iteration %d (killed by %s)", mode, st.iterations, killedBy)
 	verifyStart := time.Now()
 	verifyCrashLoopDir(t, mode, d, st, where)
+	verifyCrashLoopCheckpoints(t, d, st, where)
 	if os.Getenv("SRDB_CRASHLOOP_VERBOSE") != "" {
 		t.Logf("%s: child %v, verify %v, %d keys known", where, verifyStart.Sub(began).Round(time.Millisecond),
 			time.Since(verifyStart).Round(time.Millisecond), len(d.keys))
@@ -970,4 +1015,54 @@ func TestReliabilitySIGKILLKeepsAckedSeqs(t *testing.T) {
 			t.Logf("%s: %d acked rows verified over %d kills", mode, len(acked), iterations)
 		})
 	}
+}
+
+// verifyCrashLoopCheckpoints checks the checkpoints the child began: one
+// whose call returned exists; one that exists opens, passes Check and holds
+// every key acknowledged before its call (a SIGKILL loses nothing the
+// kernel has, whatever the durability mode); anything else in the
+// checkpoint directory is a temporary directory of an interrupted
+// Checkpoint, which Open must not be pointed at. Then they are removed.
+func verifyCrashLoopCheckpoints(t *testing.T, d *crashLoopDir, st *crashLoopStats, where string) {
+	t.Helper()
+	root := d.path + crashLoopCheckpointSuffix
+	ents, err := os.ReadDir(root)
+	if os.IsNotExist(err) {
+		require.Empty(t, d.completed, "%s: a completed checkpoint is missing", where)
+		return
+	}
+	require.NoError(t, err)
+	for _, e := range ents {
+		dest := filepath.Join(root, e.Name())
+		if strings.Contains(e.Name(), checkpointTmpInfix) {
+			continue
+		}
+		acked, ok := d.checkpoints[dest]
+		require.True(t, ok, "%s: unexpected entry %s", where, dest)
+		db, err := Open(dest, crashLoopOptions(DurabilitySync))
+		require.NoError(t, err, "%s: checkpoint %s must open", where, dest)
+		require.NoError(t, db.Check(), "%s: checkpoint %s", where, dest)
+		found := map[string]bool{}
+		if tbl, err := db.Table(crashLoopTable); err == nil {
+			rows, err := tbl.Query().Select("key").Rows()
+			require.NoError(t, err)
+			for rows.Next() {
+				k, _ := rows.Row().Get("key")
+				found[k.(string)] = true
+			}
+			require.NoError(t, rows.Err())
+			require.NoError(t, rows.Close())
+		}
+		require.NoError(t, db.Close())
+		st.checkpointsChecked++
+		for _, key := range acked {
+			require.True(t, found[key], "%s: checkpoint %s lacks key %s acknowledged before it", where, dest, key)
+		}
+	}
+	for dest := range d.completed {
+		_, err := os.Stat(dest)
+		require.NoError(t, err, "%s: completed checkpoint %s", where, dest)
+	}
+	require.NoError(t, os.RemoveAll(root))
+	d.checkpoints, d.completed = nil, nil
 }

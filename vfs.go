@@ -24,6 +24,11 @@ type FS interface {
 	// Rename atomically renames oldname to newname, replacing newname.
 	// The rename is durable only after SyncDir of the directory.
 	Rename(oldname, newname string) error
+	// Link makes newname a second name (a hard link) of the existing file
+	// oldname. It fails if newname exists, and where the file system cannot
+	// link (another device, no hard links): Database.Checkpoint then copies.
+	// The new name is durable only after SyncDir of its directory.
+	Link(oldname, newname string) error
 	// Remove removes the named file or empty directory.
 	Remove(name string) error
 	// RemoveAll removes a directory tree.

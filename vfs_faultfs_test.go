@@ -20,8 +20,8 @@ import (
 // to its op hook and faultFS counts and filters by it.
 type fsOp int
 
-// The operation kinds. OpenReadWrite counts as fsOpOpen, RemoveAll as
-// fsOpRemove, MkdirAll as fsOpMkdir, FS.Stat and File.Stat as fsOpStat, and
+// The operation kinds. OpenReadWrite counts as fsOpOpen, Link (which
+// creates a name) as fsOpCreate, RemoveAll as fsOpRemove, MkdirAll as fsOpMkdir, FS.Stat and File.Stat as fsOpStat, and
 // closing a File, a MappedFile or a lock as fsOpClose.
 const (
 	fsOpCreate fsOp = iota
@@ -459,6 +459,13 @@ func (f *faultFS) Rename(oldname, newname string) error {
 		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: fault}
 	}
 	return f.inner.Rename(oldname, newname)
+}
+
+func (f *faultFS) Link(oldname, newname string) error {
+	if fault := f.begin(fsOpCreate, newname); fault != nil {
+		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: fault}
+	}
+	return f.inner.Link(oldname, newname)
 }
 
 func (f *faultFS) Remove(name string) error {

@@ -598,6 +598,35 @@ func (m *memFS) Rename(oldname, newname string) error {
 	})
 }
 
+// Link makes newname a second name of the file oldname (a hard link: both
+// names reach one node until a crash clone splits them, see the crash model),
+// with the errors of os.Link: ENOENT for a missing oldname or parent, EEXIST
+// when newname exists, EPERM when oldname is a directory. It is passed to the
+// op hook as fsOpCreate.
+func (m *memFS) Link(oldname, newname string) error {
+	return m.mutate(fsOpCreate, newname, func() error {
+		linkErr := func(err error) error {
+			return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: err}
+		}
+		n, err := m.lookupLocked("link", oldname)
+		if err != nil {
+			return linkErr(memErrno(err))
+		}
+		if n.dir {
+			return linkErr(syscall.EPERM)
+		}
+		dir, base, err := m.parentLocked("link", newname)
+		if err != nil {
+			return linkErr(memErrno(err))
+		}
+		if dir.entries[base] != nil {
+			return linkErr(syscall.EEXIST)
+		}
+		dir.setEntry(base, n)
+		return nil
+	})
+}
+
 // Remove removes a file or an empty directory.
 func (m *memFS) Remove(name string) error {
 	return m.mutate(fsOpRemove, name, func() error {

@@ -373,3 +373,26 @@ func TestLockedDatabase(t *testing.T) {
 		require.Empty(t, r.stdout)
 	}
 }
+
+// TestBackup: backup writes a copy that dump and check read like the
+// original; an existing DEST is refused.
+func TestBackup(t *testing.T) {
+	dir := makeDB(t)
+	dest := filepath.Join(t.TempDir(), "copy")
+	r := runSRDB(t, "backup", dir, dest)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, fmt.Sprintf("backup of %s written to %s (2 tables)\n", dir, dest), r.stdout)
+	for _, table := range []string{"messages", "events"} {
+		want := runSRDB(t, "dump", dir, table)
+		got := runSRDB(t, "dump", dest, table)
+		require.Equal(t, 0, got.code, got.stderr)
+		require.Equal(t, want.stdout, got.stdout, table)
+	}
+	r = runSRDB(t, "check", dest)
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	r = runSRDB(t, "backup", dir, dest)
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "already exists")
+	r = runSRDB(t, "backup", dir)
+	require.Equal(t, 2, r.code)
+}
