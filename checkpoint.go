@@ -1,6 +1,6 @@
 package srdb
 
-// Database.Checkpoint: an online, consistent copy of every table (SPEC §11,
+// Database.Checkpoint: an online, consistent copy of every table (see
 // docs/ARCHITECTURE.md "Checkpoints"). The copy is built in a temporary
 // sibling of the destination and renamed into place once complete, so no
 // crash leaves a destination directory that Open accepts but is incomplete.
