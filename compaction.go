@@ -402,7 +402,7 @@ func (t *Table) runCompaction(v *version, plan *compactionPlan) (err error) {
 		return err
 	}
 	kerr := killPoint(kpCompactionAfterManifest)
-	t.installCurrent()
+	t.installVersion(nil)
 	release()
 	t.wakeWriters()
 	if kerr != nil {
@@ -433,20 +433,6 @@ func (t *Table) runCompaction(v *version, plan *compactionPlan) (err error) {
 		slog.Int("outputs", len(outputs)), slog.Int64("output_bytes", written),
 		slog.Duration("took", took))
 	return nil
-}
-
-// installCurrent makes the version set's current version the table's
-// pinned version (under stateMu, as flushMemtable does) and releases the
-// previous one.
-func (t *Table) installCurrent() {
-	t.stateMu.Lock()
-	v := t.vs.current()
-	old := t.current
-	t.current = v
-	t.stateMu.Unlock()
-	if old != nil {
-		old.unref()
-	}
 }
 
 // wakeWriters wakes writers waiting on spaceCond (a memtable flush or L0

@@ -2,6 +2,7 @@ package srdb
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -206,7 +207,7 @@ func (t *Table) writeBuildingLocked(names []string) error {
 	t.flushMu.Lock()
 	err := t.vs.logAndApply(edit)
 	if err == nil {
-		t.installCurrentLocked()
+		t.installVersion(nil)
 	}
 	t.flushMu.Unlock()
 	if err != nil {
@@ -233,20 +234,6 @@ func (t *Table) writeSchemaLocked(s *Schema, killPrefix string) error {
 	}
 	t.schema.Store(s)
 	return nil
-}
-
-// installCurrentLocked makes the version set's current version the table's
-// read state version. Caller holds flushMu (which orders it with the
-// flush's own install).
-func (t *Table) installCurrentLocked() {
-	v := t.vs.current()
-	t.stateMu.Lock()
-	old := t.current
-	t.current = v
-	t.stateMu.Unlock()
-	if old != nil {
-		old.unref()
-	}
 }
 
 // loadIndexBuilds is called by openTable before the table starts: it loads
@@ -574,13 +561,13 @@ func (t *Table) applyRewriteLocked(edit *versionEdit, outs []*fileMeta) (bool, e
 	}
 	err := t.vs.logAndApply(edit)
 	if err != nil {
-		if ErrorCode(err) == CodeInvalidArgument {
+		if errors.Is(err, errEditConflict) {
 			t.removeOutputs(outs)
 			return false, nil
 		}
 		return false, t.failManifest(err) // outcome unknown: Open sorts the files out
 	}
-	t.installCurrentLocked()
+	t.installVersion(nil)
 	if err := killPoint("index_build.after_swap"); err != nil {
 		return true, err
 	}

@@ -180,15 +180,7 @@ func (t *Table) flushMemtable(imm *memtable) error {
 	if err := killPoint("flush.after_manifest"); err != nil {
 		return err
 	}
-	t.stateMu.Lock()
-	// Under stateMu, so that a compaction installing its own version
-	// concurrently never gets replaced by an older one.
-	v := t.vs.current()
-	old := t.current
-	t.current = v
-	t.imms = t.imms[1:]
-	t.stateMu.Unlock()
-	old.unref()
+	t.installVersion(imm)
 
 	t.writeMu.Lock()
 	t.spaceCond.Broadcast()
