@@ -104,25 +104,6 @@ func (x tableIndexSource) eqBeforeSeq(key []byte, beforeSeq int64) indexRange {
 	return indexRangeForEqBeforeSeq(key, beforeSeq)
 }
 
-// lookupIn finds the newest version of seq in the pinned read state rs, like
-// Table.lookup but without pinning again and without copying: the bytes stay
-// valid while rs is pinned. found is false for a missing or deleted row.
-func (t *Table) lookupIn(rs *readState, seq int64) (row []byte, found bool, err error) {
-	for _, m := range rs.mems {
-		if e, ok := m.getAt(seq, rs.snap); ok {
-			if e.kind == kindDelete {
-				return nil, false, nil
-			}
-			return m.rowBytes(e), true, nil
-		}
-	}
-	kind, val, ok, err := t.lookupVersion(rs.v, seq)
-	if err != nil || !ok || kind == kindDelete {
-		return nil, false, err
-	}
-	return val, true, nil
-}
-
 // rowSource yields the rows of an access path that match the plan's filter.
 // Protocol: next positions on the following row and reports whether there
 // is one; seq and row read it (row's bytes stay valid until the next call,
@@ -541,8 +522,8 @@ func (s *pointSource) next() bool {
 
 func (s *pointSource) consider(seq int64) (bool, error) {
 	s.st.lookups++
-	buf, found, err := s.t.lookupIn(s.rs, seq)
-	if err != nil || !found {
+	kind, buf, _, err := s.rs.get(seq) // a missing or deleted row is no match
+	if err != nil || kind != kindSet {
 		return false, err
 	}
 	view, err := parseRow(buf)
@@ -744,8 +725,8 @@ func (s *indexRowSource) candidate() (int64, []byte, bool, error) {
 // consider looks candidate seq up and re-checks it on the newest row.
 func (s *indexRowSource) consider(seq int64, key []byte) (bool, error) {
 	s.st.lookups++
-	buf, found, err := s.p.t.lookupIn(s.rs, seq)
-	if err != nil || !found {
+	kind, buf, _, err := s.rs.get(seq) // a missing or deleted row is no match
+	if err != nil || kind != kindSet {
 		return false, err
 	}
 	view, err := parseRow(buf)

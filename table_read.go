@@ -5,14 +5,13 @@ import (
 	"sort"
 )
 
-// lookup finds the newest version of seq: the active memtable, the immutable
-// memtables newest first, the L0 files newest first, then one file per level
-// found by binary search of the level's seq ranges. It returns the encoded
-// row (copied out of an SST, so it outlives the read state; a memtable row
-// is immutable arena memory), or an ErrNotFound error naming seq when the
-// row does not exist or its newest version is a tombstone. Readers see the
-// versions of the writes that succeeded (the read state's snapshot); latest
-// sees uncommitted ones too, for a writer's read-modify-write under writeMu.
+// lookup pins the current read state and finds the newest version of seq in
+// it (readState.get). It returns the encoded row (copied out of an SST, so it
+// outlives the read state; a memtable row is immutable arena memory), or an
+// ErrNotFound error naming seq when the row does not exist or its newest
+// version is a tombstone. Readers see the versions of the writes that
+// succeeded (the read state's snapshot); latest sees uncommitted ones too,
+// for a writer's read-modify-write under writeMu.
 func (t *Table) lookup(seq int64, latest bool) ([]byte, error) {
 	if high := t.seqHigh.Load(); seq <= 0 || seq > high {
 		if seq <= 0 {
@@ -28,25 +27,38 @@ func (t *Table) lookup(seq int64, latest bool) ([]byte, error) {
 	if latest {
 		rs.snap = memAllOps
 	}
+	kind, val, inMem, err := rs.get(seq)
+	switch {
+	case err != nil:
+		return nil, err
+	case kind == 0:
+		return nil, rowNotFound(seq, "")
+	case kind == kindDelete:
+		return nil, rowNotFound(seq, "it was deleted")
+	case inMem:
+		return val, nil
+	}
+	return append([]byte(nil), val...), nil
+}
+
+// get finds the newest version of seq in the pinned read state rs: the
+// active memtable, the immutable memtables newest first (versions up to
+// rs.snap), the L0 files newest first, then one file per level found by
+// binary search of the level's seq ranges. kind is 0 when no source holds
+// seq, kindDelete when its newest version is a tombstone. val aliases memory
+// rs pins; inMem reports that it is memtable arena memory, which is
+// immutable and outlives rs.
+func (rs *readState) get(seq int64) (kind entryKind, val []byte, inMem bool, err error) {
 	for _, m := range rs.mems {
 		if e, ok := m.getAt(seq, rs.snap); ok {
 			if e.kind == kindDelete {
-				return nil, rowNotFound(seq, "it was deleted")
+				return kindDelete, nil, true, nil
 			}
-			return m.rowBytes(e), nil
+			return e.kind, m.rowBytes(e), true, nil
 		}
 	}
-	kind, val, found, err := t.lookupVersion(rs.v, seq)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, rowNotFound(seq, "")
-	}
-	if kind == kindDelete {
-		return nil, rowNotFound(seq, "it was deleted")
-	}
-	return append([]byte(nil), val...), nil
+	kind, val, _, err = rs.t.lookupVersion(rs.v, seq)
+	return kind, val, false, err
 }
 
 // rowNotFound is the ErrNotFound error of Get, GetPartial, Update and Delete:
@@ -59,8 +71,8 @@ func rowNotFound(seq int64, why string) *Error {
 	return &Error{Code: CodeNotFound, Msg: msg, Offset: -1}
 }
 
-// lookupVersion searches the SSTs of v for seq. The returned value aliases
-// the mapped file and is valid while v is pinned.
+// lookupVersion searches the SSTs of v for seq (see readState.get). The
+// returned value aliases the mapped file and is valid while v is pinned.
 func (t *Table) lookupVersion(v *version, seq int64) (entryKind, []byte, bool, error) {
 	for level := 0; level < numLevels; level++ {
 		files := v.levels[level]
