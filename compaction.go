@@ -446,26 +446,7 @@ func (t *Table) wakeWriters() {
 // writeCompactionOutputs merges the inputs of plan and writes the output
 // SSTs. On error every output written so far is removed.
 func (t *Table) writeCompactionOutputs(v *version, plan *compactionPlan) (outputs []*fileMeta, err error) {
-	open := func(f *fileMeta) (internalIterator, error) {
-		r, err := t.cache.get(f.num)
-		if err != nil {
-			return nil, err
-		}
-		return r.newIter(), nil
-	}
-	var children []internalIterator
-	for l := range plan.inputs {
-		if l == 0 {
-			for _, f := range plan.inputs[0] { // newest first
-				children = append(children, newLevelIter([]*fileMeta{f}, open))
-			}
-			continue
-		}
-		if len(plan.inputs[l]) > 0 {
-			children = append(children, newLevelIter(plan.inputs[l], open))
-		}
-	}
-	it := newMergingIter(children)
+	it := t.newSourcesIter(nil, 0, &plan.inputs, allEntries, nil)
 	defer func() {
 		if cerr := it.close(); cerr != nil && err == nil {
 			err = cerr
