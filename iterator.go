@@ -266,15 +266,18 @@ func (l *levelIter) load(i int) bool {
 	return true
 }
 
-// settle checks the current part's iterator for errors and validity.
+// settle checks the current part's iterator for an error after a move that
+// returned ok false (a move that found an entry has none to report).
 func (l *levelIter) settle(ok bool) bool {
+	if ok {
+		return true
+	}
 	if l.iter != nil {
 		if err := l.iter.err(); err != nil {
 			l.failed = err
-			return false
 		}
 	}
-	return ok
+	return false
 }
 
 func (l *levelIter) forwardFrom(i int) bool {
