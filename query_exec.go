@@ -24,6 +24,24 @@ type queryStats struct {
 	memsSkipped    int64 // memtables left out of a scan by the _time bounds
 }
 
+// sliceHeap is a container/heap.Interface over a slice ordered by less: the
+// shape of the executor's heaps (the heads of an index merge, the rows a
+// sort keeps).
+type sliceHeap[T any] struct {
+	items []T
+	less  func(a, b *T) bool
+}
+
+func (h *sliceHeap[T]) Len() int           { return len(h.items) }
+func (h *sliceHeap[T]) Less(i, j int) bool { return h.less(&h.items[i], &h.items[j]) }
+func (h *sliceHeap[T]) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *sliceHeap[T]) Push(x any)         { h.items = append(h.items, x.(T)) }
+func (h *sliceHeap[T]) Pop() any {
+	x := h.items[len(h.items)-1]
+	h.items = h.items[:len(h.items)-1]
+	return x
+}
+
 // count counts the plan's matching rows in rs without decoding any (Offset
 // and Limit are applied by the caller; with a Limit it stops counting at
 // Offset+Limit).

@@ -105,30 +105,17 @@ type ixHead struct {
 	seq int64
 }
 
-// ixHeap orders heads by seq: smallest first, or largest when desc.
-type ixHeap struct {
-	h    []ixHead
-	desc bool
-}
-
-func (h *ixHeap) Len() int { return len(h.h) }
-func (h *ixHeap) Less(i, j int) bool {
-	if h.desc {
-		return h.h[i].seq > h.h[j].seq
-	}
-	return h.h[i].seq < h.h[j].seq
-}
-func (h *ixHeap) Swap(i, j int) { h.h[i], h.h[j] = h.h[j], h.h[i] }
-func (h *ixHeap) Push(x any)    { h.h = append(h.h, x.(ixHead)) }
-func (h *ixHeap) Pop() any {
-	x := h.h[len(h.h)-1]
-	h.h = h.h[:len(h.h)-1]
-	return x
-}
+// ixHeap orders heads by seq: smallest first, or largest for a reverse
+// plan (less is set by newIndexRowSource).
+type ixHeap = sliceHeap[ixHead]
 
 func newIndexRowSource(p *plan, rs *readState, st *queryStats) (rowSource, error) {
 	s := &indexRowSource{p: p, ip: p.ix, rs: rs, st: st, stale: -1}
-	s.heads.desc = p.reverse
+	if p.reverse {
+		s.heads.less = func(a, b *ixHead) bool { return a.seq > b.seq }
+	} else {
+		s.heads.less = func(a, b *ixHead) bool { return a.seq < b.seq }
+	}
 	if !p.ix.bySeq {
 		// Open the first range now: readiness is decided here, per read
 		// state, so every later range of the same state opens too.
@@ -149,7 +136,7 @@ func newIndexRowSource(p *plan, rs *readState, st *queryStats) (rowSource, error
 			s.close()
 			return nil, err
 		} else if ok {
-			s.heads.h = append(s.heads.h, ixHead{c: c, seq: c.seq()})
+			s.heads.items = append(s.heads.items, ixHead{c: c, seq: c.seq()})
 		}
 	}
 	heap.Init(&s.heads)
@@ -215,24 +202,24 @@ func (s *indexRowSource) next() bool {
 func (s *indexRowSource) candidate() (int64, []byte, bool, error) {
 	if s.ip.bySeq {
 		if s.stale >= 0 {
-			top := s.heads.h[0]
+			top := s.heads.items[0]
 			ok, err := s.advance(top.c)
 			if err != nil {
 				return 0, nil, false, err
 			}
 			if ok {
-				s.heads.h[0].seq = top.c.seq()
+				s.heads.items[0].seq = top.c.seq()
 				heap.Fix(&s.heads, 0)
 			} else {
 				heap.Pop(&s.heads)
 			}
 			s.stale = -1
 		}
-		if len(s.heads.h) == 0 {
+		if len(s.heads.items) == 0 {
 			return 0, nil, false, nil
 		}
 		s.stale = 0
-		top := s.heads.h[0]
+		top := s.heads.items[0]
 		return top.seq, top.c.key(), true, nil
 	}
 	for {
@@ -261,16 +248,10 @@ func (s *indexRowSource) candidate() (int64, []byte, bool, error) {
 
 // consider looks candidate seq up and re-checks it on the newest row.
 func (s *indexRowSource) consider(seq int64, key []byte) (bool, error) {
-	s.st.lookups++
-	kind, buf, _, err := s.rs.get(seq) // a missing or deleted row is no match
-	if err != nil || kind != kindSet {
+	view, buf, found, err := s.rs.readRow(seq, s.st)
+	if err != nil || !found {
 		return false, err
 	}
-	view, err := parseRow(buf)
-	if err != nil {
-		return false, err
-	}
-	s.st.rowsRead++
 	if s.ip.keyCheck {
 		// The seq may sit under several keys of the ranges (old versions
 		// of the row); accept it only under the key of its newest value,
@@ -300,10 +281,10 @@ func (s *indexRowSource) close() error {
 		s.record(s.p.t.name, s.cur.close())
 		s.cur = nil
 	}
-	for _, h := range s.heads.h {
+	for _, h := range s.heads.items {
 		s.record(s.p.t.name, h.c.close())
 	}
-	s.heads.h = nil
+	s.heads.items = nil
 	return s.failed
 }
 

@@ -145,28 +145,13 @@ type sortSource struct {
 	failed error
 }
 
-// worstFirst is a max-heap of sort entries (the worst kept row on top).
-type worstFirst struct {
-	p    *plan
-	ents []sortEntry
-}
-
-func (h *worstFirst) Len() int           { return len(h.ents) }
-func (h *worstFirst) Less(i, j int) bool { return h.p.compareEntries(&h.ents[i], &h.ents[j]) > 0 }
-func (h *worstFirst) Swap(i, j int)      { h.ents[i], h.ents[j] = h.ents[j], h.ents[i] }
-func (h *worstFirst) Push(x any)         { h.ents = append(h.ents, x.(sortEntry)) }
-func (h *worstFirst) Pop() any {
-	x := h.ents[len(h.ents)-1]
-	h.ents = h.ents[:len(h.ents)-1]
-	return x
-}
-
 func (s *sortSource) load() error {
 	keep := -1
 	if s.p.limit >= 0 {
 		keep = sortHeapSize(s.p.offset, s.p.limit)
 	}
-	h := &worstFirst{p: s.p}
+	// A max-heap of the kept entries: the worst kept row on top.
+	h := &sliceHeap[sortEntry]{less: func(a, b *sortEntry) bool { return s.p.compareEntries(a, b) > 0 }}
 	for keep != 0 && s.in.next() {
 		buf := s.in.row()
 		view, err := parseRow(buf)
@@ -179,23 +164,23 @@ func (s *sortSource) load() error {
 		}
 		e := sortEntry{seq: s.in.seq(), keys: keys}
 		switch {
-		case keep < 0 || len(h.ents) < keep:
+		case keep < 0 || len(h.items) < keep:
 			e.buf = slices.Clone(buf)
-			h.ents = append(h.ents, e)
+			h.items = append(h.items, e)
 			if keep >= 0 {
-				heap.Fix(h, len(h.ents)-1) // sift the new entry up
+				heap.Fix(h, len(h.items)-1) // sift the new entry up
 			}
 			s.st.sortedRows++
-		case s.p.compareEntries(&e, &h.ents[0]) < 0:
+		case s.p.compareEntries(&e, &h.items[0]) < 0:
 			e.buf = slices.Clone(buf)
-			h.ents[0] = e
+			h.items[0] = e
 			heap.Fix(h, 0)
 		}
 	}
 	if err := s.in.err(); err != nil {
 		return err
 	}
-	s.ents = h.ents
+	s.ents = h.items
 	slices.SortFunc(s.ents, func(a, b sortEntry) int { return s.p.compareEntries(&a, &b) })
 	return nil
 }

@@ -180,6 +180,23 @@ func (s *scanSource) close() error {
 	return s.failed
 }
 
+// readRow looks seq up in the pinned read state rs for a point or index
+// source and parses the row; found is false when the row is missing or
+// deleted (no match). buf aliases memory rs pins. It counts the lookup and
+// the row read in st.
+func (rs *readState) readRow(seq int64, st *queryStats) (view rowView, buf []byte, found bool, err error) {
+	st.lookups++
+	kind, buf, _, err := rs.get(seq)
+	if err != nil || kind != kindSet {
+		return rowView{}, nil, false, err
+	}
+	if view, err = parseRow(buf); err != nil {
+		return rowView{}, nil, false, err
+	}
+	st.rowsRead++
+	return view, buf, true, nil
+}
+
 // pointSource looks up a list of seqs.
 type pointSource struct {
 	t      *Table
@@ -216,16 +233,10 @@ func (s *pointSource) next() bool {
 }
 
 func (s *pointSource) consider(seq int64) (bool, error) {
-	s.st.lookups++
-	kind, buf, _, err := s.rs.get(seq) // a missing or deleted row is no match
-	if err != nil || kind != kindSet {
+	view, buf, found, err := s.rs.readRow(seq, s.st)
+	if err != nil || !found {
 		return false, err
 	}
-	view, err := parseRow(buf)
-	if err != nil {
-		return false, err
-	}
-	s.st.rowsRead++
 	s.cur = evalRow{seq: seq, view: view}
 	s.buf = buf
 	return s.filter.matches(&s.cur)
