@@ -89,6 +89,29 @@ type entryProps struct {
 	rawRowBytes   uint64 // sum of the value lengths (encoded rows before SST overhead)
 }
 
+// addEntry accounts for one more entry, in ascending seq order: a set entry
+// with its row's _time and value length, or a tombstone (timeNanos and
+// valueLen unused). The SST writer and the verifier both count through it.
+func (p *entryProps) addEntry(seq int64, kind entryKind, timeNanos int64, valueLen int) {
+	if p.numEntries == 0 {
+		p.minSeq = seq
+	}
+	p.maxSeq = seq
+	p.numEntries++
+	if kind == kindDelete {
+		p.numTombstones++
+		return
+	}
+	if !p.hasTime || timeNanos < p.minTime {
+		p.minTime = timeNanos
+	}
+	if !p.hasTime || timeNanos > p.maxTime {
+		p.maxTime = timeNanos
+	}
+	p.hasTime = true
+	p.rawRowBytes += uint64(valueLen)
+}
+
 // sstFormatVersion is the version of the file layout written in the header
 // and the footer. Readers refuse every other value.
 const sstFormatVersion = 2

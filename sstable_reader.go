@@ -303,16 +303,13 @@ func (r *sstReader) verify(timeOf func(seq int64, value []byte) (int64, error)) 
 	if r.data == nil {
 		return r.closedError()
 	}
-	v := sstVerifier{r: r, prevSeq: 0, lastLeafEnd: sstHeaderSize, recEnd: sstHeaderSize, timeOf: timeOf}
+	v := sstVerifier{r: r, lastLeafEnd: sstHeaderSize, recEnd: sstHeaderSize, timeOf: timeOf}
 	if err := v.walk(r.hdr.rootOff, r.hdr.height-1, r.hdr.props.minSeq); err != nil {
 		return err
 	}
 	p := r.hdr.props
-	got := sstProps{fileNum: p.fileNum, size: p.size, entryProps: entryProps{
-		minSeq: v.minSeq, maxSeq: v.prevSeq, minTime: v.minTime, maxTime: v.maxTime, hasTime: v.hasTime,
-		numEntries: v.entries, numTombstones: v.tombstones, rawRowBytes: v.raw,
-	}}
-	if timeOf == nil && v.hasTime {
+	got := sstProps{fileNum: p.fileNum, size: p.size, entryProps: v.seen}
+	if timeOf == nil && v.seen.hasTime {
 		got.minTime, got.maxTime = p.minTime, p.maxTime
 	}
 	if got != p {
@@ -336,15 +333,8 @@ func (r *sstReader) verify(timeOf func(seq int64, value []byte) (int64, error)) 
 type sstVerifier struct {
 	r           *sstReader
 	nodes       uint64
-	bytes       uint64 // bytes of the nodes and records seen
-	entries     uint64
-	tombstones  uint64
-	raw         uint64
-	minSeq      int64
-	prevSeq     int64 // last seq seen, 0 before the first
-	minTime     int64
-	maxTime     int64
-	hasTime     bool
+	bytes       uint64                                       // bytes of the nodes and records seen
+	seen        entryProps                                   // the entries walked so far; seen.maxSeq is the last seq (0 before the first)
 	timeOf      func(seq int64, value []byte) (int64, error) // a row's _time; nil: not checked
 	recEnd      uint64                                       // end of the last record seen
 	lastLeafEnd uint64                                       // end of the last leaf seen
@@ -381,13 +371,9 @@ func (v *sstVerifier) walk(off uint64, level int, firstKey int64) error {
 	}
 	for i := 0; i < count; i++ {
 		seq := leafSeq(n, i)
-		if seq <= v.prevSeq {
-			return r.corrupt(int64(off), "seq %d after %d", seq, v.prevSeq)
+		if seq <= v.seen.maxSeq {
+			return r.corrupt(int64(off), "seq %d after %d", seq, v.seen.maxSeq)
 		}
-		if v.entries == 0 {
-			v.minSeq = seq
-		}
-		v.prevSeq = seq
 		val, stop, err := r.recordSpan(n, off, i)
 		if err != nil {
 			return err
@@ -398,25 +384,14 @@ func (v *sstVerifier) walk(off uint64, level int, firstKey int64) error {
 		}
 		v.recEnd = stop
 		v.bytes += stop - recOff
-		v.entries++
-		if leafKind(n, i) == kindDelete {
-			v.tombstones++
-			continue
-		}
+		kind := leafKind(n, i)
 		var t int64
-		if v.timeOf != nil {
+		if kind != kindDelete && v.timeOf != nil {
 			if t, err = v.timeOf(seq, val); err != nil {
 				return locateRowError(err, r.name, int64(stop)-int64(len(val)))
 			}
 		}
-		if !v.hasTime || t < v.minTime {
-			v.minTime = t
-		}
-		if !v.hasTime || t > v.maxTime {
-			v.maxTime = t
-		}
-		v.hasTime = true
-		v.raw += uint64(len(val))
+		v.seen.addEntry(seq, kind, t, len(val))
 	}
 	if off < v.lastLeafEnd {
 		return r.corrupt(int64(off), "leaf before the previous leaf")

@@ -131,24 +131,7 @@ func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte
 	}
 
 	w.levels[0].addLeaf(seq, recOff, kind)
-	p := &w.props
-	if p.numEntries == 0 {
-		p.minSeq = seq
-	}
-	p.maxSeq = seq
-	p.numEntries++
-	if kind == kindDelete {
-		p.numTombstones++
-	} else {
-		if !p.hasTime || timeNanos < p.minTime {
-			p.minTime = timeNanos
-		}
-		if !p.hasTime || timeNanos > p.maxTime {
-			p.maxTime = timeNanos
-		}
-		p.hasTime = true
-		p.rawRowBytes += uint64(len(value))
-	}
+	w.props.addEntry(seq, kind, timeNanos, len(value))
 	return nil
 }
 
