@@ -23,20 +23,10 @@ func (db *Database) Check() error {
 	if err := db.usable(); err != nil {
 		return err
 	}
-	db.mu.RLock()
-	if db.closed {
-		db.mu.RUnlock()
+	tables, errs, ok := db.openTables()
+	if !ok {
 		return ErrClosed
 	}
-	tables := make([]*Table, 0, len(db.tables))
-	for _, t := range db.tables {
-		tables = append(tables, t)
-	}
-	var errs []error
-	for _, err := range db.broken {
-		errs = append(errs, err)
-	}
-	db.mu.RUnlock()
 	for _, t := range tables {
 		if err := t.check(); err != nil {
 			if errors.Is(err, ErrClosed) && db.droppedMeanwhile(t) {

@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -469,4 +471,24 @@ func (db *Database) Dir() string {
 		return ""
 	}
 	return db.dir
+}
+
+// openTables returns the open tables sorted by name and the errors of the
+// tables that failed to open, as of one moment; ok is false once the
+// database is closed.
+func (db *Database) openTables() (tables []*Table, broken []error, ok bool) {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return nil, nil, false
+	}
+	tables = make([]*Table, 0, len(db.tables))
+	for _, t := range db.tables {
+		tables = append(tables, t)
+	}
+	slices.SortFunc(tables, func(a, b *Table) int { return strings.Compare(a.name, b.name) })
+	for _, err := range db.broken {
+		broken = append(broken, err)
+	}
+	return tables, broken, true
 }

@@ -1,7 +1,6 @@
 package srdb
 
 import (
-	"sort"
 	"time"
 )
 
@@ -108,18 +107,11 @@ func (db *Database) Metrics() Metrics {
 	if db == nil || db.fs == nil {
 		return m
 	}
-	db.mu.RLock()
-	if db.closed {
-		db.mu.RUnlock()
+	tables, broken, ok := db.openTables()
+	if !ok {
 		return m
 	}
-	tables := make([]*Table, 0, len(db.tables))
-	for _, t := range db.tables {
-		tables = append(tables, t)
-	}
-	m.BrokenTables = len(db.broken)
-	db.mu.RUnlock()
-	sort.Slice(tables, func(i, j int) bool { return tables[i].name < tables[j].name })
+	m.BrokenTables = len(broken)
 
 	m.Total.Levels = newLevelMetrics()
 	for _, t := range tables {
