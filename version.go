@@ -1,6 +1,7 @@
 package srdb
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -337,28 +338,10 @@ func (b *versionBuilder) build() (*version, error) {
 		}
 		files := slices.Collect(maps.Values(b.levels[l]))
 		if l == 0 {
-			slices.SortFunc(files, func(x, y *fileMeta) int {
-				switch {
-				case x.num > y.num:
-					return -1
-				case x.num < y.num:
-					return 1
-				}
-				return 0
-			})
+			slices.SortFunc(files, func(x, y *fileMeta) int { return cmp.Compare(y.num, x.num) }) // newest first
 		} else {
 			slices.SortFunc(files, func(x, y *fileMeta) int {
-				switch {
-				case x.minSeq < y.minSeq:
-					return -1
-				case x.minSeq > y.minSeq:
-					return 1
-				case x.num < y.num:
-					return -1
-				case x.num > y.num:
-					return 1
-				}
-				return 0
+				return cmp.Or(cmp.Compare(x.minSeq, y.minSeq), cmp.Compare(x.num, y.num))
 			})
 			for i := 1; i < len(files); i++ {
 				p, f := files[i-1], files[i]
