@@ -65,6 +65,11 @@ func (db *Database) Checkpoint(dir string) (err error) {
 	if dir == "" {
 		return newError(CodeInvalidArgument, "Checkpoint: empty directory name")
 	}
+	if db.opts.ReadOnly {
+		// Copying the snapshot (its version and the WAL prefixes it
+		// replayed) is not built: checkpoint the writer instead.
+		return readOnlyError("Checkpoint (not supported on a ReadOnly database; checkpoint the writer)", "")
+	}
 	dir = filepath.Clean(dir)
 	db.mu.RLock()
 	defer db.mu.RUnlock()

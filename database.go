@@ -37,6 +37,10 @@ type Database struct {
 	// compactionSlots is the database-wide compaction semaphore (capacity
 	// Options.CompactionWorkers), made by Open and shared by every table.
 	compactionSlots chan struct{}
+
+	// refreshMu serialises Refresh calls (Options.ReadOnly, readonly.go);
+	// taken before mu.
+	refreshMu sync.Mutex
 }
 
 // droppedDirSuffix names the directory of a table being dropped
@@ -57,6 +61,9 @@ func Open(dir string, opts *Options) (_ *Database, err error) {
 	}
 	if dir == "" {
 		return nil, newError(CodeInvalidArgument, "Open: empty directory name")
+	}
+	if o.ReadOnly {
+		return openReadOnly(dir, o)
 	}
 	fs := o.FS
 	if err := fs.MkdirAll(dir); err != nil {
@@ -280,6 +287,9 @@ func (db *Database) CreateTable(name string, s *Schema) (*Table, error) {
 // createTableLocked is CreateTable once the arguments are checked. Caller
 // holds mu (and has checked closed).
 func (db *Database) createTableLocked(name string, s *Schema) (*Table, error) {
+	if db.opts.ReadOnly {
+		return nil, readOnlyError("CreateTable", name)
+	}
 	if _, ok := db.tables[name]; ok {
 		return nil, &Error{Code: CodeTableExists, Msg: "table already exists", Table: name, Offset: -1}
 	}
@@ -348,6 +358,9 @@ func (db *Database) DropTable(name string) error {
 	}
 	if err := validateName("table", name); err != nil {
 		return err
+	}
+	if db.opts.ReadOnly {
+		return readOnlyError("DropTable", name)
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()

@@ -1,0 +1,435 @@
+package srdb
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	iofs "io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// roMsgIDs returns the msg_id of every row of the messages table, checking
+// that each row is exactly imTableRow(msg_id) (no torn or foreign row) and
+// that no msg_id appears twice.
+func roMsgIDs(t *testing.T, db *Database) []int64 {
+	t.Helper()
+	tb, err := db.Table("messages")
+	require.NoError(t, err)
+	rows, err := tb.Query().Rows()
+	require.NoError(t, err)
+	defer rows.Close()
+	var ids []int64
+	seen := map[int64]bool{}
+	for rows.Next() {
+		d := rows.Row().Data()
+		id, ok := d["msg_id"].(int64)
+		require.True(t, ok, "row %d: msg_id %v", rows.Row().Seq(), d["msg_id"])
+		require.False(t, seen[id], "msg_id %d twice", id)
+		seen[id] = true
+		want := imTableRow(id)
+		for k, v := range want {
+			require.Equal(t, v, d[k], "msg_id %d field %s", id, k)
+		}
+		ids = append(ids, id)
+	}
+	require.NoError(t, rows.Err())
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+// roDirSnapshot returns every file under dir with its bytes.
+func roDirSnapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d iofs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			out[p] = "dir"
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out[p] = string(b)
+		return nil
+	}))
+	return out
+}
+
+// TestReadOnlyBesideWriter: a ReadOnly Database on the directory of an open
+// writer (which holds LOCK) sees the rows acknowledged before its Open,
+// memtable rows from the WAL included; keeps reading while the writer
+// compacts away the SSTs it mapped; and Refresh shows the writer's newest
+// state, tables created and dropped since included.
+func TestReadOnlyBesideWriter(t *testing.T) {
+	dir := t.TempDir()
+	w := openTestDB(t, dir, &Options{Durability: DurabilityInterval, DisableAutoCompaction: true})
+	defer w.Close()
+	wt := createIMTable(t, w)
+	for i := int64(1); i <= 300; i++ {
+		_, err := wt.Insert(imTableRow(i))
+		require.NoError(t, err)
+	}
+	require.NoError(t, wt.Flush())
+	for i := int64(301); i <= 400; i++ { // memtable and WAL only
+		_, err := wt.Insert(imTableRow(i))
+		require.NoError(t, err)
+	}
+	other, err := NewSchema("gone", []Field{{Name: "v", Type: Int64}})
+	require.NoError(t, err)
+	gone, err := w.CreateTable("gone", other)
+	require.NoError(t, err)
+	_, err = gone.Insert(map[string]any{"v": int64(1)})
+	require.NoError(t, err)
+
+	r, err := Open(dir, &Options{ReadOnly: true})
+	require.NoError(t, err)
+	defer r.Close()
+	require.True(t, r.ReadOnly())
+	require.Equal(t, []string{"gone", "messages"}, r.Tables())
+	ids := roMsgIDs(t, r)
+	require.Len(t, ids, 400)
+	require.Equal(t, int64(400), ids[len(ids)-1])
+	rt, err := r.Table("messages")
+	require.NoError(t, err)
+	n, err := rt.Query().Count()
+	require.NoError(t, err)
+	require.EqualValues(t, 400, n)
+
+	// A Rows opened on the first snapshot, read across the writer's
+	// compaction (which removes every SST the reader mapped) and the
+	// reader's Refresh.
+	open, err := rt.Query().Rows()
+	require.NoError(t, err)
+	require.True(t, open.Next())
+	gotOpen := 1
+
+	sstsBefore, _ := filepath.Glob(filepath.Join(dir, tablesDirName, "messages", "*.sst"))
+	require.NotEmpty(t, sstsBefore)
+	for i := int64(401); i <= 700; i++ {
+		_, err := wt.Insert(imTableRow(i))
+		require.NoError(t, err)
+	}
+	require.NoError(t, wt.Flush())
+	require.NoError(t, wt.Compact())
+	for i := int64(701); i <= 750; i++ {
+		_, err := wt.Insert(imTableRow(i))
+		require.NoError(t, err)
+	}
+	for _, p := range sstsBefore {
+		_, err := os.Stat(p)
+		require.True(t, os.IsNotExist(err), "compaction should have removed %s", p)
+	}
+	// Before Refresh: the snapshot as of Open, read from unlinked files.
+	require.Len(t, roMsgIDs(t, r), 400)
+	require.NoError(t, w.DropTable("gone"))
+	s3, err := NewSchema("fresh", []Field{{Name: "v", Type: Int64}})
+	require.NoError(t, err)
+	_, err = w.CreateTable("fresh", s3)
+	require.NoError(t, err)
+
+	goneR, err := r.Table("gone")
+	require.NoError(t, err)
+	require.NoError(t, r.Refresh())
+	ids = roMsgIDs(t, r)
+	require.Len(t, ids, 750)
+	require.Equal(t, ckptDump(t, w)["messages"], ckptDump(t, r)["messages"])
+	require.Equal(t, []string{"fresh", "messages"}, r.Tables())
+	_, err = goneR.Query().Count()
+	require.ErrorIs(t, err, ErrClosed, "a handle of a table dropped by the writer is closed by Refresh")
+	rt2, err := r.Table("messages")
+	require.NoError(t, err)
+	require.Same(t, rt, rt2, "Refresh keeps the *Table of a table that still exists")
+
+	for open.Next() {
+		gotOpen++
+	}
+	require.NoError(t, open.Err())
+	require.NoError(t, open.Close())
+	require.Equal(t, 400, gotOpen, "a Rows keeps the state it started on")
+
+	// Files the reader no longer needs are unmapped: only the live SSTs stay.
+	v := rt.vs.current()
+	live := len(v.allFiles())
+	v.unref()
+	require.Equal(t, live, rt.cache.openReaders())
+}
+
+// TestReadOnlyWritesRefused: every write API of a ReadOnly database returns
+// a CodeReadOnly error and changes nothing in the directory (byte for
+// byte), including on a table with a torn WAL tail (a crash artefact the
+// writer would truncate).
+func TestReadOnlyWritesRefused(t *testing.T) {
+	dir := t.TempDir()
+	w := openTestDB(t, dir, nil)
+	wt := createIMTable(t, w)
+	for i := int64(1); i <= 50; i++ {
+		_, err := wt.Insert(imTableRow(i))
+		require.NoError(t, err)
+	}
+	require.NoError(t, w.Close())
+	// A torn tail: garbage after the last record of the newest WAL.
+	wals, _ := filepath.Glob(filepath.Join(dir, tablesDirName, "messages", "*.wal"))
+	require.NotEmpty(t, wals)
+	sort.Strings(wals)
+	f, err := os.OpenFile(wals[len(wals)-1], os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.Write([]byte{1, 2, 3, 4, 5, 6, 7})
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	before := roDirSnapshot(t, dir)
+	r, err := Open(dir, &Options{ReadOnly: true})
+	require.NoError(t, err)
+	tb, err := r.Table("messages")
+	require.NoError(t, err)
+	require.Len(t, roMsgIDs(t, r), 50)
+	s, err := NewSchema("x", []Field{{Name: "v", Type: Int64}})
+	require.NoError(t, err)
+	ro := func(what string, err error) {
+		t.Helper()
+		require.Error(t, err, what)
+		require.Equal(t, CodeReadOnly, ErrorCode(err), "%s: %v", what, err)
+		require.ErrorIs(t, err, ErrReadOnly, what)
+	}
+	_, err = tb.Insert(imTableRow(51))
+	ro("Insert", err)
+	ro("Update", tb.Update(1, map[string]any{"msg_type": uint8(3)}))
+	ro("Delete", tb.Delete(1))
+	ro("Flush", tb.Flush())
+	ro("Compact", tb.Compact())
+	ro("CreateIndex", tb.CreateIndex("channel_id"))
+	ro("DropIndex", tb.DropIndex("msg_id"))
+	ro("AddField", tb.AddField(Field{Name: "extra", Type: String, Nullable: true}))
+	ro("DropField", tb.DropField("from_uid"))
+	_, err = r.CreateTable("x", s)
+	ro("CreateTable", err)
+	_, err = r.EnsureTable("x", s)
+	ro("EnsureTable (new)", err)
+	wider, err := NewSchema("messages", append(imTableFields(), Field{Name: "extra", Type: String, Nullable: true}))
+	require.NoError(t, err)
+	_, err = r.EnsureTable("messages", wider)
+	ro("EnsureTable (AddField)", err)
+	same, err := NewSchema("messages", imTableFields())
+	require.NoError(t, err)
+	_, err = r.EnsureTable("messages", same)
+	require.NoError(t, err, "EnsureTable that changes nothing works")
+	ro("DropTable", r.DropTable("messages"))
+	ro("Checkpoint", r.Checkpoint(filepath.Join(t.TempDir(), "ckpt")))
+	require.True(t, tb.Stats().ReadOnly)
+	require.NoError(t, r.Refresh())
+	require.NoError(t, r.Check())
+	require.Len(t, roMsgIDs(t, r), 50)
+	require.NoError(t, r.Close())
+	require.Equal(t, before, roDirSnapshot(t, dir), "a ReadOnly database changed the directory")
+
+	// Refresh of a writable database is refused; ReadOnly Open of a
+	// directory that is no database is ErrNotFound and creates nothing.
+	ro2 := openTestDB(t, t.TempDir(), nil)
+	require.ErrorIs(t, ro2.Refresh(), ErrInvalidArgument)
+	require.NoError(t, ro2.Close())
+	empty := filepath.Join(t.TempDir(), "none")
+	_, err = Open(empty, &Options{ReadOnly: true})
+	require.ErrorIs(t, err, ErrNotFound)
+	_, err = os.Stat(empty)
+	require.True(t, os.IsNotExist(err))
+}
+
+// TestReadOnlyNoMutatingFSCall: with a faultFS that fails every mutating
+// operation (create, write, sync, rename, remove, truncate, mkdir, lock),
+// ReadOnly Open, reads, Refresh and Close succeed and none was attempted.
+func TestReadOnlyNoMutatingFSCall(t *testing.T) {
+	dir := t.TempDir()
+	w := openTestDB(t, dir, &Options{DisableAutoCompaction: true})
+	defer w.Close()
+	wt := createIMTable(t, w)
+	for i := int64(1); i <= 200; i++ {
+		_, err := wt.Insert(imTableRow(i))
+		require.NoError(t, err)
+		if i%70 == 0 {
+			require.NoError(t, wt.Flush())
+		}
+	}
+	ffs := newFaultFS(OSFS())
+	ffs.failNth(fsOpMutating, 0, failFromThenOn, faultEIO)
+	r, err := Open(dir, &Options{ReadOnly: true, FS: ffs})
+	require.NoError(t, err)
+	require.Len(t, roMsgIDs(t, r), 200)
+	for i := int64(201); i <= 260; i++ {
+		_, err := wt.Insert(imTableRow(i))
+		require.NoError(t, err)
+	}
+	require.NoError(t, wt.Compact())
+	require.NoError(t, r.Refresh())
+	require.Len(t, roMsgIDs(t, r), 260)
+	require.NoError(t, r.Check())
+	require.NoError(t, r.Close())
+	require.Equal(t, 0, ffs.opCountOf(fsOpMutating), "mutating FS calls: %v", ffs.opLog())
+	require.Equal(t, 0, ffs.faultsInjected())
+}
+
+const roWriterEnv = "SRDB_RO_WRITER_DIR"
+
+// TestReadOnlyWriterChildProcess is the writer of TestReadOnlyAttachProcess;
+// it skips unless roWriterEnv is set. It inserts msg_id 1, 2, … one at a
+// time, writing "S <id>" to fd 3 before each Insert and "A <id>" after it
+// returned nil, flushing every 150 rows and compacting every 600, with a
+// small memtable so that background flushes and compactions run too, until
+// SRDB_RO_WRITER_ROWS rows are in.
+func TestReadOnlyWriterChildProcess(t *testing.T) {
+	dir := os.Getenv(roWriterEnv)
+	if dir == "" {
+		t.Skip("child process of TestReadOnlyAttachProcess")
+	}
+	total, _ := strconv.ParseInt(os.Getenv("SRDB_RO_WRITER_ROWS"), 10, 64)
+	out := os.NewFile(3, "acks")
+	bw := bufio.NewWriter(out)
+	db, err := Open(dir, &Options{Durability: DurabilityInterval, MemTableSize: 32 << 10, L0CompactionTrigger: 2})
+	require.NoError(t, err)
+	tb := createIMTable(t, db)
+	for i := int64(1); i <= total; i++ {
+		fmt.Fprintf(bw, "S %d\n", i)
+		require.NoError(t, bw.Flush())
+		_, err := tb.Insert(imTableRow(i))
+		require.NoError(t, err)
+		fmt.Fprintf(bw, "A %d\n", i)
+		if i%150 == 0 {
+			require.NoError(t, tb.Flush())
+		}
+		if i%600 == 0 {
+			require.NoError(t, tb.Compact())
+		}
+	}
+	require.NoError(t, bw.Flush())
+	require.NoError(t, db.Close())
+}
+
+// TestReadOnlyAttachProcess: a writer process inserts, flushes and compacts
+// continuously; this process opens the directory ReadOnly and Refreshes
+// again and again. Each snapshot holds every row acknowledged before the
+// Open or Refresh began, no row whose Insert had not at least started
+// ("sent"), every row exactly as written, and never fewer rows than the
+// snapshot before.
+func TestReadOnlyAttachProcess(t *testing.T) {
+	if os.Getenv(roWriterEnv) != "" {
+		t.Skip("parent test")
+	}
+	dir := t.TempDir()
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	defer pr.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestReadOnlyWriterChildProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), roWriterEnv+"="+dir, "SRDB_RO_WRITER_ROWS=6000")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.Stdout = &stderr
+	cmd.ExtraFiles = []*os.File{pw}
+	require.NoError(t, cmd.Start())
+	pw.Close()
+
+	var mu sync.Mutex // guards sent, acked
+	var sent, acked int64
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		br := bufio.NewReader(pr)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			kind, num, _ := strings.Cut(strings.TrimSpace(line), " ")
+			n, _ := strconv.ParseInt(num, 10, 64)
+			mu.Lock()
+			if kind == "S" {
+				sent = n
+			} else {
+				acked = n
+			}
+			mu.Unlock()
+		}
+	}()
+	get := func() (int64, int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		return sent, acked
+	}
+	// check verifies a snapshot against the ack mark taken before it.
+	check := func(db *Database, ackedBefore int64, prev int) int {
+		ids := roMsgIDs(t, db)
+		for i, id := range ids {
+			require.Equal(t, int64(i+1), id, "rows are a prefix 1..n: missing msg_id %d", i+1)
+		}
+		require.GreaterOrEqual(t, int64(len(ids)), ackedBefore, "a row acknowledged before Open/Refresh is missing")
+		require.GreaterOrEqual(t, len(ids), prev, "a Refresh went back in time")
+		if len(ids) > 0 {
+			last := ids[len(ids)-1]
+			deadline := time.Now().Add(10 * time.Second)
+			for s, _ := get(); s < last; s, _ = get() {
+				require.True(t, time.Now().Before(deadline), "msg_id %d visible but never sent (phantom)", last)
+				time.Sleep(time.Millisecond)
+			}
+		}
+		return len(ids)
+	}
+
+	var db *Database
+	for db == nil { // until the writer made database.meta and the table
+		_, a := get()
+		r, err := Open(dir, &Options{ReadOnly: true})
+		if err == nil {
+			if _, terr := r.Table("messages"); terr == nil {
+				db = r
+				check(db, a, 0)
+				break
+			}
+			require.NoError(t, r.Close())
+		}
+		select {
+		case <-readerDone:
+			t.Fatalf("writer exited before the table existed: %s", stderr.String())
+		default:
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	defer db.Close()
+	prev, refreshes, opens := 0, 0, 1
+	for done := false; !done; {
+		select {
+		case <-readerDone:
+			done = true
+		default:
+		}
+		_, a := get()
+		if refreshes%10 == 9 { // now and then a fresh Open instead
+			r, err := Open(dir, &Options{ReadOnly: true})
+			require.NoError(t, err)
+			check(r, a, prev)
+			require.NoError(t, r.Close())
+			opens++
+		} else {
+			require.NoError(t, db.Refresh())
+			prev = check(db, a, prev)
+		}
+		refreshes++
+	}
+	require.NoError(t, cmd.Wait(), "writer: %s", stderr.String())
+	_, a := get()
+	require.Equal(t, int64(6000), a)
+	require.NoError(t, db.Refresh())
+	require.Equal(t, 6000, check(db, a, prev))
+	t.Logf("%d refreshes, %d opens while the writer ran", refreshes, opens)
+}
