@@ -12,8 +12,10 @@ import (
 )
 
 // Database is an open SRDB directory: a set of tables. All methods are safe
-// for concurrent use. A directory is opened by one Database at a time (an
-// exclusive flock on dir/LOCK); a second Open fails with ErrLocked.
+// for concurrent use. A directory is opened for writing by one Database at a
+// time (an exclusive flock on dir/LOCK); a second Open fails with ErrLocked.
+// Any number of Databases opened with Options.ReadOnly may read it beside
+// the writer (readonly.go).
 //
 // Directory layout:
 //
@@ -53,7 +55,9 @@ const metaFormat = 1
 // Open opens (creating if needed) the database in dir. A nil opts means
 // DefaultOptions(). Every table named in database.meta is opened and
 // recovered; a table that fails to open (for example a corrupt schema.json)
-// does not stop the others: Table(name) reports its error.
+// does not stop the others: Table(name) reports its error. With
+// opts.ReadOnly, Open takes no lock, creates and changes nothing, and a
+// directory without database.meta is ErrNotFound (see Options.ReadOnly).
 func Open(dir string, opts *Options) (_ *Database, err error) {
 	o, err := opts.resolve()
 	if err != nil {
