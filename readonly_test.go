@@ -230,6 +230,7 @@ func TestReadOnlyWritesRefused(t *testing.T) {
 	ro("DropTable", r.DropTable("messages"))
 	ro("Checkpoint", r.Checkpoint(filepath.Join(t.TempDir(), "ckpt")))
 	require.True(t, tb.Stats().ReadOnly)
+	require.True(t, r.Metrics().Tables[0].ReadOnly)
 	require.NoError(t, r.Refresh())
 	require.NoError(t, r.Check())
 	require.Len(t, roMsgIDs(t, r), 50)
@@ -406,6 +407,50 @@ func TestReadOnlyAttachProcess(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	defer db.Close()
+	// Readers of db run through every Refresh: each scan sees one snapshot,
+	// a prefix 1..n of the msg_ids, never fewer rows than the scan before.
+	stopScans := make(chan struct{})
+	var scans sync.WaitGroup
+	for g := 0; g < 2; g++ {
+		scans.Add(1)
+		go func() {
+			defer scans.Done()
+			last := 0
+			for {
+				select {
+				case <-stopScans:
+					return
+				default:
+				}
+				tb, err := db.Table("messages")
+				if err != nil {
+					t.Errorf("Table: %v", err)
+					return
+				}
+				rows, err := tb.Query().Rows()
+				if err != nil {
+					t.Errorf("Rows: %v", err)
+					return
+				}
+				n := 0
+				for rows.Next() {
+					n++
+					if id := rows.Row().Data()["msg_id"]; id != int64(n) {
+						t.Errorf("concurrent scan: row %d has msg_id %v", n, id)
+					}
+				}
+				if err := rows.Err(); err != nil {
+					t.Errorf("concurrent scan: %v", err)
+				}
+				rows.Close()
+				if n < last {
+					t.Errorf("concurrent scan saw %d rows after %d", n, last)
+				}
+				last = n
+			}
+		}()
+	}
+	defer func() { close(stopScans); scans.Wait() }()
 	prev, refreshes, opens := 0, 0, 1
 	for done := false; !done; {
 		select {
