@@ -66,9 +66,9 @@ func (db *Database) Checkpoint(dir string) (err error) {
 		return newError(CodeInvalidArgument, "Checkpoint: empty directory name")
 	}
 	if db.opts.ReadOnly {
-		// Copying the snapshot (its version and the WAL prefixes it
-		// replayed) is not built: checkpoint the writer instead.
-		return readOnlyError("Checkpoint (not supported on a ReadOnly database; checkpoint the writer)", "")
+		// The snapshots must stay put while they are copied.
+		db.refreshMu.Lock()
+		defer db.refreshMu.Unlock()
 	}
 	dir = filepath.Clean(dir)
 	db.mu.RLock()
@@ -217,6 +217,9 @@ type checkpointWAL struct {
 //  5. MANIFEST-<next file number> holding one snapshot record of the
 //     version, CURRENT, schema.json (whose atomic write fsyncs dst last).
 func (t *Table) checkpointTo(dst string) error {
+	if t.db.opts.ReadOnly {
+		return t.checkpointReadOnlyTo(dst)
+	}
 	if err := t.readOnlyErr(); err != nil {
 		return err
 	}

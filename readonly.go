@@ -7,6 +7,7 @@ package srdb
 
 import (
 	"errors"
+	"io"
 
 	"log/slog"
 	"path/filepath"
@@ -87,6 +88,28 @@ type roSnapshot struct {
 	mems        []*memtable // oldest first
 	lastSeq     int64
 	liveRows    int64
+	// wals are the WALs replayed into mems, each kept open (a Checkpoint
+	// copies its replayed prefix even after the writer removed it).
+	wals []roWAL
+}
+
+// roWAL is a WAL a ReadOnly snapshot replayed: its number, the open file
+// and the length replayed (the end of its last whole record).
+type roWAL struct {
+	num    uint64
+	f      File
+	length int64
+}
+
+// closeROWALs closes the WAL files of a snapshot.
+func closeROWALs(wals []roWAL) error {
+	var errs []error
+	for _, w := range wals {
+		if err := w.f.Close(); err != nil {
+			errs = append(errs, ioError("close", makeFilename(fileTypeWAL, w.num), err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // openTableReadOnly opens a table of a ReadOnly database: its snapshot is
@@ -189,11 +212,13 @@ func (t *Table) captureReadOnlyOnce(live *version) (_ *roSnapshot, err error) {
 		}
 	}
 	var mapped []uint64
+	var held []roWAL
 	defer func() {
 		if err != nil {
 			for _, n := range mapped {
 				_ = t.cache.evict(n)
 			}
+			_ = closeROWALs(held)
 		}
 	}()
 	for _, f := range r.v.allFiles() {
@@ -251,6 +276,11 @@ func (t *Table) captureReadOnlyOnce(live *version) (_ *roSnapshot, err error) {
 		if res.headerMissing {
 			continue
 		}
+		f, err := fs.Open(path)
+		if err != nil {
+			return nil, ioError("open", path, err)
+		}
+		held = append(held, roWAL{num: wn, f: f, length: res.validEnd})
 		snap.liveRows += m.delta()
 		snap.mems = append(snap.mems, m)
 	}
@@ -269,6 +299,7 @@ func (t *Table) captureReadOnlyOnce(live *version) (_ *roSnapshot, err error) {
 	if r2.logNum != r.logNum {
 		return nil, newError(CodeGeneral, "read-only snapshot: log number moved during the attempt")
 	}
+	snap.wals = held
 	return snap, nil
 }
 
@@ -291,6 +322,7 @@ func (t *Table) installReadOnly(snap *roSnapshot) bool {
 	t.writeMu.Lock()
 	defer t.writeMu.Unlock()
 	if t.closed {
+		_ = closeROWALs(snap.wals)
 		return false
 	}
 	vs, r := t.vs, snap.r
@@ -330,7 +362,14 @@ func (t *Table) installReadOnly(snap *roSnapshot) bool {
 	t.current = vs.current()
 	t.mem = active
 	t.imms = snap.mems
+	oldWALs := t.roSnap
+	t.roSnap = snap
 	t.stateMu.Unlock()
+	if oldWALs != nil {
+		if err := closeROWALs(oldWALs.wals); err != nil {
+			t.logger.Warn("srdb: closing replayed WALs", slog.Any("err", err))
+		}
+	}
 	if prev != nil {
 		prev.unref()
 	}
@@ -462,4 +501,97 @@ func (t *Table) refreshReadOnly() error {
 		return err
 	}
 	return nil
+}
+
+// checkpointReadOnlyTo is checkpointTo for a table of a ReadOnly database:
+// it copies the installed snapshot (Database.Checkpoint holds refreshMu, so
+// it stays installed). The WALs are copied up to the length replayed, from
+// the files the snapshot holds open; the SSTs are hard-linked, or copied
+// from their mappings when linking fails (the writer may have removed
+// them) or links a file of another size; then MANIFEST, CURRENT and
+// schema.json as checkpointTo writes them.
+func (t *Table) checkpointReadOnlyTo(dst string) error {
+	fs := t.fs
+	if err := fs.MkdirAll(dst); err != nil {
+		return ioError("mkdir", dst, err)
+	}
+	t.stateMu.RLock()
+	snap := t.roSnap
+	t.stateMu.RUnlock()
+	if snap == nil || t.checkOpen() != nil {
+		return t.closedError()
+	}
+	v, counters := t.vs.checkpointState()
+	defer v.unref()
+	if err := killPoint(kpCheckpointAfterCapture); err != nil {
+		return err
+	}
+	next := counters.nextFileNum
+	for _, w := range snap.wals {
+		next = max(next, w.num+1)
+		if err := copyReaderN(fs, w.f, makeFilename(fileTypeWAL, w.num), makeFilepath(dst, fileTypeWAL, w.num), w.length); err != nil {
+			return err
+		}
+	}
+	if err := killPoint(kpCheckpointAfterWALs); err != nil {
+		return err
+	}
+	for _, f := range v.allFiles() {
+		src, out := makeFilepath(t.dir, fileTypeSST, f.num), makeFilepath(dst, fileTypeSST, f.num)
+		if err := fs.Link(src, out); err == nil {
+			if fi, err := fs.Stat(out); err == nil && fi.Size() >= 0 && uint64(fi.Size()) == f.size {
+				continue
+			}
+			if err := fs.Remove(out); err != nil {
+				return ioError("remove", out, err)
+			}
+		}
+		r, err := t.cache.get(f.num)
+		if err != nil {
+			return err
+		}
+		if err := writeFileSynced(fs, out, r.data); err != nil {
+			return err
+		}
+	}
+	if err := killPoint(kpCheckpointAfterSSTs); err != nil {
+		return err
+	}
+	mnum := next
+	counters.setNextFileNum(mnum + 1)
+	rec := t.vs.snapshot(v, counters).encode()
+	if len(rec) > maxManifestRecord {
+		return newError(CodeInvalidArgument, "Checkpoint: snapshot of %d bytes exceeds the MANIFEST record limit %d", len(rec), maxManifestRecord)
+	}
+	buf := appendManifestRecord(appendManifestHeader(nil), rec)
+	if err := writeFileSynced(fs, makeFilepath(dst, fileTypeManifest, mnum), buf); err != nil {
+		return err
+	}
+	if err := killPoint(kpCheckpointAfterManifest); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(fs, dst, currentName, []byte(makeFilename(fileTypeManifest, mnum)+"\n"), "checkpoint.current"); err != nil {
+		return err
+	}
+	data, err := encodeSchemaFile(snap.schema)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(fs, dst, schemaFileName, data, "checkpoint.schema"); err != nil {
+		return err
+	}
+	return killPoint(kpCheckpointAfterTable)
+}
+
+// copyReaderN copies the first n bytes of the open file in (called name in
+// errors) to the new file dst and fsyncs it.
+func copyReaderN(fs FS, in io.ReaderAt, name, dst string, n int64) error {
+	buf := make([]byte, n)
+	if k, err := in.ReadAt(buf, 0); int64(k) < n {
+		if err == nil || errors.Is(err, io.EOF) {
+			return corruptionError(name, int64(k), "file ended before the %d bytes Checkpoint copies", n)
+		}
+		return ioError("read", name, err)
+	}
+	return writeFileSynced(fs, dst, buf)
 }

@@ -230,7 +230,6 @@ func TestReadOnlyWritesRefused(t *testing.T) {
 	_, err = r.EnsureTable("messages", same)
 	require.NoError(t, err, "EnsureTable that changes nothing works")
 	ro("DropTable", r.DropTable("messages"))
-	ro("Checkpoint", r.Checkpoint(filepath.Join(t.TempDir(), "ckpt")))
 	require.True(t, tb.Stats().ReadOnly)
 	require.True(t, r.Metrics().Tables[0].ReadOnly)
 	require.NoError(t, r.Refresh())
@@ -479,4 +478,59 @@ func TestReadOnlyAttachProcess(t *testing.T) {
 	require.NoError(t, db.Refresh())
 	require.Equal(t, 6000, check(db, a, prev))
 	t.Logf("%d refreshes, %d opens while the writer ran", refreshes, opens)
+}
+
+// TestReadOnlyCheckpoint: Checkpoint of a ReadOnly database copies its
+// snapshot (as of Open, then as of the last Refresh), rows replayed from
+// the WAL included, although the writer has since flushed that WAL and
+// compacted away the SSTs (the copy comes from the files the reader holds
+// open and mapped).
+func TestReadOnlyCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	w := openTestDB(t, dir, &Options{DisableAutoCompaction: true})
+	defer w.Close()
+	ckptFill(t, w)
+	want := ckptDump(t, w)
+	r, err := Open(dir, &Options{ReadOnly: true})
+	require.NoError(t, err)
+	defer r.Close()
+	require.Equal(t, want, ckptDump(t, r))
+
+	wt, err := w.Table("messages")
+	require.NoError(t, err)
+	for i := int64(1000); i < 1100; i++ {
+		row := imTableRow(i)
+		delete(row, "from_uid")
+		_, err := wt.Insert(row)
+		require.NoError(t, err)
+	}
+	require.NoError(t, wt.Flush())
+	require.NoError(t, wt.Compact())
+	rt, err := r.Table("messages")
+	require.NoError(t, err)
+	gone := 0
+	for _, wal := range rt.roSnap.wals {
+		_, err := os.Stat(makeFilepath(rt.dir, fileTypeWAL, wal.num))
+		require.True(t, os.IsNotExist(err), "the writer should have removed WAL %d", wal.num)
+		gone++
+	}
+	v := rt.vs.current()
+	for _, f := range v.allFiles() {
+		_, err := os.Stat(makeFilepath(rt.dir, fileTypeSST, f.num))
+		require.True(t, os.IsNotExist(err), "the writer should have removed SST %d", f.num)
+		gone++
+	}
+	v.unref()
+	require.Greater(t, gone, 1)
+
+	dst := filepath.Join(t.TempDir(), "ckpt")
+	require.NoError(t, r.Checkpoint(dst))
+	require.Equal(t, want, ckptOpenChecked(t, dst, nil), "checkpoint of the snapshot as of Open")
+
+	require.NoError(t, r.Refresh())
+	want2 := ckptDump(t, w)
+	require.NotEqual(t, want, want2)
+	dst2 := filepath.Join(t.TempDir(), "ckpt2")
+	require.NoError(t, r.Checkpoint(dst2))
+	require.Equal(t, want2, ckptOpenChecked(t, dst2, nil), "checkpoint of the snapshot as of Refresh")
 }
