@@ -402,7 +402,7 @@ func (t *Table) runCompaction(v *version, plan *compactionPlan) (err error) {
 		return err
 	}
 	kerr := killPoint(kpCompactionAfterManifest)
-	t.installCurrent()
+	t.installVersion(nil)
 	release()
 	t.wakeWriters()
 	if kerr != nil {
@@ -435,20 +435,6 @@ func (t *Table) runCompaction(v *version, plan *compactionPlan) (err error) {
 	return nil
 }
 
-// installCurrent makes the version set's current version the table's
-// pinned version (under stateMu, as flushMemtable does) and releases the
-// previous one.
-func (t *Table) installCurrent() {
-	t.stateMu.Lock()
-	v := t.vs.current()
-	old := t.current
-	t.current = v
-	t.stateMu.Unlock()
-	if old != nil {
-		old.unref()
-	}
-}
-
 // wakeWriters wakes writers waiting on spaceCond (a memtable flush or L0
 // compaction finished, or the table failed).
 func (t *Table) wakeWriters() {
@@ -460,26 +446,7 @@ func (t *Table) wakeWriters() {
 // writeCompactionOutputs merges the inputs of plan and writes the output
 // SSTs. On error every output written so far is removed.
 func (t *Table) writeCompactionOutputs(v *version, plan *compactionPlan) (outputs []*fileMeta, err error) {
-	open := func(f *fileMeta) (internalIterator, error) {
-		r, err := t.cache.get(f.num)
-		if err != nil {
-			return nil, err
-		}
-		return r.newIter(), nil
-	}
-	var children []internalIterator
-	for l := range plan.inputs {
-		if l == 0 {
-			for _, f := range plan.inputs[0] { // newest first
-				children = append(children, newLevelIter([]*fileMeta{f}, open))
-			}
-			continue
-		}
-		if len(plan.inputs[l]) > 0 {
-			children = append(children, newLevelIter(plan.inputs[l], open))
-		}
-	}
-	it := newMergingIter(children)
+	it := t.newSourcesIter(nil, 0, &plan.inputs, allEntries, nil)
 	defer func() {
 		if cerr := it.close(); cerr != nil && err == nil {
 			err = cerr

@@ -555,7 +555,7 @@ func TestCompactionKeepsTombstonesOverOlderLevels(t *testing.T) {
 		}
 		v.unref()
 		require.NoError(t, tbl.vs.logAndApply(e))
-		tbl.installCurrent()
+		tbl.installVersion(nil)
 	}
 	per, _ := versionFiles(tbl)
 	require.Positive(t, per[3])

@@ -189,7 +189,7 @@ func idxMoveToL1(t *testing.T, tbl *Table, nums ...uint64) {
 		}
 	}
 	require.NoError(t, tbl.vs.logAndApply(edit))
-	tbl.installCurrentLocked()
+	tbl.installVersion(nil)
 }
 
 func idxL0Nums(tbl *Table) []uint64 {
@@ -599,7 +599,7 @@ func TestCheckIndexesDetectsAWrongSection(t *testing.T) {
 	edit.addFile(0, metaFromProps(props))
 	v.unref()
 	require.NoError(t, tbl.vs.logAndApply(edit))
-	tbl.installCurrentLocked()
+	tbl.installVersion(nil)
 	tbl.flushMu.Unlock()
 	err = tbl.checkIndexes()
 	require.ErrorIs(t, err, ErrCorrupted)
@@ -608,4 +608,30 @@ func TestCheckIndexesDetectsAWrongSection(t *testing.T) {
 	err = db.Check()
 	require.ErrorIs(t, err, ErrCorrupted)
 	require.Contains(t, err.Error(), "index \"ch\"")
+}
+
+// An index rewrite discards its outputs only when its edit conflicts with
+// the current version (errEditConflict, a compaction replaced an input);
+// any other refusal of the version set is an error the build reports, not
+// a silent "inputs changed".
+func TestIndexRewriteReportsAnEditErrorThatIsNoConflict(t *testing.T) {
+	db, tbl := idxOpenTable(t, newMemFS(), true, 1<<20)
+	defer db.Close()
+	edit := &versionEdit{}
+	edit.addFile(1, &fileMeta{num: 1 << 40}) // a number never handed out
+	tbl.flushMu.Lock()
+	ok, err := tbl.applyRewriteLocked(edit, nil)
+	tbl.flushMu.Unlock()
+	require.False(t, ok)
+	require.Error(t, err)
+	require.False(t, errors.Is(err, errEditConflict))
+
+	// A real conflict is still a discard: deleting a file the version lacks.
+	edit = &versionEdit{}
+	edit.deleteFile(1, 1<<20)
+	tbl.flushMu.Lock()
+	ok, err = tbl.applyRewriteLocked(edit, nil)
+	tbl.flushMu.Unlock()
+	require.False(t, ok)
+	require.NoError(t, err)
 }

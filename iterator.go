@@ -196,22 +196,42 @@ const (
 	maxSeq int64 = 1<<63 - 1
 )
 
-// levelIter concatenates the SSTs of one level L1+ (sorted by seq and not
-// overlapping) into one iterator, opening each file's iterator only when the
-// walk reaches it.
+// levelIter concatenates parts whose seq ranges do not overlap, sorted by
+// range, into one iterator. A part is either an SST, whose iterator is
+// opened (by open) only when the walk reaches it and closed when the walk
+// leaves it, or an iterator already open (a memtable, a merge of sources
+// that overlap), which stays open until close. It is the iterator of a
+// level L1+ and the chain of disjoint sources of a table iterator
+// (readState.newIter), where it costs one step per entry instead of one step
+// of every source. It moves both ways and changes direction.
 type levelIter struct {
-	files  []*fileMeta
+	parts  []levelPart
 	open   func(f *fileMeta) (internalIterator, error)
-	idx    int // index of the file iter belongs to; -1 when none
+	idx    int // index of the part iter belongs to; -1 when none
 	iter   internalIterator
 	failed error
 }
 
-func newLevelIter(files []*fileMeta, open func(f *fileMeta) (internalIterator, error)) *levelIter {
-	return &levelIter{files: files, open: open, idx: -1}
+// levelPart is one part of a levelIter: the seq range [lo, hi] of its
+// entries, and the file to open or the open iterator (it).
+type levelPart struct {
+	lo, hi int64
+	file   *fileMeta
+	it     internalIterator
 }
 
-// load makes iter the iterator of file i (closing the previous one).
+// newLevelIter concatenates files (sorted by seq, not overlapping), opening
+// each with open when the walk reaches it.
+func newLevelIter(files []*fileMeta, open func(f *fileMeta) (internalIterator, error)) *levelIter {
+	parts := make([]levelPart, len(files))
+	for i, f := range files {
+		parts[i] = levelPart{lo: f.minSeq, hi: f.maxSeq, file: f}
+	}
+	return &levelIter{parts: parts, open: open, idx: -1}
+}
+
+// load makes iter the iterator of part i (closing the previous one when it
+// was a file's).
 func (l *levelIter) load(i int) bool {
 	if l.failed != nil {
 		return false
@@ -220,18 +240,24 @@ func (l *levelIter) load(i int) bool {
 		return true
 	}
 	if l.iter != nil {
-		if err := l.iter.close(); err != nil {
-			l.failed = err
-			l.iter = nil
-			return false
+		if l.parts[l.idx].it == nil {
+			if err := l.iter.close(); err != nil {
+				l.failed = err
+				l.iter = nil
+				return false
+			}
 		}
 		l.iter = nil
 	}
 	l.idx = i
-	if i < 0 || i >= len(l.files) {
+	if i < 0 || i >= len(l.parts) {
 		return false
 	}
-	it, err := l.open(l.files[i])
+	if it := l.parts[i].it; it != nil {
+		l.iter = it
+		return true
+	}
+	it, err := l.open(l.parts[i].file)
 	if err != nil {
 		l.failed = err
 		return false
@@ -240,19 +266,22 @@ func (l *levelIter) load(i int) bool {
 	return true
 }
 
-// settle checks the current file iterator for errors and validity.
+// settle checks the current part's iterator for an error after a move that
+// returned ok false (a move that found an entry has none to report).
 func (l *levelIter) settle(ok bool) bool {
+	if ok {
+		return true
+	}
 	if l.iter != nil {
 		if err := l.iter.err(); err != nil {
 			l.failed = err
-			return false
 		}
 	}
-	return ok
+	return false
 }
 
 func (l *levelIter) forwardFrom(i int) bool {
-	for ; i < len(l.files); i++ {
+	for ; i < len(l.parts); i++ {
 		if !l.load(i) {
 			return false
 		}
@@ -263,7 +292,7 @@ func (l *levelIter) forwardFrom(i int) bool {
 			return false
 		}
 	}
-	l.load(len(l.files))
+	l.load(len(l.parts))
 	return false
 }
 
@@ -284,12 +313,12 @@ func (l *levelIter) backwardFrom(i int) bool {
 }
 
 func (l *levelIter) first() bool { return l.forwardFrom(0) }
-func (l *levelIter) last() bool  { return l.backwardFrom(len(l.files) - 1) }
+func (l *levelIter) last() bool  { return l.backwardFrom(len(l.parts) - 1) }
 
 func (l *levelIter) seekGE(seq int64) bool {
-	i := sort.Search(len(l.files), func(i int) bool { return l.files[i].maxSeq >= seq })
-	if i >= len(l.files) {
-		l.load(len(l.files))
+	i := sort.Search(len(l.parts), func(i int) bool { return l.parts[i].hi >= seq })
+	if i >= len(l.parts) {
+		l.load(len(l.parts))
 		return false
 	}
 	if !l.load(i) {
@@ -305,7 +334,7 @@ func (l *levelIter) seekGE(seq int64) bool {
 }
 
 func (l *levelIter) seekLE(seq int64) bool {
-	i := sort.Search(len(l.files), func(i int) bool { return l.files[i].minSeq > seq }) - 1
+	i := sort.Search(len(l.parts), func(i int) bool { return l.parts[i].lo > seq }) - 1
 	if i < 0 {
 		l.load(-1)
 		return false
@@ -353,8 +382,8 @@ func (l *levelIter) seq() int64      { return l.iter.seq() }
 func (l *levelIter) kind() entryKind { return l.iter.kind() }
 func (l *levelIter) value() []byte   { return l.iter.value() }
 
-// err returns the level's sticky error, including one the current file's
-// iterator hit lazily (for example in value).
+// err returns the sticky error, including one the current part's iterator
+// hit lazily (for example in value).
 func (l *levelIter) err() error {
 	if l.failed == nil && l.iter != nil {
 		if err := l.iter.err(); err != nil {
@@ -364,13 +393,23 @@ func (l *levelIter) err() error {
 	return l.failed
 }
 
+// close closes the current file's iterator and every open part, and returns
+// the first error.
 func (l *levelIter) close() error {
-	if l.iter != nil {
+	if l.iter != nil && l.parts[l.idx].it == nil {
 		if err := l.iter.close(); err != nil && l.failed == nil {
 			l.failed = err
 		}
-		l.iter = nil
 	}
+	l.iter = nil
+	for _, p := range l.parts {
+		if p.it != nil {
+			if err := p.it.close(); err != nil && l.failed == nil {
+				l.failed = err
+			}
+		}
+	}
+	l.parts = nil
 	l.idx = -1
 	return l.failed
 }

@@ -222,6 +222,31 @@ func (t *Table) isPendingOutput(num uint64) bool {
 	return ok
 }
 
+// installVersion makes the version set's current version the read state's
+// version and releases the one it replaces; with flushed non-nil (the
+// oldest immutable memtable, just written to an SST the new version names)
+// it also drops that memtable from the read state in the same swap. It is
+// the one place the read state's version changes: flushes, compactions and
+// index rewrites install through it after their logAndApply.
+//
+// It loads the version set's current version under stateMu: of two
+// installs racing (say a compaction and an index rewrite, each after its
+// own logAndApply), the one that takes stateMu last loads the newest
+// version, so an older version never replaces a newer one.
+func (t *Table) installVersion(flushed *memtable) {
+	t.stateMu.Lock()
+	v := t.vs.current()
+	old := t.current
+	t.current = v
+	if flushed != nil && len(t.imms) > 0 && t.imms[0] == flushed {
+		t.imms = t.imms[1:]
+	}
+	t.stateMu.Unlock()
+	if old != nil {
+		old.unref()
+	}
+}
+
 // readState is a consistent snapshot of where rows live: the memtables and a
 // pinned version. release must be called exactly once.
 type readState struct {

@@ -26,12 +26,7 @@ func (t *Table) flushLoop() {
 			if t.readOnlyErr() != nil {
 				break
 			}
-			t.stateMu.RLock()
-			var imm *memtable
-			if len(t.imms) > 0 {
-				imm = t.imms[0]
-			}
-			t.stateMu.RUnlock()
+			imm := t.oldestImm()
 			if imm == nil {
 				break
 			}
@@ -47,6 +42,17 @@ func (t *Table) flushLoop() {
 			}
 		}
 	}
+}
+
+// oldestImm returns the oldest immutable memtable (the next to flush), or
+// nil when none waits.
+func (t *Table) oldestImm() *memtable {
+	t.stateMu.RLock()
+	defer t.stateMu.RUnlock()
+	if len(t.imms) == 0 {
+		return nil
+	}
+	return t.imms[0]
 }
 
 // Flush writes every memtable (the active one included) to SSTs and waits
@@ -81,12 +87,7 @@ func (t *Table) Flush() error {
 		if err := t.checkOpen(); err != nil {
 			return err
 		}
-		t.stateMu.RLock()
-		var imm *memtable
-		if len(t.imms) > 0 {
-			imm = t.imms[0]
-		}
-		t.stateMu.RUnlock()
+		imm := t.oldestImm()
 		if imm == nil {
 			return nil
 		}
@@ -180,15 +181,7 @@ func (t *Table) flushMemtable(imm *memtable) error {
 	if err := killPoint("flush.after_manifest"); err != nil {
 		return err
 	}
-	t.stateMu.Lock()
-	// Under stateMu, so that a compaction installing its own version
-	// concurrently never gets replaced by an older one.
-	v := t.vs.current()
-	old := t.current
-	t.current = v
-	t.imms = t.imms[1:]
-	t.stateMu.Unlock()
-	old.unref()
+	t.installVersion(imm)
 
 	t.writeMu.Lock()
 	t.spaceCond.Broadcast()

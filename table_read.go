@@ -1,18 +1,19 @@
 package srdb
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 )
 
-// lookup finds the newest version of seq: the active memtable, the immutable
-// memtables newest first, the L0 files newest first, then one file per level
-// found by binary search of the level's seq ranges. It returns the encoded
-// row (copied out of an SST, so it outlives the read state; a memtable row
-// is immutable arena memory), or an ErrNotFound error naming seq when the
-// row does not exist or its newest version is a tombstone. Readers see the
-// versions of the writes that succeeded (the read state's snapshot); latest
-// sees uncommitted ones too, for a writer's read-modify-write under writeMu.
+// lookup pins the current read state and finds the newest version of seq in
+// it (readState.get). It returns the encoded row (copied out of an SST, so it
+// outlives the read state; a memtable row is immutable arena memory), or an
+// ErrNotFound error naming seq when the row does not exist or its newest
+// version is a tombstone. Readers see the versions of the writes that
+// succeeded (the read state's snapshot); latest sees uncommitted ones too,
+// for a writer's read-modify-write under writeMu.
 func (t *Table) lookup(seq int64, latest bool) ([]byte, error) {
 	if high := t.seqHigh.Load(); seq <= 0 || seq > high {
 		if seq <= 0 {
@@ -28,25 +29,38 @@ func (t *Table) lookup(seq int64, latest bool) ([]byte, error) {
 	if latest {
 		rs.snap = memAllOps
 	}
+	kind, val, inMem, err := rs.get(seq)
+	switch {
+	case err != nil:
+		return nil, err
+	case kind == 0:
+		return nil, rowNotFound(seq, "")
+	case kind == kindDelete:
+		return nil, rowNotFound(seq, "it was deleted")
+	case inMem:
+		return val, nil
+	}
+	return append([]byte(nil), val...), nil
+}
+
+// get finds the newest version of seq in the pinned read state rs: the
+// active memtable, the immutable memtables newest first (versions up to
+// rs.snap), the L0 files newest first, then one file per level found by
+// binary search of the level's seq ranges. kind is 0 when no source holds
+// seq, kindDelete when its newest version is a tombstone. val aliases memory
+// rs pins; inMem reports that it is memtable arena memory, which is
+// immutable and outlives rs.
+func (rs *readState) get(seq int64) (kind entryKind, val []byte, inMem bool, err error) {
 	for _, m := range rs.mems {
 		if e, ok := m.getAt(seq, rs.snap); ok {
 			if e.kind == kindDelete {
-				return nil, rowNotFound(seq, "it was deleted")
+				return kindDelete, nil, true, nil
 			}
-			return m.rowBytes(e), nil
+			return e.kind, m.rowBytes(e), true, nil
 		}
 	}
-	kind, val, found, err := t.lookupVersion(rs.v, seq)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, rowNotFound(seq, "")
-	}
-	if kind == kindDelete {
-		return nil, rowNotFound(seq, "it was deleted")
-	}
-	return append([]byte(nil), val...), nil
+	kind, val, _, err = rs.t.lookupVersion(rs.v, seq)
+	return kind, val, false, err
 }
 
 // rowNotFound is the ErrNotFound error of Get, GetPartial, Update and Delete:
@@ -59,8 +73,8 @@ func rowNotFound(seq int64, why string) *Error {
 	return &Error{Code: CodeNotFound, Msg: msg, Offset: -1}
 }
 
-// lookupVersion searches the SSTs of v for seq. The returned value aliases
-// the mapped file and is valid while v is pinned.
+// lookupVersion searches the SSTs of v for seq (see readState.get). The
+// returned value aliases the mapped file and is valid while v is pinned.
 func (t *Table) lookupVersion(v *version, seq int64) (entryKind, []byte, bool, error) {
 	for level := 0; level < numLevels; level++ {
 		files := v.levels[level]
@@ -150,7 +164,7 @@ type tableIter struct {
 	t     *Table
 	rs    *readState
 	owned bool // close releases rs
-	merge *mergingIter
+	merge internalIterator
 }
 
 // newTableIter pins the current read state and builds the merged iterator.
@@ -168,26 +182,153 @@ func (t *Table) newTableIter() (*tableIter, error) {
 // newTableIterFrom builds the merged iterator over a read state the caller
 // has pinned and keeps pinned until the iterator is closed.
 func (t *Table) newTableIterFrom(rs *readState) *tableIter {
-	children := make([]internalIterator, 0, len(rs.mems)+len(rs.v.levels[0])+numLevels)
-	for _, m := range rs.mems {
-		children = append(children, m.newIterAt(rs.snap))
+	return &tableIter{t: t, rs: rs, merge: rs.newIter(allEntries, nil)}
+}
+
+// iterBounds narrow a table iterator to the sources that can hold an entry
+// a scan wants: seqs in [seqLo, seqHi] and, with timeBound, rows whose _time
+// is in [timeLo, timeHi].
+type iterBounds struct {
+	seqLo, seqHi   int64
+	timeBound      bool
+	timeLo, timeHi int64
+}
+
+// allEntries are the bounds of an iterator over every source.
+var allEntries = iterBounds{seqLo: minSeq, seqHi: maxSeq}
+
+// newIter builds the iterator over the entries of the pinned read state rs
+// (memtable versions up to rs.snap) within b; see newSourcesIter. st, when
+// not nil, counts the sources the _time bounds leave out.
+func (rs *readState) newIter(b iterBounds, st *queryStats) internalIterator {
+	return rs.t.newSourcesIter(rs.mems, rs.snap, &rs.v.levels, b, st)
+}
+
+// openSST opens an iterator over the SST f (through the table cache).
+func (t *Table) openSST(f *fileMeta) (internalIterator, error) {
+	r, err := t.cache.get(f.num)
+	if err != nil {
+		return nil, err
 	}
-	open := func(f *fileMeta) (internalIterator, error) {
-		r, err := t.cache.get(f.num)
-		if err != nil {
-			return nil, err
+	return r.newIter(), nil
+}
+
+// iterSource is one source of newSourcesIter: a memtable's iterator or an
+// SST, the seq range of its entries and its recency (rank, 1 = newest).
+type iterSource struct {
+	lo, hi int64
+	rank   int
+	level  int // of the SST; -1 for a memtable
+	mem    internalIterator
+	file   *fileMeta
+}
+
+// newSourcesIter builds the one iterator stack of the engine: every entry
+// (rows and tombstones, the newest version of each seq) of mems (newest
+// first, each read up to snap) and of the SSTs of levels (L0 newest first,
+// deeper levels sorted by seq and disjoint), in seq order. Table iterators,
+// query scans and compactions all walk it.
+//
+// A source is left out when its seq range misses [b.seqLo, b.seqHi], or when
+// its [minTime, maxTime] misses the _time bounds and it holds no tombstone
+// (a tombstone hides older versions of its seq in other sources; Update
+// keeps a row's _time, so a newer version of a row never has a time its
+// older versions lack).
+//
+// Sources whose seq ranges overlap are merged (newest wins; the SSTs of one
+// level L1+ in the group concatenated by one levelIter); groups that do not
+// overlap each other — the usual case for an append-only table, where each
+// flush covers a new range of seqs — are chained one after the other by a
+// levelIter, which costs one iterator step per entry instead of a step of
+// every source. SSTs are opened only when the walk reaches them.
+func (t *Table) newSourcesIter(mems []*memtable, snap int64, levels *[numLevels][]*fileMeta, b iterBounds, st *queryStats) internalIterator {
+	timeOK := func(hasTime bool, lo, hi int64, tombstones bool) bool {
+		return !b.timeBound || tombstones || (hasTime && hi >= b.timeLo && lo <= b.timeHi)
+	}
+	seqOK := func(lo, hi int64) bool { return hi >= b.seqLo && lo <= b.seqHi }
+	var srcs []iterSource
+	rank := 0
+	for _, m := range mems {
+		rank++
+		if b.timeBound {
+			if ms := m.stats(); !timeOK(ms.hasTime, ms.minTime, ms.maxTime, ms.deletes > 0) {
+				if st != nil {
+					st.memsSkipped++
+				}
+				continue
+			}
 		}
-		return r.newIter(), nil
+		it := m.newIterAt(snap)
+		if len(it.order) == 0 {
+			continue
+		}
+		// The iterator visits the entries present now: take the range from
+		// them, not from stats that later updates may widen.
+		lo, hi := it.seqAt(0), it.seqAt(len(it.order)-1)
+		if !seqOK(lo, hi) {
+			continue
+		}
+		srcs = append(srcs, iterSource{lo: lo, hi: hi, rank: rank, level: -1, mem: it})
 	}
-	for _, f := range rs.v.levels[0] {
-		children = append(children, newLevelIter([]*fileMeta{f}, open))
-	}
-	for level := 1; level < numLevels; level++ {
-		if files := rs.v.levels[level]; len(files) > 0 {
-			children = append(children, newLevelIter(files, open))
+	for level := range levels {
+		for _, f := range levels[level] {
+			rank++
+			if !seqOK(f.minSeq, f.maxSeq) {
+				continue
+			}
+			if !timeOK(f.hasTime, f.minTime, f.maxTime, f.numTombstones > 0) {
+				if st != nil {
+					st.filesSkipped++
+				}
+				continue
+			}
+			srcs = append(srcs, iterSource{lo: f.minSeq, hi: f.maxSeq, rank: rank, level: level, file: f})
 		}
 	}
-	return &tableIter{t: t, rs: rs, merge: newMergingIter(children)}
+	slices.SortFunc(srcs, func(a, b iterSource) int { return cmp.Compare(a.lo, b.lo) })
+	var chain []levelPart
+	for i := 0; i < len(srcs); {
+		j, hi := i+1, srcs[i].hi
+		for ; j < len(srcs) && srcs[j].lo <= hi; j++ {
+			hi = max(hi, srcs[j].hi)
+		}
+		part := levelPart{lo: srcs[i].lo, hi: hi, file: srcs[i].file, it: srcs[i].mem}
+		if group := srcs[i:j]; len(group) > 1 {
+			part.file, part.it = nil, t.mergeGroup(group)
+		}
+		chain = append(chain, part)
+		i = j
+	}
+	if len(chain) == 1 && chain[0].it != nil {
+		return chain[0].it
+	}
+	return &levelIter{parts: chain, open: t.openSST, idx: -1}
+}
+
+// mergeGroup merges sources whose seq ranges overlap, newest first: each
+// memtable and L0 file on its own, the files of one level L1+ concatenated.
+func (t *Table) mergeGroup(group []iterSource) internalIterator {
+	slices.SortFunc(group, func(a, b iterSource) int { return cmp.Compare(a.rank, b.rank) })
+	children := make([]internalIterator, 0, len(group))
+	for k := 0; k < len(group); {
+		g := group[k]
+		if g.mem != nil {
+			children = append(children, g.mem)
+			k++
+			continue
+		}
+		n := 1
+		for g.level > 0 && k+n < len(group) && group[k+n].level == g.level {
+			n++
+		}
+		files := make([]*fileMeta, n)
+		for x := range files {
+			files[x] = group[k+x].file
+		}
+		children = append(children, newLevelIter(files, t.openSST))
+		k += n
+	}
+	return newMergingIter(children)
 }
 
 // skipForward / skipBackward move past tombstones.
