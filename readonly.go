@@ -6,6 +6,7 @@ package srdb
 // "Read-only attach".
 
 import (
+	"bytes"
 	"errors"
 	"io"
 
@@ -173,7 +174,8 @@ var errTableReplaced = errors.New("table was dropped and created again")
 //     appended to; an older one must be whole);
 //  4. read CURRENT and the MANIFEST again: if the log number moved, the
 //     writer flushed a WAL of step 3 and may have removed it before the
-//     listing, so the attempt is void.
+//     listing, so the attempt is void; so it is if schema.json changed
+//     (AddField, DropField, an index change) since step 1.
 //
 // The writer removes a WAL only after a MANIFEST edit moved the log number
 // past it, and an SST only after an edit dropped it, so a snapshot that
@@ -298,6 +300,15 @@ func (t *Table) captureReadOnlyOnce(live *version) (_ *roSnapshot, err error) {
 	}
 	if r2.logNum != r.logNum {
 		return nil, newError(CodeGeneral, "read-only snapshot: log number moved during the attempt")
+	}
+	// The schema the rows were decoded with must be the one that goes with
+	// the version (its index properties): unchanged since step 1.
+	raw2, err := readWholeFile(fs, schemaPath)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(raw, raw2) {
+		return nil, newError(CodeGeneral, "read-only snapshot: schema.json changed during the attempt")
 	}
 	snap.wals = held
 	return snap, nil
