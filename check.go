@@ -99,7 +99,7 @@ func (t *Table) check() error {
 	names, err := t.fs.List(t.dir)
 	if err != nil {
 		report(ioError("list", t.dir, err))
-	} else {
+	} else if t.refuseReadOnly("Check") == nil { // a ReadOnly snapshot lags the writer's files
 		var candidates []uint64
 		for _, n := range names {
 			if typ, num, ok := parseFilename(n); ok && typ == fileTypeSST && !named[num] {

@@ -65,6 +65,11 @@ func (db *Database) Checkpoint(dir string) (err error) {
 	if dir == "" {
 		return newError(CodeInvalidArgument, "Checkpoint: empty directory name")
 	}
+	if db.opts.ReadOnly {
+		// The snapshots must stay put while they are copied.
+		db.refreshMu.Lock()
+		defer db.refreshMu.Unlock()
+	}
 	dir = filepath.Clean(dir)
 	db.mu.RLock()
 	defer db.mu.RUnlock()
@@ -212,6 +217,9 @@ type checkpointWAL struct {
 //  5. MANIFEST-<next file number> holding one snapshot record of the
 //     version, CURRENT, schema.json (whose atomic write fsyncs dst last).
 func (t *Table) checkpointTo(dst string) error {
+	if t.db.opts.ReadOnly {
+		return t.checkpointReadOnlyTo(dst)
+	}
 	if err := t.readOnlyErr(); err != nil {
 		return err
 	}

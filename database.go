@@ -14,8 +14,10 @@ import (
 )
 
 // Database is an open SRDB directory: a set of tables. All methods are safe
-// for concurrent use. A directory is opened by one Database at a time (an
-// exclusive flock on dir/LOCK); a second Open fails with ErrLocked.
+// for concurrent use. A directory is opened for writing by one Database at a
+// time (an exclusive flock on dir/LOCK); a second Open fails with ErrLocked.
+// Any number of Databases opened with Options.ReadOnly may read it beside
+// the writer (readonly.go).
 //
 // Directory layout:
 //
@@ -39,6 +41,10 @@ type Database struct {
 	// compactionSlots is the database-wide compaction semaphore (capacity
 	// Options.CompactionWorkers), made by Open and shared by every table.
 	compactionSlots chan struct{}
+
+	// refreshMu serialises Refresh calls (Options.ReadOnly, readonly.go);
+	// taken before mu.
+	refreshMu sync.Mutex
 }
 
 // droppedDirSuffix names the directory of a table being dropped
@@ -51,7 +57,9 @@ const metaFormat = 1
 // Open opens (creating if needed) the database in dir. A nil opts means
 // DefaultOptions(). Every table named in database.meta is opened and
 // recovered; a table that fails to open (for example a corrupt schema.json)
-// does not stop the others: Table(name) reports its error.
+// does not stop the others: Table(name) reports its error. With
+// opts.ReadOnly, Open takes no lock, creates and changes nothing, and a
+// directory without database.meta is ErrNotFound (see Options.ReadOnly).
 func Open(dir string, opts *Options) (_ *Database, err error) {
 	o, err := opts.resolve()
 	if err != nil {
@@ -59,6 +67,9 @@ func Open(dir string, opts *Options) (_ *Database, err error) {
 	}
 	if dir == "" {
 		return nil, newError(CodeInvalidArgument, "Open: empty directory name")
+	}
+	if o.ReadOnly {
+		return openReadOnly(dir, o)
 	}
 	fs := o.FS
 	if err := fs.MkdirAll(dir); err != nil {
@@ -282,6 +293,9 @@ func (db *Database) CreateTable(name string, s *Schema) (*Table, error) {
 // createTableLocked is CreateTable once the arguments are checked. Caller
 // holds mu (and has checked closed).
 func (db *Database) createTableLocked(name string, s *Schema) (*Table, error) {
+	if db.opts.ReadOnly {
+		return nil, readOnlyError("CreateTable", name)
+	}
 	if _, ok := db.tables[name]; ok {
 		return nil, &Error{Code: CodeTableExists, Msg: "table already exists", Table: name, Offset: -1}
 	}
@@ -350,6 +364,9 @@ func (db *Database) DropTable(name string) error {
 	}
 	if err := validateName("table", name); err != nil {
 		return err
+	}
+	if db.opts.ReadOnly {
+		return readOnlyError("DropTable", name)
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()

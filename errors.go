@@ -38,7 +38,7 @@ const (
 	CodeLocked          = 2001 // the database directory is locked by another process
 	CodeTableExists     = 3001 // CreateTable of an existing table
 	CodeTableNotFound   = 3002 // Table / DropTable of an unknown table
-	CodeReadOnly        = 3003 // the table became read-only after a failed write or fsync
+	CodeReadOnly        = 3003 // the table became read-only after a failed write or fsync, or the database was opened with Options.ReadOnly
 	CodeSchemaViolation = 4001 // a row does not fit the schema
 	CodeInvalidName     = 4002 // a table, field or index name is not allowed
 	CodeInvalidSchema   = 4003 // a schema definition is not valid

@@ -151,6 +151,9 @@ func (t *Table) DropIndex(field string) error {
 // beginDDL takes idx.ddlMu and registers the caller as background work (so
 // that closing the table waits for it); end undoes both.
 func (t *Table) beginDDL() (end func(), err error) {
+	if err := t.refuseReadOnly("schema or index change"); err != nil {
+		return nil, err
+	}
 	t.idx.ddlMu.Lock()
 	if err := t.enterBackground(); err != nil {
 		t.idx.ddlMu.Unlock()

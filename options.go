@@ -125,6 +125,15 @@ type Options struct {
 	// level. Compaction never writes to L0 (flushes write one L0 file per
 	// memtable), so element 0 is accepted but unused.
 	TargetFileSizes []int64
+	// ReadOnly attaches to a database another Database (usually another
+	// process) may be writing, or that sits on a read-only file system:
+	// Open takes no lock and changes nothing in the directory (no flush, no
+	// WAL, no removal, not even of a torn tail), and every table shows a
+	// consistent snapshot as of Open, the rows of its WALs included.
+	// Database.Refresh catches up with the writer. Every write (and Flush,
+	// Compact, schema and index changes) returns an error of code
+	// CodeReadOnly. See docs/OPERATIONS.md.
+	ReadOnly bool
 }
 
 // DefaultOptions returns the options Open uses when given nil.

@@ -64,6 +64,7 @@ type Table struct {
 	mem     *memtable   // active memtable, receives writes
 	imms    []*memtable // immutable memtables waiting for flush, oldest first
 	current *version    // version pinned by the table (one ref)
+	roSnap  *roSnapshot // Options.ReadOnly: the installed snapshot (readonly.go)
 
 	// liveRows counts rows that exist (inserted, not deleted) as of the
 	// writes that succeeded: a writer adds its delta after its WAL commit
@@ -375,6 +376,9 @@ func (t *Table) close() error {
 	}
 	if err := t.cache.close(); err != nil {
 		errs = append(errs, err)
+	}
+	if t.roSnap != nil { // no lock: current is nil, nothing installs any more
+		errs = append(errs, closeROWALs(t.roSnap.wals))
 	}
 	return withTable(errors.Join(errs...), t.name)
 }

@@ -40,6 +40,9 @@ func (t *Table) versionSetOptions() versionSetOptions {
 			if err := t.cache.evict(num); err != nil {
 				t.logger.Warn("srdb: closing obsolete SST", slog.Uint64("file", num), slog.Any("err", err))
 			}
+			if t.db.opts.ReadOnly {
+				return // the writer removes its files (readonly.go)
+			}
 			path := makeFilepath(t.dir, fileTypeSST, num)
 			if err := t.fs.Remove(path); err != nil {
 				t.logger.Warn("srdb: removing obsolete SST", slog.String("file", path), slog.Any("err", err))

@@ -32,6 +32,10 @@ type walReplayResult struct {
 	// it before creating the next WAL (an empty file that is not the newest
 	// WAL is ErrCorrupted).
 	headerMissing bool
+	// stopped is set, in a read-only replay only, when replay stopped at a
+	// torn or damaged record at validEnd (or found no header: then
+	// headerMissing is set too) and left the file as it was.
+	stopped bool
 }
 
 // replayWAL reads the WAL at path and calls fn for every record in order,
@@ -59,11 +63,23 @@ type walReplayResult struct {
 // the caller starts a newer WAL after it.
 func replayWAL(fs FS, path string, newest bool, logger *slog.Logger,
 	fn func(typ walRecordType, seq int64, data []byte) error) (res walReplayResult, err error) {
+	return replayWALMode(fs, path, newest, false, logger, fn)
+}
+
+// replayWALMode is replayWAL; with readOnly set (Options.ReadOnly) it opens
+// the file read-only and changes nothing: a WAL another process may be
+// appending to ends at its first torn or damaged record, or lacks its
+// header, as a matter of course, so replay stops there, sets stopped (and
+// headerMissing) and returns normally, without truncating, fsyncing or
+// checking sync marks, whether or not the WAL is the newest: the caller
+// decides (readonly.go).
+func replayWALMode(fs FS, path string, newest, readOnly bool, logger *slog.Logger,
+	fn func(typ walRecordType, seq int64, data []byte) error) (res walReplayResult, err error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	var f File
-	if newest {
+	if newest && !readOnly {
 		f, err = fs.OpenReadWrite(path) // may need to truncate and fsync
 	} else {
 		f, err = fs.Open(path)
@@ -92,6 +108,10 @@ func replayWAL(fs FS, path string, newest bool, logger *slog.Logger,
 		if err != nil {
 			return res, err
 		}
+	}
+	if missing && readOnly {
+		res.headerMissing, res.stopped = true, true
+		return res, nil
 	}
 	if missing {
 		if !newest {
@@ -144,6 +164,10 @@ func replayWAL(fs FS, path string, newest bool, logger *slog.Logger,
 	}
 	res.validEnd = off
 
+	if readOnly {
+		res.stopped = damage != ""
+		return res, nil
+	}
 	if damage != "" {
 		if !newest {
 			return res, corruptionError(path, off, "wal record: %s (in a WAL that is not the newest, %d bytes follow)",

@@ -29,6 +29,7 @@ var tablesCommand = &command{
 	nargs:    [2]int{1, 1},
 	setFlags: jsonFlag,
 	run:      runTables,
+	readOnly: true,
 }
 
 // tableInfo is one line of `srdb tables`.
@@ -88,6 +89,7 @@ var schemaCommand = &command{
 	summary: "print a table's fields (name, type, flags, comment) and indexes",
 	details: "The system fields _seq and _time come first, flagged \"system\".\n",
 	nargs:   [2]int{2, 2}, setFlags: jsonFlag, run: runSchema,
+	readOnly: true,
 }
 
 // fieldInfo is one field of `srdb schema --json`.
@@ -149,6 +151,7 @@ var statsCommand = &command{
 		"open. --json prints Table.Stats as encoding/json renders it (Go field names,\n" +
 		"durations in nanoseconds).\n",
 	nargs: [2]int{2, 2}, setFlags: jsonFlag, run: runStats,
+	readOnly: true,
 }
 
 func runStats(e *env, c *command, o *cmdOpts, args []string) int {
@@ -185,7 +188,7 @@ func runStats(e *env, c *command, o *cmdOpts, args []string) int {
 	if cs.LastError != "" {
 		line("last compaction error", cs.LastError)
 	}
-	if st.ReadOnly {
+	if st.ReadOnly && !db.ReadOnly() { // srdb's own read-only opening is no failure
 		line("read-only", st.ReadOnlyReason)
 	}
 	tw.Flush()
@@ -200,6 +203,7 @@ var lsmCommand = &command{
 		"per file: number, bytes, seq range, _time range (UTC), entries and tombstones.\n" +
 		"L0 lists the newest file first, L1-L6 by seq.\n",
 	nargs: [2]int{2, 2}, setFlags: jsonFlag, run: runLSM,
+	readOnly: true,
 }
 
 // lsmLevel and lsmFile are the JSON of `srdb lsm --json`.

@@ -22,11 +22,13 @@
 // only when stdout is not a terminal too, so that it never lands between
 // the rows.
 //
-// Every command opens the database for writing: opening is recovery, takes
-// the directory's LOCK and may flush a replayed WAL (docs/RELIABILITY.md).
-// So srdb cannot run beside a live writer yet; read-only opening
-// (Options.ReadOnly) is not available. `tail -f` is not available yet
-// either.
+// The read commands (tables, schema, stats, lsm, get, scan, dump) open the
+// database with Options.ReadOnly: they take no LOCK, change nothing in the
+// directory and run beside a live writer, showing the state as of their
+// Open. check, compact and backup open it for writing: opening is recovery,
+// takes the directory's LOCK and may flush a replayed WAL
+// (docs/RELIABILITY.md), so they refuse a database another process has
+// open. `tail -f` is not available yet.
 package main
 
 import (
@@ -58,6 +60,9 @@ type command struct {
 	nargs    [2]int // smallest and largest number of positional arguments
 	setFlags func(fs *flag.FlagSet, o *cmdOpts)
 	run      func(e *env, c *command, o *cmdOpts, args []string) int
+	// readOnly commands open the database with Options.ReadOnly: beside a
+	// live writer, changing nothing in the directory.
+	readOnly bool
 }
 
 // cmdOpts holds the parsed flags of every command; each command defines
@@ -103,8 +108,9 @@ func isTerminal(f *os.File) bool {
 // tool is meant to have and this version still lacks.
 const notYet = `Not yet available:
   tail -f   follow new rows (needs Table.Tail)
-  read-only opening: every command opens the database for writing (it takes
-            the LOCK and recovers), so it cannot run beside a live writer.
+  check, compact and backup beside a live writer: they open the database
+            for writing (the LOCK, recovery); the read commands open it
+            read-only and run beside one.
 `
 
 // shortMainUsage follows a usage error naming no command.
@@ -260,11 +266,12 @@ func openDB(e *env, c *command, dir string) (*srdb.Database, int) {
 	opts := srdb.DefaultOptions()
 	opts.DisableAutoCompaction = true // no background rewrite while the tool runs
 	opts.Logger = slog.New(slog.DiscardHandler)
+	opts.ReadOnly = c.readOnly
 	db, err := srdb.Open(dir, opts)
 	if errors.Is(err, srdb.ErrLocked) {
 		return nil, failf(e, c, "open %s: the database is in use: another process holds its LOCK. "+
-			"srdb opens a database for writing (read-only opening is not available yet), "+
-			"so it cannot run beside a live writer; stop the writer or run srdb on a copy (%v)", dir, err)
+			"srdb %s opens a database for writing, so it cannot run beside a live writer "+
+			"(the read commands can); stop the writer or run srdb on a copy (%v)", dir, c.name, err)
 	}
 	if err != nil {
 		return nil, failf(e, c, "open %s: %v", dir, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"os/exec"
@@ -358,20 +359,51 @@ func TestNotADatabase(t *testing.T) {
 	require.True(t, os.IsNotExist(err), "srdb must not create the directory")
 }
 
-// TestLockedDatabase: a database open in another process (here: this one)
-// is refused with an error naming the LOCK and the missing read-only mode.
+// TestLockedDatabase: beside a writer (here: this process), check,
+// compact and backup are refused with an error naming the LOCK; the read
+// commands open the database read-only and see the writer's rows, those
+// still in its memtable included, without changing a byte.
 func TestLockedDatabase(t *testing.T) {
 	dir := makeDB(t)
 	db, err := srdb.Open(dir, nil)
 	require.NoError(t, err)
 	defer db.Close()
-	for _, args := range [][]string{{"check", dir}, {"tables", dir}, {"scan", dir, "messages"}} {
+	for _, args := range [][]string{{"check", dir}, {"compact", "--all", dir}, {"backup", dir, filepath.Join(t.TempDir(), "b")}} {
 		r := runSRDB(t, args...)
 		require.Equal(t, 1, r.code, "%q", args)
 		require.Contains(t, r.stderr, "LOCK")
-		require.Contains(t, r.stderr, "read-only opening is not available yet")
+		require.Contains(t, r.stderr, "the read commands can")
 		require.Empty(t, r.stdout)
 	}
+	ev, err := db.Table("events")
+	require.NoError(t, err)
+	_, err = ev.Insert(map[string]any{"kind": "written-by-the-live-writer"})
+	require.NoError(t, err)
+	before := dirFiles(t, dir)
+	for _, args := range [][]string{{"tables", dir}, {"schema", dir, "events"}, {"stats", dir, "events"},
+		{"lsm", dir, "events"}, {"get", dir, "events", "1"}, {"scan", dir, "events"}, {"dump", dir, "events"}} {
+		r := runSRDB(t, args...)
+		require.Equal(t, 0, r.code, "%q: %s", args, r.stderr)
+		require.NotContains(t, r.stdout, "read-only", "%q", args)
+	}
+	r := runSRDB(t, "dump", dir, "events")
+	require.Contains(t, r.stdout, "written-by-the-live-writer")
+	require.Equal(t, before, dirFiles(t, dir), "a read command changed the directory")
+}
+
+// dirFiles returns every file under dir with its bytes.
+func dirFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		out[p] = string(b)
+		return err
+	}))
+	return out
 }
 
 // TestBackup: backup writes a copy that dump and check read like the

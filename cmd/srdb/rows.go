@@ -36,7 +36,8 @@ var getCommand = &command{
 		formatFlags(fs, o)
 		fs.StringVar(&o.fields, "fields", "", "comma-separated fields to print (default all)")
 	},
-	run: runGet,
+	run:      runGet,
+	readOnly: true,
 }
 
 func runGet(e *env, c *command, o *cmdOpts, args []string) int {
@@ -117,7 +118,8 @@ var scanCommand = &command{
 		})
 		fs.StringVar(&o.fields, "select", "", "comma-separated `FIELDS` to print (default all)")
 	},
-	run: runScan,
+	run:      runScan,
+	readOnly: true,
 }
 
 var dumpCommand = &command{
@@ -126,6 +128,7 @@ var dumpCommand = &command{
 	summary: "print every row of a table in _seq order, as JSON lines or CSV",
 	details: valuesHelp,
 	nargs:   [2]int{2, 2}, setFlags: formatFlags, run: runDump,
+	readOnly: true,
 }
 
 func runScan(e *env, c *command, o *cmdOpts, args []string) int { return runQuery(e, c, o, args) }

@@ -52,7 +52,8 @@ func main() {
 
 const usage = `usage: webui serve --db DIR [flags]
 
-Serves a web UI for the SRDB database in DIR (created when missing).
+Serves a web UI for the SRDB database in DIR (created when missing; with
+--read-only, DIR must be a database, which another process may be writing).
 
 flags:
 `
@@ -70,6 +71,8 @@ type cliConfig struct {
 	timeout    time.Duration
 	verbose    bool
 	metrics    bool
+	readOnly   bool
+	refresh    time.Duration
 }
 
 // parseArgs parses "serve" and its flags.
@@ -92,6 +95,8 @@ func parseArgs(args []string, stderr io.Writer) (*cliConfig, error) {
 	fs.DurationVar(&c.timeout, "query-timeout", defaultQueryTimeout, "time limit of one query")
 	fs.BoolVar(&c.verbose, "v", false, "log engine events (flushes, compactions) to stderr")
 	fs.BoolVar(&c.metrics, "metrics", false, "also serve /metrics (db.Metrics in the Prometheus text format; same host and token checks)")
+	fs.BoolVar(&c.readOnly, "read-only", false, "open the database with Options.ReadOnly: beside a live writer, changing nothing in the directory")
+	fs.DurationVar(&c.refresh, "refresh", 2*time.Second, "with --read-only: how often to catch up with the writer (Database.Refresh)")
 	if len(args) == 0 || args[0] != "serve" {
 		fs.Usage()
 		return nil, errors.New(`the only command is "serve"`)
@@ -106,8 +111,11 @@ func parseArgs(args []string, stderr io.Writer) (*cliConfig, error) {
 		fs.Usage()
 		return nil, errors.New("--db DIR is required")
 	}
-	if c.demoRows < 0 || c.demoRate < 0 || c.pageMax < 1 || c.timeout <= 0 {
-		return nil, errors.New("--demo-rows and --demo-rate must be >= 0, --page-max and --query-timeout > 0")
+	if c.demoRows < 0 || c.demoRate < 0 || c.pageMax < 1 || c.timeout <= 0 || c.refresh <= 0 {
+		return nil, errors.New("--demo-rows and --demo-rate must be >= 0, --page-max, --query-timeout and --refresh > 0")
+	}
+	if c.readOnly && c.demo {
+		return nil, errors.New("--read-only and --demo exclude each other (the demo writes)")
 	}
 	return c, nil
 }
@@ -128,6 +136,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if c.verbose {
 		opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	}
+	opts.ReadOnly = c.readOnly
 	db, err := srdb.Open(c.dir, opts)
 	if err != nil {
 		return err
@@ -172,6 +181,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 	wg.Add(1)
 	go func() { defer wg.Done(); s.act.run(bgCtx, sampleInterval) }()
+	if c.readOnly {
+		wg.Add(1)
+		go func() { defer wg.Done(); refreshLoop(bgCtx, db, c.refresh, stderr) }()
+	}
 	if c.demo && c.demoRate > 0 {
 		wg.Add(1)
 		go func() {
@@ -249,4 +262,22 @@ func allowedHosts(addr string, bound *net.TCPAddr, extra string) map[string]bool
 		}
 	}
 	return hosts
+}
+
+// refreshLoop catches a --read-only database up with its writer every
+// interval until ctx is done; a failed Refresh is reported and retried at
+// the next tick (the tables keep their last snapshot).
+func refreshLoop(ctx context.Context, db *srdb.Database, interval time.Duration, stderr io.Writer) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := db.Refresh(); err != nil && ctx.Err() == nil {
+				fmt.Fprintln(stderr, "webui: refresh:", err)
+			}
+		}
+	}
 }

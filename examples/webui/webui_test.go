@@ -652,6 +652,67 @@ func TestRunDemoServeAndStop(t *testing.T) {
 	assert.Contains(t, out.String(), "demo database ready")
 }
 
+// TestRunReadOnlyBesideWriter: --read-only serves a database a writer has
+// open (it holds the LOCK) and shows the writer's new rows after the next
+// refresh tick.
+func TestRunReadOnlyBesideWriter(t *testing.T) {
+	dir := t.TempDir()
+	w, err := srdb.Open(dir, nil)
+	require.NoError(t, err)
+	defer w.Close()
+	s, err := srdb.NewSchema("notes", []srdb.Field{{Name: "text", Type: srdb.String}})
+	require.NoError(t, err)
+	notes, err := w.CreateTable("notes", s)
+	require.NoError(t, err)
+	insert := func(n int) {
+		for i := 0; i < n; i++ {
+			_, err := notes.Insert(map[string]any{"text": fmt.Sprintf("note %d", i)})
+			require.NoError(t, err)
+		}
+	}
+	insert(5)
+	_, err = parseArgs([]string{"serve", "--db", dir, "--read-only", "--demo"}, io.Discard)
+	require.Error(t, err)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	ready := make(chan string, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--db", dir, "--read-only", "--refresh", "20ms", "--addr", "127.0.0.1:0"},
+			writerFunc(func(p []byte) (int, error) {
+				if m := regexp.MustCompile(`listening on (http://\S+)`).FindSubmatch(p); m != nil {
+					ready <- string(m[1])
+				}
+				return len(p), nil
+			}), io.Discard)
+	}()
+	var base string
+	select {
+	case base = <-ready:
+	case err := <-done:
+		t.Fatalf("run ended early: %v", err)
+	}
+	rows := func() int64 {
+		resp, err := http.Get(base + "api/tables")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var tables []tableSummary
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&tables))
+		require.Len(t, tables, 1)
+		return tables[0].Rows
+	}
+	require.Equal(t, int64(5), rows())
+	insert(7)
+	deadline := time.Now().Add(10 * time.Second)
+	for rows() != 12 {
+		require.True(t, time.Now().Before(deadline), "the writer's rows never appeared")
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	require.NoError(t, <-done)
+}
+
 func mustTCPAddr(t *testing.T, s string) *net.TCPAddr {
 	t.Helper()
 	a, err := net.ResolveTCPAddr("tcp", s)
