@@ -85,13 +85,13 @@ func (db *Database) Checkpoint(dir string) (err error) {
 			broken = append(broken, name)
 		}
 		sort.Strings(broken)
-		return &Error{Code: CodeInvalidArgument, Msg: "Checkpoint: table failed to open", Table: broken[0], Offset: -1, Err: db.broken[broken[0]]}
+		return tableError(CodeInvalidArgument, broken[0], "Checkpoint: table failed to open: %w", db.broken[broken[0]])
 	}
 	fs := db.fs
 	parent := filepath.Dir(dir)
 	var suffix [8]byte
 	if _, err := rand.Read(suffix[:]); err != nil {
-		return &Error{Code: CodeGeneral, Msg: "Checkpoint: random suffix: " + err.Error(), Offset: -1, Err: err}
+		return newError(CodeGeneral, "Checkpoint: random suffix: %w", err)
 	}
 	tmp := dir + checkpointTmpInfix + hex.EncodeToString(suffix[:])
 	renamed := false
@@ -164,12 +164,12 @@ func (db *Database) Checkpoint(dir string) (err error) {
 // directory or lies inside it, or whose parent is missing.
 func (db *Database) checkCheckpointDir(dir string) error {
 	bad := func(msg string) error {
-		return &Error{Code: CodeInvalidArgument, Msg: "Checkpoint: " + msg, File: dir, Offset: -1}
+		return fileError(CodeInvalidArgument, dir, "Checkpoint: %s", msg)
 	}
 	absDir, err1 := filepath.Abs(dir)
 	absDB, err2 := filepath.Abs(db.dir)
 	if err := errors.Join(err1, err2); err != nil {
-		return &Error{Code: CodeInvalidArgument, Msg: "Checkpoint: " + err.Error(), File: dir, Offset: -1, Err: err}
+		return fileError(CodeInvalidArgument, dir, "Checkpoint: %w", err)
 	}
 	if absDir == absDB || strings.HasPrefix(absDir, absDB+string(filepath.Separator)) {
 		return bad("destination is inside the database directory")

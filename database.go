@@ -81,7 +81,7 @@ func Open(dir string, opts *Options) (_ *Database, err error) {
 	lock, err := fs.Lock(filepath.Join(dir, lockName))
 	if err != nil {
 		if errors.Is(err, ErrLocked) {
-			return nil, &Error{Code: CodeLocked, Msg: "database is locked by another process or Database", File: filepath.Join(dir, lockName), Offset: -1}
+			return nil, fileError(CodeLocked, filepath.Join(dir, lockName), "database is locked by another process or Database")
 		}
 		return nil, ioError("lock", filepath.Join(dir, lockName), err)
 	}
@@ -123,7 +123,7 @@ func Open(dir string, opts *Options) (_ *Database, err error) {
 // panics, and none touches the file system, on such a receiver.
 func (db *Database) usable() error {
 	if db == nil || db.fs == nil {
-		return &Error{Code: CodeClosed, Msg: "nil or zero Database (not returned by Open)", Offset: -1}
+		return newError(CodeClosed, "nil or zero Database (not returned by Open)")
 	}
 	return nil
 }
@@ -297,10 +297,10 @@ func (db *Database) createTableLocked(name string, s *Schema) (*Table, error) {
 		return nil, readOnlyError("CreateTable", name)
 	}
 	if _, ok := db.tables[name]; ok {
-		return nil, &Error{Code: CodeTableExists, Msg: "table already exists", Table: name, Offset: -1}
+		return nil, tableError(CodeTableExists, name, "table already exists")
 	}
 	if _, ok := db.broken[name]; ok {
-		return nil, &Error{Code: CodeTableExists, Msg: "table already exists (and failed to open)", Table: name, Offset: -1}
+		return nil, tableError(CodeTableExists, name, "table already exists (and failed to open)")
 	}
 	dir := db.tableDir(name)
 	// A leftover directory of an interrupted create is removed first.
@@ -340,7 +340,7 @@ func (db *Database) Table(name string) (*Table, error) {
 	if err, ok := db.broken[name]; ok {
 		return nil, err
 	}
-	return nil, &Error{Code: CodeTableNotFound, Msg: "table not found", Table: name, Offset: -1}
+	return nil, tableError(CodeTableNotFound, name, "table not found")
 }
 
 // DropTable closes a table and removes it with all its data. It can only ever
@@ -376,7 +376,7 @@ func (db *Database) DropTable(name string) error {
 	t, open := db.tables[name]
 	_, broken := db.broken[name]
 	if !open && !broken {
-		return &Error{Code: CodeTableNotFound, Msg: "table not found", Table: name, Offset: -1}
+		return tableError(CodeTableNotFound, name, "table not found")
 	}
 	rest := make([]string, 0)
 	for _, n := range db.tableNamesLocked() {

@@ -205,3 +205,31 @@ func withTable(err error, table string) error {
 	c.Table = table
 	return &c
 }
+
+// tableError returns an error of the given code naming table (no file, no
+// offset). format and args are as for fmt.Errorf, %w included.
+func tableError(code int, table, format string, args ...any) *Error {
+	e := newError(code, format, args...)
+	e.Table = table
+	return e
+}
+
+// tableFieldError is tableError naming a field of the table too.
+func tableFieldError(code int, table, field, format string, args ...any) *Error {
+	e := tableError(code, table, format, args...)
+	e.Field = field
+	return e
+}
+
+// fileError returns an error of the given code naming a file (no offset).
+func fileError(code int, file, format string, args ...any) *Error {
+	e := newError(code, format, args...)
+	e.File = file
+	return e
+}
+
+// tableClosedError is the ErrClosed error of a call on a closed (or
+// dropped) table.
+func tableClosedError(table string) *Error {
+	return tableError(CodeClosed, table, "table is closed")
+}

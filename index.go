@@ -286,7 +286,7 @@ func (t *Table) newIndexIter(rs *readState, field string, r indexRange, reverse 
 	s := t.Schema()
 	f, ok := s.Field(field)
 	if !ok {
-		return nil, &Error{Code: CodeInvalidQuery, Msg: "unknown field", Table: t.name, Field: field, Offset: -1}
+		return nil, tableFieldError(CodeInvalidQuery, t.name, field, "unknown field")
 	}
 	if !f.Indexed || !indexableType(f.Type) {
 		return nil, errIndexNotReady // e.g. dropped since the planner looked

@@ -2,7 +2,6 @@ package srdb
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"time"
@@ -77,7 +76,7 @@ func (t *Table) CreateIndex(field string) error {
 		return withTable(err, t.name)
 	}
 	if !indexableType(f.Type) {
-		return &Error{Code: CodeInvalidSchema, Msg: fmt.Sprintf("%s fields cannot be indexed", f.Type), Table: t.name, Field: field, Offset: -1}
+		return tableFieldError(CodeInvalidSchema, t.name, field, "%s fields cannot be indexed", f.Type)
 	}
 	end, err := t.beginDDL()
 	if err != nil {
@@ -183,7 +182,7 @@ func (t *Table) enterBackground() error {
 	t.writeMu.Lock()
 	defer t.writeMu.Unlock()
 	if t.closed {
-		return &Error{Code: CodeClosed, Msg: "table is closed", Table: t.name, Offset: -1}
+		return tableClosedError(t.name)
 	}
 	if err := t.readOnlyErr(); err != nil {
 		return err

@@ -292,7 +292,7 @@ func (q *Query) firstRow() (*Row, error) {
 }
 
 func (q *Query) notFound() error {
-	return &Error{Code: CodeNotFound, Msg: "no row matches the query", Table: q.t.name, Offset: -1}
+	return tableError(CodeNotFound, q.t.name, "no row matches the query")
 }
 
 // Count returns the number of rows Rows would return (Offset and Limit

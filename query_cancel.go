@@ -41,7 +41,7 @@ func (p *plan) interrupted() error {
 		return nil
 	}
 	if err := p.ctx.Err(); err != nil {
-		return &Error{Code: CodeCanceled, Msg: "query stopped by its context", Table: p.t.name, Offset: -1, Err: err}
+		return tableError(CodeCanceled, p.t.name, "query stopped by its context: %w", err)
 	}
 	return nil
 }

@@ -28,7 +28,7 @@ const (
 
 // readOnlyError is the error of every write API of a ReadOnly database.
 func readOnlyError(op, table string) error {
-	return &Error{Code: CodeReadOnly, Msg: op + ": database opened with Options.ReadOnly", Table: table, Offset: -1}
+	return tableError(CodeReadOnly, table, "%s: database opened with Options.ReadOnly", op)
 }
 
 // refuseReadOnly returns readOnlyError for a table of a ReadOnly database.
@@ -72,7 +72,7 @@ func (db *Database) readMetaReadOnly() ([]string, error) {
 	raw, err := readWholeFile(db.fs, path)
 	if err != nil {
 		if isNotExist(err) {
-			return nil, &Error{Code: CodeNotFound, Msg: "ReadOnly Open: no database (database.meta missing)", File: path, Offset: -1, Err: err}
+			return nil, fileError(CodeNotFound, path, "ReadOnly Open: no database (database.meta missing): %w", err)
 		}
 		return nil, err
 	}

@@ -124,7 +124,7 @@ func (t *Table) invalidateRows() {
 		if r.rs != nil {
 			r.release()
 			if r.err == nil {
-				r.err = &Error{Code: CodeClosed, Msg: "the table was closed while the Rows was open", Table: t.name, Offset: -1}
+				r.err = tableError(CodeClosed, t.name, "the table was closed while the Rows was open")
 			}
 		}
 		r.mu.Unlock()

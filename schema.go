@@ -133,13 +133,13 @@ func (s *Schema) isDropped(i int) bool { return s.dropped != nil && s.dropped[i]
 // before touching the disk.
 func (s *Schema) checkBuilt(op, table string) error {
 	if s == nil {
-		return &Error{Code: CodeInvalidSchema, Msg: op + " with a nil schema", Table: table, Offset: -1}
+		return tableError(CodeInvalidSchema, table, "%s with a nil schema", op)
 	}
 	if s.name == "" || s.visible == 0 || s.byName == nil || len(s.typs) != len(s.fields) {
-		return &Error{Code: CodeInvalidSchema, Msg: op + " with a Schema not made by NewSchema (a zero Schema{} has no fields)", Table: table, Offset: -1}
+		return tableError(CodeInvalidSchema, table, "%s with a Schema not made by NewSchema (a zero Schema{} has no fields)", op)
 	}
 	if s.name != table {
-		return &Error{Code: CodeInvalidSchema, Msg: fmt.Sprintf("%s: the schema is named %q, not %q (NewSchema's name must be the table's)", op, s.name, table), Table: table, Offset: -1}
+		return tableError(CodeInvalidSchema, table, "%s: the schema is named %q, not %q (NewSchema's name must be the table's)", op, s.name, table)
 	}
 	return nil
 }

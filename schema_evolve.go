@@ -1,7 +1,6 @@
 package srdb
 
 import (
-	"fmt"
 	"slices"
 )
 
@@ -262,10 +261,10 @@ func (t *Table) DropField(name string) error {
 		if err := validateName("field", name); err != nil {
 			return withTable(err, t.name)
 		}
-		return &Error{Code: CodeInvalidSchema, Msg: fmt.Sprintf("DropField: table has no field %q", name), Table: t.name, Field: name, Offset: -1}
+		return tableFieldError(CodeInvalidSchema, t.name, name, "DropField: table has no field %q", name)
 	}
 	if s.visible == 1 {
-		return &Error{Code: CodeInvalidSchema, Msg: fmt.Sprintf("DropField: %q is the table's last field", name), Table: t.name, Field: name, Offset: -1}
+		return tableFieldError(CodeInvalidSchema, t.name, name, "DropField: %q is the table's last field", name)
 	}
 	dropped := make([]bool, len(s.fields))
 	copy(dropped, s.dropped)

@@ -185,7 +185,7 @@ func (t *Table) readOnlyErr() error {
 // fail records err as the table's sticky failure (the first one wins) and
 // logs it. It returns the error writers will see from now on.
 func (t *Table) fail(err error) error {
-	wrapped := &Error{Code: CodeReadOnly, Msg: "table is read-only after a failed write", Table: t.name, Offset: -1, Err: err}
+	wrapped := tableError(CodeReadOnly, t.name, "table is read-only after a failed write: %w", err)
 	var e error = wrapped
 	if t.failure.CompareAndSwap(nil, &e) {
 		t.logger.Error("srdb: table became read-only", slog.String("table", t.name), slog.Any("err", err))
@@ -307,7 +307,7 @@ func (t *Table) waitForReaders() {
 }
 
 func (t *Table) closedError() error {
-	return &Error{Code: CodeClosed, Msg: "table is closed", Table: t.name, Offset: -1}
+	return tableClosedError(t.name)
 }
 
 // checkOpen returns ErrClosed after Close, and for a nil Table or a zero
@@ -316,7 +316,7 @@ func (t *Table) closedError() error {
 // receiver.
 func (t *Table) checkOpen() error {
 	if t == nil || t.done == nil {
-		return &Error{Code: CodeClosed, Msg: "nil or zero Table (not returned by CreateTable or Database.Table)", Offset: -1}
+		return newError(CodeClosed, "nil or zero Table (not returned by CreateTable or Database.Table)")
 	}
 	select {
 	case <-t.done:

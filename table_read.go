@@ -70,7 +70,7 @@ func rowNotFound(seq int64, why string) *Error {
 	if why != "" {
 		msg += " (" + why + ")"
 	}
-	return &Error{Code: CodeNotFound, Msg: msg, Offset: -1}
+	return newError(CodeNotFound, "%s", msg)
 }
 
 // lookupVersion searches the SSTs of v for seq (see readState.get). The
@@ -148,7 +148,7 @@ func (t *Table) GetPartial(seq int64, fields ...string) (*Row, error) {
 		}
 		i := s.fieldIndex(name)
 		if i < 0 {
-			return nil, &Error{Code: CodeInvalidQuery, Msg: "unknown field", Table: t.name, Field: name, Offset: -1}
+			return nil, tableFieldError(CodeInvalidQuery, t.name, name, "unknown field")
 		}
 		idx = append(idx, i)
 	}

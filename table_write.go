@@ -2,7 +2,6 @@ package srdb
 
 import (
 	"encoding/binary"
-	"fmt"
 	"time"
 )
 
@@ -48,7 +47,7 @@ func (t *Table) Insert(data any) (int64, error) {
 		return 0, withTable(err, t.name)
 	}
 	if len(rows) == 0 {
-		return 0, &Error{Code: CodeInvalidArgument, Msg: "Insert of an empty slice", Table: t.name, Offset: -1}
+		return 0, tableError(CodeInvalidArgument, t.name, "Insert of an empty slice")
 	}
 	return t.commitInsert(rows)
 }
@@ -59,7 +58,7 @@ func (t *Table) beginWrite() error {
 	t.writeMu.Lock()
 	if t.closed {
 		t.writeMu.Unlock()
-		return &Error{Code: CodeClosed, Msg: "table is closed", Table: t.name, Offset: -1}
+		return tableClosedError(t.name)
 	}
 	if err := t.readOnlyErr(); err != nil {
 		t.writeMu.Unlock()
@@ -144,7 +143,7 @@ func (t *Table) Update(seq int64, changes map[string]any) error {
 		return err
 	}
 	if len(changes) == 0 {
-		return &Error{Code: CodeInvalidArgument, Msg: "Update with no changes", Table: t.name, Offset: -1}
+		return tableError(CodeInvalidArgument, t.name, "Update with no changes")
 	}
 	if err := t.beginWrite(); err != nil {
 		return err
@@ -172,8 +171,7 @@ func (t *Table) Update(seq int64, changes map[string]any) error {
 	}
 	if len(buf) > t.opts.MaxRowSize {
 		t.writeMu.Unlock()
-		return &Error{Code: CodeSchemaViolation, Table: t.name, Offset: -1,
-			Msg: fmt.Sprintf("row of %d bytes exceeds MaxRowSize %d", len(buf), t.opts.MaxRowSize)}
+		return tableError(CodeSchemaViolation, t.name, "row of %d bytes exceeds MaxRowSize %d", len(buf), t.opts.MaxRowSize)
 	}
 	return t.commitSingleLocked(walRecordUpdate, seq, kindSet, old.timeNanos, buf, 0)
 }
@@ -253,7 +251,7 @@ func (t *Table) switchMemtableLocked() error {
 			t.stats.memStalls.Add(1)
 		}
 		if t.closed {
-			return &Error{Code: CodeClosed, Msg: "table is closed", Table: t.name, Offset: -1}
+			return tableClosedError(t.name)
 		}
 		if err := t.readOnlyErr(); err != nil {
 			return err

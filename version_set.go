@@ -385,7 +385,7 @@ var errEditConflict = errors.New("version edit conflicts with the current versio
 
 // editConflict wraps a version builder's error with errEditConflict.
 func editConflict(err error) error {
-	return &Error{Code: CodeInvalidArgument, Msg: "version edit: " + err.Error(), Offset: -1, Err: errEditConflict}
+	return newError(CodeInvalidArgument, "version edit: %v: %w", err, errEditConflict)
 }
 
 func (vs *versionSet) logAndApplyLocked(e *versionEdit) (*version, error) {
@@ -465,8 +465,7 @@ func (vs *versionSet) logAndApplyLocked(e *versionEdit) (*version, error) {
 		}
 	}
 	if err != nil {
-		sticky := &Error{Code: CodeReadOnly, Msg: "MANIFEST update failed; table is read-only",
-			File: makeFilename(fileTypeManifest, vs.manifestNum), Offset: -1, Err: err}
+		sticky := fileError(CodeReadOnly, makeFilename(fileTypeManifest, vs.manifestNum), "MANIFEST update failed; table is read-only: %w", err)
 		vs.failErr.Store(sticky)
 		return nil, sticky
 	}

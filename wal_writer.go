@@ -360,7 +360,7 @@ func (w *walWriter) setCounters(c *walCounters) {
 
 // closedError is returned by append after close.
 func (w *walWriter) closedError() error {
-	return &Error{Code: CodeClosed, Msg: "wal closed", File: w.path, Offset: -1}
+	return fileError(CodeClosed, w.path, "wal closed")
 }
 
 // waitLocked returns once the bytes before end are written (and fsynced when
