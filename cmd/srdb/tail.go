@@ -24,8 +24,9 @@ var tailCommand = &command{
 		"(the last N rows are the last N that match).\n\n" +
 		"With -f it then follows the table until SIGINT or SIGTERM (exit status 0):\n" +
 		"every --interval it calls Database.Refresh and prints the rows with a _seq\n" +
-		"above the last one it has seen, in _seq order. A table dropped (or dropped\n" +
-		"and created again) while it follows is exit status 1. srdb opens the\n" +
+		"above the last one it has seen, in _seq order. A table dropped while it\n" +
+		"follows is exit status 1 (so is one dropped and created again, when\n" +
+		"Refresh gives it a new handle). srdb opens the\n" +
 		"database read-only, beside the writer; a separate process sees the\n" +
 		"writer's new rows only through Refresh, so -f polls: a row shows up within\n" +
 		"about one --interval of being written (the writer's WAL or a flush makes\n" +
