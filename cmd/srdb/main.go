@@ -6,8 +6,8 @@
 //	srdb COMMAND [flags] DIR [ARGS]
 //	srdb help [COMMAND]
 //
-// Commands: tables, schema, stats, lsm, get, scan, dump, check, compact,
-// backup.
+// Commands: tables, schema, stats, lsm, get, scan, dump, tail, check,
+// compact, backup.
 // `srdb help` lists them and `srdb COMMAND --help` describes one. Flags may
 // come before or after the positional arguments; `--` ends the flags.
 //
@@ -22,13 +22,14 @@
 // only when stdout is not a terminal too, so that it never lands between
 // the rows.
 //
-// The read commands (tables, schema, stats, lsm, get, scan, dump) open the
-// database with Options.ReadOnly: they take no LOCK, change nothing in the
-// directory and run beside a live writer, showing the state as of their
-// Open. check, compact and backup open it for writing: opening is recovery,
-// takes the directory's LOCK and may flush a replayed WAL
-// (docs/RELIABILITY.md), so they refuse a database another process has
-// open. `tail -f` is not available yet.
+// The read commands (tables, schema, stats, lsm, get, scan, dump, tail)
+// open the database with Options.ReadOnly: they take no LOCK, change
+// nothing in the directory and run beside a live writer, showing the state
+// as of their Open; `tail -f` then calls Database.Refresh every --interval
+// to see the writer's new rows. check, compact and backup open it for
+// writing: opening is recovery, takes the directory's LOCK and may flush a
+// replayed WAL (docs/RELIABILITY.md), so they refuse a database another
+// process has open.
 package main
 
 import (
@@ -40,6 +41,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/srdb-go/srdb"
 )
@@ -77,6 +79,13 @@ type cmdOpts struct {
 	limit  int
 	offset int
 	all    bool
+	// tail
+	n        int   // -n: the last n rows
+	nSet     bool  // -n was given
+	from     int64 // --from: every row with _seq >= from
+	fromSet  bool  // --from was given
+	follow   bool  // -f
+	interval time.Duration
 }
 
 // env is where a command writes, and whether stdout and stderr are
@@ -89,8 +98,8 @@ type env struct {
 // commands lists the commands in the order `srdb help` shows them.
 var commands = []*command{
 	tablesCommand, schemaCommand, statsCommand, lsmCommand,
-	getCommand, scanCommand, dumpCommand, checkCommand, compactCommand,
-	backupCommand,
+	getCommand, scanCommand, dumpCommand, tailCommand, checkCommand,
+	compactCommand, backupCommand,
 }
 
 func main() {
@@ -107,7 +116,6 @@ func isTerminal(f *os.File) bool {
 // notYet is the part of the usage text naming the commands and modes the
 // tool is meant to have and this version still lacks.
 const notYet = `Not yet available:
-  tail -f   follow new rows (needs Table.Tail)
   check, compact and backup beside a live writer: they open the database
             for writing (the LOCK, recovery); the read commands open it
             read-only and run beside one.
@@ -154,12 +162,7 @@ func run(args []string, e *env) int {
 	}
 	c := findCommand(name)
 	if c == nil {
-		msg := fmt.Sprintf("srdb: unknown command %q", name)
-		switch name {
-		case "tail":
-			msg = fmt.Sprintf("srdb: %q is not available yet", name)
-		}
-		fmt.Fprintf(e.stderr, "%s\n%s", msg, shortMainUsage)
+		fmt.Fprintf(e.stderr, "srdb: unknown command %q\n%s", name, shortMainUsage)
 		return exitUsage
 	}
 	o := &cmdOpts{}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"flag"
@@ -237,7 +238,19 @@ func TestCommands(t *testing.T) {
 		{"missing_table", []string{"schema", "$DB", "nope"}, 1},
 		{"no_args", nil, 2},
 		{"unknown_command", []string{"verify", "$DB"}, 2},
-		{"tail_not_yet", []string{"tail", "-f", "$DB", "messages"}, 2},
+		{"tail", []string{"tail", "$DB", "messages", "--select", "n"}, 0},
+		{"tail_n", []string{"tail", "-n", "3", "$DB", "messages"}, 0},
+		{"tail_n0_csv", []string{"tail", "-n", "0", "--csv", "$DB", "messages", "--select", "n"}, 0},
+		{"tail_from", []string{"tail", "$DB", "messages", "--from", "8", "--select", "channel,n"}, 0},
+		{"tail_where_csv", []string{"tail", "$DB", "messages", "--where", "channel in c0,c2", "-n", "3", "--select", "channel,body", "--csv"}, 0},
+		{"tail_from_where", []string{"tail", "$DB", "messages", "--from", "2", "--where", "n < 50", "--select", "n"}, 0},
+		{"tail_n_and_from", []string{"tail", "-n", "3", "--from", "2", "$DB", "messages"}, 2},
+		{"tail_bad_n", []string{"tail", "-n", "-1", "$DB", "messages"}, 2},
+		{"tail_bad_from", []string{"tail", "--from", "x", "$DB", "messages"}, 2},
+		{"tail_bad_interval", []string{"tail", "-f", "--interval", "0s", "$DB", "messages"}, 2},
+		{"tail_bad_where", []string{"tail", "$DB", "messages", "--where", "nope = 1"}, 2},
+		{"tail_missing_table", []string{"tail", "$DB", "nope"}, 1},
+		{"tail_usage", []string{"tail", "$DB"}, 2},
 		{"unknown_flag", []string{"tables", "--bogus", "$DB"}, 2},
 		{"too_many_args", []string{"check", "a", "b"}, 2},
 		{"help", []string{"help"}, 0},
@@ -427,4 +440,158 @@ func TestBackup(t *testing.T) {
 	require.Contains(t, r.stderr, "already exists")
 	r = runSRDB(t, "backup", dir)
 	require.Equal(t, 2, r.code)
+}
+
+// startTail starts `srdb tail -f` with args and returns it, the lines it
+// prints (sent as they come; closed at the end of its stdout) and its
+// stderr.
+func startTail(t *testing.T, args ...string) (*exec.Cmd, <-chan string, *bytes.Buffer) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("sends SIGINT")
+	}
+	cmd := exec.Command(binary, append([]string{"tail", "-f", "--interval", "20ms"}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	lines := make(chan string, 1024)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return cmd, lines, &stderr
+}
+
+// readLines receives from lines until it has n of them, or fails after
+// 20 s.
+func readLines(t *testing.T, lines <-chan string, n int, stderr *bytes.Buffer) []string {
+	t.Helper()
+	var got []string
+	timeout := time.After(20 * time.Second)
+	for len(got) < n {
+		select {
+		case l, ok := <-lines:
+			require.True(t, ok, "srdb tail ended after %d of %d lines: %q\nstderr: %s", len(got), n, got, stderr)
+			got = append(got, l)
+		case <-timeout:
+			require.Failf(t, "timeout", "srdb tail printed %d of %d lines in 20 s: %q", len(got), n, got)
+		}
+	}
+	return got
+}
+
+// drainLines receives from lines until srdb tail closes its stdout, or
+// fails after 20 s (the cleanup of startTail then kills it).
+func drainLines(t *testing.T, lines <-chan string) []string {
+	t.Helper()
+	var got []string
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				return got
+			}
+			got = append(got, l)
+		case <-timeout:
+			require.Failf(t, "timeout", "srdb tail did not end in 20 s; it printed %q", got)
+		}
+	}
+}
+
+// TestTailFollow: `srdb tail -f`, a separate read-only process, prints the
+// rows this process (the writer) inserts, in batches with a flush and a
+// full compaction between them, each row once and in _seq order, and
+// exits 0 on SIGINT.
+func TestTailFollow(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	db, err := srdb.Open(dir, nil)
+	require.NoError(t, err)
+	defer db.Close()
+	s, err := srdb.NewSchema("log", []srdb.Field{{Name: "k", Type: srdb.Int64}})
+	require.NoError(t, err)
+	tbl, err := db.CreateTable("log", s)
+	require.NoError(t, err)
+	insert := func(from, to int) {
+		for k := from; k < to; k++ {
+			_, err := tbl.Insert(map[string]any{"k": k})
+			require.NoError(t, err)
+		}
+	}
+	var want []string
+	expect := func(from, to int) {
+		for k := from; k < to; k++ {
+			want = append(want, fmt.Sprintf(`{"_seq":%d,"k":%d}`, k+1, k))
+		}
+	}
+	insert(0, 5)
+	require.NoError(t, tbl.Flush())
+	expect(3, 5) // -n 2: the last two rows before it started
+
+	cmd, lines, stderr := startTail(t, dir, "log", "-n", "2", "--select", "k")
+	var got []string
+	got = append(got, readLines(t, lines, len(want), stderr)...)
+	require.Equal(t, want, stripTime(got))
+
+	// Batch 2 stays in the writer's WAL and memtable: Refresh replays the
+	// WAL. Batches 1 and 3 are flushed and then compacted away under the
+	// reader.
+	batches := [][2]int{{5, 30}, {30, 31}, {31, 80}, {80, 120}}
+	for i, b := range batches {
+		insert(b[0], b[1])
+		if i != 2 {
+			require.NoError(t, tbl.Flush())
+		}
+		if i%2 == 1 {
+			require.NoError(t, tbl.Compact())
+		}
+		expect(b[0], b[1])
+		got = append(got, readLines(t, lines, len(want)-len(got), stderr)...)
+	}
+	time.Sleep(100 * time.Millisecond) // five more polls: nothing new to print
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	got = append(got, drainLines(t, lines)...)
+	require.NoError(t, cmd.Wait(), "stderr: %s", stderr)
+	require.Empty(t, stderr.String())
+	require.Equal(t, want, stripTime(got))
+}
+
+// stripTime removes the "_time" member from JSON lines.
+func stripTime(lines []string) []string {
+	re := regexp.MustCompile(`,"_time":"[^"]*"`)
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = re.ReplaceAllString(l, "")
+	}
+	return out
+}
+
+// TestTailFollowDropped: a table dropped while `srdb tail -f` follows it
+// ends the tail with exit status 1 and a message naming the drop.
+func TestTailFollowDropped(t *testing.T) {
+	dir := makeDB(t)
+	db, err := srdb.Open(dir, nil)
+	require.NoError(t, err)
+	defer db.Close()
+	cmd, lines, stderr := startTail(t, dir, "events", "-n", "1", "--select", "kind")
+	first := readLines(t, lines, 1, stderr)
+	require.Contains(t, first[0], `"kind":"k2"`)
+	require.NoError(t, db.DropTable("events"))
+	require.Empty(t, drainLines(t, lines))
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 1, ee.ExitCode(), "stderr: %s", stderr)
+	require.Contains(t, stderr.String(), "srdb tail: table events was dropped")
 }

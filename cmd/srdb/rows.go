@@ -77,6 +77,15 @@ func runGet(e *env, c *command, o *cmdOpts, args []string) int {
 	return closeDB(e, c, db, status)
 }
 
+// filterFlags defines --where and --select (scan and tail).
+func filterFlags(fs *flag.FlagSet, o *cmdOpts) {
+	fs.Func("where", "a condition `COND`, 'FIELD OP VALUE' (repeatable; ANDed)", func(s string) error {
+		o.where = append(o.where, s)
+		return nil
+	})
+	fs.StringVar(&o.fields, "select", "", "comma-separated `FIELDS` to print (default all)")
+}
+
 var scanCommand = &command{
 	name:    "scan",
 	args:    "DIR TABLE",
@@ -93,10 +102,7 @@ var scanCommand = &command{
 	nargs: [2]int{2, 2},
 	setFlags: func(fs *flag.FlagSet, o *cmdOpts) {
 		formatFlags(fs, o)
-		fs.Func("where", "a condition `COND`, 'FIELD OP VALUE' (repeatable; ANDed)", func(s string) error {
-			o.where = append(o.where, s)
-			return nil
-		})
+		filterFlags(fs, o)
 		fs.StringVar(&o.order, "order", "", "order by `FIELD` (ascending; _seq and _time allowed)")
 		fs.BoolVar(&o.desc, "desc", false, "order descending (by --order, or by _seq)")
 		o.limit = -1 // all rows
@@ -116,7 +122,6 @@ var scanCommand = &command{
 			o.offset = n
 			return nil
 		})
-		fs.StringVar(&o.fields, "select", "", "comma-separated `FIELDS` to print (default all)")
 	},
 	run:      runScan,
 	readOnly: true,
