@@ -102,6 +102,29 @@ type roWAL struct {
 	length int64
 }
 
+// sameWAL reports whether f, WAL number num as opened now, is the file the
+// snapshot s replayed under that number (same header, hence same salt). It
+// reports true when s is nil or did not hold that WAL.
+func (s *roSnapshot) sameWAL(num uint64, f File) (bool, error) {
+	if s == nil {
+		return true, nil
+	}
+	for _, w := range s.wals {
+		if w.num != num {
+			continue
+		}
+		var a, b [walHeaderSize]byte
+		if _, err := w.f.ReadAt(a[:], 0); err != nil {
+			return false, ioError("read", makeFilename(fileTypeWAL, num), err)
+		}
+		if _, err := f.ReadAt(b[:], 0); err != nil {
+			return false, ioError("read", makeFilename(fileTypeWAL, num), err)
+		}
+		return a == b, nil
+	}
+	return true, nil
+}
+
 // closeROWALs closes the WAL files of a snapshot.
 func closeROWALs(wals []roWAL) error {
 	var errs []error
@@ -206,6 +229,17 @@ func (t *Table) captureReadOnlyOnce(live *version) (_ *roSnapshot, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var prev *roSnapshot
+	if live != nil {
+		t.stateMu.RLock()
+		prev = t.roSnap
+		t.stateMu.RUnlock()
+	}
+	// A live table's log number and file numbers never go back: lower ones
+	// come from a table created again under the same name.
+	if prev != nil && (r.logNum < prev.r.logNum || r.nextFileNum < prev.r.nextFileNum) {
+		return nil, errTableReplaced
+	}
 	// Step 2, and the identity check against the live version.
 	shared := map[uint64]*fileMeta{}
 	if live != nil {
@@ -283,6 +317,14 @@ func (t *Table) captureReadOnlyOnce(live *version) (_ *roSnapshot, err error) {
 			return nil, ioError("open", path, err)
 		}
 		held = append(held, roWAL{num: wn, f: f, length: res.validEnd})
+		// A WAL is only appended to: one the previous snapshot also read must
+		// have the same header (its salt is drawn when the file is created),
+		// else the table was created again and numbered its files anew.
+		if same, err := prev.sameWAL(wn, f); err != nil {
+			return nil, err
+		} else if !same {
+			return nil, errTableReplaced
+		}
 		snap.liveRows += m.delta()
 		snap.mems = append(snap.mems, m)
 	}

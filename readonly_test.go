@@ -539,3 +539,54 @@ func TestReadOnlyCheckpoint(t *testing.T) {
 	require.NoError(t, r.Checkpoint(dst2))
 	require.Equal(t, want2, ckptOpenChecked(t, dst2, nil), "checkpoint of the snapshot as of Refresh")
 }
+
+// A table the writer drops and creates again under the same name gets a new
+// *Table on Refresh even when nothing of the new table is flushed yet (same
+// MANIFEST number, no SST to compare): the old handle reports ErrClosed and
+// never shows the new table's rows.
+func TestReadOnlyRefreshSeesTableRecreated(t *testing.T) {
+	for _, flushOld := range []bool{true, false} {
+		t.Run(fmt.Sprintf("flushOld=%v", flushOld), func(t *testing.T) {
+			dir := t.TempDir()
+			w := openTestDB(t, dir, &Options{Durability: DurabilityInterval, DisableAutoCompaction: true})
+			defer w.Close()
+			s, err := NewSchema("x", []Field{{Name: "v", Type: Int64}})
+			require.NoError(t, err)
+			wt, err := w.CreateTable("x", s)
+			require.NoError(t, err)
+			for i := int64(1); i <= 3; i++ {
+				_, err := wt.Insert(map[string]any{"v": i})
+				require.NoError(t, err)
+			}
+			if flushOld {
+				require.NoError(t, wt.Flush())
+			}
+			r, err := Open(dir, &Options{ReadOnly: true})
+			require.NoError(t, err)
+			defer r.Close()
+			old, err := r.Table("x")
+			require.NoError(t, err)
+			n, err := old.Query().Count()
+			require.NoError(t, err)
+			require.Equal(t, 3, n)
+
+			require.NoError(t, w.DropTable("x"))
+			wt, err = w.CreateTable("x", s)
+			require.NoError(t, err)
+			for i := int64(100); i < 105; i++ { // WAL only
+				_, err := wt.Insert(map[string]any{"v": i})
+				require.NoError(t, err)
+			}
+			require.NoError(t, r.Refresh())
+			cur, err := r.Table("x")
+			require.NoError(t, err)
+			require.NotSame(t, old, cur, "a re-created table needs a new handle")
+			_, err = old.Query().Count()
+			require.ErrorIs(t, err, ErrClosed)
+			last, err := cur.Query().Last()
+			require.NoError(t, err)
+			v, _ := last.Get("v")
+			require.Equal(t, int64(104), v)
+		})
+	}
+}
