@@ -268,41 +268,24 @@ func convertReflect(f *Field, v any, depth int) (any, error) {
 
 // convertSigned stores the signed integer n (received as orig) in field f.
 func convertSigned(f *Field, orig any, n int64) (any, error) {
-	switch f.Type {
-	case TypeInt:
-		if n < math.MinInt || n > math.MaxInt {
+	d := f.Type.desc()
+	switch d.class {
+	case classSigned:
+		if n < d.min || n > int64(d.max) {
 			return nil, rangeError(f, orig)
 		}
-		return int(n), nil
-	case TypeInt8:
-		if n < math.MinInt8 || n > math.MaxInt8 {
-			return nil, rangeError(f, orig)
-		}
-		return int8(n), nil
-	case TypeInt16:
-		if n < math.MinInt16 || n > math.MaxInt16 {
-			return nil, rangeError(f, orig)
-		}
-		return int16(n), nil
-	case TypeInt32, TypeRune:
-		if n < math.MinInt32 || n > math.MaxInt32 {
-			return nil, rangeError(f, orig)
-		}
-		return int32(n), nil
-	case TypeInt64:
-		return n, nil
-	case TypeDuration:
-		return time.Duration(n), nil
-	case TypeUint, TypeUint8, TypeUint16, TypeUint32, TypeUint64, TypeByte:
+		return signedValue(f.Type, n), nil
+	case classUnsigned:
 		if n < 0 {
 			return nil, negativeError(f, orig)
 		}
 		return convertUnsigned(f, orig, uint64(n))
-	case TypeFloat32:
-		return float32(n), nil
-	case TypeFloat64:
+	case classFloat:
+		if f.Type == TypeFloat32 {
+			return float32(n), nil
+		}
 		return float64(n), nil
-	case TypeDecimal:
+	case classDecimal:
 		return decimal.NewFromInt(n), nil
 	}
 	return nil, mismatchError(f, orig)
@@ -310,39 +293,24 @@ func convertSigned(f *Field, orig any, n int64) (any, error) {
 
 // convertUnsigned stores the unsigned integer u (received as orig) in f.
 func convertUnsigned(f *Field, orig any, u uint64) (any, error) {
-	switch f.Type {
-	case TypeUint:
-		if u > math.MaxUint {
+	d := f.Type.desc()
+	switch d.class {
+	case classUnsigned:
+		if u > d.max {
 			return nil, rangeError(f, orig)
 		}
-		return uint(u), nil
-	case TypeUint8, TypeByte:
-		if u > math.MaxUint8 {
-			return nil, rangeError(f, orig)
-		}
-		return uint8(u), nil
-	case TypeUint16:
-		if u > math.MaxUint16 {
-			return nil, rangeError(f, orig)
-		}
-		return uint16(u), nil
-	case TypeUint32:
-		if u > math.MaxUint32 {
-			return nil, rangeError(f, orig)
-		}
-		return uint32(u), nil
-	case TypeUint64:
-		return u, nil
-	case TypeInt, TypeInt8, TypeInt16, TypeInt32, TypeInt64, TypeRune, TypeDuration:
+		return unsignedValue(f.Type, u), nil
+	case classSigned:
 		if u > math.MaxInt64 {
 			return nil, rangeError(f, orig)
 		}
 		return convertSigned(f, orig, int64(u))
-	case TypeFloat32:
-		return float32(u), nil
-	case TypeFloat64:
+	case classFloat:
+		if f.Type == TypeFloat32 {
+			return float32(u), nil
+		}
 		return float64(u), nil
-	case TypeDecimal:
+	case classDecimal:
 		return decimal.NewFromUint64(u), nil
 	}
 	return nil, mismatchError(f, orig)
@@ -369,8 +337,8 @@ func convertFloat(f *Field, orig any, x float64, bits int) (any, error) {
 			return decimal.NewFromFloat32(float32(x)), nil
 		}
 		return decimal.NewFromFloat(x), nil
-	case TypeInt, TypeInt8, TypeInt16, TypeInt32, TypeInt64, TypeRune, TypeDuration,
-		TypeUint, TypeUint8, TypeUint16, TypeUint32, TypeUint64, TypeByte:
+	}
+	if f.Type.class().isInteger() {
 		switch {
 		case math.IsNaN(x) || math.IsInf(x, 0):
 			return nil, violation(f, "value %v (%T) is not a finite number for %s field", orig, orig, f.Type)
@@ -380,7 +348,7 @@ func convertFloat(f *Field, orig any, x float64, bits int) (any, error) {
 			return convertSigned(f, orig, int64(x))
 		case x >= 0 && x < twoPow64:
 			return convertUnsigned(f, orig, uint64(x))
-		case x < 0 && convIsUnsigned(f.Type):
+		case x < 0 && f.Type.class() == classUnsigned:
 			return nil, negativeError(f, orig)
 		}
 		return nil, rangeError(f, orig)
@@ -431,17 +399,16 @@ func convertString(f *Field, orig any, s string) (any, error) {
 // convertJSONNumber stores a json.Number (from a decoder with UseNumber):
 // as the number it spells in numeric fields, as its text in String fields.
 func convertJSONNumber(f *Field, orig any, n json.Number) (any, error) {
-	switch f.Type {
-	case TypeString, TypeDecimal:
+	switch f.Type.class() {
+	case classString, classDecimal:
 		return convertString(f, orig, string(n))
-	case TypeFloat32, TypeFloat64:
+	case classFloat:
 		x, err := strconv.ParseFloat(string(n), 64)
 		if err != nil && !isRangeErr(err) {
 			return nil, violation(f, "json.Number %s is not a number", quoteShort(string(n)))
 		}
 		return convertFloat(f, orig, x, 64)
-	case TypeInt, TypeInt8, TypeInt16, TypeInt32, TypeInt64, TypeRune, TypeDuration,
-		TypeUint, TypeUint8, TypeUint16, TypeUint32, TypeUint64, TypeByte:
+	case classSigned, classUnsigned:
 		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
 			return convertSigned(f, orig, i)
 		}
@@ -578,15 +545,6 @@ func rangeError(f *Field, v any) *Error {
 // negativeError reports a negative number for an unsigned field.
 func negativeError(f *Field, v any) *Error {
 	return violation(f, "negative value %v (%T) for unsigned %s field", v, v, f.Type)
-}
-
-// convIsUnsigned reports whether t holds unsigned integers.
-func convIsUnsigned(t FieldType) bool {
-	switch t {
-	case TypeUint, TypeUint8, TypeUint16, TypeUint32, TypeUint64, TypeByte:
-		return true
-	}
-	return false
 }
 
 // quoteShort quotes s for an error message, cut to maxQuotedValueLen bytes.

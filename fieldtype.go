@@ -1,5 +1,13 @@
 package srdb
 
+import (
+	"math"
+	"reflect"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
 // FieldType is the type of a schema field. The numeric values are stored in
 // schema.json (as names) and must never be reordered.
 //
@@ -74,39 +82,89 @@ const (
 	Bytes    = TypeBytes
 )
 
-var fieldTypeNames = [numFieldTypes]string{
-	TypeInvalid:  "invalid",
-	TypeInt:      "int",
-	TypeInt8:     "int8",
-	TypeInt16:    "int16",
-	TypeInt32:    "int32",
-	TypeInt64:    "int64",
-	TypeUint:     "uint",
-	TypeUint8:    "uint8",
-	TypeUint16:   "uint16",
-	TypeUint32:   "uint32",
-	TypeUint64:   "uint64",
-	TypeFloat32:  "float32",
-	TypeFloat64:  "float64",
-	TypeString:   "string",
-	TypeBool:     "bool",
-	TypeByte:     "byte",
-	TypeRune:     "rune",
-	TypeDecimal:  "decimal",
-	TypeTime:     "time",
-	TypeDuration: "duration",
-	TypeObject:   "object",
-	TypeArray:    "array",
-	TypeBytes:    "bytes",
+// typeClass groups the field types that the codecs, comparisons and index
+// keys treat alike. Code that needs the group asks the class, never a list
+// of types.
+type typeClass uint8
+
+const (
+	classInvalid  typeClass = iota
+	classSigned             // Int…Int64, Rune, Duration: two's complement integers
+	classUnsigned           // Uint…Uint64, Byte
+	classFloat              // Float32, Float64: IEEE 754
+	classBool               // Bool: one byte, 0 or 1
+	classString             // String: raw bytes
+	classBytes              // Bytes: raw bytes
+	classDecimal            // Decimal
+	classTime               // Time
+	classJSON               // Object, Array: JSON text
+)
+
+// typeDesc describes one field type: what the per-type code would otherwise
+// re-derive in a switch.
+type typeDesc struct {
+	name      string       // the name String returns and schema.json stores
+	class     typeClass    // how the type is encoded, compared and keyed
+	width     uint8        // encoded size in a ROW1 row; 0 for variable-width types
+	min       int64        // integer classes and Bool: the smallest value
+	max       uint64       // integer classes and Bool: the largest value
+	indexable bool         // a field of the type can carry a secondary index
+	goType    reflect.Type // the canonical Go type of a value (see FieldType)
 }
+
+// typeDescs is the descriptor of every field type, indexed by FieldType.
+var typeDescs = [numFieldTypes]typeDesc{
+	TypeInvalid:  {name: "invalid"},
+	TypeInt:      {name: "int", class: classSigned, width: 8, min: math.MinInt, max: math.MaxInt, indexable: true, goType: reflect.TypeFor[int]()},
+	TypeInt8:     {name: "int8", class: classSigned, width: 1, min: math.MinInt8, max: math.MaxInt8, indexable: true, goType: reflect.TypeFor[int8]()},
+	TypeInt16:    {name: "int16", class: classSigned, width: 2, min: math.MinInt16, max: math.MaxInt16, indexable: true, goType: reflect.TypeFor[int16]()},
+	TypeInt32:    {name: "int32", class: classSigned, width: 4, min: math.MinInt32, max: math.MaxInt32, indexable: true, goType: reflect.TypeFor[int32]()},
+	TypeInt64:    {name: "int64", class: classSigned, width: 8, min: math.MinInt64, max: math.MaxInt64, indexable: true, goType: reflect.TypeFor[int64]()},
+	TypeUint:     {name: "uint", class: classUnsigned, width: 8, max: math.MaxUint, indexable: true, goType: reflect.TypeFor[uint]()},
+	TypeUint8:    {name: "uint8", class: classUnsigned, width: 1, max: math.MaxUint8, indexable: true, goType: reflect.TypeFor[uint8]()},
+	TypeUint16:   {name: "uint16", class: classUnsigned, width: 2, max: math.MaxUint16, indexable: true, goType: reflect.TypeFor[uint16]()},
+	TypeUint32:   {name: "uint32", class: classUnsigned, width: 4, max: math.MaxUint32, indexable: true, goType: reflect.TypeFor[uint32]()},
+	TypeUint64:   {name: "uint64", class: classUnsigned, width: 8, max: math.MaxUint64, indexable: true, goType: reflect.TypeFor[uint64]()},
+	TypeFloat32:  {name: "float32", class: classFloat, width: 4, indexable: true, goType: reflect.TypeFor[float32]()},
+	TypeFloat64:  {name: "float64", class: classFloat, width: 8, indexable: true, goType: reflect.TypeFor[float64]()},
+	TypeString:   {name: "string", class: classString, indexable: true, goType: reflect.TypeFor[string]()},
+	TypeBool:     {name: "bool", class: classBool, width: 1, max: 1, indexable: true, goType: reflect.TypeFor[bool]()},
+	TypeByte:     {name: "byte", class: classUnsigned, width: 1, max: math.MaxUint8, indexable: true, goType: reflect.TypeFor[byte]()},
+	TypeRune:     {name: "rune", class: classSigned, width: 4, min: math.MinInt32, max: math.MaxInt32, indexable: true, goType: reflect.TypeFor[rune]()},
+	TypeDecimal:  {name: "decimal", class: classDecimal, indexable: true, goType: reflect.TypeFor[decimal.Decimal]()},
+	TypeTime:     {name: "time", class: classTime, indexable: true, goType: reflect.TypeFor[time.Time]()},
+	TypeDuration: {name: "duration", class: classSigned, width: 8, min: math.MinInt64, max: math.MaxInt64, indexable: true, goType: reflect.TypeFor[time.Duration]()},
+	TypeObject:   {name: "object", class: classJSON, goType: reflect.TypeFor[map[string]any]()},
+	TypeArray:    {name: "array", class: classJSON, goType: reflect.TypeFor[[]any]()},
+	TypeBytes:    {name: "bytes", class: classBytes, indexable: true, goType: reflect.TypeFor[[]byte]()},
+}
+
+// desc returns the descriptor of t; an out-of-range t gets TypeInvalid's.
+func (t FieldType) desc() *typeDesc {
+	if t < numFieldTypes {
+		return &typeDescs[t]
+	}
+	return &typeDescs[TypeInvalid]
+}
+
+// class returns the class of t (classInvalid for an invalid type).
+func (t FieldType) class() typeClass {
+	if t < numFieldTypes {
+		return typeDescs[t].class
+	}
+	return classInvalid
+}
+
+// isInteger reports whether t is in the signed or unsigned integer class.
+func (c typeClass) isInteger() bool { return c == classSigned || c == classUnsigned }
+
+// isText reports whether the class stores raw bytes (String, Bytes).
+func (c typeClass) isText() bool { return c == classString || c == classBytes }
 
 // String returns the lower-case name of the type ("int64", "decimal", …),
 // the same name schema.json uses.
 func (t FieldType) String() string {
-	if t < numFieldTypes {
-		return fieldTypeNames[t]
-	}
-	return "invalid"
+	return t.desc().name
 }
 
 // Valid reports whether t is one of the 22 field types.
@@ -115,7 +173,7 @@ func (t FieldType) Valid() bool { return t > TypeInvalid && t < numFieldTypes }
 // parseFieldType maps a name produced by String back to its type.
 func parseFieldType(name string) (FieldType, bool) {
 	for t := TypeInt; t < numFieldTypes; t++ {
-		if fieldTypeNames[t] == name {
+		if typeDescs[t].name == name {
 			return t, true
 		}
 	}
@@ -126,15 +184,46 @@ func parseFieldType(name string) (FieldType, bool) {
 // true, or 0 and false for variable-width types (String, Decimal, Time,
 // Object, Array, Bytes).
 func (t FieldType) fixedWidth() (int, bool) {
-	switch t {
-	case TypeInt8, TypeUint8, TypeBool, TypeByte:
-		return 1, true
-	case TypeInt16, TypeUint16:
-		return 2, true
-	case TypeInt32, TypeUint32, TypeFloat32, TypeRune:
-		return 4, true
-	case TypeInt, TypeInt64, TypeUint, TypeUint64, TypeFloat64, TypeDuration:
-		return 8, true
+	if t < numFieldTypes {
+		w := int(typeDescs[t].width)
+		return w, w != 0
 	}
 	return 0, false
+}
+
+// signedValue returns x as the canonical Go value of t, a type of
+// classSigned; x is within t's range. It is the one place that builds a
+// signed integer value of a field type.
+func signedValue(t FieldType, x int64) any {
+	switch t {
+	case TypeInt:
+		return int(x)
+	case TypeInt8:
+		return int8(x)
+	case TypeInt16:
+		return int16(x)
+	case TypeInt32, TypeRune:
+		return int32(x)
+	case TypeDuration:
+		return time.Duration(x)
+	}
+	return x
+}
+
+// unsignedValue returns u as the canonical Go value of t, a type of
+// classUnsigned (or Bool: u != 0); u is within t's range.
+func unsignedValue(t FieldType, u uint64) any {
+	switch t {
+	case TypeUint:
+		return uint(u)
+	case TypeUint8, TypeByte:
+		return uint8(u)
+	case TypeUint16:
+		return uint16(u)
+	case TypeUint32:
+		return uint32(u)
+	case TypeBool:
+		return u != 0
+	}
+	return u
 }

@@ -685,56 +685,21 @@ func (l *leafCond) evalDecimal(d decimalValue) tri {
 // rawInt reads a signed integer field (Int…Int64, Rune, Duration) from its
 // encoded bytes; false when the width is wrong.
 func rawInt(ft FieldType, b []byte) (int64, bool) {
-	le := binary.LittleEndian
-	switch len(b) {
-	case 8:
-		if ft == TypeInt || ft == TypeInt64 || ft == TypeDuration {
-			return int64(le.Uint64(b)), true
-		}
-	case 4:
-		if ft == TypeInt32 || ft == TypeRune {
-			return int64(int32(le.Uint32(b))), true
-		}
-	case 2:
-		if ft == TypeInt16 {
-			return int64(int16(le.Uint16(b))), true
-		}
-	case 1:
-		if ft == TypeInt8 {
-			return int64(int8(b[0])), true
-		}
-	}
-	return 0, false
+	u, signed, ok := rowInt(ft, b)
+	return int64(u), ok && signed
 }
 
 // rawUint reads an unsigned integer field (Uint…Uint64, Byte) or a Bool
 // (as 0 or 1) from its encoded bytes; false when the bytes are invalid.
 func rawUint(ft FieldType, b []byte) (uint64, bool) {
-	le := binary.LittleEndian
-	switch len(b) {
-	case 8:
-		if ft == TypeUint || ft == TypeUint64 {
-			return le.Uint64(b), true
-		}
-	case 4:
-		if ft == TypeUint32 {
-			return uint64(le.Uint32(b)), true
-		}
-	case 2:
-		if ft == TypeUint16 {
-			return uint64(le.Uint16(b)), true
-		}
-	case 1:
-		switch ft {
-		case TypeUint8, TypeByte:
+	if ft == TypeBool {
+		if len(b) == 1 && (b[0] == rowBoolFalse || b[0] == rowBoolTrue) {
 			return uint64(b[0]), true
-		case TypeBool:
-			if b[0] == rowBoolFalse || b[0] == rowBoolTrue {
-				return uint64(b[0]), true
-			}
 		}
+		return 0, false
 	}
-	return 0, false
+	u, signed, ok := rowInt(ft, b)
+	return u, ok && !signed
 }
 
 // rawFloat reads a Float32 (widened, exactly) or Float64 field.

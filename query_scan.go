@@ -108,20 +108,21 @@ func scanCompatible(t reflect.Type, col int, ft FieldType) bool {
 	case refTime:
 		return t == schTimeType || k == reflect.Int64
 	}
-	switch ft {
-	case TypeInt, TypeInt8, TypeInt16, TypeInt32, TypeInt64, TypeRune, TypeDuration,
-		TypeUint, TypeUint8, TypeUint16, TypeUint32, TypeUint64, TypeByte:
+	switch ft.class() {
+	case classSigned, classUnsigned:
 		return isInt || isFloat
-	case TypeFloat32, TypeFloat64:
+	case classFloat:
 		return isFloat
-	case TypeBool:
+	case classBool:
 		return k == reflect.Bool
-	case TypeString, TypeBytes:
+	case classString, classBytes:
 		return k == reflect.String || isBytes
-	case TypeDecimal:
+	case classDecimal:
 		return t == schDecimalType || k == reflect.String
-	case TypeTime:
+	case classTime:
 		return t == schTimeType
+	}
+	switch ft {
 	case TypeObject:
 		return t == schRawJSONType || k == reflect.Map || (k == reflect.Struct && t != schTimeType && t != schDecimalType)
 	case TypeArray:

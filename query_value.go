@@ -116,18 +116,18 @@ func domainOf(ref fieldRef) valDomain {
 	if ref.idx < 0 {
 		return domInt
 	}
-	switch ref.ft {
-	case TypeInt, TypeInt8, TypeInt16, TypeInt32, TypeInt64, TypeRune, TypeDuration:
+	switch ref.ft.class() {
+	case classSigned:
 		return domInt
-	case TypeUint, TypeUint8, TypeUint16, TypeUint32, TypeUint64, TypeByte, TypeBool:
+	case classUnsigned, classBool:
 		return domUint
-	case TypeFloat32, TypeFloat64:
+	case classFloat:
 		return domFloat
-	case TypeString, TypeBytes:
+	case classString, classBytes:
 		return domBytes
-	case TypeTime:
+	case classTime:
 		return domTime
-	case TypeDecimal:
+	case classDecimal:
 		return domDecimal
 	}
 	return domJSON
@@ -241,25 +241,8 @@ func intDomainRange(ref fieldRef) (lo, hi *big.Int) {
 	if ref.idx < 0 {
 		return bigMinInt64, bigMaxInt64
 	}
-	switch ref.ft {
-	case TypeInt8:
-		return big.NewInt(math.MinInt8), big.NewInt(math.MaxInt8)
-	case TypeInt16:
-		return big.NewInt(math.MinInt16), big.NewInt(math.MaxInt16)
-	case TypeInt32, TypeRune:
-		return big.NewInt(math.MinInt32), big.NewInt(math.MaxInt32)
-	case TypeUint8, TypeByte:
-		return big.NewInt(0), big.NewInt(math.MaxUint8)
-	case TypeUint16:
-		return big.NewInt(0), big.NewInt(math.MaxUint16)
-	case TypeUint32:
-		return big.NewInt(0), big.NewInt(math.MaxUint32)
-	case TypeUint, TypeUint64:
-		return big.NewInt(0), bigMaxUint64
-	case TypeBool:
-		return big.NewInt(0), big.NewInt(1)
-	}
-	return bigMinInt64, bigMaxInt64 // Int, Int64, Duration
+	d := ref.ft.desc()
+	return big.NewInt(d.min), new(big.Int).SetUint64(d.max)
 }
 
 // numArg is a numeric query argument held exactly: NaN, ±Inf, or a finite
@@ -419,36 +402,12 @@ func canonInt(ref fieldRef, x int64) any {
 	if ref.idx < 0 {
 		return x
 	}
-	switch ref.ft {
-	case TypeInt:
-		return int(x)
-	case TypeInt8:
-		return int8(x)
-	case TypeInt16:
-		return int16(x)
-	case TypeInt32, TypeRune:
-		return int32(x)
-	case TypeDuration:
-		return time.Duration(x)
-	}
-	return x
+	return signedValue(ref.ft, x)
 }
 
 // canonUint is canonInt for the unsigned domain (and Bool).
 func canonUint(ref fieldRef, x uint64) any {
-	switch ref.ft {
-	case TypeUint:
-		return uint(x)
-	case TypeUint8, TypeByte:
-		return uint8(x)
-	case TypeUint16:
-		return uint16(x)
-	case TypeUint32:
-		return uint32(x)
-	case TypeBool:
-		return x != 0
-	}
-	return x
+	return unsignedValue(ref.ft, x)
 }
 
 // intBound builds the (inclusive) bound for integer value x.

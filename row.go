@@ -314,31 +314,15 @@ func (v rowView) intBits(i int, t FieldType) (u uint64, signed, null bool, err e
 	if !ok {
 		return 0, false, true, nil
 	}
-	w, fixed := t.fixedWidth()
-	if !fixed || t == TypeBool || t == TypeFloat32 || t == TypeFloat64 {
+	if !t.class().isInteger() {
 		return 0, false, false, newError(CodeInvalidArgument, "ROW1 decode: field %d: %s is not an integer type", i, t)
 	}
-	if len(b) != w {
+	u, signed, ok = rowInt(t, b)
+	if !ok {
+		w, _ := t.fixedWidth()
 		return 0, false, false, v.fieldCorrupt(i, t, "%d bytes, want %d", len(b), w)
 	}
-	switch t {
-	case TypeInt8:
-		return uint64(int64(int8(b[0]))), true, false, nil
-	case TypeUint8, TypeByte:
-		return uint64(b[0]), false, false, nil
-	case TypeInt16:
-		return uint64(int64(int16(binary.LittleEndian.Uint16(b)))), true, false, nil
-	case TypeUint16:
-		return uint64(binary.LittleEndian.Uint16(b)), false, false, nil
-	case TypeInt32, TypeRune:
-		return uint64(int64(int32(binary.LittleEndian.Uint32(b)))), true, false, nil
-	case TypeUint32:
-		return uint64(binary.LittleEndian.Uint32(b)), false, false, nil
-	case TypeUint, TypeUint64:
-		return binary.LittleEndian.Uint64(b), false, false, nil
-	default: // TypeInt, TypeInt64, TypeDuration
-		return binary.LittleEndian.Uint64(b), true, false, nil
-	}
+	return u, signed, false, nil
 }
 
 // int64At reads an integer-typed field (Int…Int64, Uint…Uint64, Byte, Rune,

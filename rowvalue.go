@@ -266,44 +266,37 @@ func (v rowView) decodeValue(i int, t FieldType, b []byte) (any, error) {
 		return nil, v.fieldCorrupt(i, t, "%d bytes, want %d", len(b), w)
 	}
 	le := binary.LittleEndian
-	switch t {
-	case TypeInt:
-		return int(int64(le.Uint64(b))), nil
-	case TypeInt8:
-		return int8(b[0]), nil
-	case TypeInt16:
-		return int16(le.Uint16(b)), nil
-	case TypeInt32, TypeRune:
-		return int32(le.Uint32(b)), nil
-	case TypeInt64:
-		return int64(le.Uint64(b)), nil
-	case TypeUint:
-		return uint(le.Uint64(b)), nil
-	case TypeUint8, TypeByte:
-		return b[0], nil
-	case TypeUint16:
-		return le.Uint16(b), nil
-	case TypeUint32:
-		return le.Uint32(b), nil
-	case TypeUint64:
-		return le.Uint64(b), nil
-	case TypeFloat32:
-		return math.Float32frombits(le.Uint32(b)), nil
-	case TypeFloat64:
+	switch t.class() {
+	case classSigned:
+		x, _, _ := rowInt(t, b)
+		return signedValue(t, int64(x)), nil
+	case classUnsigned:
+		x, _, _ := rowInt(t, b)
+		return unsignedValue(t, x), nil
+	case classFloat:
+		if t == TypeFloat32 {
+			return math.Float32frombits(le.Uint32(b)), nil
+		}
 		return math.Float64frombits(le.Uint64(b)), nil
-	case TypeBool:
+	case classBool:
 		return v.decodeBool(i, b)
-	case TypeDuration:
-		return time.Duration(le.Uint64(b)), nil
-	case TypeString:
+	case classString:
 		return string(b), nil
-	case TypeBytes:
+	case classBytes:
 		return append(make([]byte, 0, len(b)), b...), nil
-	case TypeDecimal:
+	case classDecimal:
 		return v.decodeDecimal(i, b)
-	case TypeTime:
+	case classTime:
 		return v.decodeTime(i, b)
-	case TypeObject:
+	case classJSON:
+		return v.decodeJSON(i, t, b)
+	}
+	return nil, newError(CodeInvalidArgument, "ROW1 decode: field %d has invalid type %d", i, uint8(t))
+}
+
+// decodeJSON decodes the JSON text of an Object or Array field.
+func (v rowView) decodeJSON(i int, t FieldType, b []byte) (any, error) {
+	if t == TypeObject {
 		var m map[string]any
 		if err := json.Unmarshal(b, &m); err != nil {
 			return nil, v.fieldCorrupt(i, t, "invalid JSON: %w", err)
@@ -312,17 +305,50 @@ func (v rowView) decodeValue(i int, t FieldType, b []byte) (any, error) {
 			return nil, v.fieldCorrupt(i, t, "JSON null is not an object")
 		}
 		return m, nil
-	case TypeArray:
-		var a []any
-		if err := json.Unmarshal(b, &a); err != nil {
-			return nil, v.fieldCorrupt(i, t, "invalid JSON: %w", err)
-		}
-		if a == nil {
-			return nil, v.fieldCorrupt(i, t, "JSON null is not an array")
-		}
-		return a, nil
 	}
-	return nil, newError(CodeInvalidArgument, "ROW1 decode: field %d has invalid type %d", i, uint8(t))
+	var a []any
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, v.fieldCorrupt(i, t, "invalid JSON: %w", err)
+	}
+	if a == nil {
+		return nil, v.fieldCorrupt(i, t, "JSON null is not an array")
+	}
+	return a, nil
+}
+
+// rowInt reads b, the ROW1 bytes of a non-NULL field of an integer type t,
+// as 64 bits: sign-extended when t is signed (signed reports it), else
+// zero-extended. ok is false when t is no integer type or b is not t's
+// width. It is the one reader of stored integers (decode, filters, index
+// keys).
+func rowInt(t FieldType, b []byte) (u uint64, signed, ok bool) {
+	if t >= numFieldTypes {
+		return 0, false, false
+	}
+	d := &typeDescs[t]
+	if !d.class.isInteger() || len(b) != int(d.width) {
+		return 0, false, false
+	}
+	signed = d.class == classSigned
+	le := binary.LittleEndian
+	switch len(b) {
+	case 1:
+		if signed {
+			return uint64(int64(int8(b[0]))), true, true
+		}
+		return uint64(b[0]), false, true
+	case 2:
+		if signed {
+			return uint64(int64(int16(le.Uint16(b)))), true, true
+		}
+		return uint64(le.Uint16(b)), false, true
+	case 4:
+		if signed {
+			return uint64(int64(int32(le.Uint32(b)))), true, true
+		}
+		return uint64(le.Uint32(b)), false, true
+	}
+	return le.Uint64(b), signed, true
 }
 
 // decodeBool decodes a 1-byte Bool.
