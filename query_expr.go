@@ -737,10 +737,10 @@ func (k timeKey) compare(o timeKey) int {
 
 // rawTimeKey reads the instant of an encoded Time field.
 func rawTimeKey(b []byte) (timeKey, bool) {
-	c := rowCursor{b}
-	sec, ok1 := c.u64()
-	nsec, ok2 := c.u32()
-	if !ok1 || !ok2 || nsec >= rowNanosPerSecond {
+	c := byteCursor{b: b}
+	sec := c.u64()
+	nsec := c.u32()
+	if c.bad || nsec >= rowNanosPerSecond {
 		return timeKey{}, false
 	}
 	return timeKey{sec: int64(sec), nsec: int32(nsec)}, true

@@ -202,64 +202,6 @@ func appendRowJSON(dst []byte, i int, t FieldType, v any) ([]byte, error) {
 	return append(dst, b...), nil
 }
 
-// rowCursor reads little-endian values from the bytes of one field. Each
-// read reports false instead of running past the end, so a decoder checks a
-// length before it slices or allocates.
-type rowCursor struct{ b []byte }
-
-func (c *rowCursor) u8() (byte, bool) {
-	if len(c.b) < 1 {
-		return 0, false
-	}
-	x := c.b[0]
-	c.b = c.b[1:]
-	return x, true
-}
-
-func (c *rowCursor) u16() (uint16, bool) {
-	if len(c.b) < 2 {
-		return 0, false
-	}
-	x := binary.LittleEndian.Uint16(c.b)
-	c.b = c.b[2:]
-	return x, true
-}
-
-func (c *rowCursor) u32() (uint32, bool) {
-	if len(c.b) < 4 {
-		return 0, false
-	}
-	x := binary.LittleEndian.Uint32(c.b)
-	c.b = c.b[4:]
-	return x, true
-}
-
-func (c *rowCursor) u64() (uint64, bool) {
-	if len(c.b) < 8 {
-		return 0, false
-	}
-	x := binary.LittleEndian.Uint64(c.b)
-	c.b = c.b[8:]
-	return x, true
-}
-
-// bytes returns the next n bytes (aliasing), or false when fewer remain.
-func (c *rowCursor) bytes(n int) ([]byte, bool) {
-	if n < 0 || len(c.b) < n {
-		return nil, false
-	}
-	x := c.b[:n:n]
-	c.b = c.b[n:]
-	return x, true
-}
-
-// rest returns the unread bytes.
-func (c *rowCursor) rest() []byte {
-	x := c.b
-	c.b = nil
-	return x
-}
-
 // decodeValue decodes the non-NULL bytes b of field i as type t (t valid).
 func (v rowView) decodeValue(i int, t FieldType, b []byte) (any, error) {
 	if w, fixed := t.fixedWidth(); fixed && len(b) != w {
@@ -369,10 +311,10 @@ func (v rowView) decodeBool(i int, b []byte) (bool, error) {
 // canonical form appendRowDecimal writes. The magnitude is at most the field
 // size, so the allocation is bounded by the input.
 func (v rowView) decodeDecimal(i int, b []byte) (decimal.Decimal, error) {
-	c := rowCursor{b}
-	exp, ok1 := c.u32()
-	sign, ok2 := c.u8()
-	if !ok1 || !ok2 {
+	c := byteCursor{b: b}
+	exp := c.u32()
+	sign := c.u8()
+	if c.bad {
 		return decimal.Decimal{}, v.fieldCorrupt(i, TypeDecimal, "%d bytes, want at least %d", len(b), rowDecimalFixedSize)
 	}
 	mag := c.rest()
@@ -394,16 +336,16 @@ func (v rowView) decodeDecimal(i int, b []byte) (decimal.Decimal, error) {
 // decodeTime decodes seconds | nanoseconds | zone offset | zone name and
 // restores the location (see the table above appendRowValue).
 func (v rowView) decodeTime(i int, b []byte) (time.Time, error) {
-	c := rowCursor{b}
-	sec, ok1 := c.u64()
-	nsec, ok2 := c.u32()
-	offset, ok3 := c.u32()
-	nameLen, ok4 := c.u16()
-	if !ok1 || !ok2 || !ok3 || !ok4 {
+	c := byteCursor{b: b}
+	sec := c.u64()
+	nsec := c.u32()
+	offset := c.u32()
+	nameLen := c.u16()
+	if c.bad {
 		return time.Time{}, v.fieldCorrupt(i, TypeTime, "%d bytes, want at least %d", len(b), rowTimeFixedSize)
 	}
-	name, ok := c.bytes(int(nameLen))
-	if !ok || len(c.rest()) != 0 {
+	name := c.bytes(int(nameLen))
+	if c.bad || !c.empty() {
 		return time.Time{}, v.fieldCorrupt(i, TypeTime, "zone name of %d bytes does not fill the %d-byte field", nameLen, len(b))
 	}
 	if nsec >= rowNanosPerSecond {
