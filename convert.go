@@ -739,8 +739,8 @@ const (
 
 // structDirectFor picks the direct reader for Go type t into field type ft.
 func structDirectFor(t reflect.Type, ft FieldType) structDirect {
-	numeric := ft != TypeString && ft != TypeBool && ft != TypeBytes && ft != TypeTime &&
-		ft != TypeObject && ft != TypeArray
+	c := ft.class()
+	numeric := c.isInteger() || c == classFloat || c == classDecimal
 	switch k := t.Kind(); {
 	case k == reflect.String && ft == TypeString:
 		return structString
@@ -748,7 +748,7 @@ func structDirectFor(t reflect.Type, ft FieldType) structDirect {
 		return structSigned
 	case k >= reflect.Uint && k <= reflect.Uintptr && numeric:
 		return structUnsigned
-	case (k == reflect.Float32 || k == reflect.Float64) && (ft == TypeFloat32 || ft == TypeFloat64):
+	case (k == reflect.Float32 || k == reflect.Float64) && c == classFloat:
 		return structFloat
 	case k == reflect.Bool && ft == TypeBool:
 		return structBool

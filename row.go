@@ -355,21 +355,19 @@ func (v rowView) uint64At(i int, t FieldType) (val uint64, ok bool, err error) {
 // float64At reads a Float32 (widened) or Float64 field without allocating.
 // ok is false for NULL.
 func (v rowView) float64At(i int, t FieldType) (val float64, ok bool, err error) {
-	if t != TypeFloat32 && t != TypeFloat64 {
+	if t.class() != classFloat {
 		return 0, false, newError(CodeInvalidArgument, "ROW1 decode: field %d: %s is not a float type", i, t)
 	}
 	b, present := v.field(i)
 	if !present {
 		return 0, false, nil
 	}
-	w, _ := t.fixedWidth()
-	if len(b) != w {
+	f, good := rawFloat(t, b)
+	if !good {
+		w, _ := t.fixedWidth()
 		return 0, false, v.fieldCorrupt(i, t, "%d bytes, want %d", len(b), w)
 	}
-	if t == TypeFloat32 {
-		return float64(math.Float32frombits(binary.LittleEndian.Uint32(b))), true, nil
-	}
-	return math.Float64frombits(binary.LittleEndian.Uint64(b)), true, nil
+	return f, true, nil
 }
 
 // boolAt reads a Bool field without allocating. ok is false for NULL; a byte
