@@ -64,25 +64,18 @@ func (c *byteCursor) i64() int64 { return int64(c.u64()) }
 
 // uvarint reads an unsigned varint (encoding/binary); a truncated or
 // overlong one sets bad.
-func (c *byteCursor) uvarint() uint64 {
-	if c.bad {
-		return 0
-	}
-	v, n := binary.Uvarint(c.b[c.off:])
-	if n <= 0 {
-		c.bad = true
-		return 0
-	}
-	c.off += n
-	return v
-}
+func (c *byteCursor) uvarint() uint64 { return readVarint(c, binary.Uvarint) }
 
 // varint reads a zig-zag signed varint, like uvarint.
-func (c *byteCursor) varint() int64 {
+func (c *byteCursor) varint() int64 { return readVarint(c, binary.Varint) }
+
+// readVarint reads one varint of c with read (binary.Uvarint or
+// binary.Varint).
+func readVarint[T uint64 | int64](c *byteCursor, read func([]byte) (T, int)) T {
 	if c.bad {
 		return 0
 	}
-	v, n := binary.Varint(c.b[c.off:])
+	v, n := read(c.b[c.off:])
 	if n <= 0 {
 		c.bad = true
 		return 0

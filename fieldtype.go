@@ -158,9 +158,6 @@ func (t FieldType) class() typeClass {
 // isInteger reports whether t is in the signed or unsigned integer class.
 func (c typeClass) isInteger() bool { return c == classSigned || c == classUnsigned }
 
-// isText reports whether the class stores raw bytes (String, Bytes).
-func (c typeClass) isText() bool { return c == classString || c == classBytes }
-
 // String returns the lower-case name of the type ("int64", "decimal", …),
 // the same name schema.json uses.
 func (t FieldType) String() string {

@@ -230,9 +230,8 @@ func convertArg(ref fieldRef, v any) (any, error) {
 // ---- integer domains ----
 
 var (
-	bigMinInt64  = big.NewInt(math.MinInt64)
-	bigMaxInt64  = big.NewInt(math.MaxInt64)
-	bigMaxUint64 = new(big.Int).SetUint64(math.MaxUint64)
+	bigMinInt64 = big.NewInt(math.MinInt64)
+	bigMaxInt64 = big.NewInt(math.MaxInt64)
 )
 
 // intDomainRange returns the smallest and largest value of an integer-domain
