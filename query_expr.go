@@ -2,6 +2,7 @@ package srdb
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -722,17 +723,10 @@ type timeKey struct {
 }
 
 func (k timeKey) compare(o timeKey) int {
-	switch {
-	case k.sec < o.sec:
-		return -1
-	case k.sec > o.sec:
-		return 1
-	case k.nsec < o.nsec:
-		return -1
-	case k.nsec > o.nsec:
-		return 1
+	if c := cmp.Compare(k.sec, o.sec); c != 0 {
+		return c
 	}
-	return 0
+	return cmp.Compare(k.nsec, o.nsec)
 }
 
 // rawTimeKey reads the instant of an encoded Time field.

@@ -705,109 +705,100 @@ func sortedMembers[T any](ms []setMember[T], compare func(a, b T) int) ([]T, []a
 // matches no row. A value of a type that cannot be compared with the field is
 // ErrInvalidQuery.
 func (l *leafCond) buildSet(args []any) error {
+	var err error
 	switch l.dom {
 	case domInt, domUint:
-		dlo, dhi := intDomainRange(l.ref)
-		var ims []setMember[int64]
-		var ums []setMember[uint64]
-		for _, v := range args {
-			q, err := numArgFor(l.ref, v)
-			if err != nil {
-				return err
-			}
-			if q.r == nil || !q.r.IsInt() {
-				continue
-			}
-			x := q.r.Num()
-			if x.Cmp(dlo) < 0 || x.Cmp(dhi) > 0 {
-				continue
-			}
-			b := l.intBound(x)
-			if l.dom == domUint {
-				ums = append(ums, setMember[uint64]{b.u, b.canon})
-			} else {
-				ims = append(ims, setMember[int64]{b.i, b.canon})
-			}
-		}
 		if l.dom == domUint {
-			l.set.u, l.set.canon = sortedMembers(ums, cmp.Compare[uint64])
+			l.set.u, l.set.canon, err = setOf(l, args, intMember(l, func(b qbound) uint64 { return b.u }), cmp.Compare[uint64])
 		} else {
-			l.set.i, l.set.canon = sortedMembers(ims, cmp.Compare[int64])
+			l.set.i, l.set.canon, err = setOf(l, args, intMember(l, func(b qbound) int64 { return b.i }), cmp.Compare[int64])
 		}
 	case domFloat:
-		var ms []setMember[float64]
-		for _, v := range args {
+		l.set.f, l.set.canon, err = setOf(l, args, func(v any) (setMember[float64], bool, error) {
 			q, err := numArgFor(l.ref, v)
-			if err != nil {
-				return err
+			if err != nil || q.nan {
+				return setMember[float64]{}, false, err
 			}
-			if q.nan {
-				continue
-			}
-			if f, _, exact := floatRound(q, l.ref.ft == TypeFloat32); exact {
-				ms = append(ms, setMember[float64]{f, l.floatCanon(f)})
-			}
-		}
-		l.set.f, l.set.canon = sortedMembers(ms, cmp.Compare[float64])
+			f, _, exact := floatRound(q, l.ref.ft == Float32)
+			return setMember[float64]{f, l.floatCanon(f)}, exact, nil
+		}, cmp.Compare[float64])
 	case domBytes:
-		var ms []setMember[[]byte]
-		for _, v := range args {
-			if v == nil {
-				return nilArgError(l.ref)
-			}
+		l.set.b, l.set.canon, err = setOf(l, args, func(v any) (setMember[[]byte], bool, error) {
 			b, err := bytesArg(l.ref, v)
-			if err != nil {
-				return err
-			}
-			ms = append(ms, setMember[[]byte]{b, l.bytesCanon(b)})
-		}
-		l.set.b, l.set.canon = sortedMembers(ms, bytes.Compare)
+			return setMember[[]byte]{b, l.bytesCanon(b)}, err == nil, err
+		}, bytes.Compare)
 	case domTime:
-		var ms []setMember[timeKey]
-		for _, v := range args {
-			if v == nil {
-				return nilArgError(l.ref)
-			}
+		l.set.t, l.set.canon, err = setOf(l, args, func(v any) (setMember[timeKey], bool, error) {
 			cv, err := convertArg(l.ref, v)
 			if err != nil {
-				return err
+				return setMember[timeKey]{}, false, err
 			}
 			tm := cv.(time.Time)
-			ms = append(ms, setMember[timeKey]{timeKey{tm.Unix(), int32(tm.Nanosecond())}, tm})
-		}
-		l.set.t, l.set.canon = sortedMembers(ms, timeKey.compare)
+			return setMember[timeKey]{timeKey{tm.Unix(), int32(tm.Nanosecond())}, tm}, true, nil
+		}, timeKey.compare)
 	case domDecimal:
-		var ms []setMember[decimal.Decimal]
-		for _, v := range args {
-			if v == nil {
-				return nilArgError(l.ref)
-			}
+		l.set.d, l.set.canon, err = setOf(l, args, func(v any) (setMember[decimal.Decimal], bool, error) {
 			cv, err := convertArg(l.ref, v)
 			if err != nil {
-				return err
+				return setMember[decimal.Decimal]{}, false, err
 			}
-			ms = append(ms, setMember[decimal.Decimal]{cv.(decimal.Decimal), cv})
-		}
-		l.set.d, l.set.canon = sortedMembers(ms, decimal.Decimal.Cmp)
+			return setMember[decimal.Decimal]{cv.(decimal.Decimal), cv}, true, nil
+		}, decimal.Decimal.Cmp)
 	default: // domJSON
-		var ms []setMember[[]byte]
-		for _, v := range args {
-			if v == nil {
-				return nilArgError(l.ref)
-			}
+		l.set.b, l.set.canon, err = setOf(l, args, func(v any) (setMember[[]byte], bool, error) {
 			cv, err := convertArg(l.ref, v)
 			if err != nil {
-				return err
+				return setMember[[]byte]{}, false, err
 			}
 			text, err := json.Marshal(cv)
 			if err != nil {
-				return argError(l.ref, v, err.Error())
+				return setMember[[]byte]{}, false, argError(l.ref, v, err.Error())
 			}
-			ms = append(ms, setMember[[]byte]{text, cv})
-		}
-		l.set.b, l.set.canon = sortedMembers(ms, bytes.Compare)
+			return setMember[[]byte]{text, cv}, true, nil
+		}, bytes.Compare)
 	}
-	return nil
+	return err
+}
+
+// intMember returns the set member function of an integer-domain field:
+// an argument that is not an integer within the field's range is left out.
+// pick takes the domain value from the bound intBound builds.
+func intMember[T int64 | uint64](l *leafCond, pick func(qbound) T) func(any) (setMember[T], bool, error) {
+	dlo, dhi := intDomainRange(l.ref)
+	return func(v any) (setMember[T], bool, error) {
+		q, err := numArgFor(l.ref, v)
+		if err != nil || q.r == nil || !q.r.IsInt() {
+			return setMember[T]{}, false, err
+		}
+		x := q.r.Num()
+		if x.Cmp(dlo) < 0 || x.Cmp(dhi) > 0 {
+			return setMember[T]{}, false, nil
+		}
+		b := l.intBound(x)
+		return setMember[T]{pick(b), b.canon}, true, nil
+	}
+}
+
+// setOf converts each argument of an In / NotIn with member, which reports
+// false for a value the field can never hold (left out: it matches no
+// row), and returns the sorted set without duplicates and the canonical
+// values in the same order. A nil argument is an error.
+func setOf[T any](l *leafCond, args []any, member func(v any) (setMember[T], bool, error), compare func(a, b T) int) ([]T, []any, error) {
+	var ms []setMember[T]
+	for _, v := range args {
+		if v == nil {
+			return nil, nil, nilArgError(l.ref)
+		}
+		m, keep, err := member(v)
+		if err != nil {
+			return nil, nil, err
+		}
+		if keep {
+			ms = append(ms, m)
+		}
+	}
+	vs, cs := sortedMembers(ms, compare)
+	return vs, cs, nil
 }
 
 // formatBound prints a bound's canonical value: "-∞" or "∞" for a missing
