@@ -147,13 +147,25 @@ func (t FieldType) desc() *typeDesc {
 	return &typeDescs[TypeInvalid]
 }
 
-// class returns the class of t (classInvalid for an invalid type).
-func (t FieldType) class() typeClass {
-	if t < numFieldTypes {
-		return typeDescs[t].class
-	}
-	return classInvalid
+// typeLayout is the part of a descriptor the hot paths (ROW1 decode,
+// filters, index keys) read for every value.
+type typeLayout struct {
+	class typeClass
+	width uint8 // typeDesc.width
 }
+
+// typeLayouts holds the layout of every FieldType value, copied from
+// typeDescs. It covers the whole uint8 range, so a lookup needs no bounds
+// check, and an invalid value reads classInvalid, width 0.
+var typeLayouts = func() (l [1 << 8]typeLayout) {
+	for t, d := range typeDescs {
+		l[t] = typeLayout{class: d.class, width: d.width}
+	}
+	return l
+}()
+
+// class returns the class of t (classInvalid for an invalid type).
+func (t FieldType) class() typeClass { return typeLayouts[t].class }
 
 // isInteger reports whether t is in the signed or unsigned integer class.
 func (c typeClass) isInteger() bool { return c == classSigned || c == classUnsigned }
@@ -181,11 +193,8 @@ func parseFieldType(name string) (FieldType, bool) {
 // true, or 0 and false for variable-width types (String, Decimal, Time,
 // Object, Array, Bytes).
 func (t FieldType) fixedWidth() (int, bool) {
-	if t < numFieldTypes {
-		w := int(typeDescs[t].width)
-		return w, w != 0
-	}
-	return 0, false
+	w := int(typeLayouts[t].width)
+	return w, w != 0
 }
 
 // signedValue returns x as the canonical Go value of t, a type of

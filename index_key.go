@@ -149,9 +149,10 @@ func appendIndexKeyRaw(dst []byte, v rowView, i int, t FieldType, raw []byte) ([
 	}
 	dst = append(dst, idxTagValue)
 	switch t.class() {
-	case classSigned, classUnsigned:
-		u, signed, _ := rowInt(t, raw)
-		return idxAppendInt(dst, len(raw), signed, u), nil
+	case classSigned:
+		return idxAppendInt(dst, len(raw), true, uint64(leInt(raw))), nil
+	case classUnsigned:
+		return idxAppendInt(dst, len(raw), false, leUint(raw)), nil
 	case classBool:
 		if raw[0] > 1 {
 			return dst[:len(dst)-1], v.fieldCorrupt(i, t, "bool byte 0x%02x", raw[0])

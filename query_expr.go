@@ -686,21 +686,21 @@ func (l *leafCond) evalDecimal(d decimalValue) tri {
 // rawInt reads a signed integer field (Int…Int64, Rune, Duration) from its
 // encoded bytes; false when the width is wrong.
 func rawInt(ft FieldType, b []byte) (int64, bool) {
-	u, signed, ok := rowInt(ft, b)
-	return int64(u), ok && signed
+	if l := typeLayouts[ft]; l.class != classSigned || len(b) != int(l.width) {
+		return 0, false
+	}
+	return leInt(b), true
 }
 
 // rawUint reads an unsigned integer field (Uint…Uint64, Byte) or a Bool
 // (as 0 or 1) from its encoded bytes; false when the bytes are invalid.
 func rawUint(ft FieldType, b []byte) (uint64, bool) {
-	if ft == TypeBool {
-		if len(b) == 1 && (b[0] == rowBoolFalse || b[0] == rowBoolTrue) {
-			return uint64(b[0]), true
-		}
+	l := typeLayouts[ft]
+	if len(b) != int(l.width) || (l.class != classUnsigned && l.class != classBool) {
 		return 0, false
 	}
-	u, signed, ok := rowInt(ft, b)
-	return u, ok && !signed
+	u := leUint(b)
+	return u, l.class == classUnsigned || u == rowBoolFalse || u == rowBoolTrue
 }
 
 // rawFloat reads a Float32 (widened, exactly) or Float64 field.

@@ -314,15 +314,17 @@ func (v rowView) intBits(i int, t FieldType) (u uint64, signed, null bool, err e
 	if !ok {
 		return 0, false, true, nil
 	}
-	if !t.class().isInteger() {
+	c := t.class()
+	if !c.isInteger() {
 		return 0, false, false, newError(CodeInvalidArgument, "ROW1 decode: field %d: %s is not an integer type", i, t)
 	}
-	u, signed, ok = rowInt(t, b)
-	if !ok {
-		w, _ := t.fixedWidth()
+	if w, _ := t.fixedWidth(); len(b) != w {
 		return 0, false, false, v.fieldCorrupt(i, t, "%d bytes, want %d", len(b), w)
 	}
-	return u, signed, false, nil
+	if c == classSigned {
+		return uint64(leInt(b)), true, false, nil
+	}
+	return leUint(b), false, false, nil
 }
 
 // int64At reads an integer-typed field (Int…Int64, Uint…Uint64, Byte, Rune,

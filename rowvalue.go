@@ -210,11 +210,9 @@ func (v rowView) decodeValue(i int, t FieldType, b []byte) (any, error) {
 	le := binary.LittleEndian
 	switch t.class() {
 	case classSigned:
-		x, _, _ := rowInt(t, b)
-		return signedValue(t, int64(x)), nil
+		return signedValue(t, leInt(b)), nil
 	case classUnsigned:
-		x, _, _ := rowInt(t, b)
-		return unsignedValue(t, x), nil
+		return unsignedValue(t, leUint(b)), nil
 	case classFloat:
 		if t == TypeFloat32 {
 			return math.Float32frombits(le.Uint32(b)), nil
@@ -258,39 +256,27 @@ func (v rowView) decodeJSON(i int, t FieldType, b []byte) (any, error) {
 	return a, nil
 }
 
-// rowInt reads b, the ROW1 bytes of a non-NULL field of an integer type t,
-// as 64 bits: sign-extended when t is signed (signed reports it), else
-// zero-extended. ok is false when t is no integer type or b is not t's
-// width. It is the one reader of stored integers (decode, filters, index
-// keys).
-func rowInt(t FieldType, b []byte) (u uint64, signed, ok bool) {
-	if t >= numFieldTypes {
-		return 0, false, false
-	}
-	d := &typeDescs[t]
-	if !d.class.isInteger() || len(b) != int(d.width) {
-		return 0, false, false
-	}
-	signed = d.class == classSigned
-	le := binary.LittleEndian
+// leUint reads b, the 1, 2, 4 or 8 little-endian bytes of a stored
+// integer, zero-extended; leInt sign-extends. They are the one reader of
+// stored integers (decode, rowView.intBits, the filters' rawInt and
+// rawUint, index keys); each caller checks the width against the type's
+// layout first. Both are small enough to inline.
+func leUint(b []byte) uint64 {
 	switch len(b) {
 	case 1:
-		if signed {
-			return uint64(int64(int8(b[0]))), true, true
-		}
-		return uint64(b[0]), false, true
+		return uint64(b[0])
 	case 2:
-		if signed {
-			return uint64(int64(int16(le.Uint16(b)))), true, true
-		}
-		return uint64(le.Uint16(b)), false, true
+		return uint64(binary.LittleEndian.Uint16(b))
 	case 4:
-		if signed {
-			return uint64(int64(int32(le.Uint32(b)))), true, true
-		}
-		return uint64(le.Uint32(b)), false, true
+		return uint64(binary.LittleEndian.Uint32(b))
 	}
-	return le.Uint64(b), signed, true
+	return binary.LittleEndian.Uint64(b)
+}
+
+// leInt is leUint sign-extended from the top bit of b.
+func leInt(b []byte) int64 {
+	s := 64 - 8*uint(len(b))
+	return int64(leUint(b)<<s) >> s
 }
 
 // decodeBool decodes a 1-byte Bool.
