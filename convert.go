@@ -69,101 +69,101 @@ func convertField(f *Field, v any, depth int) (any, error) {
 		return nullValue(f, v)
 	case string:
 		switch f.Type {
-		case TypeString:
+		case String:
 			return v, nil
-		case TypeBytes:
+		case Bytes:
 			return []byte(x), nil
 		}
 		return convertString(f, v, x)
 	case int64:
-		if f.Type == TypeInt64 {
+		if f.Type == Int64 {
 			return v, nil
 		}
 		return convertSigned(f, v, x)
 	case int:
-		if f.Type == TypeInt {
+		if f.Type == Int {
 			return v, nil
 		}
 		return convertSigned(f, v, int64(x))
 	case int32:
-		if f.Type == TypeInt32 || f.Type == TypeRune {
+		if f.Type == Int32 || f.Type == Rune {
 			return v, nil
 		}
 		return convertSigned(f, v, int64(x))
 	case int16:
-		if f.Type == TypeInt16 {
+		if f.Type == Int16 {
 			return v, nil
 		}
 		return convertSigned(f, v, int64(x))
 	case int8:
-		if f.Type == TypeInt8 {
+		if f.Type == Int8 {
 			return v, nil
 		}
 		return convertSigned(f, v, int64(x))
 	case uint8:
-		if f.Type == TypeUint8 || f.Type == TypeByte {
+		if f.Type == Uint8 || f.Type == Byte {
 			return v, nil
 		}
 		return convertUnsigned(f, v, uint64(x))
 	case uint16:
-		if f.Type == TypeUint16 {
+		if f.Type == Uint16 {
 			return v, nil
 		}
 		return convertUnsigned(f, v, uint64(x))
 	case uint32:
-		if f.Type == TypeUint32 {
+		if f.Type == Uint32 {
 			return v, nil
 		}
 		return convertUnsigned(f, v, uint64(x))
 	case uint64:
-		if f.Type == TypeUint64 {
+		if f.Type == Uint64 {
 			return v, nil
 		}
 		return convertUnsigned(f, v, x)
 	case uint:
-		if f.Type == TypeUint {
+		if f.Type == Uint {
 			return v, nil
 		}
 		return convertUnsigned(f, v, uint64(x))
 	case float64:
-		if f.Type == TypeFloat64 {
+		if f.Type == Float64 {
 			return v, nil
 		}
 		return convertFloat(f, v, x, 64)
 	case float32:
-		if f.Type == TypeFloat32 {
+		if f.Type == Float32 {
 			return v, nil
 		}
 		return convertFloat(f, v, float64(x), 32)
 	case bool:
-		if f.Type == TypeBool {
+		if f.Type == Bool {
 			return v, nil
 		}
 		return nil, mismatchError(f, v)
 	case []byte:
-		if f.Type == TypeBytes {
+		if f.Type == Bytes {
 			b := make([]byte, len(x))
 			copy(b, x)
 			return b, nil
 		}
 		return convertReflect(f, v, depth)
 	case time.Time:
-		if f.Type == TypeTime {
+		if f.Type == Time {
 			return canonicalTime(v, x), nil
 		}
 		return nil, mismatchError(f, v)
 	case time.Duration:
-		if f.Type == TypeDuration {
+		if f.Type == Duration {
 			return v, nil
 		}
 		return convertSigned(f, v, int64(x))
 	case decimal.Decimal:
-		if f.Type == TypeDecimal {
+		if f.Type == Decimal {
 			return checkDecimal(f, v, x)
 		}
 		return nil, mismatchError(f, v)
 	case map[string]any:
-		if f.Type == TypeObject {
+		if f.Type == Object {
 			if x == nil {
 				return map[string]any{}, nil
 			}
@@ -171,7 +171,7 @@ func convertField(f *Field, v any, depth int) (any, error) {
 		}
 		return nil, mismatchError(f, v)
 	case []any:
-		if f.Type == TypeArray {
+		if f.Type == Array {
 			if x == nil {
 				return []any{}, nil
 			}
@@ -182,9 +182,9 @@ func convertField(f *Field, v any, depth int) (any, error) {
 		return convertJSONNumber(f, v, x)
 	case json.RawMessage:
 		switch f.Type {
-		case TypeObject, TypeArray:
+		case Object, Array:
 			return convertJSON(f, v)
-		case TypeBytes:
+		case Bytes:
 			return append(make([]byte, 0, len(x)), x...), nil
 		}
 		return nil, mismatchError(f, v)
@@ -214,25 +214,25 @@ func convertReflect(f *Field, v any, depth int) (any, error) {
 	case reflect.Float64:
 		return convertFloat(f, v, rv.Float(), 64)
 	case reflect.String:
-		if f.Type == TypeString {
+		if f.Type == String {
 			return rv.String(), nil
 		}
 		return convertString(f, v, rv.String())
 	case reflect.Bool:
-		if f.Type == TypeBool {
+		if f.Type == Bool {
 			return rv.Bool(), nil
 		}
 	case reflect.Slice:
 		isBytes := rv.Type().Elem().Kind() == reflect.Uint8
 		switch {
-		case f.Type == TypeBytes && isBytes:
+		case f.Type == Bytes && isBytes:
 			src := rv.Bytes()
 			b := make([]byte, len(src))
 			copy(b, src)
 			return b, nil
-		case f.Type == TypeArray && isBytes:
+		case f.Type == Array && isBytes:
 			return nil, violation(f, "expected array, got %T (a byte slice; use a bytes field)", v)
-		case f.Type == TypeArray:
+		case f.Type == Array:
 			if rv.IsNil() {
 				return []any{}, nil
 			}
@@ -240,7 +240,7 @@ func convertReflect(f *Field, v any, depth int) (any, error) {
 		}
 	case reflect.Array:
 		switch f.Type {
-		case TypeBytes:
+		case Bytes:
 			if rv.Type().Elem().Kind() == reflect.Uint8 {
 				b := make([]byte, rv.Len())
 				for i := range b {
@@ -248,18 +248,18 @@ func convertReflect(f *Field, v any, depth int) (any, error) {
 				}
 				return b, nil
 			}
-		case TypeArray:
+		case Array:
 			return convertJSON(f, v)
 		}
 	case reflect.Map:
-		if f.Type == TypeObject {
+		if f.Type == Object {
 			if rv.IsNil() {
 				return map[string]any{}, nil
 			}
 			return convertJSON(f, v)
 		}
 	case reflect.Struct:
-		if f.Type == TypeObject && rv.Type() != schTimeType && rv.Type() != schDecimalType {
+		if f.Type == Object && rv.Type() != schTimeType && rv.Type() != schDecimalType {
 			return convertJSON(f, v)
 		}
 	}
@@ -281,7 +281,7 @@ func convertSigned(f *Field, orig any, n int64) (any, error) {
 		}
 		return convertUnsigned(f, orig, uint64(n))
 	case classFloat:
-		if f.Type == TypeFloat32 {
+		if f.Type == Float32 {
 			return float32(n), nil
 		}
 		return float64(n), nil
@@ -306,7 +306,7 @@ func convertUnsigned(f *Field, orig any, u uint64) (any, error) {
 		}
 		return convertSigned(f, orig, int64(u))
 	case classFloat:
-		if f.Type == TypeFloat32 {
+		if f.Type == Float32 {
 			return float32(u), nil
 		}
 		return float64(u), nil
@@ -322,14 +322,14 @@ func convertUnsigned(f *Field, orig any, u uint64) (any, error) {
 // the float32 range, NaN and ±Inf.
 func convertFloat(f *Field, orig any, x float64, bits int) (any, error) {
 	switch f.Type {
-	case TypeFloat64:
+	case Float64:
 		return x, nil
-	case TypeFloat32:
+	case Float32:
 		if bits == 64 && !math.IsNaN(x) && !math.IsInf(x, 0) && math.Abs(x) > math.MaxFloat32 {
 			return nil, rangeError(f, orig)
 		}
 		return float32(x), nil
-	case TypeDecimal:
+	case Decimal:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return nil, violation(f, "value %v (%T) is not a finite number for decimal field", orig, orig)
 		}
@@ -361,17 +361,17 @@ func convertFloat(f *Field, orig any, x float64, bits int) (any, error) {
 // (time.ParseDuration) and Rune (exactly one rune).
 func convertString(f *Field, orig any, s string) (any, error) {
 	switch f.Type {
-	case TypeString:
+	case String:
 		return s, nil
-	case TypeBytes:
+	case Bytes:
 		return []byte(s), nil
-	case TypeTime:
+	case Time:
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
 			return nil, violation(f, "string %s (%T) is not an RFC 3339 time", quoteShort(s), orig)
 		}
 		return t, nil
-	case TypeDecimal:
+	case Decimal:
 		if len(s) > maxDecimalTextLen {
 			return nil, violation(f, "decimal string of %d bytes (%T) is longer than the limit of %d", len(s), orig, maxDecimalTextLen)
 		}
@@ -380,13 +380,13 @@ func convertString(f *Field, orig any, s string) (any, error) {
 			return nil, violation(f, "string %s (%T) is not a decimal number", quoteShort(s), orig)
 		}
 		return checkDecimal(f, orig, d)
-	case TypeDuration:
+	case Duration:
 		d, err := time.ParseDuration(s)
 		if err != nil {
 			return nil, violation(f, "string %s (%T) is not a duration (time.ParseDuration)", quoteShort(s), orig)
 		}
 		return d, nil
-	case TypeRune:
+	case Rune:
 		r, size := utf8.DecodeRuneInString(s)
 		if size == 0 || size != len(s) || (r == utf8.RuneError && size == 1) {
 			return nil, violation(f, "string %s (%T) is not exactly one UTF-8 rune", quoteShort(s), orig)
@@ -482,11 +482,11 @@ func convertJSON(f *Field, v any) (result any, err error) {
 	case nil:
 		return nullValue(f, v)
 	case map[string]any:
-		if f.Type == TypeObject {
+		if f.Type == Object {
 			return out, nil
 		}
 	case []any:
-		if f.Type == TypeArray {
+		if f.Type == Array {
 			return out, nil
 		}
 	}
@@ -494,7 +494,7 @@ func convertJSON(f *Field, v any) (result any, err error) {
 }
 
 func jsonKindName(t FieldType) string {
-	if t == TypeArray {
+	if t == Array {
 		return "array"
 	}
 	return "object"
@@ -588,7 +588,7 @@ func (s *Schema) rowFromMapInto(vals []any, m map[string]any, borrow bool) (rowV
 			continue
 		}
 		found++
-		if _, isBytes := v.([]byte); borrow && isBytes && f.Type == TypeBytes {
+		if _, isBytes := v.([]byte); borrow && isBytes && f.Type == Bytes {
 			vals[i] = v
 			continue
 		}
@@ -742,7 +742,7 @@ func structDirectFor(t reflect.Type, ft FieldType) structDirect {
 	c := ft.class()
 	numeric := c.isInteger() || c == classFloat || c == classDecimal
 	switch k := t.Kind(); {
-	case k == reflect.String && ft == TypeString:
+	case k == reflect.String && ft == String:
 		return structString
 	case k >= reflect.Int && k <= reflect.Int64 && numeric:
 		return structSigned
@@ -750,9 +750,9 @@ func structDirectFor(t reflect.Type, ft FieldType) structDirect {
 		return structUnsigned
 	case (k == reflect.Float32 || k == reflect.Float64) && c == classFloat:
 		return structFloat
-	case k == reflect.Bool && ft == TypeBool:
+	case k == reflect.Bool && ft == Bool:
 		return structBool
-	case k == reflect.Slice && t.Elem().Kind() == reflect.Uint8 && ft == TypeBytes:
+	case k == reflect.Slice && t.Elem().Kind() == reflect.Uint8 && ft == Bytes:
 		return structBytes
 	}
 	return structGeneric

@@ -27,59 +27,126 @@ import (
 // come back as float64 (encoding/json's rules). A NULL is a nil interface.
 type FieldType uint8
 
-// The 22 field types.
+// The 22 field types. TypeInvalid, the zero value, is none of them.
 const (
-	TypeInvalid  FieldType = iota // zero value, never valid in a schema
-	TypeInt                       // int (64-bit on every supported platform)
-	TypeInt8                      // int8
-	TypeInt16                     // int16
-	TypeInt32                     // int32
-	TypeInt64                     // int64
-	TypeUint                      // uint
-	TypeUint8                     // uint8
-	TypeUint16                    // uint16
-	TypeUint32                    // uint32
-	TypeUint64                    // uint64
-	TypeFloat32                   // float32
-	TypeFloat64                   // float64
-	TypeString                    // string (UTF-8 not enforced; bytes compare bytewise)
-	TypeBool                      // bool
-	TypeByte                      // byte
-	TypeRune                      // rune
-	TypeDecimal                   // shopspring decimal.Decimal, exact
-	TypeTime                      // time.Time, nanosecond precision, zone kept
-	TypeDuration                  // time.Duration
-	TypeObject                    // map/struct, stored as JSON
-	TypeArray                     // slice/array, stored as JSON
-	TypeBytes                     // []byte, raw
+	TypeInvalid FieldType = iota // zero value, never valid in a schema
+	Int                          // int (64-bit on every supported platform)
+	Int8                         // int8
+	Int16                        // int16
+	Int32                        // int32
+	Int64                        // int64
+	Uint                         // uint
+	Uint8                        // uint8
+	Uint16                       // uint16
+	Uint32                       // uint32
+	Uint64                       // uint64
+	Float32                      // float32
+	Float64                      // float64
+	String                       // string (UTF-8 not enforced; bytes compare bytewise)
+	Bool                         // bool
+	Byte                         // byte
+	Rune                         // rune
+	Decimal                      // shopspring decimal.Decimal, exact
+	Time                         // time.Time, nanosecond precision, zone kept
+	Duration                     // time.Duration
+	Object                       // map/struct, stored as JSON
+	Array                        // slice/array, stored as JSON
+	Bytes                        // []byte, raw
 
 	numFieldTypes // one past the last valid type
 )
 
-// Short aliases (srdb.Int, srdb.String, …) used in schema literals.
+// The long spellings of the field types, from before the short names were
+// the only ones the documentation uses. They are the same values.
 const (
-	Int      = TypeInt
-	Int8     = TypeInt8
-	Int16    = TypeInt16
-	Int32    = TypeInt32
-	Int64    = TypeInt64
-	Uint     = TypeUint
-	Uint8    = TypeUint8
-	Uint16   = TypeUint16
-	Uint32   = TypeUint32
-	Uint64   = TypeUint64
-	Float32  = TypeFloat32
-	Float64  = TypeFloat64
-	String   = TypeString
-	Bool     = TypeBool
-	Byte     = TypeByte
-	Rune     = TypeRune
-	Decimal  = TypeDecimal
-	Time     = TypeTime
-	Duration = TypeDuration
-	Object   = TypeObject
-	Array    = TypeArray
-	Bytes    = TypeBytes
+	// TypeInt is the long spelling of Int.
+	//
+	// Deprecated: use Int.
+	TypeInt = Int
+	// TypeInt8 is the long spelling of Int8.
+	//
+	// Deprecated: use Int8.
+	TypeInt8 = Int8
+	// TypeInt16 is the long spelling of Int16.
+	//
+	// Deprecated: use Int16.
+	TypeInt16 = Int16
+	// TypeInt32 is the long spelling of Int32.
+	//
+	// Deprecated: use Int32.
+	TypeInt32 = Int32
+	// TypeInt64 is the long spelling of Int64.
+	//
+	// Deprecated: use Int64.
+	TypeInt64 = Int64
+	// TypeUint is the long spelling of Uint.
+	//
+	// Deprecated: use Uint.
+	TypeUint = Uint
+	// TypeUint8 is the long spelling of Uint8.
+	//
+	// Deprecated: use Uint8.
+	TypeUint8 = Uint8
+	// TypeUint16 is the long spelling of Uint16.
+	//
+	// Deprecated: use Uint16.
+	TypeUint16 = Uint16
+	// TypeUint32 is the long spelling of Uint32.
+	//
+	// Deprecated: use Uint32.
+	TypeUint32 = Uint32
+	// TypeUint64 is the long spelling of Uint64.
+	//
+	// Deprecated: use Uint64.
+	TypeUint64 = Uint64
+	// TypeFloat32 is the long spelling of Float32.
+	//
+	// Deprecated: use Float32.
+	TypeFloat32 = Float32
+	// TypeFloat64 is the long spelling of Float64.
+	//
+	// Deprecated: use Float64.
+	TypeFloat64 = Float64
+	// TypeString is the long spelling of String.
+	//
+	// Deprecated: use String.
+	TypeString = String
+	// TypeBool is the long spelling of Bool.
+	//
+	// Deprecated: use Bool.
+	TypeBool = Bool
+	// TypeByte is the long spelling of Byte.
+	//
+	// Deprecated: use Byte.
+	TypeByte = Byte
+	// TypeRune is the long spelling of Rune.
+	//
+	// Deprecated: use Rune.
+	TypeRune = Rune
+	// TypeDecimal is the long spelling of Decimal.
+	//
+	// Deprecated: use Decimal.
+	TypeDecimal = Decimal
+	// TypeTime is the long spelling of Time.
+	//
+	// Deprecated: use Time.
+	TypeTime = Time
+	// TypeDuration is the long spelling of Duration.
+	//
+	// Deprecated: use Duration.
+	TypeDuration = Duration
+	// TypeObject is the long spelling of Object.
+	//
+	// Deprecated: use Object.
+	TypeObject = Object
+	// TypeArray is the long spelling of Array.
+	//
+	// Deprecated: use Array.
+	TypeArray = Array
+	// TypeBytes is the long spelling of Bytes.
+	//
+	// Deprecated: use Bytes.
+	TypeBytes = Bytes
 )
 
 // typeClass groups the field types that the codecs, comparisons and index
@@ -114,29 +181,29 @@ type typeDesc struct {
 
 // typeDescs is the descriptor of every field type, indexed by FieldType.
 var typeDescs = [numFieldTypes]typeDesc{
-	TypeInvalid:  {name: "invalid"},
-	TypeInt:      {name: "int", class: classSigned, width: 8, min: math.MinInt, max: math.MaxInt, indexable: true, goType: reflect.TypeFor[int]()},
-	TypeInt8:     {name: "int8", class: classSigned, width: 1, min: math.MinInt8, max: math.MaxInt8, indexable: true, goType: reflect.TypeFor[int8]()},
-	TypeInt16:    {name: "int16", class: classSigned, width: 2, min: math.MinInt16, max: math.MaxInt16, indexable: true, goType: reflect.TypeFor[int16]()},
-	TypeInt32:    {name: "int32", class: classSigned, width: 4, min: math.MinInt32, max: math.MaxInt32, indexable: true, goType: reflect.TypeFor[int32]()},
-	TypeInt64:    {name: "int64", class: classSigned, width: 8, min: math.MinInt64, max: math.MaxInt64, indexable: true, goType: reflect.TypeFor[int64]()},
-	TypeUint:     {name: "uint", class: classUnsigned, width: 8, max: math.MaxUint, indexable: true, goType: reflect.TypeFor[uint]()},
-	TypeUint8:    {name: "uint8", class: classUnsigned, width: 1, max: math.MaxUint8, indexable: true, goType: reflect.TypeFor[uint8]()},
-	TypeUint16:   {name: "uint16", class: classUnsigned, width: 2, max: math.MaxUint16, indexable: true, goType: reflect.TypeFor[uint16]()},
-	TypeUint32:   {name: "uint32", class: classUnsigned, width: 4, max: math.MaxUint32, indexable: true, goType: reflect.TypeFor[uint32]()},
-	TypeUint64:   {name: "uint64", class: classUnsigned, width: 8, max: math.MaxUint64, indexable: true, goType: reflect.TypeFor[uint64]()},
-	TypeFloat32:  {name: "float32", class: classFloat, width: 4, indexable: true, goType: reflect.TypeFor[float32]()},
-	TypeFloat64:  {name: "float64", class: classFloat, width: 8, indexable: true, goType: reflect.TypeFor[float64]()},
-	TypeString:   {name: "string", class: classString, indexable: true, goType: reflect.TypeFor[string]()},
-	TypeBool:     {name: "bool", class: classBool, width: 1, max: 1, indexable: true, goType: reflect.TypeFor[bool]()},
-	TypeByte:     {name: "byte", class: classUnsigned, width: 1, max: math.MaxUint8, indexable: true, goType: reflect.TypeFor[byte]()},
-	TypeRune:     {name: "rune", class: classSigned, width: 4, min: math.MinInt32, max: math.MaxInt32, indexable: true, goType: reflect.TypeFor[rune]()},
-	TypeDecimal:  {name: "decimal", class: classDecimal, indexable: true, goType: reflect.TypeFor[decimal.Decimal]()},
-	TypeTime:     {name: "time", class: classTime, indexable: true, goType: reflect.TypeFor[time.Time]()},
-	TypeDuration: {name: "duration", class: classSigned, width: 8, min: math.MinInt64, max: math.MaxInt64, indexable: true, goType: reflect.TypeFor[time.Duration]()},
-	TypeObject:   {name: "object", class: classJSON, goType: reflect.TypeFor[map[string]any]()},
-	TypeArray:    {name: "array", class: classJSON, goType: reflect.TypeFor[[]any]()},
-	TypeBytes:    {name: "bytes", class: classBytes, indexable: true, goType: reflect.TypeFor[[]byte]()},
+	TypeInvalid: {name: "invalid"},
+	Int:         {name: "int", class: classSigned, width: 8, min: math.MinInt, max: math.MaxInt, indexable: true, goType: reflect.TypeFor[int]()},
+	Int8:        {name: "int8", class: classSigned, width: 1, min: math.MinInt8, max: math.MaxInt8, indexable: true, goType: reflect.TypeFor[int8]()},
+	Int16:       {name: "int16", class: classSigned, width: 2, min: math.MinInt16, max: math.MaxInt16, indexable: true, goType: reflect.TypeFor[int16]()},
+	Int32:       {name: "int32", class: classSigned, width: 4, min: math.MinInt32, max: math.MaxInt32, indexable: true, goType: reflect.TypeFor[int32]()},
+	Int64:       {name: "int64", class: classSigned, width: 8, min: math.MinInt64, max: math.MaxInt64, indexable: true, goType: reflect.TypeFor[int64]()},
+	Uint:        {name: "uint", class: classUnsigned, width: 8, max: math.MaxUint, indexable: true, goType: reflect.TypeFor[uint]()},
+	Uint8:       {name: "uint8", class: classUnsigned, width: 1, max: math.MaxUint8, indexable: true, goType: reflect.TypeFor[uint8]()},
+	Uint16:      {name: "uint16", class: classUnsigned, width: 2, max: math.MaxUint16, indexable: true, goType: reflect.TypeFor[uint16]()},
+	Uint32:      {name: "uint32", class: classUnsigned, width: 4, max: math.MaxUint32, indexable: true, goType: reflect.TypeFor[uint32]()},
+	Uint64:      {name: "uint64", class: classUnsigned, width: 8, max: math.MaxUint64, indexable: true, goType: reflect.TypeFor[uint64]()},
+	Float32:     {name: "float32", class: classFloat, width: 4, indexable: true, goType: reflect.TypeFor[float32]()},
+	Float64:     {name: "float64", class: classFloat, width: 8, indexable: true, goType: reflect.TypeFor[float64]()},
+	String:      {name: "string", class: classString, indexable: true, goType: reflect.TypeFor[string]()},
+	Bool:        {name: "bool", class: classBool, width: 1, max: 1, indexable: true, goType: reflect.TypeFor[bool]()},
+	Byte:        {name: "byte", class: classUnsigned, width: 1, max: math.MaxUint8, indexable: true, goType: reflect.TypeFor[byte]()},
+	Rune:        {name: "rune", class: classSigned, width: 4, min: math.MinInt32, max: math.MaxInt32, indexable: true, goType: reflect.TypeFor[rune]()},
+	Decimal:     {name: "decimal", class: classDecimal, indexable: true, goType: reflect.TypeFor[decimal.Decimal]()},
+	Time:        {name: "time", class: classTime, indexable: true, goType: reflect.TypeFor[time.Time]()},
+	Duration:    {name: "duration", class: classSigned, width: 8, min: math.MinInt64, max: math.MaxInt64, indexable: true, goType: reflect.TypeFor[time.Duration]()},
+	Object:      {name: "object", class: classJSON, goType: reflect.TypeFor[map[string]any]()},
+	Array:       {name: "array", class: classJSON, goType: reflect.TypeFor[[]any]()},
+	Bytes:       {name: "bytes", class: classBytes, indexable: true, goType: reflect.TypeFor[[]byte]()},
 }
 
 // desc returns the descriptor of t; an out-of-range t gets TypeInvalid's.
@@ -181,7 +248,7 @@ func (t FieldType) Valid() bool { return t > TypeInvalid && t < numFieldTypes }
 
 // parseFieldType maps a name produced by String back to its type.
 func parseFieldType(name string) (FieldType, bool) {
-	for t := TypeInt; t < numFieldTypes; t++ {
+	for t := Int; t < numFieldTypes; t++ {
 		if typeDescs[t].name == name {
 			return t, true
 		}
@@ -202,15 +269,15 @@ func (t FieldType) fixedWidth() (int, bool) {
 // signed integer value of a field type.
 func signedValue(t FieldType, x int64) any {
 	switch t {
-	case TypeInt:
+	case Int:
 		return int(x)
-	case TypeInt8:
+	case Int8:
 		return int8(x)
-	case TypeInt16:
+	case Int16:
 		return int16(x)
-	case TypeInt32, TypeRune:
+	case Int32, Rune:
 		return int32(x)
-	case TypeDuration:
+	case Duration:
 		return time.Duration(x)
 	}
 	return x
@@ -220,15 +287,15 @@ func signedValue(t FieldType, x int64) any {
 // classUnsigned (or Bool: u != 0); u is within t's range.
 func unsignedValue(t FieldType, u uint64) any {
 	switch t {
-	case TypeUint:
+	case Uint:
 		return uint(u)
-	case TypeUint8, TypeByte:
+	case Uint8, Byte:
 		return uint8(u)
-	case TypeUint16:
+	case Uint16:
 		return uint16(u)
-	case TypeUint32:
+	case Uint32:
 		return uint32(u)
-	case TypeBool:
+	case Bool:
 		return u != 0
 	}
 	return u

@@ -111,7 +111,7 @@ func appendIndexKey(dst []byte, t FieldType, v any) ([]byte, error) {
 // String or Bytes values that start with p (p is a string or []byte). Use it
 // as indexRange.prefix for StartsWith.
 func encodeIndexPrefix(t FieldType, p any) ([]byte, error) {
-	if t != TypeString && t != TypeBytes {
+	if t != String && t != Bytes {
 		return nil, newError(CodeInvalidQuery, "prefix index key of a %s field", t)
 	}
 	dst := []byte{idxTagValue}
@@ -159,7 +159,7 @@ func appendIndexKeyRaw(dst []byte, v rowView, i int, t FieldType, raw []byte) ([
 		}
 		return append(dst, raw[0]), nil
 	case classFloat:
-		if t == TypeFloat32 {
+		if t == Float32 {
 			return be.AppendUint32(dst, idxFloat32Bits(math.Float32frombits(le.Uint32(raw)))), nil
 		}
 		return be.AppendUint64(dst, idxFloat64Bits(math.Float64frombits(le.Uint64(raw)))), nil

@@ -246,7 +246,7 @@ func checkQueryDecimals(ref fieldRef, op exprOp, args []any) error {
 		if !ok {
 			continue
 		}
-		if _, err := checkDecimal(&Field{Name: ref.name, Type: TypeDecimal}, v, d); err != nil {
+		if _, err := checkDecimal(&Field{Name: ref.name, Type: Decimal}, v, d); err != nil {
 			msg := err.Error()
 			if e, ok := err.(*Error); ok {
 				msg = e.Msg
@@ -313,9 +313,9 @@ type fieldRef struct {
 func resolveField(s *Schema, name string) (fieldRef, error) {
 	switch name {
 	case sysFieldSeq:
-		return fieldRef{name: name, idx: refSeq, ft: TypeInt64}, nil
+		return fieldRef{name: name, idx: refSeq, ft: Int64}, nil
 	case sysFieldTime:
-		return fieldRef{name: name, idx: refTime, ft: TypeInt64}, nil
+		return fieldRef{name: name, idx: refTime, ft: Int64}, nil
 	}
 	i := s.fieldIndex(name)
 	if i < 0 {
@@ -706,9 +706,9 @@ func rawUint(ft FieldType, b []byte) (uint64, bool) {
 // rawFloat reads a Float32 (widened, exactly) or Float64 field.
 func rawFloat(ft FieldType, b []byte) (float64, bool) {
 	switch {
-	case ft == TypeFloat64 && len(b) == 8:
+	case ft == Float64 && len(b) == 8:
 		return math.Float64frombits(binary.LittleEndian.Uint64(b)), true
-	case ft == TypeFloat32 && len(b) == 4:
+	case ft == Float32 && len(b) == 4:
 		return float64(math.Float32frombits(binary.LittleEndian.Uint32(b))), true
 	}
 	return 0, false
@@ -751,7 +751,7 @@ func expandInArgs(ft FieldType, args []any) []any {
 	if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
 		return args
 	}
-	if ft == TypeArray || ((ft == TypeBytes || ft == TypeString) && rv.Type().Elem().Kind() == reflect.Uint8) {
+	if ft == Array || ((ft == Bytes || ft == String) && rv.Type().Elem().Kind() == reflect.Uint8) {
 		return args
 	}
 	out := make([]any, rv.Len())

@@ -490,7 +490,7 @@ func (p *plan) planIndexFull(ix indexSource, ref fieldRef, desc bool) bool {
 	what := ref.name + " (whole index, for the order)"
 	if ref.ft.class() == classFloat {
 		var nan any = math.NaN()
-		if ref.ft == TypeFloat32 {
+		if ref.ft == Float32 {
 			nan = float32(math.NaN())
 		}
 		k, err := ix.encodeKey(ref.ft, nan)

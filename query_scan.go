@@ -123,9 +123,9 @@ func scanCompatible(t reflect.Type, col int, ft FieldType) bool {
 		return t == schTimeType
 	}
 	switch ft {
-	case TypeObject:
+	case Object:
 		return t == schRawJSONType || k == reflect.Map || (k == reflect.Struct && t != schTimeType && t != schDecimalType)
-	case TypeArray:
+	case Array:
 		return t == schRawJSONType || (k == reflect.Slice && !isBytes) || k == reflect.Array
 	}
 	return false
@@ -181,9 +181,9 @@ func (r *Row) scanStruct(v reflect.Value) error {
 		var ft FieldType
 		switch c.col {
 		case refSeq:
-			val, ft = r.seq, TypeInt64
+			val, ft = r.seq, Int64
 		case refTime:
-			val, ft = r.Time(), TypeTime
+			val, ft = r.Time(), Time
 		default:
 			if c.col >= len(r.vals) || (r.decoded != nil && !r.decoded[c.col]) {
 				continue // not selected
@@ -267,7 +267,7 @@ func scanAssign(dst reflect.Value, v any, ft FieldType, isTime bool) error {
 		dst.Set(sv)
 		return nil
 	}
-	if dst.Type() == schRawJSONType && (ft == TypeObject || ft == TypeArray) {
+	if dst.Type() == schRawJSONType && (ft == Object || ft == Array) {
 		b, err := json.Marshal(v)
 		if err != nil {
 			return err
@@ -343,7 +343,7 @@ func scanAssign(dst reflect.Value, v any, ft FieldType, isTime bool) error {
 			dst.SetString(x.String())
 			return nil
 		}
-	case k == reflect.Slice && dst.Type().Elem().Kind() == reflect.Uint8 && ft != TypeArray:
+	case k == reflect.Slice && dst.Type().Elem().Kind() == reflect.Uint8 && ft != Array:
 		switch x := v.(type) {
 		case string:
 			dst.SetBytes([]byte(x))
@@ -352,7 +352,7 @@ func scanAssign(dst reflect.Value, v any, ft FieldType, isTime bool) error {
 			dst.SetBytes(append([]byte(nil), x...))
 			return nil
 		}
-	case ft == TypeObject || ft == TypeArray:
+	case ft == Object || ft == Array:
 		b, err := json.Marshal(v)
 		if err != nil {
 			return err

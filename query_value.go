@@ -326,7 +326,7 @@ func numArgFor(ref fieldRef, v any) (numArg, error) {
 	if ref.idx == refTime {
 		return timeNanosArg(ref, v)
 	}
-	if ref.ft == TypeBool {
+	if ref.ft == Bool {
 		cv, err := convertArg(ref, v)
 		if err != nil {
 			return numArg{}, err
@@ -462,7 +462,7 @@ func floatRound(q numArg, f32 bool) (down, up float64, exact bool) {
 }
 
 func (l *leafCond) floatCanon(f float64) any {
-	if l.ref.ft == TypeFloat32 {
+	if l.ref.ft == Float32 {
 		return float32(f)
 	}
 	return f
@@ -551,7 +551,7 @@ func (l *leafCond) addBound(op exprOp, v any) error {
 			l.empty = true
 			return nil
 		}
-		down, up, exact := floatRound(q, l.ref.ft == TypeFloat32)
+		down, up, exact := floatRound(q, l.ref.ft == Float32)
 		b := qbound{ok: true, incl: true}
 		switch {
 		case exact:
@@ -673,7 +673,7 @@ func bytesArg(ref fieldRef, v any) ([]byte, error) {
 }
 
 func (l *leafCond) bytesCanon(b []byte) any {
-	if l.ref.ft == TypeString {
+	if l.ref.ft == String {
 		return string(b)
 	}
 	return b

@@ -66,89 +66,89 @@ const (
 func appendRowValue(dst []byte, i int, t FieldType, v any) ([]byte, error) {
 	le := binary.LittleEndian
 	switch t {
-	case TypeInt:
+	case Int:
 		if x, ok := v.(int); ok {
 			return le.AppendUint64(dst, uint64(int64(x))), nil
 		}
-	case TypeInt8:
+	case Int8:
 		if x, ok := v.(int8); ok {
 			return append(dst, byte(x)), nil
 		}
-	case TypeInt16:
+	case Int16:
 		if x, ok := v.(int16); ok {
 			return le.AppendUint16(dst, uint16(x)), nil
 		}
-	case TypeInt32, TypeRune:
+	case Int32, Rune:
 		if x, ok := v.(int32); ok {
 			return le.AppendUint32(dst, uint32(x)), nil
 		}
-	case TypeInt64:
+	case Int64:
 		if x, ok := v.(int64); ok {
 			return le.AppendUint64(dst, uint64(x)), nil
 		}
-	case TypeUint:
+	case Uint:
 		if x, ok := v.(uint); ok {
 			return le.AppendUint64(dst, uint64(x)), nil
 		}
-	case TypeUint8, TypeByte:
+	case Uint8, Byte:
 		if x, ok := v.(uint8); ok {
 			return append(dst, x), nil
 		}
-	case TypeUint16:
+	case Uint16:
 		if x, ok := v.(uint16); ok {
 			return le.AppendUint16(dst, x), nil
 		}
-	case TypeUint32:
+	case Uint32:
 		if x, ok := v.(uint32); ok {
 			return le.AppendUint32(dst, x), nil
 		}
-	case TypeUint64:
+	case Uint64:
 		if x, ok := v.(uint64); ok {
 			return le.AppendUint64(dst, x), nil
 		}
-	case TypeFloat32:
+	case Float32:
 		if x, ok := v.(float32); ok {
 			return le.AppendUint32(dst, math.Float32bits(x)), nil
 		}
-	case TypeFloat64:
+	case Float64:
 		if x, ok := v.(float64); ok {
 			return le.AppendUint64(dst, math.Float64bits(x)), nil
 		}
-	case TypeString:
+	case String:
 		if x, ok := v.(string); ok {
 			return append(dst, x...), nil
 		}
-	case TypeBytes:
+	case Bytes:
 		if x, ok := v.([]byte); ok {
 			return append(dst, x...), nil
 		}
-	case TypeBool:
+	case Bool:
 		if x, ok := v.(bool); ok {
 			if x {
 				return append(dst, rowBoolTrue), nil
 			}
 			return append(dst, rowBoolFalse), nil
 		}
-	case TypeDuration:
+	case Duration:
 		if x, ok := v.(time.Duration); ok {
 			return le.AppendUint64(dst, uint64(x)), nil
 		}
-	case TypeDecimal:
+	case Decimal:
 		if x, ok := v.(decimal.Decimal); ok {
 			return appendRowDecimal(dst, x), nil
 		}
-	case TypeTime:
+	case Time:
 		if x, ok := v.(time.Time); ok {
 			return appendRowTime(dst, i, x)
 		}
-	case TypeObject:
+	case Object:
 		if x, ok := v.(map[string]any); ok {
 			if x == nil {
 				return append(dst, "{}"...), nil
 			}
 			return appendRowJSON(dst, i, t, x)
 		}
-	case TypeArray:
+	case Array:
 		if x, ok := v.([]any); ok {
 			if x == nil {
 				return append(dst, "[]"...), nil
@@ -214,7 +214,7 @@ func (v rowView) decodeValue(i int, t FieldType, b []byte) (any, error) {
 	case classUnsigned:
 		return unsignedValue(t, leUint(b)), nil
 	case classFloat:
-		if t == TypeFloat32 {
+		if t == Float32 {
 			return math.Float32frombits(le.Uint32(b)), nil
 		}
 		return math.Float64frombits(le.Uint64(b)), nil
@@ -236,7 +236,7 @@ func (v rowView) decodeValue(i int, t FieldType, b []byte) (any, error) {
 
 // decodeJSON decodes the JSON text of an Object or Array field.
 func (v rowView) decodeJSON(i int, t FieldType, b []byte) (any, error) {
-	if t == TypeObject {
+	if t == Object {
 		var m map[string]any
 		if err := json.Unmarshal(b, &m); err != nil {
 			return nil, v.fieldCorrupt(i, t, "invalid JSON: %w", err)
@@ -282,7 +282,7 @@ func leInt(b []byte) int64 {
 // decodeBool decodes a 1-byte Bool.
 func (v rowView) decodeBool(i int, b []byte) (bool, error) {
 	if len(b) != 1 {
-		return false, v.fieldCorrupt(i, TypeBool, "%d bytes, want 1", len(b))
+		return false, v.fieldCorrupt(i, Bool, "%d bytes, want 1", len(b))
 	}
 	switch b[0] {
 	case rowBoolFalse:
@@ -290,7 +290,7 @@ func (v rowView) decodeBool(i int, b []byte) (bool, error) {
 	case rowBoolTrue:
 		return true, nil
 	}
-	return false, v.fieldCorrupt(i, TypeBool, "byte 0x%02x is neither 0 nor 1", b[0])
+	return false, v.fieldCorrupt(i, Bool, "byte 0x%02x is neither 0 nor 1", b[0])
 }
 
 // decodeDecimal decodes exponent | sign | magnitude, accepting only the
@@ -301,16 +301,16 @@ func (v rowView) decodeDecimal(i int, b []byte) (decimal.Decimal, error) {
 	exp := c.u32()
 	sign := c.u8()
 	if c.bad {
-		return decimal.Decimal{}, v.fieldCorrupt(i, TypeDecimal, "%d bytes, want at least %d", len(b), rowDecimalFixedSize)
+		return decimal.Decimal{}, v.fieldCorrupt(i, Decimal, "%d bytes, want at least %d", len(b), rowDecimalFixedSize)
 	}
 	mag := c.rest()
 	switch {
 	case sign > rowDecimalNegative:
-		return decimal.Decimal{}, v.fieldCorrupt(i, TypeDecimal, "sign byte 0x%02x is neither 0 nor 1", sign)
+		return decimal.Decimal{}, v.fieldCorrupt(i, Decimal, "sign byte 0x%02x is neither 0 nor 1", sign)
 	case len(mag) > 0 && mag[0] == 0:
-		return decimal.Decimal{}, v.fieldCorrupt(i, TypeDecimal, "coefficient has a leading zero byte")
+		return decimal.Decimal{}, v.fieldCorrupt(i, Decimal, "coefficient has a leading zero byte")
 	case len(mag) == 0 && sign == rowDecimalNegative:
-		return decimal.Decimal{}, v.fieldCorrupt(i, TypeDecimal, "negative zero coefficient")
+		return decimal.Decimal{}, v.fieldCorrupt(i, Decimal, "negative zero coefficient")
 	}
 	coef := new(big.Int).SetBytes(mag)
 	if sign == rowDecimalNegative {
@@ -328,14 +328,14 @@ func (v rowView) decodeTime(i int, b []byte) (time.Time, error) {
 	offset := c.u32()
 	nameLen := c.u16()
 	if c.bad {
-		return time.Time{}, v.fieldCorrupt(i, TypeTime, "%d bytes, want at least %d", len(b), rowTimeFixedSize)
+		return time.Time{}, v.fieldCorrupt(i, Time, "%d bytes, want at least %d", len(b), rowTimeFixedSize)
 	}
 	name := c.bytes(int(nameLen))
 	if c.bad || !c.empty() {
-		return time.Time{}, v.fieldCorrupt(i, TypeTime, "zone name of %d bytes does not fill the %d-byte field", nameLen, len(b))
+		return time.Time{}, v.fieldCorrupt(i, Time, "zone name of %d bytes does not fill the %d-byte field", nameLen, len(b))
 	}
 	if nsec >= rowNanosPerSecond {
-		return time.Time{}, v.fieldCorrupt(i, TypeTime, "nanoseconds %d out of range", nsec)
+		return time.Time{}, v.fieldCorrupt(i, Time, "nanoseconds %d out of range", nsec)
 	}
 	tm := time.Unix(int64(sec), int64(nsec))
 	return tm.In(rowTimeLocation(tm, name, int(int32(offset)), time.Local)), nil
