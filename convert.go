@@ -69,101 +69,101 @@ func convertField(f *Field, v any, depth int) (any, error) {
 		return nullValue(f, v)
 	case string:
 		switch f.Type {
-		case TypeString:
+		case String:
 			return v, nil
-		case TypeBytes:
+		case Bytes:
 			return []byte(x), nil
 		}
 		return convertString(f, v, x)
 	case int64:
-		if f.Type == TypeInt64 {
+		if f.Type == Int64 {
 			return v, nil
 		}
 		return convertSigned(f, v, x)
 	case int:
-		if f.Type == TypeInt {
+		if f.Type == Int {
 			return v, nil
 		}
 		return convertSigned(f, v, int64(x))
 	case int32:
-		if f.Type == TypeInt32 || f.Type == TypeRune {
+		if f.Type == Int32 || f.Type == Rune {
 			return v, nil
 		}
 		return convertSigned(f, v, int64(x))
 	case int16:
-		if f.Type == TypeInt16 {
+		if f.Type == Int16 {
 			return v, nil
 		}
 		return convertSigned(f, v, int64(x))
 	case int8:
-		if f.Type == TypeInt8 {
+		if f.Type == Int8 {
 			return v, nil
 		}
 		return convertSigned(f, v, int64(x))
 	case uint8:
-		if f.Type == TypeUint8 || f.Type == TypeByte {
+		if f.Type == Uint8 || f.Type == Byte {
 			return v, nil
 		}
 		return convertUnsigned(f, v, uint64(x))
 	case uint16:
-		if f.Type == TypeUint16 {
+		if f.Type == Uint16 {
 			return v, nil
 		}
 		return convertUnsigned(f, v, uint64(x))
 	case uint32:
-		if f.Type == TypeUint32 {
+		if f.Type == Uint32 {
 			return v, nil
 		}
 		return convertUnsigned(f, v, uint64(x))
 	case uint64:
-		if f.Type == TypeUint64 {
+		if f.Type == Uint64 {
 			return v, nil
 		}
 		return convertUnsigned(f, v, x)
 	case uint:
-		if f.Type == TypeUint {
+		if f.Type == Uint {
 			return v, nil
 		}
 		return convertUnsigned(f, v, uint64(x))
 	case float64:
-		if f.Type == TypeFloat64 {
+		if f.Type == Float64 {
 			return v, nil
 		}
 		return convertFloat(f, v, x, 64)
 	case float32:
-		if f.Type == TypeFloat32 {
+		if f.Type == Float32 {
 			return v, nil
 		}
 		return convertFloat(f, v, float64(x), 32)
 	case bool:
-		if f.Type == TypeBool {
+		if f.Type == Bool {
 			return v, nil
 		}
 		return nil, mismatchError(f, v)
 	case []byte:
-		if f.Type == TypeBytes {
+		if f.Type == Bytes {
 			b := make([]byte, len(x))
 			copy(b, x)
 			return b, nil
 		}
 		return convertReflect(f, v, depth)
 	case time.Time:
-		if f.Type == TypeTime {
+		if f.Type == Time {
 			return canonicalTime(v, x), nil
 		}
 		return nil, mismatchError(f, v)
 	case time.Duration:
-		if f.Type == TypeDuration {
+		if f.Type == Duration {
 			return v, nil
 		}
 		return convertSigned(f, v, int64(x))
 	case decimal.Decimal:
-		if f.Type == TypeDecimal {
+		if f.Type == Decimal {
 			return checkDecimal(f, v, x)
 		}
 		return nil, mismatchError(f, v)
 	case map[string]any:
-		if f.Type == TypeObject {
+		if f.Type == Object {
 			if x == nil {
 				return map[string]any{}, nil
 			}
@@ -171,7 +171,7 @@ func convertField(f *Field, v any, depth int) (any, error) {
 		}
 		return nil, mismatchError(f, v)
 	case []any:
-		if f.Type == TypeArray {
+		if f.Type == Array {
 			if x == nil {
 				return []any{}, nil
 			}
@@ -182,9 +182,9 @@ func convertField(f *Field, v any, depth int) (any, error) {
 		return convertJSONNumber(f, v, x)
 	case json.RawMessage:
 		switch f.Type {
-		case TypeObject, TypeArray:
+		case Object, Array:
 			return convertJSON(f, v)
-		case TypeBytes:
+		case Bytes:
 			return append(make([]byte, 0, len(x)), x...), nil
 		}
 		return nil, mismatchError(f, v)
@@ -214,25 +214,25 @@ func convertReflect(f *Field, v any, depth int) (any, error) {
 	case reflect.Float64:
 		return convertFloat(f, v, rv.Float(), 64)
 	case reflect.String:
-		if f.Type == TypeString {
+		if f.Type == String {
 			return rv.String(), nil
 		}
 		return convertString(f, v, rv.String())
 	case reflect.Bool:
-		if f.Type == TypeBool {
+		if f.Type == Bool {
 			return rv.Bool(), nil
 		}
 	case reflect.Slice:
 		isBytes := rv.Type().Elem().Kind() == reflect.Uint8
 		switch {
-		case f.Type == TypeBytes && isBytes:
+		case f.Type == Bytes && isBytes:
 			src := rv.Bytes()
 			b := make([]byte, len(src))
 			copy(b, src)
 			return b, nil
-		case f.Type == TypeArray && isBytes:
+		case f.Type == Array && isBytes:
 			return nil, violation(f, "expected array, got %T (a byte slice; use a bytes field)", v)
-		case f.Type == TypeArray:
+		case f.Type == Array:
 			if rv.IsNil() {
 				return []any{}, nil
 			}
@@ -240,7 +240,7 @@ func convertReflect(f *Field, v any, depth int) (any, error) {
 		}
 	case reflect.Array:
 		switch f.Type {
-		case TypeBytes:
+		case Bytes:
 			if rv.Type().Elem().Kind() == reflect.Uint8 {
 				b := make([]byte, rv.Len())
 				for i := range b {
@@ -248,18 +248,18 @@ func convertReflect(f *Field, v any, depth int) (any, error) {
 				}
 				return b, nil
 			}
-		case TypeArray:
+		case Array:
 			return convertJSON(f, v)
 		}
 	case reflect.Map:
-		if f.Type == TypeObject {
+		if f.Type == Object {
 			if rv.IsNil() {
 				return map[string]any{}, nil
 			}
 			return convertJSON(f, v)
 		}
 	case reflect.Struct:
-		if f.Type == TypeObject && rv.Type() != schTimeType && rv.Type() != schDecimalType {
+		if f.Type == Object && rv.Type() != schTimeType && rv.Type() != schDecimalType {
 			return convertJSON(f, v)
 		}
 	}
@@ -268,41 +268,24 @@ func convertReflect(f *Field, v any, depth int) (any, error) {
 
 // convertSigned stores the signed integer n (received as orig) in field f.
 func convertSigned(f *Field, orig any, n int64) (any, error) {
-	switch f.Type {
-	case TypeInt:
-		if n < math.MinInt || n > math.MaxInt {
+	d := f.Type.desc()
+	switch d.class {
+	case classSigned:
+		if n < d.min || n > int64(d.max) {
 			return nil, rangeError(f, orig)
 		}
-		return int(n), nil
-	case TypeInt8:
-		if n < math.MinInt8 || n > math.MaxInt8 {
-			return nil, rangeError(f, orig)
-		}
-		return int8(n), nil
-	case TypeInt16:
-		if n < math.MinInt16 || n > math.MaxInt16 {
-			return nil, rangeError(f, orig)
-		}
-		return int16(n), nil
-	case TypeInt32, TypeRune:
-		if n < math.MinInt32 || n > math.MaxInt32 {
-			return nil, rangeError(f, orig)
-		}
-		return int32(n), nil
-	case TypeInt64:
-		return n, nil
-	case TypeDuration:
-		return time.Duration(n), nil
-	case TypeUint, TypeUint8, TypeUint16, TypeUint32, TypeUint64, TypeByte:
+		return signedValue(f.Type, n), nil
+	case classUnsigned:
 		if n < 0 {
 			return nil, negativeError(f, orig)
 		}
 		return convertUnsigned(f, orig, uint64(n))
-	case TypeFloat32:
-		return float32(n), nil
-	case TypeFloat64:
+	case classFloat:
+		if f.Type == Float32 {
+			return float32(n), nil
+		}
 		return float64(n), nil
-	case TypeDecimal:
+	case classDecimal:
 		return decimal.NewFromInt(n), nil
 	}
 	return nil, mismatchError(f, orig)
@@ -310,39 +293,24 @@ func convertSigned(f *Field, orig any, n int64) (any, error) {
 
 // convertUnsigned stores the unsigned integer u (received as orig) in f.
 func convertUnsigned(f *Field, orig any, u uint64) (any, error) {
-	switch f.Type {
-	case TypeUint:
-		if u > math.MaxUint {
+	d := f.Type.desc()
+	switch d.class {
+	case classUnsigned:
+		if u > d.max {
 			return nil, rangeError(f, orig)
 		}
-		return uint(u), nil
-	case TypeUint8, TypeByte:
-		if u > math.MaxUint8 {
-			return nil, rangeError(f, orig)
-		}
-		return uint8(u), nil
-	case TypeUint16:
-		if u > math.MaxUint16 {
-			return nil, rangeError(f, orig)
-		}
-		return uint16(u), nil
-	case TypeUint32:
-		if u > math.MaxUint32 {
-			return nil, rangeError(f, orig)
-		}
-		return uint32(u), nil
-	case TypeUint64:
-		return u, nil
-	case TypeInt, TypeInt8, TypeInt16, TypeInt32, TypeInt64, TypeRune, TypeDuration:
+		return unsignedValue(f.Type, u), nil
+	case classSigned:
 		if u > math.MaxInt64 {
 			return nil, rangeError(f, orig)
 		}
 		return convertSigned(f, orig, int64(u))
-	case TypeFloat32:
-		return float32(u), nil
-	case TypeFloat64:
+	case classFloat:
+		if f.Type == Float32 {
+			return float32(u), nil
+		}
 		return float64(u), nil
-	case TypeDecimal:
+	case classDecimal:
 		return decimal.NewFromUint64(u), nil
 	}
 	return nil, mismatchError(f, orig)
@@ -354,14 +322,14 @@ func convertUnsigned(f *Field, orig any, u uint64) (any, error) {
 // the float32 range, NaN and ±Inf.
 func convertFloat(f *Field, orig any, x float64, bits int) (any, error) {
 	switch f.Type {
-	case TypeFloat64:
+	case Float64:
 		return x, nil
-	case TypeFloat32:
+	case Float32:
 		if bits == 64 && !math.IsNaN(x) && !math.IsInf(x, 0) && math.Abs(x) > math.MaxFloat32 {
 			return nil, rangeError(f, orig)
 		}
 		return float32(x), nil
-	case TypeDecimal:
+	case Decimal:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return nil, violation(f, "value %v (%T) is not a finite number for decimal field", orig, orig)
 		}
@@ -369,8 +337,8 @@ func convertFloat(f *Field, orig any, x float64, bits int) (any, error) {
 			return decimal.NewFromFloat32(float32(x)), nil
 		}
 		return decimal.NewFromFloat(x), nil
-	case TypeInt, TypeInt8, TypeInt16, TypeInt32, TypeInt64, TypeRune, TypeDuration,
-		TypeUint, TypeUint8, TypeUint16, TypeUint32, TypeUint64, TypeByte:
+	}
+	if f.Type.class().isInteger() {
 		switch {
 		case math.IsNaN(x) || math.IsInf(x, 0):
 			return nil, violation(f, "value %v (%T) is not a finite number for %s field", orig, orig, f.Type)
@@ -380,7 +348,7 @@ func convertFloat(f *Field, orig any, x float64, bits int) (any, error) {
 			return convertSigned(f, orig, int64(x))
 		case x >= 0 && x < twoPow64:
 			return convertUnsigned(f, orig, uint64(x))
-		case x < 0 && convIsUnsigned(f.Type):
+		case x < 0 && f.Type.class() == classUnsigned:
 			return nil, negativeError(f, orig)
 		}
 		return nil, rangeError(f, orig)
@@ -393,17 +361,17 @@ func convertFloat(f *Field, orig any, x float64, bits int) (any, error) {
 // (time.ParseDuration) and Rune (exactly one rune).
 func convertString(f *Field, orig any, s string) (any, error) {
 	switch f.Type {
-	case TypeString:
+	case String:
 		return s, nil
-	case TypeBytes:
+	case Bytes:
 		return []byte(s), nil
-	case TypeTime:
+	case Time:
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
 			return nil, violation(f, "string %s (%T) is not an RFC 3339 time", quoteShort(s), orig)
 		}
 		return t, nil
-	case TypeDecimal:
+	case Decimal:
 		if len(s) > maxDecimalTextLen {
 			return nil, violation(f, "decimal string of %d bytes (%T) is longer than the limit of %d", len(s), orig, maxDecimalTextLen)
 		}
@@ -412,13 +380,13 @@ func convertString(f *Field, orig any, s string) (any, error) {
 			return nil, violation(f, "string %s (%T) is not a decimal number", quoteShort(s), orig)
 		}
 		return checkDecimal(f, orig, d)
-	case TypeDuration:
+	case Duration:
 		d, err := time.ParseDuration(s)
 		if err != nil {
 			return nil, violation(f, "string %s (%T) is not a duration (time.ParseDuration)", quoteShort(s), orig)
 		}
 		return d, nil
-	case TypeRune:
+	case Rune:
 		r, size := utf8.DecodeRuneInString(s)
 		if size == 0 || size != len(s) || (r == utf8.RuneError && size == 1) {
 			return nil, violation(f, "string %s (%T) is not exactly one UTF-8 rune", quoteShort(s), orig)
@@ -431,17 +399,16 @@ func convertString(f *Field, orig any, s string) (any, error) {
 // convertJSONNumber stores a json.Number (from a decoder with UseNumber):
 // as the number it spells in numeric fields, as its text in String fields.
 func convertJSONNumber(f *Field, orig any, n json.Number) (any, error) {
-	switch f.Type {
-	case TypeString, TypeDecimal:
+	switch f.Type.class() {
+	case classString, classDecimal:
 		return convertString(f, orig, string(n))
-	case TypeFloat32, TypeFloat64:
+	case classFloat:
 		x, err := strconv.ParseFloat(string(n), 64)
 		if err != nil && !isRangeErr(err) {
 			return nil, violation(f, "json.Number %s is not a number", quoteShort(string(n)))
 		}
 		return convertFloat(f, orig, x, 64)
-	case TypeInt, TypeInt8, TypeInt16, TypeInt32, TypeInt64, TypeRune, TypeDuration,
-		TypeUint, TypeUint8, TypeUint16, TypeUint32, TypeUint64, TypeByte:
+	case classSigned, classUnsigned:
 		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
 			return convertSigned(f, orig, i)
 		}
@@ -515,11 +482,11 @@ func convertJSON(f *Field, v any) (result any, err error) {
 	case nil:
 		return nullValue(f, v)
 	case map[string]any:
-		if f.Type == TypeObject {
+		if f.Type == Object {
 			return out, nil
 		}
 	case []any:
-		if f.Type == TypeArray {
+		if f.Type == Array {
 			return out, nil
 		}
 	}
@@ -527,7 +494,7 @@ func convertJSON(f *Field, v any) (result any, err error) {
 }
 
 func jsonKindName(t FieldType) string {
-	if t == TypeArray {
+	if t == Array {
 		return "array"
 	}
 	return "object"
@@ -580,15 +547,6 @@ func negativeError(f *Field, v any) *Error {
 	return violation(f, "negative value %v (%T) for unsigned %s field", v, v, f.Type)
 }
 
-// convIsUnsigned reports whether t holds unsigned integers.
-func convIsUnsigned(t FieldType) bool {
-	switch t {
-	case TypeUint, TypeUint8, TypeUint16, TypeUint32, TypeUint64, TypeByte:
-		return true
-	}
-	return false
-}
-
 // quoteShort quotes s for an error message, cut to maxQuotedValueLen bytes.
 func quoteShort(s string) string {
 	if len(s) <= maxQuotedValueLen {
@@ -630,7 +588,7 @@ func (s *Schema) rowFromMapInto(vals []any, m map[string]any, borrow bool) (rowV
 			continue
 		}
 		found++
-		if _, isBytes := v.([]byte); borrow && isBytes && f.Type == TypeBytes {
+		if _, isBytes := v.([]byte); borrow && isBytes && f.Type == Bytes {
 			vals[i] = v
 			continue
 		}
@@ -781,20 +739,20 @@ const (
 
 // structDirectFor picks the direct reader for Go type t into field type ft.
 func structDirectFor(t reflect.Type, ft FieldType) structDirect {
-	numeric := ft != TypeString && ft != TypeBool && ft != TypeBytes && ft != TypeTime &&
-		ft != TypeObject && ft != TypeArray
+	c := ft.class()
+	numeric := c.isInteger() || c == classFloat || c == classDecimal
 	switch k := t.Kind(); {
-	case k == reflect.String && ft == TypeString:
+	case k == reflect.String && ft == String:
 		return structString
 	case k >= reflect.Int && k <= reflect.Int64 && numeric:
 		return structSigned
 	case k >= reflect.Uint && k <= reflect.Uintptr && numeric:
 		return structUnsigned
-	case (k == reflect.Float32 || k == reflect.Float64) && (ft == TypeFloat32 || ft == TypeFloat64):
+	case (k == reflect.Float32 || k == reflect.Float64) && c == classFloat:
 		return structFloat
-	case k == reflect.Bool && ft == TypeBool:
+	case k == reflect.Bool && ft == Bool:
 		return structBool
-	case k == reflect.Slice && t.Elem().Kind() == reflect.Uint8 && ft == TypeBytes:
+	case k == reflect.Slice && t.Elem().Kind() == reflect.Uint8 && ft == Bytes:
 		return structBytes
 	}
 	return structGeneric

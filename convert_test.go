@@ -679,7 +679,7 @@ func TestConvertNull(t *testing.T) {
 func TestConvertPointerLoop(t *testing.T) {
 	var p ptrLoop
 	p = ptrLoop(&p)
-	for ft := TypeInt; ft < numFieldTypes; ft++ {
+	for ft := Int; ft < numFieldTypes; ft++ {
 		require.NotPanics(t, func() {
 			_, err := convertValue(Field{Name: "f", Type: ft}, p)
 			assert.Error(t, err, "%s", ft)

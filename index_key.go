@@ -4,9 +4,6 @@ import (
 	"encoding/binary"
 	"math"
 	"math/big"
-	"time"
-
-	"github.com/shopspring/decimal"
 )
 
 // Order-preserving index keys.
@@ -81,7 +78,7 @@ const (
 // indexableType reports whether a field of type t can carry a secondary
 // index (every type but Object and Array, whose JSON has no useful order).
 func indexableType(t FieldType) bool {
-	return t.Valid() && t != TypeObject && t != TypeArray
+	return t.desc().indexable
 }
 
 // encodeIndexKey returns the index key of v, a value of a field of type t.
@@ -92,7 +89,9 @@ func encodeIndexKey(t FieldType, v any) ([]byte, error) {
 }
 
 // appendIndexKey appends the index key of v to dst (see encodeIndexKey). On
-// error dst is returned unchanged.
+// error dst is returned unchanged. The value is encoded as in a ROW1 row
+// first, so that the key comes from the one encoder a stored field's key
+// comes from (appendIndexKeyRaw).
 func appendIndexKey(dst []byte, t FieldType, v any) ([]byte, error) {
 	if v == nil {
 		return append(dst, idxTagNull), nil
@@ -100,84 +99,19 @@ func appendIndexKey(dst []byte, t FieldType, v any) ([]byte, error) {
 	if !indexableType(t) {
 		return dst, newError(CodeInvalidQuery, "%s values have no index key", t)
 	}
-	start := len(dst)
-	dst = append(dst, idxTagValue)
-	be := binary.BigEndian
-	ok := true
-	switch t {
-	case TypeInt:
-		x, k := v.(int)
-		dst, ok = be.AppendUint64(dst, uint64(x)^(1<<63)), k
-	case TypeInt64:
-		x, k := v.(int64)
-		dst, ok = be.AppendUint64(dst, uint64(x)^(1<<63)), k
-	case TypeDuration:
-		x, k := v.(time.Duration)
-		dst, ok = be.AppendUint64(dst, uint64(x)^(1<<63)), k
-	case TypeInt32, TypeRune:
-		x, k := v.(int32)
-		dst, ok = be.AppendUint32(dst, uint32(x)^(1<<31)), k
-	case TypeInt16:
-		x, k := v.(int16)
-		dst, ok = be.AppendUint16(dst, uint16(x)^(1<<15)), k
-	case TypeInt8:
-		x, k := v.(int8)
-		dst, ok = append(dst, uint8(x)^(1<<7)), k
-	case TypeUint:
-		x, k := v.(uint)
-		dst, ok = be.AppendUint64(dst, uint64(x)), k
-	case TypeUint64:
-		x, k := v.(uint64)
-		dst, ok = be.AppendUint64(dst, x), k
-	case TypeUint32:
-		x, k := v.(uint32)
-		dst, ok = be.AppendUint32(dst, x), k
-	case TypeUint16:
-		x, k := v.(uint16)
-		dst, ok = be.AppendUint16(dst, x), k
-	case TypeUint8, TypeByte:
-		x, k := v.(uint8)
-		dst, ok = append(dst, x), k
-	case TypeBool:
-		x, k := v.(bool)
-		b := byte(0)
-		if x {
-			b = 1
-		}
-		dst, ok = append(dst, b), k
-	case TypeFloat32:
-		x, k := v.(float32)
-		dst, ok = be.AppendUint32(dst, idxFloat32Bits(x)), k
-	case TypeFloat64:
-		x, k := v.(float64)
-		dst, ok = be.AppendUint64(dst, idxFloat64Bits(x)), k
-	case TypeString:
-		x, k := v.(string)
-		dst, ok = idxAppendEscapedTerm(dst, x), k
-	case TypeBytes:
-		x, k := v.([]byte)
-		dst, ok = idxAppendEscapedTerm(dst, x), k
-	case TypeTime:
-		x, k := v.(time.Time)
-		dst, ok = idxAppendTime(dst, x.Unix(), uint32(x.Nanosecond())), k
-	case TypeDecimal:
-		x, k := v.(decimal.Decimal)
-		if k {
-			dst = idxAppendDecimal(dst, x.Coefficient(), int64(x.Exponent()))
-		}
-		ok = k
+	var scratch [rowTimeFixedSize]byte
+	raw, err := appendRowValue(scratch[:0], 0, t, v)
+	if err != nil {
+		return dst, newError(CodeInvalidQuery, "%s index key: value of Go type %T", t, v)
 	}
-	if !ok {
-		return dst[:start], newError(CodeInvalidQuery, "%s index key: value of Go type %T", t, v)
-	}
-	return dst, nil
+	return appendIndexKeyRaw(dst, rowView{}, 0, t, raw)
 }
 
 // encodeIndexPrefix returns the key prefix shared by exactly the keys of the
 // String or Bytes values that start with p (p is a string or []byte). Use it
 // as indexRange.prefix for StartsWith.
 func encodeIndexPrefix(t FieldType, p any) ([]byte, error) {
-	if t != TypeString && t != TypeBytes {
+	if t != String && t != Bytes {
 		return nil, newError(CodeInvalidQuery, "prefix index key of a %s field", t)
 	}
 	dst := []byte{idxTagValue}
@@ -202,40 +136,36 @@ func appendIndexKeyFromRow(dst []byte, v rowView, i int, t FieldType) ([]byte, e
 	if !indexableType(t) {
 		return dst, newError(CodeInvalidArgument, "%s field %d is not indexable", t, i)
 	}
+	return appendIndexKeyRaw(dst, v, i, t, raw)
+}
+
+// appendIndexKeyRaw appends the index key of raw, the ROW1 encoding of a
+// non-NULL value of the indexable type t (field i of v, which names the
+// field in a corruption error). On error dst is returned unchanged.
+func appendIndexKeyRaw(dst []byte, v rowView, i int, t FieldType, raw []byte) ([]byte, error) {
 	be, le := binary.BigEndian, binary.LittleEndian
 	if w, fixed := t.fixedWidth(); fixed && len(raw) != w {
 		return dst, v.fieldCorrupt(i, t, "%d bytes, want %d", len(raw), w)
 	}
 	dst = append(dst, idxTagValue)
-	switch t {
-	case TypeInt, TypeInt64, TypeDuration:
-		return be.AppendUint64(dst, le.Uint64(raw)^(1<<63)), nil
-	case TypeInt32, TypeRune:
-		return be.AppendUint32(dst, le.Uint32(raw)^(1<<31)), nil
-	case TypeInt16:
-		return be.AppendUint16(dst, le.Uint16(raw)^(1<<15)), nil
-	case TypeInt8:
-		return append(dst, raw[0]^(1<<7)), nil
-	case TypeUint, TypeUint64:
-		return be.AppendUint64(dst, le.Uint64(raw)), nil
-	case TypeUint32:
-		return be.AppendUint32(dst, le.Uint32(raw)), nil
-	case TypeUint16:
-		return be.AppendUint16(dst, le.Uint16(raw)), nil
-	case TypeUint8, TypeByte:
-		return append(dst, raw[0]), nil
-	case TypeBool:
+	switch t.class() {
+	case classSigned:
+		return idxAppendInt(dst, len(raw), true, uint64(leInt(raw))), nil
+	case classUnsigned:
+		return idxAppendInt(dst, len(raw), false, leUint(raw)), nil
+	case classBool:
 		if raw[0] > 1 {
 			return dst[:len(dst)-1], v.fieldCorrupt(i, t, "bool byte 0x%02x", raw[0])
 		}
 		return append(dst, raw[0]), nil
-	case TypeFloat32:
-		return be.AppendUint32(dst, idxFloat32Bits(math.Float32frombits(le.Uint32(raw)))), nil
-	case TypeFloat64:
+	case classFloat:
+		if t == Float32 {
+			return be.AppendUint32(dst, idxFloat32Bits(math.Float32frombits(le.Uint32(raw)))), nil
+		}
 		return be.AppendUint64(dst, idxFloat64Bits(math.Float64frombits(le.Uint64(raw)))), nil
-	case TypeString, TypeBytes:
+	case classString, classBytes:
 		return idxAppendEscapedTerm(dst, raw), nil
-	case TypeTime:
+	case classTime:
 		if len(raw) < rowTimeFixedSize {
 			return dst[:len(dst)-1], v.fieldCorrupt(i, t, "%d bytes, want at least %d", len(raw), rowTimeFixedSize)
 		}
@@ -244,7 +174,7 @@ func appendIndexKeyFromRow(dst []byte, v rowView, i int, t FieldType) ([]byte, e
 			return dst[:len(dst)-1], v.fieldCorrupt(i, t, "nanoseconds %d out of range", nsec)
 		}
 		return idxAppendTime(dst, int64(le.Uint64(raw)), nsec), nil
-	case TypeDecimal:
+	case classDecimal:
 		d, err := v.decodeDecimal(i, raw)
 		if err != nil {
 			return dst[:len(dst)-1], err
@@ -252,6 +182,25 @@ func appendIndexKeyFromRow(dst []byte, v rowView, i int, t FieldType) ([]byte, e
 		return idxAppendDecimal(dst, d.Coefficient(), int64(d.Exponent())), nil
 	}
 	return dst[:len(dst)-1], newError(CodeInvalidArgument, "%s field %d is not indexable", t, i)
+}
+
+// idxAppendInt appends the body of the key of an integer of width bytes
+// held in u (sign-extended when signed): big-endian, with the sign bit of a
+// signed value flipped so that unsigned byte order is numeric order.
+func idxAppendInt(dst []byte, width int, signed bool, u uint64) []byte {
+	if signed {
+		u ^= 1 << (width*8 - 1)
+	}
+	be := binary.BigEndian
+	switch width {
+	case 1:
+		return append(dst, byte(u))
+	case 2:
+		return be.AppendUint16(dst, uint16(u))
+	case 4:
+		return be.AppendUint32(dst, uint32(u))
+	}
+	return be.AppendUint64(dst, u)
 }
 
 // idxFloat64Bits maps f to a uint64 whose unsigned order is f's order, with

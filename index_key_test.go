@@ -28,33 +28,33 @@ func idxRefCompare(t FieldType, a, b any) int {
 		return 1
 	}
 	switch t {
-	case TypeInt:
+	case Int:
 		return cmp.Compare(a.(int), b.(int))
-	case TypeInt8:
+	case Int8:
 		return cmp.Compare(a.(int8), b.(int8))
-	case TypeInt16:
+	case Int16:
 		return cmp.Compare(a.(int16), b.(int16))
-	case TypeInt32, TypeRune:
+	case Int32, Rune:
 		return cmp.Compare(a.(int32), b.(int32))
-	case TypeInt64:
+	case Int64:
 		return cmp.Compare(a.(int64), b.(int64))
-	case TypeDuration:
+	case Duration:
 		return cmp.Compare(a.(time.Duration), b.(time.Duration))
-	case TypeUint:
+	case Uint:
 		return cmp.Compare(a.(uint), b.(uint))
-	case TypeUint8, TypeByte:
+	case Uint8, Byte:
 		return cmp.Compare(a.(uint8), b.(uint8))
-	case TypeUint16:
+	case Uint16:
 		return cmp.Compare(a.(uint16), b.(uint16))
-	case TypeUint32:
+	case Uint32:
 		return cmp.Compare(a.(uint32), b.(uint32))
-	case TypeUint64:
+	case Uint64:
 		return cmp.Compare(a.(uint64), b.(uint64))
-	case TypeFloat32:
+	case Float32:
 		return cmp.Compare(a.(float32), b.(float32)) // NaN first in cmp; fixed below
-	case TypeFloat64:
+	case Float64:
 		return cmp.Compare(a.(float64), b.(float64))
-	case TypeBool:
+	case Bool:
 		x, y := a.(bool), b.(bool)
 		switch {
 		case x == y:
@@ -63,13 +63,13 @@ func idxRefCompare(t FieldType, a, b any) int {
 			return -1
 		}
 		return 1
-	case TypeString:
+	case String:
 		return strings.Compare(a.(string), b.(string))
-	case TypeBytes:
+	case Bytes:
 		return bytes.Compare(a.([]byte), b.([]byte))
-	case TypeTime:
+	case Time:
 		return a.(time.Time).Compare(b.(time.Time))
-	case TypeDecimal:
+	case Decimal:
 		return a.(decimal.Decimal).Cmp(b.(decimal.Decimal))
 	}
 	panic("type " + t.String())
@@ -78,7 +78,7 @@ func idxRefCompare(t FieldType, a, b any) int {
 // idxRefCompareFloat wraps idxRefCompare for floats: cmp.Compare puts NaN
 // first, the index puts it last.
 func idxRefCompareFull(t FieldType, a, b any) int {
-	if (t == TypeFloat32 || t == TypeFloat64) && a != nil && b != nil {
+	if (t == Float32 || t == Float64) && a != nil && b != nil {
 		an, bn := idxIsNaN(a), idxIsNaN(b)
 		switch {
 		case an && bn:
@@ -105,45 +105,45 @@ func idxIsNaN(v any) bool {
 // idxBoundaryValues lists the edge values of each type.
 func idxBoundaryValues(t FieldType) []any {
 	switch t {
-	case TypeInt:
+	case Int:
 		return []any{math.MinInt, math.MinInt + 1, -1, 0, 1, math.MaxInt - 1, math.MaxInt}
-	case TypeInt8:
+	case Int8:
 		return []any{int8(math.MinInt8), int8(-1), int8(0), int8(1), int8(math.MaxInt8)}
-	case TypeInt16:
+	case Int16:
 		return []any{int16(math.MinInt16), int16(-256), int16(-1), int16(0), int16(1), int16(255), int16(math.MaxInt16)}
-	case TypeInt32, TypeRune:
+	case Int32, Rune:
 		return []any{int32(math.MinInt32), int32(-1), int32(0), int32(1), int32(math.MaxInt32)}
-	case TypeInt64:
+	case Int64:
 		return []any{int64(math.MinInt64), int64(-1 << 32), int64(-1), int64(0), int64(1), int64(1 << 32), int64(math.MaxInt64)}
-	case TypeDuration:
+	case Duration:
 		return []any{time.Duration(math.MinInt64), -time.Second, time.Duration(0), time.Nanosecond, time.Duration(math.MaxInt64)}
-	case TypeUint:
+	case Uint:
 		return []any{uint(0), uint(1), uint(math.MaxInt64), uint(math.MaxInt64) + 1, uint(math.MaxUint)}
-	case TypeUint8, TypeByte:
+	case Uint8, Byte:
 		return []any{uint8(0), uint8(1), uint8(127), uint8(128), uint8(255)}
-	case TypeUint16:
+	case Uint16:
 		return []any{uint16(0), uint16(255), uint16(256), uint16(math.MaxUint16)}
-	case TypeUint32:
+	case Uint32:
 		return []any{uint32(0), uint32(1), uint32(1 << 31), uint32(math.MaxUint32)}
-	case TypeUint64:
+	case Uint64:
 		return []any{uint64(0), uint64(1), uint64(1 << 63), uint64(math.MaxUint64)}
-	case TypeFloat32:
+	case Float32:
 		return []any{float32(math.Inf(-1)), float32(-math.MaxFloat32), float32(-1), float32(-math.SmallestNonzeroFloat32),
 			float32(math.Copysign(0, -1)), float32(0), float32(math.SmallestNonzeroFloat32), float32(1), float32(math.MaxFloat32),
 			float32(math.Inf(1)), float32(math.NaN()), math.Float32frombits(0xFFC00001)}
-	case TypeFloat64:
+	case Float64:
 		return []any{math.Inf(-1), -math.MaxFloat64, -1.0, -math.SmallestNonzeroFloat64, math.Copysign(0, -1), 0.0,
 			math.SmallestNonzeroFloat64, 1.0, math.MaxFloat64, math.Inf(1), math.NaN(), math.Float64frombits(0xFFF8000000000042)}
-	case TypeBool:
+	case Bool:
 		return []any{false, true}
-	case TypeString:
+	case String:
 		return []any{"", "\x00", "\x00\x00", "\x00\x01", "\x01", "a", "a\x00", "a\x00\x00", "a\x00b", "a\x01", "a\xff", "ab", "b", "\xff", "\xff\xff"}
-	case TypeBytes:
+	case Bytes:
 		return []any{[]byte{}, []byte{0}, []byte{0, 0}, []byte{0, 1}, []byte{0, 0xFF}, []byte{1}, []byte("a"), []byte("a\x00"), []byte{0xFF}, []byte{0xFF, 0}}
-	case TypeTime:
+	case Time:
 		return []any{time.Time{}, time.Unix(-1<<40, 0), time.Unix(-1, 999_999_999), time.Unix(0, 0), time.Unix(0, 1),
 			time.Unix(1<<33, 5).In(time.FixedZone("X", 3600)), time.Unix(1<<40, 999_999_999), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)}
-	case TypeDecimal:
+	case Decimal:
 		vals := []any{}
 		for _, s := range []string{"0", "0.000", "-0", "1", "1.0", "1.5", "1.50", "-1.5", "10", "9.99", "0.1", "0.01", "-0.01",
 			"123456789012345678901234567890", "123456789012345678901234567891", "123456789012345678901234567890.5",
@@ -171,41 +171,41 @@ func idxRandomValue(t FieldType, r *rand.Rand) any {
 		return int64(r.Uint64())
 	}
 	switch t {
-	case TypeInt:
+	case Int:
 		return int(i64())
-	case TypeInt8:
+	case Int8:
 		return int8(i64())
-	case TypeInt16:
+	case Int16:
 		return int16(i64())
-	case TypeInt32, TypeRune:
+	case Int32, Rune:
 		return int32(i64())
-	case TypeInt64:
+	case Int64:
 		return i64()
-	case TypeDuration:
+	case Duration:
 		return time.Duration(i64())
-	case TypeUint:
+	case Uint:
 		return uint(i64())
-	case TypeUint8, TypeByte:
+	case Uint8, Byte:
 		return uint8(i64())
-	case TypeUint16:
+	case Uint16:
 		return uint16(i64())
-	case TypeUint32:
+	case Uint32:
 		return uint32(i64())
-	case TypeUint64:
+	case Uint64:
 		return uint64(i64())
-	case TypeFloat32:
+	case Float32:
 		if small {
 			return float32(r.IntN(9)-4) / 4
 		}
 		return math.Float32frombits(r.Uint32())
-	case TypeFloat64:
+	case Float64:
 		if small {
 			return float64(r.IntN(9)-4) / 4
 		}
 		return math.Float64frombits(r.Uint64())
-	case TypeBool:
+	case Bool:
 		return r.IntN(2) == 0
-	case TypeString, TypeBytes:
+	case String, Bytes:
 		n := r.IntN(6)
 		b := make([]byte, n)
 		for i := range b {
@@ -218,16 +218,16 @@ func idxRandomValue(t FieldType, r *rand.Rand) any {
 				b[i] = byte('a' + r.IntN(3))
 			}
 		}
-		if t == TypeString {
+		if t == String {
 			return string(b)
 		}
 		return b
-	case TypeTime:
+	case Time:
 		if small {
 			return time.Unix(r.Int64N(5)-2, r.Int64N(3)).In(time.FixedZone("Z", int(r.IntN(5)-2)*3600))
 		}
 		return time.Unix(r.Int64N(1<<50)-1<<49, r.Int64N(1e9))
-	case TypeDecimal:
+	case Decimal:
 		if small {
 			return decimal.New(r.Int64N(2001)-1000, int32(r.IntN(7)-3))
 		}
@@ -250,7 +250,7 @@ func (s randSource) Seed(int64)   {}
 // indexableTypes lists every type that takes an index.
 func indexableTypes() []FieldType {
 	var ts []FieldType
-	for t := TypeInt; t < numFieldTypes; t++ {
+	for t := Int; t < numFieldTypes; t++ {
 		if indexableType(t) {
 			ts = append(ts, t)
 		}

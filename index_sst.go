@@ -312,7 +312,7 @@ func openIndexSection(b []byte, file string, base int64) (*idxSectionReader, err
 	if len(b) < idxHeaderSize+idxIndexCRCSize {
 		return nil, s.corrupt(0, "section of %d bytes is too short", len(b))
 	}
-	c := sstCursor{b: b[:idxHeaderSize]}
+	c := byteCursor{b: b[:idxHeaderSize]}
 	if string(c.bytes(len(idxSectionMagic))) != idxSectionMagic {
 		return nil, s.corrupt(0, "bad magic")
 	}

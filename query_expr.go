@@ -2,6 +2,7 @@ package srdb
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -245,7 +246,7 @@ func checkQueryDecimals(ref fieldRef, op exprOp, args []any) error {
 		if !ok {
 			continue
 		}
-		if _, err := checkDecimal(&Field{Name: ref.name, Type: TypeDecimal}, v, d); err != nil {
+		if _, err := checkDecimal(&Field{Name: ref.name, Type: Decimal}, v, d); err != nil {
 			msg := err.Error()
 			if e, ok := err.(*Error); ok {
 				msg = e.Msg
@@ -312,9 +313,9 @@ type fieldRef struct {
 func resolveField(s *Schema, name string) (fieldRef, error) {
 	switch name {
 	case sysFieldSeq:
-		return fieldRef{name: name, idx: refSeq, ft: TypeInt64}, nil
+		return fieldRef{name: name, idx: refSeq, ft: Int64}, nil
 	case sysFieldTime:
-		return fieldRef{name: name, idx: refTime, ft: TypeInt64}, nil
+		return fieldRef{name: name, idx: refTime, ft: Int64}, nil
 	}
 	i := s.fieldIndex(name)
 	if i < 0 {
@@ -685,64 +686,29 @@ func (l *leafCond) evalDecimal(d decimalValue) tri {
 // rawInt reads a signed integer field (Int…Int64, Rune, Duration) from its
 // encoded bytes; false when the width is wrong.
 func rawInt(ft FieldType, b []byte) (int64, bool) {
-	le := binary.LittleEndian
-	switch len(b) {
-	case 8:
-		if ft == TypeInt || ft == TypeInt64 || ft == TypeDuration {
-			return int64(le.Uint64(b)), true
-		}
-	case 4:
-		if ft == TypeInt32 || ft == TypeRune {
-			return int64(int32(le.Uint32(b))), true
-		}
-	case 2:
-		if ft == TypeInt16 {
-			return int64(int16(le.Uint16(b))), true
-		}
-	case 1:
-		if ft == TypeInt8 {
-			return int64(int8(b[0])), true
-		}
+	if l := typeLayouts[ft]; l.class != classSigned || len(b) != int(l.width) {
+		return 0, false
 	}
-	return 0, false
+	return leInt(b), true
 }
 
 // rawUint reads an unsigned integer field (Uint…Uint64, Byte) or a Bool
 // (as 0 or 1) from its encoded bytes; false when the bytes are invalid.
 func rawUint(ft FieldType, b []byte) (uint64, bool) {
-	le := binary.LittleEndian
-	switch len(b) {
-	case 8:
-		if ft == TypeUint || ft == TypeUint64 {
-			return le.Uint64(b), true
-		}
-	case 4:
-		if ft == TypeUint32 {
-			return uint64(le.Uint32(b)), true
-		}
-	case 2:
-		if ft == TypeUint16 {
-			return uint64(le.Uint16(b)), true
-		}
-	case 1:
-		switch ft {
-		case TypeUint8, TypeByte:
-			return uint64(b[0]), true
-		case TypeBool:
-			if b[0] == rowBoolFalse || b[0] == rowBoolTrue {
-				return uint64(b[0]), true
-			}
-		}
+	l := typeLayouts[ft]
+	if len(b) != int(l.width) || (l.class != classUnsigned && l.class != classBool) {
+		return 0, false
 	}
-	return 0, false
+	u := leUint(b)
+	return u, l.class == classUnsigned || u == rowBoolFalse || u == rowBoolTrue
 }
 
 // rawFloat reads a Float32 (widened, exactly) or Float64 field.
 func rawFloat(ft FieldType, b []byte) (float64, bool) {
 	switch {
-	case ft == TypeFloat64 && len(b) == 8:
+	case ft == Float64 && len(b) == 8:
 		return math.Float64frombits(binary.LittleEndian.Uint64(b)), true
-	case ft == TypeFloat32 && len(b) == 4:
+	case ft == Float32 && len(b) == 4:
 		return float64(math.Float32frombits(binary.LittleEndian.Uint32(b))), true
 	}
 	return 0, false
@@ -757,25 +723,18 @@ type timeKey struct {
 }
 
 func (k timeKey) compare(o timeKey) int {
-	switch {
-	case k.sec < o.sec:
-		return -1
-	case k.sec > o.sec:
-		return 1
-	case k.nsec < o.nsec:
-		return -1
-	case k.nsec > o.nsec:
-		return 1
+	if c := cmp.Compare(k.sec, o.sec); c != 0 {
+		return c
 	}
-	return 0
+	return cmp.Compare(k.nsec, o.nsec)
 }
 
 // rawTimeKey reads the instant of an encoded Time field.
 func rawTimeKey(b []byte) (timeKey, bool) {
-	c := rowCursor{b}
-	sec, ok1 := c.u64()
-	nsec, ok2 := c.u32()
-	if !ok1 || !ok2 || nsec >= rowNanosPerSecond {
+	c := byteCursor{b: b}
+	sec := c.u64()
+	nsec := c.u32()
+	if c.bad || nsec >= rowNanosPerSecond {
 		return timeKey{}, false
 	}
 	return timeKey{sec: int64(sec), nsec: int32(nsec)}, true
@@ -792,7 +751,7 @@ func expandInArgs(ft FieldType, args []any) []any {
 	if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
 		return args
 	}
-	if ft == TypeArray || ((ft == TypeBytes || ft == TypeString) && rv.Type().Elem().Kind() == reflect.Uint8) {
+	if ft == Array || ((ft == Bytes || ft == String) && rv.Type().Elem().Kind() == reflect.Uint8) {
 		return args
 	}
 	out := make([]any, rv.Len())

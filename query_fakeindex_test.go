@@ -247,23 +247,23 @@ func (c *queryFakeCursor) close() error { c.closed = true; return nil }
 func queryFakeEncode(ft FieldType, v any) ([]byte, error) {
 	rv := reflect.ValueOf(v)
 	switch ft {
-	case TypeString:
+	case String:
 		if s, ok := v.(string); ok {
 			return []byte(s), nil
 		}
-	case TypeBytes:
+	case Bytes:
 		if b, ok := v.([]byte); ok {
 			return slices.Clone(b), nil
 		}
-	case TypeInt, TypeInt8, TypeInt16, TypeInt32, TypeInt64, TypeRune, TypeDuration:
+	case Int, Int8, Int16, Int32, Int64, Rune, Duration:
 		if rv.CanInt() {
 			return binary.BigEndian.AppendUint64(nil, uint64(rv.Int())^(1<<63)), nil
 		}
-	case TypeUint, TypeUint8, TypeUint16, TypeUint32, TypeUint64, TypeByte:
+	case Uint, Uint8, Uint16, Uint32, Uint64, Byte:
 		if rv.CanUint() {
 			return binary.BigEndian.AppendUint64(nil, rv.Uint()), nil
 		}
-	case TypeFloat32, TypeFloat64:
+	case Float32, Float64:
 		if rv.CanFloat() {
 			f := rv.Float()
 			u := math.Float64bits(f)
@@ -274,7 +274,7 @@ func queryFakeEncode(ft FieldType, v any) ([]byte, error) {
 			}
 			return binary.BigEndian.AppendUint64(nil, u), nil
 		}
-	case TypeTime:
+	case Time:
 		if tm, ok := v.(time.Time); ok {
 			b := binary.BigEndian.AppendUint64(nil, uint64(tm.Unix())^(1<<63))
 			return binary.BigEndian.AppendUint32(b, uint32(tm.Nanosecond())), nil

@@ -488,9 +488,9 @@ func (p *plan) planIndexRange(ix indexSource, l *leafCond, shape orderShape, des
 func (p *plan) planIndexFull(ix indexSource, ref fieldRef, desc bool) bool {
 	ranges := []indexRange{{}}
 	what := ref.name + " (whole index, for the order)"
-	if ref.ft == TypeFloat32 || ref.ft == TypeFloat64 {
+	if ref.ft.class() == classFloat {
 		var nan any = math.NaN()
-		if ref.ft == TypeFloat32 {
+		if ref.ft == Float32 {
 			nan = float32(math.NaN())
 		}
 		k, err := ix.encodeKey(ref.ft, nan)

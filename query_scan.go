@@ -108,23 +108,24 @@ func scanCompatible(t reflect.Type, col int, ft FieldType) bool {
 	case refTime:
 		return t == schTimeType || k == reflect.Int64
 	}
-	switch ft {
-	case TypeInt, TypeInt8, TypeInt16, TypeInt32, TypeInt64, TypeRune, TypeDuration,
-		TypeUint, TypeUint8, TypeUint16, TypeUint32, TypeUint64, TypeByte:
+	switch ft.class() {
+	case classSigned, classUnsigned:
 		return isInt || isFloat
-	case TypeFloat32, TypeFloat64:
+	case classFloat:
 		return isFloat
-	case TypeBool:
+	case classBool:
 		return k == reflect.Bool
-	case TypeString, TypeBytes:
+	case classString, classBytes:
 		return k == reflect.String || isBytes
-	case TypeDecimal:
+	case classDecimal:
 		return t == schDecimalType || k == reflect.String
-	case TypeTime:
+	case classTime:
 		return t == schTimeType
-	case TypeObject:
+	}
+	switch ft {
+	case Object:
 		return t == schRawJSONType || k == reflect.Map || (k == reflect.Struct && t != schTimeType && t != schDecimalType)
-	case TypeArray:
+	case Array:
 		return t == schRawJSONType || (k == reflect.Slice && !isBytes) || k == reflect.Array
 	}
 	return false
@@ -180,9 +181,9 @@ func (r *Row) scanStruct(v reflect.Value) error {
 		var ft FieldType
 		switch c.col {
 		case refSeq:
-			val, ft = r.seq, TypeInt64
+			val, ft = r.seq, Int64
 		case refTime:
-			val, ft = r.Time(), TypeTime
+			val, ft = r.Time(), Time
 		default:
 			if c.col >= len(r.vals) || (r.decoded != nil && !r.decoded[c.col]) {
 				continue // not selected
@@ -266,7 +267,7 @@ func scanAssign(dst reflect.Value, v any, ft FieldType, isTime bool) error {
 		dst.Set(sv)
 		return nil
 	}
-	if dst.Type() == schRawJSONType && (ft == TypeObject || ft == TypeArray) {
+	if dst.Type() == schRawJSONType && (ft == Object || ft == Array) {
 		b, err := json.Marshal(v)
 		if err != nil {
 			return err
@@ -342,7 +343,7 @@ func scanAssign(dst reflect.Value, v any, ft FieldType, isTime bool) error {
 			dst.SetString(x.String())
 			return nil
 		}
-	case k == reflect.Slice && dst.Type().Elem().Kind() == reflect.Uint8 && ft != TypeArray:
+	case k == reflect.Slice && dst.Type().Elem().Kind() == reflect.Uint8 && ft != Array:
 		switch x := v.(type) {
 		case string:
 			dst.SetBytes([]byte(x))
@@ -351,7 +352,7 @@ func scanAssign(dst reflect.Value, v any, ft FieldType, isTime bool) error {
 			dst.SetBytes(append([]byte(nil), x...))
 			return nil
 		}
-	case ft == TypeObject || ft == TypeArray:
+	case ft == Object || ft == Array:
 		b, err := json.Marshal(v)
 		if err != nil {
 			return err

@@ -116,18 +116,18 @@ func domainOf(ref fieldRef) valDomain {
 	if ref.idx < 0 {
 		return domInt
 	}
-	switch ref.ft {
-	case TypeInt, TypeInt8, TypeInt16, TypeInt32, TypeInt64, TypeRune, TypeDuration:
+	switch ref.ft.class() {
+	case classSigned:
 		return domInt
-	case TypeUint, TypeUint8, TypeUint16, TypeUint32, TypeUint64, TypeByte, TypeBool:
+	case classUnsigned, classBool:
 		return domUint
-	case TypeFloat32, TypeFloat64:
+	case classFloat:
 		return domFloat
-	case TypeString, TypeBytes:
+	case classString, classBytes:
 		return domBytes
-	case TypeTime:
+	case classTime:
 		return domTime
-	case TypeDecimal:
+	case classDecimal:
 		return domDecimal
 	}
 	return domJSON
@@ -230,9 +230,8 @@ func convertArg(ref fieldRef, v any) (any, error) {
 // ---- integer domains ----
 
 var (
-	bigMinInt64  = big.NewInt(math.MinInt64)
-	bigMaxInt64  = big.NewInt(math.MaxInt64)
-	bigMaxUint64 = new(big.Int).SetUint64(math.MaxUint64)
+	bigMinInt64 = big.NewInt(math.MinInt64)
+	bigMaxInt64 = big.NewInt(math.MaxInt64)
 )
 
 // intDomainRange returns the smallest and largest value of an integer-domain
@@ -241,25 +240,8 @@ func intDomainRange(ref fieldRef) (lo, hi *big.Int) {
 	if ref.idx < 0 {
 		return bigMinInt64, bigMaxInt64
 	}
-	switch ref.ft {
-	case TypeInt8:
-		return big.NewInt(math.MinInt8), big.NewInt(math.MaxInt8)
-	case TypeInt16:
-		return big.NewInt(math.MinInt16), big.NewInt(math.MaxInt16)
-	case TypeInt32, TypeRune:
-		return big.NewInt(math.MinInt32), big.NewInt(math.MaxInt32)
-	case TypeUint8, TypeByte:
-		return big.NewInt(0), big.NewInt(math.MaxUint8)
-	case TypeUint16:
-		return big.NewInt(0), big.NewInt(math.MaxUint16)
-	case TypeUint32:
-		return big.NewInt(0), big.NewInt(math.MaxUint32)
-	case TypeUint, TypeUint64:
-		return big.NewInt(0), bigMaxUint64
-	case TypeBool:
-		return big.NewInt(0), big.NewInt(1)
-	}
-	return bigMinInt64, bigMaxInt64 // Int, Int64, Duration
+	d := ref.ft.desc()
+	return big.NewInt(d.min), new(big.Int).SetUint64(d.max)
 }
 
 // numArg is a numeric query argument held exactly: NaN, ±Inf, or a finite
@@ -344,7 +326,7 @@ func numArgFor(ref fieldRef, v any) (numArg, error) {
 	if ref.idx == refTime {
 		return timeNanosArg(ref, v)
 	}
-	if ref.ft == TypeBool {
+	if ref.ft == Bool {
 		cv, err := convertArg(ref, v)
 		if err != nil {
 			return numArg{}, err
@@ -419,36 +401,12 @@ func canonInt(ref fieldRef, x int64) any {
 	if ref.idx < 0 {
 		return x
 	}
-	switch ref.ft {
-	case TypeInt:
-		return int(x)
-	case TypeInt8:
-		return int8(x)
-	case TypeInt16:
-		return int16(x)
-	case TypeInt32, TypeRune:
-		return int32(x)
-	case TypeDuration:
-		return time.Duration(x)
-	}
-	return x
+	return signedValue(ref.ft, x)
 }
 
 // canonUint is canonInt for the unsigned domain (and Bool).
 func canonUint(ref fieldRef, x uint64) any {
-	switch ref.ft {
-	case TypeUint:
-		return uint(x)
-	case TypeUint8, TypeByte:
-		return uint8(x)
-	case TypeUint16:
-		return uint16(x)
-	case TypeUint32:
-		return uint32(x)
-	case TypeBool:
-		return x != 0
-	}
-	return x
+	return unsignedValue(ref.ft, x)
 }
 
 // intBound builds the (inclusive) bound for integer value x.
@@ -504,7 +462,7 @@ func floatRound(q numArg, f32 bool) (down, up float64, exact bool) {
 }
 
 func (l *leafCond) floatCanon(f float64) any {
-	if l.ref.ft == TypeFloat32 {
+	if l.ref.ft == Float32 {
 		return float32(f)
 	}
 	return f
@@ -593,7 +551,7 @@ func (l *leafCond) addBound(op exprOp, v any) error {
 			l.empty = true
 			return nil
 		}
-		down, up, exact := floatRound(q, l.ref.ft == TypeFloat32)
+		down, up, exact := floatRound(q, l.ref.ft == Float32)
 		b := qbound{ok: true, incl: true}
 		switch {
 		case exact:
@@ -715,7 +673,7 @@ func bytesArg(ref fieldRef, v any) ([]byte, error) {
 }
 
 func (l *leafCond) bytesCanon(b []byte) any {
-	if l.ref.ft == TypeString {
+	if l.ref.ft == String {
 		return string(b)
 	}
 	return b
@@ -747,109 +705,100 @@ func sortedMembers[T any](ms []setMember[T], compare func(a, b T) int) ([]T, []a
 // matches no row. A value of a type that cannot be compared with the field is
 // ErrInvalidQuery.
 func (l *leafCond) buildSet(args []any) error {
+	var err error
 	switch l.dom {
 	case domInt, domUint:
-		dlo, dhi := intDomainRange(l.ref)
-		var ims []setMember[int64]
-		var ums []setMember[uint64]
-		for _, v := range args {
-			q, err := numArgFor(l.ref, v)
-			if err != nil {
-				return err
-			}
-			if q.r == nil || !q.r.IsInt() {
-				continue
-			}
-			x := q.r.Num()
-			if x.Cmp(dlo) < 0 || x.Cmp(dhi) > 0 {
-				continue
-			}
-			b := l.intBound(x)
-			if l.dom == domUint {
-				ums = append(ums, setMember[uint64]{b.u, b.canon})
-			} else {
-				ims = append(ims, setMember[int64]{b.i, b.canon})
-			}
-		}
 		if l.dom == domUint {
-			l.set.u, l.set.canon = sortedMembers(ums, cmp.Compare[uint64])
+			l.set.u, l.set.canon, err = setOf(l, args, intMember(l, func(b qbound) uint64 { return b.u }), cmp.Compare[uint64])
 		} else {
-			l.set.i, l.set.canon = sortedMembers(ims, cmp.Compare[int64])
+			l.set.i, l.set.canon, err = setOf(l, args, intMember(l, func(b qbound) int64 { return b.i }), cmp.Compare[int64])
 		}
 	case domFloat:
-		var ms []setMember[float64]
-		for _, v := range args {
+		l.set.f, l.set.canon, err = setOf(l, args, func(v any) (setMember[float64], bool, error) {
 			q, err := numArgFor(l.ref, v)
-			if err != nil {
-				return err
+			if err != nil || q.nan {
+				return setMember[float64]{}, false, err
 			}
-			if q.nan {
-				continue
-			}
-			if f, _, exact := floatRound(q, l.ref.ft == TypeFloat32); exact {
-				ms = append(ms, setMember[float64]{f, l.floatCanon(f)})
-			}
-		}
-		l.set.f, l.set.canon = sortedMembers(ms, cmp.Compare[float64])
+			f, _, exact := floatRound(q, l.ref.ft == Float32)
+			return setMember[float64]{f, l.floatCanon(f)}, exact, nil
+		}, cmp.Compare[float64])
 	case domBytes:
-		var ms []setMember[[]byte]
-		for _, v := range args {
-			if v == nil {
-				return nilArgError(l.ref)
-			}
+		l.set.b, l.set.canon, err = setOf(l, args, func(v any) (setMember[[]byte], bool, error) {
 			b, err := bytesArg(l.ref, v)
-			if err != nil {
-				return err
-			}
-			ms = append(ms, setMember[[]byte]{b, l.bytesCanon(b)})
-		}
-		l.set.b, l.set.canon = sortedMembers(ms, bytes.Compare)
+			return setMember[[]byte]{b, l.bytesCanon(b)}, err == nil, err
+		}, bytes.Compare)
 	case domTime:
-		var ms []setMember[timeKey]
-		for _, v := range args {
-			if v == nil {
-				return nilArgError(l.ref)
-			}
+		l.set.t, l.set.canon, err = setOf(l, args, func(v any) (setMember[timeKey], bool, error) {
 			cv, err := convertArg(l.ref, v)
 			if err != nil {
-				return err
+				return setMember[timeKey]{}, false, err
 			}
 			tm := cv.(time.Time)
-			ms = append(ms, setMember[timeKey]{timeKey{tm.Unix(), int32(tm.Nanosecond())}, tm})
-		}
-		l.set.t, l.set.canon = sortedMembers(ms, timeKey.compare)
+			return setMember[timeKey]{timeKey{tm.Unix(), int32(tm.Nanosecond())}, tm}, true, nil
+		}, timeKey.compare)
 	case domDecimal:
-		var ms []setMember[decimal.Decimal]
-		for _, v := range args {
-			if v == nil {
-				return nilArgError(l.ref)
-			}
+		l.set.d, l.set.canon, err = setOf(l, args, func(v any) (setMember[decimal.Decimal], bool, error) {
 			cv, err := convertArg(l.ref, v)
 			if err != nil {
-				return err
+				return setMember[decimal.Decimal]{}, false, err
 			}
-			ms = append(ms, setMember[decimal.Decimal]{cv.(decimal.Decimal), cv})
-		}
-		l.set.d, l.set.canon = sortedMembers(ms, decimal.Decimal.Cmp)
+			return setMember[decimal.Decimal]{cv.(decimal.Decimal), cv}, true, nil
+		}, decimal.Decimal.Cmp)
 	default: // domJSON
-		var ms []setMember[[]byte]
-		for _, v := range args {
-			if v == nil {
-				return nilArgError(l.ref)
-			}
+		l.set.b, l.set.canon, err = setOf(l, args, func(v any) (setMember[[]byte], bool, error) {
 			cv, err := convertArg(l.ref, v)
 			if err != nil {
-				return err
+				return setMember[[]byte]{}, false, err
 			}
 			text, err := json.Marshal(cv)
 			if err != nil {
-				return argError(l.ref, v, err.Error())
+				return setMember[[]byte]{}, false, argError(l.ref, v, err.Error())
 			}
-			ms = append(ms, setMember[[]byte]{text, cv})
-		}
-		l.set.b, l.set.canon = sortedMembers(ms, bytes.Compare)
+			return setMember[[]byte]{text, cv}, true, nil
+		}, bytes.Compare)
 	}
-	return nil
+	return err
+}
+
+// intMember returns the set member function of an integer-domain field:
+// an argument that is not an integer within the field's range is left out.
+// pick takes the domain value from the bound intBound builds.
+func intMember[T int64 | uint64](l *leafCond, pick func(qbound) T) func(any) (setMember[T], bool, error) {
+	dlo, dhi := intDomainRange(l.ref)
+	return func(v any) (setMember[T], bool, error) {
+		q, err := numArgFor(l.ref, v)
+		if err != nil || q.r == nil || !q.r.IsInt() {
+			return setMember[T]{}, false, err
+		}
+		x := q.r.Num()
+		if x.Cmp(dlo) < 0 || x.Cmp(dhi) > 0 {
+			return setMember[T]{}, false, nil
+		}
+		b := l.intBound(x)
+		return setMember[T]{pick(b), b.canon}, true, nil
+	}
+}
+
+// setOf converts each argument of an In / NotIn with member, which reports
+// false for a value the field can never hold (left out: it matches no
+// row), and returns the sorted set without duplicates and the canonical
+// values in the same order. A nil argument is an error.
+func setOf[T any](l *leafCond, args []any, member func(v any) (setMember[T], bool, error), compare func(a, b T) int) ([]T, []any, error) {
+	var ms []setMember[T]
+	for _, v := range args {
+		if v == nil {
+			return nil, nil, nilArgError(l.ref)
+		}
+		m, keep, err := member(v)
+		if err != nil {
+			return nil, nil, err
+		}
+		if keep {
+			ms = append(ms, m)
+		}
+	}
+	vs, cs := sortedMembers(ms, compare)
+	return vs, cs, nil
 }
 
 // formatBound prints a bound's canonical value: "-∞" or "∞" for a missing

@@ -314,31 +314,17 @@ func (v rowView) intBits(i int, t FieldType) (u uint64, signed, null bool, err e
 	if !ok {
 		return 0, false, true, nil
 	}
-	w, fixed := t.fixedWidth()
-	if !fixed || t == TypeBool || t == TypeFloat32 || t == TypeFloat64 {
+	c := t.class()
+	if !c.isInteger() {
 		return 0, false, false, newError(CodeInvalidArgument, "ROW1 decode: field %d: %s is not an integer type", i, t)
 	}
-	if len(b) != w {
+	if w, _ := t.fixedWidth(); len(b) != w {
 		return 0, false, false, v.fieldCorrupt(i, t, "%d bytes, want %d", len(b), w)
 	}
-	switch t {
-	case TypeInt8:
-		return uint64(int64(int8(b[0]))), true, false, nil
-	case TypeUint8, TypeByte:
-		return uint64(b[0]), false, false, nil
-	case TypeInt16:
-		return uint64(int64(int16(binary.LittleEndian.Uint16(b)))), true, false, nil
-	case TypeUint16:
-		return uint64(binary.LittleEndian.Uint16(b)), false, false, nil
-	case TypeInt32, TypeRune:
-		return uint64(int64(int32(binary.LittleEndian.Uint32(b)))), true, false, nil
-	case TypeUint32:
-		return uint64(binary.LittleEndian.Uint32(b)), false, false, nil
-	case TypeUint, TypeUint64:
-		return binary.LittleEndian.Uint64(b), false, false, nil
-	default: // TypeInt, TypeInt64, TypeDuration
-		return binary.LittleEndian.Uint64(b), true, false, nil
+	if c == classSigned {
+		return uint64(leInt(b)), true, false, nil
 	}
+	return leUint(b), false, false, nil
 }
 
 // int64At reads an integer-typed field (Int…Int64, Uint…Uint64, Byte, Rune,
@@ -371,21 +357,19 @@ func (v rowView) uint64At(i int, t FieldType) (val uint64, ok bool, err error) {
 // float64At reads a Float32 (widened) or Float64 field without allocating.
 // ok is false for NULL.
 func (v rowView) float64At(i int, t FieldType) (val float64, ok bool, err error) {
-	if t != TypeFloat32 && t != TypeFloat64 {
+	if t.class() != classFloat {
 		return 0, false, newError(CodeInvalidArgument, "ROW1 decode: field %d: %s is not a float type", i, t)
 	}
 	b, present := v.field(i)
 	if !present {
 		return 0, false, nil
 	}
-	w, _ := t.fixedWidth()
-	if len(b) != w {
+	f, good := rawFloat(t, b)
+	if !good {
+		w, _ := t.fixedWidth()
 		return 0, false, v.fieldCorrupt(i, t, "%d bytes, want %d", len(b), w)
 	}
-	if t == TypeFloat32 {
-		return float64(math.Float32frombits(binary.LittleEndian.Uint32(b))), true, nil
-	}
-	return math.Float64frombits(binary.LittleEndian.Uint64(b)), true, nil
+	return f, true, nil
 }
 
 // boolAt reads a Bool field without allocating. ok is false for NULL; a byte

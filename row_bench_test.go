@@ -48,7 +48,7 @@ func BenchmarkDecodeRowOneField(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, ok, err := v.int64At(2, TypeInt64); err != nil || !ok {
+			if _, ok, err := v.int64At(2, Int64); err != nil || !ok {
 				b.Fatal(err)
 			}
 		}
@@ -60,7 +60,7 @@ func BenchmarkDecodeRowOneField(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, ok, err := v.int64At(3, TypeUint8); err != nil || !ok {
+			if _, ok, err := v.int64At(3, Uint8); err != nil || !ok {
 				b.Fatal(err)
 			}
 		}
@@ -84,7 +84,7 @@ func BenchmarkDecodeRowOneField(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := v.value(0, TypeString); err != nil {
+			if _, err := v.value(0, String); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -15,7 +15,7 @@ import (
 func fuzzRowTypes(b []byte) []FieldType {
 	types := make([]FieldType, len(b))
 	for i, x := range b {
-		types[i] = FieldType(int(x)%int(numFieldTypes-1)) + TypeInt
+		types[i] = FieldType(int(x)%int(numFieldTypes-1)) + Int
 	}
 	return types
 }
@@ -24,7 +24,7 @@ func fuzzRowTypes(b []byte) []FieldType {
 func fuzzRowTypeBytes(types []FieldType) []byte {
 	b := make([]byte, len(types))
 	for i, t := range types {
-		b[i] = byte(t - TypeInt)
+		b[i] = byte(t - Int)
 	}
 	return b
 }
@@ -57,9 +57,9 @@ func FuzzDecodeRow(f *testing.F) {
 	seedRow(all, allVals)
 	seedRow(all, make([]any, len(all)))
 	seedRow(nil, nil)
-	seedRow([]FieldType{TypeTime, TypeTime, TypeDecimal, TypeDecimal},
+	seedRow([]FieldType{Time, Time, Decimal, Decimal},
 		[]any{time.Date(1900, 1, 1, 0, 0, 0, 1, time.FixedZone("", -3600)), time.Unix(0, 0).UTC(), decimal.Zero, decimal.New(1, -1000)})
-	seedRow([]FieldType{TypeObject, TypeArray, TypeBool}, []any{map[string]any{}, []any{}, false})
+	seedRow([]FieldType{Object, Array, Bool}, []any{map[string]any{}, []any{}, false})
 
 	// Garbage and near misses.
 	f.Add([]byte{}, []byte{})
@@ -73,7 +73,7 @@ func FuzzDecodeRow(f *testing.F) {
 	f.Add(append(wrap, make([]byte, 16)...), []byte{12})
 	f.Add(bytes.Repeat([]byte{0xff}, 64), []byte{5, 17, 18})
 
-	fixedLists := [][]FieldType{all, imTypes, {TypeObject, TypeArray, TypeDecimal, TypeTime}}
+	fixedLists := [][]FieldType{all, imTypes, {Object, Array, Decimal, Time}}
 	f.Fuzz(func(t *testing.T, buf []byte, typeBytes []byte) {
 		if len(typeBytes) > 1024 {
 			typeBytes = typeBytes[:1024]
@@ -139,7 +139,7 @@ func fuzzRowReencode(t *testing.T, v rowView, seq, ts int64, types []FieldType, 
 		if !rowValueEqual(typ, vals[i], vals2[i]) {
 			t.Fatalf("field %d (%s): %#v re-decoded as %#v", i, typ, vals[i], vals2[i])
 		}
-		if typ == TypeObject || typ == TypeArray {
+		if typ == Object || typ == Array {
 			continue // JSON text is normalised (spacing, escapes, number spelling)
 		}
 		if !bytes.Equal(v.raw(i), v2.raw(i)) || v.isNull(i) != v2.isNull(i) {

@@ -43,7 +43,7 @@ func decodeResultRow(s *Schema, buf []byte, fields []int) (*Row, error) {
 	want := func(i int) bool { return (decoded == nil || decoded[i]) && !s.isDropped(i) }
 	size := 0
 	for i, t := range types {
-		if want(i) && (t == TypeString || t == TypeBytes) {
+		if want(i) && (t == String || t == Bytes) {
 			b, _ := view.field(i)
 			size += len(b)
 		}
@@ -57,7 +57,7 @@ func decodeResultRow(s *Schema, buf []byte, fields []int) (*Row, error) {
 		if !want(i) {
 			continue
 		}
-		if t != TypeString && t != TypeBytes {
+		if t != String && t != Bytes {
 			if vals[i], err = view.value(i, t); err != nil {
 				return nil, err
 			}
@@ -66,7 +66,7 @@ func decodeResultRow(s *Schema, buf []byte, fields []int) (*Row, error) {
 		b, ok := view.field(i)
 		switch {
 		case !ok: // NULL
-		case len(b) == 0 && t == TypeString:
+		case len(b) == 0 && t == String:
 			vals[i] = ""
 		case len(b) == 0:
 			vals[i] = []byte{}
@@ -74,7 +74,7 @@ func decodeResultRow(s *Schema, buf []byte, fields []int) (*Row, error) {
 			start := len(shared)
 			shared = append(shared, b...)
 			c := shared[start:len(shared):len(shared)]
-			if t == TypeString {
+			if t == String {
 				vals[i] = unsafe.String(unsafe.SliceData(c), len(c))
 			} else {
 				vals[i] = c

@@ -21,7 +21,7 @@ import (
 // allRowTypes lists the 22 field types in enum order.
 func allRowTypes() []FieldType {
 	types := make([]FieldType, 0, numFieldTypes-1)
-	for t := TypeInt; t < numFieldTypes; t++ {
+	for t := Int; t < numFieldTypes; t++ {
 		types = append(types, t)
 	}
 	return types
@@ -36,20 +36,20 @@ func rowValueEqual(t FieldType, a, b any) bool {
 		return a == nil && b == nil
 	}
 	switch t {
-	case TypeFloat32:
+	case Float32:
 		x, ok1 := a.(float32)
 		y, ok2 := b.(float32)
 		return ok1 && ok2 && math.Float32bits(x) == math.Float32bits(y)
-	case TypeFloat64:
+	case Float64:
 		x, ok1 := a.(float64)
 		y, ok2 := b.(float64)
 		return ok1 && ok2 && math.Float64bits(x) == math.Float64bits(y)
-	case TypeDecimal:
+	case Decimal:
 		x, ok1 := a.(decimal.Decimal)
 		y, ok2 := b.(decimal.Decimal)
 		// Not x.Equal(y): that rescales, which is unbounded for fuzzed exponents.
 		return ok1 && ok2 && x.Exponent() == y.Exponent() && x.Coefficient().Cmp(y.Coefficient()) == 0
-	case TypeTime:
+	case Time:
 		x, ok1 := a.(time.Time)
 		y, ok2 := b.(time.Time)
 		if !ok1 || !ok2 {
@@ -58,7 +58,7 @@ func rowValueEqual(t FieldType, a, b any) bool {
 		xn, xo := x.Zone()
 		yn, yo := y.Zone()
 		return x.Unix() == y.Unix() && x.Nanosecond() == y.Nanosecond() && xn == yn && xo == yo
-	case TypeBytes:
+	case Bytes:
 		x, ok1 := a.([]byte)
 		y, ok2 := b.([]byte)
 		return ok1 && ok2 && bytes.Equal(x, y)
@@ -74,7 +74,7 @@ func requireRowValue(t *testing.T, typ FieldType, want, got any) {
 		require.IsType(t, want, got, "type %s", typ)
 	}
 	require.True(t, rowValueEqual(typ, want, got), "type %s: want %#v, got %#v", typ, want, got)
-	if typ == TypeTime && want != nil {
+	if typ == Time && want != nil {
 		require.Equal(t, want.(time.Time).Round(0).String(), got.(time.Time).String())
 	}
 }
@@ -103,23 +103,23 @@ func rowRoundTripCases(t *testing.T) map[FieldType][]any {
 	}
 	nsTime := time.Date(2024, 2, 29, 23, 59, 58, 123456789, time.UTC)
 	return map[FieldType][]any{
-		TypeInt:     {0, 1, -1, math.MinInt, math.MaxInt},
-		TypeInt8:    {int8(0), int8(math.MinInt8), int8(math.MaxInt8), int8(-1)},
-		TypeInt16:   {int16(0), int16(math.MinInt16), int16(math.MaxInt16)},
-		TypeInt32:   {int32(0), int32(math.MinInt32), int32(math.MaxInt32)},
-		TypeInt64:   {int64(0), int64(math.MinInt64), int64(math.MaxInt64), int64(-42)},
-		TypeUint:    {uint(0), uint(math.MaxUint)},
-		TypeUint8:   {uint8(0), uint8(math.MaxUint8)},
-		TypeUint16:  {uint16(0), uint16(math.MaxUint16)},
-		TypeUint32:  {uint32(0), uint32(math.MaxUint32)},
-		TypeUint64:  {uint64(0), uint64(math.MaxUint64), uint64(1 << 63)},
-		TypeFloat32: {float32(0), float32(math.Copysign(0, -1)), float32(math.NaN()), math.Float32frombits(0x7fa00001), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.MaxFloat32), float32(math.SmallestNonzeroFloat32), float32(-1.5)},
-		TypeFloat64: {0.0, math.Copysign(0, -1), math.NaN(), math.Float64frombits(0x7ff4000000000001), math.Inf(1), math.Inf(-1), math.MaxFloat64, math.SmallestNonzeroFloat64, -1.5e-300},
-		TypeString:  {"", "a", "héllo, 世界", "\x00\xff\xfe not utf-8", big16},
-		TypeBool:    {true, false},
-		TypeByte:    {byte(0), byte(0xff)},
-		TypeRune:    {'é', rune(math.MaxInt32), rune(-1), rune(0)},
-		TypeDecimal: {
+		Int:     {0, 1, -1, math.MinInt, math.MaxInt},
+		Int8:    {int8(0), int8(math.MinInt8), int8(math.MaxInt8), int8(-1)},
+		Int16:   {int16(0), int16(math.MinInt16), int16(math.MaxInt16)},
+		Int32:   {int32(0), int32(math.MinInt32), int32(math.MaxInt32)},
+		Int64:   {int64(0), int64(math.MinInt64), int64(math.MaxInt64), int64(-42)},
+		Uint:    {uint(0), uint(math.MaxUint)},
+		Uint8:   {uint8(0), uint8(math.MaxUint8)},
+		Uint16:  {uint16(0), uint16(math.MaxUint16)},
+		Uint32:  {uint32(0), uint32(math.MaxUint32)},
+		Uint64:  {uint64(0), uint64(math.MaxUint64), uint64(1 << 63)},
+		Float32: {float32(0), float32(math.Copysign(0, -1)), float32(math.NaN()), math.Float32frombits(0x7fa00001), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.MaxFloat32), float32(math.SmallestNonzeroFloat32), float32(-1.5)},
+		Float64: {0.0, math.Copysign(0, -1), math.NaN(), math.Float64frombits(0x7ff4000000000001), math.Inf(1), math.Inf(-1), math.MaxFloat64, math.SmallestNonzeroFloat64, -1.5e-300},
+		String:  {"", "a", "héllo, 世界", "\x00\xff\xfe not utf-8", big16},
+		Bool:    {true, false},
+		Byte:    {byte(0), byte(0xff)},
+		Rune:    {'é', rune(math.MaxInt32), rune(-1), rune(0)},
+		Decimal: {
 			mustDecimal(t, "123456789012345678901234567890.123456789"),
 			mustDecimal(t, "-98765432109876543210987654321098765"),
 			decimal.Zero,
@@ -131,7 +131,7 @@ func rowRoundTripCases(t *testing.T) map[FieldType][]any {
 			decimal.New(100, 0), // kept as 100×10^0, not 1×10^2
 			mustDecimal(t, "-0.000000000000000000000000000000000001"),
 		},
-		TypeTime: {
+		Time: {
 			nsTime,
 			time.Date(2024, 7, 1, 12, 0, 0, 1, time.Local),
 			time.Date(2024, 7, 1, 12, 0, 0, 999999999, tokyo(t)),
@@ -143,18 +143,18 @@ func rowRoundTripCases(t *testing.T) map[FieldType][]any {
 			time.Time{},
 			time.Now(), // carries a monotonic reading, which is dropped
 		},
-		TypeDuration: {time.Duration(0), time.Duration(math.MinInt64), time.Duration(math.MaxInt64), -time.Nanosecond},
-		TypeObject: {
+		Duration: {time.Duration(0), time.Duration(math.MinInt64), time.Duration(math.MaxInt64), -time.Nanosecond},
+		Object: {
 			map[string]any{},
 			map[string]any{"a": 1.5, "b": "x", "c": true, "d": nil,
 				"nested": map[string]any{"list": []any{1.0, "two", []any{}, map[string]any{"deep": false}}},
 				"<html>": "&"},
 		},
-		TypeArray: {
+		Array: {
 			[]any{},
 			[]any{1.0, -2.5, "s", nil, true, []any{[]any{map[string]any{"k": []any{3.0}}}}},
 		},
-		TypeBytes: {[]byte{}, []byte{0, 1, 2, 0xff}, []byte(big16)},
+		Bytes: {[]byte{}, []byte{0, 1, 2, 0xff}, []byte(big16)},
 	}
 }
 
@@ -166,7 +166,7 @@ func TestRowRoundTripEveryType(t *testing.T) {
 			for k, want := range values {
 				// The value sits between a NULL and a String so that offsets
 				// other than 0 are exercised.
-				types := []FieldType{typ, TypeString, typ, typ}
+				types := []FieldType{typ, String, typ, typ}
 				vals := []any{want, "mid", nil, want}
 				buf, err := encodeRow(nil, int64(k)+1, 1700000000123456789, types, vals)
 				require.NoError(t, err, "value %d", k)
@@ -186,7 +186,7 @@ func TestRowRoundTripEveryType(t *testing.T) {
 }
 
 func TestRowRoundTripNormalizesNilJSON(t *testing.T) {
-	types := []FieldType{TypeObject, TypeArray, TypeBytes}
+	types := []FieldType{Object, Array, Bytes}
 	buf, err := encodeRow(nil, 1, 1, types, []any{map[string]any(nil), []any(nil), []byte(nil)})
 	require.NoError(t, err)
 	_, _, got, err := decodeRow(buf, types)
@@ -198,7 +198,7 @@ func TestRowRoundTripNormalizesNilJSON(t *testing.T) {
 }
 
 func TestRowJSONNumbersComeBackAsFloat64(t *testing.T) {
-	types := []FieldType{TypeObject, TypeArray}
+	types := []FieldType{Object, Array}
 	buf, err := encodeRow(nil, 1, 1, types, []any{map[string]any{"n": 7}, []any{int64(3), uint8(4)}})
 	require.NoError(t, err)
 	_, _, got, err := decodeRow(buf, types)
@@ -215,9 +215,9 @@ func TestRowDecimalExact(t *testing.T) {
 		"99999999999999999999999999999999999999999999999999999999999999",
 	} {
 		d := mustDecimal(t, s)
-		buf, err := encodeRow(nil, 1, 1, []FieldType{TypeDecimal}, []any{d})
+		buf, err := encodeRow(nil, 1, 1, []FieldType{Decimal}, []any{d})
 		require.NoError(t, err)
-		_, _, got, err := decodeRow(buf, []FieldType{TypeDecimal})
+		_, _, got, err := decodeRow(buf, []FieldType{Decimal})
 		require.NoError(t, err)
 		g := got[0].(decimal.Decimal)
 		require.Equal(t, d.String(), g.String(), s)
@@ -229,13 +229,13 @@ func TestRowDecimalExact(t *testing.T) {
 
 func TestRowDecimalEncodingBytes(t *testing.T) {
 	// -258 × 10^-2: exponent -2, sign 1, magnitude 0x01 0x02.
-	buf, err := encodeRow(nil, 0, 0, []FieldType{TypeDecimal}, []any{decimal.New(-258, -2)})
+	buf, err := encodeRow(nil, 0, 0, []FieldType{Decimal}, []any{decimal.New(-258, -2)})
 	require.NoError(t, err)
 	v, err := parseRow(buf)
 	require.NoError(t, err)
 	require.Equal(t, []byte{0xfe, 0xff, 0xff, 0xff, 1, 0x01, 0x02}, v.raw(0))
 
-	buf, err = encodeRow(nil, 0, 0, []FieldType{TypeDecimal}, []any{decimal.Zero})
+	buf, err = encodeRow(nil, 0, 0, []FieldType{Decimal}, []any{decimal.Zero})
 	require.NoError(t, err)
 	v, err = parseRow(buf)
 	require.NoError(t, err)
@@ -264,12 +264,12 @@ func TestRowTimeLocation(t *testing.T) {
 
 func TestRowTimeLocalRoundTrip(t *testing.T) {
 	want := time.Date(2024, 1, 15, 8, 30, 0, 42, time.Local)
-	buf, err := encodeRow(nil, 1, 1, []FieldType{TypeTime}, []any{want})
+	buf, err := encodeRow(nil, 1, 1, []FieldType{Time}, []any{want})
 	require.NoError(t, err)
-	_, _, got, err := decodeRow(buf, []FieldType{TypeTime})
+	_, _, got, err := decodeRow(buf, []FieldType{Time})
 	require.NoError(t, err)
 	g := got[0].(time.Time)
-	requireRowValue(t, TypeTime, want, g)
+	requireRowValue(t, Time, want, g)
 	if name, off := want.Zone(); name == "UTC" && off == 0 {
 		require.Same(t, time.UTC, g.Location())
 	} else {
@@ -300,13 +300,13 @@ func TestRowNullInEveryType(t *testing.T) {
 		require.Equal(t, uint16(0), binary.LittleEndian.Uint16(buf[pos:]))
 		require.Equal(t, uint16(0xFFFF), binary.LittleEndian.Uint16(buf[pos+2:]))
 	}
-	_, ok, err := v.int64At(0, TypeInt)
+	_, ok, err := v.int64At(0, Int)
 	require.NoError(t, err)
 	require.False(t, ok)
-	_, ok, err = v.uint64At(9, TypeUint64)
+	_, ok, err = v.uint64At(9, Uint64)
 	require.NoError(t, err)
 	require.False(t, ok)
-	_, ok, err = v.float64At(11, TypeFloat64)
+	_, ok, err = v.float64At(11, Float64)
 	require.NoError(t, err)
 	require.False(t, ok)
 	_, ok, err = v.boolAt(13)
@@ -344,7 +344,7 @@ func TestRowAllTypesInOneRow(t *testing.T) {
 }
 
 func TestRowLayoutBytes(t *testing.T) {
-	types := []FieldType{TypeInt16, TypeString, TypeBool, TypeUint32}
+	types := []FieldType{Int16, String, Bool, Uint32}
 	vals := []any{int16(-2), "hi", nil, uint32(0xAABBCCDD)}
 	buf, err := encodeRow([]byte("prefix"), 0x0102030405060708, -2, types, vals)
 	require.NoError(t, err)
@@ -379,7 +379,7 @@ func TestRowLayoutBytes(t *testing.T) {
 
 func TestRowTimeEncodingBytes(t *testing.T) {
 	tm := time.Date(1970, 1, 1, 1, 0, 1, 5, time.FixedZone("AB", 3600))
-	buf, err := encodeRow(nil, 0, 0, []FieldType{TypeTime}, []any{tm})
+	buf, err := encodeRow(nil, 0, 0, []FieldType{Time}, []any{tm})
 	require.NoError(t, err)
 	v, err := parseRow(buf)
 	require.NoError(t, err)
@@ -401,7 +401,7 @@ func TestRowZeroFields(t *testing.T) {
 	require.Empty(t, vals)
 
 	// A schema that gained fields since: all of them read as NULL.
-	_, _, vals, err = decodeRow(buf, []FieldType{TypeInt64, TypeString})
+	_, _, vals, err = decodeRow(buf, []FieldType{Int64, String})
 	require.NoError(t, err)
 	require.Equal(t, []any{nil, nil}, vals)
 }
@@ -413,11 +413,11 @@ func TestRowManyFields(t *testing.T) {
 	for i := range types {
 		switch i % 3 {
 		case 0:
-			types[i], vals[i] = TypeUint16, uint16(i)
+			types[i], vals[i] = Uint16, uint16(i)
 		case 1:
-			types[i], vals[i] = TypeString, strings.Repeat("x", i%7)
+			types[i], vals[i] = String, strings.Repeat("x", i%7)
 		default:
-			types[i] = TypeInt64 // NULL
+			types[i] = Int64 // NULL
 		}
 	}
 	buf, err := encodeRow(nil, 1, 1, types, vals)
@@ -435,9 +435,9 @@ func TestRowManyFields(t *testing.T) {
 }
 
 func TestRowFieldBeyondCountReadsAsNull(t *testing.T) {
-	buf, err := encodeRow(nil, 1, 1, []FieldType{TypeInt64}, []any{int64(5)})
+	buf, err := encodeRow(nil, 1, 1, []FieldType{Int64}, []any{int64(5)})
 	require.NoError(t, err)
-	types := []FieldType{TypeInt64, TypeInt64, TypeString}
+	types := []FieldType{Int64, Int64, String}
 	_, _, vals, err := decodeRow(buf, types)
 	require.NoError(t, err)
 	require.Equal(t, []any{int64(5), nil, nil}, vals)
@@ -446,10 +446,10 @@ func TestRowFieldBeyondCountReadsAsNull(t *testing.T) {
 	require.NoError(t, err)
 	for _, i := range []int{1, 2, 1000, -1} {
 		require.True(t, v.isNull(i), "field %d", i)
-		_, ok, err := v.int64At(i, TypeInt64)
+		_, ok, err := v.int64At(i, Int64)
 		require.NoError(t, err)
 		require.False(t, ok)
-		x, err := v.value(i, TypeString)
+		x, err := v.value(i, String)
 		require.NoError(t, err)
 		require.Nil(t, x)
 	}
@@ -469,7 +469,7 @@ func fieldData(t *testing.T, buf []byte, i int) int {
 }
 
 func TestRowPartialDecodeTouchesOnlyAskedFields(t *testing.T) {
-	types := []FieldType{TypeBool, TypeString, TypeInt64, TypeObject, TypeDecimal, TypeTime, TypeUint8}
+	types := []FieldType{Bool, String, Int64, Object, Decimal, Time, Uint8}
 	vals := []any{true, "keep", int64(-77), map[string]any{"a": 1.0}, decimal.New(12, 3),
 		time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), uint8(200)}
 	buf, err := encodeRow(nil, 1, 1, types, vals)
@@ -488,7 +488,7 @@ func TestRowPartialDecodeTouchesOnlyAskedFields(t *testing.T) {
 
 	v, err := parseRow(buf)
 	require.NoError(t, err)
-	n, ok, err := v.int64At(2, TypeInt64)
+	n, ok, err := v.int64At(2, Int64)
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, int64(-77), n)
@@ -521,7 +521,7 @@ func TestRowMalformedHeaderIsCorrupted(t *testing.T) {
 }
 
 func rowMalformedHeader(t *testing.T, w rowEntryWidth) {
-	types := []FieldType{TypeString, TypeInt64, TypeBytes}
+	types := []FieldType{String, Int64, Bytes}
 	good, fits, err := encodeRowWidth(nil, 1, 2, types, []any{"abc", int64(1), []byte("xyz")}, w)
 	require.NoError(t, err)
 	require.True(t, fits)
@@ -580,7 +580,7 @@ func rowMalformedHeader(t *testing.T, w rowEntryWidth) {
 func TestRowMalformedValueIsCorrupted(t *testing.T) {
 	// rawRow builds a row whose only field holds the given bytes.
 	rawRow := func(data []byte) []byte {
-		buf, err := encodeRow(nil, 1, 1, []FieldType{TypeBytes}, []any{data})
+		buf, err := encodeRow(nil, 1, 1, []FieldType{Bytes}, []any{data})
 		require.NoError(t, err)
 		return buf
 	}
@@ -596,36 +596,36 @@ func TestRowMalformedValueIsCorrupted(t *testing.T) {
 		typ  FieldType
 		data []byte
 	}{
-		{"int64 short", TypeInt64, []byte{1, 2, 3, 4, 5, 6, 7}},
-		{"int64 long", TypeInt64, make([]byte, 9)},
-		{"int empty", TypeInt, []byte{}},
-		{"int8 two bytes", TypeInt8, []byte{1, 2}},
-		{"uint16 odd", TypeUint16, []byte{1, 2, 3}},
-		{"float32 width", TypeFloat32, []byte{1, 2, 3, 4, 5, 6, 7, 8}},
-		{"float64 width", TypeFloat64, []byte{1, 2, 3, 4}},
-		{"duration width", TypeDuration, []byte{1}},
-		{"rune width", TypeRune, []byte{1, 2}},
-		{"byte empty", TypeByte, []byte{}},
-		{"bool 2", TypeBool, []byte{2}},
-		{"bool 0xff", TypeBool, []byte{0xff}},
-		{"bool empty", TypeBool, []byte{}},
-		{"decimal short", TypeDecimal, []byte{0, 0, 0, 0}},
-		{"decimal sign 2", TypeDecimal, []byte{0, 0, 0, 0, 2, 1}},
-		{"decimal leading zero", TypeDecimal, []byte{0, 0, 0, 0, 0, 0, 1}},
-		{"decimal negative zero", TypeDecimal, []byte{0, 0, 0, 0, 1}},
-		{"time short", TypeTime, make([]byte, rowTimeFixedSize-1)},
-		{"time nanos 1e9", TypeTime, timeBytes(1e9, 3, "CET")},
-		{"time nanos max", TypeTime, timeBytes(math.MaxUint32, 0, "")},
-		{"time zone name past field", TypeTime, timeBytes(0, 4, "CET")},
-		{"time bytes after zone name", TypeTime, timeBytes(0, 2, "CET")},
-		{"object invalid json", TypeObject, []byte(`{"a":`)},
-		{"object null", TypeObject, []byte(`null`)},
-		{"object is array", TypeObject, []byte(`[1]`)},
-		{"object empty", TypeObject, []byte{}},
-		{"object trailing", TypeObject, []byte(`{} {}`)},
-		{"array null", TypeArray, []byte(`null`)},
-		{"array is object", TypeArray, []byte(`{}`)},
-		{"array huge number", TypeArray, []byte(`[1e999]`)},
+		{"int64 short", Int64, []byte{1, 2, 3, 4, 5, 6, 7}},
+		{"int64 long", Int64, make([]byte, 9)},
+		{"int empty", Int, []byte{}},
+		{"int8 two bytes", Int8, []byte{1, 2}},
+		{"uint16 odd", Uint16, []byte{1, 2, 3}},
+		{"float32 width", Float32, []byte{1, 2, 3, 4, 5, 6, 7, 8}},
+		{"float64 width", Float64, []byte{1, 2, 3, 4}},
+		{"duration width", Duration, []byte{1}},
+		{"rune width", Rune, []byte{1, 2}},
+		{"byte empty", Byte, []byte{}},
+		{"bool 2", Bool, []byte{2}},
+		{"bool 0xff", Bool, []byte{0xff}},
+		{"bool empty", Bool, []byte{}},
+		{"decimal short", Decimal, []byte{0, 0, 0, 0}},
+		{"decimal sign 2", Decimal, []byte{0, 0, 0, 0, 2, 1}},
+		{"decimal leading zero", Decimal, []byte{0, 0, 0, 0, 0, 0, 1}},
+		{"decimal negative zero", Decimal, []byte{0, 0, 0, 0, 1}},
+		{"time short", Time, make([]byte, rowTimeFixedSize-1)},
+		{"time nanos 1e9", Time, timeBytes(1e9, 3, "CET")},
+		{"time nanos max", Time, timeBytes(math.MaxUint32, 0, "")},
+		{"time zone name past field", Time, timeBytes(0, 4, "CET")},
+		{"time bytes after zone name", Time, timeBytes(0, 2, "CET")},
+		{"object invalid json", Object, []byte(`{"a":`)},
+		{"object null", Object, []byte(`null`)},
+		{"object is array", Object, []byte(`[1]`)},
+		{"object empty", Object, []byte{}},
+		{"object trailing", Object, []byte(`{} {}`)},
+		{"array null", Array, []byte(`null`)},
+		{"array is object", Array, []byte(`{}`)},
+		{"array huge number", Array, []byte(`[1e999]`)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -645,11 +645,11 @@ func TestRowMalformedValueIsCorrupted(t *testing.T) {
 	// The typed accessors check widths too.
 	v, err := parseRow(rawRow([]byte("abc")))
 	require.NoError(t, err)
-	_, _, err = v.int64At(0, TypeInt64)
+	_, _, err = v.int64At(0, Int64)
 	require.ErrorIs(t, err, ErrCorrupted)
-	_, _, err = v.uint64At(0, TypeUint32)
+	_, _, err = v.uint64At(0, Uint32)
 	require.ErrorIs(t, err, ErrCorrupted)
-	_, _, err = v.float64At(0, TypeFloat64)
+	_, _, err = v.float64At(0, Float64)
 	require.ErrorIs(t, err, ErrCorrupted)
 	_, _, err = v.boolAt(0)
 	require.ErrorIs(t, err, ErrCorrupted)
@@ -658,34 +658,34 @@ func TestRowMalformedValueIsCorrupted(t *testing.T) {
 func TestRowEncodeWrongGoTypeIsError(t *testing.T) {
 	var nilPtr *int
 	wrong := map[FieldType][]any{
-		TypeInt:      {int64(1), int32(1), uint(1), 1.0, "1", nilPtr},
-		TypeInt8:     {1, int16(1), uint8(1)},
-		TypeInt16:    {1, int8(1)},
-		TypeInt32:    {1, int64(1), uint32(1)},
-		TypeInt64:    {1, time.Duration(1), uint64(1)},
-		TypeUint:     {1, uint64(1)},
-		TypeUint8:    {1, int8(1)},
-		TypeUint16:   {1, int16(1)},
-		TypeUint32:   {1, rune(1)},
-		TypeUint64:   {1, uint(1), int64(1)},
-		TypeFloat32:  {1.0, 1},
-		TypeFloat64:  {float32(1), 1},
-		TypeString:   {[]byte("x"), 'x', &struct{}{}},
-		TypeBool:     {1, "true"},
-		TypeByte:     {1, int8(1)},
-		TypeRune:     {'x' + 0i, "x", 1},
-		TypeDecimal:  {1.5, "1.5", &decimal.Decimal{}},
-		TypeTime:     {"2024-01-01T00:00:00Z", int64(0), &time.Time{}},
-		TypeDuration: {int64(1), 1.0, "1s"},
-		TypeObject:   {map[string]int{}, struct{}{}, []any{}, "{}"},
-		TypeArray:    {[]int{1}, map[string]any{}, "[]", [1]any{}},
-		TypeBytes:    {"x", []int8{1}, [3]byte{}},
+		Int:      {int64(1), int32(1), uint(1), 1.0, "1", nilPtr},
+		Int8:     {1, int16(1), uint8(1)},
+		Int16:    {1, int8(1)},
+		Int32:    {1, int64(1), uint32(1)},
+		Int64:    {1, time.Duration(1), uint64(1)},
+		Uint:     {1, uint64(1)},
+		Uint8:    {1, int8(1)},
+		Uint16:   {1, int16(1)},
+		Uint32:   {1, rune(1)},
+		Uint64:   {1, uint(1), int64(1)},
+		Float32:  {1.0, 1},
+		Float64:  {float32(1), 1},
+		String:   {[]byte("x"), 'x', &struct{}{}},
+		Bool:     {1, "true"},
+		Byte:     {1, int8(1)},
+		Rune:     {'x' + 0i, "x", 1},
+		Decimal:  {1.5, "1.5", &decimal.Decimal{}},
+		Time:     {"2024-01-01T00:00:00Z", int64(0), &time.Time{}},
+		Duration: {int64(1), 1.0, "1s"},
+		Object:   {map[string]int{}, struct{}{}, []any{}, "{}"},
+		Array:    {[]int{1}, map[string]any{}, "[]", [1]any{}},
+		Bytes:    {"x", []int8{1}, [3]byte{}},
 	}
 	require.Len(t, wrong, 22)
 	for typ, vals := range wrong {
 		for _, val := range vals {
 			dst := []byte("keep")
-			out, err := encodeRow(dst, 1, 1, []FieldType{TypeString, typ}, []any{"ok", val})
+			out, err := encodeRow(dst, 1, 1, []FieldType{String, typ}, []any{"ok", val})
 			require.Error(t, err, "%s <- %T", typ, val)
 			require.ErrorIs(t, err, ErrSchemaViolation, "%s <- %T", typ, val)
 			require.Contains(t, err.Error(), "field 1")
@@ -695,10 +695,10 @@ func TestRowEncodeWrongGoTypeIsError(t *testing.T) {
 
 	// Values JSON cannot encode.
 	for _, val := range []any{map[string]any{"x": math.NaN()}, map[string]any{"c": make(chan int)}} {
-		_, err := encodeRow(nil, 1, 1, []FieldType{TypeObject}, []any{val})
+		_, err := encodeRow(nil, 1, 1, []FieldType{Object}, []any{val})
 		require.ErrorIs(t, err, ErrSchemaViolation)
 	}
-	_, err := encodeRow(nil, 1, 1, []FieldType{TypeArray}, []any{[]any{math.Inf(1)}})
+	_, err := encodeRow(nil, 1, 1, []FieldType{Array}, []any{[]any{math.Inf(1)}})
 	require.ErrorIs(t, err, ErrSchemaViolation)
 
 	// Invalid field types and mismatched lengths.
@@ -706,20 +706,20 @@ func TestRowEncodeWrongGoTypeIsError(t *testing.T) {
 		_, err := encodeRow(nil, 1, 1, []FieldType{typ}, []any{1})
 		require.Equal(t, CodeInvalidArgument, ErrorCode(err))
 	}
-	_, err = encodeRow(nil, 1, 1, []FieldType{TypeInt}, nil)
+	_, err = encodeRow(nil, 1, 1, []FieldType{Int}, nil)
 	require.Equal(t, CodeInvalidArgument, ErrorCode(err))
 
 	// Time zones the format cannot hold.
-	_, err = encodeRow(nil, 1, 1, []FieldType{TypeTime}, []any{time.Unix(0, 0).In(time.FixedZone(strings.Repeat("z", 1<<16), 0))})
+	_, err = encodeRow(nil, 1, 1, []FieldType{Time}, []any{time.Unix(0, 0).In(time.FixedZone(strings.Repeat("z", 1<<16), 0))})
 	require.ErrorIs(t, err, ErrSchemaViolation)
 	if hugeOffset := int64(1) << 40; int64(int(hugeOffset)) == hugeOffset { // 64-bit int
-		_, err = encodeRow(nil, 1, 1, []FieldType{TypeTime}, []any{time.Unix(0, 0).In(time.FixedZone("X", int(hugeOffset)))})
+		_, err = encodeRow(nil, 1, 1, []FieldType{Time}, []any{time.Unix(0, 0).In(time.FixedZone("X", int(hugeOffset)))})
 		require.ErrorIs(t, err, ErrSchemaViolation)
 	}
 }
 
 func TestRowDecodeInvalidTypeIsError(t *testing.T) {
-	buf, err := encodeRow(nil, 1, 1, []FieldType{TypeInt}, []any{1})
+	buf, err := encodeRow(nil, 1, 1, []FieldType{Int}, []any{1})
 	require.NoError(t, err)
 	for _, typ := range []FieldType{TypeInvalid, numFieldTypes, 200} {
 		_, _, _, err := decodeRow(buf, []FieldType{typ})
@@ -728,9 +728,9 @@ func TestRowDecodeInvalidTypeIsError(t *testing.T) {
 }
 
 func TestRowTypedAccessors(t *testing.T) {
-	types := []FieldType{TypeInt, TypeInt8, TypeInt16, TypeInt32, TypeInt64, TypeUint, TypeUint8,
-		TypeUint16, TypeUint32, TypeUint64, TypeByte, TypeRune, TypeDuration, TypeUint64,
-		TypeFloat32, TypeFloat64, TypeBool, TypeBool, TypeString, TypeBytes}
+	types := []FieldType{Int, Int8, Int16, Int32, Int64, Uint, Uint8,
+		Uint16, Uint32, Uint64, Byte, Rune, Duration, Uint64,
+		Float32, Float64, Bool, Bool, String, Bytes}
 	vals := []any{-1, int8(-2), int16(-3), int32(-4), int64(math.MinInt64), uint(5), uint8(6),
 		uint16(7), uint32(math.MaxUint32), uint64(math.MaxInt64), byte(9), rune(-10), -time.Hour, uint64(math.MaxUint64),
 		float32(1.5), math.Inf(-1), true, false, "str", []byte{1, 2}}
@@ -757,18 +757,18 @@ func TestRowTypedAccessors(t *testing.T) {
 		}
 	}
 	// uint64 above MaxInt64: int64At refuses, uint64At reads it.
-	_, _, err = v.int64At(13, TypeUint64)
+	_, _, err = v.int64At(13, Uint64)
 	require.Equal(t, CodeInvalidArgument, ErrorCode(err))
-	u, ok, err := v.uint64At(13, TypeUint64)
+	u, ok, err := v.uint64At(13, Uint64)
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, uint64(math.MaxUint64), u)
 
-	f, ok, err := v.float64At(14, TypeFloat32)
+	f, ok, err := v.float64At(14, Float32)
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, 1.5, f)
-	f, ok, err = v.float64At(15, TypeFloat64)
+	f, ok, err = v.float64At(15, Float64)
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.True(t, math.IsInf(f, -1))
@@ -790,27 +790,27 @@ func TestRowTypedAccessors(t *testing.T) {
 	require.Equal(t, []byte{1, 2}, b)
 
 	// Accessors on the wrong kind of type are argument errors, not corruption.
-	for _, typ := range []FieldType{TypeFloat64, TypeBool, TypeString, TypeDecimal, TypeTime, TypeInvalid} {
+	for _, typ := range []FieldType{Float64, Bool, String, Decimal, Time, TypeInvalid} {
 		_, _, err := v.int64At(0, typ)
 		require.Equal(t, CodeInvalidArgument, ErrorCode(err), "%s", typ)
 		_, _, err = v.uint64At(0, typ)
 		require.Equal(t, CodeInvalidArgument, ErrorCode(err), "%s", typ)
 	}
-	_, _, err = v.float64At(0, TypeInt)
+	_, _, err = v.float64At(0, Int)
 	require.Equal(t, CodeInvalidArgument, ErrorCode(err))
 }
 
 func TestRowBytesAtAliasesValueCopies(t *testing.T) {
-	types := []FieldType{TypeString, TypeBytes}
+	types := []FieldType{String, Bytes}
 	buf, err := encodeRow(nil, 1, 1, types, []any{"abc", []byte("xyz")})
 	require.NoError(t, err)
 	v, err := parseRow(buf)
 	require.NoError(t, err)
 
 	alias, _ := v.bytesAt(0)
-	s, err := v.value(0, TypeString)
+	s, err := v.value(0, String)
 	require.NoError(t, err)
-	b, err := v.value(1, TypeBytes)
+	b, err := v.value(1, Bytes)
 	require.NoError(t, err)
 	raw := v.raw(1)
 
@@ -828,7 +828,7 @@ func TestRowBytesAtAliasesValueCopies(t *testing.T) {
 }
 
 func TestRowEncodeAppendsAndReusesBuffer(t *testing.T) {
-	types := []FieldType{TypeString, TypeInt64}
+	types := []FieldType{String, Int64}
 	first, err := encodeRow(nil, 1, 1, types, []any{"one", int64(1)})
 	require.NoError(t, err)
 	both, err := encodeRow(bytes.Clone(first), 2, 2, types, []any{"two", int64(2)})
@@ -840,7 +840,7 @@ func TestRowEncodeAppendsAndReusesBuffer(t *testing.T) {
 
 	// An error part-way through leaves dst as it was, even after growth.
 	dst := make([]byte, 3, 4)
-	out, err := encodeRow(dst, 1, 1, []FieldType{TypeBytes, TypeInt}, []any{make([]byte, 100), "bad"})
+	out, err := encodeRow(dst, 1, 1, []FieldType{Bytes, Int}, []any{make([]byte, 100), "bad"})
 	require.Error(t, err)
 	require.Len(t, out, 3)
 }
@@ -861,12 +861,12 @@ func TestRowEncodeDoesNotAllocate(t *testing.T) {
 	require.NoError(t, err)
 	allocs = testing.AllocsPerRun(100, func() {
 		v, _ := parseRow(dst)
-		_, _, _ = v.int64At(2, TypeInt64)
-		_, _, _ = v.int64At(3, TypeUint8)
+		_, _, _ = v.int64At(2, Int64)
+		_, _, _ = v.int64At(3, Uint8)
 		_, _ = v.bytesAt(0)
 	})
 	require.Zero(t, allocs)
-	n, ok, err := v.int64At(2, TypeInt64)
+	n, ok, err := v.int64At(2, Int64)
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, int64(1234567890123), n)
@@ -874,7 +874,7 @@ func TestRowEncodeDoesNotAllocate(t *testing.T) {
 
 // imCodecRow returns the field types and values of the IM workload row.
 func imCodecRow() ([]FieldType, []any) {
-	types := []FieldType{TypeString, TypeString, TypeInt64, TypeUint8, TypeBytes}
+	types := []FieldType{String, String, Int64, Uint8, Bytes}
 	payload := bytes.Repeat([]byte{'p'}, 200)
 	vals := []any{"channel-000417", "user-0000123456", int64(1234567890123), uint8(1), payload}
 	return types, vals
@@ -905,7 +905,7 @@ func TestLocateRowError(t *testing.T) {
 }
 
 func TestRowFieldCorruptOffsetIsFieldPosition(t *testing.T) {
-	types := []FieldType{TypeString, TypeBool}
+	types := []FieldType{String, Bool}
 	buf, err := encodeRow(nil, 1, 1, types, []any{"abcd", true})
 	require.NoError(t, err)
 	pos := fieldData(t, buf, 1)
@@ -921,9 +921,9 @@ func TestRowFieldCorruptOffsetIsFieldPosition(t *testing.T) {
 
 func TestRowDecodedDecimalIsIndependent(t *testing.T) {
 	d := mustDecimal(t, "-123456789012345678901234567890")
-	buf, err := encodeRow(nil, 1, 1, []FieldType{TypeDecimal}, []any{d})
+	buf, err := encodeRow(nil, 1, 1, []FieldType{Decimal}, []any{d})
 	require.NoError(t, err)
-	_, _, vals, err := decodeRow(buf, []FieldType{TypeDecimal})
+	_, _, vals, err := decodeRow(buf, []FieldType{Decimal})
 	require.NoError(t, err)
 	for i := range buf {
 		buf[i] = 0
@@ -936,10 +936,10 @@ func TestRowDecodeAllocationIsBoundedByInput(t *testing.T) {
 	// Rows whose header claims far more than the buffer holds: a decoder that
 	// trusted the claims would allocate megabytes or gigabytes.
 	manyFields := binary.LittleEndian.AppendUint16(append([]byte("ROW1"), make([]byte, 16)...), 0xffff)
-	hugeSize, err := encodeRow(nil, 1, 1, []FieldType{TypeBytes}, []any{[]byte("abc")})
+	hugeSize, err := encodeRow(nil, 1, 1, []FieldType{Bytes}, []any{[]byte("abc")})
 	require.NoError(t, err)
 	putEntry(hugeSize, rowNarrow, 0, 0, rowNarrowMaxData)
-	hugeName, err := encodeRow(nil, 1, 1, []FieldType{TypeTime}, []any{time.Unix(1, 0).UTC()})
+	hugeName, err := encodeRow(nil, 1, 1, []FieldType{Time}, []any{time.Unix(1, 0).UTC()})
 	require.NoError(t, err)
 	v, err := parseRow(hugeName)
 	require.NoError(t, err)
@@ -954,7 +954,7 @@ func TestRowDecodeAllocationIsBoundedByInput(t *testing.T) {
 		for _, buf := range [][]byte{manyFields, hugeSize, hugeName} {
 			_, _, _, err := decodeRow(buf, types)
 			require.ErrorIs(t, err, ErrCorrupted)
-			_, _, _, err = decodeRow(buf, []FieldType{TypeTime})
+			_, _, _, err = decodeRow(buf, []FieldType{Time})
 			require.ErrorIs(t, err, ErrCorrupted)
 		}
 	}
@@ -967,7 +967,7 @@ func TestRowDecodeAllocationIsBoundedByInput(t *testing.T) {
 // entries exactly while the data area fits them, wide entries beyond, and
 // that both widths decode to the same values.
 func TestRowEntryWidthFollowsDataSize(t *testing.T) {
-	types := []FieldType{TypeInt64, TypeBytes, TypeString}
+	types := []FieldType{Int64, Bytes, String}
 	// Int64 takes 8 data bytes, Bytes and String their length.
 	for _, payload := range []int{0, 100, rowNarrowMaxData - 8 - 3, rowNarrowMaxData - 8 - 2, 1 << 20} {
 		vals := []any{int64(-7), bytes.Repeat([]byte{0xAB}, payload), "abc"}

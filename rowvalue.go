@@ -66,89 +66,89 @@ const (
 func appendRowValue(dst []byte, i int, t FieldType, v any) ([]byte, error) {
 	le := binary.LittleEndian
 	switch t {
-	case TypeInt:
+	case Int:
 		if x, ok := v.(int); ok {
 			return le.AppendUint64(dst, uint64(int64(x))), nil
 		}
-	case TypeInt8:
+	case Int8:
 		if x, ok := v.(int8); ok {
 			return append(dst, byte(x)), nil
 		}
-	case TypeInt16:
+	case Int16:
 		if x, ok := v.(int16); ok {
 			return le.AppendUint16(dst, uint16(x)), nil
 		}
-	case TypeInt32, TypeRune:
+	case Int32, Rune:
 		if x, ok := v.(int32); ok {
 			return le.AppendUint32(dst, uint32(x)), nil
 		}
-	case TypeInt64:
+	case Int64:
 		if x, ok := v.(int64); ok {
 			return le.AppendUint64(dst, uint64(x)), nil
 		}
-	case TypeUint:
+	case Uint:
 		if x, ok := v.(uint); ok {
 			return le.AppendUint64(dst, uint64(x)), nil
 		}
-	case TypeUint8, TypeByte:
+	case Uint8, Byte:
 		if x, ok := v.(uint8); ok {
 			return append(dst, x), nil
 		}
-	case TypeUint16:
+	case Uint16:
 		if x, ok := v.(uint16); ok {
 			return le.AppendUint16(dst, x), nil
 		}
-	case TypeUint32:
+	case Uint32:
 		if x, ok := v.(uint32); ok {
 			return le.AppendUint32(dst, x), nil
 		}
-	case TypeUint64:
+	case Uint64:
 		if x, ok := v.(uint64); ok {
 			return le.AppendUint64(dst, x), nil
 		}
-	case TypeFloat32:
+	case Float32:
 		if x, ok := v.(float32); ok {
 			return le.AppendUint32(dst, math.Float32bits(x)), nil
 		}
-	case TypeFloat64:
+	case Float64:
 		if x, ok := v.(float64); ok {
 			return le.AppendUint64(dst, math.Float64bits(x)), nil
 		}
-	case TypeString:
+	case String:
 		if x, ok := v.(string); ok {
 			return append(dst, x...), nil
 		}
-	case TypeBytes:
+	case Bytes:
 		if x, ok := v.([]byte); ok {
 			return append(dst, x...), nil
 		}
-	case TypeBool:
+	case Bool:
 		if x, ok := v.(bool); ok {
 			if x {
 				return append(dst, rowBoolTrue), nil
 			}
 			return append(dst, rowBoolFalse), nil
 		}
-	case TypeDuration:
+	case Duration:
 		if x, ok := v.(time.Duration); ok {
 			return le.AppendUint64(dst, uint64(x)), nil
 		}
-	case TypeDecimal:
+	case Decimal:
 		if x, ok := v.(decimal.Decimal); ok {
 			return appendRowDecimal(dst, x), nil
 		}
-	case TypeTime:
+	case Time:
 		if x, ok := v.(time.Time); ok {
 			return appendRowTime(dst, i, x)
 		}
-	case TypeObject:
+	case Object:
 		if x, ok := v.(map[string]any); ok {
 			if x == nil {
 				return append(dst, "{}"...), nil
 			}
 			return appendRowJSON(dst, i, t, x)
 		}
-	case TypeArray:
+	case Array:
 		if x, ok := v.([]any); ok {
 			if x == nil {
 				return append(dst, "[]"...), nil
@@ -202,108 +202,41 @@ func appendRowJSON(dst []byte, i int, t FieldType, v any) ([]byte, error) {
 	return append(dst, b...), nil
 }
 
-// rowCursor reads little-endian values from the bytes of one field. Each
-// read reports false instead of running past the end, so a decoder checks a
-// length before it slices or allocates.
-type rowCursor struct{ b []byte }
-
-func (c *rowCursor) u8() (byte, bool) {
-	if len(c.b) < 1 {
-		return 0, false
-	}
-	x := c.b[0]
-	c.b = c.b[1:]
-	return x, true
-}
-
-func (c *rowCursor) u16() (uint16, bool) {
-	if len(c.b) < 2 {
-		return 0, false
-	}
-	x := binary.LittleEndian.Uint16(c.b)
-	c.b = c.b[2:]
-	return x, true
-}
-
-func (c *rowCursor) u32() (uint32, bool) {
-	if len(c.b) < 4 {
-		return 0, false
-	}
-	x := binary.LittleEndian.Uint32(c.b)
-	c.b = c.b[4:]
-	return x, true
-}
-
-func (c *rowCursor) u64() (uint64, bool) {
-	if len(c.b) < 8 {
-		return 0, false
-	}
-	x := binary.LittleEndian.Uint64(c.b)
-	c.b = c.b[8:]
-	return x, true
-}
-
-// bytes returns the next n bytes (aliasing), or false when fewer remain.
-func (c *rowCursor) bytes(n int) ([]byte, bool) {
-	if n < 0 || len(c.b) < n {
-		return nil, false
-	}
-	x := c.b[:n:n]
-	c.b = c.b[n:]
-	return x, true
-}
-
-// rest returns the unread bytes.
-func (c *rowCursor) rest() []byte {
-	x := c.b
-	c.b = nil
-	return x
-}
-
 // decodeValue decodes the non-NULL bytes b of field i as type t (t valid).
 func (v rowView) decodeValue(i int, t FieldType, b []byte) (any, error) {
 	if w, fixed := t.fixedWidth(); fixed && len(b) != w {
 		return nil, v.fieldCorrupt(i, t, "%d bytes, want %d", len(b), w)
 	}
 	le := binary.LittleEndian
-	switch t {
-	case TypeInt:
-		return int(int64(le.Uint64(b))), nil
-	case TypeInt8:
-		return int8(b[0]), nil
-	case TypeInt16:
-		return int16(le.Uint16(b)), nil
-	case TypeInt32, TypeRune:
-		return int32(le.Uint32(b)), nil
-	case TypeInt64:
-		return int64(le.Uint64(b)), nil
-	case TypeUint:
-		return uint(le.Uint64(b)), nil
-	case TypeUint8, TypeByte:
-		return b[0], nil
-	case TypeUint16:
-		return le.Uint16(b), nil
-	case TypeUint32:
-		return le.Uint32(b), nil
-	case TypeUint64:
-		return le.Uint64(b), nil
-	case TypeFloat32:
-		return math.Float32frombits(le.Uint32(b)), nil
-	case TypeFloat64:
+	switch t.class() {
+	case classSigned:
+		return signedValue(t, leInt(b)), nil
+	case classUnsigned:
+		return unsignedValue(t, leUint(b)), nil
+	case classFloat:
+		if t == Float32 {
+			return math.Float32frombits(le.Uint32(b)), nil
+		}
 		return math.Float64frombits(le.Uint64(b)), nil
-	case TypeBool:
+	case classBool:
 		return v.decodeBool(i, b)
-	case TypeDuration:
-		return time.Duration(le.Uint64(b)), nil
-	case TypeString:
+	case classString:
 		return string(b), nil
-	case TypeBytes:
+	case classBytes:
 		return append(make([]byte, 0, len(b)), b...), nil
-	case TypeDecimal:
+	case classDecimal:
 		return v.decodeDecimal(i, b)
-	case TypeTime:
+	case classTime:
 		return v.decodeTime(i, b)
-	case TypeObject:
+	case classJSON:
+		return v.decodeJSON(i, t, b)
+	}
+	return nil, newError(CodeInvalidArgument, "ROW1 decode: field %d has invalid type %d", i, uint8(t))
+}
+
+// decodeJSON decodes the JSON text of an Object or Array field.
+func (v rowView) decodeJSON(i int, t FieldType, b []byte) (any, error) {
+	if t == Object {
 		var m map[string]any
 		if err := json.Unmarshal(b, &m); err != nil {
 			return nil, v.fieldCorrupt(i, t, "invalid JSON: %w", err)
@@ -312,23 +245,44 @@ func (v rowView) decodeValue(i int, t FieldType, b []byte) (any, error) {
 			return nil, v.fieldCorrupt(i, t, "JSON null is not an object")
 		}
 		return m, nil
-	case TypeArray:
-		var a []any
-		if err := json.Unmarshal(b, &a); err != nil {
-			return nil, v.fieldCorrupt(i, t, "invalid JSON: %w", err)
-		}
-		if a == nil {
-			return nil, v.fieldCorrupt(i, t, "JSON null is not an array")
-		}
-		return a, nil
 	}
-	return nil, newError(CodeInvalidArgument, "ROW1 decode: field %d has invalid type %d", i, uint8(t))
+	var a []any
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, v.fieldCorrupt(i, t, "invalid JSON: %w", err)
+	}
+	if a == nil {
+		return nil, v.fieldCorrupt(i, t, "JSON null is not an array")
+	}
+	return a, nil
+}
+
+// leUint reads b, the 1, 2, 4 or 8 little-endian bytes of a stored
+// integer, zero-extended; leInt sign-extends. They are the one reader of
+// stored integers (decode, rowView.intBits, the filters' rawInt and
+// rawUint, index keys); each caller checks the width against the type's
+// layout first. Both are small enough to inline.
+func leUint(b []byte) uint64 {
+	switch len(b) {
+	case 1:
+		return uint64(b[0])
+	case 2:
+		return uint64(binary.LittleEndian.Uint16(b))
+	case 4:
+		return uint64(binary.LittleEndian.Uint32(b))
+	}
+	return binary.LittleEndian.Uint64(b)
+}
+
+// leInt is leUint sign-extended from the top bit of b.
+func leInt(b []byte) int64 {
+	s := 64 - 8*uint(len(b))
+	return int64(leUint(b)<<s) >> s
 }
 
 // decodeBool decodes a 1-byte Bool.
 func (v rowView) decodeBool(i int, b []byte) (bool, error) {
 	if len(b) != 1 {
-		return false, v.fieldCorrupt(i, TypeBool, "%d bytes, want 1", len(b))
+		return false, v.fieldCorrupt(i, Bool, "%d bytes, want 1", len(b))
 	}
 	switch b[0] {
 	case rowBoolFalse:
@@ -336,27 +290,27 @@ func (v rowView) decodeBool(i int, b []byte) (bool, error) {
 	case rowBoolTrue:
 		return true, nil
 	}
-	return false, v.fieldCorrupt(i, TypeBool, "byte 0x%02x is neither 0 nor 1", b[0])
+	return false, v.fieldCorrupt(i, Bool, "byte 0x%02x is neither 0 nor 1", b[0])
 }
 
 // decodeDecimal decodes exponent | sign | magnitude, accepting only the
 // canonical form appendRowDecimal writes. The magnitude is at most the field
 // size, so the allocation is bounded by the input.
 func (v rowView) decodeDecimal(i int, b []byte) (decimal.Decimal, error) {
-	c := rowCursor{b}
-	exp, ok1 := c.u32()
-	sign, ok2 := c.u8()
-	if !ok1 || !ok2 {
-		return decimal.Decimal{}, v.fieldCorrupt(i, TypeDecimal, "%d bytes, want at least %d", len(b), rowDecimalFixedSize)
+	c := byteCursor{b: b}
+	exp := c.u32()
+	sign := c.u8()
+	if c.bad {
+		return decimal.Decimal{}, v.fieldCorrupt(i, Decimal, "%d bytes, want at least %d", len(b), rowDecimalFixedSize)
 	}
 	mag := c.rest()
 	switch {
 	case sign > rowDecimalNegative:
-		return decimal.Decimal{}, v.fieldCorrupt(i, TypeDecimal, "sign byte 0x%02x is neither 0 nor 1", sign)
+		return decimal.Decimal{}, v.fieldCorrupt(i, Decimal, "sign byte 0x%02x is neither 0 nor 1", sign)
 	case len(mag) > 0 && mag[0] == 0:
-		return decimal.Decimal{}, v.fieldCorrupt(i, TypeDecimal, "coefficient has a leading zero byte")
+		return decimal.Decimal{}, v.fieldCorrupt(i, Decimal, "coefficient has a leading zero byte")
 	case len(mag) == 0 && sign == rowDecimalNegative:
-		return decimal.Decimal{}, v.fieldCorrupt(i, TypeDecimal, "negative zero coefficient")
+		return decimal.Decimal{}, v.fieldCorrupt(i, Decimal, "negative zero coefficient")
 	}
 	coef := new(big.Int).SetBytes(mag)
 	if sign == rowDecimalNegative {
@@ -368,20 +322,20 @@ func (v rowView) decodeDecimal(i int, b []byte) (decimal.Decimal, error) {
 // decodeTime decodes seconds | nanoseconds | zone offset | zone name and
 // restores the location (see the table above appendRowValue).
 func (v rowView) decodeTime(i int, b []byte) (time.Time, error) {
-	c := rowCursor{b}
-	sec, ok1 := c.u64()
-	nsec, ok2 := c.u32()
-	offset, ok3 := c.u32()
-	nameLen, ok4 := c.u16()
-	if !ok1 || !ok2 || !ok3 || !ok4 {
-		return time.Time{}, v.fieldCorrupt(i, TypeTime, "%d bytes, want at least %d", len(b), rowTimeFixedSize)
+	c := byteCursor{b: b}
+	sec := c.u64()
+	nsec := c.u32()
+	offset := c.u32()
+	nameLen := c.u16()
+	if c.bad {
+		return time.Time{}, v.fieldCorrupt(i, Time, "%d bytes, want at least %d", len(b), rowTimeFixedSize)
 	}
-	name, ok := c.bytes(int(nameLen))
-	if !ok || len(c.rest()) != 0 {
-		return time.Time{}, v.fieldCorrupt(i, TypeTime, "zone name of %d bytes does not fill the %d-byte field", nameLen, len(b))
+	name := c.bytes(int(nameLen))
+	if c.bad || !c.empty() {
+		return time.Time{}, v.fieldCorrupt(i, Time, "zone name of %d bytes does not fill the %d-byte field", nameLen, len(b))
 	}
 	if nsec >= rowNanosPerSecond {
-		return time.Time{}, v.fieldCorrupt(i, TypeTime, "nanoseconds %d out of range", nsec)
+		return time.Time{}, v.fieldCorrupt(i, Time, "nanoseconds %d out of range", nsec)
 	}
 	tm := time.Unix(int64(sec), int64(nsec))
 	return tm.In(rowTimeLocation(tm, name, int(int32(offset)), time.Local)), nil

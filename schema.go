@@ -408,51 +408,51 @@ func inferFieldType(t reflect.Type) (ft FieldType, nullable, ok bool) {
 	}
 	switch t {
 	case schTimeType:
-		return TypeTime, nullable, true
+		return Time, nullable, true
 	case schDecimalType:
-		return TypeDecimal, nullable, true
+		return Decimal, nullable, true
 	case schDurationType:
-		return TypeDuration, nullable, true
+		return Duration, nullable, true
 	}
 	switch t.Kind() {
 	case reflect.Int:
-		ft = TypeInt
+		ft = Int
 	case reflect.Int8:
-		ft = TypeInt8
+		ft = Int8
 	case reflect.Int16:
-		ft = TypeInt16
+		ft = Int16
 	case reflect.Int32:
-		ft = TypeInt32
+		ft = Int32
 	case reflect.Int64:
-		ft = TypeInt64
+		ft = Int64
 	case reflect.Uint:
-		ft = TypeUint
+		ft = Uint
 	case reflect.Uint8:
-		ft = TypeUint8
+		ft = Uint8
 	case reflect.Uint16:
-		ft = TypeUint16
+		ft = Uint16
 	case reflect.Uint32:
-		ft = TypeUint32
+		ft = Uint32
 	case reflect.Uint64, reflect.Uintptr:
-		ft = TypeUint64
+		ft = Uint64
 	case reflect.Float32:
-		ft = TypeFloat32
+		ft = Float32
 	case reflect.Float64:
-		ft = TypeFloat64
+		ft = Float64
 	case reflect.String:
-		ft = TypeString
+		ft = String
 	case reflect.Bool:
-		ft = TypeBool
+		ft = Bool
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 {
-			ft = TypeBytes
+			ft = Bytes
 		} else {
-			ft = TypeArray
+			ft = Array
 		}
 	case reflect.Array:
-		ft = TypeArray
+		ft = Array
 	case reflect.Map, reflect.Struct:
-		ft = TypeObject
+		ft = Object
 	default: // Chan, Func, Complex64/128, Interface, UnsafePointer
 		return TypeInvalid, nullable, false
 	}

@@ -18,7 +18,7 @@ const testSchemaFile = "messages/schema.json"
 func allTypesSchema(tb testing.TB) *Schema {
 	tb.Helper()
 	var fields []Field
-	for ft := TypeInt; ft < numFieldTypes; ft++ {
+	for ft := Int; ft < numFieldTypes; ft++ {
 		fields = append(fields, Field{
 			Name: "f_" + ft.String(), Type: ft,
 			Indexed: ft%2 == 0 && indexableType(ft), Nullable: ft%3 == 0,
@@ -265,9 +265,9 @@ func checkDecodeSchemaFile(t *testing.T, data []byte) {
 // never panics, accepts exactly the valid definitions, and what it accepts
 // survives a schema.json round trip.
 func FuzzNewSchema(f *testing.F) {
-	f.Add("t", "a", byte(TypeInt), "b", byte(TypeString), false, "")
-	f.Add("messages", "channel_id", byte(TypeString), "channel_id", byte(TypeInt), true, "c")
-	f.Add("t", "_seq", byte(TypeInt64), "x", byte(0), false, "")
+	f.Add("t", "a", byte(Int), "b", byte(String), false, "")
+	f.Add("messages", "channel_id", byte(String), "channel_id", byte(Int), true, "c")
+	f.Add("t", "_seq", byte(Int64), "x", byte(0), false, "")
 	f.Add("../x", "a", byte(200), "b", byte(numFieldTypes), true, "\xff")
 	f.Fuzz(func(t *testing.T, table, n1 string, t1 byte, n2 string, t2 byte, flag bool, comment string) {
 		fields := []Field{

@@ -72,7 +72,7 @@ func TestNewSchemaCopiesInput(t *testing.T) {
 
 func TestNewSchemaAllTypes(t *testing.T) {
 	var fields []Field
-	for ft := TypeInt; ft < numFieldTypes; ft++ {
+	for ft := Int; ft < numFieldTypes; ft++ {
 		fields = append(fields, Field{Name: "f_" + ft.String(), Type: ft, Nullable: ft%2 == 0, Indexed: ft%3 == 0 && indexableType(ft)})
 	}
 	s, err := NewSchema("all", fields)

@@ -227,7 +227,7 @@ func decodeSSTHeader(b []byte) (h sstHeader, problem string, at int64) {
 		return h, "file shorter than the header", 0
 	}
 	b = b[:sstHeaderSize]
-	c := sstCursor{b: b}
+	c := byteCursor{b: b}
 	if string(c.bytes(len(sstHeaderMagic))) != sstHeaderMagic {
 		return h, "bad header magic", 0
 	}
@@ -306,7 +306,7 @@ func decodeSSTFooter(b []byte) (headerCRC uint32, fileSize uint64, problem strin
 	if string(b[sstFooterSize-len(sstFooterMagic):]) != sstFooterMagic {
 		return 0, 0, "bad footer magic", sstFooterSize - int64(len(sstFooterMagic))
 	}
-	c := sstCursor{b: b}
+	c := byteCursor{b: b}
 	crc := c.u32()
 	if crc != checksum(b[4:]) {
 		return 0, 0, "footer checksum mismatch", 0
@@ -375,7 +375,7 @@ func decodeSSTSectionDir(b []byte, payloadStart, payloadEnd uint64) (secs []sstS
 	if len(b) < sstDirHeaderSize {
 		return nil, "section directory too short", 0
 	}
-	c := sstCursor{b: b}
+	c := byteCursor{b: b}
 	if c.u32() != checksum(b[4:]) {
 		return nil, "section directory checksum mismatch", 0
 	}
@@ -418,54 +418,3 @@ func decodeSSTSectionDir(b []byte, payloadStart, payloadEnd uint64) (secs []sstS
 	}
 	return secs, "", -1
 }
-
-// sstCursor decodes little-endian fields from b. Reading past the end sets
-// bad and yields zeros instead of panicking, so a decoder checks bad once
-// after a group of reads.
-type sstCursor struct {
-	b   []byte
-	off int
-	bad bool
-}
-
-// bytes returns the next n bytes (aliasing b), or nil when fewer remain.
-func (c *sstCursor) bytes(n int) []byte {
-	if n < 0 || n > len(c.b)-c.off {
-		c.bad = true
-		c.off = len(c.b)
-		return nil
-	}
-	v := c.b[c.off : c.off+n]
-	c.off += n
-	return v
-}
-
-func (c *sstCursor) u8() uint8 {
-	if v := c.bytes(1); v != nil {
-		return v[0]
-	}
-	return 0
-}
-
-func (c *sstCursor) u16() uint16 {
-	if v := c.bytes(2); v != nil {
-		return binary.LittleEndian.Uint16(v)
-	}
-	return 0
-}
-
-func (c *sstCursor) u32() uint32 {
-	if v := c.bytes(4); v != nil {
-		return binary.LittleEndian.Uint32(v)
-	}
-	return 0
-}
-
-func (c *sstCursor) u64() uint64 {
-	if v := c.bytes(8); v != nil {
-		return binary.LittleEndian.Uint64(v)
-	}
-	return 0
-}
-
-func (c *sstCursor) i64() int64 { return int64(c.u64()) }

@@ -179,7 +179,7 @@ func sstFuzzReseal(data []byte) []byte {
 	}
 	if dirLen >= sstDirHeaderSize && dirOff <= size && dirLen <= size-dirOff {
 		dir := d[dirOff : dirOff+dirLen]
-		c := sstCursor{b: dir, off: 4}
+		c := byteCursor{b: dir, off: 4}
 		count := int(c.u32())
 		for i := 0; i < count && !c.bad; i++ {
 			c.u16()

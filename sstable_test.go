@@ -602,7 +602,7 @@ func TestSSTConcurrentReads(t *testing.T) {
 // time reader the table uses, recomputes the header's time range from the
 // rows themselves (the leaves carry no time since node format version 2).
 func TestSSTVerifyChecksTimeRangeAgainstRows(t *testing.T) {
-	types := []FieldType{TypeString}
+	types := []FieldType{String}
 	row := func(seq, tm int64) []byte {
 		b, err := encodeRow(nil, seq, tm, types, []any{"v"})
 		require.NoError(t, err)

@@ -288,79 +288,55 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// editCursor reads the fields of an encoded edit (or of any varint-encoded
-// payload). Every error it returns is an ErrCorrupted naming file and the
-// absolute offset base+off.
-type editCursor struct {
-	b    []byte
-	off  int
-	file string
-	base int64
-}
+// The readers below take the fields of an encoded edit (or of any
+// varint-encoded payload) from a byteCursor placed in its file (file, base).
+// Each returns an ErrCorrupted error naming the file and the absolute offset
+// of the field it could not read; what names the field.
 
-func (c *editCursor) empty() bool { return c.off >= len(c.b) }
-
-func (c *editCursor) errorf(format string, args ...any) error {
-	return corruptionError(c.file, c.base+int64(c.off), format, args...)
-}
-
-// uvarint reads an unsigned varint; what names it in errors.
-func (c *editCursor) uvarint(what string) (uint64, error) {
-	v, n := binary.Uvarint(c.b[c.off:])
-	if n <= 0 {
+// editUvarint reads an unsigned varint.
+func editUvarint(c *byteCursor, what string) (uint64, error) {
+	v := c.uvarint()
+	if c.bad {
 		return 0, c.errorf("version edit: bad %s varint", what)
 	}
-	c.off += n
 	return v, nil
 }
 
-// varint reads a zig-zag signed varint.
-func (c *editCursor) varint(what string) (int64, error) {
-	v, n := binary.Varint(c.b[c.off:])
-	if n <= 0 {
+// editVarint reads a zig-zag signed varint.
+func editVarint(c *byteCursor, what string) (int64, error) {
+	v := c.varint()
+	if c.bad {
 		return 0, c.errorf("version edit: bad %s varint", what)
 	}
-	c.off += n
 	return v, nil
 }
 
-// bytes returns the next n bytes (aliasing the buffer), checking n against
-// the remaining length first.
-func (c *editCursor) bytes(n uint64, what string) ([]byte, error) {
-	if n > uint64(len(c.b)-c.off) {
-		return nil, c.errorf("version edit: %s of %d bytes overruns the %d bytes left", what, n, len(c.b)-c.off)
+// editBytes returns the next n bytes (aliasing the buffer), checking n
+// against the remaining length first.
+func editBytes(c *byteCursor, n uint64, what string) ([]byte, error) {
+	if n > uint64(c.remaining()) {
+		return nil, c.errorf("version edit: %s of %d bytes overruns the %d bytes left", what, n, c.remaining())
 	}
-	s := c.b[c.off : c.off+int(n)]
-	c.off += int(n)
-	return s, nil
+	return c.bytes(int(n)), nil
 }
 
-// rest returns every remaining byte.
-func (c *editCursor) rest() []byte {
-	s := c.b[c.off:]
-	c.off = len(c.b)
-	return s
-}
-
-// sub returns a cursor over the next n bytes and advances past them.
-func (c *editCursor) sub(n uint64, what string) (*editCursor, error) {
-	start := c.off
-	b, err := c.bytes(n, what)
-	if err != nil {
-		return nil, err
+// editSub returns a cursor over the next n bytes and advances past them.
+func editSub(c *byteCursor, n uint64, what string) (*byteCursor, error) {
+	if n > uint64(c.remaining()) {
+		return nil, c.errorf("version edit: %s of %d bytes overruns the %d bytes left", what, n, c.remaining())
 	}
-	return &editCursor{b: b, file: c.file, base: c.base + int64(start)}, nil
+	return c.sub(int(n)), nil
 }
 
-// level reads a level number and checks it is < numLevels.
-func (c *editCursor) level() (int, error) {
+// editLevel reads a level number and checks it is < numLevels.
+func editLevel(c *byteCursor) (int, error) {
 	at := c.off
-	l, err := c.uvarint("level")
+	l, err := editUvarint(c, "level")
 	if err != nil {
 		return 0, err
 	}
 	if l >= numLevels {
-		return 0, corruptionError(c.file, c.base+int64(at), "version edit: level %d out of range", l)
+		return 0, c.corruptAt(at, "version edit: level %d out of range", l)
 	}
 	return int(l), nil
 }
@@ -375,27 +351,27 @@ func decodeVersionEdit(b []byte) (*versionEdit, error) {
 // decodeVersionEditAt is decodeVersionEdit reporting errors against file at
 // offset base + the offset within b.
 func decodeVersionEditAt(b []byte, file string, base int64) (*versionEdit, error) {
-	c := &editCursor{b: b, file: file, base: base}
+	c := &byteCursor{b: b, file: file, base: base}
 	e := &versionEdit{}
 	seen := make(map[uint64]bool) // scalar tags already read
 	for !c.empty() {
 		fieldAt := c.off
-		tag, err := c.uvarint("tag")
+		tag, err := editUvarint(c, "tag")
 		if err != nil {
 			return nil, err
 		}
-		n, err := c.uvarint("field length")
+		n, err := editUvarint(c, "field length")
 		if err != nil {
 			return nil, err
 		}
-		p, err := c.sub(n, "field")
+		p, err := editSub(c, n, "field")
 		if err != nil {
 			return nil, err
 		}
 		switch tag {
 		case tagComparator, tagLogNum, tagNextFileNum, tagLastSeq, tagLiveRows:
 			if seen[tag] {
-				return nil, corruptionError(file, base+int64(fieldAt), "version edit: tag %d repeated", tag)
+				return nil, c.corruptAt(fieldAt, "version edit: tag %d repeated", tag)
 			}
 			seen[tag] = true
 		}
@@ -406,41 +382,41 @@ func decodeVersionEditAt(b []byte, file string, base int64) (*versionEdit, error
 			}
 			e.comparator = string(p.rest())
 		case tagLogNum:
-			if e.logNum, err = p.uvarint("logNum"); err != nil {
+			if e.logNum, err = editUvarint(p, "logNum"); err != nil {
 				return nil, err
 			}
 			e.hasLogNum = true
 		case tagNextFileNum:
-			if e.nextFileNum, err = p.uvarint("nextFileNum"); err != nil {
+			if e.nextFileNum, err = editUvarint(p, "nextFileNum"); err != nil {
 				return nil, err
 			}
 			e.hasNextFileNum = true
 		case tagLastSeq:
-			s, err := p.uvarint("lastSeq")
+			s, err := editUvarint(p, "lastSeq")
 			if err != nil {
 				return nil, err
 			}
 			if s > math.MaxInt64 {
-				return nil, corruptionError(file, base+int64(fieldAt), "version edit: lastSeq %d out of range", s)
+				return nil, c.corruptAt(fieldAt, "version edit: lastSeq %d out of range", s)
 			}
 			e.setLastSeq(int64(s))
 		case tagLiveRows:
-			if e.liveRows, err = p.varint("liveRows"); err != nil {
+			if e.liveRows, err = editVarint(p, "liveRows"); err != nil {
 				return nil, err
 			}
 			e.hasLiveRows = true
 		case tagDeletedFile:
-			level, err := p.level()
+			level, err := editLevel(p)
 			if err != nil {
 				return nil, err
 			}
-			num, err := p.uvarint("file number")
+			num, err := editUvarint(p, "file number")
 			if err != nil {
 				return nil, err
 			}
 			d := deletedFileEntry{level: level, num: num}
 			if e.deletedFiles[d] {
-				return nil, corruptionError(file, base+int64(fieldAt), "version edit: file %d deleted twice from L%d", num, level)
+				return nil, c.corruptAt(fieldAt, "version edit: file %d deleted twice from L%d", num, level)
 			}
 			e.deleteFile(level, num)
 		case tagNewFile:
@@ -450,20 +426,20 @@ func decodeVersionEditAt(b []byte, file string, base int64) (*versionEdit, error
 			}
 			e.addFile(level, m)
 		case tagSetProperty:
-			kl, err := p.uvarint("property key length")
+			kl, err := editUvarint(p, "property key length")
 			if err != nil {
 				return nil, err
 			}
 			if kl == 0 || kl > maxPropKeyLen {
 				return nil, p.errorf("version edit: property key length %d out of range", kl)
 			}
-			k, err := p.bytes(kl, "property key")
+			k, err := editBytes(p, kl, "property key")
 			if err != nil {
 				return nil, err
 			}
 			key := string(k)
 			if _, dup := e.setProps[key]; dup || e.delProps[key] {
-				return nil, corruptionError(file, base+int64(fieldAt), "version edit: property %q repeated", key)
+				return nil, c.corruptAt(fieldAt, "version edit: property %q repeated", key)
 			}
 			e.setProperty(key, string(p.rest()))
 		case tagDeleteProperty:
@@ -472,62 +448,62 @@ func decodeVersionEditAt(b []byte, file string, base int64) (*versionEdit, error
 			}
 			key := string(p.rest())
 			if _, dup := e.setProps[key]; dup || e.delProps[key] {
-				return nil, corruptionError(file, base+int64(fieldAt), "version edit: property %q repeated", key)
+				return nil, c.corruptAt(fieldAt, "version edit: property %q repeated", key)
 			}
 			e.deleteProperty(key)
 		default:
-			return nil, corruptionError(file, base+int64(fieldAt), "version edit: unknown tag %d", tag)
+			return nil, c.corruptAt(fieldAt, "version edit: unknown tag %d", tag)
 		}
 		if !p.empty() {
-			return nil, p.errorf("version edit: %d trailing bytes in field with tag %d", len(p.b)-p.off, tag)
+			return nil, p.errorf("version edit: %d trailing bytes in field with tag %d", p.remaining(), tag)
 		}
 	}
 	return e, nil
 }
 
 // decodeNewFile decodes a tagNewFile payload (layout in encode).
-func decodeNewFile(p *editCursor) (int, *fileMeta, error) {
-	level, err := p.level()
+func decodeNewFile(p *byteCursor) (int, *fileMeta, error) {
+	level, err := editLevel(p)
 	if err != nil {
 		return 0, nil, err
 	}
 	m := &fileMeta{}
-	if m.num, err = p.uvarint("file number"); err != nil {
+	if m.num, err = editUvarint(p, "file number"); err != nil {
 		return 0, nil, err
 	}
-	if m.size, err = p.uvarint("file size"); err != nil {
+	if m.size, err = editUvarint(p, "file size"); err != nil {
 		return 0, nil, err
 	}
-	if m.minSeq, err = p.varint("minSeq"); err != nil {
+	if m.minSeq, err = editVarint(p, "minSeq"); err != nil {
 		return 0, nil, err
 	}
-	if m.maxSeq, err = p.varint("maxSeq"); err != nil {
+	if m.maxSeq, err = editVarint(p, "maxSeq"); err != nil {
 		return 0, nil, err
 	}
 	flagsAt := p.off
-	flags, err := p.uvarint("flags")
+	flags, err := editUvarint(p, "flags")
 	if err != nil {
 		return 0, nil, err
 	}
 	if flags&^newFileKnownBits != 0 {
-		return 0, nil, corruptionError(p.file, p.base+int64(flagsAt), "version edit: unknown file flags %#x", flags)
+		return 0, nil, p.corruptAt(flagsAt, "version edit: unknown file flags %#x", flags)
 	}
 	if flags&newFileHasTime != 0 {
 		m.hasTime = true
-		if m.minTime, err = p.varint("minTime"); err != nil {
+		if m.minTime, err = editVarint(p, "minTime"); err != nil {
 			return 0, nil, err
 		}
-		if m.maxTime, err = p.varint("maxTime"); err != nil {
+		if m.maxTime, err = editVarint(p, "maxTime"); err != nil {
 			return 0, nil, err
 		}
 	}
-	if m.numEntries, err = p.uvarint("numEntries"); err != nil {
+	if m.numEntries, err = editUvarint(p, "numEntries"); err != nil {
 		return 0, nil, err
 	}
-	if m.numTombstones, err = p.uvarint("numTombstones"); err != nil {
+	if m.numTombstones, err = editUvarint(p, "numTombstones"); err != nil {
 		return 0, nil, err
 	}
-	if m.rawRowBytes, err = p.uvarint("rawRowBytes"); err != nil {
+	if m.rawRowBytes, err = editUvarint(p, "rawRowBytes"); err != nil {
 		return 0, nil, err
 	}
 	return level, m, nil
@@ -548,8 +524,8 @@ func encodeIndexNames(names []string) []byte {
 // decodeIndexNames decodes the value of propIndexes. The count is checked
 // against the bytes present before the slice is allocated.
 func decodeIndexNames(v []byte, file string, base int64) ([]string, error) {
-	c := &editCursor{b: v, file: file, base: base}
-	n, err := c.uvarint("index count")
+	c := &byteCursor{b: v, file: file, base: base}
+	n, err := editUvarint(c, "index count")
 	if err != nil {
 		return nil, err
 	}
@@ -558,18 +534,18 @@ func decodeIndexNames(v []byte, file string, base int64) ([]string, error) {
 	}
 	names := make([]string, 0, n)
 	for range n {
-		l, err := c.uvarint("index name length")
+		l, err := editUvarint(c, "index name length")
 		if err != nil {
 			return nil, err
 		}
-		s, err := c.bytes(l, "index name")
+		s, err := editBytes(c, l, "index name")
 		if err != nil {
 			return nil, err
 		}
 		names = append(names, string(s))
 	}
 	if !c.empty() {
-		return nil, c.errorf("index list: %d trailing bytes", len(v)-c.off)
+		return nil, c.errorf("index list: %d trailing bytes", c.remaining())
 	}
 	return names, nil
 }

@@ -82,7 +82,7 @@ func decodeWALHeader(b []byte) (h walHeader, problem string) {
 	if len(b) < walHeaderSize {
 		return h, "short header"
 	}
-	c := walCursor{b: b[:walHeaderSize]}
+	c := byteCursor{b: b[:walHeaderSize]}
 	magic := c.bytes(walHeaderMagicLen)
 	h.version = c.u32()
 	h.logNum = c.u64()
@@ -154,7 +154,7 @@ type walRecordHeader struct {
 
 // decodeWALRecordHeader decodes the first walRecHeaderSize bytes of b.
 func decodeWALRecordHeader(b []byte) walRecordHeader {
-	c := walCursor{b: b[:walRecHeaderSize]}
+	c := byteCursor{b: b[:walRecHeaderSize]}
 	var h walRecordHeader
 	h.crc = c.u32()
 	h.length = c.u32()
@@ -208,40 +208,9 @@ func decodeWALSyncMark(data []byte, salt uint64) (synced int64, ok bool) {
 	if len(data) != walSyncMarkDataLen {
 		return 0, false
 	}
-	c := walCursor{b: data}
+	c := byteCursor{b: data}
 	if string(c.bytes(len(walSyncMagic))) != walSyncMagic || c.u64() != salt {
 		return 0, false
 	}
 	return int64(c.u64()), true
-}
-
-// walCursor decodes little-endian integers from a byte slice whose length the
-// caller has already checked; it never reads past b.
-type walCursor struct {
-	b   []byte
-	off int
-}
-
-func (c *walCursor) bytes(n int) []byte {
-	v := c.b[c.off : c.off+n]
-	c.off += n
-	return v
-}
-
-func (c *walCursor) u8() uint8 {
-	v := c.b[c.off]
-	c.off++
-	return v
-}
-
-func (c *walCursor) u32() uint32 {
-	v := binary.LittleEndian.Uint32(c.b[c.off:])
-	c.off += 4
-	return v
-}
-
-func (c *walCursor) u64() uint64 {
-	v := binary.LittleEndian.Uint64(c.b[c.off:])
-	c.off += 8
-	return v
 }

@@ -277,17 +277,17 @@ func (s *Schema) encodeStructFields(dst []byte, ts int64, v reflect.Value, p *st
 				if _, err := nullValue(f, nil); err != nil {
 					return dst[:start], false, err
 				}
-			case c.direct == structString && typ == TypeString:
+			case c.direct == structString && typ == String:
 				dst, null = append(dst, fv.String()...), false
-			case c.direct == structBytes && typ == TypeBytes:
+			case c.direct == structBytes && typ == Bytes:
 				dst, null = append(dst, fv.Bytes()...), false
-			case c.direct == structSigned && (typ == TypeInt64 || typ == TypeDuration):
+			case c.direct == structSigned && (typ == Int64 || typ == Duration):
 				dst, null = le.AppendUint64(dst, uint64(fv.Int())), false
-			case c.direct == structUnsigned && typ == TypeUint64:
+			case c.direct == structUnsigned && typ == Uint64:
 				dst, null = le.AppendUint64(dst, fv.Uint()), false
-			case c.direct == structUnsigned && (typ == TypeUint8 || typ == TypeByte) && fv.Uint() <= 0xff:
+			case c.direct == structUnsigned && (typ == Uint8 || typ == Byte) && fv.Uint() <= 0xff:
 				dst, null = append(dst, byte(fv.Uint())), false
-			case c.direct == structBool && typ == TypeBool:
+			case c.direct == structBool && typ == Bool:
 				b := byte(rowBoolFalse)
 				if fv.Bool() {
 					b = rowBoolTrue

@@ -328,11 +328,11 @@ func buildExpr(field string, typ srdb.FieldType, op, value string) (srdb.Expr, e
 		}
 		return srdb.Between(field, vs[0], vs[1]), nil
 	case "contains", "prefix", "suffix":
-		if typ != srdb.TypeString && typ != srdb.TypeBytes {
+		if typ != srdb.String && typ != srdb.Bytes {
 			return srdb.Expr{}, fmt.Errorf("%s needs a string or bytes field, %s is %s", op, field, typeName(typ, field))
 		}
 		pat := unquote(value)
-		if typ == srdb.TypeBytes {
+		if typ == srdb.Bytes {
 			b, err := base64.StdEncoding.DecodeString(pat)
 			if err != nil {
 				return srdb.Expr{}, fmt.Errorf("%q is not base64 (bytes values are written in standard base64)", pat)
@@ -446,13 +446,13 @@ func parseValue(field string, typ srdb.FieldType, s string) (any, error) {
 		return t, nil
 	}
 	switch typ {
-	case srdb.TypeInt, srdb.TypeInt8, srdb.TypeInt16, srdb.TypeInt32, srdb.TypeInt64,
-		srdb.TypeUint, srdb.TypeUint8, srdb.TypeUint16, srdb.TypeUint32, srdb.TypeUint64, srdb.TypeByte:
+	case srdb.Int, srdb.Int8, srdb.Int16, srdb.Int32, srdb.Int64,
+		srdb.Uint, srdb.Uint8, srdb.Uint16, srdb.Uint32, srdb.Uint64, srdb.Byte:
 		if !isJSONNumber(s) {
 			return nil, bad("a number")
 		}
 		return json.Number(s), nil
-	case srdb.TypeFloat32, srdb.TypeFloat64:
+	case srdb.Float32, srdb.Float64:
 		if isJSONNumber(s) {
 			return json.Number(s), nil
 		}
@@ -465,37 +465,37 @@ func parseValue(field string, typ srdb.FieldType, s string) (any, error) {
 			return math.Inf(-1), nil
 		}
 		return nil, bad("a number, NaN, +Inf or -Inf")
-	case srdb.TypeRune:
+	case srdb.Rune:
 		if isJSONNumber(s) {
 			return json.Number(s), nil
 		}
 		return s, nil // one character; the query checks it
-	case srdb.TypeDecimal:
+	case srdb.Decimal:
 		if !isJSONNumber(s) {
 			return nil, bad("a decimal number")
 		}
 		return s, nil // the query reads the exact digits
-	case srdb.TypeBool:
+	case srdb.Bool:
 		b, err := strconv.ParseBool(s)
 		if err != nil {
 			return nil, bad("true or false")
 		}
 		return b, nil
-	case srdb.TypeString:
+	case srdb.String:
 		return s, nil
-	case srdb.TypeBytes:
+	case srdb.Bytes:
 		b, err := base64.StdEncoding.DecodeString(s)
 		if err != nil {
 			return nil, bad("standard base64")
 		}
 		return b, nil
-	case srdb.TypeTime:
+	case srdb.Time:
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
 			return nil, bad("an RFC 3339 time")
 		}
 		return t, nil
-	case srdb.TypeDuration:
+	case srdb.Duration:
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 			return time.Duration(n), nil
 		}
@@ -504,7 +504,7 @@ func parseValue(field string, typ srdb.FieldType, s string) (any, error) {
 			return nil, bad("a duration (1m30s) or nanoseconds")
 		}
 		return d, nil
-	case srdb.TypeObject, srdb.TypeArray:
+	case srdb.Object, srdb.Array:
 		if !json.Valid([]byte(s)) {
 			return nil, bad("JSON")
 		}
