@@ -304,7 +304,14 @@ func (t *Table) checkpointTo(dst string) error {
 	}
 
 	// The MANIFEST takes the next file number, above every file copied.
-	mnum := counters.nextFileNum
+	return t.writeCheckpointMeta(dst, v, counters, counters.nextFileNum, schema)
+}
+
+// writeCheckpointMeta ends the checkpoint of a table into dst, whose WALs
+// and SSTs are in place: a MANIFEST-mnum holding one snapshot record of v
+// with counters, CURRENT naming it, and schema.json.
+func (t *Table) writeCheckpointMeta(dst string, v *version, counters *versionEdit, mnum uint64, schema *Schema) error {
+	fs := t.fs
 	counters.setNextFileNum(mnum + 1)
 	rec := t.vs.snapshot(v, counters).encode()
 	if len(rec) > maxManifestRecord {

@@ -1,13 +1,10 @@
 package srdb
 
 import (
-	"bytes"
 	"cmp"
 	"container/heap"
 	"math"
 	"slices"
-
-	"github.com/shopspring/decimal"
 )
 
 // Sorting: the order keys of a row, their comparison, and sortSource, which
@@ -16,12 +13,7 @@ import (
 // sortKey is one order key of a row, read from its encoded bytes.
 type sortKey struct {
 	null bool
-	i    int64
-	u    uint64
-	f    float64
-	b    []byte
-	t    timeKey
-	d    decimal.Decimal
+	domValue
 }
 
 // sortEntry is a row held by a sort: its keys and a copy of its bytes.
@@ -107,21 +99,7 @@ func compareSortKeys(dom valDomain, a, b *sortKey) int {
 		}
 		return 1
 	}
-	switch dom {
-	case domInt:
-		return cmp.Compare(a.i, b.i)
-	case domUint:
-		return cmp.Compare(a.u, b.u)
-	case domFloat:
-		return cmp.Compare(a.f, b.f) // NaN first
-	case domBytes:
-		return bytes.Compare(a.b, b.b)
-	case domTime:
-		return a.t.compare(b.t)
-	case domDecimal:
-		return a.d.Cmp(b.d)
-	}
-	return 0
+	return a.domValue.compare(dom, &b.domValue)
 }
 
 // sortHeapSize is how many rows a sort keeps when Limit is set.

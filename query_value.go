@@ -71,15 +71,42 @@ const (
 // condition bounds that side. canon is the bound as the canonical Go value
 // of the field's type (for index keys).
 type qbound struct {
-	ok    bool
-	incl  bool
-	i     int64
-	u     uint64
-	f     float64
-	b     []byte
-	t     timeKey
-	d     decimal.Decimal
+	ok   bool
+	incl bool
+	domValue
 	canon any
+}
+
+// domValue is a value in the representation of its domain (valDomain):
+// only the field of the domain is set. Query bounds and sort keys hold
+// their values this way and compare them with compare.
+type domValue struct {
+	i int64
+	u uint64
+	f float64
+	b []byte
+	t timeKey
+	d decimal.Decimal
+}
+
+// compare orders a and b, values of domain dom (floats: NaN first, as
+// cmp.Compare does).
+func (a *domValue) compare(dom valDomain, b *domValue) int {
+	switch dom {
+	case domInt:
+		return cmp.Compare(a.i, b.i)
+	case domUint:
+		return cmp.Compare(a.u, b.u)
+	case domFloat:
+		return cmp.Compare(a.f, b.f)
+	case domBytes:
+		return bytes.Compare(a.b, b.b)
+	case domTime:
+		return a.t.compare(b.t)
+	case domDecimal:
+		return a.d.Cmp(b.d)
+	}
+	return 0
 }
 
 // qset is the value list of an In / NotIn (Eq and NotEq are one-element
@@ -569,7 +596,7 @@ func (l *leafCond) addBound(op exprOp, v any) error {
 		if err != nil {
 			return err
 		}
-		l.tighten(lower, qbound{ok: true, incl: incl, b: x, canon: l.bytesCanon(x)})
+		l.tighten(lower, qbound{ok: true, incl: incl, domValue: domValue{b: x}, canon: l.bytesCanon(x)})
 		return nil
 	case domTime:
 		cv, err := convertArg(l.ref, v)
@@ -577,7 +604,7 @@ func (l *leafCond) addBound(op exprOp, v any) error {
 			return err
 		}
 		tm := cv.(time.Time)
-		l.tighten(lower, qbound{ok: true, incl: incl, t: timeKey{sec: tm.Unix(), nsec: int32(tm.Nanosecond())}, canon: tm})
+		l.tighten(lower, qbound{ok: true, incl: incl, domValue: domValue{t: timeKey{sec: tm.Unix(), nsec: int32(tm.Nanosecond())}}, canon: tm})
 		return nil
 	case domDecimal:
 		cv, err := convertArg(l.ref, v)
@@ -585,7 +612,7 @@ func (l *leafCond) addBound(op exprOp, v any) error {
 			return err
 		}
 		d := cv.(decimal.Decimal)
-		l.tighten(lower, qbound{ok: true, incl: incl, d: d, canon: d})
+		l.tighten(lower, qbound{ok: true, incl: incl, domValue: domValue{d: d}, canon: d})
 		return nil
 	}
 	return queryError(l.ref.name, "%s cannot be compared with %s", l.ref.ft, op)
@@ -634,21 +661,7 @@ func (l *leafCond) checkEmpty() {
 
 // cmpBoundVals compares the values of two bounds of the leaf's domain.
 func (l *leafCond) cmpBoundVals(a, b qbound) int {
-	switch l.dom {
-	case domInt:
-		return cmp.Compare(a.i, b.i)
-	case domUint:
-		return cmp.Compare(a.u, b.u)
-	case domFloat:
-		return cmp.Compare(a.f, b.f)
-	case domBytes:
-		return bytes.Compare(a.b, b.b)
-	case domTime:
-		return a.t.compare(b.t)
-	case domDecimal:
-		return a.d.Cmp(b.d)
-	}
-	return 0
+	return a.domValue.compare(l.dom, &b.domValue)
 }
 
 // ---- bytes ----

@@ -207,14 +207,7 @@ var errTableReplaced = errors.New("table was dropped and created again")
 func (t *Table) captureReadOnlyOnce(live *version) (_ *roSnapshot, err error) {
 	fs, dir := t.fs, t.dir
 	schemaPath := filepath.Join(dir, schemaFileName)
-	raw, err := readWholeFile(fs, schemaPath)
-	if err != nil {
-		if isNotExist(err) {
-			return nil, corruptionError(schemaPath, -1, "missing")
-		}
-		return nil, err
-	}
-	s, err := decodeSchemaFile(raw, schemaPath)
+	s, raw, err := readTableSchema(fs, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -610,30 +603,7 @@ func (t *Table) checkpointReadOnlyTo(dst string) error {
 	if err := killPoint(kpCheckpointAfterSSTs); err != nil {
 		return err
 	}
-	mnum := next
-	counters.setNextFileNum(mnum + 1)
-	rec := t.vs.snapshot(v, counters).encode()
-	if len(rec) > maxManifestRecord {
-		return newError(CodeInvalidArgument, "Checkpoint: snapshot of %d bytes exceeds the MANIFEST record limit %d", len(rec), maxManifestRecord)
-	}
-	buf := appendManifestRecord(appendManifestHeader(nil), rec)
-	if err := writeFileSynced(fs, makeFilepath(dst, fileTypeManifest, mnum), buf); err != nil {
-		return err
-	}
-	if err := killPoint(kpCheckpointAfterManifest); err != nil {
-		return err
-	}
-	if err := writeFileAtomic(fs, dst, currentName, []byte(makeFilename(fileTypeManifest, mnum)+"\n"), "checkpoint.current"); err != nil {
-		return err
-	}
-	data, err := encodeSchemaFile(snap.schema)
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(fs, dst, schemaFileName, data, "checkpoint.schema"); err != nil {
-		return err
-	}
-	return killPoint(kpCheckpointAfterTable)
+	return t.writeCheckpointMeta(dst, v, counters, next, snap.schema)
 }
 
 // copyReaderN copies the first n bytes of the open file in (called name in

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -255,4 +256,23 @@ func quoteShortRaw(s string) string {
 		return s[:maxQuotedValueLen] + "…"
 	}
 	return s
+}
+
+// readTableSchema reads and decodes the schema.json of the table directory
+// dir; it returns the file's bytes too. A missing file is ErrCorrupted:
+// database.meta names the table, so its schema must be there.
+func readTableSchema(fs FS, dir string) (*Schema, []byte, error) {
+	path := filepath.Join(dir, schemaFileName)
+	raw, err := readWholeFile(fs, path)
+	if err != nil {
+		if isNotExist(err) {
+			return nil, nil, corruptionError(path, -1, "missing")
+		}
+		return nil, nil, err
+	}
+	s, err := decodeSchemaFile(raw, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, raw, nil
 }

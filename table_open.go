@@ -101,16 +101,7 @@ func createTable(db *Database, name, dir string, s *Schema) (_ *Table, err error
 // files) and WALs older than the MANIFEST's log number are removed.
 func openTable(db *Database, name, dir string) (_ *Table, err error) {
 	fs := db.opts.FS
-	schemaPath := filepath.Join(dir, schemaFileName)
-	raw, err := readWholeFile(fs, schemaPath)
-	if err != nil {
-		if isNotExist(err) {
-			// database.meta names the table: its schema must be there.
-			return nil, corruptionError(schemaPath, -1, "missing")
-		}
-		return nil, err
-	}
-	s, err := decodeSchemaFile(raw, schemaPath)
+	s, _, err := readTableSchema(fs, dir)
 	if err != nil {
 		return nil, err
 	}
