@@ -207,19 +207,32 @@ func (w *walWriter) append(typ walRecordType, seq int64, data []byte) (end int64
 		return 0, newError(CodeInvalidArgument, "wal %s: record type %d is reserved", w.path, typ)
 	}
 	if len(data) > maxWALRecord {
-		return 0, newError(CodeInvalidArgument, "wal %s: record of %d bytes is over the %d-byte limit",
-			w.path, len(data), maxWALRecord)
+		return 0, w.recordTooLarge(len(data))
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.failed != nil {
-		return 0, w.failed
-	}
-	if w.closed {
-		return 0, w.closedError()
+	if err := w.appendableLocked(); err != nil {
+		return 0, err
 	}
 	w.buf = appendWALRecord(w.buf, typ, seq, data)
 	return w.recordAppendedLocked(walRecHeaderSize + len(data))
+}
+
+// recordTooLarge is the error of a record of n bytes over maxWALRecord.
+func (w *walWriter) recordTooLarge(n int) error {
+	return newError(CodeInvalidArgument, "wal %s: record of %d bytes is over the %d-byte limit", w.path, n, maxWALRecord)
+}
+
+// appendableLocked returns why no record may be appended now (the sticky
+// failure, or the writer is closed), or nil. w.mu is held.
+func (w *walWriter) appendableLocked() error {
+	if w.failed != nil {
+		return w.failed
+	}
+	if w.closed {
+		return w.closedError()
+	}
+	return nil
 }
 
 // recordAppendedLocked accounts for a record of n bytes just appended to

@@ -16,16 +16,12 @@ func (w *walWriter) appendBatch(seq int64, rows []encodedRow) (end int64, err er
 		n += uvarintLen(uint64(len(rows[i].buf))) + len(rows[i].buf)
 	}
 	if n > maxWALRecord {
-		return 0, newError(CodeInvalidArgument, "wal %s: record of %d bytes is over the %d-byte limit",
-			w.path, n, maxWALRecord)
+		return 0, w.recordTooLarge(n)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.failed != nil {
-		return 0, w.failed
-	}
-	if w.closed {
-		return 0, w.closedError()
+	if err := w.appendableLocked(); err != nil {
+		return 0, err
 	}
 	start := len(w.buf)
 	b := binary.LittleEndian.AppendUint32(w.buf, 0) // CRC, filled in below
