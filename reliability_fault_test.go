@@ -172,13 +172,44 @@ func faultWorkloadOptions(fs FS, logger *slog.Logger, d ...Durability) *Options 
 func runFaultWorkload(t *testing.T, ffs *faultFS, wd watchdog, logger *slog.Logger, d Durability) *faultOutcome {
 	out := &faultOutcome{acked: map[int64]int64{}, nextKey: 1,
 		state: map[int64]faultVariant{}, maybe: map[int64][]faultVariant{}}
-	var logFault atomic.Bool
+	// walFault and manifestFault record a failed write or sync of a WAL or
+	// of the MANIFEST in this incarnation of the database.
+	var walFault, manifestFault atomic.Bool
 	ffs.setObserver(func(e faultLogEntry) {
 		if isLogFile(e.Path) && (e.Op == fsOpWrite || e.Op == fsOpSync) {
-			logFault.Store(true)
+			if strings.HasPrefix(filepath.Base(e.Path), "MANIFEST") {
+				manifestFault.Store(true)
+			} else {
+				walFault.Store(true)
+			}
 		}
 	})
 	defer ffs.setObserver(nil)
+	// logFault reports whether a WAL or MANIFEST write or sync has failed,
+	// so that no later write may be acknowledged. A WAL append fails inside
+	// the writer's own call, but a MANIFEST update can fail in a background
+	// flush (the one Open starts for the recovered memtable) while the
+	// workload goes on: the failed write becomes the table's read-only
+	// state a moment after the failed write(2) returns, and a write that
+	// committed its own WAL record before that is rightly acknowledged. So
+	// after a MANIFEST failure wait until the table says it is read-only,
+	// which it must do promptly.
+	logFault := func(tbl *Table) bool {
+		if walFault.Load() {
+			return true
+		}
+		if !manifestFault.Load() {
+			return false
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for tbl.readOnlyErr() == nil {
+			if time.Now().After(deadline) {
+				require.Fail(t, "MANIFEST update failed but the table is not read-only after 10s", wd.what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return true
+	}
 	opts := faultWorkloadOptions(ffs, logger, d)
 	note := func(err error) {
 		if err != nil {
@@ -212,7 +243,7 @@ func runFaultWorkload(t *testing.T, ffs *faultFS, wd watchdog, logger *slog.Logg
 			rows[i] = faultRow(out.nextKey)
 			out.nextKey++
 		}
-		before := logFault.Load()
+		before := logFault(tbl)
 		var first int64
 		wd.do("Insert", func() { first, err = tbl.Insert(rows) })
 		note(err)
@@ -244,7 +275,7 @@ func runFaultWorkload(t *testing.T, ffs *faultFS, wd watchdog, logger *slog.Logg
 		}
 		slices.Sort(live)
 		seq := live[pick%len(live)]
-		before := logFault.Load()
+		before := logFault(tbl)
 		if v == faultDeleted {
 			wd.do("Delete", func() { err = tbl.Delete(seq) })
 		} else {
@@ -310,7 +341,8 @@ func runFaultWorkload(t *testing.T, ffs *faultFS, wd watchdog, logger *slog.Logg
 		out.closeErrs++
 	}
 	// A new incarnation of the table may acknowledge again.
-	logFault.Store(false)
+	walFault.Store(false)
+	manifestFault.Store(false)
 	wd.do("reopen", func() { db, err = Open("/db", opts) })
 	note(err)
 	if err != nil {

@@ -174,10 +174,19 @@ func (t *Table) Schema() *Schema {
 	return t.schema.Load()
 }
 
-// readOnlyErr returns the sticky failure, or nil.
+// readOnlyErr returns the sticky failure, or nil. A failed MANIFEST update
+// is one the moment the version set records it, before the flush or
+// compaction that ran it gets back to fail the table: a write that starts
+// after that is refused, not acknowledged into a table that can no longer
+// flush.
 func (t *Table) readOnlyErr() error {
 	if p := t.failure.Load(); p != nil {
 		return *p
+	}
+	if t.vs != nil {
+		if err := t.vs.err(); err != nil {
+			return t.fail(err)
+		}
 	}
 	return nil
 }

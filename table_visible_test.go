@@ -480,3 +480,30 @@ func (f *slowSyncFile) Sync() error {
 	time.Sleep(f.delay)
 	return f.File.Sync()
 }
+
+// TestWriteRefusedOnceManifestFailed is the regression test of a race the
+// fault sweep found: a background flush's MANIFEST update failed, and an
+// Insert that started after the failed write(2) was still acknowledged
+// because the table turned read-only only when the flush got back to it. A
+// failed MANIFEST update must refuse every later write at once.
+func TestWriteRefusedOnceManifestFailed(t *testing.T) {
+	ffs := newFaultFS(newMemFS())
+	db, tbl := visOpen(t, ffs, DurabilitySync)
+	defer db.Close()
+	_, err := tbl.Insert([]map[string]any{visRow(1)})
+	require.NoError(t, err)
+
+	// Fail the MANIFEST append of an edit applied the way a flush would,
+	// without the flush's own error handling behind it.
+	ffs.failAt(ffs.opCount(), failOnce, faultEIO)
+	err = tbl.vs.logAndApply(&versionEdit{})
+	require.Equal(t, CodeReadOnly, ErrorCode(err), "%v", err)
+	ffs.clearFaults()
+
+	_, err = tbl.Insert([]map[string]any{visRow(2)})
+	require.ErrorIs(t, err, ErrReadOnly)
+	require.True(t, tbl.Stats().ReadOnly)
+	n, err := tbl.Query().Count()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "only the acknowledged row is visible")
+}
