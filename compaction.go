@@ -521,6 +521,9 @@ func (t *Table) writeCompactionOutputs(v *version, plan *compactionPlan) (output
 				return outputs, locateRowError(err, "compaction input", -1)
 			}
 		}
+		if v.delSet != nil && hiddenEntry(v.delSet, seq, kind, timeNanos) {
+			continue // a range tombstone of v hides it for good (range_tombstone.go)
+		}
 		if w != nil && (int64(w.off) >= target || cutter.cutBefore(prev, seq)) {
 			if err := finish(); err != nil {
 				return outputs, err
@@ -762,4 +765,17 @@ func (t *Table) compactionSlots() chan struct{} {
 		return nil
 	}
 	return t.db.compactionSlots
+}
+
+// hiddenEntry reports whether the entry (seq, kind, timeNanos) can leave the
+// LSM tree because d hides it: a row d hides, or a tombstone of a seq an
+// untimed tombstone hides. Hidden seqs are never written again, and d stays
+// in the version while any SST may hold an entry it hides
+// (version.pruneRangeDels), so dropping the entry changes no read.
+func hiddenEntry(d *deleteSet, seq int64, kind entryKind, timeNanos int64) bool {
+	if kind == kindDelete {
+		_, ok := d.spanAt(seq)
+		return ok
+	}
+	return d.hides(seq, timeNanos)
 }

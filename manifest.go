@@ -380,6 +380,7 @@ func (vs *versionSet) snapshot(v *version, c *versionEdit) *versionEdit {
 	for k, val := range v.props {
 		e.setProperty(k, val)
 	}
+	e.addedDels = v.dels
 	return e
 }
 

@@ -68,6 +68,12 @@ type memtable struct {
 	// a failed table never switches, and Close flushes nothing.
 	rowDelta atomic.Int64
 
+	// rangeDels are the range tombstones logged into this memtable's WAL
+	// (range_tombstone.go), each with the op that wrote it (0 when
+	// replayed). Copy-on-write: appended under Table.writeMu (or by replay)
+	// and read without a lock.
+	rangeDels atomic.Pointer[[]memRangeDel]
+
 	// mu guards every field below.
 	mu         sync.RWMutex
 	base       int64           // seq of ents[0]; ents[seq-base] is seq's entry when it is "in place"
@@ -460,3 +466,35 @@ func (it *memIter) timeNanos() int64 { return it.cur.timeNanos }
 func (it *memIter) value() []byte    { return it.m.rowBytes(it.cur) }
 func (it *memIter) err() error       { return nil }
 func (it *memIter) close() error     { return nil }
+
+// memRangeDel is a range tombstone of a memtable and the op that wrote it.
+type memRangeDel struct {
+	op int64
+	t  rangeTombstone
+}
+
+// addRangeDel records a range tombstone written by op (0: replayed). Called
+// under Table.writeMu or during replay, so there is one writer at a time.
+func (m *memtable) addRangeDel(op int64, t rangeTombstone) {
+	var next []memRangeDel
+	if p := m.rangeDels.Load(); p != nil {
+		next = append(next, *p...)
+	}
+	next = append(next, memRangeDel{op: op, t: t})
+	m.rangeDels.Store(&next)
+}
+
+// rangeDelsAt appends to dst the range tombstones a reader with snapshot
+// snap sees.
+func (m *memtable) rangeDelsAt(dst []rangeTombstone, snap int64) []rangeTombstone {
+	p := m.rangeDels.Load()
+	if p == nil {
+		return dst
+	}
+	for _, d := range *p {
+		if d.op <= snap {
+			dst = append(dst, d.t)
+		}
+	}
+	return dst
+}

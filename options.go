@@ -45,6 +45,7 @@ const (
 	DefaultMemTableSize        = 16 << 20 // bytes of encoded rows per memtable (see Options.MemTableSize)
 	DefaultDurability          = DurabilityInterval
 	DefaultSyncInterval        = 100 * time.Millisecond
+	DefaultRetentionInterval   = time.Second
 	DefaultMaxRowSize          = 64 << 20 // bytes of one encoded row
 	DefaultMaxImmutable        = 2        // immutable memtables waiting for flush before inserts wait
 	DefaultL0CompactionTrigger = 4        // L0 files that make L0 compaction due
@@ -125,6 +126,12 @@ type Options struct {
 	// level. Compaction never writes to L0 (flushes write one L0 file per
 	// memtable), so element 0 is accepted but unused.
 	TargetFileSizes []int64
+	// RetentionInterval is how often a table with TableOptions.MaxAge or
+	// MaxBytes set enforces them in the background (default 1s): expired
+	// rows are already invisible to reads, the enforcement makes it
+	// durable, corrects the row counter and drops whole SSTs. See
+	// Table.SetOptions.
+	RetentionInterval time.Duration
 	// ReadOnly attaches to a database another Database (usually another
 	// process) may be writing, or that sits on a read-only file system:
 	// Open takes no lock and changes nothing in the directory (no flush, no
@@ -162,6 +169,9 @@ func (o *Options) resolve() (*Options, error) {
 	}
 	if r.SyncInterval == 0 {
 		r.SyncInterval = DefaultSyncInterval
+	}
+	if r.RetentionInterval == 0 {
+		r.RetentionInterval = DefaultRetentionInterval
 	}
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -208,6 +218,9 @@ func (o *Options) resolve() (*Options, error) {
 	}
 	if r.SyncInterval < 0 {
 		problems = append(problems, fmt.Sprintf("SyncInterval %v is negative", r.SyncInterval))
+	}
+	if r.RetentionInterval < 0 {
+		problems = append(problems, fmt.Sprintf("RetentionInterval %v is negative", r.RetentionInterval))
 	}
 	if r.MaxRowSize < 0 || r.MaxRowSize > 1<<30 {
 		problems = append(problems, fmt.Sprintf("MaxRowSize %d is outside 1..1 GiB", r.MaxRowSize))

@@ -310,7 +310,11 @@ func (q *Query) Count() (int, error) {
 		return 0, err
 	}
 	if p.countAll {
-		return p.window(p.t.liveRows.Load()), nil
+		n, err := p.t.countLive()
+		if err != nil {
+			return 0, err
+		}
+		return p.window(n), nil
 	}
 	rs, err := p.t.pin()
 	if err != nil {
@@ -369,7 +373,10 @@ func (q *Query) Paginate(page, size int) (*Rows, int, error) {
 	st := q.newStats()
 	var total int64
 	if cp.countAll {
-		total = cp.t.liveRows.Load()
+		if total, err = cp.t.countLive(); err != nil {
+			rs.release()
+			return nil, 0, err
+		}
 	} else if total, err = cp.count(rs, st); err != nil {
 		rs.release()
 		return nil, 0, err

@@ -151,6 +151,10 @@ func openTableReadOnly(db *Database, name, dir string) (*Table, error) {
 	var e error = readOnlyError("write", name)
 	t.failure.Store(&e)
 	t.installReadOnly(snap)
+	if err := t.loadTableOptions(); err != nil {
+		t.close()
+		return nil, err
+	}
 	if err := t.loadIndexBuilds(); err != nil {
 		t.close()
 		return nil, err
@@ -543,10 +547,10 @@ func (t *Table) refreshReadOnly() error {
 	if !t.installReadOnly(snap) {
 		return t.closedError()
 	}
-	if err := t.loadIndexBuilds(); err != nil {
+	if err := t.loadTableOptions(); err != nil {
 		return err
 	}
-	return nil
+	return t.loadIndexBuilds()
 }
 
 // checkpointReadOnlyTo is checkpointTo for a table of a ReadOnly database:

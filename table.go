@@ -123,8 +123,12 @@ type Table struct {
 	rows rowsRegistry
 
 	flushWake chan struct{} // capacity 1: a flush may be due
-	done      chan struct{} // closed by Close to stop background goroutines
-	bg        sync.WaitGroup
+	// retentionWake (capacity 1) asks the retention loop to check
+	// TableOptions now (SetOptions, a flush); tableOpts holds them.
+	retentionWake chan struct{}
+	tableOpts     atomic.Pointer[TableOptions]
+	done          chan struct{} // closed by Close to stop background goroutines
+	bg            sync.WaitGroup
 
 	// compact is the background and manual compaction state (compaction.go).
 	compact compactionState
@@ -143,6 +147,10 @@ type tableCounters struct {
 	inserts      atomic.Int64
 	updates      atomic.Int64
 	deletes      atomic.Int64
+	// filesDropped and bytesDropped count the SSTs range deletes and
+	// retention removed whole (range_delete.go) and their bytes.
+	filesDropped atomic.Int64
+	bytesDropped atomic.Int64
 	gets         atomic.Int64
 	queries      atomic.Int64 // Rows, Count and Paginate calls that passed planning (metrics.go)
 	queryRows    atomic.Int64 // rows returned by Rows.Next, added when a Rows is released
@@ -265,6 +273,38 @@ type readState struct {
 	// snap is Table.visible when the state was pinned: memtable versions
 	// with a larger op are not seen (memtable.getAt, newIterAt).
 	snap int64
+	// dels are the range tombstones the state applies (the version's, the
+	// memtables' up to snap, and the MaxAge rule as of the pin); nil when
+	// none. See range_tombstone.go.
+	dels *deleteSet
+}
+
+// setDeletes computes rs.dels for rs.snap; withMaxAge false leaves the
+// MaxAge rule out (what the row counter reflects).
+func (rs *readState) setDeletes(withMaxAge bool) {
+	rs.dels = rs.v.delSet
+	var extra []rangeTombstone
+	for _, m := range rs.mems {
+		extra = m.rangeDelsAt(extra, rs.snap)
+	}
+	if rule, ok := rs.t.maxAgeRule(); ok && withMaxAge {
+		extra = append(extra, rule)
+	}
+	if len(extra) > 0 {
+		rs.dels = newDeleteSet(rs.v.dels, extra)
+	}
+}
+
+// pinLatest is pin for a writer holding writeMu: the state sees every
+// version, committed or not (see lookup), and every range tombstone.
+func (t *Table) pinLatest() (*readState, error) {
+	rs, err := t.pin()
+	if err != nil {
+		return nil, err
+	}
+	rs.snap = memAllOps
+	rs.setDeletes(true)
+	return rs, nil
 }
 
 // release unpins the state. Safe to call twice.
@@ -294,6 +334,7 @@ func (t *Table) pin() (*readState, error) {
 		rs.mems = append(rs.mems, t.imms[i])
 	}
 	rs.v.ref()
+	rs.setDeletes(true)
 	return rs, nil
 }
 

@@ -140,6 +140,7 @@ func (t *Table) flushMemtable(imm *memtable) error {
 	edit.setLogNum(nextLog)
 	edit.setLastSeq(t.seqHigh.Load())
 	edit.setLiveRows(t.flushedLiveRows + imm.delta())
+	edit.addedDels = imm.rangeDelsAt(nil, memAllOps) // now kept by the version
 	var props sstProps
 	if st.entries > 0 {
 		num := t.newOutputFileNum()

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -14,16 +15,17 @@ import (
 // fill it.
 func newTable(db *Database, name, dir string, s *Schema) *Table {
 	t := &Table{
-		db:          db,
-		name:        name,
-		dir:         dir,
-		opts:        db.opts,
-		fs:          db.opts.FS,
-		logger:      db.opts.Logger.With(slog.String("table", name)),
-		cache:       newTableCache(db.opts.FS, dir),
-		flushWake:   make(chan struct{}, 1),
-		pinsDrained: make(chan struct{}),
-		done:        make(chan struct{}),
+		db:            db,
+		name:          name,
+		dir:           dir,
+		opts:          db.opts,
+		fs:            db.opts.FS,
+		logger:        db.opts.Logger.With(slog.String("table", name)),
+		cache:         newTableCache(db.opts.FS, dir),
+		flushWake:     make(chan struct{}, 1),
+		retentionWake: make(chan struct{}, 1),
+		pinsDrained:   make(chan struct{}),
+		done:          make(chan struct{}),
 	}
 	t.schema.Store(s)
 	t.spaceCond = sync.NewCond(&t.writeMu)
@@ -187,6 +189,9 @@ func openTable(db *Database, name, dir string) (_ *Table, err error) {
 	t.seqHigh.Store(lastSeq)
 	t.liveRows.Store(live64)
 	t.flushedLiveRows = vs.liveRows()
+	if err := t.loadTableOptions(); err != nil {
+		return nil, err
+	}
 	if err := t.loadIndexBuilds(); err != nil {
 		return nil, err
 	}
@@ -244,6 +249,39 @@ func (t *Table) applyWALRecord(m *memtable, ix *replayIndexer, path string, typ 
 		ix.add(m, seq, kindDelete, 0, nil)
 		m.addDelta(-1)
 		return seq, nil
+	case walRecordRangeDelete:
+		d, n := decodeRangeTombstone(data)
+		if n <= 0 || d.seqLo != seq {
+			return bad("range delete record at seq %d: bad tombstone", seq)
+		}
+		hidden, k := binary.Uvarint(data[n:])
+		if k <= 0 || n+k != len(data) || hidden > uint64(d.seqHi-d.seqLo) {
+			return bad("range delete record at seq %d: bad row count", seq)
+		}
+		m.addRangeDel(0, d)
+		m.addDelta(-int64(hidden))
+		return d.seqHi - 1, nil
+	case walRecordDeleteBatch:
+		count, n := binary.Uvarint(data)
+		if n <= 0 || count == 0 || count > uint64(len(data)) {
+			return bad("delete batch record at seq %d: bad count", seq)
+		}
+		data = data[n:]
+		cur := seq
+		for i := uint64(0); i < count; i++ {
+			delta, k := binary.Uvarint(data)
+			if k <= 0 || (i == 0) != (delta == 0) || delta > uint64(math.MaxInt64-cur) {
+				return bad("delete batch record at seq %d: bad seq %d", seq, i)
+			}
+			data = data[k:]
+			cur += int64(delta)
+			ix.add(m, cur, kindDelete, 0, nil)
+		}
+		if len(data) != 0 {
+			return bad("delete batch record at seq %d: %d trailing bytes", seq, len(data))
+		}
+		m.addDelta(-int64(count))
+		return cur, nil
 	}
 	return bad("unknown record type %d", typ)
 }
@@ -266,8 +304,9 @@ func (t *Table) start(replayed []*memtable) error {
 	t.imms = replayed
 	t.current = t.vs.current()
 	t.startCompactions()
-	t.bg.Add(1)
+	t.bg.Add(2)
 	go t.flushLoop()
+	go t.retentionLoop()
 	if len(replayed) > 0 {
 		t.flushWake <- struct{}{}
 	}

@@ -21,14 +21,15 @@ func (t *Table) lookup(seq int64, latest bool) ([]byte, error) {
 		}
 		return nil, rowNotFound(seq, fmt.Sprintf("the last seq assigned is %d", high))
 	}
-	rs, err := t.pin()
+	pin := t.pin
+	if latest {
+		pin = t.pinLatest
+	}
+	rs, err := pin()
 	if err != nil {
 		return nil, err
 	}
 	defer rs.release()
-	if latest {
-		rs.snap = memAllOps
-	}
 	kind, val, inMem, err := rs.get(seq)
 	switch {
 	case err != nil:
@@ -50,16 +51,23 @@ func (t *Table) lookup(seq int64, latest bool) ([]byte, error) {
 // seq, kindDelete when its newest version is a tombstone. val aliases memory
 // rs pins; inMem reports that it is memtable arena memory, which is
 // immutable and outlives rs.
+//
+// A row a range tombstone of rs hides (rs.dels) is reported as kindDelete.
 func (rs *readState) get(seq int64) (kind entryKind, val []byte, inMem bool, err error) {
 	for _, m := range rs.mems {
 		if e, ok := m.getAt(seq, rs.snap); ok {
-			if e.kind == kindDelete {
+			if e.kind == kindDelete || rs.dels.hides(seq, e.timeNanos) {
 				return kindDelete, nil, true, nil
 			}
 			return e.kind, m.rowBytes(e), true, nil
 		}
 	}
 	kind, val, _, err = rs.t.lookupVersion(rs.v, seq)
+	if err == nil && kind == kindSet && rs.dels != nil {
+		if tn, ok := entryTime(val); ok && rs.dels.hides(seq, tn) {
+			return kindDelete, nil, false, nil
+		}
+	}
 	return kind, val, false, err
 }
 
@@ -201,7 +209,7 @@ var allEntries = iterBounds{seqLo: minSeq, seqHi: maxSeq}
 // (memtable versions up to rs.snap) within b; see newSourcesIter. st, when
 // not nil, counts the sources the _time bounds leave out.
 func (rs *readState) newIter(b iterBounds, st *queryStats) internalIterator {
-	return rs.t.newSourcesIter(rs.mems, rs.snap, &rs.v.levels, b, st)
+	return withDeleteSet(rs.t.newSourcesIter(rs.mems, rs.snap, &rs.v.levels, b, st), rs.dels)
 }
 
 // openSST opens an iterator over the SST f (through the table cache).

@@ -31,6 +31,10 @@ type version struct {
 	props  map[string]string // table properties; shared, read-only
 	// indexNames is the decoded propIndexes (nil when unset).
 	indexNames []string
+	// dels are the range tombstones of the table (range_tombstone.go): no
+	// one covers another. delSet arranges them for reads (nil when none).
+	dels   []rangeTombstone
+	delSet *deleteSet
 
 	// refs counts the pins: one held by the version set while the version
 	// is current, plus one per reader. Atomic so that pinning never takes a
@@ -163,6 +167,9 @@ type versionBuilder struct {
 	// propsChanged tells build to decode the properties again.
 	propsChanged bool
 	baseIndexes  []string
+	// dels are the range tombstones: the base's until an edit changes them.
+	dels        []rangeTombstone
+	delsChanged bool
 }
 
 // newVersionBuilder starts from base (nil: an empty version).
@@ -171,6 +178,7 @@ func newVersionBuilder(base *version) *versionBuilder {
 	if base != nil {
 		b.props = base.props
 		b.baseIndexes = base.indexNames
+		b.dels = base.dels
 	}
 	return b
 }
@@ -293,6 +301,19 @@ func (b *versionBuilder) apply(e *versionEdit) error {
 			b.props[k] = v
 		}
 	}
+	for _, t := range e.droppedDels {
+		if i := slices.Index(b.dels, t); i >= 0 {
+			b.dels = slices.Delete(slices.Clone(b.dels), i, i+1)
+			b.delsChanged = true
+		}
+	}
+	for _, t := range e.addedDels {
+		if t.seqLo < 1 || t.seqLo >= t.seqHi {
+			return fmt.Errorf("range tombstone %v: empty or below seq 1", t)
+		}
+		b.dels = addRangeTombstone(b.dels, t)
+		b.delsChanged = true
+	}
 	return nil
 }
 
@@ -317,7 +338,12 @@ func (b *versionBuilder) maxFileNum() uint64 {
 // and checked against the level invariants (see version). Its refs are 0 and
 // it is not yet owned by a version set.
 func (b *versionBuilder) build() (*version, error) {
-	v := &version{props: b.props, indexNames: b.baseIndexes}
+	v := &version{props: b.props, indexNames: b.baseIndexes, dels: b.dels}
+	if b.delsChanged || b.base == nil {
+		v.delSet = newDeleteSet(v.dels)
+	} else {
+		v.delSet = b.base.delSet
+	}
 	if b.propsChanged {
 		v.indexNames = nil
 		if s, ok := b.props[propIndexes]; ok {
@@ -354,4 +380,43 @@ func (b *versionBuilder) build() (*version, error) {
 		v.levels[l] = files
 	}
 	return v, nil
+}
+
+// pruneRangeDels drops from v (which is not yet installed) the range
+// tombstones that no SST of v can hold a hidden row for, recording each in
+// e so that the MANIFEST forgets it too. Memtables need no check: a
+// tombstone stays in the memtable whose WAL logged it until that memtable is
+// flushed, and the flush adds it to the version again, by then with every
+// older memtable flushed before it; later writes never touch a hidden seq.
+func (v *version) pruneRangeDels(e *versionEdit) {
+	if len(v.dels) == 0 {
+		return
+	}
+	var keep []rangeTombstone
+	for _, t := range v.dels {
+		switch {
+		case v.mayHide(t):
+			keep = append(keep, t)
+		case slices.Contains(e.addedDels, t):
+			e.addedDels = slices.DeleteFunc(slices.Clone(e.addedDels), func(u rangeTombstone) bool { return u == t })
+		default:
+			e.droppedDels = append(e.droppedDels, t)
+		}
+	}
+	if len(keep) != len(v.dels) {
+		v.dels = keep
+		v.delSet = newDeleteSet(keep)
+	}
+}
+
+// mayHide reports whether some SST of v may hold a row t hides.
+func (v *version) mayHide(t rangeTombstone) bool {
+	for _, files := range v.levels {
+		for _, f := range files {
+			if t.mayHideIn(f) {
+				return true
+			}
+		}
+	}
+	return false
 }

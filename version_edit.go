@@ -98,6 +98,11 @@ type versionEdit struct {
 	// strings, e.g. propIndexes). A key is in at most one of them.
 	setProps map[string]string
 	delProps map[string]bool
+
+	// addedDels and droppedDels are range tombstones (range_tombstone.go)
+	// added to and dropped from the version.
+	addedDels   []rangeTombstone
+	droppedDels []rangeTombstone
 }
 
 // setLogNum records the oldest WAL still needed.
@@ -153,15 +158,17 @@ func (e *versionEdit) setIndexes(names []string) {
 // Edit field tags. Frozen: they are on disk. A reader fails on a tag it does
 // not know (an unknown field could change the meaning of the edit).
 const (
-	tagComparator     = 1 // payload: comparator name
-	tagLogNum         = 2 // payload: uvarint
-	tagNextFileNum    = 3 // payload: uvarint
-	tagLastSeq        = 4 // payload: uvarint (≤ MaxInt64)
-	tagDeletedFile    = 5 // payload: level uvarint | num uvarint
-	tagNewFile        = 6 // payload: see encodeNewFile
-	tagSetProperty    = 7 // payload: keyLen uvarint | key | value
-	tagDeleteProperty = 8 // payload: key
-	tagLiveRows       = 9 // payload: varint
+	tagComparator     = 1  // payload: comparator name
+	tagLogNum         = 2  // payload: uvarint
+	tagNextFileNum    = 3  // payload: uvarint
+	tagLastSeq        = 4  // payload: uvarint (≤ MaxInt64)
+	tagDeletedFile    = 5  // payload: level uvarint | num uvarint
+	tagNewFile        = 6  // payload: see encodeNewFile
+	tagSetProperty    = 7  // payload: keyLen uvarint | key | value
+	tagDeleteProperty = 8  // payload: key
+	tagLiveRows       = 9  // payload: varint
+	tagAddRangeDel    = 10 // payload: a range tombstone (appendRangeTombstone)
+	tagDropRangeDel   = 11 // payload: a range tombstone
 )
 
 // Flag bits of a tagNewFile payload.
@@ -191,11 +198,14 @@ const maxPropKeyLen = 255
 //	 7   setProperty     keyLen uvarint | key [keyLen] | value (rest of the payload)
 //	 8   deleteProperty  key (the whole payload)
 //	 9   liveRows        varint
+//	10   addRangeDel     seqLo uvarint | seqHi uvarint | timeBefore varint (MaxInt64: any time)
+//	11   dropRangeDel    seqLo uvarint | seqHi uvarint | timeBefore varint
 //
 // varint is the zig-zag signed varint of encoding/binary. Fields appear in
 // the order comparator, logNum, nextFileNum, lastSeq, liveRows, deleted
 // files (by level, then number), new files, set properties, deleted
-// properties (by key); each scalar at most once. A payload must be consumed
+// properties (by key), added range tombstones, dropped range tombstones;
+// each scalar at most once. A payload must be consumed
 // exactly.
 func (e *versionEdit) encode() []byte {
 	var buf, p []byte
@@ -236,6 +246,12 @@ func (e *versionEdit) encode() []byte {
 	}
 	for _, k := range sortedKeys(e.delProps) {
 		field(tagDeleteProperty, []byte(k))
+	}
+	for _, t := range e.addedDels {
+		field(tagAddRangeDel, appendRangeTombstone(p[:0], t))
+	}
+	for _, t := range e.droppedDels {
+		field(tagDropRangeDel, appendRangeTombstone(p[:0], t))
 	}
 	return buf
 }
@@ -451,6 +467,18 @@ func decodeVersionEditAt(b []byte, file string, base int64) (*versionEdit, error
 				return nil, c.corruptAt(fieldAt, "version edit: property %q repeated", key)
 			}
 			e.deleteProperty(key)
+		case tagAddRangeDel, tagDropRangeDel:
+			at := p.off
+			b := p.rest()
+			t, n := decodeRangeTombstone(b)
+			if n <= 0 || n != len(b) {
+				return nil, p.corruptAt(at, "version edit: bad range tombstone")
+			}
+			if tag == tagAddRangeDel {
+				e.addedDels = append(e.addedDels, t)
+			} else {
+				e.droppedDels = append(e.droppedDels, t)
+			}
 		default:
 			return nil, c.corruptAt(fieldAt, "version edit: unknown tag %d", tag)
 		}

@@ -431,6 +431,7 @@ func (vs *versionSet) logAndApplyLocked(e *versionEdit) (*version, error) {
 	if err != nil {
 		return nil, editConflict(err)
 	}
+	v.pruneRangeDels(e)
 
 	roll := vs.rollOverDueLocked()
 	var newNum uint64

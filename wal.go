@@ -26,6 +26,12 @@ const (
 	walRecordBatch  walRecordType = 1 // one Insert: a batch of rows, written as one record
 	walRecordUpdate walRecordType = 2 // a new version of an existing row
 	walRecordDelete walRecordType = 3 // a tombstone
+	// walRecordRangeDelete is a range tombstone (DeleteRange, DeleteBefore,
+	// retention): see range_delete.go for its payload.
+	walRecordRangeDelete walRecordType = 4
+	// walRecordDeleteBatch is the tombstones of one Query.Delete, applied
+	// all or none: see range_delete.go for its payload.
+	walRecordDeleteBatch walRecordType = 5
 	// walRecordSyncMark is internal to the WAL: "every byte of this file
 	// before offset S was fsynced" (see the sync mark layout below). The
 	// writer refuses it in append and the reader never passes it to the

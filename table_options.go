@@ -1,0 +1,274 @@
+package srdb
+
+import (
+	"cmp"
+	"encoding/binary"
+	"log/slog"
+	"math"
+	"slices"
+	"time"
+)
+
+// TableOptions are the per-table settings a table keeps in its metadata
+// (durably, in its MANIFEST) and changes with SetOptions.
+type TableOptions struct {
+	// MaxAge expires rows whose _time is older than now − MaxAge (0: keep
+	// every row). An expired row is never returned by Get, a query, Count
+	// or Tail from the moment its time passes, before any compaction; the
+	// table enforces the rule durably every Options.RetentionInterval,
+	// which drops whole SSTs of expired rows and leaves partly expired ones
+	// to compaction.
+	MaxAge time.Duration
+	// MaxBytes bounds the bytes of the table's SSTs (0: no bound): while
+	// they exceed it the oldest rows are deleted, whole SSTs first, every
+	// Options.RetentionInterval. The memtable and its WAL are not counted.
+	MaxBytes int64
+}
+
+// propTableOptions is the MANIFEST property holding the TableOptions.
+//
+//	+---------+--------------------+-----------------+
+//	| version | MaxAge (ns)        | MaxBytes        |
+//	| 1 byte  | uvarint            | uvarint         |
+//	+---------+--------------------+-----------------+
+//
+// version is tableOptionsVersion. The MANIFEST record's CRC covers it.
+const (
+	propTableOptions    = "options"
+	tableOptionsVersion = 1
+)
+
+// encodeTableOptions encodes o as the value of propTableOptions.
+func encodeTableOptions(o TableOptions) []byte {
+	b := []byte{tableOptionsVersion}
+	b = binary.AppendUvarint(b, uint64(o.MaxAge))
+	return binary.AppendUvarint(b, uint64(o.MaxBytes))
+}
+
+// decodeTableOptions decodes the value of propTableOptions; file names the
+// MANIFEST in errors.
+func decodeTableOptions(v []byte, file string) (TableOptions, error) {
+	c := &byteCursor{b: v, file: file, base: -1}
+	var o TableOptions
+	if len(v) == 0 || v[0] != tableOptionsVersion {
+		return o, c.errorf("table options: unknown encoding version")
+	}
+	c.u8()
+	age, err := editUvarint(c, "MaxAge")
+	if err != nil {
+		return o, err
+	}
+	bytes, err := editUvarint(c, "MaxBytes")
+	if err != nil {
+		return o, err
+	}
+	if age > math.MaxInt64 || bytes > math.MaxInt64 || !c.empty() {
+		return o, c.errorf("table options: MaxAge %d / MaxBytes %d out of range or trailing bytes", age, bytes)
+	}
+	return TableOptions{MaxAge: time.Duration(age), MaxBytes: int64(bytes)}, nil
+}
+
+// Options returns the table's options (the zero value when none were set).
+func (t *Table) Options() TableOptions {
+	if t == nil {
+		return TableOptions{}
+	}
+	if o := t.tableOpts.Load(); o != nil {
+		return *o
+	}
+	return TableOptions{}
+}
+
+// SetOptions replaces the table's options. The change is durable and
+// crash-safe when SetOptions returns (one MANIFEST record: after a crash
+// the table has either the old or the new options); a MaxAge takes effect
+// for reads at once, and the background enforcement of MaxAge and MaxBytes
+// runs right away. Negative values are ErrInvalidArgument.
+func (t *Table) SetOptions(o TableOptions) error {
+	if err := t.checkOpen(); err != nil {
+		return err
+	}
+	if err := t.refuseReadOnly("SetOptions"); err != nil {
+		return err
+	}
+	if o.MaxAge < 0 {
+		return tableError(CodeInvalidArgument, t.name, "TableOptions.MaxAge %v is negative", o.MaxAge)
+	}
+	if o.MaxBytes < 0 {
+		return tableError(CodeInvalidArgument, t.name, "TableOptions.MaxBytes %d is negative", o.MaxBytes)
+	}
+	if err := t.readOnlyErr(); err != nil {
+		return err
+	}
+	edit := &versionEdit{}
+	if o == (TableOptions{}) {
+		edit.deleteProperty(propTableOptions)
+	} else {
+		edit.setProperty(propTableOptions, string(encodeTableOptions(o)))
+	}
+	t.flushMu.Lock()
+	err := t.vs.logAndApply(edit)
+	if err == nil {
+		t.tableOpts.Store(&o)
+		t.installVersion(nil)
+	}
+	t.flushMu.Unlock()
+	if err != nil {
+		return t.failManifest(err)
+	}
+	if err := killPoint("set_options.after_manifest"); err != nil {
+		return t.fail(err)
+	}
+	t.wakeRetention()
+	return nil
+}
+
+// loadTableOptions reads the options from the current version (at Open and
+// after a ReadOnly refresh).
+func (t *Table) loadTableOptions() error {
+	v := t.vs.current()
+	raw, ok := v.property(propTableOptions)
+	v.unref()
+	if !ok {
+		t.tableOpts.Store(nil)
+		return nil
+	}
+	o, err := decodeTableOptions([]byte(raw), makeFilename(fileTypeManifest, t.vs.manifestFileNum()))
+	if err != nil {
+		return withTable(err, t.name)
+	}
+	t.tableOpts.Store(&o)
+	return nil
+}
+
+// maxAgeRule returns the range tombstone MaxAge amounts to now: every row
+// older than now − MaxAge, whatever its seq.
+func (t *Table) maxAgeRule() (rangeTombstone, bool) {
+	o := t.tableOpts.Load()
+	if o == nil || o.MaxAge <= 0 {
+		return rangeTombstone{}, false
+	}
+	tb, ok := timeBeforeNanos(time.Now().Add(-o.MaxAge))
+	if !ok {
+		return rangeTombstone{}, false
+	}
+	return rangeTombstone{seqLo: 1, seqHi: math.MaxInt64, timeBefore: tb}, true
+}
+
+// wakeRetention asks the retention loop to enforce the options now.
+func (t *Table) wakeRetention() {
+	select {
+	case t.retentionWake <- struct{}{}:
+	default:
+	}
+}
+
+// retentionLoop enforces MaxAge and MaxBytes every RetentionInterval and
+// when woken, until the table closes. A failure is logged (a failed write
+// already made the table read-only) and retried at the next tick.
+func (t *Table) retentionLoop() {
+	defer t.bg.Done()
+	tick := time.NewTicker(t.opts.RetentionInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.done:
+			return
+		case <-tick.C:
+		case <-t.retentionWake:
+		}
+		if t.readOnlyErr() != nil {
+			continue
+		}
+		if err := t.enforceRetention(); err != nil && t.checkOpen() == nil {
+			t.logger.Warn("srdb: retention", slog.String("table", t.name), slog.Any("err", err))
+		}
+	}
+}
+
+// enforceRetention makes the options' deletions durable: the rows MaxAge
+// expires as of now get a range tombstone (correcting the row counter and
+// dropping SSTs of expired rows), and while the SSTs exceed MaxBytes the
+// oldest rows get one too.
+func (t *Table) enforceRetention() error {
+	o := t.Options()
+	if o.MaxAge > 0 {
+		if rule, ok := t.maxAgeRule(); ok {
+			if _, err := t.writeRangeTombstone(rule); err != nil {
+				return err
+			}
+		}
+	}
+	if o.MaxBytes > 0 {
+		v := t.vs.current()
+		hi, ok := maxBytesCutoff(v, o.MaxBytes)
+		v.unref()
+		if ok {
+			if _, err := t.writeRangeTombstone(rangeTombstone{seqLo: 1, seqHi: hi, timeBefore: anyTime}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// maxBytesCutoff returns the seq below which rows must go for the SSTs of v
+// to fit in maxBytes: the files with the oldest rows (by their newest seq)
+// are given up whole while that is not enough, and the first file that is
+// more than enough gives up the share of its seq range that the remaining
+// excess is of its bytes (compaction then rewrites it without those rows).
+// false when v already fits.
+func maxBytesCutoff(v *version, maxBytes int64) (int64, bool) {
+	var total int64
+	var files []*fileMeta
+	for _, level := range v.levels {
+		for _, f := range level {
+			total += int64(f.size)
+			files = append(files, f)
+		}
+	}
+	excess := total - maxBytes
+	if excess <= 0 {
+		return 0, false
+	}
+	slices.SortFunc(files, func(a, b *fileMeta) int { return cmp.Compare(a.maxSeq, b.maxSeq) })
+	hi := int64(0)
+	for _, f := range files {
+		if excess <= 0 {
+			break
+		}
+		if size := int64(f.size); size <= excess {
+			excess -= size
+			hi = max(hi, f.maxSeq+1)
+			continue
+		}
+		span := float64(f.maxSeq-f.minSeq+1) * float64(excess) / float64(f.size)
+		hi = max(hi, f.minSeq+int64(math.Ceil(span)))
+		break
+	}
+	return hi, hi > 1
+}
+
+// countLive returns the number of live rows: the row counter, less the
+// rows MaxAge expired that no range tombstone hides yet (the retention loop
+// writes one every RetentionInterval, so they are few and lie in the
+// oldest sources; countHidden reads only the sources old enough to hold
+// them).
+func (t *Table) countLive() (int64, error) {
+	rule, ok := t.maxAgeRule()
+	if !ok {
+		return t.liveRows.Load(), nil
+	}
+	rs, err := t.pinLatest()
+	if err != nil {
+		return 0, err
+	}
+	defer rs.release()
+	n := t.liveRows.Load()
+	rs.setDeletes(false)
+	expired, err := countHidden(rs, rule)
+	if err != nil {
+		return 0, withTable(err, t.name)
+	}
+	return max(n-expired, 0), nil
+}
