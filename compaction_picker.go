@@ -122,7 +122,7 @@ func pickCompaction(v *version, o *Options, cursor *[numLevels]int64) *compactio
 		}
 	}
 	if best < 0 {
-		return nil
+		return pickReclaimCompaction(v)
 	}
 	p := &compactionPlan{level: best, outLevel: best + 1, score: scores[best]}
 	if best == 0 {
@@ -141,7 +141,7 @@ func pickCompaction(v *version, o *Options, cursor *[numLevels]int64) *compactio
 	}
 	lo, hi := seqRange(p.inputs[best])
 	p.inputs[p.outLevel] = v.overlapping(p.outLevel, lo, hi)
-	if len(p.inputs[p.outLevel]) == 0 && movable(p.inputs[best]) {
+	if len(p.inputs[p.outLevel]) == 0 && movable(v, p.inputs[best]) {
 		p.move = true
 		return p
 	}
@@ -150,10 +150,11 @@ func pickCompaction(v *version, o *Options, cursor *[numLevels]int64) *compactio
 }
 
 // movable reports whether files can be re-levelled without a rewrite: none
-// holds a tombstone (a rewrite may drop them) and no two overlap.
-func movable(files []*fileMeta) bool {
+// holds a tombstone or a row a range tombstone of v hides (a rewrite drops
+// them) and no two overlap.
+func movable(v *version, files []*fileMeta) bool {
 	for i, f := range files {
-		if f.numTombstones > 0 {
+		if f.numTombstones > 0 || v.reclaimable(f) > 0 {
 			return false
 		}
 		for _, g := range files[:i] {
@@ -216,12 +217,76 @@ func pickManualCompaction(v *version) *compactionPlan {
 		return nil
 	}
 	out := max(deepest, 1)
-	if count == 1 && deepest == out && v.files(out)[0].numTombstones == 0 {
+	if only := v.files(out); count == 1 && deepest == out && only[0].numTombstones == 0 && v.reclaimable(only[0]) == 0 {
 		return nil
 	}
 	p := &compactionPlan{level: first, outLevel: out, manual: true}
 	for l := 0; l <= out; l++ {
 		p.inputs[l] = v.files(l)
+	}
+	return p
+}
+
+// reclaimMinShare is the share of an SST's rows that range tombstones must
+// hide (by estimate) for a compaction to rewrite it when no level is due.
+// Below it the file waits for an ordinary compaction: a retention boundary
+// file, a little more of which expires every RetentionInterval, is not
+// rewritten again and again.
+const reclaimMinShare = 0.5
+
+// reclaimable estimates the share of f's rows the range tombstones of v
+// hide: the share of f's seq range a tombstone covers, times, for a timed
+// one, the share of f's time range before its cutoff (rows are nearly in
+// time order). The largest over the tombstones; 0 when none can hide a row
+// of f.
+func (v *version) reclaimable(f *fileMeta) float64 {
+	best := 0.0
+	for _, t := range v.dels {
+		if !t.mayHideIn(f) {
+			continue
+		}
+		lo, hi := max(f.minSeq, t.seqLo), min(f.maxSeq, t.seqHi-1)
+		share := float64(hi-lo+1) / float64(f.maxSeq-f.minSeq+1)
+		if t.timed() && f.maxTime > f.minTime {
+			share *= min(1, float64(t.timeBefore-f.minTime)/float64(f.maxTime-f.minTime))
+		}
+		best = max(best, share)
+	}
+	return best
+}
+
+// pickReclaimCompaction returns a compaction that rewrites the SST with the
+// most bytes range tombstones hide, at least reclaimMinShare of it, or nil.
+// An L0 file takes L0 with it (as an L0 compaction does: L0 files overlap
+// and a newer one must not fall below an older one); an L1–L5 file goes
+// down with the files it overlaps; an L6 file is rewritten in place.
+func pickReclaimCompaction(v *version) *compactionPlan {
+	bestLevel, bestBytes := -1, 0.0
+	var best *fileMeta
+	for l := range v.levels {
+		for _, f := range v.levels[l] {
+			share := v.reclaimable(f)
+			if share < reclaimMinShare {
+				continue
+			}
+			if b := share * float64(f.size); b > bestBytes {
+				bestLevel, bestBytes, best = l, b, f
+			}
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	p := &compactionPlan{level: bestLevel, outLevel: min(bestLevel+1, numLevels-1)}
+	switch {
+	case bestLevel == 0:
+		p.inputs[0] = v.files(0)
+	default:
+		p.inputs[bestLevel] = []*fileMeta{best}
+	}
+	if p.outLevel != bestLevel {
+		lo, hi := seqRange(p.inputs[bestLevel])
+		p.inputs[p.outLevel] = v.overlapping(p.outLevel, lo, hi)
 	}
 	return p
 }

@@ -322,7 +322,7 @@ func (m *memtable) len() int {
 }
 
 // empty reports whether nothing was ever added.
-func (m *memtable) empty() bool { return m.len() == 0 }
+func (m *memtable) empty() bool { return m.len() == 0 && m.rangeDels.Load() == nil }
 
 // memtableStats is a consistent summary used by flush and Stats.
 type memtableStats struct {

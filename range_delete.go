@@ -113,6 +113,7 @@ func (t *Table) writeRangeTombstone(d rangeTombstone) (int64, error) {
 		t.writeMu.Unlock()
 		return 0, err
 	}
+	rs.setDeletes(false) // count against the tombstones the row counter reflects
 	n, err := countHidden(rs, d)
 	rs.release()
 	if err != nil || n == 0 {

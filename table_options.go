@@ -215,9 +215,9 @@ func (t *Table) enforceRetention() error {
 // maxBytesCutoff returns the seq below which rows must go for the SSTs of v
 // to fit in maxBytes: the files with the oldest rows (by their newest seq)
 // are given up whole while that is not enough, and the first file that is
-// more than enough gives up the share of its seq range that the remaining
-// excess is of its bytes (compaction then rewrites it without those rows).
-// false when v already fits.
+// more than enough gives up its oldest rows whose encoded bytes make up the
+// remaining excess (compaction then rewrites it without them). false when
+// v already fits.
 func maxBytesCutoff(v *version, maxBytes int64) (int64, bool) {
 	var total int64
 	var files []*fileMeta
@@ -242,8 +242,13 @@ func maxBytesCutoff(v *version, maxBytes int64) (int64, bool) {
 			hi = max(hi, f.maxSeq+1)
 			continue
 		}
-		span := float64(f.maxSeq-f.minSeq+1) * float64(excess) / float64(f.size)
-		hi = max(hi, f.minSeq+int64(math.Ceil(span)))
+		// Cut by the rows' own bytes (smaller than their share of the file,
+		// which also holds the tree and index sections), so that one cut
+		// is enough: the oldest rows whose bytes make up the excess.
+		perRow := float64(max(f.rawRowBytes, 1)) / float64(max(f.numEntries, 1))
+		rows := math.Ceil(float64(excess) / perRow)
+		seqsPerEntry := float64(f.maxSeq-f.minSeq+1) / float64(max(f.numEntries, 1))
+		hi = max(hi, min(f.maxSeq+1, f.minSeq+int64(math.Ceil(rows*seqsPerEntry))))
 		break
 	}
 	return hi, hi > 1
