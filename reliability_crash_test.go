@@ -102,6 +102,8 @@ var crashLoopKillPoints = []string{
 	"checkpoint.schema.after_tmp_sync", "checkpoint.schema.after_rename", "checkpoint.after_table",
 	"checkpoint.meta.after_tmp_sync", "checkpoint.meta.after_rename", "checkpoint.before_rename",
 	"checkpoint.after_rename",
+	"range_delete.after_wal", "range_delete.before_manifest", "range_delete.after_manifest",
+	"set_options.after_manifest",
 }
 
 // TestCrashLoopKillPointListIsComplete scans the engine's source for kill
@@ -265,7 +267,7 @@ func TestCrashLoopChildProcess(t *testing.T) {
 	if i := strings.IndexByte(point, '.'); i >= 0 {
 		area = point[:i]
 	}
-	pFlush, pCompact, pIndex, pSide, pEvolve, pCheckpoint := 32, 100, 60, 80, 40, 400 // one in n batches
+	pFlush, pCompact, pIndex, pSide, pEvolve, pCheckpoint, pDelete := 32, 100, 60, 80, 40, 400, 24 // one in n batches
 	if strings.HasPrefix(point, "schema.add_field.") || strings.HasPrefix(point, "schema.drop_field.") {
 		pEvolve = 1
 	}
@@ -283,7 +285,13 @@ func TestCrashLoopChildProcess(t *testing.T) {
 		pFlush, pSide = 2, 1
 	case "checkpoint":
 		pCheckpoint = 2
+	case "range_delete", "set_options":
+		pDelete = 1
 	}
+	// gate pauses the writers while a DeleteBefore reads the rows it will
+	// hide: with no insert in flight, they are exactly the visible rows
+	// older than the cutoff (an in-flight row could carry an older _time).
+	var gate sync.RWMutex
 	var checkpoints atomic.Int64
 	var maintaining sync.Mutex
 	maintain := func(rng *rand.Rand) {
@@ -304,6 +312,8 @@ func TestCrashLoopChildProcess(t *testing.T) {
 				die("checkpoint: %v", err)
 			}
 			emit("checkpointed %s", dest)
+		case rng.IntN(pDelete) == 0:
+			crashLoopDelete(tbl, rng, area == "set_options", &gate, emit, die)
 		case rng.IntN(pFlush) == 0:
 			if err := tbl.Flush(); err != nil {
 				die("flush: %v", err)
@@ -400,7 +410,9 @@ func TestCrashLoopChildProcess(t *testing.T) {
 							batch[k][extra] = crashLoopExtra(keys[k])
 						}
 					}
+					gate.RLock()
 					_, err := tbl.Insert(batch)
+					gate.RUnlock()
 					if err != nil && extra != "" && errors.Is(err, ErrSchemaViolation) && crashLoopEvolveField(tbl.Schema()) != extra {
 						continue
 					}
@@ -417,6 +429,94 @@ func TestCrashLoopChildProcess(t *testing.T) {
 	wg.Wait()
 }
 
+// crashLoopOptionsSet is the TableOptions the child's SetOptions switches
+// to (and back from): limits no row of the crash loop reaches, so that the
+// parent's model of the rows stays exact; the parent checks that a reopen
+// finds either these or none.
+var crashLoopOptionsSet = TableOptions{MaxAge: 30 * 24 * time.Hour, MaxBytes: 1 << 40}
+
+// crashLoopDelete runs one deleting operation of the child: DeleteRange of
+// the oldest rows, Query.Delete of a group's oldest rows, DeleteBefore the
+// time of an old row (writers paused by gate while it reads the rows it
+// hides), or SetOptions (always when options). It emits "delintent" with
+// the keys the operation deletes before the call and "deleted" after it
+// returned; the parent checks that after a crash either all of them or
+// none are gone, and, once acknowledged, all.
+func crashLoopDelete(tbl *Table, rng *rand.Rand, options bool, gate *sync.RWMutex, emit, die func(string, ...any)) {
+	keysOf := func(q *Query) (keys []string, seqs []int64) {
+		rows, err := q.Rows()
+		if err != nil {
+			die("delete: read: %v", err)
+		}
+		for rows.Next() {
+			k, _ := rows.Row().Get("key")
+			keys = append(keys, k.(string))
+			seqs = append(seqs, rows.Row().Seq())
+		}
+		if err := rows.Close(); err != nil {
+			die("delete: read: %v", err)
+		}
+		return keys, seqs
+	}
+	k := 1 + rng.IntN(24)
+	switch op := rng.IntN(4); {
+	case options || op == 3:
+		o := crashLoopOptionsSet
+		if tbl.Options() == o {
+			o = TableOptions{}
+		}
+		if err := tbl.SetOptions(o); err != nil {
+			die("set options: %v", err)
+		}
+	case op == 0:
+		// The oldest k live rows: every live row of [lo, hi) is visible
+		// (visibility is a prefix of the writes), so these keys are all
+		// the range deletes.
+		keys, seqs := keysOf(tbl.Query().Limit(k))
+		if len(keys) == 0 {
+			return
+		}
+		emit("delintent %s", strings.Join(keys, " "))
+		if err := tbl.DeleteRange(seqs[0], seqs[len(seqs)-1]+1); err != nil {
+			die("delete range: %v", err)
+		}
+		emit("deleted %s", strings.Join(keys, " "))
+	case op == 1:
+		// The oldest k rows of a group; skipped unless the group has k
+		// visible rows (an in-flight row has a larger seq than every
+		// visible one, so then the k oldest are these).
+		q := tbl.Query().Eq(crashLoopIndexedLater, int64(rng.IntN(crashLoopGroups))).OrderBy("_seq").Limit(k)
+		keys, _ := keysOf(q)
+		if len(keys) < k {
+			return
+		}
+		emit("delintent %s", strings.Join(keys, " "))
+		n, err := q.Delete()
+		if err != nil || n != len(keys) {
+			die("query delete: %d rows, want %d: %v", n, len(keys), err)
+		}
+		emit("deleted %s", strings.Join(keys, " "))
+	default:
+		gate.Lock()
+		defer gate.Unlock()
+		_, seqs := keysOf(tbl.Query().Limit(k))
+		if len(seqs) == 0 {
+			return
+		}
+		r, err := tbl.Get(seqs[len(seqs)-1])
+		if err != nil {
+			die("delete before: %v", err)
+		}
+		cutoff := r.Time().Add(time.Nanosecond)
+		keys, _ := keysOf(tbl.Query().Lt("_time", cutoff))
+		emit("delintent %s", strings.Join(keys, " "))
+		if err := tbl.DeleteBefore(cutoff); err != nil {
+			die("delete before: %v", err)
+		}
+		emit("deleted %s", strings.Join(keys, " "))
+	}
+}
+
 // crashLoopKill is one planned iteration.
 type crashLoopKill struct {
 	point string // "" for a timer kill
@@ -430,6 +530,8 @@ type crashLoopStats struct {
 	rowsChecked                                     int
 	rowsWithAdded                                   int // rows holding a value in an added field
 	lost, phantom, corrupt, dup, partial            int
+	resurrected                                     int // deleted rows back after a crash
+	deletesChecked                                  int // DeleteRange/Query.Delete/DeleteBefore calls verified
 	ackedLostAllowed                                int // DurabilityNone only
 	checkpointsChecked                              int // checkpoints opened and checked
 	hits                                            map[string]int
@@ -443,6 +545,8 @@ const (
 	keyAcked                       // acknowledged in the current child's life
 	keyDurable                     // found by an earlier reopen: must exist forever
 	keyGone                        // missing at an earlier reopen: must never appear
+	keyDelIntent                   // a delete of it began: present or not, as its whole delete
+	keyDeleted                     // its delete was acknowledged: must not appear
 )
 
 // crashLoopDir is the parent's model of one database directory.
@@ -450,6 +554,12 @@ type crashLoopDir struct {
 	path    string
 	keys    map[string]keyState
 	batches map[string][]string // batch id ("gen.w.i") → its keys
+	// deletes maps each delete of the current child ("gen.n") to its keys,
+	// which a crash leaves all present or all gone.
+	deletes map[string][]string
+	// deletedKeys are the keys a delete ever named (their batches may be
+	// partly gone).
+	deletedKeys map[string]bool
 	gen     int
 	// checkpoints maps the destination of each Checkpoint the child began
 	// to the keys acknowledged before the call; completed marks those that
@@ -523,16 +633,16 @@ func TestReliabilityCrashLoop(t *testing.T) {
 				}
 			}
 			t.Logf("%s: %d iterations (%d by timer, %d at kill points, %d points not reached in %v), %d rows checked, "+
-				"LOST %d PHANTOM %d CORRUPT %d DUP %d PARTIAL %d, acked rows lost as DurabilityNone allows %d",
+				"%d deletes checked, LOST %d PHANTOM %d CORRUPT %d DUP %d PARTIAL %d RESURRECTED %d, acked writes lost as DurabilityNone allows %d",
 				mode, st.iterations, st.timerKills, st.pointKills, st.pointMissed, crashLoopPointTimeout, st.rowsChecked,
-				st.lost, st.phantom, st.corrupt, st.dup, st.partial, st.ackedLostAllowed)
+				st.deletesChecked, st.lost, st.phantom, st.corrupt, st.dup, st.partial, st.resurrected, st.ackedLostAllowed)
 			total.add(st)
 		})
 	}
 	t.Logf("total: %d iterations (%d by timer, %d at kill points), %d rows checked (%d with a value in an added field), open failures %d, "+
-		"%d checkpoints checked, LOST %d PHANTOM %d CORRUPT %d DUP %d PARTIAL %d, in %v",
+		"%d checkpoints checked, %d deletes checked, LOST %d PHANTOM %d CORRUPT %d DUP %d PARTIAL %d RESURRECTED %d, in %v",
 		total.iterations, total.timerKills, total.pointKills, total.rowsChecked, total.rowsWithAdded, total.openFailures, total.checkpointsChecked,
-		total.lost, total.phantom, total.corrupt, total.dup, total.partial, time.Since(start).Round(time.Second))
+		total.deletesChecked, total.lost, total.phantom, total.corrupt, total.dup, total.partial, total.resurrected, time.Since(start).Round(time.Second))
 	var lines []string
 	for _, p := range crashLoopKillPoints {
 		lines = append(lines, fmt.Sprintf("%s=%d", p, total.hits[p]))
@@ -562,6 +672,8 @@ func (s *crashLoopStats) add(o crashLoopStats) {
 	s.corrupt += o.corrupt
 	s.dup += o.dup
 	s.partial += o.partial
+	s.resurrected += o.resurrected
+	s.deletesChecked += o.deletesChecked
 	s.ackedLostAllowed += o.ackedLostAllowed
 	s.checkpointsChecked += o.checkpointsChecked
 	for p, n := range o.hits {
@@ -647,7 +759,26 @@ func runCrashLoopIteration(t *testing.T, rng *rand.Rand, mode Durability, d *cra
 				}
 			case "ack":
 				for _, key := range strings.Fields(rest) {
-					d.keys[key] = keyAcked
+					if d.keys[key] == keyIntent { // a delete may have gone first
+						d.keys[key] = keyAcked
+					}
+				}
+			case "delintent":
+				if d.deletes == nil {
+					d.deletes = map[string][]string{}
+				}
+				keys := strings.Fields(rest)
+				d.deletes[fmt.Sprintf("%d.%d", d.gen, len(d.deletes))] = keys
+				if d.deletedKeys == nil {
+					d.deletedKeys = map[string]bool{}
+				}
+				for _, key := range keys {
+					d.keys[key] = keyDelIntent
+					d.deletedKeys[key] = true
+				}
+			case "deleted":
+				for _, key := range strings.Fields(rest) {
+					d.keys[key] = keyDeleted
 				}
 			case "checkpoint":
 				var acked []string
@@ -780,11 +911,35 @@ func verifyCrashLoopDir(t *testing.T, mode Durability, d *crashLoopDir, st *cras
 		case s == keyGone:
 			st.phantom++
 			bad = append(bad, "PHANTOM (missing at an earlier reopen) "+key)
+		case s == keyDeleted && mode == DurabilityNone:
+			st.ackedLostAllowed++ // the delete was acknowledged, not durable
+		case s == keyDeleted:
+			st.resurrected++
+			bad = append(bad, "RESURRECTED (deleted and acknowledged) "+key)
 		}
 		if c > 1 {
 			st.dup++
 			bad = append(bad, fmt.Sprintf("DUP %s ×%d", key, c))
 		}
+	}
+	for id, keys := range d.deletes {
+		present := 0
+		for _, key := range keys {
+			if count[key] > 0 {
+				present++
+			}
+		}
+		// A key the delete read may have been visible but not yet durable
+		// in DurabilityNone; otherwise a delete is all or nothing.
+		if present != 0 && present != len(keys) && mode != DurabilityNone {
+			st.partial++
+			bad = append(bad, fmt.Sprintf("PARTIAL delete %s: %d of %d rows left", id, present, len(keys)))
+		}
+	}
+	st.deletesChecked += len(d.deletes)
+	d.deletes = nil
+	if o := tbl.Options(); o != (TableOptions{}) && o != crashLoopOptionsSet {
+		bad = append(bad, fmt.Sprintf("OPTIONS %+v: neither the child's nor none", o))
 	}
 	for key, s := range d.keys {
 		if count[key] > 0 {
@@ -808,11 +963,15 @@ func verifyCrashLoopDir(t *testing.T, mode Durability, d *crashLoopDir, st *cras
 		d.keys[key] = keyGone
 	}
 	for b, keys := range d.batches {
-		present := 0
+		present, deleted := 0, false
 		for _, key := range keys {
 			if count[key] > 0 {
 				present++
 			}
+			deleted = deleted || d.deletedKeys[key]
+		}
+		if deleted {
+			continue // deletes took part of the batch
 		}
 		if present != 0 && present != len(keys) {
 			st.partial++

@@ -17,7 +17,10 @@ type TableStats struct {
 	FlushedBytes   int64        // SST bytes written by flushes since Open
 	Inserts        int64        // rows inserted since Open
 	Updates        int64        // Update calls since Open
-	Deletes        int64        // Delete calls since Open
+	Deletes        int64        // rows deleted since Open: Delete, DeleteRange, DeleteBefore, Query.Delete, retention
+	DroppedFiles   int64        // SSTs removed whole since Open because range deletes or retention hid every row
+	DroppedBytes   int64        // bytes of those SSTs
+	Options        TableOptions // the table's options (SetOptions)
 	Gets           int64        // Get and GetPartial calls since Open
 	ReadOnly       bool         // a failed write made the table read-only
 	ReadOnlyReason string       // the error that did, when ReadOnly
@@ -67,6 +70,9 @@ func (t *Table) Stats() TableStats {
 		Inserts:      t.stats.inserts.Load(),
 		Updates:      t.stats.updates.Load(),
 		Deletes:      t.stats.deletes.Load(),
+		DroppedFiles: t.stats.filesDropped.Load(),
+		DroppedBytes: t.stats.bytesDropped.Load(),
+		Options:      t.Options(),
 		Gets:         t.stats.gets.Load(),
 	}
 	if err := t.readOnlyErr(); err != nil {

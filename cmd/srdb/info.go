@@ -116,7 +116,9 @@ func runSchema(e *env, c *command, o *cmdOpts, args []string) int {
 	}
 	status := exitOK
 	if o.json {
-		v := map[string]any{"table": t.Name(), "fields": fields, "indexes": nonNil(t.Indexes())}
+		opts := t.Options()
+		v := map[string]any{"table": t.Name(), "fields": fields, "indexes": nonNil(t.Indexes()),
+			"options": map[string]any{"max_age": opts.MaxAge.String(), "max_age_ns": int64(opts.MaxAge), "max_bytes": opts.MaxBytes}}
 		if err := writeJSON(e, v); err != nil {
 			status = failf(e, c, "%v", err)
 		}
@@ -140,6 +142,7 @@ func runSchema(e *env, c *command, o *cmdOpts, args []string) int {
 	}
 	tw.Flush()
 	fmt.Fprintf(e.stdout, "indexes: %s\n", dashIfEmpty(strings.Join(t.Indexes(), ", ")))
+	fmt.Fprintf(e.stdout, "options: %s\n", describeOptions(t.Options()))
 	return closeDB(e, c, db, status)
 }
 
@@ -358,4 +361,16 @@ func writeJSON(e *env, v any) error {
 	}
 	_, err := e.stdout.Write(buf.Bytes())
 	return err
+}
+
+// describeOptions renders a table's retention options for `srdb schema`.
+func describeOptions(o srdb.TableOptions) string {
+	var parts []string
+	if o.MaxAge > 0 {
+		parts = append(parts, "max age "+o.MaxAge.String())
+	}
+	if o.MaxBytes > 0 {
+		parts = append(parts, fmt.Sprintf("max bytes %d", o.MaxBytes))
+	}
+	return dashIfEmpty(strings.Join(parts, ", "))
 }

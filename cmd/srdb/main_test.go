@@ -117,6 +117,7 @@ func makeDB(t *testing.T) string {
 		require.NoError(t, err)
 	}
 	require.NoError(t, events.Flush())
+	require.NoError(t, events.SetOptions(srdb.TableOptions{MaxBytes: 1 << 30}))
 	require.NoError(t, db.Close())
 	return dir
 }
@@ -202,6 +203,7 @@ func TestCommands(t *testing.T) {
 		{"tables_json", []string{"tables", "--json", "$DB"}, 0},
 		{"schema", []string{"schema", "$DB", "messages"}, 0},
 		{"schema_json", []string{"schema", "$DB", "messages", "--json"}, 0},
+		{"schema_options", []string{"schema", "$DB", "events"}, 0},
 		{"stats", []string{"stats", "$DB", "messages"}, 0},
 		{"stats_json", []string{"stats", "--json", "$DB", "messages"}, 0},
 		{"lsm", []string{"lsm", "$DB", "messages"}, 0},

@@ -342,6 +342,7 @@ func (s *server) handleLSM(w http.ResponseWriter, r *http.Request) {
 			"stalled": c.Stalled,
 		},
 		"read_only": st.ReadOnly, "read_only_reason": st.ReadOnlyReason,
+		"retention": retentionInfo(st),
 	})
 }
 
@@ -351,4 +352,17 @@ func nanosText(ns int64) string {
 		return ""
 	}
 	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+}
+
+// retentionInfo describes the table's retention options and what range
+// deletes and retention dropped whole.
+func retentionInfo(st srdb.TableStats) map[string]any {
+	maxAge := ""
+	if st.Options.MaxAge > 0 {
+		maxAge = st.Options.MaxAge.String()
+	}
+	return map[string]any{
+		"max_age": maxAge, "max_bytes": st.Options.MaxBytes,
+		"dropped_files": st.DroppedFiles, "dropped_bytes": st.DroppedBytes, "deletes": st.Deletes,
+	}
 }

@@ -353,13 +353,12 @@ func (w *demoWriter) tick(rate int) error {
 			return err
 		}
 	}
-	if st.Rows > w.keep { // expire the oldest: tombstones for compaction to drop
-		for range min(st.Rows-w.keep, int64(n)) {
-			if err := w.msgs.Delete(w.expireCursor); err != nil && !srdb.IsNotFound(err) {
-				return err
-			}
-			w.expireCursor++
+	if st.Rows > w.keep { // expire the oldest: one range tombstone; whole SSTs go at once
+		k := min(st.Rows-w.keep, int64(n))
+		if err := w.msgs.DeleteRange(w.expireCursor, w.expireCursor+k); err != nil {
+			return err
 		}
+		w.expireCursor += k
 	}
 	for range 4 * n { // reads: message lookups by seq
 		if _, err := w.msgs.Get(1 + w.rng.Int63n(max(1, st.LastSeq))); err != nil && !srdb.IsNotFound(err) {

@@ -462,6 +462,17 @@ function bar(frac, cls) {
   return outer;
 }
 
+// retentionCard shows the table's MaxAge / MaxBytes and the SSTs range
+// deletes and retention dropped whole.
+function retentionCard(r) {
+  if (!r) return null;
+  const rules = [];
+  if (r.max_age) rules.push('max age ' + r.max_age);
+  if (r.max_bytes > 0) rules.push('max ' + fmtBytes(r.max_bytes));
+  return card('Retention', rules.length ? rules.join(' · ') : 'keep all',
+    fmtNum(r.dropped_files) + ' SSTs dropped (' + fmtBytes(r.dropped_bytes) + ') · ' + fmtNum(r.deletes) + ' rows deleted');
+}
+
 function renderLSM(d) {
   const c = d.compaction;
   clear($('#lsm-cards')).append(
@@ -472,7 +483,8 @@ function renderLSM(d) {
     card('Immutable', String(d.immutable), fmtBytes(d.immutable_bytes) + ' waiting for flush'),
     card('Flushes', fmtNum(d.flushes), fmtBytes(d.flushed_bytes) + ' flushed'),
     card('Compactions', fmtNum(c.count), fmtNum(c.moves) + ' moves · write amp ' + c.write_amp.toFixed(2)),
-    card('Write stalls', fmtNum(c.write_stalls), c.stalled ? 'stalled now' : (c.stall_ms + ' ms total')));
+    card('Write stalls', fmtNum(c.write_stalls), c.stalled ? 'stalled now' : (c.stall_ms + ' ms total')),
+    retentionCard(d.retention));
   const run = $('#lsm-running');
   if (c.running) {
     run.hidden = false;
