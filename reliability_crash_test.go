@@ -541,12 +541,12 @@ type crashLoopStats struct {
 type keyState uint8
 
 const (
-	keyIntent  keyState = iota + 1 // sent, not acknowledged: may or may not exist
-	keyAcked                       // acknowledged in the current child's life
-	keyDurable                     // found by an earlier reopen: must exist forever
-	keyGone                        // missing at an earlier reopen: must never appear
-	keyDelIntent                   // a delete of it began: present or not, as its whole delete
-	keyDeleted                     // its delete was acknowledged: must not appear
+	keyIntent    keyState = iota + 1 // sent, not acknowledged: may or may not exist
+	keyAcked                         // acknowledged in the current child's life
+	keyDurable                       // found by an earlier reopen: must exist forever
+	keyGone                          // missing at an earlier reopen: must never appear
+	keyDelIntent                     // a delete of it began: present or not, as its whole delete
+	keyDeleted                       // its delete was acknowledged: must not appear
 )
 
 // crashLoopDir is the parent's model of one database directory.
@@ -560,7 +560,7 @@ type crashLoopDir struct {
 	// deletedKeys are the keys a delete ever named (their batches may be
 	// partly gone).
 	deletedKeys map[string]bool
-	gen     int
+	gen         int
 	// checkpoints maps the destination of each Checkpoint the child began
 	// to the keys acknowledged before the call; completed marks those that
 	// returned. Checked and removed by verifyCrashLoopCheckpoints.
