@@ -803,6 +803,8 @@ func TestQueryModel(t *testing.T) {
 	}
 	phase := func(label string, seed int64) { phaseN(label, seed, perPhase) }
 	phase("memtable+SSTs", 2)
+	qmDeletes(t, tbl, fake, g, m, n)
+	phase("after range deletes", 6)
 	require.NoError(t, tbl.Flush())
 	phase("flushed", 3)
 	require.NoError(t, db.Close())
@@ -1027,4 +1029,50 @@ func TestQueryPlanFloatOrderEquivalence(t *testing.T) {
 	}
 	t.Logf("%d of 300 queries used an index, %d the whole index for the order", usedIndex, usedWhole)
 	require.Greater(t, usedWhole, 20, "too few whole-index walks to test the order")
+}
+
+// qmDeletes runs the deleting calls against the table and the model: a
+// DeleteRange of about 1% of the seqs in the middle, a DeleteBefore of
+// about the oldest 2% by _time (rows are nearly, not exactly, in time
+// order), and Query.Delete of random queries (conditions, order, window).
+func qmDeletes(t *testing.T, tbl *Table, fake *queryFakeIndex, g *qmGen, m *qmModel, n int) {
+	t.Helper()
+	kill := func(seq int64) {
+		if m.rows[seq-1].live {
+			m.rows[seq-1].live = false
+			m.removeLive(seq)
+		}
+	}
+	lo := int64(n/2) + g.rng.Int63n(int64(n/10))
+	hi := lo + int64(n/100)
+	require.NoError(t, tbl.DeleteRange(lo, hi))
+	for seq := lo; seq < hi; seq++ {
+		kill(seq)
+	}
+	times := make([]int64, 0, len(m.rows))
+	for i := range m.rows {
+		times = append(times, m.rows[i].tn)
+	}
+	slices.Sort(times)
+	cutoff := times[len(times)/50]
+	require.NoError(t, tbl.DeleteBefore(time.Unix(0, cutoff)))
+	for i := range m.rows {
+		if m.rows[i].tn < cutoff {
+			kill(int64(i + 1))
+		}
+	}
+	for k := 0; k < 12; k++ {
+		spec := g.spec()
+		spec.sel = nil
+		if g.rng.Intn(2) == 0 {
+			spec.limit = 1 + g.rng.Intn(50)
+		}
+		_, window := m.expected(spec)
+		got, err := spec.query(tbl, fake).Delete()
+		require.NoError(t, err, "Query.Delete %v", spec)
+		require.Equal(t, len(window), got, "Query.Delete %v", spec)
+		for _, seq := range window {
+			kill(seq)
+		}
+	}
 }
