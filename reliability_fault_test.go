@@ -321,6 +321,54 @@ func runFaultWorkload(t *testing.T, ffs *faultFS, wd watchdog, logger *slog.Logg
 		visible("after Delete")
 		call("Flush", tbl.Flush)
 	}
+	// Deletes of several rows in one write: DeleteRange over three live
+	// rows (a range tombstone) and Query.Delete of the two oldest rows of a
+	// channel (a batch of tombstones). All or none, like an Insert batch.
+	liveSeqs := func(keep func(seq int64) bool) []int64 {
+		var live []int64
+		for seq := range out.acked {
+			if out.state[seq] != faultDeleted && keep(seq) {
+				live = append(live, seq)
+			}
+		}
+		slices.Sort(live)
+		return live
+	}
+	multiDelete := func(name string, seqs []int64, fn func() (int, error)) {
+		if tbl == nil || len(seqs) == 0 {
+			return
+		}
+		before := logFault(tbl)
+		var n int
+		wd.do(name, func() { n, err = fn() })
+		note(err)
+		if err != nil {
+			for _, seq := range seqs {
+				out.maybe[seq] = append(out.maybe[seq], faultDeleted)
+			}
+			return
+		}
+		require.Equal(t, len(seqs), n, "%s: %s deleted %d rows, want %d", wd.what, name, n, len(seqs))
+		if before {
+			out.ackAfter = append(out.ackAfter, fmt.Sprintf("%s of seqs %v acked", name, seqs))
+		}
+		for _, seq := range seqs {
+			out.state[seq] = faultDeleted
+		}
+	}
+	if live := liveSeqs(func(int64) bool { return true }); len(live) >= 4 {
+		span := live[1:4]
+		multiDelete("DeleteRange", span, func() (int, error) {
+			return len(span), tbl.DeleteRange(span[0], span[len(span)-1]+1)
+		})
+	}
+	visible("after DeleteRange")
+	if live := liveSeqs(func(seq int64) bool { return out.acked[seq]%7 == 3 }); len(live) >= 2 {
+		multiDelete("Query.Delete", live[:2], func() (int, error) {
+			return tbl.Query().Eq("channel_id", "ch-3").OrderBy("_seq").Limit(2).Delete()
+		})
+	}
+	visible("after Query.Delete")
 	insert(3)
 	visible("after Insert")
 	call("Compact", tbl.Compact)
