@@ -122,6 +122,9 @@ func buildPristine(t *testing.T) *pristineDB {
 	// and the rows below carry its NULL entry.
 	require.NoError(t, tbl.AddField(Field{Name: "gone", Type: Int64, Nullable: true}))
 	require.NoError(t, tbl.DropField("gone"))
+	// Table options: the MANIFEST carries the property (limits no row of
+	// the test reaches).
+	require.NoError(t, tbl.SetOptions(TableOptions{MaxAge: 100 * 365 * 24 * time.Hour, MaxBytes: 1 << 40}))
 	walName := func() string {
 		names, err := os.ReadDir(filepath.Join(dir, "tables", "m"))
 		require.NoError(t, err)

@@ -263,8 +263,8 @@ func (t *Table) applyWALRecord(m *memtable, ix *replayIndexer, path string, typ 
 		return d.seqHi - 1, nil
 	case walRecordDeleteBatch:
 		count, n := binary.Uvarint(data)
-		if n <= 0 || count == 0 || count > uint64(len(data)) {
-			return bad("delete batch record at seq %d: bad count", seq)
+		if n <= 0 || count == 0 || count > uint64(len(data)) || seq < 1 {
+			return bad("delete batch record at seq %d: bad count or seq", seq)
 		}
 		data = data[n:]
 		cur := seq

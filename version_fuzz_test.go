@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -35,6 +36,9 @@ func FuzzDecodeVersionEdit(f *testing.F) {
 	e := &versionEdit{}
 	e.addFile(1, vtMeta(5, 10, 20))
 	e.deleteFile(0, 3)
+	f.Add(e.encode())
+	e = &versionEdit{addedDels: []rangeTombstone{{1, 100, anyTime}, {5, 9, 12345}}, droppedDels: []rangeTombstone{{1, 2, anyTime}}}
+	e.setProperty(propTableOptions, string(encodeTableOptions(TableOptions{MaxAge: 3, MaxBytes: 4})))
 	f.Add(e.encode())
 	for _, m := range vtSeedManifests(f) {
 		if len(m) > manifestHeaderSize+recordHeaderSize {
@@ -110,5 +114,24 @@ func FuzzReadManifest(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, want, vtState(vs))
 		require.NoError(t, vs.close())
+	})
+}
+
+// FuzzDecodeTableOptions: the value of the table options property decodes
+// to options that encode back to the same bytes, or fails with
+// ErrCorrupted; it never panics.
+func FuzzDecodeTableOptions(f *testing.F) {
+	f.Add(encodeTableOptions(TableOptions{}))
+	f.Add(encodeTableOptions(TableOptions{MaxAge: 72 * 3600 * 1e9, MaxBytes: 1 << 30}))
+	f.Add([]byte{2, 1, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		o, err := decodeTableOptions(b, "MANIFEST-000001")
+		if err != nil {
+			require.ErrorIs(t, err, ErrCorrupted)
+			return
+		}
+		require.GreaterOrEqual(t, o.MaxAge, time.Duration(0))
+		require.GreaterOrEqual(t, o.MaxBytes, int64(0))
+		require.Equal(t, b, encodeTableOptions(o))
 	})
 }
