@@ -3,6 +3,7 @@ package srdb
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -460,6 +461,11 @@ func (t *Table) writeCompactionOutputs(v *version, plan *compactionPlan) (output
 	drop := newTombstoneDropper(v, plan.outLevel)
 	cutter := newOutputCutter(v, plan.outLevel)
 	target := t.opts.targetFileSize(plan.outLevel)
+	// With MaxAge set, an output holds the rows of one time slice
+	// (retentionSlice): rows are nearly in time order, so a file expires
+	// whole and retention drops it without a rewrite.
+	slice := retentionSlice(t.Options())
+	sliceEnd := int64(math.MaxInt64) // the current output's slice ends there
 	var w *sstWriter
 	// Each output carries the secondary-index sections of its own rows,
 	// built from the schema as it is now (an index created meanwhile is
@@ -524,10 +530,15 @@ func (t *Table) writeCompactionOutputs(v *version, plan *compactionPlan) (output
 		if v.delSet != nil && hiddenEntry(v.delSet, seq, kind, timeNanos) {
 			continue // a range tombstone of v hides it for good (range_tombstone.go)
 		}
-		if w != nil && (int64(w.off) >= target || cutter.cutBefore(prev, seq)) {
+		newSlice := slice > 0 && kind == kindSet && timeNanos >= sliceEnd
+		if w != nil && (int64(w.off) >= target || cutter.cutBefore(prev, seq) || newSlice) {
 			if err := finish(); err != nil {
 				return outputs, err
 			}
+			sliceEnd = math.MaxInt64
+		}
+		if slice > 0 && kind == kindSet && sliceEnd == math.MaxInt64 {
+			sliceEnd = sliceAfter(timeNanos, slice)
 		}
 		if w == nil {
 			num := t.newOutputFileNum()
@@ -778,4 +789,27 @@ func hiddenEntry(d *deleteSet, seq int64, kind entryKind, timeNanos int64) bool 
 		return ok
 	}
 	return d.hides(seq, timeNanos)
+}
+
+// retentionSlice is the time span of the rows one compaction output holds
+// when MaxAge is set: an eighth of MaxAge, so that the data kept on disk
+// spans at most about MaxAge + MaxAge/8 before whole files expire. 0 (no
+// time cut) without MaxAge.
+func retentionSlice(o TableOptions) int64 {
+	if o.MaxAge <= 0 {
+		return 0
+	}
+	return max(int64(o.MaxAge/8), 1)
+}
+
+// sliceAfter returns the end of the time slice of width w holding tn.
+func sliceAfter(tn, w int64) int64 {
+	b := tn / w
+	if tn < 0 && tn%w != 0 {
+		b--
+	}
+	if b >= math.MaxInt64/w-1 {
+		return math.MaxInt64 - 1
+	}
+	return (b + 1) * w
 }

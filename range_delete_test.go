@@ -3,6 +3,8 @@ package srdb
 import (
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -463,4 +465,97 @@ func TestTableOptionsMaxBytes(t *testing.T) {
 	require.Greater(t, len(live), 600, "no more than the excess was deleted")
 	rdCheck(t, tbl, live, "after MaxBytes and Compact")
 	require.NoError(t, db.Check())
+}
+
+// TestRetentionHoldsMaxAge ingests 30 simulated days (a test clock) into a
+// table with MaxAge = 3 days, enforcing retention every simulated hour with
+// background compaction on, and measures the span of _time the SSTs hold:
+// it must stay within 3.5 days (whole files expire and are dropped; the
+// compaction outputs are cut into MaxAge/8 time slices so that they do).
+func TestRetentionHoldsMaxAge(t *testing.T) {
+	const (
+		perHour = 100
+		days    = 30
+		maxAge  = 3 * 24 * time.Hour
+	)
+	dir := t.TempDir()
+	o := DefaultOptions()
+	o.MemTableSize, o.Durability, o.RetentionInterval = 96<<10, DurabilityNone, time.Hour
+	db, err := Open(dir, o)
+	require.NoError(t, err)
+	defer db.Close()
+	s, err := NewSchema("r", rdFields())
+	require.NoError(t, err)
+	tbl, err := db.CreateTable("r", s)
+	require.NoError(t, err)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	tbl.clock.Store(&clock)
+	require.NoError(t, tbl.SetOptions(TableOptions{MaxAge: maxAge}))
+	rng := rand.New(rand.NewPCG(1, 2))
+	worst := time.Duration(0)
+	var rows []map[string]any
+	for h := 0; h < days*24; h++ {
+		rows = rows[:0]
+		for i := 0; i < perHour; i++ {
+			at := now.Add(time.Duration(i) * time.Hour / perHour)
+			if rng.IntN(50) == 0 { // a straggler, up to 20 minutes late
+				at = at.Add(-time.Duration(rng.IntN(20)) * time.Minute)
+			}
+			rows = append(rows, map[string]any{"ch": fmt.Sprintf("channel-%d", i%10), "n": int64(h*perHour + i), "_time": at})
+		}
+		_, err := tbl.Insert(rows)
+		require.NoError(t, err)
+		now = now.Add(time.Hour)
+		require.NoError(t, tbl.enforceRetention())
+		tbl.maybeScheduleCompaction()
+		tbl.waitForCompactions()
+		if h < 4*24 {
+			continue
+		}
+		v := tbl.vs.current()
+		oldest := int64(math.MaxInt64)
+		for _, level := range v.levels {
+			for _, f := range level {
+				if f.hasTime {
+					oldest = min(oldest, f.minTime)
+				}
+			}
+		}
+		v.unref()
+		if oldest != math.MaxInt64 {
+			worst = max(worst, now.Sub(time.Unix(0, oldest)))
+		}
+	}
+	// Reads never return an expired row, whatever the files hold.
+	first, err := tbl.Query().OrderBy("_time").First()
+	require.NoError(t, err)
+	require.False(t, first.Time().Before(now.Add(-maxAge)), "expired row returned")
+	st := tbl.Stats()
+	t.Logf("MaxAge 3 days, %d rows per simulated hour for %d days: SSTs held at most %.2f days of data; now %d rows, %d SSTs, %d dropped whole (%d bytes); compactions wrote %d bytes (flushes %d)",
+		perHour, days, worst.Hours()/24, st.Rows, countFiles(st), st.DroppedFiles, st.DroppedBytes, st.Compaction.BytesWritten, st.FlushedBytes)
+	require.LessOrEqual(t, worst, maxAge+maxAge/6, "disk span of data beyond 3.5 days")
+}
+
+// TestCompactionCutsOutputsByTimeSlice: with MaxAge set, a compaction cuts
+// its outputs at MaxAge/8 time slices, so that each file expires whole.
+func TestCompactionCutsOutputsByTimeSlice(t *testing.T) {
+	db, tbl := rdOpen(t, newMemFS())
+	defer db.Close()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := base.Add(4 * 24 * time.Hour)
+	clock := func() time.Time { return now }
+	tbl.clock.Store(&clock)
+	require.NoError(t, tbl.SetOptions(TableOptions{MaxAge: 8 * 24 * time.Hour})) // slices of one day
+	for h := 0; h < 72; h++ {
+		_, err := tbl.Insert(map[string]any{"ch": "c", "n": int64(h), "_time": base.Add(time.Duration(h) * time.Hour)})
+		require.NoError(t, err)
+	}
+	require.NoError(t, tbl.Compact())
+	st := tbl.Stats()
+	require.Len(t, st.Levels[1].Files, 3, "one output per day")
+	for _, f := range st.Levels[1].Files {
+		day := time.Duration(24 * time.Hour).Nanoseconds()
+		require.Equal(t, f.MinTime/day, f.MaxTime/day, "file %d spans two slices", f.Num)
+	}
 }

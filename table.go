@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Table is one typed table of a Database: its schema, its write-ahead log,
@@ -127,8 +128,10 @@ type Table struct {
 	// TableOptions now (SetOptions, a flush); tableOpts holds them.
 	retentionWake chan struct{}
 	tableOpts     atomic.Pointer[TableOptions]
-	done          chan struct{} // closed by Close to stop background goroutines
-	bg            sync.WaitGroup
+	// clock, when set (tests only), replaces time.Now for MaxAge.
+	clock atomic.Pointer[func() time.Time]
+	done  chan struct{} // closed by Close to stop background goroutines
+	bg    sync.WaitGroup
 
 	// compact is the background and manual compaction state (compaction.go).
 	compact compactionState

@@ -148,7 +148,7 @@ func (t *Table) maxAgeRule() (rangeTombstone, bool) {
 	if o == nil || o.MaxAge <= 0 {
 		return rangeTombstone{}, false
 	}
-	tb, ok := timeBeforeNanos(time.Now().Add(-o.MaxAge))
+	tb, ok := timeBeforeNanos(t.now().Add(-o.MaxAge))
 	if !ok {
 		return rangeTombstone{}, false
 	}
@@ -276,4 +276,13 @@ func (t *Table) countLive() (int64, error) {
 		return 0, withTable(err, t.name)
 	}
 	return max(n-expired, 0), nil
+}
+
+// now is the clock MaxAge is measured against: time.Now, or the clock a
+// test installed (Table.clock).
+func (t *Table) now() time.Time {
+	if c := t.clock.Load(); c != nil {
+		return (*c)()
+	}
+	return time.Now()
 }
