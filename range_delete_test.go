@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -558,4 +560,97 @@ func TestCompactionCutsOutputsByTimeSlice(t *testing.T) {
 		day := time.Duration(24 * time.Hour).Nanoseconds()
 		require.Equal(t, f.MinTime/day, f.MaxTime/day, "file %d spans two slices", f.Num)
 	}
+}
+
+// TestRangeDeleteConcurrent runs inserters, a deleter (DeleteRange of
+// everything up to a seq it read, then Query.Delete of a channel) and
+// readers together (run it under -race): once a delete returned, no read
+// that starts afterwards returns a row it deleted, and rows inserted after
+// it stay.
+func TestRangeDeleteConcurrent(t *testing.T) {
+	db, tbl := rdOpen(t, newMemFS(), func(o *Options) { o.MemTableSize = 64 << 10; o.DisableAutoCompaction = false })
+	defer db.Close()
+	var deletedBelow atomic.Int64 // every seq below it was deleted by a returned DeleteRange
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	report := func(err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	}
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := tbl.Insert([]map[string]any{{"ch": fmt.Sprintf("c%d", i%3), "n": int64(i)}}); err != nil {
+					report(err)
+					return
+				}
+			}
+		}(w)
+	}
+	for r := 0; r < 2; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				below := deletedBelow.Load()
+				rows, err := tbl.Query().Lt("_seq", below).Rows()
+				if err != nil {
+					report(err)
+					return
+				}
+				for rows.Next() {
+					report(fmt.Errorf("seq %d returned after a DeleteRange below %d returned", rows.Row().Seq(), below))
+				}
+				rows.Close()
+				if n, err := tbl.Query().Eq("ch", "c1").Lt("_seq", below).Count(); err != nil || n != 0 {
+					report(fmt.Errorf("index count below %d: %d, %v", below, n, err))
+				}
+			}
+		}()
+	}
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		last, err := tbl.Query().Last()
+		if err != nil {
+			continue
+		}
+		hi := last.Seq() + 1
+		require.NoError(t, tbl.DeleteRange(1, hi))
+		deletedBelow.Store(hi)
+		_, err = tbl.Query().Eq("ch", "c2").Delete()
+		require.NoError(t, err)
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	n, err := tbl.Query().Count()
+	require.NoError(t, err)
+	got := 0
+	rows, err := tbl.Query().Rows()
+	require.NoError(t, err)
+	for rows.Next() {
+		got++
+	}
+	require.NoError(t, rows.Close())
+	require.Equal(t, got, n, "Count equals the scan")
+	require.NoError(t, db.Check())
 }
