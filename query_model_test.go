@@ -1034,7 +1034,8 @@ func TestQueryPlanFloatOrderEquivalence(t *testing.T) {
 // qmDeletes runs the deleting calls against the table and the model: a
 // DeleteRange of about 1% of the seqs in the middle, a DeleteBefore of
 // about the oldest 2% by _time (rows are nearly, not exactly, in time
-// order), and Query.Delete of random queries (conditions, order, window).
+// order), a MaxAge expiring the next 2% (made durable by retention, then
+// cleared), and Query.Delete of random queries (conditions, order, window).
 func qmDeletes(t *testing.T, tbl *Table, fake *queryFakeIndex, g *qmGen, m *qmModel, n int) {
 	t.Helper()
 	kill := func(seq int64) {
@@ -1061,6 +1062,25 @@ func qmDeletes(t *testing.T, tbl *Table, fake *queryFakeIndex, g *qmGen, m *qmMo
 			kill(int64(i + 1))
 		}
 	}
+	// MaxAge with a test clock: rows older than the next 2% by _time
+	// expire at once, retention makes it durable, and clearing the options
+	// afterwards keeps them deleted.
+	cutoff = times[len(times)/25]
+	now := time.Unix(0, cutoff).Add(time.Hour)
+	clock := func() time.Time { return now }
+	tbl.clock.Store(&clock)
+	require.NoError(t, tbl.SetOptions(TableOptions{MaxAge: time.Hour}))
+	for i := range m.rows {
+		if m.rows[i].tn < cutoff {
+			kill(int64(i + 1))
+		}
+	}
+	cnt, err := tbl.Query().Count()
+	require.NoError(t, err)
+	require.Equal(t, len(m.live), cnt, "Count with MaxAge before retention ran")
+	require.NoError(t, tbl.enforceRetention())
+	require.NoError(t, tbl.SetOptions(TableOptions{}))
+	tbl.clock.Store(nil)
 	for k := 0; k < 12; k++ {
 		spec := g.spec()
 		spec.sel = nil
