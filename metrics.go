@@ -50,12 +50,16 @@ type TableMetrics struct {
 	ReadOnly           bool           // a failed write made the table read-only (Table.Stats says why)
 
 	// Counters: writes and reads since Open.
-	Inserts   int64 // rows inserted (Insert, InsertMany: one per row)
-	Updates   int64 // Update calls that wrote
-	Deletes   int64 // Delete calls that wrote
-	Gets      int64 // Get and GetPartial calls
-	Queries   int64 // query executions that passed planning: Rows, Count, Paginate (once), and First, Last, Scan through Rows
-	QueryRows int64 // rows returned by Rows.Next, counted when the Rows is closed or exhausted
+	Inserts int64 // rows inserted (Insert, InsertMany: one per row)
+	Updates int64 // Update calls that wrote
+	Deletes int64 // rows deleted: Delete, DeleteRange, DeleteBefore, Query.Delete, retention
+	// DroppedFiles and DroppedBytes count the SSTs range deletes and
+	// retention removed whole (no rewrite) and their bytes.
+	DroppedFiles int64
+	DroppedBytes int64
+	Gets         int64 // Get and GetPartial calls
+	Queries      int64 // query executions that passed planning: Rows, Count, Paginate (once), and First, Last, Scan through Rows
+	QueryRows    int64 // rows returned by Rows.Next, counted when the Rows is closed or exhausted
 
 	// Counters: flushes and compactions since Open.
 	Flushes                int64         // memtables flushed to an L0 SST
@@ -140,12 +144,14 @@ func (t *Table) metrics() TableMetrics {
 		Levels:  newLevelMetrics(),
 		Stalled: c.stalled.Load(),
 
-		Inserts:   t.stats.inserts.Load(),
-		Updates:   t.stats.updates.Load(),
-		Deletes:   t.stats.deletes.Load(),
-		Gets:      t.stats.gets.Load(),
-		Queries:   t.stats.queries.Load(),
-		QueryRows: t.stats.queryRows.Load(),
+		Inserts:      t.stats.inserts.Load(),
+		Updates:      t.stats.updates.Load(),
+		Deletes:      t.stats.deletes.Load(),
+		DroppedFiles: t.stats.filesDropped.Load(),
+		DroppedBytes: t.stats.bytesDropped.Load(),
+		Gets:         t.stats.gets.Load(),
+		Queries:      t.stats.queries.Load(),
+		QueryRows:    t.stats.queryRows.Load(),
 
 		Flushes:                t.stats.flushes.Load(),
 		FlushedBytes:           t.stats.flushedBytes.Load(),
@@ -226,6 +232,8 @@ func (m *TableMetrics) add(o *TableMetrics) {
 	m.Inserts += o.Inserts
 	m.Updates += o.Updates
 	m.Deletes += o.Deletes
+	m.DroppedFiles += o.DroppedFiles
+	m.DroppedBytes += o.DroppedBytes
 	m.Gets += o.Gets
 	m.Queries += o.Queries
 	m.QueryRows += o.QueryRows

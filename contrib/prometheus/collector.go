@@ -97,7 +97,9 @@ func NewCollector(db *srdb.Database, opts ...Option) prometheus.Collector {
 
 	add("inserted_rows_total", "Rows inserted since Open.", counter, func(m *srdb.TableMetrics) float64 { return i(m.Inserts) })
 	add("updates_total", "Update calls since Open.", counter, func(m *srdb.TableMetrics) float64 { return i(m.Updates) })
-	add("deletes_total", "Delete calls since Open.", counter, func(m *srdb.TableMetrics) float64 { return i(m.Deletes) })
+	add("deletes_total", "Rows deleted since Open (Delete, range deletes, Query.Delete, retention).", counter, func(m *srdb.TableMetrics) float64 { return i(m.Deletes) })
+	add("dropped_ssts_total", "SSTs removed whole by range deletes and retention since Open.", counter, func(m *srdb.TableMetrics) float64 { return i(m.DroppedFiles) })
+	add("dropped_sst_bytes_total", "Bytes of the SSTs removed whole since Open.", counter, func(m *srdb.TableMetrics) float64 { return i(m.DroppedBytes) })
 	add("gets_total", "Get and GetPartial calls since Open.", counter, func(m *srdb.TableMetrics) float64 { return i(m.Gets) })
 	add("queries_total", "Query executions since Open.", counter, func(m *srdb.TableMetrics) float64 { return i(m.Queries) })
 	add("query_rows_total", "Rows returned by queries since Open.", counter, func(m *srdb.TableMetrics) float64 { return i(m.QueryRows) })

@@ -91,7 +91,7 @@ srdb_table_inserted_rows_total{db="test",table="events"} 5
 # TYPE srdb_table_updates_total counter
 srdb_table_updates_total{db="test",table="empty"} 0
 srdb_table_updates_total{db="test",table="events"} 1
-# HELP srdb_table_deletes_total Delete calls since Open.
+# HELP srdb_table_deletes_total Rows deleted since Open (Delete, range deletes, Query.Delete, retention).
 # TYPE srdb_table_deletes_total counter
 srdb_table_deletes_total{db="test",table="empty"} 0
 srdb_table_deletes_total{db="test",table="events"} 1

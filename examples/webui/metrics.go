@@ -54,7 +54,9 @@ var promFamilies = []promFamily{
 
 	{"inserted_rows_total", "Rows inserted since Open.", true, func(m *srdb.TableMetrics) float64 { return i64(m.Inserts) }},
 	{"updates_total", "Update calls since Open.", true, func(m *srdb.TableMetrics) float64 { return i64(m.Updates) }},
-	{"deletes_total", "Delete calls since Open.", true, func(m *srdb.TableMetrics) float64 { return i64(m.Deletes) }},
+	{"deletes_total", "Rows deleted since Open (Delete, range deletes, Query.Delete, retention).", true, func(m *srdb.TableMetrics) float64 { return i64(m.Deletes) }},
+	{"dropped_ssts_total", "SSTs removed whole by range deletes and retention since Open.", true, func(m *srdb.TableMetrics) float64 { return i64(m.DroppedFiles) }},
+	{"dropped_sst_bytes_total", "Bytes of the SSTs removed whole since Open.", true, func(m *srdb.TableMetrics) float64 { return i64(m.DroppedBytes) }},
 	{"gets_total", "Get and GetPartial calls since Open.", true, func(m *srdb.TableMetrics) float64 { return i64(m.Gets) }},
 	{"queries_total", "Query executions since Open.", true, func(m *srdb.TableMetrics) float64 { return i64(m.Queries) }},
 	{"query_rows_total", "Rows returned by queries since Open.", true, func(m *srdb.TableMetrics) float64 { return i64(m.QueryRows) }},
