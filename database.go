@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Database is an open SRDB directory: a set of tables. All methods are safe
@@ -45,6 +46,9 @@ type Database struct {
 	// refreshMu serialises Refresh calls (Options.ReadOnly, readonly.go);
 	// taken before mu.
 	refreshMu sync.Mutex
+	// batchSeq is the id of the last Batch committed (or found at Open);
+	// Commit takes the next under the write locks of its tables.
+	batchSeq atomic.Uint64
 }
 
 // droppedDirSuffix names the directory of a table being dropped
@@ -111,6 +115,9 @@ func Open(dir string, opts *Options) (_ *Database, err error) {
 			continue
 		}
 		db.tables[name] = t
+	}
+	if err := db.repairBatches(); err != nil {
+		return nil, err
 	}
 	if err := db.removeOrphanTableDirs(names); err != nil {
 		return nil, err

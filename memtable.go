@@ -73,6 +73,9 @@ type memtable struct {
 	// replayed). Copy-on-write: appended under Table.writeMu (or by replay)
 	// and read without a lock.
 	rangeDels atomic.Pointer[[]memRangeDel]
+	// maxBatch is the highest id of a Batch with parts in this memtable
+	// (0: none); the flush records it in the MANIFEST (propMaxBatch).
+	maxBatch atomic.Uint64
 
 	// mu guards every field below.
 	mu         sync.RWMutex
@@ -497,4 +500,11 @@ func (m *memtable) rangeDelsAt(dst []rangeTombstone, snap int64) []rangeTombston
 		}
 	}
 	return dst
+}
+
+// noteBatch records that the memtable holds parts of batch id.
+func (m *memtable) noteBatch(id uint64) {
+	if id > m.maxBatch.Load() {
+		m.maxBatch.Store(id)
+	}
 }

@@ -128,6 +128,13 @@ type Table struct {
 	// TableOptions now (SetOptions, a flush); tableOpts holds them.
 	retentionWake chan struct{}
 	tableOpts     atomic.Pointer[TableOptions]
+	// maxBatch is the highest id of a Batch the table holds (guarded by
+	// writeMu; set at Open from the MANIFEST and the WALs). While Open
+	// replays, collectBatches makes applyWALRecord keep the batch records
+	// it meets in replayedBatches for Database.repairBatches.
+	maxBatch        uint64
+	collectBatches  bool
+	replayedBatches []replayedBatch
 	// clock, when set (tests only), replaces time.Now for MaxAge.
 	clock atomic.Pointer[func() time.Time]
 	done  chan struct{} // closed by Close to stop background goroutines

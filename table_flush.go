@@ -1,6 +1,7 @@
 package srdb
 
 import (
+	"encoding/binary"
 	"log/slog"
 	"time"
 )
@@ -141,6 +142,9 @@ func (t *Table) flushMemtable(imm *memtable) error {
 	edit.setLastSeq(t.seqHigh.Load())
 	edit.setLiveRows(t.flushedLiveRows + imm.delta())
 	edit.addedDels = imm.rangeDelsAt(nil, memAllOps) // now kept by the version
+	if id := imm.maxBatch.Load(); id > 0 {
+		edit.setProperty(propMaxBatch, string(binary.AppendUvarint(nil, id)))
+	}
 	var props sstProps
 	if st.entries > 0 {
 		num := t.newOutputFileNum()

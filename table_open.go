@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -152,6 +153,8 @@ func openTable(db *Database, name, dir string) (_ *Table, err error) {
 	// memtables flushed in the background, so Open costs only the replay.
 	var replayed []*memtable
 	lastSeq := vs.lastSeq()
+	t.collectBatches = true
+	defer func() { t.collectBatches = false }()
 	live64 := vs.liveRows()
 	for i, num := range wals {
 		m := newMemtable(num)
@@ -188,6 +191,12 @@ func openTable(db *Database, name, dir string) (_ *Table, err error) {
 	t.lastSeq = lastSeq
 	t.seqHigh.Store(lastSeq)
 	t.liveRows.Store(live64)
+	if t.maxBatch, err = loadMaxBatch(vs); err != nil {
+		return nil, withTable(err, t.name)
+	}
+	for _, m := range replayed {
+		t.maxBatch = max(t.maxBatch, m.maxBatch.Load())
+	}
 	t.flushedLiveRows = vs.liveRows()
 	if err := t.loadTableOptions(); err != nil {
 		return nil, err
@@ -261,6 +270,27 @@ func (t *Table) applyWALRecord(m *memtable, ix *replayIndexer, path string, typ 
 		m.addRangeDel(0, d)
 		m.addDelta(-int64(hidden))
 		return d.seqHi - 1, nil
+	case walRecordMultiTable:
+		id, parts, ok := decodeBatchRecord(data)
+		if !ok {
+			return bad("batch record: malformed")
+		}
+		hi := int64(0)
+		for _, p := range parts {
+			if p.table != t.name {
+				continue
+			}
+			h, err := t.applyWALRecord(m, ix, path, p.typ, p.seq, p.payload)
+			if err != nil {
+				return h, err
+			}
+			hi = max(hi, h)
+		}
+		m.noteBatch(id)
+		if t.collectBatches {
+			t.replayedBatches = append(t.replayedBatches, replayedBatch{id: id, payload: slices.Clone(data)})
+		}
+		return hi, nil
 	case walRecordDeleteBatch:
 		count, n := binary.Uvarint(data)
 		if n <= 0 || count == 0 || count > uint64(len(data)) || seq < 1 {
