@@ -58,6 +58,10 @@ type Rows struct {
 	// returned counts the rows Next returned; release adds it to the
 	// table's counters (metrics.go). Guarded by mu.
 	returned int64
+
+	// tail is set for a Rows returned by Table.Tail (tail.go), which uses
+	// none of the fields above but row.
+	tail *tailRows
 }
 
 // rowsRegistry is a table's set of Rows that still hold a pinned read
@@ -138,6 +142,9 @@ func (r *Rows) Next() bool {
 	if r == nil {
 		return false
 	}
+	if r.tail != nil {
+		return r.tailNext()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.row = nil
@@ -194,6 +201,9 @@ func (r *Rows) Err() error {
 	if r == nil {
 		return nil
 	}
+	if r.tail != nil {
+		return r.tail.tailErr()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.err
@@ -204,6 +214,9 @@ func (r *Rows) Err() error {
 func (r *Rows) Close() error {
 	if r == nil {
 		return nil
+	}
+	if r.tail != nil {
+		return r.tail.tailClose()
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
