@@ -162,6 +162,10 @@ func (t *Table) setConsumerPosLocked(key string, pos int64) error {
 		edit.deleteProperty(key)
 	} else {
 		edit.setProperty(key, encodeConsumerPos(pos))
+		// The MANIFEST's last seq covers the position: after a crash that
+		// lost the tail of the WAL (DurabilityNone) no new row reuses a seq
+		// the group has already consumed.
+		edit.setLastSeq(pos)
 	}
 	if err := t.vs.logAndApply(edit); err != nil {
 		return t.failManifest(err)
