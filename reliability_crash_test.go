@@ -71,8 +71,6 @@ const (
 	crashLoopMemTableSize   = 256 << 10
 	crashLoopTable          = "rows"
 	crashLoopSideTable      = "side"
-	// crashLoopConsumerGroup is the child's consumer group.
-	crashLoopConsumerGroup = "crashloop"
 	crashLoopIndexedLater   = "grp"
 	crashLoopEvolvePrefix   = "x" // fields AddField adds and DropField drops: x<gen>_<n>
 	crashLoopPayloadMinSize = 16
@@ -82,6 +80,9 @@ const (
 	// its kills and verifying it stays cheap.
 	crashLoopWriteRate = 2 << 20
 )
+
+// crashLoopConsumerGroup is the child's consumer group.
+const crashLoopConsumerGroup = "crashloop"
 
 // crashLoopKillPoints is every kill point of the engine. The list is
 // checked against the source by TestCrashLoopKillPointListIsComplete, so a
