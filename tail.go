@@ -85,6 +85,8 @@ type tailCursor struct {
 	buf  []*Row // rows read ahead, in seq order, from buf[bi]
 	bi   int
 	muts int64 // tailState.mutations before buf was read
+
+	plan *plan // see fill
 }
 
 // reset moves the cursor to seq, dropping what it read ahead.
@@ -146,17 +148,26 @@ var errStopped = newError(CodeClosed, "tail closed")
 
 // fill reads up to tailBatch live rows with _seq >= c.next, in seq order,
 // from a freshly pinned read state.
+//
+// The query is planned once per schema (planning costs more than reading
+// a few rows): a plan of the scan _seq >= 1 in seq order, of which each fill
+// runs a copy whose lower seq bound is c.next.
 func (c *tailCursor) fill() ([]*Row, error) {
-	q := c.t.Query().Gte("_seq", c.next).OrderBy("_seq").Limit(tailBatch)
-	p, err := q.plan(planRows)
-	if err != nil {
-		return nil, err
+	if c.plan == nil || c.plan.s != c.t.Schema() {
+		q := c.t.Query().Gte("_seq", int64(1)).OrderBy("_seq").Limit(tailBatch)
+		p, err := q.plan(planRows)
+		if err != nil {
+			return nil, err
+		}
+		c.plan = p
 	}
+	p := *c.plan
+	p.seqLo = max(p.seqLo, c.next)
 	rs, err := c.t.pin()
 	if err != nil {
 		return nil, err
 	}
-	r, err := p.openRows(rs, q.newStats())
+	r, err := p.openRows(rs, &queryStats{})
 	if err != nil {
 		return nil, err
 	}
