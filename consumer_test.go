@@ -243,9 +243,24 @@ func TestConsumerReadOnly(t *testing.T) {
 	require.Equal(t, CodeReadOnly, ErrorCode(err))
 	require.Equal(t, []string{"g"}, rt.Consumers())
 
+	// A Tail of the ReadOnly table follows its snapshot and wakes on Refresh.
+	tail, err := rt.Tail(context.Background(), 5)
+	require.NoError(t, err)
+	defer tail.Close()
+	require.True(t, tail.Next())
+	require.Equal(t, int64(5), tail.Row().Seq())
+	next := tailRead(tail)
+	_, err = tbl.Insert(visRow(6))
+	require.NoError(t, err)
 	require.NoError(t, w.Commit(4))
 	require.NoError(t, ro.Refresh())
 	require.Equal(t, int64(4), c.Position(), "after Refresh")
+	select {
+	case n := <-next:
+		require.Equal(t, int64(6), n)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a ReadOnly tail did not wake on Refresh")
+	}
 }
 
 // TestConsumerInCheckpoint: a Checkpoint holds every position committed
