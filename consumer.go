@@ -202,7 +202,7 @@ func (t *Table) Consumer(group string) (*Consumer, error) {
 			return nil, withTable(err, t.name)
 		}
 	}
-	return &Consumer{t: t, group: group, key: key, cur: tailCursor{t: t, next: pos + 1}}, nil
+	return &Consumer{t: t, group: group, key: key, cur: tailCursor{t: t, next: pos + 1, endVis: -1}}, nil
 }
 
 // Consumers returns the names of the table's consumer groups, sorted (nil
@@ -221,6 +221,25 @@ func (t *Table) Consumers() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// ConsumerPositions returns every consumer group of the table with its
+// committed position, as of one moment (nil for a closed table). Unlike
+// Consumer it never creates a group: tools that only look use it.
+func (t *Table) ConsumerPositions() map[string]int64 {
+	if t.checkOpen() != nil {
+		return nil
+	}
+	v := t.vs.current()
+	defer v.unref()
+	out := map[string]int64{}
+	for k, raw := range v.props {
+		if strings.HasPrefix(k, propConsumerPrefix) {
+			pos, _ := decodeConsumerPos(raw) // checked by versionBuilder.apply
+			out[k[len(propConsumerPrefix):]] = pos
+		}
+	}
+	return out
 }
 
 // DropConsumer removes the consumer group and its position durably.

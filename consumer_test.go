@@ -178,6 +178,8 @@ func TestConsumerGroupsListDrop(t *testing.T) {
 		cs = append(cs, c)
 	}
 	require.Equal(t, []string{"alpha", "mid group", "zeta", "ünï"}, tbl.Consumers())
+	require.NoError(t, cs[1].Commit(3))
+	require.Equal(t, map[string]int64{"alpha": 3, "mid group": 0, "zeta": 0, "ünï": 0}, tbl.ConsumerPositions())
 	require.NoError(t, tbl.DropConsumer("zeta"))
 	require.ErrorIs(t, tbl.DropConsumer("zeta"), ErrNotFound)
 	require.ErrorIs(t, cs[0].Commit(1), ErrNotFound)

@@ -51,11 +51,13 @@ func (s *tailState) channel() <-chan struct{} {
 // a new snapshot.
 //
 // Why no wake-up is lost: a tail increments waiters, takes channel() and
-// only then pins a read state (which loads visible). A publisher raises
-// visible and then loads waiters. If it reads zero, the tail's pin comes
-// after the raise and sees the row; otherwise it closes the channel, which
-// is either the tail's (it wakes) or a newer one — made by a channel() call
-// after the close, so after the raise, and the tail's pin sees the row.
+// only then loads visible (to decide whether to read) and pins a read state
+// (which loads it again). A publisher raises visible and then loads
+// waiters. If it reads zero, the tail's loads come after the raise and it
+// reads the row; otherwise it closes the channel, which is either the
+// tail's (it wakes) or a newer one — made by a channel() call after the
+// close, so after the raise, and the tail's loads see the row. The same
+// holds for mutations and a ReadOnly table's new snapshot.
 func (s *tailState) notify() {
 	if s.waiters.Load() == 0 {
 		return
@@ -87,12 +89,20 @@ type tailCursor struct {
 	muts int64 // tailState.mutations before buf was read
 
 	plan *plan // see fill
+
+	// endVis and endMuts are Table.visible and tailState.mutations
+	// loaded before the last fill that reached the end of the table's
+	// visible rows (endVis -1: none did). While both are unchanged no new
+	// row can be visible, and a wake-up (or the next read) waits without
+	// reading the table again.
+	endVis, endMuts int64
 }
 
 // reset moves the cursor to seq, dropping what it read ahead.
 func (c *tailCursor) reset(seq int64) {
 	c.next = seq
 	c.buf, c.bi = nil, 0
+	c.endVis = -1
 }
 
 // read returns the next row, waiting for one until ctx is done, stop (may
@@ -121,14 +131,24 @@ func (c *tailCursor) read(ctx context.Context, stop <-chan struct{}) (*Row, erro
 		t.tails.waiters.Add(1)
 		wake := t.tails.channel()
 		muts := t.tails.mutations.Load()
-		rows, err := c.fill()
-		if err != nil || len(rows) > 0 {
-			t.tails.waiters.Add(-1)
+		vis := t.visible.Load()
+		if vis != c.endVis || muts != c.endMuts {
+			rows, err := c.fill()
 			if err != nil {
+				t.tails.waiters.Add(-1)
 				return nil, err
 			}
-			c.buf, c.bi, c.muts = rows, 0, muts
-			continue
+			if len(rows) < tailBatch {
+				// The read reached the end of what was visible at vis.
+				c.endVis, c.endMuts = vis, muts
+			} else {
+				c.endVis = -1
+			}
+			if len(rows) > 0 {
+				t.tails.waiters.Add(-1)
+				c.buf, c.bi, c.muts = rows, 0, muts
+				continue
+			}
 		}
 		select {
 		case <-wake:
@@ -220,7 +240,7 @@ func (t *Table) Tail(ctx context.Context, fromSeq int64) (*Rows, error) {
 	if ctx == nil {
 		return nil, tableError(CodeInvalidArgument, t.name, "Tail: nil context")
 	}
-	tr := &tailRows{ctx: ctx, cur: tailCursor{t: t, next: max(fromSeq, 1)}, stop: make(chan struct{})}
+	tr := &tailRows{ctx: ctx, cur: tailCursor{t: t, next: max(fromSeq, 1), endVis: -1}, stop: make(chan struct{})}
 	return &Rows{tail: tr}, nil
 }
 
