@@ -2,7 +2,10 @@ package srdb
 
 import (
 	"context"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -358,4 +361,124 @@ func TestConsumerCorruptPosition(t *testing.T) {
 		require.Contains(t, err.Error(), manifestPrefix, "%q", bad)
 		require.Contains(t, err.Error(), "consumer", "%q", bad)
 	}
+}
+
+// TestNilAndZeroStreams: the Tail and consumer-group methods on a nil or
+// zero Table and Consumer return a typed error (or zero values), never
+// panic; so does a nil context.
+func TestNilAndZeroStreams(t *testing.T) {
+	ctx := context.Background()
+	for _, tbl := range []*Table{nil, {}} {
+		_, err := tbl.Tail(ctx, 1)
+		require.Equal(t, CodeClosed, ErrorCode(err))
+		_, err = tbl.Consumer("g")
+		require.Equal(t, CodeClosed, ErrorCode(err))
+		require.Equal(t, CodeClosed, ErrorCode(tbl.DropConsumer("g")))
+		require.Nil(t, tbl.Consumers())
+		require.Nil(t, tbl.ConsumerPositions())
+	}
+	for _, c := range []*Consumer{nil, {}} {
+		_, err := c.Next(ctx)
+		require.Equal(t, CodeInvalidArgument, ErrorCode(err))
+		require.Equal(t, CodeInvalidArgument, ErrorCode(c.Commit(1)))
+		require.Equal(t, CodeInvalidArgument, ErrorCode(c.SeekTo(1)))
+		_, err = c.Lag()
+		require.Equal(t, CodeInvalidArgument, ErrorCode(err))
+		require.Equal(t, int64(0), c.Position())
+		require.Equal(t, "", c.Group())
+	}
+	db, tbl := visOpen(t, newMemFS(), DurabilityInterval)
+	defer db.Close()
+	//lint:ignore SA1012 a nil context is what the test passes
+	_, err := tbl.Tail(nil, 1)
+	require.Equal(t, CodeInvalidArgument, ErrorCode(err))
+	c, err := tbl.Consumer("g")
+	require.NoError(t, err)
+	//lint:ignore SA1012 a nil context is what the test passes
+	_, err = c.Next(nil)
+	require.Equal(t, CodeInvalidArgument, ErrorCode(err))
+}
+
+// TestConsumerStops: a Consumer waiting in Next returns ErrClosed when the
+// database is closed or the table dropped, and leaves no goroutine behind.
+func TestConsumerStops(t *testing.T) {
+	base := runtime.NumGoroutine()
+	for _, drop := range []bool{false, true} {
+		db, tbl := visOpen(t, newMemFS(), DurabilityInterval)
+		c, err := tbl.Consumer("g")
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Next(context.Background())
+			done <- err
+		}()
+		time.Sleep(10 * time.Millisecond)
+		if drop {
+			require.NoError(t, db.DropTable("v"))
+		} else {
+			require.NoError(t, db.Close())
+		}
+		select {
+		case err := <-done:
+			require.ErrorIs(t, err, ErrClosed, "drop %v", drop)
+		case <-time.After(5 * time.Second):
+			t.Fatal("Next did not return")
+		}
+		require.ErrorIs(t, c.Commit(0), ErrClosed)
+		db.Close()
+	}
+	if n := settleGoroutines(base); n > base {
+		t.Fatalf("goroutines: %d after, %d before\n%s", n, base, goroutineDump())
+	}
+}
+
+// TestConsumerConcurrentCommits: Consumer values of one group committing
+// from several goroutines (-race): the position ends at the largest seq
+// committed and never went backwards meanwhile.
+func TestConsumerConcurrentCommits(t *testing.T) {
+	db, tbl := visOpen(t, newMemFS(), DurabilityInterval)
+	defer db.Close()
+	consumerFill(t, tbl, 200)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var backwards atomic.Bool
+	go func() { // watches the position
+		c, _ := tbl.Consumer("g")
+		var last int64
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if p := c.Position(); p < last {
+				backwards.Store(true)
+			} else {
+				last = p
+			}
+		}
+	}()
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			c, err := tbl.Consumer("g")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for seq := int64(1 + w); seq <= 200; seq += 4 {
+				if err := c.Commit(seq); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(stop)
+	require.False(t, backwards.Load())
+	c, err := tbl.Consumer("g")
+	require.NoError(t, err)
+	require.Equal(t, int64(200), c.Position())
 }

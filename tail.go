@@ -227,8 +227,8 @@ type tailRows struct {
 // ahead in small batches; an Update or Delete that returns before a row is
 // delivered is seen by it (the batch is read again), one that returns later
 // is not. Tail starts no goroutine and holds no files while it waits; a
-// waiting Next wakes when a write is acknowledged (well under a
-// millisecond, docs/BENCHMARKS.md), when ctx is done, when the table
+// waiting Next wakes when a write is acknowledged (microseconds with a few
+// tails; docs/BENCHMARKS.md has figures), when ctx is done, when the table
 // closes, or when Close is called from another goroutine.
 //
 // Close the Rows when done. Apart from Close, a Tail's Rows is used by one
