@@ -33,6 +33,9 @@ import "sync"
 // thousand rows examined, and the files are released only after it
 // returns, so a Rows never reads released memory.
 //
+// A Rows returned by Table.Tail follows the table instead of running a
+// query: see Tail for when its Next blocks and ends.
+//
 // A Rows is not safe for concurrent use (except with the table being closed,
 // as above). The Row values it returns own their data and may be kept and
 // shared. Rows sees the memtable rows present when each is read: rows
