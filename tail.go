@@ -17,6 +17,10 @@ import (
 // before its rows are delivered (tailState.mutations).
 const tailBatch = 128
 
+// tailBatchBytes bounds a read-ahead of large rows (approxRowSize): a batch
+// ends after the row that reaches it.
+const tailBatchBytes = 4 << 20
+
 // tailState is a table's wake-up machinery for tails and consumers.
 type tailState struct {
 	// waiters counts tails between their last look at the table and the
@@ -133,12 +137,12 @@ func (c *tailCursor) read(ctx context.Context, stop <-chan struct{}) (*Row, erro
 		muts := t.tails.mutations.Load()
 		vis := t.visible.Load()
 		if vis != c.endVis || muts != c.endMuts {
-			rows, err := c.fill()
+			rows, atEnd, err := c.fill()
 			if err != nil {
 				t.tails.waiters.Add(-1)
 				return nil, err
 			}
-			if len(rows) < tailBatch {
+			if atEnd {
 				// The read reached the end of what was visible at vis.
 				c.endVis, c.endMuts = vis, muts
 			} else {
@@ -166,18 +170,19 @@ func (c *tailCursor) read(ctx context.Context, stop <-chan struct{}) (*Row, erro
 // was closed by its caller).
 var errStopped = newError(CodeClosed, "tail closed")
 
-// fill reads up to tailBatch live rows with _seq >= c.next, in seq order,
-// from a freshly pinned read state.
+// fill reads up to tailBatch live rows (and about tailBatchBytes) with
+// _seq >= c.next, in seq order, from a freshly pinned read state; atEnd
+// reports that it read every such row the state holds.
 //
 // The query is planned once per schema (planning costs more than reading
 // a few rows): a plan of the scan _seq >= 1 in seq order, of which each fill
 // runs a copy whose lower seq bound is c.next.
-func (c *tailCursor) fill() ([]*Row, error) {
+func (c *tailCursor) fill() (rows []*Row, atEnd bool, err error) {
 	if c.plan == nil || c.plan.s != c.t.Schema() {
 		q := c.t.Query().Gte("_seq", int64(1)).OrderBy("_seq").Limit(tailBatch)
 		p, err := q.plan(planRows)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		c.plan = p
 	}
@@ -185,21 +190,40 @@ func (c *tailCursor) fill() ([]*Row, error) {
 	p.seqLo = max(p.seqLo, c.next)
 	rs, err := c.t.pin()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	r, err := p.openRows(rs, &queryStats{})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer r.Close()
-	var rows []*Row
-	for r.Next() {
-		rows = append(rows, r.Row())
+	size := 0
+	for size < tailBatchBytes && r.Next() {
+		row := r.Row()
+		rows = append(rows, row)
+		size += approxRowSize(row)
 	}
 	if err := r.Err(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return rows, nil
+	return rows, size < tailBatchBytes && len(rows) < tailBatch, nil
+}
+
+// approxRowSize estimates the memory a decoded row holds: the bytes of its
+// String and Bytes values plus 16 per field (an estimate: enough to bound a
+// read-ahead of large rows).
+func approxRowSize(r *Row) int {
+	n := 0
+	for _, v := range r.vals {
+		switch x := v.(type) {
+		case string:
+			n += len(x)
+		case []byte:
+			n += len(x)
+		}
+		n += 16
+	}
+	return n
 }
 
 // tailRows is the state of a Rows returned by Table.Tail.

@@ -301,3 +301,33 @@ func TestTailNeverShowsFailedWrite(t *testing.T) {
 	require.Equal(t, int64(-1), <-next)
 	require.Equal(t, int64(-1), <-lateNext)
 }
+
+// TestTailReadAheadBounded: the read-ahead of large rows stops at about
+// tailBatchBytes, and every row is still delivered.
+func TestTailReadAheadBounded(t *testing.T) {
+	o := DefaultOptions()
+	o.FS = newMemFS()
+	db, err := Open("/db", o)
+	require.NoError(t, err)
+	defer db.Close()
+	s, err := NewSchema("b", []Field{{Name: "p", Type: Bytes}})
+	require.NoError(t, err)
+	tbl, err := db.CreateTable("b", s)
+	require.NoError(t, err)
+	const rowsN, size = 12, 1 << 20
+	for i := 0; i < rowsN; i++ {
+		_, err := tbl.Insert(map[string]any{"p": make([]byte, size)})
+		require.NoError(t, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rows, err := tbl.Tail(ctx, 1)
+	require.NoError(t, err)
+	defer rows.Close()
+	for i := 1; i <= rowsN; i++ {
+		require.True(t, rows.Next())
+		require.Equal(t, int64(i), rows.Row().Seq())
+		c := &rows.tail.cur
+		require.LessOrEqual(t, len(c.buf)-c.bi, (4<<20)/size, "rows read ahead (tailBatchBytes is 4 MiB)")
+	}
+}
