@@ -151,7 +151,7 @@ func (t *Table) consumerPos(key string) (int64, bool, error) {
 	return pos, true, nil
 }
 
-// setConsumerPos makes pos the durable position of the group (one MANIFEST
+// setConsumerPosLocked makes pos the durable position of the group (one MANIFEST
 // record), or removes the group when pos < 0. Caller holds consumers.mu.
 func (t *Table) setConsumerPosLocked(key string, pos int64) error {
 	if err := t.readOnlyErr(); err != nil {
