@@ -39,7 +39,7 @@ func idxTestEntries(r *rand.Rand, n, nkeys int) [][]byte {
 }
 
 func idxEncode(es [][]byte) []byte {
-	return encodeIndexSection(String, len(es), func(k int) []byte { return es[k] })
+	return encodeIndexSection([]FieldType{String}, len(es), func(k int) []byte { return es[k] })
 }
 
 // idxCollect iterates a source to its end.
