@@ -184,10 +184,6 @@ func (b *indexSectionBuilder) sorted(i int) (int, func(k int) []byte) {
 //	|         then 0 bytes         |
 //	|  36  4  CRC32-C of [0, 36)   |
 //	+------------------------------+ 40
-//
-// A single-field section is written as version 2, byte for byte what
-// earlier versions wrote. An entry's key is the concatenation of the keys of
-// its fields' values (idxField.appendKey; index_key.go), then the seq.
 //	| block 0 … block n-1          |  contiguous, in entry order
 //	+------------------------------+ block index offset
 //	| block index: n × 16 B        |  per block: offset u64 | length u32 |
@@ -219,6 +215,10 @@ func (b *indexSectionBuilder) sorted(i int) (int, func(k int) []byte) {
 // binary-search the blocks by their first entries — kept whole in the heap,
 // so the search touches a few cache lines, not one page per probe — and then
 // read sequentially.
+//
+// A single-field section is written as version 2, byte for byte what
+// earlier versions wrote. An entry's key is the concatenation of the keys of
+// its fields' values (idxField.appendKey; index_key.go), then the seq.
 func encodeIndexSection(typs []FieldType, n int, entry func(k int) []byte) []byte {
 	size := idxHeaderSize + idxIndexCRCSize
 	for k := 0; k < n; k++ {
@@ -390,9 +390,9 @@ func openIndexSection(b []byte, file string, base int64) (*idxSectionReader, err
 	return s, nil
 }
 
-// indexes reports whether the section is one of index f: the same field
-// types in the same order (a field dropped and another added under the
-// same name may differ in type; such a section is not f's).
+// indexes reports whether the section can serve index f (the section name
+// being f's name): the same field types in the same order. A section that
+// does not is treated as missing.
 func (s *idxSectionReader) indexes(f idxField) bool {
 	if s.typ != f.typ || len(s.rest) != len(f.rest) {
 		return false
