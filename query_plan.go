@@ -98,18 +98,20 @@ type plan struct {
 // indexPlan is the index part of an accIndex plan.
 type indexPlan struct {
 	src      indexSource
-	name     string     // the index's name when it is not field's (a composite index)
-	field    fieldRef   // the indexed field (a composite index's first)
-	more     []fieldRef // a composite index's further fields, in key order
+	field    fieldRef
 	ranges   []indexRange // in the order they are read
 	keys     [][]byte     // the key of each range when each is one key (Eq/In), else nil
 	bySeq    bool         // merge the ranges by seq instead of reading them one after the other
-	// suffixFrom, when set (a composite index, several prefix tuples, the
-	// order on the last field), merges the ranges by the key after each
-	// range's prefix tuple (suffixFrom[i] bytes for range i), then seq.
-	suffixFrom []int
 	keyCheck bool         // a seq may sit under several keys: accept it only under its current one
 	what     string       // for Explain
+
+	// A composite index (query_composite.go): field is its first field.
+	name string     // the index's name ("a,b")
+	more []fieldRef // its further fields, in key order
+	// suffixFrom, when set (several prefix tuples, the order on the last
+	// field), merges the ranges by the key after each range's prefix tuple
+	// (suffixFrom[i] bytes for range i), then seq.
+	suffixFrom []int
 }
 
 // plan compiles and plans q against the table's current schema. It does no
