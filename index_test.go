@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -69,15 +70,18 @@ func idxOpenTable(t *testing.T, fs FS, create bool, memSize int64) (*Database, *
 // idxLiveKeys scans the live rows and returns seq → index key of field.
 func idxLiveKeys(t testing.TB, tbl *Table, field string) map[int64][]byte {
 	s := tbl.Schema()
-	pos := s.fieldIndex(field)
-	typ := s.fields[pos].Type
+	f, ok := indexNamed(s, field) // a composite index, or an indexed field
+	if !ok {
+		pos := s.fieldIndex(field)
+		f = idxField{name: field, pos: pos, typ: s.fields[pos].Type}
+	}
 	out := map[int64][]byte{}
 	it, err := tbl.newTableIter()
 	require.NoError(t, err)
 	for ok := it.first(); ok; ok = it.next() {
 		v, err := parseRow(it.value())
 		require.NoError(t, err)
-		k, err := appendIndexKeyFromRow(nil, v, pos, typ)
+		k, err := f.appendKey(nil, v)
 		require.NoError(t, err)
 		out[it.seq()] = k
 	}
@@ -93,10 +97,13 @@ func idxRecheck(t testing.TB, tbl *Table, field string, key []byte, seq int64) b
 		return false
 	}
 	require.NoError(t, err)
-	v, _ := row.Get(field)
-	f, _ := tbl.Schema().Field(field)
-	k, err := encodeIndexKey(f.Type, v)
-	require.NoError(t, err)
+	var k []byte
+	for _, name := range strings.Split(field, compositeIndexSep) { // a composite index's fields
+		v, _ := row.Get(name)
+		f, _ := tbl.Schema().Field(name)
+		k, err = appendIndexKey(k, f.Type, v)
+		require.NoError(t, err)
+	}
 	return bytes.Equal(k, key)
 }
 
