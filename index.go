@@ -15,10 +15,12 @@ import (
 // An index on a field never diverges from the rows because it is stored
 // next to them:
 //
-//   - every SST carries, for each field the table indexed when the file was
+//   - every SST carries, for each index (a field, or a composite index over
+//     2 to 4 fields: schema_index.go) the table had when the file was
 //     written, an index section (index_sst.go) holding one entry per row
 //     version (kindSet entry) of that file: the field's index key
-//     (index_key.go) followed by the row's seq, sorted. The section is
+//     (index_key.go; for a composite index the concatenation of its fields'
+//     keys) followed by the row's seq, sorted. The section is
 //     written by the same flush or compaction, into the same file, so it
 //     exists exactly as long as the rows it describes;
 //   - every memtable keeps an in-memory index of the row versions it received
@@ -339,8 +341,9 @@ type indexIter struct {
 	closed  bool
 }
 
-// newIndexIter returns the candidate seqs whose indexed value (in some
-// version of the row) lies in r: the entries of the memtables and SSTs of
+// newIndexIter returns the candidate seqs whose key in the index named
+// field (a field name, or a composite index name "a,b"; in some version of
+// the row) lies in r: the entries of the memtables and SSTs of
 // the pinned read state rs, merged, in (key, seq) order ascending or
 // descending (reverse). Each (key, seq) pair is returned once even if several
 // sources hold it. The caller re-checks each candidate against the newest row
@@ -352,7 +355,7 @@ type indexIter struct {
 // indexRangeForEq stopped after n candidates.
 //
 // Errors: an unknown field is ErrInvalidQuery; errIndexNotReady when the
-// field is not indexed (any more) or a source of rs does not index it yet —
+// field is not indexed (any more), or the composite index does not exist or a source of rs does not index it yet —
 // answer the query with a scan; ErrCorrupted from a damaged section.
 func (t *Table) newIndexIter(rs *readState, field string, r indexRange, reverse bool) (*indexIter, error) {
 	s := t.Schema()
