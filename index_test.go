@@ -492,9 +492,16 @@ func TestCreateIndexRejectsObjectFields(t *testing.T) {
 	idxRequireMatchesScan(t, tbl, "a")
 }
 
-// TestCreateIndexRacesWriters builds an index while writers insert, update
-// and delete (go test -race).
+// TestCreateIndexRacesWriters builds an index (a single-field one, and a
+// composite one) while writers insert, update and delete (go test -race).
 func TestCreateIndexRacesWriters(t *testing.T) {
+	for _, fields := range [][]string{{"from"}, {"from", "ch"}} {
+		t.Run(strings.Join(fields, ","), func(t *testing.T) { testCreateIndexRacesWriters(t, fields) })
+	}
+}
+
+func testCreateIndexRacesWriters(t *testing.T, fields []string) {
+	name := strings.Join(fields, compositeIndexSep)
 	db, tbl := idxOpenTable(t, newMemFS(), true, 32<<10)
 	defer db.Close()
 	idxPopulate(t, tbl, 1200)
@@ -536,8 +543,8 @@ func TestCreateIndexRacesWriters(t *testing.T) {
 			default:
 			}
 			rs := mustPin(tbl)
-			if tbl.indexReady("from") {
-				it, err := tbl.newIndexIter(rs, "from", indexRange{}, true)
+			if tbl.indexReady(name) {
+				it, err := tbl.newIndexIter(rs, name, indexRange{}, true)
 				if err == nil {
 					for n := 0; n < 50 && it.next(); n++ {
 					}
@@ -550,7 +557,7 @@ func TestCreateIndexRacesWriters(t *testing.T) {
 			rs.release()
 		}
 	}()
-	err := tbl.CreateIndex("from")
+	err := tbl.CreateIndex(fields...)
 	close(stop)
 	wg.Wait()
 	close(errc)
@@ -558,7 +565,7 @@ func TestCreateIndexRacesWriters(t *testing.T) {
 	for err := range errc {
 		require.NoError(t, err)
 	}
-	idxRequireMatchesScan(t, tbl, "from")
+	idxRequireMatchesScan(t, tbl, name)
 }
 
 // TestCheckIndexesDetectsAWrongSection swaps in a file whose section
