@@ -50,11 +50,15 @@ type compositeChoice struct {
 // that yields the requested order, then the first declared.
 func (p *plan) pickComposite(ix indexSource, shape orderShape, oref fieldRef) *compositeChoice {
 	var best *compositeChoice
+	var eq, rng map[int]*leafCond
 	for _, f := range indexedFields(p.s) {
 		if f.rest == nil || !ix.ready(f.name) {
 			continue
 		}
-		c := p.compositeFor(f, shape, oref)
+		if eq == nil {
+			eq, rng = p.leafCandidates()
+		}
+		c := compositeFor(p.s, f, eq, rng, shape, oref)
 		if c == nil {
 			continue
 		}
@@ -65,21 +69,21 @@ func (p *plan) pickComposite(ix indexSource, shape orderShape, oref fieldRef) *c
 	return best
 }
 
-// compositeFor matches the AND terms against index f.
-func (p *plan) compositeFor(f idxField, shape orderShape, oref fieldRef) *compositeChoice {
-	names := []string{p.s.fields[f.pos].Name}
+// compositeFor matches the AND terms (eq, rng: see leafCandidates)
+// against index f of schema s.
+func compositeFor(s *Schema, f idxField, eq, rng map[int]*leafCond, shape orderShape, oref fieldRef) *compositeChoice {
+	names := []string{s.fields[f.pos].Name}
 	for _, c := range f.rest {
 		names = append(names, c.name)
 	}
 	c := &compositeChoice{idx: f, tuples: 1}
 	for _, n := range names {
-		ref, err := resolveField(p.s, n)
+		ref, err := resolveField(s, n)
 		if err != nil {
 			return nil
 		}
 		c.cols = append(c.cols, ref)
 	}
-	eq, rng := p.leafCandidates()
 	for _, ref := range c.cols {
 		l := eq[ref.idx]
 		if l == nil || c.tuples*l.set.len() > maxCompositePrefixes {
