@@ -233,6 +233,8 @@ func FuzzDecodeSchemaFile(f *testing.F) {
 	f.Add(data)
 	f.Add(rewriteSchemaFile(2, `{"name":"t","fields":[{"name":"a","type":"int","nullable":true,"dropped":true},{"name":"a","type":"int"}]}`))
 	f.Add(rewriteSchemaFile(1, `{"name":"t","fields":[{"name":"a","type":"int"},{"name":"b","type":"int","nullable":true,"dropped":true}]}`))
+	// Format 3: composite indexes.
+	f.Add(rewriteSchemaFile(3, `{"name":"t","fields":[{"name":"a","type":"int"},{"name":"b","type":"string"}],"indexes":[["b","a"]]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDecodeSchemaFile(t, data)
 		// Mutations rarely keep the checksum valid: also feed the bytes as
@@ -241,6 +243,7 @@ func FuzzDecodeSchemaFile(f *testing.F) {
 		if len(data) > 0 && data[0] == '{' {
 			checkDecodeSchemaFile(t, rewriteSchemaFile(1, string(data)))
 			checkDecodeSchemaFile(t, rewriteSchemaFile(2, string(data)))
+			checkDecodeSchemaFile(t, rewriteSchemaFile(3, string(data)))
 		}
 	})
 }
