@@ -240,7 +240,8 @@ func (s *Schema) NumFields() int {
 }
 
 // String returns a one-line description such as
-// "messages(channel_id string indexed, payload bytes nullable)".
+// "messages(channel_id string indexed, payload bytes nullable)", with each
+// composite index last ("…, index(channel_id,msg_seq))").
 func (s *Schema) String() string {
 	if s == nil {
 		return ""
