@@ -571,9 +571,24 @@ func testCreateIndexRacesWriters(t *testing.T, fields []string) {
 // TestCheckIndexesDetectsAWrongSection swaps in a file whose section
 // disagrees with its rows.
 func TestCheckIndexesDetectsAWrongSection(t *testing.T) {
+	t.Run("ch", func(t *testing.T) { testCheckIndexesDetectsAWrongSection(t, nil, 0, `index "ch"`) })
+	// A composite index over ("from", "n"); only "from" lies, which no
+	// single-field index covers.
+	t.Run("from,n", func(t *testing.T) {
+		testCheckIndexesDetectsAWrongSection(t, []string{"from", "n"}, 2, `index "from,n"`)
+	})
+}
+
+// testCheckIndexesDetectsAWrongSection creates the index over create (if
+// any), then swaps in a copy of an SST whose index sections were computed
+// with field lie of one row changed, and expects Check to name want.
+func testCheckIndexesDetectsAWrongSection(t *testing.T, create []string, lie int, want string) {
 	db, tbl := idxOpenTable(t, newMemFS(), true, 64<<10)
 	defer db.Close()
 	idxPopulate(t, tbl, 600)
+	if create != nil {
+		require.NoError(t, tbl.CreateIndex(create...))
+	}
 	require.NoError(t, tbl.checkIndexes())
 	tbl.flushMu.Lock()
 	v := tbl.vs.current()
@@ -598,7 +613,7 @@ func TestCheckIndexesDetectsAWrongSection(t *testing.T) {
 			// Index another value for this row.
 			_, tm, vals, err := decodeRow(val, tbl.Schema().types())
 			require.NoError(t, err)
-			vals[0] = "not-the-value"
+			vals[lie] = "not-the-value"
 			val, err = encodeRow(nil, it.seq(), tm, tbl.Schema().types(), vals)
 			require.NoError(t, err)
 			lied = true
@@ -617,11 +632,11 @@ func TestCheckIndexesDetectsAWrongSection(t *testing.T) {
 	tbl.flushMu.Unlock()
 	err = tbl.checkIndexes()
 	require.ErrorIs(t, err, ErrCorrupted)
-	require.Contains(t, err.Error(), "index \"ch\"")
+	require.Contains(t, err.Error(), want)
 	// Database.Check (and so srdb check) runs the same check.
 	err = db.Check()
 	require.ErrorIs(t, err, ErrCorrupted)
-	require.Contains(t, err.Error(), "index \"ch\"")
+	require.Contains(t, err.Error(), want)
 }
 
 // An index rewrite discards its outputs only when its edit conflicts with
