@@ -49,6 +49,9 @@ type compositeChoice struct {
 // of the query, or nil: the one constraining the most fields, then the one
 // that yields the requested order, then the first declared.
 func (p *plan) pickComposite(ix indexSource, shape orderShape, oref fieldRef) *compositeChoice {
+	if len(p.s.composite) == 0 {
+		return nil // the common case: no work, no allocation
+	}
 	var best *compositeChoice
 	var eq, rng map[int]*leafCond
 	for _, f := range indexedFields(p.s) {
