@@ -43,6 +43,7 @@ type compositeChoice struct {
 	tuples      int         // prefix tuples (product of the set sizes)
 	constrained int         // j, plus one with next
 	streams     bool        // the access path yields the requested order
+	ordered     bool        // the query has an order (Explain)
 }
 
 // pickComposite returns the best ready composite index for the AND terms
@@ -106,6 +107,7 @@ func compositeFor(s *Schema, f idxField, eq, rng map[int]*leafCond, shape orderS
 			c.constrained++
 		}
 	}
+	c.ordered = shape != orderNone
 	switch shape {
 	case orderNone:
 		c.streams = true
@@ -290,7 +292,7 @@ func (c *compositeChoice) describe(ranges int, keyCheck bool) string {
 	if len(c.prefix) == len(c.cols) {
 		b.WriteString(", whole keys")
 	}
-	if c.streams {
+	if c.streams && c.ordered {
 		b.WriteString(", yields the order")
 	}
 	fmt.Fprintf(&b, "; %d prefix%s)", ranges, pluralES(ranges))
