@@ -77,7 +77,7 @@ func (t *Table) checkMemtableIndex(m *memtable, fields []idxField, ready map[str
 				}
 				continue
 			}
-			if e, err = appendIndexKeyFromRow(e[:0], v, f.pos, f.typ); err != nil {
+			if e, err = f.appendKey(e[:0], v); err != nil {
 				return err
 			}
 			e = appendIndexSeq(e, it.seq())
@@ -118,7 +118,7 @@ func (t *Table) checkSSTIndex(f *fileMeta, s *Schema, fields []idxField, ready m
 		if err != nil {
 			return err
 		}
-		if !found || sec.typ != fld.typ {
+		if !found || !sec.indexes(fld) {
 			if ready[fld.name] {
 				return corruptionError(r.name, -1, "no index section for ready index %q", fld.name)
 			}

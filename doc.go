@@ -35,6 +35,14 @@
 // row or a file. Row.Scan and Query.Scan leave a struct field the table does
 // not have at its zero value.
 //
+// # Following a table
+//
+// Table.Tail returns a Rows that delivers the rows from a seq on and then
+// blocks in Next for each new one, waking when its Insert is acknowledged.
+// Table.Consumer gives a named consumer group whose position (Commit,
+// SeekTo) is durable in the table's MANIFEST, for at-least-once processing
+// across restarts. The rules are in docs/STREAMS.md.
+//
 // # Concurrency
 //
 // Database, Table and their methods are safe for concurrent use by many

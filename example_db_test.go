@@ -283,3 +283,51 @@ func ExampleTable_CreateIndex() {
 	// table: messages
 	// access: index from_uid
 }
+
+func ExampleWithIndex() {
+	dir, err := os.MkdirTemp("", "srdb-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	db, err := srdb.Open(dir, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	// A per-channel message sequence, indexed with the channel: Eq on the
+	// channel plus a range or order on msg_seq is one index range.
+	schema, err := srdb.NewSchema("chat", []srdb.Field{
+		{Name: "channel_id", Type: srdb.String},
+		{Name: "msg_seq", Type: srdb.Int64},
+		{Name: "text", Type: srdb.String},
+	}, srdb.WithIndex("channel_id", "msg_seq"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	chat, err := db.CreateTable("chat", schema)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i := int64(1); i <= 50; i++ {
+		ch := []string{"a", "b"}[i%2]
+		if _, err := chat.Insert(map[string]any{"channel_id": ch, "msg_seq": (i + 1) / 2, "text": fmt.Sprint("hello ", i)}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Println(chat.Indexes())
+	// Page back in channel "a": the 3 messages before msg_seq 10.
+	rows, err := chat.Query().Eq("channel_id", "a").Lt("msg_seq", 10).OrderByDesc("msg_seq").Limit(3).Rows()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		seq, _ := rows.Row().Get("msg_seq")
+		fmt.Print(seq, " ")
+	}
+	fmt.Println()
+	// Output:
+	// [channel_id,msg_seq]
+	// 9 8 7
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -14,10 +15,12 @@ import (
 // An index on a field never diverges from the rows because it is stored
 // next to them:
 //
-//   - every SST carries, for each field the table indexed when the file was
+//   - every SST carries, for each index (a field, or a composite index over
+//     2 to 4 fields: schema_index.go) the table had when the file was
 //     written, an index section (index_sst.go) holding one entry per row
 //     version (kindSet entry) of that file: the field's index key
-//     (index_key.go) followed by the row's seq, sorted. The section is
+//     (index_key.go; for a composite index the concatenation of its fields'
+//     keys) followed by the row's seq, sorted. The section is
 //     written by the same flush or compaction, into the same file, so it
 //     exists exactly as long as the rows it describes;
 //   - every memtable keeps an in-memory index of the row versions it received
@@ -52,15 +55,55 @@ const sstSectionIndex uint16 = 1
 // was interrupted): the caller must answer the query without the index.
 var errIndexNotReady = errors.New("srdb: index is not ready")
 
-// idxField is one indexed field of a schema.
+// idxField is one index of a schema: a single-field index (rest is nil)
+// or a composite index over the field at pos followed by rest.
 type idxField struct {
+	name string    // the field's name, or the fields joined with "," (compositeIndexName)
+	pos  int       // position in the schema and in ROW1 rows of the (first) field
+	typ  FieldType // type of the (first) field
+	rest []idxCol  // the further fields of a composite index, in key order
+}
+
+// idxCol is a field of a composite index after its first.
+type idxCol struct {
 	name string
-	pos  int // position in the schema and in ROW1 rows
+	pos  int
 	typ  FieldType
 }
 
-// indexedFields lists the fields s marks Indexed whose type can be indexed,
-// in schema order. (Indexed on an Object or Array field is ignored.)
+// appendKey appends the index key of row v: the key of each field of the
+// index (index_key.go), back to back. Keys of single values are
+// prefix-free and order-preserving, so their concatenation is too: tuples
+// compare component by component, and the keys sharing the leading
+// components' values are one contiguous range.
+func (f *idxField) appendKey(dst []byte, v rowView) ([]byte, error) {
+	dst, err := appendIndexKeyFromRow(dst, v, f.pos, f.typ)
+	for _, c := range f.rest {
+		if err != nil {
+			break
+		}
+		dst, err = appendIndexKeyFromRow(dst, v, c.pos, c.typ)
+	}
+	return dst, err
+}
+
+// equal reports whether f and g are the same index over the same slots.
+func (f idxField) equal(g idxField) bool {
+	return f.name == g.name && f.pos == g.pos && f.typ == g.typ && slices.Equal(f.rest, g.rest)
+}
+
+// types returns the field types of the index in key order.
+func (f idxField) types() []FieldType {
+	ts := []FieldType{f.typ}
+	for _, c := range f.rest {
+		ts = append(ts, c.typ)
+	}
+	return ts
+}
+
+// indexedFields lists the indexes of s: the fields s marks Indexed whose
+// type can be indexed, in schema order, then the composite indexes in
+// declaration order. (Indexed on an Object or Array field is ignored.)
 func indexedFields(s *Schema) []idxField {
 	var out []idxField
 	for i, f := range s.fields {
@@ -68,7 +111,37 @@ func indexedFields(s *Schema) []idxField {
 			out = append(out, idxField{name: f.Name, pos: i, typ: f.Type})
 		}
 	}
+	for _, c := range s.composite {
+		f := idxField{name: compositeIndexName(c)}
+		for j, name := range c {
+			i := s.fieldIndex(name)
+			if j == 0 {
+				f.pos, f.typ = i, s.fields[i].Type
+			} else {
+				f.rest = append(f.rest, idxCol{name: name, pos: i, typ: s.fields[i].Type})
+			}
+		}
+		out = append(out, f)
+	}
 	return out
+}
+
+// indexNamed returns the index of s called name (a field name or a
+// composite index name) and whether s has it.
+func indexNamed(s *Schema, name string) (idxField, bool) {
+	if !strings.Contains(name, compositeIndexSep) {
+		i := s.fieldIndex(name)
+		if i < 0 || !s.fields[i].Indexed || !indexableType(s.fields[i].Type) {
+			return idxField{}, false
+		}
+		return idxField{name: name, pos: i, typ: s.fields[i].Type}, true
+	}
+	for _, f := range indexedFields(s) {
+		if f.name == name {
+			return f, true
+		}
+	}
+	return idxField{}, false
 }
 
 // appendIndexSeq appends seq as the 8 big-endian bytes that end an entry.
@@ -207,9 +280,10 @@ type tableIndexState struct {
 	visited atomic.Int64
 }
 
-// Indexes returns the names of the table's indexed fields, sorted. An index
-// whose CreateIndex build has not completed yet is listed (queries do not
-// use it until it is ready).
+// Indexes returns the names of the table's indexes, sorted: the name of
+// each indexed field, and for a composite index its fields joined with ","
+// ("channel_id,msg_seq"). An index whose CreateIndex build has not
+// completed yet is listed (queries do not use it until it is ready).
 func (t *Table) Indexes() []string {
 	s := t.Schema()
 	if s == nil {
@@ -224,12 +298,12 @@ func (t *Table) Indexes() []string {
 	return names
 }
 
-// indexReady reports whether the planner may use the index on field: the
-// field is indexed and no CreateIndex build of it is in progress.
+// indexReady reports whether the planner may use the index named field (a
+// field name or a composite index name): the index exists and no
+// CreateIndex build of it is in progress.
 // newIndexIter still checks every source of the read state it is given.
 func (t *Table) indexReady(field string) bool {
-	f, ok := t.Schema().Field(field)
-	if !ok || !f.Indexed || !indexableType(f.Type) {
+	if _, ok := indexNamed(t.Schema(), field); !ok {
 		return false
 	}
 	t.idx.mu.Lock()
@@ -267,8 +341,9 @@ type indexIter struct {
 	closed  bool
 }
 
-// newIndexIter returns the candidate seqs whose indexed value (in some
-// version of the row) lies in r: the entries of the memtables and SSTs of
+// newIndexIter returns the candidate seqs whose key in the index named
+// field (a field name, or a composite index name "a,b"; in some version of
+// the row) lies in r: the entries of the memtables and SSTs of
 // the pinned read state rs, merged, in (key, seq) order ascending or
 // descending (reverse). Each (key, seq) pair is returned once even if several
 // sources hold it. The caller re-checks each candidate against the newest row
@@ -280,15 +355,15 @@ type indexIter struct {
 // indexRangeForEq stopped after n candidates.
 //
 // Errors: an unknown field is ErrInvalidQuery; errIndexNotReady when the
-// field is not indexed (any more) or a source of rs does not index it yet —
+// field is not indexed (any more), or the composite index does not exist or a source of rs does not index it yet —
 // answer the query with a scan; ErrCorrupted from a damaged section.
 func (t *Table) newIndexIter(rs *readState, field string, r indexRange, reverse bool) (*indexIter, error) {
 	s := t.Schema()
-	f, ok := s.Field(field)
+	f, ok := indexNamed(s, field)
 	if !ok {
-		return nil, tableFieldError(CodeInvalidQuery, t.name, field, "unknown field")
-	}
-	if !f.Indexed || !indexableType(f.Type) {
+		if _, isField := s.Field(field); !isField && !strings.Contains(field, compositeIndexSep) {
+			return nil, tableFieldError(CodeInvalidQuery, t.name, field, "unknown field")
+		}
 		return nil, errIndexNotReady // e.g. dropped since the planner looked
 	}
 	lo, hi := r.bounds()
@@ -319,7 +394,7 @@ func (t *Table) newIndexIter(rs *readState, field string, r indexRange, reverse 
 			if err != nil {
 				return nil, withTable(err, t.name)
 			}
-			if !found || sec.typ != f.Type {
+			if !found || !sec.indexes(f) {
 				return nil, errIndexNotReady
 			}
 			if sec.nblocks == 0 {

@@ -9,7 +9,8 @@ import (
 
 // CreateIndex on a populated table, DropIndex, and the index checks.
 //
-// CreateIndex(field) runs these steps, each durable before the next, under
+// CreateIndex(fields...) runs these steps (for a composite index "field"
+// below is its name, the fields joined with ","), each durable before the next, under
 // Table.idx.ddlMu (one index change at a time):
 //
 //  1. MANIFEST: add field to the property propIndexBuilding (kill point
@@ -49,34 +50,36 @@ import (
 // rewrites them; should the field be indexed again they are still valid
 // (a section describes only its own file's immutable rows).
 
-// propIndexBuilding is the MANIFEST table property listing the fields whose
-// CreateIndex build has not completed (encodeIndexNames format). Only fields
-// the schema marks Indexed count; others are stale and dropped by the next
-// update of the property.
+// propIndexBuilding is the MANIFEST table property listing the indexes
+// (field names, composite index names) whose CreateIndex build has not
+// completed (encodeIndexNames format). Only indexes the schema has count;
+// others are stale and dropped by the next update of the property.
 const propIndexBuilding = "indexes.building"
 
 // maxBuildConflicts bounds how often a build retries after a concurrent
 // compaction replaced a file it was rewriting.
 const maxBuildConflicts = 1000
 
-// CreateIndex adds a secondary index on field and builds it over the rows
-// already in the table; it returns when the index is complete and durable.
-// Inserts, updates and queries continue while it runs (queries do not use
-// the index until it is complete). Indexing an already indexed field
-// returns nil (after finishing its build if one was interrupted). An unknown
-// field is ErrInvalidSchema (ErrInvalidName for a malformed name); Object
-// and Array fields cannot be indexed (ErrInvalidSchema).
-func (t *Table) CreateIndex(field string) error {
+// CreateIndex adds a secondary index and builds it over the rows already
+// in the table; it returns when the index is complete and durable. With one
+// field it indexes that field (Field.Indexed); with 2 to 4 it adds a
+// composite index over the fields in that order, named by them joined with
+// "," in Indexes ("channel_id,msg_seq"): its key is the tuple of their
+// values, so Eq on the leading fields plus a range or an order on the next
+// one is one index range (docs/QUERY.md). Inserts, updates and queries
+// continue while it runs (queries do not use the index until it is
+// complete). Creating an index that exists returns nil (after finishing
+// its build if one was interrupted). An unknown field is ErrInvalidSchema
+// (ErrInvalidName for a malformed name), as are no field, more than 4, a
+// field named twice and system fields; Object and Array fields cannot be
+// indexed (ErrInvalidSchema).
+func (t *Table) CreateIndex(fields ...string) error {
 	if err := t.checkOpen(); err != nil {
 		return err
 	}
-	f, ok := t.Schema().Field(field)
-	if !ok {
-		_, err := t.Schema().withIndexed(field, true)
-		return withTable(err, t.name)
-	}
-	if !indexableType(f.Type) {
-		return tableFieldError(CodeInvalidSchema, t.name, field, "%s fields cannot be indexed", f.Type)
+	d, err := t.indexDef(fields, true)
+	if err != nil {
+		return err
 	}
 	end, err := t.beginDDL()
 	if err != nil {
@@ -85,16 +88,15 @@ func (t *Table) CreateIndex(field string) error {
 	defer end()
 
 	s := t.Schema()
-	f, _ = s.Field(field)
-	if !f.Indexed {
+	if !d.in(s) {
 		building := t.buildingNames()
-		if err := t.writeBuildingLocked(append(building, field)); err != nil {
+		if err := t.writeBuildingLocked(append(building, d.name)); err != nil {
 			return withTable(err, t.name)
 		}
 		if err := killPoint("index_build.after_marker"); err != nil {
 			return err
 		}
-		s2, err := s.withIndexed(field, true)
+		s2, err := d.with(s, true)
 		if err != nil {
 			return withTable(err, t.name)
 		}
@@ -104,22 +106,23 @@ func (t *Table) CreateIndex(field string) error {
 		if err := killPoint("index_build.after_schema"); err != nil {
 			return err
 		}
-	} else if !t.isBuilding(field) {
+	} else if !t.isBuilding(d.name) {
 		return nil
 	}
 	return withTable(t.buildIndexesLocked(), t.name)
 }
 
-// DropIndex removes the secondary index on field. Dropping a field that is
-// not indexed returns nil; an unknown field is ErrInvalidSchema. The index's
+// DropIndex removes the secondary index on the fields (one field, or the
+// fields of a composite index in its order). Dropping an index that does
+// not exist returns nil; an unknown field is ErrInvalidSchema. The index's
 // data is ignored from then on and disappears as compaction rewrites files.
-func (t *Table) DropIndex(field string) error {
+func (t *Table) DropIndex(fields ...string) error {
 	if err := t.checkOpen(); err != nil {
 		return err
 	}
-	if _, ok := t.Schema().Field(field); !ok {
-		_, err := t.Schema().withIndexed(field, false)
-		return withTable(err, t.name)
+	d, err := t.indexDef(fields, false)
+	if err != nil {
+		return err
 	}
 	end, err := t.beginDDL()
 	if err != nil {
@@ -128,10 +131,10 @@ func (t *Table) DropIndex(field string) error {
 	defer end()
 
 	s := t.Schema()
-	if f, _ := s.Field(field); !f.Indexed {
+	if !d.in(s) {
 		return nil
 	}
-	s2, err := s.withIndexed(field, false)
+	s2, err := d.with(s, false)
 	if err != nil {
 		return withTable(err, t.name)
 	}
@@ -141,10 +144,60 @@ func (t *Table) DropIndex(field string) error {
 	if err := killPoint("index_drop.after_schema"); err != nil {
 		return err
 	}
-	if voided, err := t.voidBuildLocked(field); err != nil || !voided {
+	if voided, err := t.voidBuildLocked(d.name); err != nil || !voided {
 		return withTable(err, t.name)
 	}
 	return killPoint("index_drop.after_manifest")
+}
+
+// indexDef is the index CreateIndex or DropIndex names.
+type indexDef struct {
+	name   string   // index name: the field, or the fields joined with ","
+	fields []string // 1 to 4 fields
+}
+
+// indexDef checks the fields of CreateIndex (create) or DropIndex against
+// the current schema and returns the index they name. The checks are
+// repeated on the schema of the moment under ddlMu (with).
+func (t *Table) indexDef(fields []string, create bool) (indexDef, error) {
+	s := t.Schema()
+	switch len(fields) {
+	case 0:
+		return indexDef{}, tableError(CodeInvalidSchema, t.name, "an index needs at least one field")
+	case 1:
+		field := fields[0]
+		f, ok := s.Field(field)
+		if !ok {
+			_, err := s.withIndexed(field, create)
+			return indexDef{}, withTable(err, t.name)
+		}
+		if create && !indexableType(f.Type) {
+			return indexDef{}, tableFieldError(CodeInvalidSchema, t.name, field, "%s fields cannot be indexed", f.Type)
+		}
+		return indexDef{name: field, fields: fields}, nil
+	}
+	d := indexDef{name: compositeIndexName(fields), fields: slices.Clone(fields)}
+	if _, err := s.withComposite(d.fields, true); err != nil { // validates the fields
+		return indexDef{}, withTable(err, t.name)
+	}
+	return d, nil
+}
+
+// in reports whether s has the index.
+func (d indexDef) in(s *Schema) bool {
+	if len(d.fields) == 1 {
+		f, _ := s.Field(d.name)
+		return f.Indexed
+	}
+	return s.hasComposite(d.fields)
+}
+
+// with returns s with the index added (on) or removed.
+func (d indexDef) with(s *Schema, on bool) (*Schema, error) {
+	if len(d.fields) == 1 {
+		return s.withIndexed(d.name, on)
+	}
+	return s.withComposite(d.fields, on)
 }
 
 // beginDDL takes idx.ddlMu and registers the caller as background work (so
@@ -270,7 +323,7 @@ func (t *Table) loadIndexBuilds() error {
 	s := t.Schema()
 	building := map[string]bool{}
 	for _, n := range names {
-		if f, ok := s.Field(n); ok && f.Indexed && indexableType(f.Type) {
+		if _, ok := indexNamed(s, n); ok {
 			building[n] = true
 		}
 	}
@@ -417,7 +470,7 @@ func (t *Table) sstLacks(f *fileMeta, fields []idxField) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if !found || sec.typ != fld.typ {
+		if !found || !sec.indexes(fld) {
 			return true, nil
 		}
 	}

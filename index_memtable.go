@@ -91,7 +91,7 @@ func (m *memIndexSet) add(seq int64, row []byte) {
 		return
 	}
 	for _, f := range fields {
-		e, err := appendIndexKeyFromRow(m.buf[:0], v, f.field.pos, f.field.typ)
+		e, err := f.field.appendKey(m.buf[:0], v)
 		if err != nil {
 			m.setFault(err)
 			continue

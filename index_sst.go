@@ -8,10 +8,12 @@ import (
 )
 
 // Index section constants; the layout is drawn above encodeIndexSection.
-// Frozen for section format version 2 (version 1 stored entries whole).
+// Frozen for section format versions 2 (one field) and 3 (a composite
+// index; version 1 stored entries whole).
 const (
 	idxSectionMagic      = "SRDBIDXS"
-	idxSectionVersion    = 2
+	idxSectionVersion    = 2 // a single-field index
+	idxSectionVersion3   = 3 // a composite index: more field types in the header
 	idxHeaderSize        = 40
 	idxHeaderCRCOff      = idxHeaderSize - 4
 	idxBlockTarget       = 4 << 10 // a block is closed once its entries reach this size
@@ -81,7 +83,7 @@ func newIndexSectionBuilder(s *Schema) *indexSectionBuilder {
 // build checked every file.
 func (b *indexSectionBuilder) covers(s *Schema) bool {
 	for _, f := range indexedFields(s) {
-		if !slices.ContainsFunc(b.fields, func(g idxField) bool { return g == f }) {
+		if !slices.ContainsFunc(b.fields, f.equal) {
 			return false
 		}
 	}
@@ -105,7 +107,7 @@ func (b *indexSectionBuilder) add(seq int64, kind entryKind, row []byte) error {
 	for i, f := range b.fields {
 		buf := &b.bufs[i]
 		start := len(buf.arena)
-		arena, err := appendIndexKeyFromRow(buf.arena, v, f.pos, f.typ)
+		arena, err := f.appendKey(buf.arena, v)
 		if err != nil {
 			b.err = err
 			return err
@@ -125,8 +127,9 @@ func (b *indexSectionBuilder) add(seq int64, kind entryKind, row []byte) error {
 	return nil
 }
 
-// writeTo sorts the entries of each field and adds its section to w (kind
-// sstSectionIndex, name = field name). It must be called after the last
+// writeTo sorts the entries of each index and adds its section to w (kind
+// sstSectionIndex, name = the index name: the field name, or for a
+// composite index its fields joined with ","). It must be called after the last
 // w.add and before w.finish; the builder's memory is released.
 func (b *indexSectionBuilder) writeTo(w *sstWriter) error {
 	if b.err != nil {
@@ -134,7 +137,7 @@ func (b *indexSectionBuilder) writeTo(w *sstWriter) error {
 	}
 	for i, f := range b.fields {
 		n, entry := b.sorted(i)
-		data := encodeIndexSection(f.typ, n, entry)
+		data := encodeIndexSection(f.types(), n, entry)
 		b.bufs[i] = idxBuildBuf{}
 		if err := w.addSection(sstSectionIndex, f.name, data); err != nil {
 			b.err = err
@@ -156,21 +159,29 @@ func (b *indexSectionBuilder) sorted(i int) (int, func(k int) []byte) {
 }
 
 // encodeIndexSection returns the index section of n entries, entry(k) being
-// the k-th in ascending order (the entries must be sorted and distinct).
+// the k-th in ascending order (the entries must be sorted and distinct), of
+// an index over fields of types typs (1 to 4, in key order).
 //
 // Index section (payload of an SST section of kind sstSectionIndex named
-// after the field; little-endian; offsets relative to the section start):
+// after the index; little-endian; offsets relative to the section start):
 //
 //	+------------------------------+ 0
 //	| header (40 B)                |
 //	|   0  8  magic "SRDBIDXS"     |
-//	|   8  2  version (1)          |
-//	|  10  1  field type           |
-//	|  11  1  reserved, 0          |
+//	|   8  2  version: 2 for one   |
+//	|         field, 3 for a       |
+//	|         composite index      |
+//	|  10  1  (first) field type   |
+//	|  11  1  v2: reserved, 0      |
+//	|         v3: field count k,   |
+//	|         2 to 4               |
 //	|  12  4  block count n        |
 //	|  16  8  entry count          |
 //	|  24  8  block index offset   |
-//	|  32  4  reserved, 0          |
+//	|  32  4  v2: reserved, 0      |
+//	|         v3: types of fields  |
+//	|         2..k, one byte each, |
+//	|         then 0 bytes         |
 //	|  36  4  CRC32-C of [0, 36)   |
 //	+------------------------------+ 40
 //	| block 0 … block n-1          |  contiguous, in entry order
@@ -204,7 +215,11 @@ func (b *indexSectionBuilder) sorted(i int) (int, func(k int) []byte) {
 // binary-search the blocks by their first entries — kept whole in the heap,
 // so the search touches a few cache lines, not one page per probe — and then
 // read sequentially.
-func encodeIndexSection(typ FieldType, n int, entry func(k int) []byte) []byte {
+//
+// A single-field section is written as version 2, byte for byte what
+// earlier versions wrote. An entry's key is the concatenation of the keys of
+// its fields' values (idxField.appendKey; index_key.go), then the seq.
+func encodeIndexSection(typs []FieldType, n int, entry func(k int) []byte) []byte {
 	size := idxHeaderSize + idxIndexCRCSize
 	for k := 0; k < n; k++ {
 		size += len(entry(k))/4 + 3
@@ -257,12 +272,21 @@ func encodeIndexSection(typ FieldType, n int, entry func(k int) []byte) []byte {
 
 	h := make([]byte, 0, idxHeaderSize)
 	h = append(h, idxSectionMagic...)
-	h = binary.LittleEndian.AppendUint16(h, idxSectionVersion)
-	h = append(h, byte(typ), 0)
+	var more [4]byte // v3: types of fields 2..k
+	if len(typs) == 1 {
+		h = binary.LittleEndian.AppendUint16(h, idxSectionVersion)
+		h = append(h, byte(typs[0]), 0)
+	} else {
+		h = binary.LittleEndian.AppendUint16(h, idxSectionVersion3)
+		h = append(h, byte(typs[0]), byte(len(typs)))
+		for i, t := range typs[1:] {
+			more[i] = byte(t)
+		}
+	}
 	h = binary.LittleEndian.AppendUint32(h, uint32(nblocks))
 	h = binary.LittleEndian.AppendUint64(h, uint64(n))
 	h = binary.LittleEndian.AppendUint64(h, uint64(indexOff))
-	h = binary.LittleEndian.AppendUint32(h, 0)
+	h = append(h, more[:]...)
 	h = binary.LittleEndian.AppendUint32(h, checksum(h))
 	copy(out, h)
 	return out
@@ -278,7 +302,8 @@ type idxSectionReader struct {
 	file     string
 	base     int64 // file offset of the section, for errors
 	b        []byte
-	typ      FieldType
+	typ      FieldType   // type of the (first) field
+	rest     []FieldType // version 3: types of the further fields
 	nblocks  int
 	nentries uint64
 	indexOff int // block index
@@ -286,8 +311,9 @@ type idxSectionReader struct {
 	heapEnd  int
 }
 
-// indexSection returns the index section of field in r, or found=false when
-// the file has none (written before the field was indexed).
+// indexSection returns the index section called field (an index name) in
+// r, or found=false when the file has none (written before the index
+// existed).
 func (r *sstReader) indexSection(field string) (*idxSectionReader, bool, error) {
 	b, ok, err := r.section(sstSectionIndex, field)
 	if err != nil || !ok {
@@ -316,22 +342,39 @@ func openIndexSection(b []byte, file string, base int64) (*idxSectionReader, err
 	if string(c.bytes(len(idxSectionMagic))) != idxSectionMagic {
 		return nil, s.corrupt(0, "bad magic")
 	}
-	if v := c.u16(); v != idxSectionVersion {
-		return nil, s.corrupt(8, "unknown version %d", v)
+	version := c.u16()
+	if version != idxSectionVersion && version != idxSectionVersion3 {
+		return nil, s.corrupt(8, "unknown version %d", version)
 	}
 	if binary.LittleEndian.Uint32(b[idxHeaderCRCOff:]) != checksum(b[:idxHeaderCRCOff]) {
 		return nil, s.corrupt(idxHeaderCRCOff, "header checksum mismatch")
 	}
 	s.typ = FieldType(c.u8())
-	reserved := c.u8()
+	count := int(c.u8()) // v3: field count; v2: reserved
 	nblocks := uint64(c.u32())
 	s.nentries = c.u64()
 	indexOff := c.u64()
-	reserved2 := c.u32()
+	more := c.bytes(4) // v3: types of fields 2..k; v2: reserved
+	if version == idxSectionVersion3 {
+		if count < 2 || count > maxIndexFields {
+			return nil, s.corrupt(11, "composite index of %d fields", count)
+		}
+		for i, t := range more {
+			switch {
+			case i < count-1 && !indexableType(FieldType(t)):
+				return nil, s.corrupt(32+i, "field %d type %d is not indexable", i+2, t)
+			case i >= count-1 && t != 0:
+				return nil, s.corrupt(32+i, "reserved header bytes not zero")
+			case i < count-1:
+				s.rest = append(s.rest, FieldType(t))
+			}
+		}
+		count = 0
+	}
 	switch {
 	case !indexableType(s.typ):
 		return nil, s.corrupt(10, "field type %d is not indexable", s.typ)
-	case reserved != 0 || reserved2 != 0:
+	case count != 0 || (version == idxSectionVersion && binary.LittleEndian.Uint32(more) != 0):
 		return nil, s.corrupt(11, "reserved header bytes not zero")
 	case nblocks > uint64(len(b)-idxHeaderSize-idxIndexCRCSize)/(idxBlockMetaSize+idxMinEntrySize+idxMinEncodedEntry):
 		return nil, s.corrupt(12, "block count %d exceeds the section", nblocks)
@@ -345,6 +388,21 @@ func openIndexSection(b []byte, file string, base int64) (*idxSectionReader, err
 	s.nblocks, s.indexOff = int(nblocks), int(indexOff)
 	s.heapOff, s.heapEnd = s.indexOff+s.nblocks*idxBlockMetaSize, len(b)-idxIndexCRCSize
 	return s, nil
+}
+
+// indexes reports whether the section can serve index f (the section name
+// being f's name): the same field types in the same order. A section that
+// does not is treated as missing.
+func (s *idxSectionReader) indexes(f idxField) bool {
+	if s.typ != f.typ || len(s.rest) != len(f.rest) {
+		return false
+	}
+	for i, c := range f.rest {
+		if s.rest[i] != c.typ {
+			return false
+		}
+	}
+	return true
 }
 
 // corrupt returns an ErrCorrupted error at offset off of the section.

@@ -39,7 +39,7 @@ func idxTestEntries(r *rand.Rand, n, nkeys int) [][]byte {
 }
 
 func idxEncode(es [][]byte) []byte {
-	return encodeIndexSection(String, len(es), func(k int) []byte { return es[k] })
+	return encodeIndexSection([]FieldType{String}, len(es), func(k int) []byte { return es[k] })
 }
 
 // idxCollect iterates a source to its end.
@@ -376,6 +376,8 @@ func FuzzIndexSection(f *testing.F) {
 	f.Add(idxEncode(nil))
 	f.Add(idxEncode(idxTestEntries(r, 3, 10)))
 	f.Add(idxEncode(idxTestEntries(r, 200, 50)))
+	es := idxTestEntries(r, 100, 20) // as the entries of a composite index (version 3 header)
+	f.Add(encodeIndexSection([]FieldType{String, Int64, Bool}, len(es), func(k int) []byte { return es[k] }))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		idxExercise(t, b)
 		resealed := slices.Clone(b)

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -69,15 +70,18 @@ func idxOpenTable(t *testing.T, fs FS, create bool, memSize int64) (*Database, *
 // idxLiveKeys scans the live rows and returns seq → index key of field.
 func idxLiveKeys(t testing.TB, tbl *Table, field string) map[int64][]byte {
 	s := tbl.Schema()
-	pos := s.fieldIndex(field)
-	typ := s.fields[pos].Type
+	f, ok := indexNamed(s, field) // a composite index, or an indexed field
+	if !ok {
+		pos := s.fieldIndex(field)
+		f = idxField{name: field, pos: pos, typ: s.fields[pos].Type}
+	}
 	out := map[int64][]byte{}
 	it, err := tbl.newTableIter()
 	require.NoError(t, err)
 	for ok := it.first(); ok; ok = it.next() {
 		v, err := parseRow(it.value())
 		require.NoError(t, err)
-		k, err := appendIndexKeyFromRow(nil, v, pos, typ)
+		k, err := f.appendKey(nil, v)
 		require.NoError(t, err)
 		out[it.seq()] = k
 	}
@@ -93,10 +97,13 @@ func idxRecheck(t testing.TB, tbl *Table, field string, key []byte, seq int64) b
 		return false
 	}
 	require.NoError(t, err)
-	v, _ := row.Get(field)
-	f, _ := tbl.Schema().Field(field)
-	k, err := encodeIndexKey(f.Type, v)
-	require.NoError(t, err)
+	var k []byte
+	for _, name := range strings.Split(field, compositeIndexSep) { // a composite index's fields
+		v, _ := row.Get(name)
+		f, _ := tbl.Schema().Field(name)
+		k, err = appendIndexKey(k, f.Type, v)
+		require.NoError(t, err)
+	}
 	return bytes.Equal(k, key)
 }
 
@@ -485,9 +492,16 @@ func TestCreateIndexRejectsObjectFields(t *testing.T) {
 	idxRequireMatchesScan(t, tbl, "a")
 }
 
-// TestCreateIndexRacesWriters builds an index while writers insert, update
-// and delete (go test -race).
+// TestCreateIndexRacesWriters builds an index (a single-field one, and a
+// composite one) while writers insert, update and delete (go test -race).
 func TestCreateIndexRacesWriters(t *testing.T) {
+	for _, fields := range [][]string{{"from"}, {"from", "ch"}} {
+		t.Run(strings.Join(fields, ","), func(t *testing.T) { testCreateIndexRacesWriters(t, fields) })
+	}
+}
+
+func testCreateIndexRacesWriters(t *testing.T, fields []string) {
+	name := strings.Join(fields, compositeIndexSep)
 	db, tbl := idxOpenTable(t, newMemFS(), true, 32<<10)
 	defer db.Close()
 	idxPopulate(t, tbl, 1200)
@@ -529,8 +543,8 @@ func TestCreateIndexRacesWriters(t *testing.T) {
 			default:
 			}
 			rs := mustPin(tbl)
-			if tbl.indexReady("from") {
-				it, err := tbl.newIndexIter(rs, "from", indexRange{}, true)
+			if tbl.indexReady(name) {
+				it, err := tbl.newIndexIter(rs, name, indexRange{}, true)
 				if err == nil {
 					for n := 0; n < 50 && it.next(); n++ {
 					}
@@ -543,7 +557,7 @@ func TestCreateIndexRacesWriters(t *testing.T) {
 			rs.release()
 		}
 	}()
-	err := tbl.CreateIndex("from")
+	err := tbl.CreateIndex(fields...)
 	close(stop)
 	wg.Wait()
 	close(errc)
@@ -551,15 +565,30 @@ func TestCreateIndexRacesWriters(t *testing.T) {
 	for err := range errc {
 		require.NoError(t, err)
 	}
-	idxRequireMatchesScan(t, tbl, "from")
+	idxRequireMatchesScan(t, tbl, name)
 }
 
 // TestCheckIndexesDetectsAWrongSection swaps in a file whose section
 // disagrees with its rows.
 func TestCheckIndexesDetectsAWrongSection(t *testing.T) {
+	t.Run("ch", func(t *testing.T) { testCheckIndexesDetectsAWrongSection(t, nil, 0, `index "ch"`) })
+	// A composite index over ("from", "n"); only "from" lies, which no
+	// single-field index covers.
+	t.Run("from,n", func(t *testing.T) {
+		testCheckIndexesDetectsAWrongSection(t, []string{"from", "n"}, 2, `index "from,n"`)
+	})
+}
+
+// testCheckIndexesDetectsAWrongSection creates the index over create (if
+// any), then swaps in a copy of an SST whose index sections were computed
+// with field lie of one row changed, and expects Check to name want.
+func testCheckIndexesDetectsAWrongSection(t *testing.T, create []string, lie int, want string) {
 	db, tbl := idxOpenTable(t, newMemFS(), true, 64<<10)
 	defer db.Close()
 	idxPopulate(t, tbl, 600)
+	if create != nil {
+		require.NoError(t, tbl.CreateIndex(create...))
+	}
 	require.NoError(t, tbl.checkIndexes())
 	tbl.flushMu.Lock()
 	v := tbl.vs.current()
@@ -584,7 +613,7 @@ func TestCheckIndexesDetectsAWrongSection(t *testing.T) {
 			// Index another value for this row.
 			_, tm, vals, err := decodeRow(val, tbl.Schema().types())
 			require.NoError(t, err)
-			vals[0] = "not-the-value"
+			vals[lie] = "not-the-value"
 			val, err = encodeRow(nil, it.seq(), tm, tbl.Schema().types(), vals)
 			require.NoError(t, err)
 			lied = true
@@ -603,11 +632,11 @@ func TestCheckIndexesDetectsAWrongSection(t *testing.T) {
 	tbl.flushMu.Unlock()
 	err = tbl.checkIndexes()
 	require.ErrorIs(t, err, ErrCorrupted)
-	require.Contains(t, err.Error(), "index \"ch\"")
+	require.Contains(t, err.Error(), want)
 	// Database.Check (and so srdb check) runs the same check.
 	err = db.Check()
 	require.ErrorIs(t, err, ErrCorrupted)
-	require.Contains(t, err.Error(), "index \"ch\"")
+	require.Contains(t, err.Error(), want)
 }
 
 // An index rewrite discards its outputs only when its edit conflicts with

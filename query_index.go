@@ -2,6 +2,7 @@ package srdb
 
 import (
 	"bytes"
+	"cmp"
 	"container/heap"
 )
 
@@ -80,7 +81,8 @@ func (x tableIndexSource) eqBeforeSeq(key []byte, beforeSeq int64) indexRange {
 
 // indexRowSource reads index ranges, looks each candidate seq up and
 // re-checks it. In sequential mode the ranges are read one after the other;
-// in merge mode (plan.ix.bySeq) all are open at once and merged by seq.
+// in merge mode (plan.ix.bySeq) all are open at once and merged by seq, or
+// (plan.ix.suffixFrom) by the key after each range's prefix tuple, then seq.
 type indexRowSource struct {
 	p  *plan
 	ip *indexPlan
@@ -101,8 +103,18 @@ type indexRowSource struct {
 
 // ixHead is a positioned cursor of a merge.
 type ixHead struct {
-	c   indexCursor
-	seq int64
+	c      indexCursor
+	seq    int64
+	from   int    // suffix merge: length of the range's prefix tuple
+	suffix []byte // suffix merge: c.key()[from:], valid until c moves
+}
+
+// setSuffix points h.suffix at the part of its cursor's key after the
+// prefix tuple (suffix merges only).
+func (h *ixHead) setSuffix() {
+	if k := h.c.key(); h.from > 0 && h.from <= len(k) {
+		h.suffix = k[h.from:]
+	}
 }
 
 // ixHeap orders heads by seq: smallest first, or largest for a reverse
@@ -116,18 +128,29 @@ func newIndexRowSource(p *plan, rs *readState, st *queryStats) (rowSource, error
 	} else {
 		s.heads.less = func(a, b *ixHead) bool { return a.seq < b.seq }
 	}
-	if !p.ix.bySeq {
+	if p.ix.suffixFrom != nil {
+		// By the key after the prefix tuple (the ordered field), then seq.
+		rev := p.reverse
+		s.heads.less = func(a, b *ixHead) bool {
+			c := bytes.Compare(a.suffix, b.suffix)
+			if c == 0 {
+				c = cmp.Compare(a.seq, b.seq)
+			}
+			return (c < 0) != rev && c != 0
+		}
+	}
+	if !p.ix.merged() {
 		// Open the first range now: readiness is decided here, per read
 		// state, so every later range of the same state opens too.
-		c, err := p.ix.src.open(rs, p.ix.field.name, p.ix.ranges[0], p.reverse)
+		c, err := p.ix.src.open(rs, p.ix.indexName(), p.ix.ranges[0], p.reverse)
 		if err != nil {
 			return nil, err
 		}
 		s.cur, s.ri = c, 1
 		return s, nil
 	}
-	for _, r := range p.ix.ranges {
-		c, err := p.ix.src.open(rs, p.ix.field.name, r, p.reverse)
+	for i, r := range p.ix.ranges {
+		c, err := p.ix.src.open(rs, p.ix.indexName(), r, p.reverse)
 		if err != nil {
 			s.close()
 			return nil, err
@@ -136,7 +159,12 @@ func newIndexRowSource(p *plan, rs *readState, st *queryStats) (rowSource, error
 			s.close()
 			return nil, err
 		} else if ok {
-			s.heads.items = append(s.heads.items, ixHead{c: c, seq: c.seq()})
+			h := ixHead{c: c, seq: c.seq()}
+			if p.ix.suffixFrom != nil {
+				h.from = p.ix.suffixFrom[i]
+				h.setSuffix()
+			}
+			s.heads.items = append(s.heads.items, h)
 		}
 	}
 	heap.Init(&s.heads)
@@ -200,7 +228,7 @@ func (s *indexRowSource) next() bool {
 
 // candidate returns the next (seq, key) entry of the ranges.
 func (s *indexRowSource) candidate() (int64, []byte, bool, error) {
-	if s.ip.bySeq {
+	if s.ip.merged() {
 		if s.stale >= 0 {
 			top := s.heads.items[0]
 			ok, err := s.advance(top.c)
@@ -209,6 +237,7 @@ func (s *indexRowSource) candidate() (int64, []byte, bool, error) {
 			}
 			if ok {
 				s.heads.items[0].seq = top.c.seq()
+				s.heads.items[0].setSuffix()
 				heap.Fix(&s.heads, 0)
 			} else {
 				heap.Pop(&s.heads)
@@ -227,7 +256,7 @@ func (s *indexRowSource) candidate() (int64, []byte, bool, error) {
 			if s.ri >= len(s.ip.ranges) {
 				return 0, nil, false, nil
 			}
-			c, err := s.ip.src.open(s.rs, s.ip.field.name, s.ip.ranges[s.ri], s.p.reverse)
+			c, err := s.ip.src.open(s.rs, s.ip.indexName(), s.ip.ranges[s.ri], s.p.reverse)
 			if err != nil {
 				return 0, nil, false, withTable(err, s.p.t.name)
 			}
@@ -256,7 +285,7 @@ func (s *indexRowSource) consider(seq int64, key []byte) (bool, error) {
 		// The seq may sit under several keys of the ranges (old versions
 		// of the row); accept it only under the key of its newest value,
 		// so each row comes once without remembering the seqs seen.
-		k, err := s.ip.src.rowKey(s.keyBuf[:0], view, s.ip.field)
+		k, err := s.ip.rowKey(s.keyBuf[:0], view)
 		if err != nil {
 			return false, err
 		}

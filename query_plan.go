@@ -21,7 +21,11 @@ import (
 // Access paths, in order of preference (docs/QUERY.md has the costs):
 //
 //  1. points — Eq/In on _seq: one lookup per listed seq.
-//  2. index Eq/In — Eq/In on a field whose index is ready: one index range
+//  2a. composite index — Eq/In on leading fields of a ready composite
+//     index, plus a range on the next one (query_composite.go), when it
+//     constrains more fields than a single-field Eq or yields the order
+//     that one would sort.
+//  2b. index Eq/In — Eq/In on a field whose index is ready: one index range
 //     per value, each candidate seq looked up and re-checked. Ordered by
 //     _seq (or unordered) the ranges are merged by seq and start at the
 //     _seq bounds, so Eq(f).OrderByDesc("_seq").Limit(n) reads n rows.
@@ -100,6 +104,14 @@ type indexPlan struct {
 	bySeq    bool         // merge the ranges by seq instead of reading them one after the other
 	keyCheck bool         // a seq may sit under several keys: accept it only under its current one
 	what     string       // for Explain
+
+	// A composite index (query_composite.go): field is its first field.
+	name string     // the index's name ("a,b")
+	more []fieldRef // its further fields, in key order
+	// suffixFrom, when set (several prefix tuples, the order on the last
+	// field), merges the ranges by the key after each range's prefix tuple
+	// (suffixFrom[i] bytes for range i), then seq.
+	suffixFrom []int
 }
 
 // plan compiles and plans q against the table's current schema. It does no
@@ -366,6 +378,15 @@ func (p *plan) chooseAccess(ix indexSource) {
 		}
 		return nil
 	}
+	// A composite index wins over a single-field Eq when it constrains more
+	// fields or yields the order the other does not (query_composite.go).
+	if c := p.pickComposite(ix, shape, oref); c != nil {
+		l := pick(eqCands)
+		singleStreams := l != nil && (shape == orderNone || shape == orderSeq || (shape == orderField && oref.idx == l.ref.idx))
+		if (l == nil || c.constrained > 1 || (c.streams && !singleStreams)) && p.planComposite(ix, c, shape, desc) {
+			return
+		}
+	}
 	if l := pick(eqCands); l != nil && p.planIndexEq(ix, l, shape, desc, oref) {
 		return
 	}
@@ -599,6 +620,29 @@ func prefixSuccessor(p []byte) ([]byte, bool) {
 	return s, true
 }
 
+// merged reports whether the ranges are read all at once, merged.
+func (ip *indexPlan) merged() bool { return ip.bySeq || ip.suffixFrom != nil }
+
+// indexName returns the name of the index the plan reads.
+func (ip *indexPlan) indexName() string {
+	if ip.name != "" {
+		return ip.name
+	}
+	return ip.field.name
+}
+
+// rowKey appends the index key of the row v (the key its entry has).
+func (ip *indexPlan) rowKey(dst []byte, v rowView) ([]byte, error) {
+	dst, err := ip.src.rowKey(dst, v, ip.field)
+	for _, f := range ip.more {
+		if err != nil {
+			break
+		}
+		dst, err = ip.src.rowKey(dst, v, f)
+	}
+	return dst, err
+}
+
 // intersectSorted returns the values present in both sorted slices.
 func intersectSorted(a, b []int64) []int64 {
 	var out []int64
@@ -647,6 +691,8 @@ func (p *plan) String() string {
 		how := "in key order"
 		if p.ix.bySeq {
 			how = "merged by _seq"
+		} else if p.ix.suffixFrom != nil {
+			how = "merged by " + p.order[0].ref.name
 		}
 		fmt.Fprintf(&b, "access: index %s, %d range%s %s, %s", p.ix.what, len(p.ix.ranges), plural(len(p.ix.ranges)), how, dir)
 		if p.seqLo > 1 || p.seqHi < maxSeq {

@@ -21,7 +21,8 @@ package srdb
 //
 // Commands:
 //
-//	table NAME             input: one field per line, "name Type [indexed] [nullable]"
+//	table NAME             input: one field per line, "name Type [indexed] [nullable]",
+//	                       or "index F1 F2 ..." declaring a composite index (WithIndex)
 //	insert                 input: one JSON object per line (one row each; "_time"
 //	                       may be an RFC 3339 string, else rows get 2026-01-01
 //	                       plus one second per row)
@@ -30,7 +31,7 @@ package srdb
 //	update seq=S           input: a JSON object of changes
 //	delete seq=S
 //	flush | compact | reopen
-//	create-index FIELD | drop-index FIELD
+//	create-index FIELD... | drop-index FIELD...
 //	query [rows=N]         input: one builder call per line (see queryScriptCall);
 //	                       output: Explain, the cost counters, then the first N
 //	                       rows (default 10) as "seq {json of Data()}"
@@ -235,9 +236,9 @@ func (r *scriptRunner) run(c *scriptCase) string {
 		r.open()
 		return "ok"
 	case "create-index":
-		return r.errResult(r.table.CreateIndex(c.args[0]))
+		return r.errResult(r.table.CreateIndex(c.args...))
 	case "drop-index":
-		return r.errResult(r.table.DropIndex(c.args[0]))
+		return r.errResult(r.table.DropIndex(c.args...))
 	case "query":
 		limit := 10
 		if hasArg(c, "rows") {
@@ -261,9 +262,14 @@ func (r *scriptRunner) run(c *scriptCase) string {
 
 func (r *scriptRunner) createTable(c *scriptCase) string {
 	var fields []Field
+	var opts []SchemaOption
 	for _, l := range c.input {
 		w := strings.Fields(l)
 		require.GreaterOrEqual(r.t, len(w), 2, "line %d: field line %q", c.line, l)
+		if w[0] == "index" {
+			opts = append(opts, WithIndex(w[1:]...))
+			continue
+		}
 		ft, ok := parseFieldType(strings.ToLower(w[1]))
 		require.True(r.t, ok, "line %d: unknown type %q", c.line, w[1])
 		f := Field{Name: w[0], Type: ft}
@@ -279,7 +285,7 @@ func (r *scriptRunner) createTable(c *scriptCase) string {
 		}
 		fields = append(fields, f)
 	}
-	s, err := NewSchema(c.args[0], fields)
+	s, err := NewSchema(c.args[0], fields, opts...)
 	if err != nil {
 		return "error: " + err.Error()
 	}

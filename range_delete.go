@@ -139,6 +139,7 @@ func (t *Table) writeRangeTombstone(d rangeTombstone) (int64, error) {
 	t.liveRows.Add(-n)
 	t.publishVisible(op)
 	t.opsDone.Add(1)
+	t.noteMutation()
 	if err := killPoint("range_delete.after_wal"); err != nil {
 		return n, t.fail(err)
 	}
@@ -303,6 +304,7 @@ func (q *Query) Delete() (int, error) {
 	t.liveRows.Add(-n)
 	t.publishVisible(op)
 	t.opsDone.Add(1)
+	t.noteMutation()
 	return len(seqs), nil
 }
 

@@ -1,6 +1,7 @@
 package srdb
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -653,4 +654,36 @@ func TestRangeDeleteConcurrent(t *testing.T) {
 	require.NoError(t, rows.Close())
 	require.Equal(t, got, n, "Count equals the scan")
 	require.NoError(t, db.Check())
+}
+
+// TestTailSkipsRowsDeletedAfterReadAhead: a Tail reads rows ahead; a
+// DeleteRange, Query.Delete or MaxAge expiry after that read must still keep
+// the rows from being delivered.
+func TestTailSkipsRowsDeletedAfterReadAhead(t *testing.T) {
+	db, tbl := rdOpen(t, newMemFS())
+	defer db.Close()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := base.Add(time.Hour)
+	clock := func() time.Time { return now }
+	tbl.clock.Store(&clock)
+	for i := 0; i < 100; i++ {
+		_, err := tbl.Insert(map[string]any{"ch": fmt.Sprintf("c%d", i%3), "n": int64(i), "_time": base.Add(time.Duration(i) * time.Second)})
+		require.NoError(t, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rows, err := tbl.Tail(ctx, 1)
+	require.NoError(t, err)
+	defer rows.Close()
+	require.True(t, rows.Next())
+	require.EqualValues(t, 1, rows.Row().Seq()) // the rest is read ahead
+	require.NoError(t, tbl.DeleteRange(10, 50))
+	_, err = tbl.Query().Eq("ch", "c2").Gte("_seq", int64(50)).Delete()
+	require.NoError(t, err)
+	require.NoError(t, tbl.SetOptions(TableOptions{MaxAge: time.Hour - 95*time.Second})) // rows 1..95 by time
+	var got []int64
+	for len(got) < 3 && rows.Next() {
+		got = append(got, rows.Row().Seq())
+	}
+	require.Equal(t, []int64{97, 98, 100}, got[:3], "rows 2..95 expired or deleted by the range, 96 and 99 by Query.Delete (c2)")
 }

@@ -426,6 +426,8 @@ func (t *Table) installReadOnly(snap *roSnapshot) bool {
 	if old != nil {
 		old.unref() // the version set's pin of the replaced version
 	}
+	t.noteMutation() // the new snapshot may update or delete rows a tail read ahead
+	t.tails.notify()
 	return true
 }
 

@@ -3,6 +3,7 @@ package srdb
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -34,7 +35,12 @@ import (
 // AddField/DropField of a Nullable field (crashLoopEvolvePrefix; rows
 // inserted while it exists carry crashLoopExtra(key) in it) and
 // CreateTable/DropTable of a side table. On the pipe at fd 3 it writes "intent <keys>" before each
-// Insert and "ack <keys>" after it returned.
+// Insert and "ack <keys>" after it returned. A consumer goroutine follows the
+// table as consumer group crashLoopConsumerGroup and commits every few rows
+// ("commit <seq>" before, "committed <seq>" after); the parent checks that the
+// group's position after each kill holds every acknowledged commit, never
+// moves backwards, and resumes at the first row after it
+// (verifyCrashLoopConsumer).
 //
 // The parent kills the child either by a timer (5–500 ms after the child
 // reported "ready") or by a named kill point: the child's kill point hook
@@ -74,6 +80,9 @@ const (
 	// its kills and verifying it stays cheap.
 	crashLoopWriteRate = 2 << 20
 )
+
+// crashLoopConsumerGroup is the child's consumer group.
+const crashLoopConsumerGroup = "crashloop"
 
 // crashLoopKillPoints is every kill point of the engine. The list is
 // checked against the source by TestCrashLoopKillPointListIsComplete, so a
@@ -376,6 +385,58 @@ func TestCrashLoopChildProcess(t *testing.T) {
 		}
 	}
 
+	// The consumer: follows the table as consumer group crashLoopGroup,
+	// checks each row, and commits every few rows, writing "commit <seq>"
+	// before each Commit and "committed <seq>" after it returned. It checks
+	// itself that it resumes at the first row after the group's position
+	// and that it skips no row inserted in this life.
+	go func() {
+		c, err := tbl.Consumer(crashLoopConsumerGroup)
+		if err != nil {
+			die("consumer: %v", err)
+		}
+		pos := c.Position()
+		startSeq := tbl.Stats().LastSeq // rows after it are this life's: no gaps
+		var want int64
+		if r, err := tbl.Query().Gt("_seq", pos).First(); err == nil {
+			want = r.Seq()
+		} else if !errors.Is(err, ErrNotFound) {
+			die("consumer: first row: %v", err)
+		}
+		rng := rand.New(rand.NewPCG(seed, 99))
+		prev, uncommitted := pos, 0
+		for {
+			row, err := c.Next(context.Background())
+			if err != nil {
+				die("consumer next: %v", err)
+			}
+			seq := row.Seq()
+			switch {
+			case want != 0 && seq != want:
+				die("consumer resumed at seq %d after position %d, want %d", seq, pos, want)
+			case seq <= prev:
+				die("consumer: seq %d after %d", seq, prev)
+			case prev >= startSeq && seq != prev+1:
+				die("consumer skipped seqs %d..%d of this life", prev+1, seq-1)
+			}
+			want = 0
+			kv, _ := row.Get("key")
+			key, _ := kv.(string)
+			if p, _ := row.Get("payload"); !bytes.Equal(p.([]byte), crashLoopPayload(key)) {
+				die("consumer: row %d (%s) has a wrong payload", seq, key)
+			}
+			prev = seq
+			if uncommitted++; uncommitted >= 1+rng.IntN(24) {
+				emit("commit %d", seq)
+				if err := c.Commit(seq); err != nil {
+					die("commit: %v", err)
+				}
+				emit("committed %d", seq)
+				uncommitted = 0
+			}
+		}
+	}()
+
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
@@ -534,6 +595,7 @@ type crashLoopStats struct {
 	deletesChecked                                  int // DeleteRange/Query.Delete/DeleteBefore calls verified
 	ackedLostAllowed                                int // DurabilityNone only
 	checkpointsChecked                              int // checkpoints opened and checked
+	consumerChecked                                 int // reopens that found a committed consumer position
 	hits                                            map[string]int
 }
 
@@ -566,6 +628,10 @@ type crashLoopDir struct {
 	// returned. Checked and removed by verifyCrashLoopCheckpoints.
 	checkpoints map[string][]string
 	completed   map[string]bool
+	// The consumer group's positions: committedAck is the largest seq
+	// whose Commit returned, commitIntent the largest one sent to Commit,
+	// position the one found at the last reopen (never to decrease).
+	committedAck, commitIntent, position int64
 }
 
 // crashLoopCheckpointSuffix names the sibling directory of a crash loop
@@ -640,8 +706,8 @@ func TestReliabilityCrashLoop(t *testing.T) {
 		})
 	}
 	t.Logf("total: %d iterations (%d by timer, %d at kill points), %d rows checked (%d with a value in an added field), open failures %d, "+
-		"%d checkpoints checked, %d deletes checked, LOST %d PHANTOM %d CORRUPT %d DUP %d PARTIAL %d RESURRECTED %d, in %v",
-		total.iterations, total.timerKills, total.pointKills, total.rowsChecked, total.rowsWithAdded, total.openFailures, total.checkpointsChecked,
+		"%d checkpoints checked, %d committed consumer positions checked, %d deletes checked, LOST %d PHANTOM %d CORRUPT %d DUP %d PARTIAL %d RESURRECTED %d, in %v",
+		total.iterations, total.timerKills, total.pointKills, total.rowsChecked, total.rowsWithAdded, total.openFailures, total.checkpointsChecked, total.consumerChecked,
 		total.deletesChecked, total.lost, total.phantom, total.corrupt, total.dup, total.partial, total.resurrected, time.Since(start).Round(time.Second))
 	var lines []string
 	for _, p := range crashLoopKillPoints {
@@ -676,6 +742,7 @@ func (s *crashLoopStats) add(o crashLoopStats) {
 	s.deletesChecked += o.deletesChecked
 	s.ackedLostAllowed += o.ackedLostAllowed
 	s.checkpointsChecked += o.checkpointsChecked
+	s.consumerChecked += o.consumerChecked
 	for p, n := range o.hits {
 		s.hits[p] += n
 	}
@@ -793,6 +860,15 @@ func runCrashLoopIteration(t *testing.T, rng *rand.Rand, mode Durability, d *cra
 				d.checkpoints[rest] = acked
 			case "checkpointed":
 				d.completed[rest] = true
+			case "commit", "committed":
+				seq, err := strconv.ParseInt(rest, 10, 64)
+				if err != nil {
+					childErr = line
+				} else if verb == "commit" {
+					d.commitIntent = max(d.commitIntent, seq)
+				} else {
+					d.committedAck = max(d.committedAck, seq)
+				}
 			case "kill":
 				killedBy = rest
 			default:
@@ -983,6 +1059,40 @@ func verifyCrashLoopDir(t *testing.T, mode Durability, d *crashLoopDir, st *cras
 		bad = append(bad[:10], fmt.Sprintf("... and %d more", len(bad)-10))
 	}
 	require.Empty(t, bad, "%s", where)
+	if verifyCrashLoopConsumer(t, tbl, d, where) > 0 {
+		st.consumerChecked++
+	}
+}
+
+// verifyCrashLoopConsumer checks the consumer group after a kill: its
+// position holds every acknowledged Commit and no more than was sent to
+// Commit, never moved backwards, and a Consumer resumes at the first live
+// row after it (at-least-once: nothing skipped, only rows after the last
+// commit delivered again). It returns the position.
+func verifyCrashLoopConsumer(t *testing.T, tbl *Table, d *crashLoopDir, where string) int64 {
+	t.Helper()
+	if !slices.Contains(tbl.Consumers(), crashLoopConsumerGroup) {
+		require.Zero(t, d.commitIntent, "%s: consumer group missing after a Commit was sent", where)
+		return 0
+	}
+	c, err := tbl.Consumer(crashLoopConsumerGroup)
+	require.NoError(t, err, where)
+	pos := c.Position()
+	require.GreaterOrEqual(t, pos, d.committedAck, "%s: consumer position lost an acknowledged Commit", where)
+	require.LessOrEqual(t, pos, d.commitIntent, "%s: consumer position beyond every Commit sent", where)
+	require.GreaterOrEqual(t, pos, d.position, "%s: consumer position moved backwards", where)
+	d.position = pos
+	first, err := tbl.Query().Gt("_seq", pos).First()
+	if errors.Is(err, ErrNotFound) {
+		return pos
+	}
+	require.NoError(t, err, where)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	row, err := c.Next(ctx)
+	require.NoError(t, err, where)
+	require.Equal(t, first.Seq(), row.Seq(), "%s: consumer resumes after position %d", where, pos)
+	return pos
 }
 
 // crashLoopQuerySeqs returns the seqs a query yields, in order.

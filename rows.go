@@ -33,6 +33,9 @@ import "sync"
 // thousand rows examined, and the files are released only after it
 // returns, so a Rows never reads released memory.
 //
+// A Rows returned by Table.Tail follows the table instead of running a
+// query: see Tail for when its Next blocks and ends.
+//
 // A Rows is not safe for concurrent use (except with the table being closed,
 // as above). The Row values it returns own their data and may be kept and
 // shared. Rows sees the memtable rows present when each is read: rows
@@ -58,6 +61,10 @@ type Rows struct {
 	// returned counts the rows Next returned; release adds it to the
 	// table's counters (metrics.go). Guarded by mu.
 	returned int64
+
+	// tail is set for a Rows returned by Table.Tail (tail.go), which uses
+	// none of the fields above but row.
+	tail *tailRows
 }
 
 // rowsRegistry is a table's set of Rows that still hold a pinned read
@@ -138,6 +145,9 @@ func (r *Rows) Next() bool {
 	if r == nil {
 		return false
 	}
+	if r.tail != nil {
+		return r.tailNext()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.row = nil
@@ -194,6 +204,9 @@ func (r *Rows) Err() error {
 	if r == nil {
 		return nil
 	}
+	if r.tail != nil {
+		return r.tail.tailErr()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.err
@@ -204,6 +217,9 @@ func (r *Rows) Err() error {
 func (r *Rows) Close() error {
 	if r == nil {
 		return nil
+	}
+	if r.tail != nil {
+		return r.tail.tailClose()
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -50,6 +50,10 @@ type Schema struct {
 	plans   sync.Map       // reflect.Type → *structPlan, see rowFromStruct
 	// scanPlans: reflect.Type → *scanPlan, see scanPlanFor
 	scanPlans sync.Map
+	// composite lists the composite indexes (2 to 4 fields each, in key
+	// order), in declaration order; never modified after construction.
+	// Single-field indexes are Field.Indexed (schema_index.go).
+	composite [][]string
 }
 
 // NewSchema validates the fields and returns the schema of a table called
@@ -58,8 +62,11 @@ type Schema struct {
 // sensitive), unknown types, Indexed on an Object or Array field, comments
 // over 1024 bytes or not UTF-8, and schemas with no fields or more than 1024. Errors are ErrInvalidName or
 // ErrInvalidSchema naming the field. The fields slice is copied.
-func NewSchema(name string, fields []Field) (*Schema, error) {
-	return newSchemaSlots(name, fields, nil)
+//
+// Options declare more than the fields: WithIndex declares a composite
+// index (an index over several fields in order, see Table.CreateIndex).
+func NewSchema(name string, fields []Field, opts ...SchemaOption) (*Schema, error) {
+	return newSchemaFromOptions(name, fields, opts)
 }
 
 // newSchemaSlots builds a schema from its slots (see Schema): fields[i] is
@@ -68,6 +75,12 @@ func NewSchema(name string, fields []Field) (*Schema, error) {
 // unique across all slots, dropped ones included, so the name of a dropped
 // field can never come back on another slot.
 func newSchemaSlots(name string, fields []Field, dropped []bool) (*Schema, error) {
+	return newSchemaFull(name, fields, dropped, nil)
+}
+
+// newSchemaFull is newSchemaSlots with the composite indexes of the schema
+// (each 2 to 4 visible, indexable, distinct fields; see schema_index.go).
+func newSchemaFull(name string, fields []Field, dropped []bool, composite [][]string) (*Schema, error) {
 	if err := validateName("table", name); err != nil {
 		return nil, err
 	}
@@ -120,6 +133,9 @@ func newSchemaSlots(name string, fields []Field, dropped []bool) (*Schema, error
 	}
 	if s.visible > maxSchemaFields {
 		return nil, newError(CodeInvalidSchema, "table %q: %d fields, the limit is %d", name, s.visible, maxSchemaFields)
+	}
+	if err := s.setComposite(composite); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -224,7 +240,8 @@ func (s *Schema) NumFields() int {
 }
 
 // String returns a one-line description such as
-// "messages(channel_id string indexed, payload bytes nullable)".
+// "messages(channel_id string indexed, payload bytes nullable)", with each
+// composite index last ("…, index(channel_id,msg_seq))").
 func (s *Schema) String() string {
 	if s == nil {
 		return ""
@@ -250,6 +267,11 @@ func (s *Schema) String() string {
 		if f.Nullable {
 			b.WriteString(" nullable")
 		}
+	}
+	for _, c := range s.composite {
+		b.WriteString(", index(")
+		b.WriteString(compositeIndexName(c))
+		b.WriteByte(')')
 	}
 	b.WriteByte(')')
 	return b.String()
@@ -282,7 +304,7 @@ func (s *Schema) withIndexed(field string, on bool) (*Schema, error) {
 	}
 	fields := slices.Clone(s.fields)
 	fields[i].Indexed = on
-	return newSchemaSlots(s.name, fields, s.dropped)
+	return newSchemaFull(s.name, fields, s.dropped, s.composite)
 }
 
 // maxPointerDepth bounds how many pointer levels StructToFields and the value

@@ -100,6 +100,14 @@ func (t *Table) ensureSchema(s *Schema) error {
 			return err
 		}
 	}
+	for _, c := range s.composite {
+		if t.Schema().hasComposite(c) && !t.isBuilding(compositeIndexName(c)) {
+			continue
+		}
+		if err := t.CreateIndex(c...); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -228,7 +236,7 @@ func (t *Table) addFields(add []Field, existingOK bool) error {
 	if len(fields) == len(s.fields) {
 		return nil
 	}
-	s2, err := newSchemaSlots(s.name, fields, dropped)
+	s2, err := newSchemaFull(s.name, fields, dropped, s.composite)
 	if err != nil {
 		return withTable(err, t.name)
 	}
@@ -242,7 +250,8 @@ func (t *Table) addFields(add []Field, existingOK bool) error {
 // read returns it, Insert and Update refuse it as an unknown field, queries
 // naming it are ErrInvalidQuery, and its index is dropped. Rows are not
 // rewritten: the field's slot stays in the row format, new rows store NULL
-// in it, and its name cannot be added again. An unknown field is
+// in it, and its name cannot be added again. Every composite index using
+// the field is dropped with it. An unknown field is
 // ErrInvalidSchema; dropping the last field is refused (ErrInvalidSchema).
 // The change is durable when DropField returns nil.
 func (t *Table) DropField(name string) error {
@@ -269,7 +278,8 @@ func (t *Table) DropField(name string) error {
 	dropped := make([]bool, len(s.fields))
 	copy(dropped, s.dropped)
 	dropped[i] = true
-	s2, err := newSchemaSlots(s.name, s.fields, dropped)
+	kept, gone := s.compositeWithout(name) // its composite indexes go too
+	s2, err := newSchemaFull(s.name, s.fields, dropped, kept)
 	if err != nil {
 		return withTable(err, t.name)
 	}
@@ -279,8 +289,12 @@ func (t *Table) DropField(name string) error {
 	if err := killPoint("schema.drop_field.after_schema"); err != nil {
 		return err
 	}
-	// A pending build of its index is void now (loadIndexBuilds ignores it
-	// at Open too; this keeps the MANIFEST property tidy).
-	_, err = t.voidBuildLocked(name)
-	return withTable(err, t.name)
+	// A pending build of its indexes is void now (loadIndexBuilds ignores
+	// it at Open too; this keeps the MANIFEST property tidy).
+	for _, idx := range append([]string{name}, gone...) {
+		if _, err := t.voidBuildLocked(idx); err != nil {
+			return withTable(err, t.name)
+		}
+	}
+	return nil
 }

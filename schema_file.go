@@ -17,6 +17,7 @@ const (
 	schemaFileName    = "schema.json" // per table directory
 	schemaFileFormat  = 1             // value of "format" when no field is dropped
 	schemaFileFormat2 = 2             // value of "format" when a field carries "dropped" (DropField)
+	schemaFileFormat3 = 3             // value of "format" when the schema has composite "indexes"
 	schemaFileMaxSize = 16 << 20      // larger files are rejected unread
 	schemaCRCHexLen   = 8             // "crc32c" is 8 lower-case hex digits
 )
@@ -31,8 +32,9 @@ type schemaFileJSON struct {
 
 // schemaJSON is the "schema" object of schema.json.
 type schemaJSON struct {
-	Name   string      `json:"name"`
-	Fields []fieldJSON `json:"fields"`
+	Name    string      `json:"name"`
+	Fields  []fieldJSON `json:"fields"`
+	Indexes [][]string  `json:"indexes,omitempty"` // format 3 only
 }
 
 // fieldJSON is one element of "fields"; Type is a FieldType name.
@@ -50,7 +52,9 @@ type fieldJSON struct {
 //
 //	{
 //	  "format": 1,                      schemaFileFormat, or 2 (schemaFileFormat2)
-//	                                    when a field is "dropped"
+//	                                    when a field is "dropped", or 3
+//	                                    (schemaFileFormat3) when "indexes" is
+//	                                    present (fields may then be "dropped")
 //	  "crc32c": "1c2d3e4f",             CRC32-C of the bytes of the "schema"
 //	                                    value exactly as stored: from its '{'
 //	                                    to its matching '}', indentation included
@@ -69,14 +73,18 @@ type fieldJSON struct {
 //	                                    stays so old rows decode, new rows
 //	                                    store NULL, the name is never reused
 //	      }
-//	    ]
+//	    ],
+//	    "indexes": [                    format 3 only, and only when not empty:
+//	      ["channel_id", "msg_seq"]     the composite indexes, each 2 to 4
+//	    ]                               visible indexable fields in key order
 //	  }
 //	}
 //
 // The "schema" value is marshalled first and spliced into the outer object
 // byte for byte, so the checksummed bytes are the stored bytes. A schema
-// with no dropped field is written as format 1, byte for byte what earlier
-// versions wrote, so they can still open it.
+// with no dropped field and no composite index is written as format 1, byte
+// for byte what earlier versions wrote, so they can still open it; one with
+// a dropped field and no composite index as format 2, as before.
 func encodeSchemaFile(s *Schema) ([]byte, error) {
 	if s == nil {
 		return nil, newError(CodeInvalidSchema, "nil schema")
@@ -95,6 +103,10 @@ func encodeSchemaFile(s *Schema) ([]byte, error) {
 		if s.isDropped(i) {
 			format = schemaFileFormat2
 		}
+	}
+	if len(s.composite) > 0 {
+		body.Indexes = s.CompositeIndexes()
+		format = schemaFileFormat3
 	}
 	raw, err := json.MarshalIndent(body, "  ", "  ")
 	if err != nil {
@@ -124,8 +136,8 @@ func decodeSchemaFile(data []byte, file string) (*Schema, error) {
 	if err != nil {
 		return nil, schemaJSONError(file, data, err)
 	}
-	if top.Format != schemaFileFormat && top.Format != schemaFileFormat2 {
-		return nil, corruptionError(file, -1, "unsupported schema format version %d (want %d or %d)", top.Format, schemaFileFormat, schemaFileFormat2)
+	if top.Format != schemaFileFormat && top.Format != schemaFileFormat2 && top.Format != schemaFileFormat3 {
+		return nil, corruptionError(file, -1, "unsupported schema format version %d (want %d, %d or %d)", top.Format, schemaFileFormat, schemaFileFormat2, schemaFileFormat3)
 	}
 	want, err := parseSchemaCRC(top.CRC32C)
 	if err != nil {
@@ -153,10 +165,13 @@ func decodeSchemaFile(data []byte, file string) (*Schema, error) {
 		dropped[i] = fj.Dropped
 		anyDropped = anyDropped || fj.Dropped
 	}
-	if anyDropped != (top.Format == schemaFileFormat2) {
+	if (len(body.Indexes) > 0) != (top.Format == schemaFileFormat3) {
+		return nil, corruptionError(file, -1, "schema format version %d with %d composite indexes (format 3 if and only if there is one)", top.Format, len(body.Indexes))
+	}
+	if top.Format != schemaFileFormat3 && anyDropped != (top.Format == schemaFileFormat2) {
 		return nil, corruptionError(file, -1, "schema format version %d with dropped fields: %v (format 2 if and only if a field is dropped)", top.Format, anyDropped)
 	}
-	s, err := newSchemaSlots(body.Name, fields, dropped)
+	s, err := newSchemaFull(body.Name, fields, dropped, body.Indexes)
 	if err != nil {
 		return nil, corruptionError(file, -1, "stored schema is invalid: %s", strings.TrimPrefix(err.Error(), "srdb: "))
 	}

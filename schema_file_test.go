@@ -93,7 +93,15 @@ func TestSchemaFileCorrupt(t *testing.T) {
 		{"truncated", good[:len(good)/2], "truncated"},
 		{"trailing garbage", append(append([]byte{}, good...), "{}"...), "after the JSON object"},
 		{"too big", append(bytes.Repeat([]byte(" "), schemaFileMaxSize), good...), "larger than"},
-		{"format 3", bytes.Replace(good, []byte(`"format": 1`), []byte(`"format": 3`), 1), "unsupported schema format version 3"},
+		{"format 4", bytes.Replace(good, []byte(`"format": 1`), []byte(`"format": 4`), 1), "unsupported schema format version 4"},
+		{"format 3 without a composite index", bytes.Replace(good, []byte(`"format": 1`), []byte(`"format": 3`), 1), "format 3 if and only if"},
+		{"composite index in format 1", rewriteSchemaFile(1, `{"name":"t","fields":[{"name":"a","type":"int"},{"name":"b","type":"int"}],"indexes":[["a","b"]]}`), "format 3 if and only if"},
+		{"composite index of an unknown field", rewriteSchemaFile(3, `{"name":"t","fields":[{"name":"a","type":"int"}],"indexes":[["a","b"]]}`), "no such field"},
+		{"composite index of a dropped field", rewriteSchemaFile(3, `{"name":"t","fields":[{"name":"a","type":"int"},{"name":"b","type":"int","nullable":true,"dropped":true}],"indexes":[["a","b"]]}`), "no such field"},
+		{"composite index of one field", rewriteSchemaFile(3, `{"name":"t","fields":[{"name":"a","type":"int"}],"indexes":[["a"]]}`), "2 to 4 fields"},
+		{"composite index of an object", rewriteSchemaFile(3, `{"name":"t","fields":[{"name":"a","type":"int"},{"name":"o","type":"object"}],"indexes":[["a","o"]]}`), "cannot be indexed"},
+		{"composite index twice", rewriteSchemaFile(3, `{"name":"t","fields":[{"name":"a","type":"int"},{"name":"b","type":"int"}],"indexes":[["a","b"],["a","b"]]}`), "declared twice"},
+		{"valid composite", rewriteSchemaFile(3, `{"name":"t","fields":[{"name":"a","type":"int"},{"name":"b","type":"int","nullable":true,"dropped":true},{"name":"c","type":"string"}],"indexes":[["c","a"]]}`), ""},
 		{"format 2 without a dropped field", bytes.Replace(good, []byte(`"format": 1`), []byte(`"format": 2`), 1), "format 2 if and only if a field is dropped"},
 		{"format string", bytes.Replace(good, []byte(`"format": 1`), []byte(`"format": "1"`), 1), "format"},
 		{"format float", bytes.Replace(good, []byte(`"format": 1`), []byte(`"format": 1.5`), 1), "format"},
@@ -225,6 +233,8 @@ func FuzzDecodeSchemaFile(f *testing.F) {
 	f.Add(data)
 	f.Add(rewriteSchemaFile(2, `{"name":"t","fields":[{"name":"a","type":"int","nullable":true,"dropped":true},{"name":"a","type":"int"}]}`))
 	f.Add(rewriteSchemaFile(1, `{"name":"t","fields":[{"name":"a","type":"int"},{"name":"b","type":"int","nullable":true,"dropped":true}]}`))
+	// Format 3: composite indexes.
+	f.Add(rewriteSchemaFile(3, `{"name":"t","fields":[{"name":"a","type":"int"},{"name":"b","type":"string"}],"indexes":[["b","a"]]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDecodeSchemaFile(t, data)
 		// Mutations rarely keep the checksum valid: also feed the bytes as
@@ -233,6 +243,7 @@ func FuzzDecodeSchemaFile(f *testing.F) {
 		if len(data) > 0 && data[0] == '{' {
 			checkDecodeSchemaFile(t, rewriteSchemaFile(1, string(data)))
 			checkDecodeSchemaFile(t, rewriteSchemaFile(2, string(data)))
+			checkDecodeSchemaFile(t, rewriteSchemaFile(3, string(data)))
 		}
 	})
 }

@@ -28,6 +28,9 @@ import (
 //	           version). Held only to copy or swap pointers.
 //	memtable.mu, versionSet.mu, tableCache.mu — leaf locks.
 //
+// consumers.mu (consumer.go) is taken with none of the locks above held;
+// versionSet.mu is taken under it. tails.mu (tail.go) is a leaf lock.
+//
 // Rows.mu (rows.go) is taken with none of the locks above held (by a Rows'
 // own calls and by close's invalidateRows); rows.mu is a leaf lock under it.
 type Table struct {
@@ -122,6 +125,11 @@ type Table struct {
 
 	// rows is the set of open Rows, which close invalidates (rows.go).
 	rows rowsRegistry
+
+	// tails wakes Tails and Consumers when rows become visible (tail.go).
+	tails tailState
+	// consumers serialises consumer-group position changes (consumer.go).
+	consumers consumerState
 
 	flushWake chan struct{} // capacity 1: a flush may be due
 	// retentionWake (capacity 1) asks the retention loop to check

@@ -127,7 +127,11 @@ func (t *Table) nextOpLocked() int64 {
 func (t *Table) publishVisible(op int64) {
 	for {
 		v := t.visible.Load()
-		if v >= op || t.visible.CompareAndSwap(v, op) {
+		if v >= op {
+			return
+		}
+		if t.visible.CompareAndSwap(v, op) {
+			t.tails.notify() // wake Tails and Consumers (tail.go)
 			return
 		}
 	}
@@ -217,6 +221,7 @@ func (t *Table) commitSingleLocked(typ walRecordType, seq int64, kind entryKind,
 	}
 	t.liveRows.Add(delta)
 	t.publishVisible(op)
+	t.noteMutation()
 	t.opsDone.Add(1)
 	return nil
 }

@@ -298,6 +298,9 @@ func (b *versionBuilder) apply(e *versionEdit) error {
 					return fmt.Errorf("property %q: %w", k, err)
 				}
 			}
+			if err := checkConsumerProperty(k, v); err != nil { // consumer.go
+				return fmt.Errorf("property %q: %w", k, err)
+			}
 			b.props[k] = v
 		}
 	}

@@ -3,6 +3,7 @@ package srdb
 import (
 	"bytes"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +31,43 @@ func vtSeedManifests(t testing.TB) [][]byte {
 	return out
 }
 
+// consumerSeedManifest returns the MANIFEST of a table with consumer
+// groups: created, committed, moved back by SeekTo, one dropped.
+func consumerSeedManifest(t testing.TB) []byte {
+	fs := newMemFS()
+	o := DefaultOptions()
+	o.FS = fs
+	db, err := Open("/db", o)
+	require.NoError(t, err)
+	s, err := NewSchema("v", visFields())
+	require.NoError(t, err)
+	tbl, err := db.CreateTable("v", s)
+	require.NoError(t, err)
+	for n := int64(1); n <= 5; n++ {
+		_, err := tbl.Insert(visRow(n))
+		require.NoError(t, err)
+	}
+	a, err := tbl.Consumer("a")
+	require.NoError(t, err)
+	require.NoError(t, a.Commit(4))
+	require.NoError(t, a.SeekTo(2))
+	_, err = tbl.Consumer("b")
+	require.NoError(t, err)
+	require.NoError(t, tbl.DropConsumer("b"))
+	require.NoError(t, db.Close())
+	names, err := fs.List("/db/tables/v")
+	require.NoError(t, err)
+	for _, n := range names {
+		if strings.HasPrefix(n, manifestPrefix) {
+			b, err := fs.readFile("/db/tables/v/" + n)
+			require.NoError(t, err)
+			return b
+		}
+	}
+	t.Fatal("no MANIFEST")
+	return nil
+}
+
 func FuzzDecodeVersionEdit(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(vtFullEdit().encode())
@@ -40,6 +78,12 @@ func FuzzDecodeVersionEdit(f *testing.F) {
 	e = &versionEdit{addedDels: []rangeTombstone{{1, 100, anyTime}, {5, 9, 12345}}, droppedDels: []rangeTombstone{{1, 2, anyTime}}}
 	e.setProperty(propTableOptions, string(encodeTableOptions(TableOptions{MaxAge: 3, MaxBytes: 4})))
 	f.Add(e.encode())
+	for _, pos := range []string{encodeConsumerPos(42), "\x01", "\x02\x05"} { // consumer.go: valid, torn, unknown version
+		ce := &versionEdit{}
+		ce.setProperty(propConsumerPrefix+"g", pos)
+		ce.deleteProperty(propConsumerPrefix + "old")
+		f.Add(ce.encode())
+	}
 	for _, m := range vtSeedManifests(f) {
 		if len(m) > manifestHeaderSize+recordHeaderSize {
 			f.Add(m[manifestHeaderSize+recordHeaderSize:]) // snapshot payload and what follows
@@ -67,7 +111,7 @@ func FuzzDecodeVersionEdit(f *testing.F) {
 }
 
 func FuzzReadManifest(f *testing.F) {
-	for _, m := range vtSeedManifests(f) {
+	for _, m := range append(vtSeedManifests(f), consumerSeedManifest(f)) {
 		f.Add(m)
 		if len(m) > 40 {
 			f.Add(m[:len(m)-7]) // torn tail

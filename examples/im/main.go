@@ -1,11 +1,14 @@
 // Command im is a small chat-message store built on SRDB: send a message,
 // load the last N messages of a channel, page back before a message, fetch
 // a message by its id, list a sender's messages and count a channel's
-// messages. The demo also evolves the schema: the store is first written by
-// "version 1" of the program (messageV1, no reply_to field); version 2
-// (Message) opens it with EnsureTable, which adds the Nullable reply_to
-// field, and the old messages read it as nil. It runs in a temporary
-// directory and exits.
+// messages, and — through a composite index on (channel_id, message_seq),
+// the per-channel message sequence — read a range of a channel by
+// message_seq and page back by message_seq. The demo also evolves the
+// schema: the store is first written by "version 1" of the program
+// (messageV1, no reply_to field, no composite index); version 2 (Message)
+// opens it with EnsureTable, which adds the Nullable reply_to field (the old
+// messages read it as nil) and builds the composite index over the stored
+// messages. It runs in a temporary directory and exits.
 //
 //	go run ./examples/im
 package main
@@ -24,26 +27,30 @@ import (
 
 // Message is one chat message. The srdb tags give the schema: the channel,
 // the sender and the message id are indexed; _seq and _time are the row's
-// system fields, filled in by the store.
+// system fields, filled in by the store. MessageSeq numbers the messages of
+// each channel 1, 2, 3, … (what a client shows and asks for); the composite
+// index (channel_id, message_seq) is declared beside the struct (Open).
 type Message struct {
-	Seq       int64     `srdb:"_seq"`
-	Time      time.Time `srdb:"_time"`
-	ChannelID string    `srdb:"channel_id;indexed"`
-	FromUID   string    `srdb:"from_uid;indexed"`
-	MsgID     int64     `srdb:"msg_id;indexed"`
-	MsgType   uint8     `srdb:"msg_type"`
-	Payload   []byte    `srdb:"payload"`
-	ReplyTo   *int64    `srdb:"reply_to"` // added in version 2: a pointer, so Nullable
+	Seq        int64     `srdb:"_seq"`
+	Time       time.Time `srdb:"_time"`
+	ChannelID  string    `srdb:"channel_id;indexed"`
+	MessageSeq int64     `srdb:"message_seq"`
+	FromUID    string    `srdb:"from_uid;indexed"`
+	MsgID      int64     `srdb:"msg_id;indexed"`
+	MsgType    uint8     `srdb:"msg_type"`
+	Payload    []byte    `srdb:"payload"`
+	ReplyTo    *int64    `srdb:"reply_to"` // added in version 2: a pointer, so Nullable
 }
 
 // messageV1 is Message as version 1 of the program declared it, before
-// reply_to existed.
+// reply_to and the composite index existed.
 type messageV1 struct {
-	ChannelID string `srdb:"channel_id;indexed"`
-	FromUID   string `srdb:"from_uid;indexed"`
-	MsgID     int64  `srdb:"msg_id;indexed"`
-	MsgType   uint8  `srdb:"msg_type"`
-	Payload   []byte `srdb:"payload"`
+	ChannelID  string `srdb:"channel_id;indexed"`
+	MessageSeq int64  `srdb:"message_seq"`
+	FromUID    string `srdb:"from_uid;indexed"`
+	MsgID      int64  `srdb:"msg_id;indexed"`
+	MsgType    uint8  `srdb:"msg_type"`
+	Payload    []byte `srdb:"payload"`
 }
 
 // Store keeps messages in one SRDB table.
@@ -54,11 +61,14 @@ type Store struct {
 
 // Open opens (or creates) a store in dir. A store written by an earlier
 // version of Message gains the fields added since (they must be pointers,
-// i.e. Nullable).
-func Open(dir string) (*Store, error) { return openWith(dir, Message{}) }
+// i.e. Nullable) and the composite index, built over the stored messages.
+func Open(dir string) (*Store, error) {
+	return openWith(dir, Message{}, srdb.WithIndex("channel_id", "message_seq"))
+}
 
-// openWith opens the store with the schema of the struct row.
-func openWith(dir string, row any) (*Store, error) {
+// openWith opens the store with the schema of the struct row and the
+// schema options opts.
+func openWith(dir string, row any, opts ...srdb.SchemaOption) (*Store, error) {
 	db, err := srdb.Open(dir, nil)
 	if err != nil {
 		return nil, err
@@ -66,7 +76,7 @@ func openWith(dir string, row any) (*Store, error) {
 	fields, err := srdb.StructToFields(row)
 	if err == nil {
 		var schema *srdb.Schema
-		if schema, err = srdb.NewSchema("messages", fields); err == nil {
+		if schema, err = srdb.NewSchema("messages", fields, opts...); err == nil {
 			var msgs *srdb.Table
 			if msgs, err = db.EnsureTable("messages", schema); err == nil {
 				return &Store{db: db, msgs: msgs}, nil
@@ -98,6 +108,28 @@ func (s *Store) Before(channel string, before int64, n int) ([]Message, error) {
 func (s *Store) page(q *srdb.Query, n int) ([]Message, error) {
 	var out []Message
 	if err := q.OrderByDesc("_seq").Limit(n).Scan(&out); err != nil {
+		return nil, err
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+// Range returns the messages of a channel whose message_seq is in
+// [from, to], in message_seq order: one forward range of the composite
+// index (channel_id, message_seq).
+func (s *Store) Range(channel string, from, to int64) ([]Message, error) {
+	var out []Message
+	err := s.msgs.Query().Eq("channel_id", channel).Between("message_seq", from, to).OrderBy("message_seq").Scan(&out)
+	return out, err
+}
+
+// BeforeSeq returns the n messages of a channel before message_seq before,
+// oldest first: a backward range of the composite index that stops after n
+// rows.
+func (s *Store) BeforeSeq(channel string, before int64, n int) ([]Message, error) {
+	var out []Message
+	q := s.msgs.Query().Eq("channel_id", channel).Lt("message_seq", before).OrderByDesc("message_seq").Limit(n)
+	if err := q.Scan(&out); err != nil {
 		return nil, err
 	}
 	slices.Reverse(out)
@@ -144,13 +176,17 @@ func demo(dir string) error {
 	rng := rand.New(rand.NewSource(1))
 	start := time.Now()
 	batch := make([]messageV1, 0, 500)
+	nextSeq := map[string]int64{} // per-channel message_seq
 	for i := 1; i <= messages; i++ {
+		ch := fmt.Sprintf("room-%02d", rng.Intn(channels))
+		nextSeq[ch]++
 		batch = append(batch, messageV1{
-			ChannelID: fmt.Sprintf("room-%02d", rng.Intn(channels)),
-			FromUID:   fmt.Sprintf("user-%03d", rng.Intn(users)),
-			MsgID:     int64(1_000_000 + i),
-			MsgType:   uint8(rng.Intn(3)),
-			Payload:   fmt.Appendf(nil, "message %d", i),
+			ChannelID:  ch,
+			MessageSeq: nextSeq[ch],
+			FromUID:    fmt.Sprintf("user-%03d", rng.Intn(users)),
+			MsgID:      int64(1_000_000 + i),
+			MsgType:    uint8(rng.Intn(3)),
+			Payload:    fmt.Appendf(nil, "message %d", i),
 		})
 		if len(batch) == cap(batch) {
 			if _, err := v1.msgs.Insert(batch); err != nil {
@@ -164,15 +200,19 @@ func demo(dir string) error {
 		return err
 	}
 
-	// Version 2 opens the same store: EnsureTable adds reply_to.
+	// Version 2 opens the same store: EnsureTable adds reply_to and builds
+	// the composite index over the 20,000 messages.
+	start = time.Now()
 	store, err := Open(dir)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	fmt.Printf("schema after EnsureTable: %v\n", store.msgs.Schema())
+	fmt.Printf("schema after EnsureTable (%v): %v\n", time.Since(start).Round(time.Millisecond), store.msgs.Schema())
+	fmt.Printf("indexes: %v\n", store.msgs.Indexes())
 	parent := int64(1_012_345)
-	if _, err := store.Send(Message{ChannelID: "room-07", FromUID: "user-001", MsgID: 2_000_001, Payload: []byte("a reply"), ReplyTo: &parent}); err != nil {
+	nextSeq["room-07"]++
+	if _, err := store.Send(Message{ChannelID: "room-07", MessageSeq: nextSeq["room-07"], FromUID: "user-001", MsgID: 2_000_001, Payload: []byte("a reply"), ReplyTo: &parent}); err != nil {
 		return err
 	}
 	replies, err := store.msgs.Query().NotNull("reply_to").Count()
@@ -184,7 +224,7 @@ func demo(dir string) error {
 	show := func(title string, ms []Message) {
 		fmt.Println(title)
 		for _, m := range ms {
-			fmt.Printf("  seq %-6d %s  %s  %-8s %s\n", m.Seq, m.Time.Format("15:04:05.000"), m.ChannelID, m.FromUID, m.Payload)
+			fmt.Printf("  seq %-6d %s  %s #%-4d %-8s %s\n", m.Seq, m.Time.Format("15:04:05.000"), m.ChannelID, m.MessageSeq, m.FromUID, m.Payload)
 		}
 	}
 	last, err := store.Last("room-07", 5)
@@ -198,6 +238,22 @@ func demo(dir string) error {
 			return err
 		}
 		show("the 5 before them:", older)
+	}
+	mid, err := store.Range("room-07", 200, 204)
+	if err != nil {
+		return err
+	}
+	show("room-07 messages #200 to #204:", mid)
+	if len(mid) != 5 || mid[0].MessageSeq != 200 || mid[4].MessageSeq != 204 {
+		return fmt.Errorf("range by message_seq: got %d messages", len(mid))
+	}
+	back, err := store.BeforeSeq("room-07", mid[0].MessageSeq, 3)
+	if err != nil {
+		return err
+	}
+	show("the 3 before #200:", back)
+	if len(back) != 3 || back[2].MessageSeq != 199 {
+		return fmt.Errorf("page back by message_seq: got %d messages", len(back))
 	}
 	m, err := store.ByMsgID(1_012_345)
 	if err != nil {
@@ -224,5 +280,10 @@ func demo(dir string) error {
 		return err
 	}
 	fmt.Printf("plan of \"last 20 of a channel\":\n%s", plan)
+	plan, err = store.msgs.Query().Eq("channel_id", "room-07").Lt("message_seq", 200).OrderByDesc("message_seq").Limit(20).Explain()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("plan of \"the 20 before #200\":\n%s", plan)
 	return nil
 }

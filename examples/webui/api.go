@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -109,10 +110,24 @@ func (s *server) table(w http.ResponseWriter, r *http.Request) (*srdb.Table, boo
 	return t, true
 }
 
-// handleTable serves GET /api/tables/{table}: schema, indexes and stats.
+// consumerInfo is one consumer group of a table: its committed position
+// and its lag (live rows after the position).
+type consumerInfo struct {
+	Group    string `json:"group"`
+	Position int64  `json:"position"`
+	Lag      int64  `json:"lag"`
+}
+
+// handleTable serves GET /api/tables/{table}: schema, indexes, stats and
+// consumer groups.
 func (s *server) handleTable(w http.ResponseWriter, r *http.Request) {
 	t, ok := s.table(w, r)
 	if !ok {
+		return
+	}
+	consumers, err := s.consumers(r.Context(), t)
+	if err != nil {
+		writeDBError(w, err)
 		return
 	}
 	st := t.Stats()
@@ -126,7 +141,29 @@ func (s *server) handleTable(w http.ResponseWriter, r *http.Request) {
 		"inserts":    st.Inserts,
 		"updates":    st.Updates,
 		"deletes":    st.Deletes,
+		"consumers":  consumers,
 	})
+}
+
+// consumers returns the table's consumer groups sorted by name, each with
+// its lag counted like a query (bounded by the query timeout). It only
+// looks: it never creates a group.
+func (s *server) consumers(ctx context.Context, t *srdb.Table) ([]consumerInfo, error) {
+	out := []consumerInfo{}
+	for group, pos := range t.ConsumerPositions() {
+		var lag int
+		err := s.runQuery(ctx, func(ctx context.Context) error {
+			var err error
+			lag, err = t.Query().Gt("_seq", pos).WithContext(ctx).Count()
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, consumerInfo{Group: group, Position: pos, Lag: int64(lag)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
+	return out, nil
 }
 
 // rowsResponse is the body of GET /api/tables/{table}/rows.

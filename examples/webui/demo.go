@@ -272,6 +272,21 @@ func fillDemo(ctx context.Context, db *srdb.Database, messages int) error {
 			done += n
 		}
 	}
+	// Two consumer groups of the messages, shown with their lag in the
+	// schema view: one caught up, one half way (created once; Commit
+	// never moves a position back).
+	if len(msgs.Consumers()) == 0 {
+		last := msgs.Stats().LastSeq
+		for group, pos := range map[string]int64{"push-notifier": last, "search-indexer": last / 2} {
+			c, err := msgs.Consumer(group)
+			if err != nil {
+				return err
+			}
+			if err := c.Commit(pos); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

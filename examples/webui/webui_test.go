@@ -102,7 +102,7 @@ func column(t *testing.T, res rowsResponse, name string) []*string {
 }
 
 func TestAPITablesAndSchema(t *testing.T) {
-	s, _ := newTestServer(t, serverConfig{dir: "/data"})
+	s, db := newTestServer(t, serverConfig{dir: "/data"})
 	h := s.handler()
 
 	var tables []tableSummary
@@ -133,6 +133,30 @@ func TestAPITablesAndSchema(t *testing.T) {
 	assert.Equal(t, fieldInfo{Name: "uid", Type: "string", Indexed: true, Comment: "user id"}, tbl.Fields[2])
 	assert.Equal(t, fieldInfo{Name: "balance", Type: "decimal", Comment: "account balance, exact"}, tbl.Fields[5])
 	assert.Equal(t, fieldInfo{Name: "email", Type: "string", Nullable: true}, tbl.Fields[4])
+
+	// Consumer groups with their lag: the demo's two on messages, none on users.
+	var msgs struct {
+		LastSeq   int64          `json:"last_seq"`
+		Rows      int64          `json:"rows"`
+		Consumers []consumerInfo `json:"consumers"`
+	}
+	getJSON(t, h, "/api/tables/messages", 200, &msgs)
+	require.Len(t, msgs.Consumers, 2)
+	assert.Equal(t, consumerInfo{Group: "push-notifier", Position: msgs.LastSeq, Lag: 0}, msgs.Consumers[0])
+	assert.Equal(t, "search-indexer", msgs.Consumers[1].Group)
+	assert.Equal(t, msgs.LastSeq/2, msgs.Consumers[1].Position)
+	n, err := db.Table("messages")
+	require.NoError(t, err)
+	want, err := n.Query().Gt("_seq", msgs.LastSeq/2).Count()
+	require.NoError(t, err)
+	assert.Equal(t, int64(want), msgs.Consumers[1].Lag)
+	assert.Positive(t, msgs.Consumers[1].Lag)
+	var users struct {
+		Consumers []consumerInfo `json:"consumers"`
+	}
+	getJSON(t, h, "/api/tables/users", 200, &users)
+	assert.NotNil(t, users.Consumers)
+	assert.Empty(t, users.Consumers)
 
 	var e apiError
 	getJSON(t, h, "/api/tables/nope", 404, &e)

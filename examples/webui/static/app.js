@@ -199,6 +199,21 @@ function renderSchema(t) {
       h('td', null, f.indexed ? h('span', { className: 'chip' }, 'indexed') : ''),
       h('td', { className: 'comment' }, f.comment || '')));
   }
+  renderConsumers(t.consumers || []);
+}
+
+// renderConsumers lists the table's consumer groups with their committed
+// position and lag.
+function renderConsumers(groups) {
+  const tb = clear($('#consumers tbody'));
+  for (const c of groups) {
+    tb.append(h('tr', { dataset: { group: c.group } },
+      h('td', { className: 'mono' }, c.group),
+      h('td', { className: 'num' }, fmtNum(c.position)),
+      h('td', { className: 'num' + (c.lag > 0 ? ' lagging' : '') }, fmtNum(c.lag))));
+  }
+  $('#consumers').hidden = groups.length === 0;
+  $('#consumers-empty').hidden = groups.length > 0;
 }
 
 // ---- row browser ----

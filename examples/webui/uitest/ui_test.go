@@ -451,6 +451,20 @@ func TestWebUIInChromium(t *testing.T) {
 	}
 	s.shot("schema")
 
+	// Consumer groups of messages (the demo's two) with their lag, under the
+	// schema; users has none.
+	if got := eval[bool](t, ctx, `document.querySelector('#consumers').hidden && !document.querySelector('#consumers-empty').hidden`); !got {
+		t.Errorf("users shows consumer groups")
+	}
+	do(t, ctx, chromedp.Click(chromedp.CSS(`#tables li[data-table="messages"]`)))
+	waitFor(t, ctx, "messages consumer groups", `document.querySelectorAll('#consumers tbody tr').length === 2`)
+	groups := eval[[][]string](t, ctx, `[...document.querySelectorAll('#consumers tbody tr')].map(tr => [...tr.children].map(td => td.textContent))`)
+	if len(groups) != 2 || groups[0][0] != "push-notifier" || groups[1][0] != "search-indexer" || groups[1][2] == "0" {
+		t.Errorf("consumer groups on screen: %q", groups)
+	}
+	do(t, ctx, chromedp.Click(chromedp.CSS(`#tables li[data-table="users"]`)))
+	waitFor(t, ctx, "users again", `document.querySelector('#table-title').textContent === 'users'`)
+
 	// A users row: Decimal exact, Object pretty JSON, Bytes hex.
 	do(t, ctx, chromedp.Click(chromedp.CSS(`#tab-rows`)))
 	waitFor(t, ctx, "users rows", `document.querySelectorAll('#grid tbody tr[data-seq]').length === 50 && document.querySelector('#grid thead').textContent.includes('balance')`)
