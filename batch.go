@@ -186,7 +186,8 @@ type batchPart struct {
 // Commit applies the batch: every operation or none, after a crash too. It
 // returns the seq of every inserted row, in the order of the operations.
 // The batch is durable when Commit returns nil, whatever the durability
-// mode: the WAL of every table it touches is fsynced. An invalid operation
+// mode: the WAL of every table it touches is fsynced, and so is every write
+// to those tables acknowledged before it (a batch is a durability barrier). An invalid operation
 // (unknown table, schema violation, missing row, …) is returned naming the
 // operation and the table, and nothing is written. A failed write or fsync
 // makes every table the batch touches read-only (as a failed write does to
@@ -273,6 +274,17 @@ func (b *Batch) Commit() ([]int64, error) {
 		}
 		locked++
 		tb.nextSeq = tb.t.lastSeq + 1
+	}
+	// Make every earlier write of these tables durable first (a no-op in
+	// DurabilitySync): a batch may update a row inserted just before, and
+	// once one table's copy of the batch is durable, recovery completes the
+	// batch in the others — which needs what it builds on to be there.
+	for _, tb := range tables {
+		if err := tb.t.wal.sync(); err != nil {
+			err = tb.t.fail(err)
+			unlock()
+			return nil, err
+		}
 	}
 	var seqs []int64
 	for i, op := range b.ops {
