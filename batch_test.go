@@ -236,3 +236,47 @@ func TestBatchConcurrent(t *testing.T) {
 	check("after reopen")
 	require.EqualValues(t, 200, db.batchSeq.Load(), "batch ids recovered")
 }
+
+// TestBatchCrashDuringRepair crashes a commit after the first table's copy
+// is durable, then crashes the Open that completes the batch right after
+// it logged the repair: the next Open still finds the batch whole.
+func TestBatchCrashDuringRepair(t *testing.T) {
+	for _, keep := range []float64{0, 0.5, 1} {
+		fs := newMemFS()
+		db, _, reg := btOpen(t, fs, DurabilityInterval)
+		regSeq, err := reg.Insert(map[string]any{"channel": "c", "count": int64(0)})
+		require.NoError(t, err)
+		_, err = btSend(t, db, regSeq, 1)
+		require.NoError(t, err)
+		var first *memFS
+		setKillPointHook(func(p string) error {
+			if p == "batch.after_first_sync" && first == nil {
+				first = fs.crashClone(nil, 0)
+				return errors.New("crash here")
+			}
+			return nil
+		})
+		_, err = btSend(t, db, regSeq, 2)
+		require.Error(t, err)
+		db.Close()
+		var second *memFS
+		rng := rand.New(rand.NewPCG(7, uint64(keep*10)))
+		setKillPointHook(func(p string) error {
+			if p == "batch.after_repair" && second == nil {
+				second = first.crashClone(rng, keep)
+				return errors.New("crash here")
+			}
+			return nil
+		})
+		o := DefaultOptions()
+		o.FS = first
+		_, err = Open("/db", o)
+		setKillPointHook(nil)
+		require.Error(t, err, "the repair's kill point fails the Open")
+		require.NotNil(t, second)
+		db, msgs, reg := btOpen(t, second, DurabilityInterval)
+		require.EqualValues(t, 2, btCheckInvariant(t, msgs, reg, regSeq, fmt.Sprintf("keep %.1f", keep)))
+		require.NoError(t, db.Check())
+		require.NoError(t, db.Close())
+	}
+}

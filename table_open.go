@@ -272,7 +272,7 @@ func (t *Table) applyWALRecord(m *memtable, ix *replayIndexer, path string, typ 
 		return d.seqHi - 1, nil
 	case walRecordMultiTable:
 		id, parts, ok := decodeBatchRecord(data)
-		if !ok {
+		if !ok || seq != 0 {
 			return bad("batch record: malformed")
 		}
 		hi := int64(0)

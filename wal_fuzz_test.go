@@ -118,6 +118,8 @@ func FuzzApplyWALRecord(f *testing.F) {
 	f.Add(uint8(walRecordDeleteBatch), int64(5), []byte{3, 0, 2, 9})
 	f.Add(uint8(walRecordDelete), int64(5), []byte(nil))
 	f.Add(uint8(walRecordBatch), int64(1), []byte{1, 0})
+	multi := []byte{7, 2, 1, 'f', 3, 9, 0, 4, 'o', 't', 'h', 'r', 3, 5, 0}
+	f.Add(uint8(walRecordMultiTable), int64(0), multi)
 	s, err := NewSchema("f", []Field{{Name: "v", Type: Int64, Indexed: true}})
 	require.NoError(f, err)
 	tbl := &Table{name: "f"}
