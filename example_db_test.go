@@ -331,3 +331,37 @@ func ExampleWithIndex() {
 	// [channel_id,msg_seq]
 	// 9 8 7
 }
+
+// A message and its channel's last message id in one atomic write: after a
+// crash both are there or neither is.
+func ExampleDatabase_NewBatch() {
+	db, msgs, cleanup := openExample()
+	defer cleanup()
+	schema, err := srdb.NewSchema("channels", []srdb.Field{
+		{Name: "channel_id", Type: srdb.String},
+		{Name: "last_msg_id", Type: srdb.Int64},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	channels, err := db.CreateTable("channels", schema)
+	if err != nil {
+		log.Fatal(err)
+	}
+	chSeq, err := channels.Insert(map[string]any{"channel_id": "general", "last_msg_id": int64(0)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	seqs, err := db.NewBatch().
+		Insert("messages", map[string]any{"channel_id": "general", "from_uid": "ann", "msg_id": int64(7), "body": "hi", "_time": exampleEpoch}).
+		Update("channels", chSeq, map[string]any{"last_msg_id": int64(7)}).
+		Commit()
+	if err != nil {
+		log.Fatal(err)
+	}
+	ch, _ := channels.Get(chSeq)
+	last, _ := ch.Get("last_msg_id")
+	n, _ := msgs.Query().Count()
+	fmt.Println("inserted seqs:", seqs, "messages:", n, "last_msg_id:", last)
+	// Output: inserted seqs: [1] messages: 1 last_msg_id: 7
+}
