@@ -151,7 +151,7 @@ func TestBatchCrashAtEachStep(t *testing.T) {
 			for seed := uint64(1); seed <= 4; seed++ {
 				name := fmt.Sprintf("%s/keep%.1f/%d", point, keep, seed)
 				fs := newMemFS()
-				db, msgs, reg := btOpen(t, fs, DurabilityInterval)
+				db, _, reg := btOpen(t, fs, DurabilityInterval)
 				regSeq, err := reg.Insert(map[string]any{"channel": "c", "count": int64(0)})
 				require.NoError(t, err)
 				for i := int64(1); i <= 5; i++ {
@@ -172,7 +172,7 @@ func TestBatchCrashAtEachStep(t *testing.T) {
 				require.Error(t, err, name)
 				require.NotNil(t, crashed, name)
 				db.Close()
-				db, msgs, reg = btOpen(t, crashed, DurabilityInterval)
+				db, msgs, reg := btOpen(t, crashed, DurabilityInterval)
 				n := btCheckInvariant(t, msgs, reg, regSeq, name)
 				require.Contains(t, []int64{5, 6}, n, name)
 				require.NoError(t, db.Check(), name)
