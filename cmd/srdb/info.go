@@ -374,3 +374,51 @@ func describeOptions(o srdb.TableOptions) string {
 	}
 	return dashIfEmpty(strings.Join(parts, ", "))
 }
+
+var consumersCommand = &command{
+	name:    "consumers",
+	args:    "DIR TABLE",
+	summary: "list a table's consumer groups: committed position and lag",
+	details: "POSITION is the last seq the group committed (0 before any commit); LAG is the\n" +
+		"number of live rows after it (rows deleted or expired meanwhile are not counted).\n",
+	nargs: [2]int{2, 2}, setFlags: jsonFlag, run: runConsumers,
+	readOnly: true,
+}
+
+// consumerInfo is one line of `srdb consumers`.
+type consumerInfo struct {
+	Group    string `json:"group"`
+	Position int64  `json:"position"`
+	Lag      int64  `json:"lag"`
+}
+
+func runConsumers(e *env, c *command, o *cmdOpts, args []string) int {
+	db, t, code := openTable(e, c, args[0], args[1])
+	if db == nil {
+		return code
+	}
+	positions := t.ConsumerPositions()
+	infos := []consumerInfo{}
+	for _, g := range t.Consumers() {
+		pos := positions[g]
+		lag, err := t.Query().Gt("_seq", pos).Count()
+		if err != nil {
+			return closeDB(e, c, db, failf(e, c, "group %q: %v", g, err))
+		}
+		infos = append(infos, consumerInfo{Group: g, Position: pos, Lag: int64(lag)})
+	}
+	status := exitOK
+	if o.json {
+		if err := writeJSON(e, infos); err != nil {
+			status = failf(e, c, "%v", err)
+		}
+		return closeDB(e, c, db, status)
+	}
+	tw := newTextTable(e.stdout)
+	fmt.Fprintln(tw, "GROUP\tPOSITION\tLAG")
+	for _, in := range infos {
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", in.Group, in.Position, in.Lag)
+	}
+	tw.Flush()
+	return closeDB(e, c, db, status)
+}

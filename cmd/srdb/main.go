@@ -99,7 +99,7 @@ type env struct {
 var commands = []*command{
 	tablesCommand, schemaCommand, statsCommand, lsmCommand,
 	getCommand, scanCommand, dumpCommand, tailCommand, checkCommand,
-	compactCommand, backupCommand,
+	compactCommand, backupCommand, consumersCommand,
 }
 
 func main() {

@@ -118,6 +118,13 @@ func makeDB(t *testing.T) string {
 	}
 	require.NoError(t, events.Flush())
 	require.NoError(t, events.SetOptions(srdb.TableOptions{MaxBytes: 1 << 30}))
+	for g, pos := range map[string]int64{"mailer": 7, "archiver": 0} {
+		c, err := msgs.Consumer(g)
+		require.NoError(t, err)
+		if pos > 0 {
+			require.NoError(t, c.Commit(pos))
+		}
+	}
 	require.NoError(t, db.Close())
 	return dir
 }
@@ -204,6 +211,9 @@ func TestCommands(t *testing.T) {
 		{"schema", []string{"schema", "$DB", "messages"}, 0},
 		{"schema_json", []string{"schema", "$DB", "messages", "--json"}, 0},
 		{"schema_options", []string{"schema", "$DB", "events"}, 0},
+		{"consumers", []string{"consumers", "$DB", "messages"}, 0},
+		{"consumers_json", []string{"consumers", "$DB", "messages", "--json"}, 0},
+		{"consumers_none", []string{"consumers", "$DB", "events"}, 0},
 		{"stats", []string{"stats", "$DB", "messages"}, 0},
 		{"stats_json", []string{"stats", "--json", "$DB", "messages"}, 0},
 		{"lsm", []string{"lsm", "$DB", "messages"}, 0},
