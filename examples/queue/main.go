@@ -2,7 +2,9 @@
 // jobs to a table, two consumer groups ("mailer" and "billing") follow it as
 // it grows, each committing its position durably, and a slow group
 // ("archiver") falls behind, is restarted with the database, and catches up
-// from its committed position. It runs in a temporary directory and exits.
+// from its committed position. Then retention drops the oldest jobs and a
+// group behind it ("audit") goes on at the oldest job kept. It runs in a
+// temporary directory and exits.
 //
 //	go run ./examples/queue
 package main
@@ -241,5 +243,32 @@ func demo(dir string) error {
 			return err
 		}
 	}
+
+	// Retention: the queue keeps a day of jobs (MaxAge, enforced in the
+	// background), and the operator drops the oldest 4,000 now. A group that
+	// is behind retention ("audit" never read a job) goes on at the oldest
+	// job kept, and its lag counts only the jobs kept.
+	if err := t.SetOptions(srdb.TableOptions{MaxAge: 24 * time.Hour}); err != nil {
+		return err
+	}
+	audit, err := t.Consumer("audit")
+	if err != nil {
+		return err
+	}
+	if err := t.DeleteRange(1, 4_001); err != nil {
+		return err
+	}
+	lag, err = audit.Lag()
+	if err != nil {
+		return err
+	}
+	row, err := audit.Next(context.Background())
+	if err != nil {
+		return err
+	}
+	if row.Seq() != 4_001 || lag != int64(jobs-4_000) {
+		return fmt.Errorf("audit behind retention: next seq %d, lag %d", row.Seq(), lag)
+	}
+	fmt.Printf("audit (behind retention): lag %d, next job seq %d (the oldest kept)\n", lag, row.Seq())
 	return report(t, "at the end")
 }
