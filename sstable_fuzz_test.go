@@ -194,6 +194,6 @@ func sstFuzzReseal(data []byte) []byte {
 		le.PutUint32(dir, checksum(dir[4:]))
 	}
 	le.PutUint32(d[sstHeaderCRCOff:], checksum(d[:sstHeaderCRCOff]))
-	copy(d[size-sstFooterSize:], encodeSSTFooter(le.Uint32(d[sstHeaderCRCOff:]), size))
+	copy(d[size-sstFooterSize:], encodeSSTFooterVersion(le.Uint16(d[8:]), le.Uint32(d[sstHeaderCRCOff:]), size))
 	return d
 }
