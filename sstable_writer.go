@@ -36,7 +36,7 @@ type sstWriter struct {
 	hdr     sstHeader                      // tree fields set when the tree is finished
 	tree    bool                           // tree written; only sections may follow
 	secs    []sstSection
-	timeIx  sstTimeIndexBuilder // the _time index, written when the tree ends
+	timeIx  sstTimeIndexBuilder            // the _time index, written when the tree ends
 	scratch [8 + 1 + sstRecordCRCSize]byte // seq bytes, kind, record CRC; see add
 
 	err  error // first failure, returned by every later call
