@@ -6,8 +6,14 @@ package srdb
 // maxTime] overlaps it.
 //
 // The file's rows (its kindSet entries, in seq order) are cut into blocks
-// of sstTimeBlockRows consecutive rows (the last block may be shorter;
-// tombstones belong to no block). For each block the index holds the seqs
+// of at most sstTimeBlockRows consecutive rows whose seqs span fewer than
+// sstTimeBlockSpan, a new block starting too where the seqs jump by more
+// than sstTimeBlockGap (tombstones belong to no block). These bounds matter
+// for a file whose seqs are sparse — the Updates of old rows that an L0 file
+// holds beside its new rows: a block's window is read through the merged
+// iterator of every source, so a block spanning many seqs would read the
+// dense rows of the other sources in between; an isolated row gets a
+// block, so a window, of its own. For each block the index holds the seqs
 // of its first and last row and the smallest and largest _time among its
 // rows. Rows are nearly in time order (a row's _time is its insert time
 // unless the writer sets it, and an Update keeps it), so the blocks that
@@ -42,10 +48,15 @@ const (
 	sstSectionTime     uint16 = 16
 	sstTimeSectionName        = "_time"
 
-	// sstTimeBlockRows is the number of rows per block the writer uses.
-	// Frozen for section version 1: the reader checks that the block count
-	// is the one the file's row count implies.
-	sstTimeBlockRows    = 128
+	// sstTimeBlockRows is the most rows a block holds, sstTimeBlockSpan
+	// the most seqs it spans (lastSeq - firstSeq < sstTimeBlockSpan).
+	// Frozen for section version 1: the reader checks both.
+	sstTimeBlockRows = 128
+	sstTimeBlockSpan = 2 * sstTimeBlockRows
+	// sstTimeBlockGap: a row more than this many seqs after the previous
+	// one starts a new block, so that isolated rows (Updates of old rows)
+	// get blocks, and windows, of their own.
+	sstTimeBlockGap     = 8
 	sstTimeIndexVersion = 1
 	sstTimeHeaderSize   = 8
 	sstTimeBlockSize    = 32
@@ -68,6 +79,10 @@ type sstTimeIndexBuilder struct {
 
 // add accounts for one row (a kindSet entry), in ascending seq order.
 func (b *sstTimeIndexBuilder) add(seq, timeNanos int64) {
+	if b.n > 0 && (seq-b.cur.firstSeq >= sstTimeBlockSpan || seq-b.cur.lastSeq > sstTimeBlockGap) {
+		b.blocks = append(b.blocks, b.cur)
+		b.n = 0
+	}
 	if b.n == 0 {
 		b.cur = sstTimeBlock{firstSeq: seq, minTime: timeNanos, maxTime: timeNanos}
 	}
@@ -88,10 +103,11 @@ func (b *sstTimeIndexBuilder) add(seq, timeNanos int64) {
 //	off  size  field
 //	  0     1  section version (1)
 //	  1     1  reserved, 0
-//	  2     2  rows per block (128)
-//	  4     4  block count n = ceil(rows of the file / 128); 0 when the
-//	           file holds only tombstones
-//	  8  32·n  per block, in seq order:
+//	  2     2  most rows per block (128)
+//	  4     4  block count n: ceil(rows / 128) ≤ n ≤ rows (0 when the file
+//	           holds only tombstones)
+//	  8  32·n  per block (≤ 128 rows, last seq - first seq < 256, cut
+//	           where seqs jump by more than 8), in seq order:
 //	           8  seq of its first row
 //	           8  seq of its last row
 //	           8  smallest _time (ns) of its rows
@@ -190,7 +206,7 @@ func (r *sstReader) decodeTimeIndex() (*sstTimeIndex, error) {
 	base := r.timeSectionOff()
 	p := &r.hdr.props
 	rows := p.numEntries - p.numTombstones
-	want := (rows + sstTimeBlockRows - 1) / sstTimeBlockRows
+	least := (rows + sstTimeBlockRows - 1) / sstTimeBlockRows
 	if len(b) < sstTimeHeaderSize {
 		return nil, r.corrupt(base, "_time index of %d bytes is too short", len(b))
 	}
@@ -205,8 +221,8 @@ func (r *sstReader) decodeTimeIndex() (*sstTimeIndex, error) {
 		return nil, r.corrupt(base+2, "_time index of %d rows per block", v)
 	}
 	count := uint64(c.u32())
-	if count != want {
-		return nil, r.corrupt(base+4, "_time index has %d blocks, the file's %d rows need %d", count, rows, want)
+	if count < least || count > rows {
+		return nil, r.corrupt(base+4, "_time index has %d blocks for the file's %d rows", count, rows)
 	}
 	if uint64(len(b)-sstTimeHeaderSize) != count*sstTimeBlockSize {
 		return nil, r.corrupt(base, "_time index of %d bytes for %d blocks", len(b), count)
@@ -221,7 +237,8 @@ func (r *sstReader) decodeTimeIndex() (*sstTimeIndex, error) {
 		at := base + int64(c.off)
 		blk := sstTimeBlock{firstSeq: c.i64(), lastSeq: c.i64(), minTime: c.i64(), maxTime: c.i64()}
 		switch {
-		case blk.firstSeq <= prevLast || blk.lastSeq < blk.firstSeq || blk.lastSeq > p.maxSeq:
+		case blk.firstSeq <= prevLast || blk.lastSeq < blk.firstSeq || blk.lastSeq > p.maxSeq ||
+			blk.lastSeq-blk.firstSeq >= sstTimeBlockSpan:
 			return nil, r.corrupt(at, "_time index block %d: seqs [%d, %d] out of order or outside [%d, %d]", i, blk.firstSeq, blk.lastSeq, prevLast+1, p.maxSeq)
 		case blk.minTime > blk.maxTime || blk.minTime < p.minTime || blk.maxTime > p.maxTime:
 			return nil, r.corrupt(at, "_time index block %d: time range [%d, %d] invalid for the file's [%d, %d]", i, blk.minTime, blk.maxTime, p.minTime, p.maxTime)
