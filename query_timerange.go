@@ -169,6 +169,10 @@ func newWindowIter(it internalIterator, wins []seqWindow) *windowIter {
 func (x *windowIter) settleForward(ok bool) bool {
 	for ok {
 		s := x.it.seq()
+		if x.w < len(x.wins) && s >= x.wins[x.w].lo && s <= x.wins[x.w].hi {
+			x.pos = true // still in the current window: the usual step
+			return true
+		}
 		x.w += sort.Search(len(x.wins)-x.w, func(i int) bool { return x.wins[x.w+i].hi >= s })
 		if x.w == len(x.wins) {
 			break
@@ -188,6 +192,10 @@ func (x *windowIter) settleForward(ok bool) bool {
 func (x *windowIter) settleBackward(ok bool) bool {
 	for ok {
 		s := x.it.seq()
+		if x.w < len(x.wins) && s >= x.wins[x.w].lo && s <= x.wins[x.w].hi {
+			x.pos = true
+			return true
+		}
 		x.w = sort.Search(min(x.w+1, len(x.wins)), func(i int) bool { return x.wins[i].lo > s }) - 1
 		if x.w < 0 {
 			x.w = 0

@@ -1,9 +1,12 @@
 package srdb
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -294,4 +297,119 @@ func TestSSTTimeIndexWindows(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestQueryTimeRangeOverVersion2SST opens a database written before the
+// _time index (testdata/schema/db_format1: rows 1-3 in a format-version-2
+// SST, 4-5 in the WAL): every _time range gives the rows a full scan gives,
+// and after a compaction rewrites the rows into a version-3 file (with a
+// _time index) too.
+func TestQueryTimeRangeOverVersion2SST(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "schema", "db_format1"))))
+	db := openTestDB(t, dir, &Options{Durability: DurabilitySync})
+	defer db.Close()
+	tbl, err := db.Table("messages")
+	require.NoError(t, err)
+	fileVersion := func() uint16 {
+		rs, err := tbl.pin()
+		require.NoError(t, err)
+		defer rs.release()
+		var f *fileMeta
+		for _, files := range rs.v.levels {
+			for _, x := range files {
+				f = x
+			}
+		}
+		require.NotNil(t, f)
+		r, err := tbl.cache.get(f.num)
+		require.NoError(t, err)
+		return r.hdr.version
+	}
+	check := func() {
+		rows, err := tbl.Query().Rows()
+		require.NoError(t, err)
+		var seqs, times []int64
+		for rows.Next() {
+			seqs = append(seqs, rows.Row().Seq())
+			times = append(times, rows.Row().Time().UnixNano())
+		}
+		require.NoError(t, rows.Close())
+		require.Len(t, seqs, 5)
+		for i := range times {
+			for j := range times {
+				lo, hi := times[i], times[j]
+				want := []int64{}
+				for k, tn := range times {
+					if tn >= lo && tn <= hi {
+						want = append(want, seqs[k])
+					}
+				}
+				got := querySeqs(t, tbl.Query().Between("_time", lo, hi))
+				require.Equal(t, want, trNonNil(got), "[%d, %d]", lo, hi)
+			}
+		}
+	}
+	require.EqualValues(t, 2, fileVersion())
+	check()
+	require.NoError(t, tbl.Compact())
+	require.EqualValues(t, sstFormatVersion, fileVersion())
+	check()
+	require.NoError(t, db.Check())
+}
+
+// TestQueryTimeRangeCorruptTimeIndex: a damaged _time index fails the
+// _time range queries that consult it with ErrCorrupted naming the table,
+// the file and an offset inside the section — never a wrong answer — while
+// other queries still read the rows, and Check reports it.
+func TestQueryTimeRangeCorruptTimeIndex(t *testing.T) {
+	fs := newMemFS()
+	opts := &Options{FS: fs, Durability: DurabilityNone, DisableAutoCompaction: true}
+	db := openTestDB(t, "db", opts)
+	tbl := createIMTable(t, db)
+	for i := int64(1); i <= 600; i++ {
+		_, err := tbl.Insert(imTableRow(i))
+		require.NoError(t, err)
+	}
+	require.NoError(t, tbl.Flush())
+	rs, err := tbl.pin()
+	require.NoError(t, err)
+	f := rs.v.levels[0][0]
+	r, err := tbl.cache.get(f.num)
+	require.NoError(t, err)
+	off := r.timeSectionOff()
+	rs.release()
+	require.NoError(t, db.Close())
+
+	path := filepath.Join("db", "tables", "messages", sstName(f.num))
+	data, err := fs.readFile(path)
+	require.NoError(t, err)
+	data[off+sstTimeHeaderSize+20] ^= 0x04 // a block's min time
+	require.NoError(t, fs.writeFile(path, data))
+
+	db = openTestDB(t, "db", opts)
+	defer db.Close()
+	tbl, err = db.Table("messages")
+	require.NoError(t, err)
+	for _, q := range []*Query{
+		tbl.Query().Gte("_time", int64(1)),
+		tbl.Query().Gte("_time", int64(1)).OrderByDesc("_seq").Limit(3),
+		tbl.Query().Eq("channel_id", "ch-001").Gte("_time", int64(1)),
+	} {
+		_, err := q.Rows()
+		if err == nil {
+			_, err = q.Count()
+		}
+		require.True(t, IsCorrupted(err), "want ErrCorrupted, got %v", err)
+		var e *Error
+		require.True(t, errors.As(err, &e))
+		require.Equal(t, "messages", e.Table)
+		require.Equal(t, sstName(f.num), e.File)
+		require.GreaterOrEqual(t, e.Offset, off)
+	}
+	n, err := tbl.Query().Count()
+	require.NoError(t, err)
+	require.Equal(t, 600, n)
+	require.Len(t, querySeqs(t, tbl.Query().Eq("channel_id", "ch-001")), 7) // 1, 98, …, 583
+	require.True(t, IsCorrupted(db.Check()))
 }
