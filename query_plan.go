@@ -82,6 +82,7 @@ type plan struct {
 	timeLo     int64   // _time bounds of the conditions (Unix ns, inclusive)
 	timeHi     int64
 	timeBound  bool
+	timeSkips  string // Explain: what the _time bounds skip now (explainTimeSkips); "" otherwise
 	ix         *indexPlan
 	order      []orderKey
 	sort       bool  // the access path does not give the order: sort
@@ -643,7 +644,7 @@ func (p *plan) String() string {
 	case accScan:
 		fmt.Fprintf(&b, "access: scan _seq in [%d, %d], %s", p.seqLo, p.seqHi, dir)
 		if p.timeBound {
-			fmt.Fprintf(&b, ", _time in [%s, %s] via the SST _time index (files and 128-row blocks outside it skipped)", explainNanos(p.timeLo), explainNanos(p.timeHi))
+			fmt.Fprintf(&b, ", _time in [%s, %s] via the SST _time index (%s)", explainNanos(p.timeLo), explainNanos(p.timeHi), p.timeSkipText())
 		}
 		b.WriteByte('\n')
 	case accIndex:
@@ -656,7 +657,7 @@ func (p *plan) String() string {
 			fmt.Fprintf(&b, ", _seq in [%d, %d]", p.seqLo, p.seqHi)
 		}
 		if p.timeBound {
-			fmt.Fprintf(&b, ", candidates outside _time [%s, %s] (SST _time index) not looked up", explainNanos(p.timeLo), explainNanos(p.timeHi))
+			fmt.Fprintf(&b, ", candidates outside _time [%s, %s] not looked up (SST _time index: %s)", explainNanos(p.timeLo), explainNanos(p.timeHi), p.timeSkipText())
 		}
 		b.WriteString(", each candidate re-checked on its newest row")
 		if p.ix.keyCheck {

@@ -271,7 +271,7 @@ func TestQueryPlanTimeSkipsFiles(t *testing.T) {
 	at := func(seq int64) time.Time { return queryPlanBase.Add(time.Duration(seq) * time.Millisecond) }
 	seqs, st, plan := queryRun(t, tbl.Query().Between("_time", at(1200), at(1299)), nil)
 	assert.Equal(t, querySeqRange(1200, 1299, 1), seqs)
-	assert.Contains(t, plan, "via the SST _time index")
+	assert.Contains(t, plan, "via the SST _time index (now 2 of 3 files and 1 of 1 memtable skipped by their _time range")
 	assert.EqualValues(t, 2, st.filesSkipped)
 	assert.EqualValues(t, 1, st.memsSkipped)
 	// The file's _time index: the blocks 1129-1256 and 1257-1384 hold the

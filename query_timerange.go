@@ -2,6 +2,7 @@ package srdb
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"sort"
 )
@@ -303,3 +304,49 @@ func (p *plan) withTimeWindows(rs *readState, st *queryStats) (*plan, error) {
 	cp.ix = &ip
 	return &cp, nil
 }
+
+// explainTimeSkips records, for Explain, how many SSTs and memtables of the
+// table's current read state the plan's _time bounds leave out by their
+// [minTime, maxTime] (no I/O: the ranges are in the version and the
+// memtables). Without _time bounds, or when the table cannot be pinned, it
+// records nothing.
+func (p *plan) explainTimeSkips() {
+	if !p.timeBound || p.access == accEmpty {
+		return
+	}
+	rs, err := p.t.pin()
+	if err != nil {
+		return
+	}
+	defer rs.release()
+	miss := func(has bool, a, b int64) bool { return !has || b < p.timeLo || a > p.timeHi }
+	var files, filesOut, mems, memsOut int
+	for _, m := range rs.mems {
+		if ms := m.stats(); ms.entries > 0 && ms.maxSeq >= p.seqLo && ms.minSeq <= p.seqHi {
+			mems++
+			if miss(ms.hasTime, ms.minTime, ms.maxTime) {
+				memsOut++
+			}
+		}
+	}
+	for level := range rs.v.levels {
+		for _, f := range rs.v.levels[level] {
+			if f.maxSeq >= p.seqLo && f.minSeq <= p.seqHi {
+				files++
+				if miss(f.hasTime, f.minTime, f.maxTime) {
+					filesOut++
+				}
+			}
+		}
+	}
+	p.timeSkips = fmt.Sprintf("now %d of %d file%s and %d of %d memtable%s skipped by their _time range", filesOut, files, plural(files), memsOut, mems, plural(mems))
+}
+
+// timeSkipText is what Explain says the _time bounds skip.
+func (p *plan) timeSkipText() string {
+	if p.timeSkips == "" {
+		return "files and 128-row blocks outside it skipped"
+	}
+	return p.timeSkips + ", 128-row blocks inside the others"
+}
+
