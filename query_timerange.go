@@ -349,4 +349,3 @@ func (p *plan) timeSkipText() string {
 	}
 	return p.timeSkips + ", 128-row blocks inside the others"
 }
-
