@@ -30,7 +30,8 @@ package srdb
 // The builder streams: records are written as rows arrive and every node is
 // written once it is full (when the next entry for its level arrives), so
 // memory stays at one 4 KiB node per tree level plus a 256 KiB write buffer
-// whatever the file size. The header is
+// whatever the file size, and the _time index blocks (32 B per 128 rows,
+// written after the tree). The header is
 // known only at the end; File has no WriteAt, so finish writes a zero
 // placeholder first and, after the footer, reopens the temp file with
 // OpenReadWrite, whose write position is 0, and overwrites the placeholder

@@ -15,7 +15,8 @@ const sstWriteBufferSize = 256 << 10
 // seq order. It streams: records go to the file as they are added, every
 // B+Tree node once it is full and the next entry for its level arrives, so
 // its memory is one node per tree level plus the write buffer, whatever the
-// size of the file.
+// size of the file, and the _time index blocks it writes after the tree
+// (32 bytes per 128 rows).
 //
 // The file is built as <dir>/<NNNNNN>.sst.tmp; finish makes it durable and
 // renames it to <dir>/<NNNNNN>.sst, abort removes it. After an error the
