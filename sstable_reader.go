@@ -302,7 +302,8 @@ func (r *sstReader) section(kind uint16, name string) ([]byte, bool, error) {
 // strictly increasing across the tree, the header's counts, seq and time
 // ranges, that records and nodes tile the tree region exactly (records of a
 // leaf before the leaf, children before their parent), every section
-// CRC, and the _time index (equal to the one the rows give). It visits each node once and allocates nothing per node.
+// CRC, and the _time index (equal to the one the rows give). It visits
+// each node once and allocates nothing per node.
 //
 // The SST layer does not interpret values, so the times of the rows come
 // from timeOf (the table passes storedRowTime, which reads the ROW1 header);
