@@ -256,10 +256,14 @@ func (x *windowIter) close() error    { x.pos = false; return x.it.close() }
 
 // windowIndexSource is an indexSource whose cursors skip the entries whose
 // seq lies outside the windows, so that an index plan with _time bounds
-// looks up only the candidates the _time windows allow.
+// looks up only the candidates the _time windows allow. p and st are the
+// running plan and its counters: a skipped entry counts as visited and the
+// cursor polls p's interruption like the executor does.
 type windowIndexSource struct {
 	indexSource
 	wins []seqWindow
+	p    *plan
+	st   *queryStats
 }
 
 func (x windowIndexSource) open(rs *readState, field string, r indexRange, reverse bool) (indexCursor, error) {
@@ -267,24 +271,42 @@ func (x windowIndexSource) open(rs *readState, field string, r indexRange, rever
 	if err != nil {
 		return nil, err
 	}
-	return &windowCursor{indexCursor: c, wins: x.wins}, nil
+	return &windowCursor{indexCursor: c, wins: x.wins, p: x.p, st: x.st}, nil
 }
 
 // windowCursor is an indexCursor that skips entries outside wins.
 type windowCursor struct {
 	indexCursor
-	wins []seqWindow
+	wins   []seqWindow
+	p      *plan
+	st     *queryStats
+	intr   interrupter
+	failed error // an interruption while skipping; sticky
 }
 
 func (c *windowCursor) next() bool {
+	if c.failed != nil {
+		return false
+	}
 	for c.indexCursor.next() {
 		s := c.indexCursor.seq()
 		i := sort.Search(len(c.wins), func(i int) bool { return c.wins[i].hi >= s })
 		if i < len(c.wins) && c.wins[i].lo <= s {
 			return true
 		}
+		c.st.entriesVisited++
+		if c.failed = c.intr.step(c.p); c.failed != nil {
+			return false
+		}
 	}
 	return false
+}
+
+func (c *windowCursor) err() error {
+	if c.failed != nil {
+		return c.failed
+	}
+	return c.indexCursor.err()
 }
 
 // withTimeWindows returns p, or, when p has _time bounds, a copy whose
@@ -299,9 +321,9 @@ func (p *plan) withTimeWindows(rs *readState, st *queryStats) (*plan, error) {
 		return p, err
 	}
 	ip := *p.ix
-	ip.src = windowIndexSource{indexSource: p.ix.src, wins: wins}
 	cp := *p
 	cp.ix = &ip
+	ip.src = windowIndexSource{indexSource: p.ix.src, wins: wins, p: &cp, st: st}
 	return &cp, nil
 }
 
