@@ -68,6 +68,10 @@ type memtable struct {
 	// a failed table never switches, and Close flushes nothing.
 	rowDelta atomic.Int64
 
+	// timeBlocks is the _time summary _time range queries read
+	// (memtable_timeindex.go); it has its own lock.
+	timeBlocks memTimeBlocks
+
 	// mu guards every field below.
 	mu         sync.RWMutex
 	base       int64           // seq of ents[0]; ents[seq-base] is seq's entry when it is "in place"

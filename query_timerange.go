@@ -24,11 +24,10 @@ import (
 //     O(log blocks) to find the blocks, one window per run of adjacent
 //     candidate blocks;
 //   - an SST of format version 2 (no _time index): its whole seq range;
-//   - a memtable: a pass over its entries' times, one window per run of
-//     consecutive candidates (no row is read; the cost is bounded by the
-//     memtable size, not the table's). A memtable also holds the Updates of
-//     old rows, so its seq range may span the table: its windows are kept
-//     as tight as its entries.
+//   - a memtable: the same blocks over its entries in seq order, built as
+//     the memtable grows and kept (memtable_timeindex.go); a memtable also
+//     holds the Updates of old rows, so its seq range may span the table,
+//     and the block rules keep its windows as tight as its entries.
 //
 // Sources whose time range misses the bounds give no window: their
 // tombstones still hide older versions, because the iterator the windows
@@ -61,7 +60,7 @@ func (p *plan) timeWindows(rs *readState, st *queryStats) (wins []seqWindow, ok 
 		if ms.entries == 0 || !seqOK(ms.minSeq, ms.maxSeq) || !timeOK(ms.hasTime, ms.minTime, ms.maxTime) {
 			continue
 		}
-		wins = m.timeWindows(rs.snap, lo, hi, wins)
+		wins = m.timeWindows(lo, hi, wins)
 	}
 	for level := range rs.v.levels {
 		for _, f := range rs.v.levels[level] {
@@ -105,47 +104,6 @@ func mergeSeqWindows(wins []seqWindow, lo, hi int64) []seqWindow {
 			continue
 		}
 		out = append(out, w)
-	}
-	return out
-}
-
-// memTimeWindowsStep is how many entries memtable.timeWindows examines per
-// hold of the read lock, so that a long pass does not stall writers.
-const memTimeWindowsStep = 4096
-
-// timeWindows appends to out the seq windows of the memtable entries a
-// reader with snapshot snap may see whose _time is in [lo, hi]: runs of
-// consecutive entries (in seq order, no more than sstTimeBlockGap seqs
-// apart) merged into one window. An entry whose newest version is not
-// visible at snap is taken whatever its time (the reader sees an older
-// version, or none; the scan decides). A visible tombstone needs no window:
-// the row it deletes is not in the result, and the older version it hides
-// has the row's time, so when that time is in the bounds a window of the
-// older version's source covers the seq and the merged iterator meets the
-// tombstone there. It reads entry headers, never rows.
-func (m *memtable) timeWindows(snap, lo, hi int64, out []seqWindow) []seqWindow {
-	order := m.sortedPositions()
-	open := false // the last window of out ends at the previous entry
-	for start := 0; start < len(order); start += memTimeWindowsStep {
-		end := min(start+memTimeWindowsStep, len(order))
-		m.mu.RLock()
-		for _, pos := range order[start:end] {
-			e := &m.ents[pos]
-			if e.op > snap || (e.kind == kindSet && e.timeNanos >= lo && e.timeNanos <= hi) {
-				// Extend the window only over a short gap of seqs: the
-				// memtable's Updates of old rows are sparse, and a window
-				// reads every source's entries in between.
-				if open && e.seq-out[len(out)-1].hi <= sstTimeBlockGap {
-					out[len(out)-1].hi = e.seq
-				} else {
-					out = append(out, seqWindow{e.seq, e.seq})
-					open = true
-				}
-				continue
-			}
-			open = false
-		}
-		m.mu.RUnlock()
 	}
 	return out
 }

@@ -162,3 +162,54 @@ func BenchmarkQueryTimeRange(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkQueryTimeRangeMemtable: 100 rows out of 60,000 that are all in
+// the memtable (64 MiB, not flushed), with the _time windows (a pass over
+// the memtable's entry times, no row read) and without them (every row of
+// the memtable read).
+func BenchmarkQueryTimeRangeMemtable(b *testing.B) {
+	db, err := Open("mem", &Options{FS: newMemFS(), Durability: DurabilityNone, DisableAutoCompaction: true, MemTableSize: 64 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	s, err := NewSchema("messages", imTableFields())
+	if err != nil {
+		b.Fatal(err)
+	}
+	tbl, err := db.CreateTable("messages", s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 60_000
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	rows := make([]map[string]any, 1000)
+	for done := 0; done < n; done += len(rows) {
+		for i := range rows {
+			seq := int64(done + i + 1)
+			r := imTableRow(seq)
+			r["_time"] = time.Unix(0, base+seq*timeBenchStep)
+			rows[i] = r
+		}
+		if _, err := tbl.Insert(rows); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, plan := range []string{"timeindex", "scan"} {
+		b.Run("100rows/"+plan, func(b *testing.B) {
+			timeIndexDisabled = plan == "scan"
+			defer func() { timeIndexDisabled = false }()
+			rng := rand.New(rand.NewSource(10))
+			rows := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				lo := base + (1+rng.Int63n(n-100))*timeBenchStep
+				if got := queryBenchDrain(b, tbl.Query().Between("_time", lo, lo+99*timeBenchStep)); got != 100 {
+					b.Fatalf("%d rows", got)
+				}
+				rows += 100
+			}
+			queryBenchRowsPerSec(b, rows)
+		})
+	}
+}

@@ -141,7 +141,8 @@ type sstTimeIndex struct {
 type seqWindow struct{ lo, hi int64 }
 
 // windows appends to out the seq windows of the blocks whose [minTime,
-// maxTime] overlaps [lo, hi], adjacent blocks merged into one window, in
+// maxTime] overlaps [lo, hi], adjacent blocks merged into one window unless
+// a seq gap cut them (more than sstTimeBlockGap), in
 // ascending order, and returns out and the number of blocks left out
 // between the first and the last candidate. Every row of the file with a
 // _time in [lo, hi] lies in one of the windows.
@@ -157,7 +158,7 @@ func (ti *sstTimeIndex) windows(lo, hi int64, out []seqWindow) ([]seqWindow, int
 			skipped++
 			continue
 		}
-		if prev == i-1 {
+		if prev == i-1 && blk.firstSeq-out[len(out)-1].hi <= sstTimeBlockGap {
 			out[len(out)-1].hi = blk.lastSeq
 		} else {
 			out = append(out, seqWindow{blk.firstSeq, blk.lastSeq})
