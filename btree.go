@@ -25,9 +25,10 @@ package srdb
 //	  8     6  record offset (uint48)       8     6  child node offset (uint48)
 //	 14     1  kind (1 set, 2 delete)
 //
-// The row's _time is not in the leaf: it is in the row (ROW1 header), and
-// the file's time range is in the SST header, which is what queries skip
-// files by.
+// The row's _time is not in the leaf: it is in the row (ROW1 header); the
+// file's time range is in the SST header, which is what queries skip files
+// by, and the _time index section (sstable_timeindex.go) has the time range
+// of each block of 128 rows, which is what they skip rows inside a file by.
 //
 // Entries are sorted by strictly increasing seq; the first separator of a
 // node equals the first seq of its subtree, so a reader checks on every

@@ -722,7 +722,7 @@ func (t *Table) rewriteSST(f *fileMeta, s *Schema) (_ *fileMeta, err error) {
 		return nil, err
 	}
 	for _, sec := range r.secs {
-		if sec.kind == sstSectionIndex {
+		if sec.kind == sstSectionIndex || sec.kind == sstSectionTime { // rewritten: w builds its own
 			continue
 		}
 		data, _, err := r.section(sec.kind, sec.name)

@@ -76,6 +76,9 @@ type memtable struct {
 	// maxBatch is the highest id of a Batch with parts in this memtable
 	// (0: none); the flush records it in the MANIFEST (propMaxBatch).
 	maxBatch atomic.Uint64
+	// timeBlocks is the _time summary _time range queries read
+	// (memtable_timeindex.go); it has its own lock.
+	timeBlocks memTimeBlocks
 
 	// mu guards every field below.
 	mu         sync.RWMutex

@@ -396,5 +396,6 @@ func (q *Query) Explain() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	p.explainTimeSkips()
 	return p.String(), nil
 }

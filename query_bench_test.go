@@ -320,26 +320,6 @@ func BenchmarkQueryIndexShapes(b *testing.B) {
 	}
 }
 
-// BenchmarkQueryTimeRange: a _time range over the newest 1% of the rows;
-// files whose [min, max] time misses it are skipped without reading them.
-func BenchmarkQueryTimeRange(b *testing.B) {
-	d := queryBenchTable(b)
-	from, err := d.tbl.Get(queryBenchRows - queryBenchRows/100 + 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rows := 0
-	b.ReportAllocs()
-	for b.Loop() {
-		n := queryBenchDrain(b, d.tbl.Query().Gte("_time", from.Time()))
-		if n < queryBenchRows/100 {
-			b.Fatalf("%d rows", n)
-		}
-		rows += n
-	}
-	queryBenchRowsPerSec(b, rows)
-}
-
 // BenchmarkQuerySelect: a full scan returning one field (Select decodes only
 // it) against the same scan returning every field.
 func BenchmarkQuerySelect(b *testing.B) {

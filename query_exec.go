@@ -22,6 +22,9 @@ type queryStats struct {
 	indexFallbacks int64 // index plans that ran as scans (index not ready for the read state)
 	filesSkipped   int64 // SSTs left out of a scan by the _time bounds
 	memsSkipped    int64 // memtables left out of a scan by the _time bounds
+	// timeBlocksSkipped counts the _time index blocks (128 rows each) left
+	// out between the first and last candidate block of a file.
+	timeBlocksSkipped int64
 }
 
 // sliceHeap is a container/heap.Interface over a slice ordered by less: the

@@ -35,7 +35,10 @@ import (
 //  5. full index — OrderBy on an indexed field with no better path, to
 //     stream in index order.
 //  6. scan — every live row in seq order within the _seq bounds, leaving
-//     out SSTs and memtables whose _time range cannot match.
+//     out SSTs and memtables whose _time range cannot match; with _time
+//     bounds only the seqs of the _time windows are read (query_timerange.go),
+//     and an index plan with _time bounds looks up only the candidates in
+//     those windows.
 //
 // The result streams when the access path yields the requested order (_seq
 // order from scans, points and seq-merged index ranges; field order from an
@@ -83,6 +86,7 @@ type plan struct {
 	timeLo     int64   // _time bounds of the conditions (Unix ns, inclusive)
 	timeHi     int64
 	timeBound  bool
+	timeSkips  string // Explain: what the _time bounds skip now (explainTimeSkips); "" otherwise
 	ix         *indexPlan
 	order      []orderKey
 	sort       bool  // the access path does not give the order: sort
@@ -684,7 +688,7 @@ func (p *plan) String() string {
 	case accScan:
 		fmt.Fprintf(&b, "access: scan _seq in [%d, %d], %s", p.seqLo, p.seqHi, dir)
 		if p.timeBound {
-			fmt.Fprintf(&b, ", skipping files with _time outside [%s, %s]", explainNanos(p.timeLo), explainNanos(p.timeHi))
+			fmt.Fprintf(&b, ", _time in [%s, %s] via the SST _time index (%s)", explainNanos(p.timeLo), explainNanos(p.timeHi), p.timeSkipText())
 		}
 		b.WriteByte('\n')
 	case accIndex:
@@ -697,6 +701,9 @@ func (p *plan) String() string {
 		fmt.Fprintf(&b, "access: index %s, %d range%s %s, %s", p.ix.what, len(p.ix.ranges), plural(len(p.ix.ranges)), how, dir)
 		if p.seqLo > 1 || p.seqHi < maxSeq {
 			fmt.Fprintf(&b, ", _seq in [%d, %d]", p.seqLo, p.seqHi)
+		}
+		if p.timeBound {
+			fmt.Fprintf(&b, ", candidates outside _time [%s, %s] not looked up (SST _time index: %s)", explainNanos(p.timeLo), explainNanos(p.timeHi), p.timeSkipText())
 		}
 		b.WriteString(", each candidate re-checked on its newest row")
 		if p.ix.keyCheck {

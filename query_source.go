@@ -39,14 +39,25 @@ func (p *plan) source(rs *readState, st *queryStats, needRow bool) (rowSource, *
 		}
 		return &pointSource{t: p.t, p: p, rs: rs, seqs: seqs, filter: p.filter, st: st}, p, nil
 	case accIndex:
-		src, err := newIndexRowSource(p, rs, st)
+		run, err := p.withTimeWindows(rs, st)
+		if err != nil {
+			return nil, p, err
+		}
+		src, err := newIndexRowSource(run, rs, st)
 		if errors.Is(err, errIndexNotReady) {
 			st.indexFallbacks++
 			return p.scanFallback().source(rs, st, needRow)
 		}
 		return src, p, err
 	}
+	wins, windowed, err := p.timeWindows(rs, st)
+	if err != nil {
+		return nil, p, err
+	}
 	it := rs.newIter(iterBounds{seqLo: p.seqLo, seqHi: p.seqHi, timeBound: p.timeBound, timeLo: p.timeLo, timeHi: p.timeHi}, st)
+	if windowed {
+		it = newWindowIter(it, wins)
+	}
 	return &scanSource{it: it, p: p, needRow: needRow, st: st}, p, nil
 }
 

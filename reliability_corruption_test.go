@@ -23,8 +23,8 @@ import (
 // read. See docs/RELIABILITY.md, "Corruption matrix".
 
 // corruptFileKinds are the file kinds of the matrix; "index" aims at the
-// index-section bytes of the SSTs.
-var corruptFileKinds = []string{"WAL", "SST", "MANIFEST", "CURRENT", "schema.json", "database.meta", "index"}
+// index-section bytes of the SSTs, "timeindex" at their _time index section.
+var corruptFileKinds = []string{"WAL", "SST", "MANIFEST", "CURRENT", "schema.json", "database.meta", "index", "timeindex"}
 
 // corruptMutations are the mutation kinds, applied round-robin.
 var corruptMutations = []string{"bitflip", "zeropage", "truncate", "delete", "garbage", "older"}
@@ -37,6 +37,7 @@ type pristineDB struct {
 	walPath string            // relative path of the newest WAL
 	walEnd  map[int64]int64   // key → WAL size once its Insert returned (rows in the WAL only)
 	index   map[string][][2]int64
+	timeIx  map[string][2]int64 // SST → its _time index section [start, end)
 }
 
 // readTree reads every regular file under dir into a map.
@@ -102,7 +103,7 @@ func buildPristine(t *testing.T) *pristineDB {
 	require.NoError(t, err)
 	tbl, err := db.CreateTable("m", s)
 	require.NoError(t, err)
-	p := &pristineDB{walEnd: map[int64]int64{}, index: map[string][][2]int64{}}
+	p := &pristineDB{walEnd: map[int64]int64{}, index: map[string][][2]int64{}, timeIx: map[string][2]int64{}}
 	insert := func(k int64) {
 		seq, err := tbl.Insert(faultRow(k))
 		require.NoError(t, err)
@@ -160,10 +161,14 @@ func buildPristine(t *testing.T) *pristineDB {
 			if sec.kind == sstSectionIndex {
 				p.index[rel] = append(p.index[rel], [2]int64{int64(sec.off), int64(sec.off + sec.length)})
 			}
+			if sec.kind == sstSectionTime {
+				p.timeIx[rel] = [2]int64{int64(sec.off), int64(sec.off + sec.length)}
+			}
 		}
 		require.NoError(t, r.close())
 	}
 	require.NotEmpty(t, p.index, "pristine SSTs carry no index section")
+	require.NotEmpty(t, p.timeIx, "pristine SSTs carry no _time index")
 	return p
 }
 
@@ -180,6 +185,8 @@ func (p *pristineDB) filesOfKind(kind string) []string {
 			ok = strings.HasSuffix(b, ".sst")
 		case "index":
 			ok = len(p.index[rel]) > 0
+		case "timeindex":
+			_, ok = p.timeIx[rel]
 		case "MANIFEST":
 			ok = strings.HasPrefix(b, "MANIFEST-")
 		default:
@@ -222,6 +229,9 @@ func (p *pristineDB) makeMutation(rng *rand.Rand, kind, m string) corruptCase {
 		r := p.index[file][rng.IntN(len(p.index[file]))]
 		lo, hi = r[0], r[1]
 	}
+	if kind == "timeindex" {
+		lo, hi = p.timeIx[file][0], p.timeIx[file][1]
+	}
 	b := slices.Clone(orig)
 	switch m {
 	case "bitflip":
@@ -232,7 +242,7 @@ func (p *pristineDB) makeMutation(rng *rand.Rand, kind, m string) corruptCase {
 	case "zeropage":
 		page := (lo + rng.Int64N(hi-lo)) &^ 4095
 		end := min(page+4096, int64(len(b)))
-		if kind == "index" {
+		if kind == "index" || kind == "timeindex" {
 			// Zero a 4 KiB window inside the section (sections are
 			// smaller than a page here).
 			page = lo + rng.Int64N(hi-lo)
@@ -467,6 +477,10 @@ func runCorruptCase(t *testing.T, p *pristineDB, dir string, c corruptCase) stri
 	for ch := 0; ch < 7; ch++ {
 		scan("index channel_id", tbl.Query().Eq("channel_id", fmt.Sprintf("ch-%d", ch)), func(k int64) bool { return k%7 == int64(ch) })
 	}
+	// _time ranges: every row (all times are positive), and with an index.
+	scan("time range", tbl.Query().Gte("_time", int64(1)), func(int64) bool { return true })
+	scan("time range desc", tbl.Query().Gte("_time", int64(1)).OrderByDesc("_seq").Limit(1000), func(int64) bool { return true })
+	scan("time range index channel_id", tbl.Query().Eq("channel_id", "ch-2").Gte("_time", int64(1)), func(k int64) bool { return k%7 == 2 })
 	if tbl.indexReady("from_uid") {
 		scan("index from_uid", tbl.Query().Eq("from_uid", "u3").OrderByDesc("_seq").Limit(100), func(k int64) bool { return k%5 == 3 })
 	}

@@ -8,7 +8,8 @@ package srdb
 // B+Tree node layout lives in btree.go. docs/FORMAT.md ("## SST",
 // "## B+Tree node") describes every byte.
 //
-// File layout (format version 2, sstFormatVersion):
+// File layout (format version 3, sstFormatVersion; version 2 is the same
+// without the _time index section, and is still read):
 //
 //	+----------------------+ 0
 //	| header (256 B)       |  magic, version, props, tree root and height,
@@ -18,7 +19,8 @@ package srdb
 //	| B+Tree nodes,        |  records of a leaf comes the leaf node itself,
 //	| interleaved          |  and every internal node follows its children
 //	+----------------------+ treeEnd
-//	| section payloads     |  opaque blobs added with addSection
+//	| section payloads     |  the _time index (sstable_timeindex.go), then
+//	|                      |  the opaque blobs added with addSection
 //	+----------------------+ dirOff
 //	| section directory    |  (kind, name, offset, length, CRC) per section
 //	+----------------------+ fileSize - sstFooterSize
@@ -28,7 +30,8 @@ package srdb
 // The builder streams: records are written as rows arrive and every node is
 // written once it is full (when the next entry for its level arrives), so
 // memory stays at one 4 KiB node per tree level plus a 256 KiB write buffer
-// whatever the file size. The header is
+// whatever the file size, and the _time index blocks (32 B per 128 rows,
+// written after the tree). The header is
 // known only at the end; File has no WriteAt, so finish writes a zero
 // placeholder first and, after the footer, reopens the temp file with
 // OpenReadWrite, whose write position is 0, and overwrites the placeholder
@@ -37,7 +40,7 @@ package srdb
 // build.
 //
 // These constants describe data already on disk: they are frozen for format
-// version 2. A change of layout needs a new version.
+// versions 2 and 3. A change of layout needs a new version.
 
 import (
 	"encoding/binary"
@@ -113,8 +116,17 @@ func (p *entryProps) addEntry(seq int64, kind entryKind, timeNanos int64, valueL
 }
 
 // sstFormatVersion is the version of the file layout written in the header
-// and the footer. Readers refuse every other value.
-const sstFormatVersion = 2
+// and the footer. Readers accept sstOldestFormatVersion up to it and refuse
+// every other value.
+//
+// Version 3 added the _time index section (sstable_timeindex.go), which
+// every version-3 file carries; a version-2 file has none, and a _time range
+// query reads all of its rows whose file range overlaps (the plan of the
+// version-2 engine).
+const (
+	sstFormatVersion       = 3
+	sstOldestFormatVersion = 2
+)
 
 // Header constants; the layout is drawn above sstHeader.encode.
 const (
@@ -149,6 +161,7 @@ const (
 
 // sstHeader is the decoded header of an SST file.
 type sstHeader struct {
+	version  uint16 // format version read from the file; encode writes sstFormatVersion
 	props    sstProps
 	height   int
 	treeEnd  uint64
@@ -164,7 +177,7 @@ type sstHeader struct {
 //
 //	off  size  field
 //	  0     8  magic "SRDBSSTH"
-//	  8     2  format version (2)
+//	  8     2  format version (3; 2 in files without a _time index)
 //	 10     2  header size (256)
 //	 12     4  node size (4096)
 //	 16     4  flags: bit 0 = hasTime; other bits 0
@@ -231,8 +244,9 @@ func decodeSSTHeader(b []byte) (h sstHeader, problem string, at int64) {
 	if string(c.bytes(len(sstHeaderMagic))) != sstHeaderMagic {
 		return h, "bad header magic", 0
 	}
-	if v := c.u16(); v != sstFormatVersion {
-		return h, "unknown format version " + strconv.Itoa(int(v)), int64(c.off - 2)
+	h.version = c.u16()
+	if h.version < sstOldestFormatVersion || h.version > sstFormatVersion {
+		return h, "unknown format version " + strconv.Itoa(int(h.version)), int64(c.off - 2)
 	}
 	if got, want := binary.LittleEndian.Uint32(b[sstHeaderCRCOff:]), checksum(b[:sstHeaderCRCOff]); got != want {
 		return h, "header checksum mismatch", sstHeaderCRCOff
@@ -282,14 +296,20 @@ func decodeSSTHeader(b []byte) (h sstHeader, problem string, at int64) {
 //	  0     4  CRC32-C of bytes [4, 32)
 //	  4     4  the header's CRC (binds footer and header of one build)
 //	  8     8  file size
-//	 16     2  format version (2)
+//	 16     2  format version (the header's)
 //	 18     6  reserved, 0
 //	 24     8  magic "SRDBSSTF"
 func encodeSSTFooter(headerCRC uint32, fileSize uint64) []byte {
+	return encodeSSTFooterVersion(sstFormatVersion, headerCRC, fileSize)
+}
+
+// encodeSSTFooterVersion is encodeSSTFooter for a given format version (the
+// tests reseal files of older versions with it).
+func encodeSSTFooterVersion(version uint16, headerCRC uint32, fileSize uint64) []byte {
 	b := make([]byte, 4, sstFooterSize)
 	b = binary.LittleEndian.AppendUint32(b, headerCRC)
 	b = binary.LittleEndian.AppendUint64(b, fileSize)
-	b = binary.LittleEndian.AppendUint16(b, sstFormatVersion)
+	b = binary.LittleEndian.AppendUint16(b, version)
 	b = append(b, 0, 0, 0, 0, 0, 0)
 	b = append(b, sstFooterMagic...)
 	binary.LittleEndian.PutUint32(b, checksum(b[4:]))
@@ -297,31 +317,31 @@ func encodeSSTFooter(headerCRC uint32, fileSize uint64) []byte {
 }
 
 // decodeSSTFooter checks the footer bytes b (exactly sstFooterSize long) and
-// returns the header CRC and file size it records, or a problem message and
-// the offset inside the footer.
-func decodeSSTFooter(b []byte) (headerCRC uint32, fileSize uint64, problem string, at int64) {
+// returns the header CRC, file size and format version it records, or a
+// problem message and the offset inside the footer.
+func decodeSSTFooter(b []byte) (headerCRC uint32, fileSize uint64, version uint16, problem string, at int64) {
 	if len(b) != sstFooterSize {
-		return 0, 0, "footer has the wrong size", 0
+		return 0, 0, 0, "footer has the wrong size", 0
 	}
 	if string(b[sstFooterSize-len(sstFooterMagic):]) != sstFooterMagic {
-		return 0, 0, "bad footer magic", sstFooterSize - int64(len(sstFooterMagic))
+		return 0, 0, 0, "bad footer magic", sstFooterSize - int64(len(sstFooterMagic))
 	}
 	c := byteCursor{b: b}
 	crc := c.u32()
 	if crc != checksum(b[4:]) {
-		return 0, 0, "footer checksum mismatch", 0
+		return 0, 0, 0, "footer checksum mismatch", 0
 	}
 	headerCRC = c.u32()
 	fileSize = c.u64()
-	if v := c.u16(); v != sstFormatVersion {
-		return 0, 0, "unknown footer version " + strconv.Itoa(int(v)), int64(c.off - 2)
+	if version = c.u16(); version < sstOldestFormatVersion || version > sstFormatVersion {
+		return 0, 0, 0, "unknown footer version " + strconv.Itoa(int(version)), int64(c.off - 2)
 	}
 	for _, x := range c.bytes(6) {
 		if x != 0 {
-			return 0, 0, "reserved footer bytes not zero", int64(c.off - 6)
+			return 0, 0, 0, "reserved footer bytes not zero", int64(c.off - 6)
 		}
 	}
-	return headerCRC, fileSize, "", -1
+	return headerCRC, fileSize, version, "", -1
 }
 
 // sstSection is one entry of the section directory.

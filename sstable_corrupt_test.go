@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/rand"
+	"slices"
 	"sort"
 	"strconv"
 	"testing"
@@ -121,6 +122,21 @@ func sstCheckDamaged(t *testing.T, fs *memFS, es []sstTestEntry, forged bool, wh
 	} else {
 		require.True(t, ok, what)
 		require.Equal(t, bytes.Repeat([]byte{1, 2, 3}, 100), b, what)
+	}
+	if ti, err := r.timeIndex(); err != nil {
+		sstRequireCorrupted(t, err, what)
+		detected = true
+	} else if ti != nil && !forged {
+		// A _time index that decodes must place every row in a window.
+		for _, e := range es {
+			if e.kind != kindSet {
+				continue
+			}
+			wins, _ := ti.windows(e.time, e.time, nil)
+			if !slices.ContainsFunc(wins, func(w seqWindow) bool { return w.lo <= e.seq && e.seq <= w.hi }) {
+				t.Fatalf("%s: the _time index misses seq %d", what, e.seq)
+			}
+		}
 	}
 	if err := r.verify(nil); err != nil {
 		sstRequireCorrupted(t, err, what)

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"hash/crc32"
 	"math"
+	"math/rand"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -54,10 +57,49 @@ func FuzzOpenSST(f *testing.F) {
 	for _, d := range sstCyclicSeeds(f) {
 		f.Add(d)
 	}
+	// Rows out of time order over several _time index blocks.
+	rng := rand.New(rand.NewSource(1))
+	es := sstTestEntries(3*sstTimeBlockRows+5, 1, 3, 11, 2)
+	for i := range es {
+		if es[i].kind == kindSet {
+			es[i].time = trTimeFor(rng, 0, es[i].seq, true)
+		}
+	}
+	f.Add(sstFuzzBuild(f, es))
+	// The version-2 fixture (no _time index) as file 1: the resealed run
+	// reads it.
+	if v2, err := os.ReadFile(filepath.FromSlash(sstV2Fixture)); err == nil {
+		binary.LittleEndian.PutUint64(v2[24:], 1)
+		f.Add(v2)
+	} else {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sstFuzzOne(t, data)
 		sstFuzzOne(t, sstFuzzReseal(data))
 	})
+}
+
+// sstFuzzBuild writes es as d/000001.sst and returns the file's bytes.
+func sstFuzzBuild(f *testing.F, es []sstTestEntry) []byte {
+	fs := newSSTMemFS()
+	w, err := newSSTWriter(fs, "d", 1)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range es {
+		if err := w.add(e.seq, e.kind, e.time, e.value); err != nil {
+			f.Fatal(err)
+		}
+	}
+	if _, err := w.finish(); err != nil {
+		f.Fatal(err)
+	}
+	data, err := fs.readFile("d/000001.sst")
+	if err != nil {
+		f.Fatal(err)
+	}
+	return data
 }
 
 // sstFuzzOne runs every read path over data as an SST file.
@@ -122,6 +164,18 @@ func sstFuzzOne(t *testing.T, data []byte) {
 		for _, s := range r.secs {
 			_, _, err := r.section(s.kind, s.name)
 			check(err, "section")
+		}
+		ti, err := r.timeIndex()
+		check(err, "time index")
+		if ti != nil {
+			for _, lo := range []int64{math.MinInt64, p.minTime - 1, p.minTime, p.minTime/2 + p.maxTime/2, p.maxTime, math.MaxInt64} {
+				wins, _ := ti.windows(lo, lo/2+p.maxTime/2, nil)
+				for i, w := range wins {
+					if w.lo > w.hi || w.lo < p.minSeq || w.hi > p.maxSeq || (i > 0 && w.lo <= wins[i-1].hi) {
+						t.Fatalf("time index windows %v outside [%d, %d] or out of order", wins, p.minSeq, p.maxSeq)
+					}
+				}
+			}
 		}
 		check(r.verify(nil), "verify")
 	}
@@ -194,6 +248,6 @@ func sstFuzzReseal(data []byte) []byte {
 		le.PutUint32(dir, checksum(dir[4:]))
 	}
 	le.PutUint32(d[sstHeaderCRCOff:], checksum(d[:sstHeaderCRCOff]))
-	copy(d[size-sstFooterSize:], encodeSSTFooter(le.Uint32(d[sstHeaderCRCOff:]), size))
+	copy(d[size-sstFooterSize:], encodeSSTFooterVersion(le.Uint16(d[8:]), le.Uint32(d[sstHeaderCRCOff:]), size))
 	return d
 }

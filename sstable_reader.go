@@ -41,6 +41,8 @@ type sstReader struct {
 	// slot is still checked. The mapping is read-only and the file
 	// immutable; verify (Check) checks every CRC again regardless.
 	nodeOK []atomic.Uint64
+	// timeIx is the _time index, decoded on first use (sstable_timeindex.go).
+	timeIx sstTimeIndexState
 }
 
 // openSST maps <dir>/<fileNum>.sst and checks its header, footer, region
@@ -78,9 +80,12 @@ func (r *sstReader) init(fileNum uint64) error {
 		return r.corrupt(at, "%s", problem)
 	}
 	footerOff := size - sstFooterSize
-	hcrc, fsize, problem, at := decodeSSTFooter(r.data[footerOff:])
+	hcrc, fsize, fversion, problem, at := decodeSSTFooter(r.data[footerOff:])
 	if problem != "" {
 		return r.corrupt(int64(footerOff)+at, "%s", problem)
+	}
+	if fversion != h.version {
+		return r.corrupt(int64(footerOff)+16, "footer of format version %d, header of %d", fversion, h.version)
 	}
 	if hcrc != binary.LittleEndian.Uint32(r.data[sstHeaderCRCOff:]) {
 		return r.corrupt(int64(footerOff), "footer belongs to another header")
@@ -122,6 +127,9 @@ func (r *sstReader) init(fileNum uint64) error {
 		return r.corrupt(int64(h.dirOff)+at, "%s", problem)
 	}
 	r.secs = secs
+	if h.version >= 3 && r.timeSectionOff() == 0 {
+		return r.corrupt(int64(h.dirOff), "format version %d file without a _time index section", h.version)
+	}
 	r.secOK = make([]atomic.Bool, len(secs))
 	r.nodeOK = make([]atomic.Uint64, h.treeEnd/sstNodeSize+1)
 	if _, _, err := r.node(h.rootOff, h.height-1, p.minSeq); err != nil {
@@ -293,8 +301,9 @@ func (r *sstReader) section(kind uint16, name string) ([]byte, bool, error) {
 // CRC, levels, separators equal to the first key of their child, seqs
 // strictly increasing across the tree, the header's counts, seq and time
 // ranges, that records and nodes tile the tree region exactly (records of a
-// leaf before the leaf, children before their parent), and every section
-// CRC. It visits each node once and allocates nothing per node.
+// leaf before the leaf, children before their parent), every section
+// CRC, and the _time index (equal to the one the rows give). It visits
+// each node once and allocates nothing per node.
 //
 // The SST layer does not interpret values, so the times of the rows come
 // from timeOf (the table passes storedRowTime, which reads the ROW1 header);
@@ -326,7 +335,7 @@ func (r *sstReader) verify(timeOf func(seq int64, value []byte) (int64, error)) 
 			return err
 		}
 	}
-	return nil
+	return r.checkTimeIndex(&v.timeB, timeOf != nil)
 }
 
 // sstVerifier carries the running state of verify's depth-first walk.
@@ -338,6 +347,7 @@ type sstVerifier struct {
 	timeOf      func(seq int64, value []byte) (int64, error) // a row's _time; nil: not checked
 	recEnd      uint64                                       // end of the last record seen
 	lastLeafEnd uint64                                       // end of the last leaf seen
+	timeB       sstTimeIndexBuilder                          // the _time index of the rows walked (when timeOf is set)
 }
 
 // walk checks the subtree of the node at off. The recursion depth is the
@@ -392,6 +402,9 @@ func (v *sstVerifier) walk(off uint64, level int, firstKey int64) error {
 			}
 		}
 		v.seen.addEntry(seq, kind, t, len(val))
+		if kind == kindSet {
+			v.timeB.add(seq, t)
+		}
 	}
 	if off < v.lastLeafEnd {
 		return r.corrupt(int64(off), "leaf before the previous leaf")

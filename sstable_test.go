@@ -319,7 +319,7 @@ func TestSSTSections(t *testing.T) {
 	data, err := fs.readFile("d/000009.sst")
 	require.NoError(t, err)
 	bad := bytes.Clone(data)
-	bad[r.secs[0].off+100] ^= 0x10
+	bad[r.secs[1].off+100] ^= 0x10 // secs[0] is the _time index
 	require.NoError(t, fs.writeFile("d/000009.sst", bad))
 	r2 := sstOpen(t, fs, "d", 9)
 	_, _, err = r2.section(1, "channel_id")

@@ -15,7 +15,8 @@ const sstWriteBufferSize = 256 << 10
 // seq order. It streams: records go to the file as they are added, every
 // B+Tree node once it is full and the next entry for its level arrives, so
 // its memory is one node per tree level plus the write buffer, whatever the
-// size of the file.
+// size of the file, and the _time index blocks it writes after the tree
+// (32 bytes per 128 rows).
 //
 // The file is built as <dir>/<NNNNNN>.sst.tmp; finish makes it durable and
 // renames it to <dir>/<NNNNNN>.sst, abort removes it. After an error the
@@ -36,6 +37,7 @@ type sstWriter struct {
 	hdr     sstHeader                      // tree fields set when the tree is finished
 	tree    bool                           // tree written; only sections may follow
 	secs    []sstSection
+	timeIx  sstTimeIndexBuilder            // the _time index, written when the tree ends
 	scratch [8 + 1 + sstRecordCRCSize]byte // seq bytes, kind, record CRC; see add
 
 	err  error // first failure, returned by every later call
@@ -132,6 +134,9 @@ func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte
 
 	w.levels[0].addLeaf(seq, recOff, kind)
 	w.props.addEntry(seq, kind, timeNanos, len(value))
+	if kind == kindSet {
+		w.timeIx.add(seq, timeNanos)
+	}
 	return nil
 }
 
@@ -218,13 +223,15 @@ func (w *sstWriter) finishTree() error {
 	}
 	w.hdr.treeEnd = w.off
 	w.tree = true
-	return nil
+	// The _time index is the first section, right after the tree.
+	return w.appendSection(sstSectionTime, sstTimeSectionName, w.timeIx.encode())
 }
 
 // addSection appends an opaque section (e.g. the secondary-index entries of
 // the file's rows) that the reader returns by (kind, name). The first call
 // ends the B+Tree: add fails afterwards. name is 1–255 bytes; a (kind, name)
-// pair may appear once. data is written before addSection returns.
+// pair may appear once, and the writer adds the _time index section
+// (sstSectionTime) itself. data is written before addSection returns.
 func (w *sstWriter) addSection(kind uint16, name string, data []byte) error {
 	if w.err != nil {
 		return w.err
@@ -240,9 +247,17 @@ func (w *sstWriter) addSection(kind uint16, name string, data []byte) error {
 			return newError(CodeInvalidArgument, "sst %s: duplicate section %d/%q", w.tmpPath, kind, name)
 		}
 	}
+	if kind == sstSectionTime && name == sstTimeSectionName {
+		return newError(CodeInvalidArgument, "sst %s: section %d/%q is the writer's _time index", w.tmpPath, kind, name)
+	}
 	if err := w.finishTree(); err != nil {
 		return err
 	}
+	return w.appendSection(kind, name, data)
+}
+
+// appendSection writes a section payload and records it for the directory.
+func (w *sstWriter) appendSection(kind uint16, name string, data []byte) error {
 	s := sstSection{kind: kind, name: name, off: w.off, length: uint64(len(data)), crc: checksum(data)}
 	if err := w.write(data); err != nil {
 		return err
