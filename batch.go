@@ -358,6 +358,9 @@ func (b *Batch) Commit() ([]int64, error) {
 		t.liveRows.Add(tb.inserted - tb.deleted)
 		t.publishVisible(tb.op)
 		t.opsDone.Add(1)
+		if tb.updated+tb.deleted > 0 {
+			t.noteMutation() // a Tail's read-ahead must see them (tail.go)
+		}
 	}
 	return seqs, nil
 }

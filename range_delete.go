@@ -132,14 +132,9 @@ func (t *Table) writeRangeTombstone(d rangeTombstone) (int64, error) {
 	t.mem.addRangeDel(op, d)
 	t.mem.addDelta(-n) // see commitInsert
 	t.writeMu.Unlock()
-	if err := w.commit(end); err != nil {
-		return 0, t.fail(err)
+	if err := t.commitDeletes(w, end, op, n); err != nil {
+		return 0, err
 	}
-	t.stats.deletes.Add(n)
-	t.liveRows.Add(-n)
-	t.publishVisible(op)
-	t.opsDone.Add(1)
-	t.noteMutation()
 	if err := killPoint("range_delete.after_wal"); err != nil {
 		return n, t.fail(err)
 	}
@@ -297,15 +292,26 @@ func (q *Query) Delete() (int, error) {
 	n := int64(len(seqs))
 	t.mem.addDelta(-n) // see commitInsert
 	t.writeMu.Unlock()
+	if err := t.commitDeletes(w, end, op, n); err != nil {
+		return 0, err
+	}
+	return len(seqs), nil
+}
+
+// commitDeletes waits for the commit of a write that deleted n rows (op,
+// its WAL record ending at end in w; writeMu released), then counts it and
+// makes it visible: the second half of writeRangeTombstone and
+// Query.Delete, as in commitInsert.
+func (t *Table) commitDeletes(w *walWriter, end, op, n int64) error {
 	if err := w.commit(end); err != nil {
-		return 0, t.fail(err)
+		return t.fail(err)
 	}
 	t.stats.deletes.Add(n)
 	t.liveRows.Add(-n)
 	t.publishVisible(op)
 	t.opsDone.Add(1)
 	t.noteMutation()
-	return len(seqs), nil
+	return nil
 }
 
 // matchSeqs returns the seqs of the rows p returns (its window applied),
