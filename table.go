@@ -135,7 +135,11 @@ type Table struct {
 	// retentionWake (capacity 1) asks the retention loop to check
 	// TableOptions now (SetOptions, a flush); tableOpts holds them.
 	retentionWake chan struct{}
-	tableOpts     atomic.Pointer[TableOptions]
+	// retentionMu serialises enforceRetention: the background loop and a
+	// direct caller never enforce at the same time, so a caller that returns
+	// has seen any enforcement in progress finish.
+	retentionMu sync.Mutex
+	tableOpts   atomic.Pointer[TableOptions]
 	// maxBatch is the highest id of a Batch the table holds (guarded by
 	// writeMu; set at Open from the MANIFEST and the WALs). While Open
 	// replays, collectBatches makes applyWALRecord keep the batch records

@@ -191,6 +191,8 @@ func (t *Table) retentionLoop() {
 // dropping SSTs of expired rows), and while the SSTs exceed MaxBytes the
 // oldest rows get one too.
 func (t *Table) enforceRetention() error {
+	t.retentionMu.Lock()
+	defer t.retentionMu.Unlock()
 	o := t.Options()
 	if o.MaxAge > 0 {
 		if rule, ok := t.maxAgeRule(); ok {
