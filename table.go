@@ -139,7 +139,10 @@ type Table struct {
 	// direct caller never enforce at the same time, so a caller that returns
 	// has seen any enforcement in progress finish.
 	retentionMu sync.Mutex
-	tableOpts   atomic.Pointer[TableOptions]
+	// retentionLast is when retention last wrote a MaxAge tombstone
+	// (guarded by retentionMu).
+	retentionLast time.Time
+	tableOpts     atomic.Pointer[TableOptions]
 	// maxBatch is the highest id of a Batch the table holds (guarded by
 	// writeMu; set at Open from the MANIFEST and the WALs). While Open
 	// replays, collectBatches makes applyWALRecord keep the batch records

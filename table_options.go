@@ -195,10 +195,11 @@ func (t *Table) enforceRetention() error {
 	defer t.retentionMu.Unlock()
 	o := t.Options()
 	if o.MaxAge > 0 {
-		if rule, ok := t.maxAgeRule(); ok {
+		if rule, ok := t.maxAgeRule(); ok && t.maxAgeDue(rule) {
 			if _, err := t.writeRangeTombstone(rule); err != nil {
 				return err
 			}
+			t.retentionLast = t.now()
 		}
 	}
 	if o.MaxBytes > 0 {
@@ -212,6 +213,26 @@ func (t *Table) enforceRetention() error {
 		}
 	}
 	return nil
+}
+
+// maxAgeWriteEvery is how often, at most, retention writes a MaxAge
+// tombstone when no SST has expired whole. Each one is a WAL record kept in
+// the memtable's tombstone list (which every read state of the memtable
+// walks) until the memtable is flushed; in between, reads apply the rule
+// anyway and Count subtracts the rows expired since the last one.
+const maxAgeWriteEvery = time.Minute
+
+// maxAgeDue reports whether retention should write the MaxAge tombstone
+// rule now: some SST would be dropped whole, or maxAgeWriteEvery passed
+// since the last one. Caller holds retentionMu.
+func (t *Table) maxAgeDue(rule rangeTombstone) bool {
+	if t.retentionLast.IsZero() || t.now().Sub(t.retentionLast) >= maxAgeWriteEvery {
+		return true
+	}
+	v := t.vs.current()
+	defer v.unref()
+	rule.seqHi = t.seqHigh.Load() + 1
+	return len(hiddenFiles(v, rule)) > 0
 }
 
 // maxBytesCutoff returns the seq below which rows must go for the SSTs of v
