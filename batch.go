@@ -437,20 +437,9 @@ func (tb *tableBatch) build(op batchOp, rows []encodedRow) (batchPart, error) {
 	if d.seqLo >= d.seqHi {
 		return batchPart{}, nil
 	}
-	rs, err := t.pinLatest()
+	n, err := tb.countLiveIn(d)
 	if err != nil {
 		return batchPart{}, err
-	}
-	rs.setDeletes(false)
-	n, err := countHidden(rs, d)
-	rs.release()
-	if err != nil {
-		return batchPart{}, err
-	}
-	for seq := range tb.gone { // already counted by the batch's Delete
-		if d.hides(seq, 0) {
-			n--
-		}
 	}
 	for _, e := range tb.ranges { // rows an earlier DeleteRange counted
 		lo, hi := max(e.seqLo, d.seqLo), min(e.seqHi, d.seqHi)
@@ -469,16 +458,10 @@ func (tb *tableBatch) build(op batchOp, rows []encodedRow) (batchPart, error) {
 }
 
 // countLiveIn counts the rows of d that were live before the batch and that
-// its Deletes did not take (the ones an earlier DeleteRange of the batch
-// counted).
+// its Deletes did not take (what a DeleteRange of d hides now, or what an
+// earlier DeleteRange of the batch counted in d).
 func (tb *tableBatch) countLiveIn(d rangeTombstone) (int64, error) {
-	rs, err := tb.t.pinLatest()
-	if err != nil {
-		return 0, err
-	}
-	rs.setDeletes(false)
-	n, err := countHidden(rs, d)
-	rs.release()
+	n, err := tb.t.countHiddenLatest(d)
 	for seq := range tb.gone {
 		if d.hides(seq, 0) {
 			n--
@@ -634,7 +617,10 @@ func (db *Database) repairBatches() error {
 	db.batchSeq.Store(maxID)
 	ids := slices.Sorted(maps.Keys(records))
 	for _, id := range ids {
-		_, parts, _ := decodeBatchRecord(records[id]) // decoded once already by the replay
+		_, parts, ok := decodeBatchRecord(records[id])
+		if !ok { // the replay decoded it already: cannot happen
+			return corruptionError("", -1, "batch %d: malformed record", id)
+		}
 		var names []string
 		for _, p := range parts {
 			if !slices.Contains(names, p.table) {

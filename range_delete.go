@@ -108,14 +108,7 @@ func (t *Table) writeRangeTombstone(d rangeTombstone) (int64, error) {
 		t.writeMu.Unlock()
 		return 0, nil
 	}
-	rs, err := t.pinLatest()
-	if err != nil {
-		t.writeMu.Unlock()
-		return 0, err
-	}
-	rs.setDeletes(false) // count against the tombstones the row counter reflects
-	n, err := countHidden(rs, d)
-	rs.release()
+	n, err := t.countHiddenLatest(d)
 	if err != nil || n == 0 {
 		t.writeMu.Unlock()
 		return 0, withTable(err, t.name)
@@ -139,6 +132,19 @@ func (t *Table) writeRangeTombstone(d rangeTombstone) (int64, error) {
 		return n, t.fail(err)
 	}
 	return n, t.dropHiddenFiles(d, w)
+}
+
+// countHiddenLatest counts the live rows d would hide in the newest state
+// (every write, committed or not; the caller holds writeMu), against the
+// tombstones the row counter reflects (not the MaxAge rule).
+func (t *Table) countHiddenLatest(d rangeTombstone) (int64, error) {
+	rs, err := t.pinLatest()
+	if err != nil {
+		return 0, err
+	}
+	defer rs.release()
+	rs.setDeletes(false)
+	return countHidden(rs, d)
 }
 
 // countHidden counts the live rows of rs (which must see every write, see

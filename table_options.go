@@ -287,14 +287,8 @@ func (t *Table) countLive() (int64, error) {
 	if !ok {
 		return t.liveRows.Load(), nil
 	}
-	rs, err := t.pinLatest()
-	if err != nil {
-		return 0, err
-	}
-	defer rs.release()
 	n := t.liveRows.Load()
-	rs.setDeletes(false)
-	expired, err := countHidden(rs, rule)
+	expired, err := t.countHiddenLatest(rule)
 	if err != nil {
 		return 0, withTable(err, t.name)
 	}
