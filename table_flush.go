@@ -118,6 +118,13 @@ func (t *Table) Flush() error {
 func (t *Table) flushMemtable(imm *memtable) error {
 	t.flushMu.Lock()
 	defer t.flushMu.Unlock()
+	// A flush that failed while we waited for flushMu may have logged its
+	// SST already (a failure after the MANIFEST append): flushing imm again
+	// would name a second SST holding the same rows. The table is read-only
+	// from that failure on; Open sorts out what the MANIFEST says.
+	if err := t.readOnlyErr(); err != nil {
+		return err
+	}
 	t.stateMu.RLock()
 	still := len(t.imms) > 0 && t.imms[0] == imm
 	var nextLog uint64

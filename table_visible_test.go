@@ -507,3 +507,37 @@ func TestWriteRefusedOnceManifestFailed(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, n, "only the acknowledged row is visible")
 }
+
+// TestNoFlushAfterFailedFlush: a flush that failed after its MANIFEST
+// append leaves its memtable in place and the table read-only. A second
+// flush of that memtable (CreateIndex's, waiting for flushMu while the
+// background flush failed — CI caught CreateIndex then returning nil) must
+// refuse instead of logging a second SST that holds the same rows.
+func TestNoFlushAfterFailedFlush(t *testing.T) {
+	db, tbl := visOpen(t, newMemFS(), DurabilitySync)
+	defer db.Close()
+	_, err := tbl.Insert([]map[string]any{visRow(1), visRow(2)})
+	require.NoError(t, err)
+
+	setKillPointHook(func(name string) error {
+		if name == "flush.after_manifest" {
+			return errIdxInjected
+		}
+		return nil
+	})
+	err = tbl.Flush()
+	setKillPointHook(nil)
+	require.ErrorIs(t, err, ErrReadOnly)
+	imm := tbl.oldestImm()
+	require.NotNil(t, imm, "the failed flush leaves its memtable")
+	liveFiles := func() int {
+		v := tbl.vs.current()
+		defer v.unref()
+		return len(v.allFiles())
+	}
+	require.Equal(t, 1, liveFiles(), "the failed flush logged its SST")
+
+	require.ErrorIs(t, tbl.flushMemtable(imm), ErrReadOnly)
+	require.Equal(t, 1, liveFiles(), "a second SST of the same rows was logged")
+	require.ErrorIs(t, tbl.CreateIndex("n"), ErrReadOnly)
+}
