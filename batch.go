@@ -66,6 +66,7 @@ const (
 	batchUpdate
 	batchDelete
 	batchDeleteRange
+	batchUpsert
 )
 
 func (k batchOpKind) String() string {
@@ -76,6 +77,8 @@ func (k batchOpKind) String() string {
 		return "Update"
 	case batchDelete:
 		return "Delete"
+	case batchUpsert:
+		return "Upsert"
 	}
 	return "DeleteRange"
 }
@@ -84,7 +87,7 @@ func (k batchOpKind) String() string {
 type batchOp struct {
 	kind    batchOpKind
 	table   string
-	data    any            // Insert
+	data    any            // Insert, Upsert
 	seq     int64          // Update, Delete
 	changes map[string]any // Update
 	lo, hi  int64          // DeleteRange
@@ -104,6 +107,15 @@ func (b *Batch) Insert(table string, data any) *Batch {
 // in it; it cannot be a row the batch inserts.
 func (b *Batch) Update(table string, seq int64, changes map[string]any) *Batch {
 	return b.add(batchOp{kind: batchUpdate, table: table, seq: seq, changes: changes})
+}
+
+// Upsert adds the upsert of one row into table (as Table.Upsert: keyed on
+// the table's one unique index, the row holding the key gets a new version
+// with every field replaced, else the row is inserted). The key is looked
+// up as the batch's earlier operations leave the table: a row the batch
+// inserted earlier is replaced in place. Commit returns the row's seq.
+func (b *Batch) Upsert(table string, data any) *Batch {
+	return b.add(batchOp{kind: batchUpsert, table: table, data: data})
 }
 
 // Delete adds the deletion of the row with the given seq of table (as
@@ -166,8 +178,13 @@ type tableBatch struct {
 	version map[int64][]byte
 	ranges  []rangeTombstone // DeleteRange parts so far
 	nextSeq int64            // the seq the next inserted row gets
-	end     int64            // WAL offset past the batch record
-	op      int64
+	// uniq checks the keys of the table's unique indexes (nil when it has
+	// none); insertedAt locates each row the batch inserts: seq → (part,
+	// row) in parts, so that an Upsert of its key can replace it.
+	uniq       *uniqueCheck
+	insertedAt map[int64][2]int
+	end        int64 // WAL offset past the batch record
+	op         int64
 }
 
 // batchPart is one record of a table in a batch.
@@ -231,12 +248,15 @@ func (b *Batch) Commit() ([]int64, error) {
 			byName[op.table] = tb
 		}
 		switch op.kind {
-		case batchInsert:
+		case batchInsert, batchUpsert:
 			sc := getInsertScratch()
 			scratch = append(scratch, sc)
 			rows, err := tb.t.prepareRows(sc, op.data)
 			if err == nil && len(rows) == 0 {
 				err = newError(CodeInvalidArgument, "Insert of an empty slice")
+			}
+			if err == nil && op.kind == batchUpsert && len(rows) != 1 {
+				err = newError(CodeInvalidArgument, "Upsert takes one row, not %d", len(rows))
 			}
 			if err != nil {
 				return nil, batchError(i, op, err)
@@ -267,6 +287,11 @@ func (b *Batch) Commit() ([]int64, error) {
 		}
 		locked = 0
 	}
+	defer func() {
+		for _, tb := range tables {
+			tb.uniq.release()
+		}
+	}()
 	for _, tb := range tables {
 		if err := tb.t.beginWrite(); err != nil {
 			unlock()
@@ -274,6 +299,7 @@ func (b *Batch) Commit() ([]int64, error) {
 		}
 		locked++
 		tb.nextSeq = tb.t.lastSeq + 1
+		tb.uniq = tb.t.newUniqueCheckLocked(tb.t.Schema(), tb)
 	}
 	// Make every earlier write of these tables durable first (a no-op in
 	// DurabilitySync): a batch may update a row inserted just before, and
@@ -289,17 +315,35 @@ func (b *Batch) Commit() ([]int64, error) {
 	var seqs []int64
 	for i, op := range b.ops {
 		tb := byName[op.table]
-		part, err := tb.build(op, prepared[i])
+		part, seq, err := tb.build(op, prepared[i])
 		if err != nil {
 			unlock()
 			return nil, batchError(i, op, err)
 		}
-		if op.kind == batchInsert {
+		switch {
+		case op.kind == batchInsert:
 			for k := range part.rows {
 				seqs = append(seqs, part.seq+int64(k))
 			}
+		case op.kind == batchUpsert:
+			seqs = append(seqs, seq)
+		}
+		if part.typ == walRecordBatch {
+			for k := range part.rows {
+				if tb.insertedAt == nil {
+					tb.insertedAt = map[int64][2]int{}
+				}
+				tb.insertedAt[part.seq+int64(k)] = [2]int{len(tb.parts), k}
+			}
 		}
 		tb.parts = append(tb.parts, part)
+	}
+	for _, tb := range tables {
+		for k := range tb.parts { // an Upsert may have replaced an inserted row
+			if p := &tb.parts[k]; p.typ == walRecordBatch {
+				p.payload = encodeBatchRows(p.rows)
+			}
+		}
 	}
 	id := db.batchSeq.Add(1)
 	payload := encodeBatchRecord(id, tables)
@@ -388,65 +432,68 @@ func (tb *tableBatch) current(seq int64) ([]byte, error) {
 }
 
 // build turns op into the record of tb's table, against the newest state
-// and the batch's earlier operations. rows are op's prepared rows (Insert).
-// A DeleteRange that hides nothing yields a part of type 0 (not logged).
-func (tb *tableBatch) build(op batchOp, rows []encodedRow) (batchPart, error) {
+// and the batch's earlier operations. rows are op's prepared rows (Insert,
+// Upsert). A DeleteRange that hides nothing, and an Upsert that replaced a
+// row the batch inserts, yield a part of type 0 (not logged). seq is the
+// row an Upsert wrote.
+func (tb *tableBatch) build(op batchOp, rows []encodedRow) (part batchPart, seq int64, err error) {
 	t := tb.t
 	switch op.kind {
 	case batchInsert:
 		first := tb.nextSeq
 		for i := range rows {
 			patchRowSeq(rows[i].buf, first+int64(i))
+			if err := tb.uniq.admit(rows[i].buf, first+int64(i), true); err != nil {
+				return batchPart{}, 0, err
+			}
 		}
 		tb.nextSeq += int64(len(rows))
 		tb.inserted += int64(len(rows))
-		return batchPart{typ: walRecordBatch, seq: first, payload: encodeBatchRows(rows), rows: rows}, nil
+		return batchPart{typ: walRecordBatch, seq: first, rows: rows}, 0, nil // payload: Commit
+	case batchUpsert:
+		return tb.buildUpsert(rows[0])
 	case batchUpdate:
 		buf, err := tb.current(op.seq)
 		if err != nil {
-			return batchPart{}, err
+			return batchPart{}, 0, err
 		}
 		s := t.Schema()
 		old, err := decodeResultRow(s, buf, nil)
 		if err != nil {
-			return batchPart{}, err
+			return batchPart{}, 0, err
 		}
 		vals, err := s.applyChanges(old.vals, op.changes)
 		if err != nil {
-			return batchPart{}, err
+			return batchPart{}, 0, err
 		}
 		row, err := encodeRow(nil, op.seq, old.timeNanos, s.types(), vals)
 		if err != nil {
-			return batchPart{}, err
+			return batchPart{}, 0, err
 		}
-		if len(row) > t.opts.MaxRowSize {
-			return batchPart{}, newError(CodeSchemaViolation, "row of %d bytes exceeds MaxRowSize %d", len(row), t.opts.MaxRowSize)
-		}
-		tb.version[op.seq] = row
-		tb.updated++
-		return batchPart{typ: walRecordUpdate, seq: op.seq, payload: row, row: row, time: old.timeNanos}, nil
+		part, err := tb.updatePart(op.seq, old.timeNanos, row)
+		return part, 0, err
 	case batchDelete:
 		if _, err := tb.current(op.seq); err != nil {
-			return batchPart{}, err
+			return batchPart{}, 0, err
 		}
 		tb.gone[op.seq] = true
 		tb.deleted++
-		return batchPart{typ: walRecordDelete, seq: op.seq}, nil
+		return batchPart{typ: walRecordDelete, seq: op.seq}, 0, nil
 	}
 	d := rangeTombstone{seqLo: max(op.lo, 1), seqHi: min(op.hi, t.lastSeq+1), timeBefore: anyTime}
 	if d.seqLo >= d.seqHi {
-		return batchPart{}, nil
+		return batchPart{}, 0, nil
 	}
 	n, err := tb.countLiveIn(d)
 	if err != nil {
-		return batchPart{}, err
+		return batchPart{}, 0, err
 	}
 	for _, e := range tb.ranges { // rows an earlier DeleteRange counted
 		lo, hi := max(e.seqLo, d.seqLo), min(e.seqHi, d.seqHi)
 		if lo < hi {
 			k, err := tb.countLiveIn(rangeTombstone{seqLo: lo, seqHi: hi, timeBefore: anyTime})
 			if err != nil {
-				return batchPart{}, err
+				return batchPart{}, 0, err
 			}
 			n -= k
 		}
@@ -454,7 +501,60 @@ func (tb *tableBatch) build(op batchOp, rows []encodedRow) (batchPart, error) {
 	tb.ranges = append(tb.ranges, d)
 	tb.deleted += n
 	payload := binary.AppendUvarint(appendRangeTombstone(nil, d), uint64(n))
-	return batchPart{typ: walRecordRangeDelete, seq: d.seqLo, payload: payload, tomb: d, hidden: n}, nil
+	return batchPart{typ: walRecordRangeDelete, seq: d.seqLo, payload: payload, tomb: d, hidden: n}, 0, nil
+}
+
+// updatePart checks row (the new version of seq, whose _time is
+// timeNanos) and returns its walRecordUpdate part.
+func (tb *tableBatch) updatePart(seq, timeNanos int64, row []byte) (batchPart, error) {
+	if len(row) > tb.t.opts.MaxRowSize {
+		return batchPart{}, newError(CodeSchemaViolation, "row of %d bytes exceeds MaxRowSize %d", len(row), tb.t.opts.MaxRowSize)
+	}
+	if err := tb.uniq.admit(row, seq, false); err != nil {
+		return batchPart{}, err
+	}
+	tb.version[seq] = row
+	tb.updated++
+	return batchPart{typ: walRecordUpdate, seq: seq, payload: row, row: row, time: timeNanos}, nil
+}
+
+// buildUpsert is build of an Upsert of r: the row holding r's key, as the
+// batch so far leaves the table, gets r as its new version (keeping its
+// _time); a row the batch inserted is replaced in its insert part; with
+// no such row r is inserted.
+func (tb *tableBatch) buildUpsert(r encodedRow) (batchPart, int64, error) {
+	row := r.buf
+	target, found, err := tb.uniq.upsertTarget(tb.t.Schema(), row)
+	if err != nil {
+		return batchPart{}, 0, err
+	}
+	if !found {
+		part, _, err := tb.build(batchOp{kind: batchInsert}, []encodedRow{r})
+		return part, part.seq, err
+	}
+	if at, mine := tb.insertedAt[target]; mine {
+		old := &tb.parts[at[0]].rows[at[1]]
+		patchRowSeq(row, target)
+		patchRowTime(row, old.timeNanos)
+		if err := tb.uniq.admit(row, target, true); err != nil {
+			return batchPart{}, 0, err
+		}
+		old.buf = row
+		return batchPart{}, target, nil
+	}
+	cur, err := tb.current(target)
+	if err != nil {
+		return batchPart{}, 0, err
+	}
+	v, err := parseRow(cur)
+	if err != nil {
+		return batchPart{}, 0, err
+	}
+	tn := v.timeNanos()
+	patchRowSeq(row, target)
+	patchRowTime(row, tn)
+	part, err := tb.updatePart(target, tn, row)
+	return part, target, err
 }
 
 // countLiveIn counts the rows of d that were live before the batch and that

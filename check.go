@@ -171,6 +171,15 @@ func (t *Table) check() error {
 			report(err)
 		}
 	}
+	// Unique indexes: no key held by two live rows of the pinned state.
+	if len(errs) == 0 {
+		if s := t.Schema(); len(s.unique) > 0 {
+			rs.setDeletes(true) // expired rows hold no key
+			if err := t.checkUnique(rs, s); err != nil {
+				report(err)
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -42,6 +42,7 @@ const (
 	CodeSchemaViolation = 4001 // a row does not fit the schema
 	CodeInvalidName     = 4002 // a table, field or index name is not allowed
 	CodeInvalidSchema   = 4003 // a schema definition is not valid
+	CodeDuplicateKey    = 4004 // a row's key in a unique index is held by another live row
 	CodeStorage         = 5000 // an I/O error of the file system
 	CodeCorrupted       = 5001 // stored data failed a checksum, magic or bounds check
 	CodeInvalidQuery    = 6001 // a query names an unknown field or a mismatched value
@@ -61,6 +62,7 @@ var (
 	ErrSchemaViolation = &Error{Code: CodeSchemaViolation, Msg: "schema violation", Offset: -1}
 	ErrInvalidName     = &Error{Code: CodeInvalidName, Msg: "invalid name", Offset: -1}
 	ErrInvalidSchema   = &Error{Code: CodeInvalidSchema, Msg: "invalid schema", Offset: -1}
+	ErrDuplicateKey    = &Error{Code: CodeDuplicateKey, Msg: "duplicate key", Offset: -1}
 	ErrIO              = &Error{Code: CodeStorage, Msg: "i/o error", Offset: -1}
 	ErrCorrupted       = &Error{Code: CodeCorrupted, Msg: "corrupted", Offset: -1}
 	ErrInvalidQuery    = &Error{Code: CodeInvalidQuery, Msg: "invalid query", Offset: -1}
@@ -79,6 +81,7 @@ var codeNames = map[int]string{
 	CodeSchemaViolation: "schema violation",
 	CodeInvalidName:     "invalid name",
 	CodeInvalidSchema:   "invalid schema",
+	CodeDuplicateKey:    "duplicate key",
 	CodeStorage:         "i/o error",
 	CodeCorrupted:       "corrupted",
 	CodeInvalidQuery:    "invalid query",

@@ -275,6 +275,11 @@ type tableIndexState struct {
 	// resumeErr is the error of the last background build, if any.
 	resumeErr atomic.Pointer[error]
 
+	// uniquePending lists the indexes CreateUniqueIndex is verifying:
+	// writes check them as if the schema said unique (unique.go).
+	// Table.writeMu guards it.
+	uniquePending map[string]bool
+
 	// visited counts the index entries that closed index iterators
 	// visited (statistics and planner tests).
 	visited atomic.Int64

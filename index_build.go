@@ -129,7 +129,12 @@ func (t *Table) DropIndex(fields ...string) error {
 		return err
 	}
 	defer end()
+	return t.dropIndexLocked(d)
+}
 
+// dropIndexLocked is DropIndex once the index is resolved. Caller holds
+// idx.ddlMu (beginDDL).
+func (t *Table) dropIndexLocked(d indexDef) error {
 	s := t.Schema()
 	if !d.in(s) {
 		return nil

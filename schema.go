@@ -54,6 +54,10 @@ type Schema struct {
 	// order), in declaration order; never modified after construction.
 	// Single-field indexes are Field.Indexed (schema_index.go).
 	composite [][]string
+	// unique names the indexes (a field name, or a composite index name)
+	// that are unique: no two live rows hold the same non-NULL key
+	// (unique.go). Sorted; never modified after construction.
+	unique []string
 }
 
 // NewSchema validates the fields and returns the schema of a table called
@@ -304,7 +308,8 @@ func (s *Schema) withIndexed(field string, on bool) (*Schema, error) {
 	}
 	fields := slices.Clone(s.fields)
 	fields[i].Indexed = on
-	return newSchemaFull(s.name, fields, s.dropped, s.composite)
+	s2, err := newSchemaFull(s.name, fields, s.dropped, s.composite)
+	return carryUnique(s, s2), err
 }
 
 // maxPointerDepth bounds how many pointer levels StructToFields and the value

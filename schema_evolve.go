@@ -2,6 +2,7 @@ package srdb
 
 import (
 	"slices"
+	"strings"
 )
 
 // Schema evolution: EnsureTable, AddField, DropField.
@@ -40,7 +41,10 @@ import (
 //   - a field of s the table lacks must be Nullable and is added (AddField;
 //     old rows read it as NULL);
 //   - an index s declares and the table lacks is created (CreateIndex); an
-//     index of the table that s does not declare is kept.
+//     index of the table that s does not declare is kept. An index s
+//     declares unique (WithUniqueIndex) is made unique (CreateUniqueIndex,
+//     which fails with ErrDuplicateKey when stored rows share a key); a
+//     unique index s does not declare unique stays unique.
 //
 // Any other difference is ErrSchemaViolation naming the first differing
 // field (the table's fields in order, then s's), and nothing is changed. A
@@ -105,6 +109,14 @@ func (t *Table) ensureSchema(s *Schema) error {
 			continue
 		}
 		if err := t.CreateIndex(c...); err != nil {
+			return err
+		}
+	}
+	for _, name := range s.unique { // WithUniqueIndex
+		if t.Schema().isUnique(name) {
+			continue
+		}
+		if err := t.CreateUniqueIndex(strings.Split(name, compositeIndexSep)...); err != nil {
 			return err
 		}
 	}
@@ -240,6 +252,7 @@ func (t *Table) addFields(add []Field, existingOK bool) error {
 	if err != nil {
 		return withTable(err, t.name)
 	}
+	s2 = carryUnique(s, s2)
 	if err := t.writeSchemaLocked(s2, "schema.add_field"); err != nil {
 		return withTable(err, t.name)
 	}
@@ -283,6 +296,7 @@ func (t *Table) DropField(name string) error {
 	if err != nil {
 		return withTable(err, t.name)
 	}
+	s2 = carryUnique(s, s2) // a unique index on the field goes with it
 	if err := t.writeSchemaLocked(s2, "schema.drop_field"); err != nil {
 		return withTable(err, t.name)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -18,6 +19,7 @@ const (
 	schemaFileFormat  = 1             // value of "format" when no field is dropped
 	schemaFileFormat2 = 2             // value of "format" when a field carries "dropped" (DropField)
 	schemaFileFormat3 = 3             // value of "format" when the schema has composite "indexes"
+	schemaFileFormat4 = 4             // value of "format" when the schema has "unique" indexes
 	schemaFileMaxSize = 16 << 20      // larger files are rejected unread
 	schemaCRCHexLen   = 8             // "crc32c" is 8 lower-case hex digits
 )
@@ -34,7 +36,8 @@ type schemaFileJSON struct {
 type schemaJSON struct {
 	Name    string      `json:"name"`
 	Fields  []fieldJSON `json:"fields"`
-	Indexes [][]string  `json:"indexes,omitempty"` // format 3 only
+	Indexes [][]string  `json:"indexes,omitempty"` // format 3 and 4
+	Unique  []string    `json:"unique,omitempty"`  // format 4 only
 }
 
 // fieldJSON is one element of "fields"; Type is a FieldType name.
@@ -54,7 +57,9 @@ type fieldJSON struct {
 //	  "format": 1,                      schemaFileFormat, or 2 (schemaFileFormat2)
 //	                                    when a field is "dropped", or 3
 //	                                    (schemaFileFormat3) when "indexes" is
-//	                                    present (fields may then be "dropped")
+//	                                    present (fields may then be "dropped"),
+//	                                    or 4 (schemaFileFormat4) when "unique"
+//	                                    is (the others may then be present)
 //	  "crc32c": "1c2d3e4f",             CRC32-C of the bytes of the "schema"
 //	                                    value exactly as stored: from its '{'
 //	                                    to its matching '}', indentation included
@@ -74,9 +79,12 @@ type fieldJSON struct {
 //	                                    store NULL, the name is never reused
 //	      }
 //	    ],
-//	    "indexes": [                    format 3 only, and only when not empty:
+//	    "indexes": [                    format 3 or 4, and only when not empty:
 //	      ["channel_id", "msg_seq"]     the composite indexes, each 2 to 4
-//	    ]                               visible indexable fields in key order
+//	    ],                              visible indexable fields in key order
+//	    "unique": [                     format 4 only, and only when not empty:
+//	      "channel_id,msg_seq"          the unique indexes by name (a field
+//	    ]                               name or a composite index name), sorted
 //	  }
 //	}
 //
@@ -84,7 +92,8 @@ type fieldJSON struct {
 // byte for byte, so the checksummed bytes are the stored bytes. A schema
 // with no dropped field and no composite index is written as format 1, byte
 // for byte what earlier versions wrote, so they can still open it; one with
-// a dropped field and no composite index as format 2, as before.
+// a dropped field and no composite index as format 2, and one without a
+// unique index as format 3 or lower, as before.
 func encodeSchemaFile(s *Schema) ([]byte, error) {
 	if s == nil {
 		return nil, newError(CodeInvalidSchema, "nil schema")
@@ -107,6 +116,10 @@ func encodeSchemaFile(s *Schema) ([]byte, error) {
 	if len(s.composite) > 0 {
 		body.Indexes = s.CompositeIndexes()
 		format = schemaFileFormat3
+	}
+	if len(s.unique) > 0 {
+		body.Unique = s.UniqueIndexes()
+		format = schemaFileFormat4
 	}
 	raw, err := json.MarshalIndent(body, "  ", "  ")
 	if err != nil {
@@ -136,8 +149,8 @@ func decodeSchemaFile(data []byte, file string) (*Schema, error) {
 	if err != nil {
 		return nil, schemaJSONError(file, data, err)
 	}
-	if top.Format != schemaFileFormat && top.Format != schemaFileFormat2 && top.Format != schemaFileFormat3 {
-		return nil, corruptionError(file, -1, "unsupported schema format version %d (want %d, %d or %d)", top.Format, schemaFileFormat, schemaFileFormat2, schemaFileFormat3)
+	if top.Format < schemaFileFormat || top.Format > schemaFileFormat4 {
+		return nil, corruptionError(file, -1, "unsupported schema format version %d (want %d to %d)", top.Format, schemaFileFormat, schemaFileFormat4)
 	}
 	want, err := parseSchemaCRC(top.CRC32C)
 	if err != nil {
@@ -165,13 +178,23 @@ func decodeSchemaFile(data []byte, file string) (*Schema, error) {
 		dropped[i] = fj.Dropped
 		anyDropped = anyDropped || fj.Dropped
 	}
-	if (len(body.Indexes) > 0) != (top.Format == schemaFileFormat3) {
+	if (len(body.Unique) > 0) != (top.Format == schemaFileFormat4) {
+		return nil, corruptionError(file, -1, "schema format version %d with %d unique indexes (format 4 if and only if there is one)", top.Format, len(body.Unique))
+	}
+	if top.Format != schemaFileFormat4 && (len(body.Indexes) > 0) != (top.Format == schemaFileFormat3) {
 		return nil, corruptionError(file, -1, "schema format version %d with %d composite indexes (format 3 if and only if there is one)", top.Format, len(body.Indexes))
 	}
-	if top.Format != schemaFileFormat3 && anyDropped != (top.Format == schemaFileFormat2) {
+	if top.Format < schemaFileFormat3 && anyDropped != (top.Format == schemaFileFormat2) {
 		return nil, corruptionError(file, -1, "schema format version %d with dropped fields: %v (format 2 if and only if a field is dropped)", top.Format, anyDropped)
 	}
 	s, err := newSchemaFull(body.Name, fields, dropped, body.Indexes)
+	if err == nil {
+		if !slices.IsSorted(body.Unique) {
+			err = fmt.Errorf("\"unique\" is not sorted: %q", body.Unique)
+		} else {
+			err = s.setUnique(body.Unique)
+		}
+	}
 	if err != nil {
 		return nil, corruptionError(file, -1, "stored schema is invalid: %s", strings.TrimPrefix(err.Error(), "srdb: "))
 	}

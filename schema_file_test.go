@@ -93,7 +93,13 @@ func TestSchemaFileCorrupt(t *testing.T) {
 		{"truncated", good[:len(good)/2], "truncated"},
 		{"trailing garbage", append(append([]byte{}, good...), "{}"...), "after the JSON object"},
 		{"too big", append(bytes.Repeat([]byte(" "), schemaFileMaxSize), good...), "larger than"},
-		{"format 4", bytes.Replace(good, []byte(`"format": 1`), []byte(`"format": 4`), 1), "unsupported schema format version 4"},
+		{"format 5", bytes.Replace(good, []byte(`"format": 1`), []byte(`"format": 5`), 1), "unsupported schema format version 5"},
+		{"format 4 without a unique index", bytes.Replace(good, []byte(`"format": 1`), []byte(`"format": 4`), 1), "format 4 if and only if"},
+		{"unique index in format 3", rewriteSchemaFile(3, `{"name":"t","fields":[{"name":"a","type":"int"},{"name":"b","type":"int"}],"indexes":[["a","b"]],"unique":["a,b"]}`), "format 4 if and only if"},
+		{"unique index that is no index", rewriteSchemaFile(4, `{"name":"t","fields":[{"name":"a","type":"int"},{"name":"b","type":"int"}],"unique":["a"]}`), "no such index"},
+		{"unique index of a dropped field", rewriteSchemaFile(4, `{"name":"t","fields":[{"name":"a","type":"int","indexed":true},{"name":"b","type":"int","nullable":true,"dropped":true}],"unique":["b"]}`), "no such index"},
+		{"unique indexes not sorted", rewriteSchemaFile(4, `{"name":"t","fields":[{"name":"a","type":"int","indexed":true},{"name":"b","type":"int","indexed":true}],"unique":["b","a"]}`), "not sorted"},
+		{"unique index twice", rewriteSchemaFile(4, `{"name":"t","fields":[{"name":"a","type":"int","indexed":true}],"unique":["a","a"]}`), "declared twice"},
 		{"format 3 without a composite index", bytes.Replace(good, []byte(`"format": 1`), []byte(`"format": 3`), 1), "format 3 if and only if"},
 		{"composite index in format 1", rewriteSchemaFile(1, `{"name":"t","fields":[{"name":"a","type":"int"},{"name":"b","type":"int"}],"indexes":[["a","b"]]}`), "format 3 if and only if"},
 		{"composite index of an unknown field", rewriteSchemaFile(3, `{"name":"t","fields":[{"name":"a","type":"int"}],"indexes":[["a","b"]]}`), "no such field"},
@@ -310,4 +316,40 @@ func FuzzNewSchema(f *testing.F) {
 			t.Fatalf("round trip: %v vs %v", got.Fields(), fields)
 		}
 	})
+}
+
+// TestSchemaFileUniqueRoundTrip: a schema with unique indexes is written as
+// format 4 with a sorted "unique" list and reads back equal; without them
+// the file stays format 3 or lower, byte for byte as before.
+func TestSchemaFileUniqueRoundTrip(t *testing.T) {
+	fields := []Field{{Name: "ch", Type: String}, {Name: "id", Type: Int64}, {Name: "email", Type: String}}
+	s, err := NewSchema("t", fields, WithUniqueIndex("email"), WithUniqueIndex("ch", "id"))
+	require.NoError(t, err)
+	require.Equal(t, []string{"ch,id", "email"}, s.UniqueIndexes())
+	data, err := encodeSchemaFile(s)
+	require.NoError(t, err)
+	require.Contains(t, string(data), `"format": 4`)
+	require.Contains(t, string(data), "\"unique\": [\n      \"ch,id\",\n      \"email\"\n    ]")
+	got, err := decodeSchemaFile(data, testSchemaFile)
+	require.NoError(t, err)
+	require.Equal(t, s.UniqueIndexes(), got.UniqueIndexes())
+	require.Equal(t, s.CompositeIndexes(), got.CompositeIndexes())
+	again, err := encodeSchemaFile(got)
+	require.NoError(t, err)
+	require.Equal(t, data, again)
+
+	plain, err := NewSchema("t", fields, WithIndex("ch", "id"))
+	require.NoError(t, err)
+	data, err = encodeSchemaFile(plain)
+	require.NoError(t, err)
+	require.Contains(t, string(data), `"format": 3`)
+	require.NotContains(t, string(data), "unique")
+
+	// Schema changes keep uniqueness where the index survives.
+	s2, err := s.withIndexed("email", false)
+	require.NoError(t, err)
+	require.Equal(t, []string{"ch,id"}, s2.UniqueIndexes())
+	s3, err := s.withComposite([]string{"ch", "id"}, false)
+	require.NoError(t, err)
+	require.Equal(t, []string{"email"}, s3.UniqueIndexes())
 }

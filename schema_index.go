@@ -24,7 +24,8 @@ const compositeIndexSep = ","
 // SchemaOption declares something about a table beyond its fields; pass
 // options to NewSchema. Make one with WithIndex.
 type SchemaOption struct {
-	index []string // WithIndex
+	index  []string // WithIndex, WithUniqueIndex
+	unique bool     // WithUniqueIndex
 }
 
 // WithIndex declares an index over the named fields, in order: a composite
@@ -38,10 +39,24 @@ func WithIndex(fields ...string) SchemaOption {
 	return SchemaOption{index: slices.Clone(fields)}
 }
 
+// WithUniqueIndex declares a unique index over the named fields (one, or 2
+// to 4 for a composite index, checked as WithIndex checks them): no two
+// live rows may hold the same key, and Insert, Update and Batch refuse a
+// duplicate with ErrDuplicateKey (see Table.CreateUniqueIndex).
+//
+//	s, err := srdb.NewSchema("messages", fields, srdb.WithUniqueIndex("channel_id", "msg_id"))
+func WithUniqueIndex(fields ...string) SchemaOption {
+	return SchemaOption{index: slices.Clone(fields), unique: true}
+}
+
 // newSchemaFromOptions is NewSchema: the fields with the options applied.
 func newSchemaFromOptions(name string, fields []Field, opts []SchemaOption) (*Schema, error) {
 	var composite [][]string
+	var unique []string
 	for _, o := range opts {
+		if o.unique && len(o.index) > 0 {
+			unique = append(unique, compositeIndexName(o.index))
+		}
 		switch len(o.index) {
 		case 0:
 			return nil, newError(CodeInvalidSchema, "table %q: WithIndex with no field", name)
@@ -58,7 +73,14 @@ func newSchemaFromOptions(name string, fields []Field, opts []SchemaOption) (*Sc
 			composite = append(composite, o.index)
 		}
 	}
-	return newSchemaFull(name, fields, nil, composite)
+	s, err := newSchemaFull(name, fields, nil, composite)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.setUnique(unique); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // compositeIndexName returns the name of the index over fields.
@@ -121,7 +143,8 @@ func (s *Schema) withComposite(fields []string, on bool) (*Schema, error) {
 	case !on && has:
 		comp = slices.DeleteFunc(comp, func(c []string) bool { return slices.Equal(c, fields) })
 	}
-	return newSchemaFull(s.name, s.fields, s.dropped, comp)
+	s2, err := newSchemaFull(s.name, s.fields, s.dropped, comp)
+	return carryUnique(s, s2), err
 }
 
 // compositeWithout returns the composite indexes of s that do not use

@@ -85,6 +85,23 @@ func (t *Table) commitInsert(rows []encodedRow) (int64, error) {
 	for i := range rows {
 		patchRowSeq(rows[i].buf, first+int64(i))
 	}
+	if u := t.newUniqueCheckLocked(t.Schema(), nil); u != nil {
+		for i := range rows {
+			if err := u.admit(rows[i].buf, first+int64(i), true); err != nil {
+				u.release()
+				t.writeMu.Unlock()
+				return 0, withTable(err, t.name)
+			}
+		}
+		u.release()
+	}
+	return t.commitInsertLocked(rows)
+}
+
+// commitInsertLocked is commitInsert once the rows are checked and carry
+// their seqs (lastSeq+1 on); the caller holds writeMu, which this releases.
+func (t *Table) commitInsertLocked(rows []encodedRow) (int64, error) {
+	first := t.lastSeq + 1
 	w := t.wal
 	end, err := w.appendBatch(first, rows) // wal_writer_batch.go
 	if err != nil {
@@ -177,7 +194,90 @@ func (t *Table) Update(seq int64, changes map[string]any) error {
 		t.writeMu.Unlock()
 		return tableError(CodeSchemaViolation, t.name, "row of %d bytes exceeds MaxRowSize %d", len(buf), t.opts.MaxRowSize)
 	}
+	if u := t.newUniqueCheckLocked(s, nil); u != nil {
+		err := u.admit(buf, seq, false)
+		u.release()
+		if err != nil {
+			t.writeMu.Unlock()
+			return withTable(err, t.name)
+		}
+	}
 	return t.commitSingleLocked(walRecordUpdate, seq, kindSet, old.timeNanos, buf, 0)
+}
+
+// Upsert writes one row (a map or a struct, as Insert takes) keyed on the
+// table's unique index (CreateUniqueIndex): when a live row holds the same
+// key, that row gets a new version — every field replaced by the new row's,
+// under the same seq — and Upsert returns its seq; otherwise the row is
+// inserted and Upsert returns the new seq. A key with a NULL component
+// matches no row (the row is inserted). The look-up and the write are one
+// atomic step against concurrent writers of the table: 8 goroutines
+// upserting the same keys leave exactly one row per key.
+//
+// The replaced row keeps its _time (every version of a seq shares one
+// _time here: see unique.go); a new row's _time is set as Insert sets it.
+// A table with no unique index, or several, refuses Upsert
+// (ErrInvalidQuery); a slice is refused (ErrInvalidArgument: a Batch
+// upserts several rows atomically); a row violating another rule is
+// refused as Insert refuses it.
+func (t *Table) Upsert(data any) (int64, error) {
+	if err := t.checkOpen(); err != nil {
+		return 0, err
+	}
+	t.inserters.Add(1)
+	defer t.inserters.Add(-1)
+	sc := getInsertScratch()
+	defer sc.release()
+	rows, err := t.prepareRows(sc, data)
+	if err != nil {
+		return 0, withTable(err, t.name)
+	}
+	if len(rows) != 1 {
+		return 0, tableError(CodeInvalidArgument, t.name, "Upsert takes one row, not %d (a Batch upserts several atomically)", len(rows))
+	}
+	if err := t.beginWrite(); err != nil {
+		return 0, err
+	}
+	s := t.Schema()
+	u := t.newUniqueCheckLocked(s, nil)
+	defer u.release()
+	row := rows[0].buf
+	target, found, err := u.upsertTarget(s, row)
+	if err != nil {
+		t.writeMu.Unlock()
+		return 0, withTable(err, t.name)
+	}
+	if !found {
+		patchRowSeq(row, t.lastSeq+1)
+		if err := u.admit(row, t.lastSeq+1, true); err != nil {
+			t.writeMu.Unlock()
+			return 0, withTable(err, t.name)
+		}
+		u.release()
+		return t.commitInsertLocked(rows)
+	}
+	rs, err := u.state()
+	if err != nil {
+		t.writeMu.Unlock()
+		return 0, withTable(err, t.name)
+	}
+	v, live, err := rowAt(rs, target)
+	if err == nil && !live {
+		err = rowNotFound(target, "the row holding the key vanished")
+	}
+	if err != nil {
+		t.writeMu.Unlock()
+		return 0, withTable(err, t.name)
+	}
+	tn := v.timeNanos()
+	patchRowSeq(row, target)
+	patchRowTime(row, tn)
+	if err := u.admit(row, target, false); err != nil {
+		t.writeMu.Unlock()
+		return 0, withTable(err, t.name)
+	}
+	u.release()
+	return target, t.commitSingleLocked(walRecordUpdate, target, kindSet, tn, row, 0)
 }
 
 // Delete removes the row with the given seq (a tombstone hides every older
