@@ -75,6 +75,7 @@ const (
 	// which also inserts a row into crashLoopBatchTable (Database.NewBatch):
 	// after every kill the count equals the rows.
 	crashLoopLedgerTable    = "ledger"
+	crashLoopLedgerKey      = "batches" // the unique key of the ledger's row
 	crashLoopBatchTable     = "batches"
 	crashLoopIndexedLater   = "grp"
 	crashLoopEvolvePrefix   = "x" // fields AddField adds and DropField drops: x<gen>_<n>
@@ -353,7 +354,7 @@ func TestCrashLoopChildProcess(t *testing.T) {
 			n := c.(int64) + 1
 			if _, err := db.NewBatch().
 				Insert(crashLoopBatchTable, map[string]any{"n": n}).
-				Update(crashLoopLedgerTable, ledgerSeq, map[string]any{"count": n}).
+				Upsert(crashLoopLedgerTable, map[string]any{"name": crashLoopLedgerKey, "count": n}).
 				Commit(); err != nil {
 				die("batch: %v", err)
 			}
@@ -531,7 +532,9 @@ func TestCrashLoopChildProcess(t *testing.T) {
 // crashLoopLedger opens (creating them when missing) the two tables of the
 // crash loop's batches and returns the ledger with the seq of its row.
 func crashLoopLedger(db *Database, die func(string, ...any)) (*Table, int64) {
-	ls, _ := NewSchema(crashLoopLedgerTable, []Field{{Name: "count", Type: Int64}})
+	// The ledger's row is found by its unique key and rewritten by
+	// Batch.Upsert: replayed upserts must leave one row.
+	ls, _ := NewSchema(crashLoopLedgerTable, []Field{{Name: "name", Type: String}, {Name: "count", Type: Int64}}, WithUniqueIndex("name"))
 	bs, _ := NewSchema(crashLoopBatchTable, []Field{{Name: "n", Type: Int64}})
 	ledger, err := db.EnsureTable(crashLoopLedgerTable, ls)
 	if err != nil {
@@ -547,7 +550,7 @@ func crashLoopLedger(db *Database, die func(string, ...any)) (*Table, int64) {
 	if !IsNotFound(err) {
 		die("ledger: %v", err)
 	}
-	seq, err := ledger.Insert(map[string]any{"count": int64(0)})
+	seq, err := ledger.Insert(map[string]any{"name": crashLoopLedgerKey, "count": int64(0)})
 	if err != nil {
 		die("ledger: %v", err)
 	}
@@ -566,6 +569,9 @@ func crashLoopCheckLedger(t *testing.T, db *Database, st *crashLoopStats, where 
 	}
 	n, err := batches.Query().Count()
 	require.NoError(t, err, where)
+	rows, err := ledger.Query().Count()
+	require.NoError(t, err, where)
+	require.LessOrEqual(t, rows, 1, "%s: the ledger's unique key is held by %d rows", where, rows)
 	var count int64
 	if r, err := ledger.Query().First(); err == nil {
 		c, _ := r.Get("count")

@@ -241,6 +241,8 @@ func FuzzDecodeSchemaFile(f *testing.F) {
 	f.Add(rewriteSchemaFile(1, `{"name":"t","fields":[{"name":"a","type":"int"},{"name":"b","type":"int","nullable":true,"dropped":true}]}`))
 	// Format 3: composite indexes.
 	f.Add(rewriteSchemaFile(3, `{"name":"t","fields":[{"name":"a","type":"int"},{"name":"b","type":"string"}],"indexes":[["b","a"]]}`))
+	// Format 4: unique indexes.
+	f.Add(rewriteSchemaFile(4, `{"name":"t","fields":[{"name":"a","type":"int","indexed":true},{"name":"b","type":"string"}],"indexes":[["b","a"]],"unique":["a","b,a"]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDecodeSchemaFile(t, data)
 		// Mutations rarely keep the checksum valid: also feed the bytes as
@@ -250,6 +252,7 @@ func FuzzDecodeSchemaFile(f *testing.F) {
 			checkDecodeSchemaFile(t, rewriteSchemaFile(1, string(data)))
 			checkDecodeSchemaFile(t, rewriteSchemaFile(2, string(data)))
 			checkDecodeSchemaFile(t, rewriteSchemaFile(3, string(data)))
+			checkDecodeSchemaFile(t, rewriteSchemaFile(4, string(data)))
 		}
 	})
 }
@@ -273,7 +276,7 @@ func checkDecodeSchemaFile(t *testing.T, data []byte) {
 		t.Fatalf("decode of re-encoded file: %v", err)
 	}
 	if s2.String() != s.String() || fmt.Sprint(s2.Fields()) != fmt.Sprint(s.Fields()) ||
-		fmt.Sprint(s2.fields, s2.dropped) != fmt.Sprint(s.fields, s.dropped) {
+		fmt.Sprint(s2.fields, s2.dropped, s2.composite, s2.unique) != fmt.Sprint(s.fields, s.dropped, s.composite, s.unique) {
 		t.Fatalf("round trip changed the schema: %v vs %v", s, s2)
 	}
 }
