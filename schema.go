@@ -267,12 +267,21 @@ func (s *Schema) String() string {
 		b.WriteString(f.Type.String())
 		if f.Indexed {
 			b.WriteString(" indexed")
+			if s.isUnique(f.Name) {
+				b.WriteString(" unique")
+			}
 		}
 		if f.Nullable {
 			b.WriteString(" nullable")
 		}
 	}
 	for _, c := range s.composite {
+		if s.isUnique(compositeIndexName(c)) {
+			b.WriteString(", unique index(")
+			b.WriteString(compositeIndexName(c))
+			b.WriteByte(')')
+			continue
+		}
 		b.WriteString(", index(")
 		b.WriteString(compositeIndexName(c))
 		b.WriteByte(')')

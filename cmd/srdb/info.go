@@ -119,6 +119,9 @@ func runSchema(e *env, c *command, o *cmdOpts, args []string) int {
 		opts := t.Options()
 		v := map[string]any{"table": t.Name(), "fields": fields, "indexes": nonNil(t.Indexes()),
 			"options": map[string]any{"max_age": opts.MaxAge.String(), "max_age_ns": int64(opts.MaxAge), "max_bytes": opts.MaxBytes}}
+		if u := t.Schema().UniqueIndexes(); len(u) > 0 {
+			v["unique"] = u // only when there is one: older outputs stay as they were
+		}
 		if err := writeJSON(e, v); err != nil {
 			status = failf(e, c, "%v", err)
 		}
@@ -142,6 +145,9 @@ func runSchema(e *env, c *command, o *cmdOpts, args []string) int {
 	}
 	tw.Flush()
 	fmt.Fprintf(e.stdout, "indexes: %s\n", dashIfEmpty(strings.Join(t.Indexes(), ", ")))
+	if u := t.Schema().UniqueIndexes(); len(u) > 0 {
+		fmt.Fprintf(e.stdout, "unique: %s\n", strings.Join(u, ", "))
+	}
 	fmt.Fprintf(e.stdout, "options: %s\n", describeOptions(t.Options()))
 	return closeDB(e, c, db, status)
 }

@@ -8,7 +8,12 @@
 // (messageV1, no reply_to field, no composite index); version 2 (Message)
 // opens it with EnsureTable, which adds the Nullable reply_to field (the old
 // messages read it as nil) and builds the composite index over the stored
-// messages. It runs in a temporary directory and exits.
+// messages. Version 2 also makes (channel_id, message_seq) unique and keeps
+// each channel's last message_seq in a second table, "channels": SendTo
+// inserts the message and upserts the channel's row in one atomic Batch, so
+// the register and the messages never disagree, and two senders racing for
+// the same message_seq cannot both win (the loser gets ErrDuplicateKey and
+// retries). It runs in a temporary directory and exits.
 //
 //	go run ./examples/im
 package main
@@ -20,6 +25,7 @@ import (
 	"math/rand"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/srdb-go/srdb"
@@ -53,17 +59,43 @@ type messageV1 struct {
 	Payload    []byte `srdb:"payload"`
 }
 
-// Store keeps messages in one SRDB table.
+// Channel is a channel's row in the register: the last message_seq handed
+// out. channel_id is its unique key (Upsert finds the row by it).
+type Channel struct {
+	ChannelID string `srdb:"channel_id"`
+	LastSeq   int64  `srdb:"last_seq"`
+}
+
+// Store keeps messages in one SRDB table and the channels' register in
+// another.
 type Store struct {
-	db   *srdb.Database
-	msgs *srdb.Table
+	db    *srdb.Database
+	msgs  *srdb.Table
+	chans *srdb.Table
 }
 
 // Open opens (or creates) a store in dir. A store written by an earlier
 // version of Message gains the fields added since (they must be pointers,
-// i.e. Nullable) and the composite index, built over the stored messages.
+// i.e. Nullable) and the unique composite index, built over the stored
+// messages (EnsureTable fails with ErrDuplicateKey should two stored
+// messages share a (channel_id, message_seq)).
 func Open(dir string) (*Store, error) {
-	return openWith(dir, Message{}, srdb.WithIndex("channel_id", "message_seq"))
+	s, err := openWith(dir, Message{}, srdb.WithUniqueIndex("channel_id", "message_seq"))
+	if err != nil {
+		return nil, err
+	}
+	fields, err := srdb.StructToFields(Channel{})
+	if err == nil {
+		var schema *srdb.Schema
+		if schema, err = srdb.NewSchema("channels", fields, srdb.WithUniqueIndex("channel_id")); err == nil {
+			s.chans, err = s.db.EnsureTable("channels", schema)
+		}
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // openWith opens the store with the schema of the struct row and the
@@ -90,8 +122,60 @@ func openWith(dir string, row any, opts ...srdb.SchemaOption) (*Store, error) {
 // Close closes the store.
 func (s *Store) Close() error { return s.db.Close() }
 
-// Send stores messages (one atomic batch) and returns the seq of the first.
-func (s *Store) Send(m ...Message) (int64, error) { return s.msgs.Insert(m) }
+// SendTo stores a message in channel with the channel's next message_seq
+// and returns it. The message and the channel's new last_seq are one atomic
+// Batch. Two senders that read the same last_seq both build message_seq
+// last+1: the unique index lets one commit and refuses the other
+// (ErrDuplicateKey), which reads the register again and retries.
+func (s *Store) SendTo(channel, from string, msgID int64, payload []byte, replyTo *int64) (Message, error) {
+	for attempt := 1; ; attempt++ {
+		last, err := s.LastSeq(channel)
+		if err != nil {
+			return Message{}, err
+		}
+		m := Message{ChannelID: channel, MessageSeq: last + 1, FromUID: from, MsgID: msgID, Payload: payload, ReplyTo: replyTo}
+		seqs, err := s.db.NewBatch().
+			Insert("messages", m).
+			Upsert("channels", Channel{ChannelID: channel, LastSeq: last + 1}).
+			Commit()
+		if errors.Is(err, srdb.ErrDuplicateKey) && attempt < 100 {
+			continue // another sender took last+1 first
+		}
+		if err != nil {
+			return Message{}, err
+		}
+		m.Seq = seqs[0]
+		return m, nil
+	}
+}
+
+// LastSeq returns the last message_seq of a channel (0 for a new one).
+func (s *Store) LastSeq(channel string) (int64, error) {
+	var c Channel
+	err := s.chans.Query().Eq("channel_id", channel).Scan(&c)
+	if errors.Is(err, srdb.ErrNotFound) {
+		return 0, nil
+	}
+	return c.LastSeq, err
+}
+
+// RegisterChannels fills the register from the messages: for each channel
+// the newest message by message_seq (a backward range of the composite
+// index stopped after one row), all upserted in one Batch.
+func (s *Store) RegisterChannels(channels []string) error {
+	b := s.db.NewBatch()
+	for _, ch := range channels {
+		var newest []Message
+		if err := s.msgs.Query().Eq("channel_id", ch).OrderByDesc("message_seq").Limit(1).Scan(&newest); err != nil {
+			return err
+		}
+		if len(newest) == 1 {
+			b.Upsert("channels", Channel{ChannelID: ch, LastSeq: newest[0].MessageSeq})
+		}
+	}
+	_, err := b.Commit()
+	return err
+}
 
 // Last returns the last n messages of a channel, oldest first.
 func (s *Store) Last(channel string, n int) ([]Message, error) {
@@ -209,12 +293,63 @@ func demo(dir string) error {
 	}
 	defer store.Close()
 	fmt.Printf("schema after EnsureTable (%v): %v\n", time.Since(start).Round(time.Millisecond), store.msgs.Schema())
-	fmt.Printf("indexes: %v\n", store.msgs.Indexes())
-	parent := int64(1_012_345)
-	nextSeq["room-07"]++
-	if _, err := store.Send(Message{ChannelID: "room-07", MessageSeq: nextSeq["room-07"], FromUID: "user-001", MsgID: 2_000_001, Payload: []byte("a reply"), ReplyTo: &parent}); err != nil {
+	fmt.Printf("indexes: %v (unique: %v)\n", store.msgs.Indexes(), store.msgs.Schema().UniqueIndexes())
+	var rooms []string
+	for ch := range nextSeq {
+		rooms = append(rooms, ch)
+	}
+	slices.Sort(rooms)
+	if err := store.RegisterChannels(rooms); err != nil {
 		return err
 	}
+	last07, err := store.LastSeq("room-07")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("registered %d channels; room-07's last message_seq is %d\n", len(rooms), last07)
+	parent := int64(1_012_345)
+	if _, err := store.SendTo("room-07", "user-001", 2_000_001, []byte("a reply"), &parent); err != nil {
+		return err
+	}
+	// Eight senders race for room-07's next message_seqs: each message
+	// gets its own, the register ends at the highest.
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				if _, err := store.SendTo("room-07", fmt.Sprintf("user-%03d", g), int64(3_000_000+g*100+i), []byte("racing"), nil); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		return err
+	}
+	after, err := store.LastSeq("room-07")
+	if err != nil {
+		return err
+	}
+	n07, err := store.msgs.Query().Eq("channel_id", "room-07").Gt("message_seq", last07).Count()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("8 senders × 10 messages to room-07: message_seq %d → %d, %d new messages\n", last07, after, n07)
+	if after != last07+81 || n07 != 81 {
+		return fmt.Errorf("room-07: last_seq %d and %d new messages, want %d and 81", after, n07, last07+81)
+	}
+	// A re-delivered message (same channel and message_seq) is refused.
+	dup := Message{ChannelID: "room-07", MessageSeq: after, FromUID: "user-001", MsgID: 9, Payload: []byte("again")}
+	if _, err := store.msgs.Insert(dup); !errors.Is(err, srdb.ErrDuplicateKey) {
+		return fmt.Errorf("a duplicate message_seq should be refused, got %v", err)
+	}
+	fmt.Println("re-sending message_seq", after, "of room-07: refused (ErrDuplicateKey)")
 	replies, err := store.msgs.Query().NotNull("reply_to").Count()
 	if err != nil {
 		return err
