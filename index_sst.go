@@ -514,6 +514,21 @@ func (k *idxBlock) decodeRun(r int) error {
 	if r == 0 && at != 0 {
 		return k.s.corrupt(k.off+k.restarts, "restart 0 at %d, want 0", at)
 	}
+	// Size the buffers for the whole run up front (a source reuses them
+	// from block to block: sstIdxSource.load): growing them entry by entry
+	// cost ~10 allocations per source and lookup. Shared prefixes make the
+	// decoded run larger than its encoding; 2× plus a margin covers
+	// typical keys, append grows past it if need be.
+	runEnd := k.restarts
+	if first+n < k.count {
+		runEnd = k.restart(r + 1)
+	}
+	if need := 2*max(runEnd-at, 0) + 64; cap(k.runBuf) < need {
+		k.runBuf = make([]byte, 0, need)
+	}
+	if cap(k.runEnds) < idxRestartInterval {
+		k.runEnds = make([]int, 0, idxRestartInterval)
+	}
 	k.runBuf, k.runEnds = k.runBuf[:0], k.runEnds[:0]
 	prevStart := 0
 	for i := 0; i < n; i++ {
@@ -550,12 +565,8 @@ func (k *idxBlock) decodeRun(r int) error {
 		k.runEnds = append(k.runEnds, len(k.runBuf))
 		prevStart = entryStart
 	}
-	end := k.restarts
-	if first+n < k.count {
-		end = k.restart(r + 1)
-	}
-	if at != end {
-		return k.s.corrupt(k.off+at, "restart run %d ends at %d, the next starts at %d", r, at, end)
+	if at != runEnd {
+		return k.s.corrupt(k.off+at, "restart run %d ends at %d, the next starts at %d", r, at, runEnd)
 	}
 	k.run = r
 	return nil

@@ -226,7 +226,8 @@ func (p *plan) planComposite(ix indexSource, c *compositeChoice, shape orderShap
 	if full {
 		ip.keys = prefixes
 	}
-	ip.what = c.describe(len(prefixes), ip.keyCheck)
+	n, keyCheck := len(prefixes), ip.keyCheck
+	ip.what = func() string { return c.describe(n, keyCheck) }
 	p.access = accIndex
 	p.ix = ip
 	return true
@@ -278,13 +279,13 @@ func (c *compositeChoice) describe(ranges int, keyCheck bool) string {
 	fmt.Fprintf(&b, "(%s): ", c.idx.name)
 	var parts []string
 	for _, l := range c.prefix {
-		parts = append(parts, l.text)
+		parts = append(parts, l.text())
 	}
 	if c.next != nil {
 		if c.next.form == formRange {
 			parts = append(parts, fmt.Sprintf("%s in %s", c.next.ref.name, formatRange(c.next)))
 		} else {
-			parts = append(parts, c.next.text)
+			parts = append(parts, c.next.text())
 		}
 	}
 	b.WriteString(strings.Join(parts, " AND "))

@@ -376,7 +376,7 @@ func compileExprDepth(s *Schema, e Expr, depth int) (*cnode, error) {
 	if err := checkQueryDecimals(ref, n.op, n.args); err != nil {
 		return nil, err
 	}
-	l, err := compileLeaf(ref, n.op, n.args, e.String())
+	l, err := compileLeaf(ref, n.op, n.args, e)
 	if err != nil {
 		return nil, err
 	}

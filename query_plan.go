@@ -76,7 +76,7 @@ type plan struct {
 	t          *Table
 	s          *Schema
 	filter     *cnode // nil matches every row
-	filterText string
+	conds      []Expr // the conditions as written (filterText)
 	access     accessKind
 	emptyWhy   string
 	reverse    bool // visit in descending order (seq, or key for index ranges)
@@ -107,7 +107,7 @@ type indexPlan struct {
 	keys     [][]byte     // the key of each range when each is one key (Eq/In), else nil
 	bySeq    bool         // merge the ranges by seq instead of reading them one after the other
 	keyCheck bool         // a seq may sit under several keys: accept it only under its current one
-	what     string       // for Explain
+	what     func() string // for Explain: formatted only when asked (planning runs per query)
 
 	// A composite index (query_composite.go): field is its first field.
 	name string     // the index's name ("a,b")
@@ -160,27 +160,35 @@ func (q *Query) plan(purpose planPurpose) (*plan, error) {
 // compileConds compiles the conditions into one filter.
 func (p *plan) compileConds(conds []Expr) error {
 	var kids []*cnode
-	var texts []string
 	for _, e := range conds {
 		c, err := compileExpr(p.s, e)
 		if err != nil {
 			return err
 		}
 		kids = append(kids, c)
-		texts = append(texts, e.String())
 	}
 	switch len(kids) {
 	case 0:
-		p.filterText = "none"
 	case 1:
 		p.filter = kids[0]
 	default:
 		p.filter = &cnode{kind: cAnd, kids: kids}
 	}
-	if len(texts) > 0 {
-		p.filterText = strings.Join(texts, " AND ")
-	}
+	p.conds = conds
 	return nil
+}
+
+// filterText is the Explain text of the conditions ("none" without any),
+// formatted only when asked.
+func (p *plan) filterText() string {
+	if len(p.conds) == 0 {
+		return "none"
+	}
+	texts := make([]string, len(p.conds))
+	for i, e := range p.conds {
+		texts[i] = e.String()
+	}
+	return strings.Join(texts, " AND ")
 }
 
 // compileSelect resolves the selected fields.
@@ -275,7 +283,7 @@ func (p *plan) chooseAccess(ix indexSource) {
 		}
 		l := c.leaf
 		if l.empty && (l.form == formRange || l.form == formIn) {
-			p.setEmpty(l.text + " matches no value")
+			p.setEmpty(l.text() + " matches no value")
 			return
 		}
 		switch l.ref.idx {
@@ -446,7 +454,8 @@ func (p *plan) planIndexEq(ix indexSource, l *leafCond, shape orderShape, desc b
 		return false
 	}
 	ip := &indexPlan{src: ix, field: l.ref, keys: keys, keyCheck: len(keys) > 1}
-	ip.what = fmt.Sprintf("%s (%d key%s)", l.text, len(keys), plural(len(keys)))
+	n := len(keys)
+	ip.what = func() string { return fmt.Sprintf("%s (%d key%s)", l.text(), n, plural(n)) }
 	switch {
 	case shape == orderField && oref.idx == l.ref.idx:
 		p.reverse = desc
@@ -488,7 +497,7 @@ func (p *plan) planIndexRange(ix indexSource, l *leafCond, shape orderShape, des
 	ip := &indexPlan{src: ix, field: l.ref, ranges: []indexRange{r}, keyCheck: true}
 	ip.what = l.text
 	if l.form == formRange {
-		ip.what = fmt.Sprintf("%s in %s", l.ref.name, formatRange(l))
+		ip.what = func() string { return fmt.Sprintf("%s in %s", l.ref.name, formatRange(l)) }
 	}
 	switch {
 	case shape == orderField && oref.idx == l.ref.idx:
@@ -532,7 +541,7 @@ func (p *plan) planIndexFull(ix indexSource, ref fieldRef, desc bool) bool {
 	}
 	p.access = accIndex
 	p.reverse = desc
-	p.ix = &indexPlan{src: ix, field: ref, ranges: ranges, keyCheck: true, what: what}
+	p.ix = &indexPlan{src: ix, field: ref, ranges: ranges, keyCheck: true, what: func() string { return what }}
 	return true
 }
 
@@ -598,7 +607,7 @@ func indexRangeFor(ix indexSource, l *leafCond) (indexRange, error) {
 		}
 		return r, nil
 	}
-	return r, queryError(l.ref.name, "no index range for %s", l.text)
+	return r, queryError(l.ref.name, "no index range for %s", l.text())
 }
 
 // zeroFor returns -0 when neg is true, else +0.
@@ -698,7 +707,7 @@ func (p *plan) String() string {
 		} else if p.ix.suffixFrom != nil {
 			how = "merged by " + p.order[0].ref.name
 		}
-		fmt.Fprintf(&b, "access: index %s, %d range%s %s, %s", p.ix.what, len(p.ix.ranges), plural(len(p.ix.ranges)), how, dir)
+		fmt.Fprintf(&b, "access: index %s, %d range%s %s, %s", p.ix.what(), len(p.ix.ranges), plural(len(p.ix.ranges)), how, dir)
 		if p.seqLo > 1 || p.seqHi < maxSeq {
 			fmt.Fprintf(&b, ", _seq in [%d, %d]", p.seqLo, p.seqHi)
 		}
@@ -711,7 +720,7 @@ func (p *plan) String() string {
 		}
 		b.WriteByte('\n')
 	}
-	fmt.Fprintf(&b, "filter: %s\n", p.filterText)
+	fmt.Fprintf(&b, "filter: %s\n", p.filterText())
 	b.WriteString("order: ")
 	if len(p.order) == 0 {
 		b.WriteString("none (access order)")

@@ -126,7 +126,7 @@ func (s *qset) len() int { return len(s.canon) }
 
 // leafCond is a compiled leaf condition.
 type leafCond struct {
-	text  string // the condition as written, for Explain
+	src   Expr   // the condition as written, for Explain (text)
 	op    exprOp // the operator as written
 	ref   fieldRef
 	dom   valDomain
@@ -160,12 +160,18 @@ func domainOf(ref fieldRef) valDomain {
 	return domJSON
 }
 
+// text is the condition as written (Explain and error messages).
+func (l *leafCond) text() string { return l.src.String() }
+
+// leafArgCounts is the number of values each operator takes, when not 1
+// (-1: any number).
+var leafArgCounts = map[exprOp]int{opIsNull: 0, opNotNull: 0, opBetween: 2, opIn: -1, opNotIn: -1}
+
 // compileLeaf checks the arguments of one leaf against its field and
 // normalizes them (see the file comment).
-func compileLeaf(ref fieldRef, op exprOp, args []any, text string) (*leafCond, error) {
-	l := &leafCond{text: text, op: op, ref: ref, dom: domainOf(ref)}
-	wantArgs := map[exprOp]int{opIsNull: 0, opNotNull: 0, opBetween: 2, opIn: -1, opNotIn: -1}
-	n, ok := wantArgs[op]
+func compileLeaf(ref fieldRef, op exprOp, args []any, src Expr) (*leafCond, error) {
+	l := &leafCond{src: src, op: op, ref: ref, dom: domainOf(ref)}
+	n, ok := leafArgCounts[op]
 	if !ok {
 		n = 1
 	}
