@@ -73,27 +73,27 @@ type orderKey struct {
 // plan is a compiled, planned query. It holds no pins; open a source with a
 // pinned read state to run it.
 type plan struct {
-	t          *Table
-	s          *Schema
-	filter     *cnode // nil matches every row
-	conds      []Expr // the conditions as written (filterText)
-	access     accessKind
-	emptyWhy   string
-	reverse    bool // visit in descending order (seq, or key for index ranges)
-	seqLo      int64
-	seqHi      int64
-	points     []int64 // accPoints: ascending
-	timeLo     int64   // _time bounds of the conditions (Unix ns, inclusive)
-	timeHi     int64
-	timeBound  bool
-	timeSkips  string // Explain: what the _time bounds skip now (explainTimeSkips); "" otherwise
-	ix         *indexPlan
-	order      []orderKey
-	sort       bool  // the access path does not give the order: sort
-	proj       []int // fields to decode; nil = all
-	limit      int   // -1: none
-	offset     int
-	countAll   bool // no condition: Count reads the live-row counter
+	t         *Table
+	s         *Schema
+	filter    *cnode // nil matches every row
+	conds     []Expr // the conditions as written (filterText)
+	access    accessKind
+	emptyWhy  string
+	reverse   bool // visit in descending order (seq, or key for index ranges)
+	seqLo     int64
+	seqHi     int64
+	points    []int64 // accPoints: ascending
+	timeLo    int64   // _time bounds of the conditions (Unix ns, inclusive)
+	timeHi    int64
+	timeBound bool
+	timeSkips string // Explain: what the _time bounds skip now (explainTimeSkips); "" otherwise
+	ix        *indexPlan
+	order     []orderKey
+	sort      bool  // the access path does not give the order: sort
+	proj      []int // fields to decode; nil = all
+	limit     int   // -1: none
+	offset    int
+	countAll  bool // no condition: Count reads the live-row counter
 
 	// ctx is the query's context (WithContext); nil: none.
 	ctx context.Context
@@ -103,10 +103,10 @@ type plan struct {
 type indexPlan struct {
 	src      indexSource
 	field    fieldRef
-	ranges   []indexRange // in the order they are read
-	keys     [][]byte     // the key of each range when each is one key (Eq/In), else nil
-	bySeq    bool         // merge the ranges by seq instead of reading them one after the other
-	keyCheck bool         // a seq may sit under several keys: accept it only under its current one
+	ranges   []indexRange  // in the order they are read
+	keys     [][]byte      // the key of each range when each is one key (Eq/In), else nil
+	bySeq    bool          // merge the ranges by seq instead of reading them one after the other
+	keyCheck bool          // a seq may sit under several keys: accept it only under its current one
 	what     func() string // for Explain: formatted only when asked (planning runs per query)
 
 	// A composite index (query_composite.go): field is its first field.
