@@ -225,7 +225,9 @@ func runFaultWorkload(t *testing.T, ffs *faultFS, wd watchdog, logger *slog.Logg
 	}
 	out.opened = true
 	var tbl *Table
-	s, err := NewSchema("m", faultFields())
+	// msg_id (the row's key) is unique: every Insert and Update runs the
+	// uniqueness check, and the workload's Upserts find their row by it.
+	s, err := NewSchema("m", faultFields(), WithUniqueIndex("msg_id"))
 	require.NoError(t, err)
 	wd.do("CreateTable", func() { tbl, err = db.CreateTable("m", s) })
 	note(err)
@@ -276,9 +278,22 @@ func runFaultWorkload(t *testing.T, ffs *faultFS, wd watchdog, logger *slog.Logg
 		slices.Sort(live)
 		seq := live[pick%len(live)]
 		before := logFault(tbl)
-		if v == faultDeleted {
+		switch {
+		case v == faultDeleted:
 			wd.do("Delete", func() { err = tbl.Delete(seq) })
-		} else {
+		case pick%2 == 1:
+			// The same change as an Upsert of the whole row, found by its
+			// unique msg_id: it must land on the same seq.
+			row := faultRow(out.acked[seq])
+			row["payload"] = faultUpdatedPayload(out.acked[seq])
+			wd.do("Upsert", func() {
+				var got int64
+				if got, err = tbl.Upsert(row); err == nil && got != seq {
+					err = fmt.Errorf("upsert of key %d wrote seq %d, the row is seq %d", out.acked[seq], got, seq)
+					t.Error(err)
+				}
+			})
+		default:
 			wd.do("Update", func() {
 				err = tbl.Update(seq, map[string]any{"payload": faultUpdatedPayload(out.acked[seq])})
 			})
