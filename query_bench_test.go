@@ -355,3 +355,53 @@ func BenchmarkQuerySelect(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkQueryScanStructs: the last 20 messages of a channel scanned
+// into structs, by Query.Scan (decoded straight from the rows' bytes:
+// query_scan_direct.go) and, for comparison in the same run, by Rows with
+// Row.Scan per row (a Row of boxed values, then a reflective copy).
+func BenchmarkQueryScanStructs(b *testing.B) {
+	d := queryBenchTable(b)
+	type msg struct {
+		Seq       int64     `srdb:"_seq"`
+		Time      time.Time `srdb:"_time"`
+		ChannelID string    `srdb:"channel_id"`
+		FromUID   string    `srdb:"from_uid"`
+		MsgID     int64     `srdb:"msg_id"`
+		MsgType   uint8     `srdb:"msg_type"`
+		Payload   []byte    `srdb:"payload"`
+	}
+	query := func(rng *rand.Rand) *Query {
+		ch := fmt.Sprintf("channel-%04d", rng.Intn(queryBenchChannels))
+		return d.tbl.Query().Eq("channel_id", ch).OrderByDesc("_seq").Limit(20)
+	}
+	b.Run("Query.Scan", func(b *testing.B) {
+		rng := rand.New(rand.NewSource(2))
+		queryBenchTimed(b, func() {
+			var out []msg
+			if err := query(rng).Scan(&out); err != nil || len(out) != 20 {
+				b.Fatal(err, len(out))
+			}
+		})
+	})
+	b.Run("Rows+Row.Scan", func(b *testing.B) {
+		rng := rand.New(rand.NewSource(2))
+		queryBenchTimed(b, func() {
+			rows, err := query(rng).Rows()
+			if err != nil {
+				b.Fatal(err)
+			}
+			out := make([]msg, 0, 16)
+			for rows.Next() {
+				var m msg
+				if err := rows.Row().Scan(&m); err != nil {
+					b.Fatal(err)
+				}
+				out = append(out, m)
+			}
+			if err := rows.Close(); err != nil || len(out) != 20 {
+				b.Fatal(err, len(out))
+			}
+		})
+	})
+}

@@ -190,7 +190,10 @@ func (r *Row) scanStruct(v reflect.Value) error {
 			}
 			val, ft = r.vals[c.col], r.schema.fields[c.col].Type
 		}
-		fv, ok := fieldByIndexAlloc(v, c.index, val != nil)
+		fv, ok, err := fieldByIndexAlloc(v, c.index, val != nil, c.goName)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			continue // NULL under a nil embedded pointer: leave it nil
 		}
@@ -211,13 +214,18 @@ func (r *Row) scanStruct(v reflect.Value) error {
 
 // fieldByIndexAlloc returns the field at index path of struct v, allocating
 // nil embedded pointers on the way when alloc is true (else reporting false
-// for a field under a nil pointer).
-func fieldByIndexAlloc(v reflect.Value, index []int, alloc bool) (reflect.Value, bool) {
+// for a field under a nil pointer). A nil embedded pointer to an unexported
+// struct type cannot be set by reflection (as encoding/json, it is an
+// error naming goName, the Go field, rather than a panic).
+func fieldByIndexAlloc(v reflect.Value, index []int, alloc bool, goName string) (reflect.Value, bool, error) {
 	for n, i := range index {
 		if n > 0 && v.Kind() == reflect.Pointer {
 			if v.IsNil() {
 				if !alloc {
-					return reflect.Value{}, false
+					return reflect.Value{}, false, nil
+				}
+				if !v.CanSet() {
+					return reflect.Value{}, false, scanError("", "Go field %s: cannot set the nil embedded pointer to unexported struct type %v", goName, v.Type().Elem())
 				}
 				v.Set(reflect.New(v.Type().Elem()))
 			}
@@ -225,7 +233,7 @@ func fieldByIndexAlloc(v reflect.Value, index []int, alloc bool) (reflect.Value,
 		}
 		v = v.Field(i)
 	}
-	return v, true
+	return v, true, nil
 }
 
 // scanConvError is the cause of a failed scan of one value.
@@ -419,6 +427,33 @@ func (q *Query) Scan(dest any) error {
 	}
 	defer rows.Close()
 	out := reflect.MakeSlice(elem.Type(), 0, 16)
+	if !mapElem && rows.tail == nil && rows.p.proj == nil {
+		// Every field selected: decode each row straight into its struct
+		// (query_scan_direct.go).
+		p := scanPlanFor(rows.p.s, structType)
+		if p.err != nil {
+			return p.err
+		}
+		fill := func(buf []byte) error {
+			if ptrElem {
+				sp := reflect.New(structType)
+				if err := p.scanRaw(rows.p.s, sp.Elem(), buf); err != nil {
+					return err
+				}
+				out = reflect.Append(out, sp)
+				return nil
+			}
+			out = reflect.Append(out, reflect.Zero(et))
+			return p.scanRaw(rows.p.s, out.Index(out.Len()-1), buf)
+		}
+		for rows.nextInto(fill) {
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		elem.Set(out)
+		return nil
+	}
 	for rows.Next() {
 		row := rows.Row()
 		switch {

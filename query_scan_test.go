@@ -3,6 +3,8 @@ package srdb
 import (
 	"encoding/json"
 	"errors"
+	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -214,4 +216,207 @@ func TestQueryScanAllTypes(t *testing.T) {
 	a.Blob[0] = 'X'
 	v, _ := first.Get("blob")
 	assert.Equal(t, []byte("abc"), v)
+}
+
+// TestQueryScanDirectMatchesRowScan: Query.Scan into structs decodes the
+// rows straight from their bytes (query_scan_direct.go); every struct shape
+// below must come out exactly as Row.Scan fills it from the Row, value for
+// value, and fail with the same error code and field where Row.Scan fails.
+func TestQueryScanDirectMatchesRowScan(t *testing.T) {
+	tbl := openTypesTable(t)
+	// A field added after the rows were written: old rows read NULL.
+	require.NoError(t, tbl.AddField(Field{Name: "late", Type: Int32, Nullable: true}))
+	_, err := tbl.Insert(map[string]any{"i8": int8(1), "i64": int64(1), "u64": uint64(1), "f32": float32(1), "f64": 1.0,
+		"dec": "1", "tm": time.Unix(5, 0), "dur": time.Minute, "flag": true, "r": 'z', "late": int32(-9)})
+	require.NoError(t, err)
+	type Inner struct {
+		Late int64 `srdb:"late"`
+	}
+	type wide struct {
+		Seq  uint32    `srdb:"_seq"`
+		When time.Time `srdb:"_time"`
+		I8   int64     `srdb:"i8"`
+		I64  float64   `srdb:"i64"`
+		U64  uint64    `srdb:"u64"`
+		F32  float64   `srdb:"f32"`
+		F64  float64   `srdb:"f64"`
+		Dec  string    `srdb:"dec"`
+		Tm   *time.Time
+		Dur  time.Duration `srdb:"dur"`
+		Flag bool          `srdb:"flag"`
+		R    int32         `srdb:"r"`
+		Blob []byte        `srdb:"blob"`
+		Any  any           `srdb:"obj"`
+		Arr  []any         `srdb:"arr"`
+		*Inner
+	}
+	type named string
+	type narrow struct {
+		When int64   `srdb:"_time"`
+		Name named   `srdb:"name"`
+		Blob string  `srdb:"blob"`
+		F64  float32 `srdb:"f64"`
+		I8   int8    `srdb:"i8"`
+		U64  float64 `srdb:"u64"`
+		Dur  int64   `srdb:"dur"`
+		Flag bool    `srdb:"flag"`
+	}
+	type overflow struct {
+		I64 int64 `srdb:"i64"`
+		U64 int64 `srdb:"u64"` // MaxUint64 does not fit: an error on row 3
+	}
+	type ptrs struct {
+		I64  *int64  `srdb:"i64"`
+		Flag *bool   `srdb:"flag"`
+		Late *uint16 `srdb:"late"` // -9 does not fit: an error on the last row
+	}
+	viaRows := func(newDest func() any) ([]any, error) {
+		rows, err := tbl.Query().Rows()
+		require.NoError(t, err)
+		defer rows.Close()
+		var out []any
+		for rows.Next() {
+			d := newDest()
+			if err := rows.Row().Scan(d); err != nil {
+				return out, err
+			}
+			out = append(out, reflect.ValueOf(d).Elem().Interface())
+		}
+		return out, rows.Err()
+	}
+	check := func(name string, wantErr bool, newDest func() any, direct func() ([]any, error)) {
+		want, werr := viaRows(newDest)
+		got, gerr := direct()
+		require.Equal(t, wantErr, werr != nil, "%s: Row.Scan: %v", name, werr)
+		if werr != nil || gerr != nil {
+			require.Error(t, werr, name)
+			require.Error(t, gerr, "%s: Row.Scan failed with %v", name, werr)
+			require.Equal(t, ErrorCode(werr), ErrorCode(gerr), name)
+			var we, ge *Error
+			require.True(t, errors.As(werr, &we) && errors.As(gerr, &ge), name)
+			require.Equal(t, we.Field, ge.Field, name)
+			return
+		}
+		require.Equal(t, len(want), len(got), name)
+		for i := range want {
+			require.True(t, sameScanned(reflect.ValueOf(want[i]), reflect.ValueOf(got[i])), "%s row %d:\n%+v\n%+v", name, i, want[i], got[i])
+		}
+	}
+	check("wide", false, func() any { return &wide{} }, func() ([]any, error) {
+		var out []wide
+		err := tbl.Query().Scan(&out)
+		return toAnys(out), err
+	})
+	check("wide pointers", false, func() any { return &wide{} }, func() ([]any, error) {
+		var out []*wide
+		err := tbl.Query().Scan(&out)
+		var anys []any
+		for _, p := range out {
+			anys = append(anys, *p)
+		}
+		return anys, err
+	})
+	check("narrow", false, func() any { return &narrow{} }, func() ([]any, error) {
+		var out []narrow
+		err := tbl.Query().Scan(&out)
+		return toAnys(out), err
+	})
+	check("overflow", true, func() any { return &overflow{} }, func() ([]any, error) {
+		var out []overflow
+		err := tbl.Query().Scan(&out)
+		return toAnys(out), err
+	})
+	check("ptrs", true, func() any { return &ptrs{} }, func() ([]any, error) {
+		var out []ptrs
+		err := tbl.Query().Scan(&out)
+		return toAnys(out), err
+	})
+	// wide.Inner is allocated for a row whose late is not NULL, and left
+	// nil for the others.
+	var ws []wide
+	require.NoError(t, tbl.Query().Scan(&ws))
+	require.Nil(t, ws[0].Inner)
+	require.NotNil(t, ws[len(ws)-1].Inner)
+	require.Equal(t, int64(-9), ws[len(ws)-1].Late)
+
+	// A nil embedded pointer to an unexported struct cannot be set by
+	// reflection: an error from both paths, never a panic.
+	type hidden struct {
+		Name *string `srdb:"name"`
+	}
+	type outer struct {
+		I8 int8 `srdb:"i8"`
+		*hidden
+	}
+	check("unexported embedded pointer", true, func() any { return &outer{} }, func() ([]any, error) {
+		var out []outer
+		err := tbl.Query().Scan(&out)
+		return toAnys(out), err
+	})
+}
+
+func toAnys[T any](s []T) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+// sameScanned is reflect.DeepEqual with NaN equal to NaN (a scanned NaN
+// must come out of both Scan paths alike).
+func sameScanned(a, b reflect.Value) bool {
+	if a.IsValid() != b.IsValid() {
+		return false
+	}
+	if !a.IsValid() {
+		return true
+	}
+	if a.Type() != b.Type() {
+		return false
+	}
+	switch a.Kind() {
+	case reflect.Float32, reflect.Float64:
+		x, y := a.Float(), b.Float()
+		return x == y && math.Signbit(x) == math.Signbit(y) || math.IsNaN(x) && math.IsNaN(y)
+	case reflect.Pointer, reflect.Interface:
+		if a.IsNil() || b.IsNil() {
+			return a.IsNil() == b.IsNil()
+		}
+		return sameScanned(a.Elem(), b.Elem())
+	case reflect.Struct:
+		if a.Type() == reflect.TypeFor[time.Time]() {
+			return reflect.DeepEqual(a.Interface(), b.Interface())
+		}
+		for i := range a.NumField() {
+			if !sameScanned(a.Field(i), b.Field(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Slice, reflect.Array:
+		if a.Kind() == reflect.Slice && a.IsNil() != b.IsNil() {
+			return false
+		}
+		if a.Len() != b.Len() {
+			return false
+		}
+		for i := range a.Len() {
+			if !sameScanned(a.Index(i), b.Index(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Map:
+		if a.IsNil() != b.IsNil() || a.Len() != b.Len() {
+			return false
+		}
+		for _, k := range a.MapKeys() {
+			if !sameScanned(a.MapIndex(k), b.MapIndex(k)) {
+				return false
+			}
+		}
+		return true
+	}
+	return reflect.DeepEqual(a.Interface(), b.Interface())
 }

@@ -151,40 +151,79 @@ func (r *Rows) Next() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.row = nil
-	if r.rs == nil {
+	buf, ok := r.advanceLocked()
+	if !ok {
 		return false
 	}
-	if r.left == 0 {
-		r.release()
-		return false
-	}
-	for ; r.skip > 0; r.skip-- {
-		if !r.src.next() {
-			r.release()
-			return false
-		}
-	}
-	if !r.src.next() {
-		r.release()
-		return false
-	}
-	row, err := decodeResultRow(r.p.s, r.src.row(), r.p.proj)
+	row, err := decodeResultRow(r.p.s, buf, r.p.proj)
 	if err != nil {
 		r.err = withTable(err, r.p.t.name)
 		r.release()
 		return false
 	}
+	r.countDecoded()
+	r.row = row
+	return true
+}
+
+// advanceLocked moves to the next result row (Offset and Limit applied)
+// and returns its encoded bytes, which may alias a mapped file the Rows
+// keeps pinned: valid while r.mu is held and until the next advance. At
+// the end, or on an error, it releases the Rows and returns false. Caller
+// holds r.mu; r.tail is nil.
+func (r *Rows) advanceLocked() ([]byte, bool) {
+	if r.rs == nil {
+		return nil, false
+	}
+	if r.left == 0 {
+		r.release()
+		return nil, false
+	}
+	for ; r.skip > 0; r.skip-- {
+		if !r.src.next() {
+			r.release()
+			return nil, false
+		}
+	}
+	if !r.src.next() {
+		r.release()
+		return nil, false
+	}
+	r.returned++
+	if r.left > 0 {
+		r.left--
+	}
+	return r.src.row(), true
+}
+
+// countDecoded adds a row handed to the caller to the query's statistics.
+func (r *Rows) countDecoded() {
 	r.st.rowsDecoded++
 	if r.p.proj == nil {
 		r.st.fieldsDecoded += int64(len(r.p.s.fields))
 	} else {
 		r.st.fieldsDecoded += int64(len(r.p.proj))
 	}
-	r.row = row
-	r.returned++
-	if r.left > 0 {
-		r.left--
+}
+
+// nextInto is Next for Query.Scan: it moves to the next row and hands its
+// encoded bytes to fill while r.mu is held (so that Close cannot unmap them
+// meanwhile), without building a Row. It returns false at the end or on an
+// error (Err reports it, fill's included).
+func (r *Rows) nextInto(fill func(buf []byte) error) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.row = nil
+	buf, ok := r.advanceLocked()
+	if !ok {
+		return false
 	}
+	if err := fill(buf); err != nil {
+		r.err = withTable(err, r.p.t.name)
+		r.release()
+		return false
+	}
+	r.countDecoded()
 	return true
 }
 
