@@ -299,7 +299,7 @@ func (b *Batch) Commit() ([]int64, error) {
 		}
 		locked++
 		tb.nextSeq = tb.t.lastSeq + 1
-		tb.uniq = tb.t.newUniqueCheckLocked(tb.t.Schema(), tb)
+		tb.uniq = tb.t.newUniqueCheckLocked(tb.t.Schema(), tb, true)
 	}
 	// Make every earlier write of these tables durable first (a no-op in
 	// DurabilitySync): a batch may update a row inserted just before, and

@@ -103,8 +103,15 @@ func (f idxField) types() []FieldType {
 
 // indexedFields lists the indexes of s: the fields s marks Indexed whose
 // type can be indexed, in schema order, then the composite indexes in
-// declaration order. (Indexed on an Object or Array field is ignored.)
+// declaration order. (Indexed on an Object or Array field is ignored.) The
+// list is computed once per schema and shared: callers must not modify it.
 func indexedFields(s *Schema) []idxField {
+	s.indexesOnce.Do(func() { s.indexes = computeIndexedFields(s) })
+	return s.indexes
+}
+
+// computeIndexedFields is indexedFields, uncached.
+func computeIndexedFields(s *Schema) []idxField {
 	var out []idxField
 	for i, f := range s.fields {
 		if f.Indexed && indexableType(f.Type) {

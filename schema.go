@@ -56,8 +56,16 @@ type Schema struct {
 	composite [][]string
 	// unique names the indexes (a field name, or a composite index name)
 	// that are unique: no two live rows hold the same non-NULL key
-	// (unique.go). Sorted; never modified after construction.
+	// (unique.go). Sorted; never modified once the schema is shared.
 	unique []string
+
+	// The indexes of the schema (indexedFields) and its unique ones
+	// (uniqueFields), computed once on first use: every write and index
+	// lookup asks. Read-only once computed.
+	indexesOnce sync.Once
+	indexes     []idxField
+	uniqueOnce  sync.Once
+	uniques     []idxField
 }
 
 // NewSchema validates the fields and returns the schema of a table called

@@ -85,7 +85,7 @@ func (t *Table) commitInsert(rows []encodedRow) (int64, error) {
 	for i := range rows {
 		patchRowSeq(rows[i].buf, first+int64(i))
 	}
-	if u := t.newUniqueCheckLocked(t.Schema(), nil); u != nil {
+	if u := t.newUniqueCheckLocked(t.Schema(), nil, len(rows) > 1); u != nil {
 		for i := range rows {
 			if err := u.admit(rows[i].buf, first+int64(i), true); err != nil {
 				u.release()
@@ -194,7 +194,7 @@ func (t *Table) Update(seq int64, changes map[string]any) error {
 		t.writeMu.Unlock()
 		return tableError(CodeSchemaViolation, t.name, "row of %d bytes exceeds MaxRowSize %d", len(buf), t.opts.MaxRowSize)
 	}
-	if u := t.newUniqueCheckLocked(s, nil); u != nil {
+	if u := t.newUniqueCheckLocked(s, nil, false); u != nil {
 		err := u.admit(buf, seq, false)
 		u.release()
 		if err != nil {
@@ -239,7 +239,7 @@ func (t *Table) Upsert(data any) (int64, error) {
 		return 0, err
 	}
 	s := t.Schema()
-	u := t.newUniqueCheckLocked(s, nil)
+	u := t.newUniqueCheckLocked(s, nil, false)
 	defer u.release()
 	row := rows[0].buf
 	target, found, err := u.upsertTarget(s, row)

@@ -45,6 +45,21 @@ import (
 // memtables, the _time index sections, retention and DeleteBefore's
 // tombstones all rely on it), so Upsert is "Update every field".
 
+// uniqueFields returns the unique indexes of s (a subset of
+// indexedFields, in its order), computed once per schema; callers must not
+// modify the list. setUnique runs before the schema is shared, so the
+// cache never sees a schema without its unique list.
+func uniqueFields(s *Schema) []idxField {
+	s.uniqueOnce.Do(func() {
+		for _, f := range indexedFields(s) {
+			if s.isUnique(f.name) {
+				s.uniques = append(s.uniques, f)
+			}
+		}
+	})
+	return s.uniques
+}
+
 // setUnique validates names (index names of s, each once) and stores them
 // sorted as the unique indexes of s, which must be newly built (not yet
 // shared).
@@ -78,7 +93,7 @@ func carryUnique(from, to *Schema) *Schema {
 			keep = append(keep, name)
 		}
 	}
-	to.unique = keep
+	to.unique = keep // every kept name is an index of to: setUnique's checks hold
 	return to
 }
 
@@ -345,7 +360,10 @@ func truncateForMessage(s string) string {
 // not), overlaid with what the write itself did so far (the rows it
 // inserted or changed, and in a Batch its own view of each row).
 type uniqueCheck struct {
-	t   *Table
+	t *Table
+	// multi: the write checks several rows (a multi-row Insert, a Batch),
+	// so the keys each row takes must be remembered for the next rows.
+	multi bool
 	idx []idxField       // the unique indexes, pending ones included
 	rs  *readState       // pinned on first use, with every op (pinLatest)
 	tb  *tableBatch      // the batch being built, or nil
@@ -353,27 +371,33 @@ type uniqueCheck struct {
 	// claims[i]: key of index i → the seq this write gave it to (a hint,
 	// re-checked: a later operation may have changed or deleted that row)
 	claims []map[string]int64
-	key    []byte // scratch
+	key    []byte // scratch of admit
+	keyBuf []byte // scratch of keyIs
 }
 
 // newUniqueCheckLocked returns the check of a write to t with schema s, or
 // nil when the table has no unique index. tb is the batch the write
 // belongs to, if any. Caller holds writeMu; release the check before it
 // lets go of it.
-func (t *Table) newUniqueCheckLocked(s *Schema, tb *tableBatch) *uniqueCheck {
+func (t *Table) newUniqueCheckLocked(s *Schema, tb *tableBatch, multi bool) *uniqueCheck {
 	if len(s.unique) == 0 && len(t.idx.uniquePending) == 0 {
 		return nil
 	}
-	u := &uniqueCheck{t: t, tb: tb}
-	for _, f := range indexedFields(s) {
-		if s.isUnique(f.name) || t.idx.uniquePending[f.name] {
-			u.idx = append(u.idx, f)
+	u := &uniqueCheck{t: t, tb: tb, multi: multi || tb != nil, idx: uniqueFields(s)}
+	if len(t.idx.uniquePending) > 0 {
+		u.idx = nil
+		for _, f := range indexedFields(s) {
+			if s.isUnique(f.name) || t.idx.uniquePending[f.name] {
+				u.idx = append(u.idx, f)
+			}
 		}
 	}
 	if len(u.idx) == 0 {
 		return nil
 	}
-	u.claims = make([]map[string]int64, len(u.idx))
+	if u.multi {
+		u.claims = make([]map[string]int64, len(u.idx))
+	}
 	return u
 }
 
@@ -424,12 +448,15 @@ func (u *uniqueCheck) admit(row []byte, seq int64, inserted bool) error {
 		if found && holder != seq {
 			return duplicateKeyError(u.t.name, *f, v, holder, "a row's key must be unique")
 		}
+		if !u.multi {
+			continue // the write's only row: no later row to check against it
+		}
 		if u.claims[i] == nil {
 			u.claims[i] = map[string]int64{}
 		}
 		u.claims[i][string(u.key)] = seq
 	}
-	if inserted {
+	if inserted && u.multi {
 		if u.ins == nil {
 			u.ins = map[int64][]byte{}
 		}
@@ -441,9 +468,11 @@ func (u *uniqueCheck) admit(row []byte, seq int64, inserted bool) error {
 // owner returns the live row holding key in unique index i, as the write
 // so far leaves the table.
 func (u *uniqueCheck) owner(i int, key []byte) (int64, bool, error) {
-	if seq, ok := u.claims[i][string(key)]; ok {
-		if held, err := u.holds(i, seq, key); err != nil || held {
-			return seq, held, err
+	if u.multi {
+		if seq, ok := u.claims[i][string(key)]; ok {
+			if held, err := u.holds(i, seq, key); err != nil || held {
+				return seq, held, err
+			}
 		}
 	}
 	rs, err := u.state()
@@ -532,8 +561,9 @@ func (u *uniqueCheck) keyIs(i int, v rowView, key []byte) (bool, error) {
 	if f.hasNull(v) {
 		return false, nil
 	}
-	k, err := f.appendKey(nil, v)
-	return err == nil && bytes.Equal(k, key), err
+	var err error
+	u.keyBuf, err = f.appendKey(u.keyBuf[:0], v)
+	return err == nil && bytes.Equal(u.keyBuf, key), err
 }
 
 // upsertTarget returns the seq of the live row holding the key that row
