@@ -364,10 +364,10 @@ type uniqueCheck struct {
 	// multi: the write checks several rows (a multi-row Insert, a Batch),
 	// so the keys each row takes must be remembered for the next rows.
 	multi bool
-	idx []idxField       // the unique indexes, pending ones included
-	rs  *readState       // pinned on first use, with every op (pinLatest)
-	tb  *tableBatch      // the batch being built, or nil
-	ins map[int64][]byte // rows this write inserted: seq → current ROW1
+	idx   []idxField       // the unique indexes, pending ones included
+	rs    *readState       // pinned on first use, with every op (pinLatest)
+	tb    *tableBatch      // the batch being built, or nil
+	ins   map[int64][]byte // rows this write inserted: seq → current ROW1
 	// claims[i]: key of index i → the seq this write gave it to (a hint,
 	// re-checked: a later operation may have changed or deleted that row)
 	claims []map[string]int64
