@@ -55,6 +55,8 @@ func TestNilAndZeroReceivers(t *testing.T) {
 		{"Table.Compact", CodeClosed, func(r recv) error { return r.tbl.Compact() }},
 		{"Table.CreateIndex", CodeClosed, func(r recv) error { return r.tbl.CreateIndex("n") }},
 		{"Table.DropIndex", CodeClosed, func(r recv) error { return r.tbl.DropIndex("n") }},
+		{"Table.CreateUniqueIndex", CodeClosed, func(r recv) error { return r.tbl.CreateUniqueIndex("n") }},
+		{"Table.Upsert", CodeClosed, func(r recv) error { _, err := r.tbl.Upsert(map[string]any{"n": 1}); return err }},
 		{"Table.Query().Count", 0, func(r recv) error { _, err := r.tbl.Query().Eq("n", 1).Count(); return err }},
 		{"Table.Query().Rows", 0, func(r recv) error { _, err := r.tbl.Query().Rows(); return err }},
 		{"Query.Rows", 0, func(r recv) error { _, err := r.q.Rows(); return err }},
@@ -104,6 +106,7 @@ func TestNilAndZeroReceivers(t *testing.T) {
 		{"Schema.Field", func(r recv) any { f, ok := r.sch.Field("n"); return []any{f, ok} }, []any{Field{}, false}},
 		{"Schema.NumFields", func(r recv) any { return r.sch.NumFields() }, 0},
 		{"Schema.String", func(r recv) any { return r.sch.String() }, ""},
+		{"Schema.UniqueIndexes", func(r recv) any { return r.sch.UniqueIndexes() }, []string(nil)},
 	}
 	panics := 0
 	for _, r := range receivers {
