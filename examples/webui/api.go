@@ -24,7 +24,8 @@ type tableSummary struct {
 	MemBytes   int64    `json:"memtable_bytes"`
 	Fields     int      `json:"fields"`
 	Indexes    []string `json:"indexes"`
-	Levels     int      `json:"levels"` // levels holding files
+	Unique     []string `json:"unique,omitempty"` // the unique ones among Indexes
+	Levels     int      `json:"levels"`           // levels holding files
 	Files      int      `json:"files"`
 	ReadOnly   bool     `json:"read_only,omitempty"`
 	OpenFailed string   `json:"error,omitempty"` // why the table could not be opened
@@ -55,7 +56,7 @@ func (s *server) handleTables(w http.ResponseWriter, r *http.Request) {
 		st := t.Stats()
 		ts := tableSummary{
 			Name: name, Rows: st.Rows, DiskBytes: st.DiskBytes, MemBytes: st.MemTableBytes + st.ImmutableBytes,
-			Fields: t.Schema().NumFields(), Indexes: nonNil(t.Indexes()), ReadOnly: st.ReadOnly,
+			Fields: t.Schema().NumFields(), Indexes: nonNil(t.Indexes()), Unique: t.Schema().UniqueIndexes(), ReadOnly: st.ReadOnly,
 		}
 		for _, l := range st.Levels {
 			if len(l.Files) > 0 {
@@ -76,6 +77,7 @@ type fieldInfo struct {
 	Indexed  bool   `json:"indexed"`
 	Comment  string `json:"comment"`
 	System   bool   `json:"system,omitempty"` // _seq and _time
+	Unique   bool   `json:"unique,omitempty"` // a unique index on this field alone
 }
 
 // systemFields are the two columns every row has.
@@ -91,10 +93,14 @@ func schemaInfo(t *srdb.Table) []fieldInfo {
 	for _, n := range t.Indexes() {
 		indexed[n] = true
 	}
+	unique := map[string]bool{}
+	for _, n := range t.Schema().UniqueIndexes() {
+		unique[n] = true
+	}
 	for _, f := range t.Schema().Fields() {
 		out = append(out, fieldInfo{
 			Name: f.Name, Type: f.Type.String(), Nullable: f.Nullable,
-			Indexed: f.Indexed || indexed[f.Name], Comment: f.Comment,
+			Indexed: f.Indexed || indexed[f.Name], Comment: f.Comment, Unique: unique[f.Name],
 		})
 	}
 	return out
@@ -135,6 +141,7 @@ func (s *server) handleTable(w http.ResponseWriter, r *http.Request) {
 		"name":       st.Name,
 		"fields":     schemaInfo(t),
 		"indexes":    nonNil(t.Indexes()),
+		"unique":     nonNil(t.Schema().UniqueIndexes()),
 		"rows":       st.Rows,
 		"last_seq":   st.LastSeq,
 		"disk_bytes": st.DiskBytes,

@@ -39,6 +39,7 @@ func demoOptions() *srdb.Options {
 type demoTable struct {
 	name   string
 	fields []srdb.Field
+	opts   []srdb.SchemaOption
 }
 
 var demoTables = []demoTable{
@@ -50,7 +51,7 @@ var demoTables = []demoTable{
 		{Name: "payload", Type: srdb.Bytes, Comment: "opaque message body"},
 		{Name: "reply_to", Type: srdb.Int64, Nullable: true, Comment: "msg_id this message answers"},
 		{Name: "edited", Type: srdb.Time, Nullable: true, Comment: "when the message was last edited"},
-	}},
+	}, nil},
 	{"users", []srdb.Field{
 		{Name: "uid", Type: srdb.String, Indexed: true, Comment: "user id"},
 		{Name: "name", Type: srdb.String, Comment: "display name"},
@@ -65,7 +66,7 @@ var demoTables = []demoTable{
 		{Name: "profile", Type: srdb.Object, Nullable: true, Comment: "free-form settings"},
 		{Name: "tags", Type: srdb.Array, Nullable: true},
 		{Name: "avatar", Type: srdb.Bytes, Nullable: true, Comment: "thumbnail bytes"},
-	}},
+	}, []srdb.SchemaOption{srdb.WithUniqueIndex("uid")}},
 	{"channels", []srdb.Field{
 		{Name: "channel_id", Type: srdb.String, Indexed: true},
 		{Name: "title", Type: srdb.String},
@@ -73,14 +74,14 @@ var demoTables = []demoTable{
 		{Name: "members", Type: srdb.Int32},
 		{Name: "private", Type: srdb.Bool},
 		{Name: "created", Type: srdb.Time},
-	}},
+	}, nil},
 	{"audit", []srdb.Field{
 		{Name: "actor", Type: srdb.String, Indexed: true},
 		{Name: "action", Type: srdb.String, Indexed: true},
 		{Name: "detail", Type: srdb.Object},
 		{Name: "latency", Type: srdb.Duration},
 		{Name: "ok", Type: srdb.Bool},
-	}},
+	}, nil},
 }
 
 // Demo sizes relative to --demo-rows (the messages table).
@@ -189,7 +190,7 @@ func fillDemo(ctx context.Context, db *srdb.Database, messages int) error {
 		t, err := db.Table(d.name)
 		if errors.Is(err, srdb.ErrTableNotFound) {
 			var s *srdb.Schema
-			if s, err = srdb.NewSchema(d.name, d.fields); err == nil {
+			if s, err = srdb.NewSchema(d.name, d.fields, d.opts...); err == nil {
 				t, err = db.CreateTable(d.name, s)
 			}
 		}

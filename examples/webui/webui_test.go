@@ -115,6 +115,8 @@ func TestAPITablesAndSchema(t *testing.T) {
 	assert.Equal(t, int64(testMessages), byName["messages"].Rows)
 	assert.Equal(t, []string{"channel_id", "from_uid", "msg_id"}, byName["messages"].Indexes)
 	assert.Equal(t, int64(demoChannels), byName["channels"].Rows)
+	assert.Equal(t, []string{"uid"}, byName["users"].Unique, "the demo's users are unique by uid")
+	assert.Empty(t, byName["messages"].Unique)
 	assert.Greater(t, byName["messages"].DiskBytes+byName["messages"].MemBytes, int64(0))
 
 	var info map[string]any
@@ -130,7 +132,7 @@ func TestAPITablesAndSchema(t *testing.T) {
 	require.Equal(t, "users", tbl.Name)
 	require.Len(t, tbl.Fields, 2+13)
 	assert.Equal(t, fieldInfo{Name: "_seq", Type: "int64", Indexed: true, System: true, Comment: systemFields[0].Comment}, tbl.Fields[0])
-	assert.Equal(t, fieldInfo{Name: "uid", Type: "string", Indexed: true, Comment: "user id"}, tbl.Fields[2])
+	assert.Equal(t, fieldInfo{Name: "uid", Type: "string", Indexed: true, Comment: "user id", Unique: true}, tbl.Fields[2])
 	assert.Equal(t, fieldInfo{Name: "balance", Type: "decimal", Comment: "account balance, exact"}, tbl.Fields[5])
 	assert.Equal(t, fieldInfo{Name: "email", Type: "string", Nullable: true}, tbl.Fields[4])
 

@@ -129,7 +129,9 @@ function renderTables() {
         h('span', { className: 'rows-count', title: 'live rows' }, fmtNum(t.rows) + ' rows'),
         h('span', { title: 'SST bytes on disk' }, fmtBytes(t.disk_bytes)),
         h('span', { title: 'levels with files / SST files' }, t.files + ' files')),
-    h('div', { className: 'chips' }, t.indexes.map((ix) => h('span', { className: 'chip', title: 'secondary index' }, ix))));
+    h('div', { className: 'chips' }, t.indexes.map((ix) => ((t.unique || []).includes(ix)
+      ? h('span', { className: 'chip', title: 'unique index: no two rows hold the same key' }, ix + ' (unique)')
+      : h('span', { className: 'chip', title: 'secondary index' }, ix)))));
     ul.append(li);
   }
 }
@@ -196,7 +198,7 @@ function renderSchema(t) {
       h('td', { className: 'mono' }, f.name),
       h('td', null, h('span', { className: 'type' }, f.type)),
       h('td', null, f.nullable ? 'yes' : 'no'),
-      h('td', null, f.indexed ? h('span', { className: 'chip' }, 'indexed') : ''),
+      h('td', null, f.indexed ? h('span', { className: 'chip' }, f.unique ? 'indexed, unique' : 'indexed') : ''),
       h('td', { className: 'comment' }, f.comment || '')));
   }
   renderConsumers(t.consumers || []);

@@ -433,7 +433,7 @@ func TestWebUIInChromium(t *testing.T) {
 	do(t, ctx, chromedp.Click(chromedp.CSS(`#tab-schema`)), chromedp.WaitVisible(chromedp.CSS(`#schema tbody tr`)))
 	schemaRows := eval[[][]string](t, ctx, `[...document.querySelectorAll('#schema tbody tr')].map(tr => [...tr.children].map(td => td.textContent))`)
 	wantSchema := map[string][]string{
-		"uid":     {"uid", "string", "no", "indexed", "user id"},
+		"uid":     {"uid", "string", "no", "indexed, unique", "user id"},
 		"balance": {"balance", "decimal", "no", "", "account balance, exact"},
 		"email":   {"email", "string", "yes", "", ""},
 		"profile": {"profile", "object", "yes", "", "free-form settings"},
