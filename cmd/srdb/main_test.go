@@ -108,6 +108,14 @@ func makeDB(t *testing.T) string {
 	require.NoError(t, msgs.Delete(3))
 	require.NoError(t, msgs.Flush())
 
+	as, err := srdb.NewSchema("accounts", []srdb.Field{{Name: "email", Type: srdb.String}}, srdb.WithUniqueIndex("email"))
+	require.NoError(t, err)
+	accounts, err := db.CreateTable("accounts", as)
+	require.NoError(t, err)
+	_, err = accounts.Insert([]map[string]any{{"_time": base, "email": "a@example.com"}, {"_time": base, "email": "b@example.com"}})
+	require.NoError(t, err)
+	require.NoError(t, accounts.Flush())
+
 	es, err := srdb.NewSchema("events", []srdb.Field{{Name: "kind", Type: srdb.String}})
 	require.NoError(t, err)
 	events, err := db.CreateTable("events", es)
@@ -211,6 +219,8 @@ func TestCommands(t *testing.T) {
 		{"schema", []string{"schema", "$DB", "messages"}, 0},
 		{"schema_json", []string{"schema", "$DB", "messages", "--json"}, 0},
 		{"schema_options", []string{"schema", "$DB", "events"}, 0},
+		{"schema_unique", []string{"schema", "$DB", "accounts"}, 0},
+		{"schema_unique_json", []string{"schema", "$DB", "accounts", "--json"}, 0},
 		{"consumers", []string{"consumers", "$DB", "messages"}, 0},
 		{"consumers_json", []string{"consumers", "$DB", "messages", "--json"}, 0},
 		{"consumers_none", []string{"consumers", "$DB", "events"}, 0},
@@ -438,8 +448,8 @@ func TestBackup(t *testing.T) {
 	dest := filepath.Join(t.TempDir(), "copy")
 	r := runSRDB(t, "backup", dir, dest)
 	require.Equal(t, 0, r.code, r.stderr)
-	require.Equal(t, fmt.Sprintf("backup of %s written to %s (2 tables)\n", dir, dest), r.stdout)
-	for _, table := range []string{"messages", "events"} {
+	require.Equal(t, fmt.Sprintf("backup of %s written to %s (3 tables)\n", dir, dest), r.stdout)
+	for _, table := range []string{"messages", "events", "accounts"} {
 		want := runSRDB(t, "dump", dir, table)
 		got := runSRDB(t, "dump", dest, table)
 		require.Equal(t, 0, got.code, got.stderr)
