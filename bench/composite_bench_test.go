@@ -251,10 +251,6 @@ func pebbleMsgSeqRange(db *pebble.DB, channel string, from, to int64, desc bool,
 	return n, errors.Join(err, it.Close())
 }
 
-// compositeQuery is one benchmarked query: it reads into out and returns
-// the number of rows.
-type compositeQuery func(channel string, count int64, pos int64, out []compRow) (int, error)
-
 func BenchmarkCompositeRange(b *testing.B) {
 	compositeOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "srdb-bench-composite-")
