@@ -1,0 +1,320 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	"github.com/srdb-go/srdb"
+)
+
+// cutStream is a raft.StreamLayer over a loopback TCP listener that a test
+// can cut: every connection in and out is closed and new ones are refused
+// until Heal. Cutting it is "closing the node's transport" without closing
+// raft, i.e. a network partition of that node.
+type cutStream struct {
+	net.Listener
+	mu    sync.Mutex // guards cut and conns
+	cut   bool
+	conns map[net.Conn]bool
+}
+
+func newCutStream(t *testing.T, addr string) *cutStream {
+	t.Helper()
+	var (
+		l   net.Listener
+		err error
+	)
+	// A restarted node rebinds its port; the old socket may linger briefly.
+	for try := 0; try < 50; try++ {
+		if l, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("listen %s: %v", addr, err)
+	}
+	return &cutStream{Listener: l, conns: map[net.Conn]bool{}}
+}
+
+func (s *cutStream) track(c net.Conn) (net.Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cut {
+		c.Close()
+		return nil, errors.New("cutStream: partitioned")
+	}
+	s.conns[c] = true
+	return c, nil
+}
+
+func (s *cutStream) Accept() (net.Conn, error) {
+	for {
+		c, err := s.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if c, err := s.track(c); err == nil {
+			return c, nil
+		}
+	}
+}
+
+func (s *cutStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	s.mu.Lock()
+	cut := s.cut
+	s.mu.Unlock()
+	if cut {
+		return nil, errors.New("cutStream: partitioned")
+	}
+	c, err := net.DialTimeout("tcp", string(addr), timeout)
+	if err != nil {
+		return nil, err
+	}
+	return s.track(c)
+}
+
+// Cut partitions the node: closes every connection and refuses new ones.
+func (s *cutStream) Cut() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cut = true
+	for c := range s.conns {
+		c.Close()
+	}
+	clear(s.conns)
+}
+
+// Heal ends the partition.
+func (s *cutStream) Heal() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cut = false
+}
+
+// testRaftConfig is a raft configuration with short timeouts for loopback
+// tests.
+func testRaftConfig() *raft.Config {
+	c := raft.DefaultConfig()
+	c.HeartbeatTimeout = 300 * time.Millisecond
+	c.ElectionTimeout = 300 * time.Millisecond
+	c.LeaderLeaseTimeout = 150 * time.Millisecond
+	c.CommitTimeout = 5 * time.Millisecond
+	c.SnapshotInterval = time.Hour // tests snapshot on demand
+	c.SnapshotThreshold = 1 << 40
+	return c
+}
+
+// cluster is a raft group of nodes on loopback TCP, each in its own dir.
+type cluster struct {
+	t       *testing.T
+	nodes   []*Node // nil while a node is stopped
+	streams []*cutStream
+	dirs    []string
+	addrs   []string
+	conf    func() *raft.Config
+}
+
+func newCluster(t *testing.T, size int, conf func() *raft.Config) *cluster {
+	t.Helper()
+	if conf == nil {
+		conf = testRaftConfig
+	}
+	c := &cluster{t: t, conf: conf, nodes: make([]*Node, size), streams: make([]*cutStream, size), dirs: make([]string, size), addrs: make([]string, size)}
+	base := t.TempDir()
+	for i := range size {
+		c.dirs[i] = filepath.Join(base, fmt.Sprintf("n%d", i))
+		c.addrs[i] = "127.0.0.1:0"
+		c.start(i)
+		c.addrs[i] = c.nodes[i].Addr()
+	}
+	var servers []Server
+	for i := range size {
+		servers = append(servers, Server{ID: c.id(i), Addr: c.addrs[i]})
+	}
+	if err := c.nodes[0].Bootstrap(servers...); err != nil {
+		t.Fatalf("bootstrap: %v", err)
+	}
+	t.Cleanup(func() {
+		for i := range c.nodes {
+			c.stop(i)
+		}
+	})
+	c.leader(10 * time.Second)
+	return c
+}
+
+func (c *cluster) id(i int) string { return fmt.Sprintf("n%d", i) }
+
+// start starts node i (again) on its dir and address.
+func (c *cluster) start(i int) {
+	c.t.Helper()
+	s := newCutStream(c.t, c.addrs[i])
+	trans := raft.NewNetworkTransportWithLogger(s, 4, 2*time.Second, hclog.NewNullLogger())
+	n, err := NewNode(Config{ID: c.id(i), Dir: c.dirs[i], Transport: trans, Raft: c.conf(), ApplyTimeout: 5 * time.Second})
+	if err != nil {
+		s.Close()
+		c.t.Fatalf("start node %d: %v", i, err)
+	}
+	c.nodes[i], c.streams[i] = n, s
+}
+
+// stop closes node i (like a killed process: raft stops; acknowledged
+// writes are durable in its dirs).
+func (c *cluster) stop(i int) {
+	if c.nodes[i] == nil {
+		return
+	}
+	if err := c.nodes[i].Close(); err != nil {
+		c.t.Errorf("close node %d: %v", i, err)
+	}
+	c.nodes[i] = nil
+}
+
+// leader waits for a leader among the running nodes and returns its index.
+func (c *cluster) leader(timeout time.Duration) int {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		for i, n := range c.nodes {
+			if n != nil && n.IsLeader() {
+				return i
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.t.Fatalf("no leader within %v", timeout)
+	return -1
+}
+
+// converge waits until every running node has applied the leader's last
+// command index and checks that their databases are identical.
+func (c *cluster) converge(timeout time.Duration) {
+	c.t.Helper()
+	l := c.leader(timeout)
+	// A barrier makes the leader apply everything committed.
+	if err := c.nodes[l].raft.Barrier(timeout).Error(); err != nil {
+		c.t.Fatalf("barrier: %v", err)
+	}
+	want := c.nodes[l].AppliedIndex()
+	deadline := time.Now().Add(timeout)
+	for {
+		behind := ""
+		for i, n := range c.nodes {
+			if n != nil && n.AppliedIndex() < want {
+				behind += fmt.Sprintf(" n%d at %d;", i, n.AppliedIndex())
+			}
+		}
+		if behind == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("nodes did not converge to index %d within %v:%s", want, timeout, behind)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var ref *Node
+	for _, n := range c.nodes {
+		if n == nil {
+			continue
+		}
+		if ref == nil {
+			ref = n
+			continue
+		}
+		compareNodes(c.t, ref, n)
+	}
+	for i, n := range c.nodes {
+		if n == nil {
+			continue
+		}
+		if err := n.Read(StaleOK, func(db *srdb.Database) error { return db.Check() }); err != nil {
+			c.t.Errorf("node %d: Check: %v", i, err)
+		}
+	}
+}
+
+// dump is every row of every user table of a node: table → rows in seq
+// order, each seq, time and fields.
+type dumpRow struct {
+	Seq  int64
+	Time int64
+	Data map[string]any
+}
+
+func dumpNode(t *testing.T, n *Node) map[string][]dumpRow {
+	t.Helper()
+	out := map[string][]dumpRow{}
+	err := n.Read(StaleOK, func(db *srdb.Database) error { return dumpDB(db, out) })
+	if err != nil {
+		t.Fatalf("dump %s: %v", n.ID(), err)
+	}
+	return out
+}
+
+func dumpDB(db *srdb.Database, out map[string][]dumpRow) error {
+	for _, name := range db.Tables() {
+		if name == MetaTable {
+			continue
+		}
+		tb, err := db.Table(name)
+		if err != nil {
+			return err
+		}
+		rows, err := tb.Query().OrderBy("_seq").Rows()
+		if err != nil {
+			return err
+		}
+		list := []dumpRow{}
+		for rows.Next() {
+			r := rows.Row()
+			list = append(list, dumpRow{Seq: r.Seq(), Time: r.Time().UnixNano(), Data: r.Data()})
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		out[name+" schema "+tb.Schema().String()+fmt.Sprint(tb.Indexes(), tb.Options())] = nil
+		out[name] = list
+	}
+	return nil
+}
+
+// compareNodes fails unless a and b hold the same tables and rows.
+func compareNodes(t *testing.T, a, b *Node) {
+	t.Helper()
+	compareDumps(t, a.ID(), dumpNode(t, a), b.ID(), dumpNode(t, b))
+}
+
+func compareDumps(t *testing.T, an string, da map[string][]dumpRow, bn string, db map[string][]dumpRow) {
+	t.Helper()
+	for name := range da {
+		if _, ok := db[name]; !ok {
+			t.Errorf("%s has %q, %s does not", an, name, bn)
+		}
+	}
+	for name, rb := range db {
+		ra, ok := da[name]
+		if !ok {
+			t.Errorf("%s has %q, %s does not", bn, name, an)
+			continue
+		}
+		if len(ra) != len(rb) {
+			t.Errorf("table %s: %s has %d rows, %s has %d", name, an, len(ra), bn, len(rb))
+		}
+		for i := range min(len(ra), len(rb)) {
+			if !reflect.DeepEqual(ra[i], rb[i]) {
+				t.Errorf("table %s row %d: %s has %+v, %s has %+v", name, i, an, ra[i], bn, rb[i])
+				break
+			}
+		}
+	}
+}
