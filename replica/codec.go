@@ -127,7 +127,7 @@ const (
 
 type encoder struct{ b []byte }
 
-func (e *encoder) u8(v byte)       { e.b = append(e.b, v) }
+func (e *encoder) u8(v byte)        { e.b = append(e.b, v) }
 func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
 func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
 func (e *encoder) str(s string) {
