@@ -116,7 +116,8 @@ func testRaftConfig() *raft.Config {
 // cluster is a raft group of nodes on loopback TCP, each in its own dir.
 type cluster struct {
 	t       *testing.T
-	nodes   []*Node // nil while a node is stopped
+	mu      sync.Mutex // guards nodes (writers read it while the test stops nodes)
+	nodes   []*Node    // nil while a node is stopped
 	streams []*cutStream
 	dirs    []string
 	addrs   []string
@@ -164,19 +165,54 @@ func (c *cluster) start(i int) {
 		s.Close()
 		c.t.Fatalf("start node %d: %v", i, err)
 	}
+	c.mu.Lock()
 	c.nodes[i], c.streams[i] = n, s
+	c.mu.Unlock()
+}
+
+// node returns node i (nil while stopped).
+func (c *cluster) node(i int) *Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i]
+}
+
+// running returns the running nodes.
+func (c *cluster) running() []*Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*Node
+	for _, n := range c.nodes {
+		if n != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// leaderNode returns the running leader, or nil.
+func (c *cluster) leaderNode() *Node {
+	for _, n := range c.running() {
+		if n.IsLeader() {
+			return n
+		}
+	}
+	return nil
 }
 
 // stop closes node i (like a killed process: raft stops; acknowledged
 // writes are durable in its dirs).
 func (c *cluster) stop(i int) {
-	if c.nodes[i] == nil {
+	c.mu.Lock()
+	n := c.nodes[i]
+	c.nodes[i] = nil
+	c.mu.Unlock()
+	if n == nil {
 		return
 	}
-	if err := c.nodes[i].Close(); err != nil {
+	if err := n.Close(); err != nil {
 		c.t.Errorf("close node %d: %v", i, err)
 	}
-	c.nodes[i] = nil
 }
 
 // leader waits for a leader among the running nodes and returns its index.
@@ -184,8 +220,8 @@ func (c *cluster) leader(timeout time.Duration) int {
 	c.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		for i, n := range c.nodes {
-			if n != nil && n.IsLeader() {
+		for i := range c.nodes {
+			if n := c.node(i); n != nil && n.IsLeader() {
 				return i
 			}
 		}
@@ -201,16 +237,16 @@ func (c *cluster) converge(timeout time.Duration) {
 	c.t.Helper()
 	l := c.leader(timeout)
 	// A barrier makes the leader apply everything committed.
-	if err := c.nodes[l].raft.Barrier(timeout).Error(); err != nil {
+	if err := c.node(l).raft.Barrier(timeout).Error(); err != nil {
 		c.t.Fatalf("barrier: %v", err)
 	}
-	want := c.nodes[l].AppliedIndex()
+	want := c.node(l).AppliedIndex()
 	deadline := time.Now().Add(timeout)
 	for {
 		behind := ""
-		for i, n := range c.nodes {
-			if n != nil && n.AppliedIndex() < want {
-				behind += fmt.Sprintf(" n%d at %d;", i, n.AppliedIndex())
+		for _, n := range c.running() {
+			if n.AppliedIndex() < want {
+				behind += fmt.Sprintf(" %s at %d;", n.ID(), n.AppliedIndex())
 			}
 		}
 		if behind == "" {
@@ -222,22 +258,16 @@ func (c *cluster) converge(timeout time.Duration) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	var ref *Node
-	for _, n := range c.nodes {
-		if n == nil {
-			continue
-		}
+	for _, n := range c.running() {
 		if ref == nil {
 			ref = n
 			continue
 		}
 		compareNodes(c.t, ref, n)
 	}
-	for i, n := range c.nodes {
-		if n == nil {
-			continue
-		}
+	for _, n := range c.running() {
 		if err := n.Read(StaleOK, func(db *srdb.Database) error { return db.Check() }); err != nil {
-			c.t.Errorf("node %d: Check: %v", i, err)
+			c.t.Errorf("node %s: Check: %v", n.ID(), err)
 		}
 	}
 }
