@@ -40,6 +40,9 @@ type Config struct {
 	// BindAddr is the TCP address of the raft transport ("127.0.0.1:0"
 	// picks a free port; Addr reports it). Ignored when Transport is set.
 	BindAddr string
+	// Advertise is the address other nodes reach this one at, when it is
+	// not BindAddr's (a bind to 0.0.0.0). Ignored when Transport is set.
+	Advertise string
 	// Transport replaces the TCP transport (raft.NewInmemTransport in
 	// tests, or a transport on a custom stream layer). The Node closes it
 	// in Close when it implements io.Closer.
@@ -176,11 +179,15 @@ func NewNode(cfg Config) (_ *Node, err error) {
 	}
 	n.trans = cfg.Transport
 	if n.trans == nil {
-		addr, err := net.ResolveTCPAddr("tcp", cfg.BindAddr)
-		if err != nil {
-			return nil, &srdb.Error{Code: srdb.CodeInvalidArgument, Offset: -1, Msg: "replica.NewNode: BindAddr " + cfg.BindAddr, Err: err}
+		var adv net.Addr // nil: the listener's address
+		if cfg.Advertise != "" {
+			a, err := net.ResolveTCPAddr("tcp", cfg.Advertise)
+			if err != nil {
+				return nil, &srdb.Error{Code: srdb.CodeInvalidArgument, Offset: -1, Msg: "replica.NewNode: Advertise " + cfg.Advertise, Err: err}
+			}
+			adv = a
 		}
-		t, err := raft.NewTCPTransportWithLogger(cfg.BindAddr, addr, 4, 10*time.Second, hlog)
+		t, err := raft.NewTCPTransportWithLogger(cfg.BindAddr, adv, 4, 10*time.Second, hlog)
 		if err != nil {
 			return nil, err
 		}
