@@ -348,3 +348,39 @@ func compareDumps(t *testing.T, an string, da map[string][]dumpRow, bn string, d
 		}
 	}
 }
+
+// insert inserts data through the current leader, waiting out an election
+// (up to 20s); a write whose outcome is unknown is an error (a retry could
+// store it twice and the callers count rows). Safe from any goroutine.
+func (c *cluster) insert(table string, data any) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n := c.leaderNode()
+		if n != nil {
+			_, err := n.Insert(table, data)
+			if err == nil {
+				return nil
+			}
+			if !errors.Is(err, ErrNotLeader) || errors.Is(err, ErrOutcomeUnknown) {
+				return fmt.Errorf("insert: %w", err)
+			}
+		}
+		if time.Now().After(deadline) {
+			return errors.New("insert: no leader for 20s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// snapshotAll makes every running node but skip take a raft snapshot (and
+// truncate its log), so whichever of them leads must send skip a snapshot.
+func (c *cluster) snapshotAll(skip int) {
+	c.t.Helper()
+	for i := range c.nodes {
+		if n := c.node(i); n != nil && i != skip {
+			if err := n.raft.Snapshot().Error(); err != nil {
+				c.t.Fatalf("snapshot of %s: %v", n.ID(), err)
+			}
+		}
+	}
+}

@@ -105,7 +105,7 @@ func TestNodeTailAcrossRestore(t *testing.T) {
 			for i := range batch {
 				batch[i] = msgRow(k + int64(i))
 			}
-			if _, err := leader.Insert("msgs", batch); err != nil {
+			if err := c.insert("msgs", batch); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -113,9 +113,7 @@ func TestNodeTailAcrossRestore(t *testing.T) {
 	insert(0, 100)
 	c.streams[f].Cut()
 	insert(100, 2000)
-	if err := leader.raft.Snapshot().Error(); err != nil {
-		t.Fatalf("snapshot: %v", err)
-	}
+	c.snapshotAll(f)
 	insert(2100, 20)
 	c.streams[f].Heal()
 	c.converge(30 * time.Second)
