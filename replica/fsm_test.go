@@ -1,10 +1,16 @@
 package replica
 
 import (
+	"archive/tar"
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -283,5 +289,165 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 	if _, err := encodeCommand(&command{kind: cmdBatch, ops: []op{{kind: opInsert, table: "t", rows: []map[string]any{{"x": struct{}{}}}}}}); srdb.ErrorCode(err) != srdb.CodeSchemaViolation {
 		t.Errorf("non-canonical value: %v", err)
+	}
+}
+
+// TestFSMFailStops: an apply that fails for a reason that is not the
+// entry's (here the database is closed under the state machine) stops the
+// node: that entry and every later one answer ErrNodeFailed, nothing is
+// recorded, and after a restart the entries are applied.
+func TestFSMFailStops(t *testing.T) {
+	dir := t.TempDir()
+	f := testFSM(t, dir)
+	logs := testLog(t)[:5]
+	applyChunks(f, logs[:2], func() int { return 1 })
+	before := f.applied.Load()
+	if before == 0 {
+		t.Fatal("nothing applied")
+	}
+	if err := f.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range f.ApplyBatch(logs[2:]) {
+		if r, ok := r.(applyResult); ok && !errors.Is(r.err, ErrNodeFailed) {
+			t.Fatalf("apply on a closed database: %v, want ErrNodeFailed", r.err)
+		}
+	}
+	if f.applied.Load() != before {
+		t.Fatalf("applied moved to %d after failures", f.applied.Load())
+	}
+	if _, err := f.Snapshot(); !errors.Is(err, ErrNodeFailed) {
+		t.Fatalf("snapshot of a failed node: %v", err)
+	}
+	f = testFSM(t, dir)
+	defer f.db.Close()
+	for _, r := range f.ApplyBatch(logs) {
+		if r, ok := r.(applyResult); ok && errors.Is(r.err, ErrNodeFailed) {
+			t.Fatalf("after restart: %v", r.err)
+		}
+	}
+	ref := testFSM(t, filepath.Join(dir, "ref"))
+	defer ref.db.Close()
+	applyChunks(ref, logs, func() int { return 1 })
+	if f.applied.Load() != ref.applied.Load() || f.applied.Load() <= before {
+		t.Fatalf("applied %d after restart, want %d", f.applied.Load(), ref.applied.Load())
+	}
+	d1, d2 := map[string][]dumpRow{}, map[string][]dumpRow{}
+	if err := dumpDB(f.db, d1); err != nil {
+		t.Fatal(err)
+	}
+	if err := dumpDB(ref.db, d2); err != nil {
+		t.Fatal(err)
+	}
+	compareDumps(t, "restarted", d1, "reference", d2)
+}
+
+// TestRecoverDirs: NewNode finishes or undoes a restore's directory swap
+// that a crash interrupted.
+func TestRecoverDirs(t *testing.T) {
+	mk := func(dir string, names ...string) {
+		for _, n := range names {
+			if err := os.MkdirAll(filepath.Join(dir, n), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, n, "f"), []byte(n), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	has := func(dir, name, content string) bool {
+		b, err := os.ReadFile(filepath.Join(dir, name, "f"))
+		return err == nil && string(b) == content
+	}
+	for _, tc := range []struct {
+		present []string
+		data    string // content of data/f afterwards
+	}{
+		{[]string{"data", "data.new"}, "data"},          // crash while unpacking
+		{[]string{"data.old", "data.new"}, "data.old"},  // crash after the first rename
+		{[]string{"data.old"}, "data.old"},              // same, data.new gone
+		{[]string{"data", "data.old"}, "data"},          // crash before removing data.old
+		{[]string{"data", "snapshots.tmp/3-1"}, "data"}, // a checkpoint of a snapshot left behind
+	} {
+		dir := t.TempDir()
+		mk(dir, tc.present...)
+		if err := recoverDirs(dir); err != nil {
+			t.Fatalf("%v: %v", tc.present, err)
+		}
+		if !has(dir, "data", tc.data) {
+			t.Errorf("%v: data does not hold %s", tc.present, tc.data)
+		}
+		for _, gone := range []string{"data.new", "data.old", "snapshots.tmp"} {
+			if _, err := os.Stat(filepath.Join(dir, gone)); err == nil {
+				t.Errorf("%v: %s left behind", tc.present, gone)
+			}
+		}
+	}
+}
+
+// TestRestoreRefusesBadSnapshots: a stream with a bad magic, a path leaving
+// the directory, a symlink, or a header index its meta table does not hold
+// is refused with the database left as it was.
+func TestRestoreRefusesBadSnapshots(t *testing.T) {
+	src := testFSM(t, filepath.Join(t.TempDir(), "src"))
+	applyChunks(src, testLog(t)[:20], func() int { return 4 })
+	snap, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	var good bytes.Buffer
+	if err := writeSnapshot(&good, snap.(*snapshot).dir, src.applied.Load()); err != nil {
+		t.Fatal(err)
+	}
+	src.db.Close()
+
+	header := func(index uint64) []byte {
+		h := make([]byte, 16)
+		copy(h, snapshotMagic)
+		binary.LittleEndian.PutUint64(h[8:], index)
+		return h
+	}
+	tarOf := func(add func(tw *tar.Writer)) []byte {
+		var b bytes.Buffer
+		b.Write(header(1000))
+		tw := tar.NewWriter(&b)
+		add(tw)
+		tw.Close()
+		return b.Bytes()
+	}
+	wrongIndex := append(header(src.applied.Load()+1), good.Bytes()[16:]...)
+	cases := map[string][]byte{
+		"magic": append([]byte("NOTASNAP"), good.Bytes()[8:]...),
+		"dotdot": tarOf(func(tw *tar.Writer) {
+			tw.WriteHeader(&tar.Header{Name: "../evil", Typeflag: tar.TypeReg, Size: 1, Mode: 0o600})
+			tw.Write([]byte("x"))
+		}),
+		"symlink": tarOf(func(tw *tar.Writer) {
+			tw.WriteHeader(&tar.Header{Name: "link", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"})
+		}),
+		"index": wrongIndex,
+	}
+	dst := testFSM(t, filepath.Join(t.TempDir(), "dst"))
+	defer func() { dst.db.Close() }()
+	for name, b := range cases {
+		if err := dst.Restore(io.NopCloser(bytes.NewReader(b))); err == nil {
+			t.Errorf("%s: restored", name)
+		}
+		if _, err := os.Stat(filepath.Join(filepath.Dir(dst.node.dir), "evil")); err == nil {
+			t.Fatalf("%s: wrote outside the node directory", name)
+		}
+		if dst.applied.Load() != 0 || dst.failed.Load() != nil {
+			t.Errorf("%s: state changed: applied %d", name, dst.applied.Load())
+		}
+	}
+	if err := dst.Restore(io.NopCloser(bytes.NewReader(good.Bytes()))); err != nil {
+		t.Fatalf("good snapshot: %v", err)
+	}
+	if dst.applied.Load() != src.applied.Load() || dst.node.swaps.Load() != 1 {
+		t.Fatalf("after restore: applied %d, want %d", dst.applied.Load(), src.applied.Load())
+	}
+	if err := dst.db.Check(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -305,7 +305,7 @@ func (n *Node) Err() error {
 func (n *Node) shutdownRaft() error {
 	n.shutMu.Lock()
 	defer n.shutMu.Unlock()
-	if n.shut {
+	if n.shut || n.raft == nil {
 		return nil
 	}
 	n.shut = true
