@@ -225,6 +225,7 @@ func (n *Node) dbOptions() *srdb.Options {
 // slogWriter passes raft's log lines to a slog.Logger.
 type slogWriter struct{ l *slog.Logger }
 
+// Write logs p, one raft log line, at Info.
 func (w slogWriter) Write(p []byte) (int, error) {
 	w.l.Info(string(trimNewline(p)))
 	return len(p), nil

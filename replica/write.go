@@ -34,6 +34,7 @@ type batchOp struct {
 	lo, hi  int64
 }
 
+// String names the operation as error messages do.
 func (k opKind) String() string {
 	switch k {
 	case opInsert:
