@@ -24,7 +24,7 @@ import (
 // testFSM opens a state machine on dir without raft.
 func testFSM(t *testing.T, dir string) *fsm {
 	t.Helper()
-	n := &Node{id: filepath.Base(dir), dir: dir, logger: slog.New(slog.DiscardHandler)}
+	n := &Node{id: filepath.Base(dir), dir: dir, logger: slog.New(slog.DiscardHandler), stopped: make(chan struct{})}
 	db, err := srdb.Open(filepath.Join(dir, "data"), n.dbOptions())
 	if err != nil {
 		t.Fatal(err)

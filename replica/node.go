@@ -83,6 +83,9 @@ type Node struct {
 	// shutMu guards shut, set once raft is shut down (Close or a failure).
 	shutMu sync.Mutex
 	shut   bool
+	// stopped is closed when raft is being shut down: waits on raft futures
+	// end then (a future raft never answers must not hang a caller).
+	stopped chan struct{}
 }
 
 // NotLeaderError is returned by a write (and a Linearizable read) on a node
@@ -135,7 +138,7 @@ func NewNode(cfg Config) (_ *Node, err error) {
 	if cfg.SnapshotRetain <= 0 {
 		cfg.SnapshotRetain = 2
 	}
-	n := &Node{id: cfg.ID, dir: cfg.Dir, cfg: cfg, logger: cfg.Logger}
+	n := &Node{id: cfg.ID, dir: cfg.Dir, cfg: cfg, logger: cfg.Logger, stopped: make(chan struct{})}
 	if n.logger == nil {
 		n.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -203,7 +206,10 @@ func NewNode(cfg Config) (_ *Node, err error) {
 	}
 	rc.LocalID = raft.ServerID(cfg.ID)
 	rc.Logger = hlog
-	rc.BatchApplyCh = true
+	// BatchApplyCh stays off: raft leaves the futures buffered in its apply
+	// channel unanswered when it shuts down (their callers would wait
+	// forever); unbuffered, concurrent applies are still batched.
+	rc.BatchApplyCh = false
 	n.raft, err = raft.NewRaft(rc, n.fsm, n.store, n.store, snaps, n.trans)
 	if err != nil {
 		return nil, err
@@ -262,12 +268,12 @@ func (n *Node) Bootstrap(servers ...Server) error {
 // Join adds a voter to the group; call it on the leader. A server that is a
 // member with the same address already is left as it is.
 func (n *Node) Join(id, addr string) error {
-	return n.raftErr(n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, n.cfg.ApplyTimeout).Error())
+	return n.wait(n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, n.cfg.ApplyTimeout))
 }
 
 // Remove removes a server from the group; call it on the leader.
 func (n *Node) Remove(id string) error {
-	return n.raftErr(n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.ApplyTimeout).Error())
+	return n.wait(n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.ApplyTimeout))
 }
 
 // ID returns the node's raft server ID.
@@ -306,10 +312,14 @@ func (n *Node) Err() error {
 func (n *Node) shutdownRaft() error {
 	n.shutMu.Lock()
 	defer n.shutMu.Unlock()
-	if n.shut || n.raft == nil {
+	if n.shut {
 		return nil
 	}
 	n.shut = true
+	close(n.stopped)
+	if n.raft == nil {
+		return nil
+	}
 	return n.raft.Shutdown().Error()
 }
 
@@ -328,6 +338,24 @@ func (n *Node) Close() error {
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr
+}
+
+// wait returns the error of raft future f, or, once the node stops, an
+// error saying the outcome is unknown (raft may never answer f then).
+func (n *Node) wait(f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return n.raftErr(err)
+	case <-n.stopped:
+		select {
+		case err := <-done:
+			return n.raftErr(err)
+		default:
+		}
+		return fmt.Errorf("%w: %w", ErrOutcomeUnknown, &srdb.Error{Code: srdb.CodeClosed, Offset: -1, Msg: "replica: node shut down while waiting for raft"})
+	}
 }
 
 // notLeader returns the error of a request that needs the leader.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,6 +150,58 @@ func TestNodeTailAcrossRestore(t *testing.T) {
 	for i, s := range seen {
 		if s != int64(i+1) {
 			t.Fatalf("row %d of the tail has seq %d", i, s)
+		}
+	}
+}
+
+// TestCloseUnblocksWriters: writers racing a leader's Close all return
+// (an error for those in flight) instead of waiting forever on a raft
+// future that the shut-down raft will never answer.
+func TestCloseUnblocksWriters(t *testing.T) {
+	for round := range 5 {
+		dir := t.TempDir()
+		_, trans := raft.NewInmemTransport("")
+		n, err := NewNode(Config{ID: "solo", Dir: dir, Transport: trans, Raft: testRaftConfig()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Bootstrap(Server{ID: "solo", Addr: n.Addr()}); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); !n.IsLeader(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("no leader")
+			}
+		}
+		if err := n.CreateTable("msgs", msgsSchema(t)); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var acked atomic.Int64
+		for w := range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := int64(w); ; k += 64 {
+					if _, err := n.Insert("msgs", msgRow(k)); err != nil {
+						return
+					}
+					acked.Add(1)
+				}
+			}()
+		}
+		for acked.Load() < 200 {
+			time.Sleep(time.Millisecond)
+		}
+		if err := n.Close(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: writers still blocked 10s after Close", round)
 		}
 	}
 }

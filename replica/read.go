@@ -34,8 +34,8 @@ func (n *Node) Read(c Consistency, fn func(db *srdb.Database) error) error {
 		if !n.IsLeader() {
 			return n.notLeader(nil)
 		}
-		if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err != nil {
-			return n.raftErr(err)
+		if err := n.wait(n.raft.Barrier(n.cfg.ApplyTimeout)); err != nil {
+			return err
 		}
 	} else if c != StaleOK {
 		return &srdb.Error{Code: srdb.CodeInvalidArgument, Offset: -1, Msg: "replica: unknown Consistency"}

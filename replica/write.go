@@ -184,8 +184,8 @@ func (n *Node) propose(c *command) ([]int64, error) {
 		return nil, err
 	}
 	f := n.raft.Apply(data, n.cfg.ApplyTimeout)
-	if err := f.Error(); err != nil {
-		return nil, n.raftErr(err)
+	if err := n.wait(f); err != nil {
+		return nil, err
 	}
 	r, ok := f.Response().(applyResult)
 	if !ok {
