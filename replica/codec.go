@@ -26,13 +26,15 @@ import (
 //	                                | delete: seq varint
 //	                                | deleteRange: lo varint | hi varint
 //	kind 2 deleteBefore : table str | cutoff varint (Unix nanoseconds)
-//	kind 3 createTable  : table str | nfields uvarint | field × nfields
+//	kind 3 createTable  : table str | fields str (JSON of []srdb.Field)
 //	                    | nindexes uvarint | (nf uvarint | str × nf) × nindexes
 //	kind 4 dropTable    : table str
-//	kind 5 addField     : table str | field
+//	kind 5 addField     : table str | field str (JSON of srdb.Field)
 //	kind 6 createIndex  : table str | nf uvarint | str × nf
-//	kind 7 setOptions   : table str | maxAge varint (ns) | maxBytes varint
-//	field := name str | type u8 | flags u8 (bit 0 Indexed, bit 1 Nullable) | comment str
+//	kind 7 setOptions   : table str | options str (JSON of srdb.TableOptions)
+//
+// Fields and table options travel as the JSON of the core's structs, so a
+// field the core adds to srdb.Field or srdb.TableOptions is replicated too.
 //	row   := nvals uvarint | (name str | value) × nvals      ("_time" carries the row time)
 //	str   := len uvarint | bytes
 //	value := tag u8 | payload:
@@ -135,18 +137,14 @@ func (e *encoder) str(s string) {
 	e.b = append(e.b, s...)
 }
 
-func (e *encoder) field(f srdb.Field) {
-	e.str(f.Name)
-	e.u8(byte(f.Type))
-	var flags byte
-	if f.Indexed {
-		flags |= 1
+// json appends the JSON of v as a str.
+func (e *encoder) json(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return &srdb.Error{Code: srdb.CodeInvalidArgument, Offset: -1, Msg: fmt.Sprintf("%T is not JSON-encodable", v), Err: err}
 	}
-	if f.Nullable {
-		flags |= 2
-	}
-	e.u8(flags)
-	e.str(f.Comment)
+	e.str(string(b))
+	return nil
 }
 
 func (e *encoder) strs(s []string) {
@@ -283,9 +281,8 @@ func encodeCommand(c *command) ([]byte, error) {
 		e.varint(c.cutoff)
 	case cmdCreateTable:
 		e.str(c.table)
-		e.uvarint(uint64(len(c.fields)))
-		for _, f := range c.fields {
-			e.field(f)
+		if err := e.json(c.fields); err != nil {
+			return nil, err
 		}
 		e.uvarint(uint64(len(c.indexes)))
 		for _, ix := range c.indexes {
@@ -295,14 +292,17 @@ func encodeCommand(c *command) ([]byte, error) {
 		e.str(c.table)
 	case cmdAddField:
 		e.str(c.table)
-		e.field(c.fields[0])
+		if err := e.json(c.fields[0]); err != nil {
+			return nil, err
+		}
 	case cmdCreateIndex:
 		e.str(c.table)
 		e.strs(c.indexes[0])
 	case cmdSetOptions:
 		e.str(c.table)
-		e.varint(int64(c.options.MaxAge))
-		e.varint(c.options.MaxBytes)
+		if err := e.json(c.options); err != nil {
+			return nil, err
+		}
 	}
 	return e.b, nil
 }
@@ -399,13 +399,15 @@ func (d *decoder) strs() []string {
 	return out
 }
 
-func (d *decoder) field() srdb.Field {
-	f := srdb.Field{Name: d.str(), Type: srdb.FieldType(d.u8())}
-	flags := d.u8()
-	f.Indexed = flags&1 != 0
-	f.Nullable = flags&2 != 0
-	f.Comment = d.str()
-	return f
+// json decodes a str holding JSON into v.
+func (d *decoder) json(v any) {
+	b := d.raw(d.count())
+	if d.err != nil {
+		return
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		d.fail("%T: %v", v, err)
+	}
 }
 
 func (d *decoder) row() map[string]any {
@@ -529,11 +531,8 @@ func decodeCommand(b []byte) (*command, error) {
 		c.cutoff = d.varint()
 	case cmdCreateTable:
 		c.table = d.str()
+		d.json(&c.fields)
 		n := d.count()
-		for i := 0; i < n && d.err == nil; i++ {
-			c.fields = append(c.fields, d.field())
-		}
-		n = d.count()
 		for i := 0; i < n && d.err == nil; i++ {
 			c.indexes = append(c.indexes, d.strs())
 		}
@@ -541,14 +540,14 @@ func decodeCommand(b []byte) (*command, error) {
 		c.table = d.str()
 	case cmdAddField:
 		c.table = d.str()
-		c.fields = []srdb.Field{d.field()}
+		c.fields = make([]srdb.Field, 1)
+		d.json(&c.fields[0])
 	case cmdCreateIndex:
 		c.table = d.str()
 		c.indexes = [][]string{d.strs()}
 	case cmdSetOptions:
 		c.table = d.str()
-		c.options.MaxAge = time.Duration(d.varint())
-		c.options.MaxBytes = d.varint()
+		d.json(&c.options)
 	default:
 		d.fail("unknown command kind %d", c.kind)
 	}

@@ -278,6 +278,27 @@ func TestCodecRoundTrip(t *testing.T) {
 	if got.ops[1].lo != -3 || got.ops[1].hi != 9 {
 		t.Errorf("DeleteRange: %+v", got.ops[1])
 	}
+	schemaCmds := []*command{
+		{kind: cmdCreateTable, table: "t", fields: []srdb.Field{{Name: "a", Type: srdb.Decimal, Indexed: true, Nullable: true, Comment: "c"}, {Name: "b", Type: srdb.Bytes}}, indexes: [][]string{{"a", "b"}}},
+		{kind: cmdAddField, table: "t", fields: []srdb.Field{{Name: "x", Type: srdb.Time, Nullable: true}}},
+		{kind: cmdCreateIndex, table: "t", indexes: [][]string{{"a", "x"}}},
+		{kind: cmdSetOptions, table: "t", options: srdb.TableOptions{MaxAge: 90 * time.Minute}},
+		{kind: cmdDeleteBefore, table: "t", cutoff: -5},
+		{kind: cmdDropTable, table: "t"},
+	}
+	for _, sc := range schemaCmds {
+		enc, err := encodeCommand(sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeCommand(enc)
+		if err != nil {
+			t.Fatalf("kind %d: %v", sc.kind, err)
+		}
+		if !reflect.DeepEqual(got, sc) {
+			t.Errorf("kind %d: decoded %+v, want %+v", sc.kind, got, sc)
+		}
+	}
 	// Every truncation and many byte flips: an error or a command, no panic.
 	for i := range b {
 		if _, err := decodeCommand(b[:i]); err == nil {
