@@ -117,17 +117,26 @@ func loadApplied(db *srdb.Database) (uint64, error) {
 }
 
 // deterministic reports whether err is the command's own fault, so every
-// node that applies the same entry to the same state gets it too.
+// node that applies the same entry to the same state gets it too. The
+// codes of the environment (I/O, corruption, a closed or read-only
+// database, an error that is not a *srdb.Error) are not; every other code
+// is a verdict on the command (a schema violation, a missing row, an
+// existing table, and codes the core may add for input, such as a
+// duplicate key).
 func deterministic(err error) bool {
 	if errors.Is(err, ErrNodeFailed) {
 		return false
 	}
-	switch srdb.ErrorCode(err) {
-	case srdb.CodeNotFound, srdb.CodeInvalidArgument, srdb.CodeTableExists, srdb.CodeTableNotFound,
-		srdb.CodeSchemaViolation, srdb.CodeInvalidName, srdb.CodeInvalidSchema, srdb.CodeInvalidQuery:
-		return true
+	var e *srdb.Error
+	if !errors.As(err, &e) {
+		return false
 	}
-	return false
+	switch e.Code {
+	case srdb.CodeGeneral, srdb.CodeClosed, srdb.CodeCanceled, srdb.CodeDatabase, srdb.CodeLocked,
+		srdb.CodeReadOnly, srdb.CodeStorage, srdb.CodeCorrupted:
+		return false
+	}
+	return true
 }
 
 // Apply applies one entry (raft.FSM).

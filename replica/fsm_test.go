@@ -472,3 +472,23 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDeterministicCodes: refusals of the command are applied alike on
+// every node; errors of the environment stop the node.
+func TestDeterministicCodes(t *testing.T) {
+	for code, want := range map[int]bool{
+		srdb.CodeNotFound: true, srdb.CodeInvalidArgument: true, srdb.CodeTableExists: true,
+		srdb.CodeTableNotFound: true, srdb.CodeSchemaViolation: true, srdb.CodeInvalidName: true,
+		srdb.CodeInvalidSchema: true, srdb.CodeInvalidQuery: true, 4999: true,
+		srdb.CodeGeneral: false, srdb.CodeClosed: false, srdb.CodeCanceled: false, srdb.CodeDatabase: false,
+		srdb.CodeLocked: false, srdb.CodeReadOnly: false, srdb.CodeStorage: false, srdb.CodeCorrupted: false,
+	} {
+		err := fmt.Errorf("wrapped: %w", &srdb.Error{Code: code, Offset: -1})
+		if got := deterministic(err); got != want {
+			t.Errorf("code %d: deterministic %v, want %v", code, got, want)
+		}
+	}
+	if deterministic(errors.New("plain")) || deterministic(fmt.Errorf("%w: x", ErrNodeFailed)) {
+		t.Error("a plain error or ErrNodeFailed counted as the command's")
+	}
+}
