@@ -3,6 +3,7 @@ package replica
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -435,4 +436,63 @@ func TestClusterSchemaCommands(t *testing.T) {
 	if _, ok := d["seqs"]; ok {
 		t.Fatal("seqs not dropped")
 	}
+}
+
+// TestClusterJoinAndRemove: a fourth node with an empty directory joins a
+// running group (Join on the leader), catches up from a snapshot and the
+// log, and leaves again (Remove); writes go on throughout.
+func TestClusterJoinAndRemove(t *testing.T) {
+	c := newCluster(t, 3, func() *raft.Config {
+		c := testRaftConfig()
+		c.TrailingLogs = 5
+		return c
+	})
+	if err := c.insertTable(t); err != nil {
+		t.Fatal(err)
+	}
+	for k := int64(0); k < 500; k += 50 {
+		batch := make([]map[string]any, 50)
+		for i := range batch {
+			batch[i] = msgRow(k + int64(i))
+		}
+		if err := c.insert("msgs", batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.snapshotAll(-1)
+	// Node 3: a new directory and address, not bootstrapped.
+	c.mu.Lock()
+	c.nodes = append(c.nodes, nil)
+	c.streams = append(c.streams, nil)
+	c.dirs = append(c.dirs, filepath.Join(t.TempDir(), "n3"))
+	c.addrs = append(c.addrs, "127.0.0.1:0")
+	c.mu.Unlock()
+	c.start(3)
+	c.addrs[3] = c.node(3).Addr()
+	if err := c.node(c.leader(5*time.Second)).Join("n3", c.addrs[3]); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	if err := c.insert("msgs", msgRow(1000)); err != nil {
+		t.Fatal(err)
+	}
+	c.converge(30 * time.Second)
+	if got := len(dumpNode(t, c.node(3))["msgs"]); got != 501 {
+		t.Fatalf("the new node has %d rows, want 501", got)
+	}
+	if s := c.node(3).swaps.Load(); s != 1 {
+		t.Fatalf("the new node restored %d snapshots, want 1", s)
+	}
+	if err := c.node(c.leader(5*time.Second)).Remove("n3"); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	c.stop(3)
+	if err := c.insert("msgs", msgRow(1001)); err != nil {
+		t.Fatal(err)
+	}
+	c.converge(30 * time.Second)
+}
+
+// insertTable creates the msgs table through the leader.
+func (c *cluster) insertTable(t *testing.T) error {
+	return c.node(c.leader(5*time.Second)).CreateTable("msgs", msgsSchema(t))
 }
