@@ -482,7 +482,7 @@ func TestClusterJoinAndRemove(t *testing.T) {
 	if s := c.node(3).swaps.Load(); s != 1 {
 		t.Fatalf("the new node restored %d snapshots, want 1", s)
 	}
-	if err := c.node(c.leader(5*time.Second)).Remove("n3"); err != nil {
+	if err := c.node(c.leader(5 * time.Second)).Remove("n3"); err != nil {
 		t.Fatalf("remove: %v", err)
 	}
 	c.stop(3)
