@@ -425,12 +425,58 @@ func TestClusterSchemaCommands(t *testing.T) {
 	if err := n.DeleteBefore("msgs", time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
+	// Unique keys and Upsert through the log: a register created unique
+	// by channel, upserted alone and inside a batch; a duplicate refused on
+	// every node alike.
+	s3, _ := srdb.NewSchema("reg", []srdb.Field{{Name: "channel", Type: srdb.String}, {Name: "last", Type: srdb.Int64}}, srdb.WithUniqueIndex("channel"))
+	if err := n.CreateTable("reg", s3); err != nil {
+		t.Fatal(err)
+	}
+	r1, err := n.Upsert("reg", map[string]any{"channel": "c1", "last": int64(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs, err = n.NewBatch().
+		Insert("msgs", map[string]any{"channel": "c1", "k": int64(101), "body": "b"}).
+		Upsert("reg", map[string]any{"channel": "c1", "last": int64(2)}).
+		Commit()
+	if err != nil || len(seqs) != 2 || seqs[1] != r1 {
+		t.Fatalf("batch with an upsert: %v %v (the register row is seq %d)", seqs, err, r1)
+	}
+	if _, err := n.Insert("reg", map[string]any{"channel": "c1", "last": int64(3)}); !errors.Is(err, srdb.ErrDuplicateKey) {
+		t.Fatalf("duplicate key: %v", err)
+	}
+	if err := n.CreateUniqueIndex("msgs", "channel", "k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Insert("msgs", map[string]any{"channel": "c1", "k": int64(101), "body": "again"}); !errors.Is(err, srdb.ErrDuplicateKey) {
+		t.Fatalf("duplicate (channel, k): %v", err)
+	}
 	if err := n.DropTable("seqs"); err != nil {
 		t.Fatal(err)
 	}
 	c.converge(20 * time.Second)
 	d := dumpNode(t, n)
-	if got := len(d["msgs"]); got != 51-1-10 {
+	if got := len(d["reg"]); got != 1 {
+		t.Fatalf("reg has %d rows", got)
+	}
+	for _, node := range c.running() {
+		id := node.ID()
+		err := node.Read(StaleOK, func(db *srdb.Database) error {
+			tb, err := db.Table("msgs")
+			if err != nil {
+				return err
+			}
+			if u := tb.Schema().UniqueIndexes(); len(u) != 1 || u[0] != "channel,k" {
+				return fmt.Errorf("node %s: unique indexes %v", id, u)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(d["msgs"]); got != 52-1-10 {
 		t.Fatalf("msgs has %d rows", got)
 	}
 	if _, ok := d["seqs"]; ok {

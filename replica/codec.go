@@ -25,13 +25,16 @@ import (
 //	                                | update: seq varint | row (the changes)
 //	                                | delete: seq varint
 //	                                | deleteRange: lo varint | hi varint
+//	                                | upsert: row
 //	kind 2 deleteBefore : table str | cutoff varint (Unix nanoseconds)
 //	kind 3 createTable  : table str | fields str (JSON of []srdb.Field)
 //	                    | nindexes uvarint | (nf uvarint | str × nf) × nindexes
+//	                    | nunique uvarint | (nf uvarint | str × nf) × nunique
 //	kind 4 dropTable    : table str
 //	kind 5 addField     : table str | field str (JSON of srdb.Field)
 //	kind 6 createIndex  : table str | nf uvarint | str × nf
 //	kind 7 setOptions   : table str | options str (JSON of srdb.TableOptions)
+//	kind 8 createUniqueIndex : table str | nf uvarint | str × nf
 //
 // Fields and table options travel as the JSON of the core's structs, so a
 // field the core adds to srdb.Field or srdb.TableOptions is replicated too.
@@ -58,6 +61,7 @@ const (
 	cmdAddField
 	cmdCreateIndex
 	cmdSetOptions
+	cmdCreateUniqueIndex
 )
 
 type opKind uint8
@@ -67,13 +71,14 @@ const (
 	opUpdate
 	opDelete
 	opDeleteRange
+	opUpsert
 )
 
 // op is one write of a batch command.
 type op struct {
 	kind    opKind
 	table   string
-	rows    []map[string]any // opInsert
+	rows    []map[string]any // opInsert; opUpsert (one row)
 	seq     int64            // opUpdate, opDelete
 	changes map[string]any   // opUpdate
 	lo, hi  int64            // opDeleteRange
@@ -86,7 +91,8 @@ type command struct {
 	table   string
 	cutoff  int64        // cmdDeleteBefore
 	fields  []srdb.Field // cmdCreateTable, cmdAddField (one)
-	indexes [][]string   // cmdCreateTable composite indexes; cmdCreateIndex (one)
+	indexes [][]string   // cmdCreateTable composite indexes; cmdCreateIndex, cmdCreateUniqueIndex (one)
+	unique  [][]string   // cmdCreateTable: the fields of each unique index
 	options srdb.TableOptions
 }
 
@@ -274,6 +280,10 @@ func encodeCommand(c *command) ([]byte, error) {
 			case opDeleteRange:
 				e.varint(o.lo)
 				e.varint(o.hi)
+			case opUpsert:
+				if err := e.row(o.rows[0]); err != nil {
+					return nil, withTable(err, o.table)
+				}
 			}
 		}
 	case cmdDeleteBefore:
@@ -288,6 +298,10 @@ func encodeCommand(c *command) ([]byte, error) {
 		for _, ix := range c.indexes {
 			e.strs(ix)
 		}
+		e.uvarint(uint64(len(c.unique)))
+		for _, ix := range c.unique {
+			e.strs(ix)
+		}
 	case cmdDropTable:
 		e.str(c.table)
 	case cmdAddField:
@@ -295,7 +309,7 @@ func encodeCommand(c *command) ([]byte, error) {
 		if err := e.json(c.fields[0]); err != nil {
 			return nil, err
 		}
-	case cmdCreateIndex:
+	case cmdCreateIndex, cmdCreateUniqueIndex:
 		e.str(c.table)
 		e.strs(c.indexes[0])
 	case cmdSetOptions:
@@ -521,6 +535,8 @@ func decodeCommand(b []byte) (*command, error) {
 			case opDeleteRange:
 				o.lo = d.varint()
 				o.hi = d.varint()
+			case opUpsert:
+				o.rows = []map[string]any{d.row()}
 			default:
 				d.fail("unknown operation %d", o.kind)
 			}
@@ -536,13 +552,17 @@ func decodeCommand(b []byte) (*command, error) {
 		for i := 0; i < n && d.err == nil; i++ {
 			c.indexes = append(c.indexes, d.strs())
 		}
+		n = d.count()
+		for i := 0; i < n && d.err == nil; i++ {
+			c.unique = append(c.unique, d.strs())
+		}
 	case cmdDropTable:
 		c.table = d.str()
 	case cmdAddField:
 		c.table = d.str()
 		c.fields = make([]srdb.Field, 1)
 		d.json(&c.fields[0])
-	case cmdCreateIndex:
+	case cmdCreateIndex, cmdCreateUniqueIndex:
 		c.table = d.str()
 		c.indexes = [][]string{d.strs()}
 	case cmdSetOptions:

@@ -3,6 +3,7 @@ package replica
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -251,6 +252,8 @@ func (f *fsm) applyOne(idx uint64, c *command) applyResult {
 				b.Delete(o.table, o.seq)
 			case opDeleteRange:
 				b.DeleteRange(o.table, o.lo, o.hi)
+			case opUpsert:
+				b.Upsert(o.table, o.rows[0])
 			}
 		}
 		b.Update(MetaTable, 1, meta)
@@ -278,9 +281,14 @@ func (f *fsm) applyOne(idx uint64, c *command) applyResult {
 // applySchema applies a command that is not a batch of row writes.
 func (f *fsm) applySchema(c *command) error {
 	if c.kind == cmdCreateTable {
-		opts := make([]srdb.SchemaOption, 0, len(c.indexes))
+		opts := make([]srdb.SchemaOption, 0, len(c.indexes)+len(c.unique))
 		for _, ix := range c.indexes {
-			opts = append(opts, srdb.WithIndex(ix...))
+			if !slices.ContainsFunc(c.unique, func(u []string) bool { return slices.Equal(u, ix) }) {
+				opts = append(opts, srdb.WithIndex(ix...))
+			}
+		}
+		for _, ix := range c.unique {
+			opts = append(opts, srdb.WithUniqueIndex(ix...))
 		}
 		s, err := srdb.NewSchema(c.table, c.fields, opts...)
 		if err != nil {
@@ -303,6 +311,8 @@ func (f *fsm) applySchema(c *command) error {
 		return t.AddField(c.fields[0])
 	case cmdCreateIndex:
 		return t.CreateIndex(c.indexes[0]...)
+	case cmdCreateUniqueIndex:
+		return t.CreateUniqueIndex(c.indexes[0]...)
 	case cmdSetOptions:
 		return t.SetOptions(c.options)
 	}

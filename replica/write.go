@@ -3,6 +3,7 @@ package replica
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/srdb-go/srdb"
@@ -43,6 +44,8 @@ func (k opKind) String() string {
 		return "Update"
 	case opDelete:
 		return "Delete"
+	case opUpsert:
+		return "Upsert"
 	}
 	return "DeleteRange"
 }
@@ -60,6 +63,14 @@ func (b *Batch) Insert(table string, data any) *Batch {
 // Update adds an update of row seq of table (as srdb.Batch.Update).
 func (b *Batch) Update(table string, seq int64, changes map[string]any) *Batch {
 	b.ops = append(b.ops, batchOp{kind: opUpdate, table: table, seq: seq, changes: changes})
+	return b
+}
+
+// Upsert adds the upsert of one row (a map or a struct) into table, keyed
+// on the table's unique index (as srdb.Batch.Upsert). Commit returns the
+// row's seq among the inserted ones, in order.
+func (b *Batch) Upsert(table string, data any) *Batch {
+	b.ops = append(b.ops, batchOp{kind: opUpsert, table: table, data: data})
 	return b
 }
 
@@ -124,9 +135,12 @@ func canonicalOp(db *srdb.Database, bo batchOp, now time.Time) (op, error) {
 		return o, err
 	}
 	switch bo.kind {
-	case opInsert:
+	case opInsert, opUpsert:
 		if o.rows, err = t.Schema().CanonicalRows(bo.data); err != nil {
 			return o, err
+		}
+		if bo.kind == opUpsert && len(o.rows) != 1 {
+			return o, &srdb.Error{Code: srdb.CodeInvalidArgument, Offset: -1, Msg: fmt.Sprintf("Upsert takes one row, not %d", len(o.rows))}
 		}
 		for _, r := range o.rows {
 			if _, ok := r["_time"]; !ok {
@@ -272,7 +286,11 @@ func (n *Node) CreateTable(name string, s *srdb.Schema) error {
 	if s.Name() != name {
 		return &srdb.Error{Code: srdb.CodeInvalidSchema, Table: name, Offset: -1, Msg: fmt.Sprintf("CreateTable: the schema is named %q, not %q", s.Name(), name)}
 	}
-	_, err := n.propose(&command{kind: cmdCreateTable, table: name, fields: s.Fields(), indexes: s.CompositeIndexes()})
+	c := &command{kind: cmdCreateTable, table: name, fields: s.Fields(), indexes: s.CompositeIndexes()}
+	for _, u := range s.UniqueIndexes() {
+		c.unique = append(c.unique, strings.Split(u, ","))
+	}
+	_, err := n.propose(c)
 	return err
 }
 
@@ -304,6 +322,31 @@ func (n *Node) CreateIndex(table string, fields ...string) error {
 	}
 	_, err := n.propose(&command{kind: cmdCreateIndex, table: table, indexes: [][]string{fields}})
 	return err
+}
+
+// CreateUniqueIndex makes the index over fields of table unique on every
+// node (as srdb.Table.CreateUniqueIndex: built first when missing; refused
+// with ErrDuplicateKey on every node alike when two rows share a key).
+func (n *Node) CreateUniqueIndex(table string, fields ...string) error {
+	if err := n.checkTable(table); err != nil {
+		return err
+	}
+	_, err := n.propose(&command{kind: cmdCreateUniqueIndex, table: table, indexes: [][]string{fields}})
+	return err
+}
+
+// Upsert writes one row into table keyed on its unique index (as
+// srdb.Table.Upsert) and returns the row's seq: the row holding the key
+// gets a new version, else the row is inserted.
+func (n *Node) Upsert(table string, data any) (int64, error) {
+	seqs, err := n.NewBatch().Upsert(table, data).Commit()
+	if err != nil {
+		return 0, err
+	}
+	if len(seqs) != 1 {
+		return 0, &srdb.Error{Code: srdb.CodeGeneral, Table: table, Offset: -1, Msg: fmt.Sprintf("replica: Upsert applied %d rows", len(seqs))}
+	}
+	return seqs[0], nil
 }
 
 // SetOptions sets table's options on every node. MaxAge is a standing rule
