@@ -43,7 +43,21 @@ type sstReader struct {
 	nodeOK []atomic.Uint64
 	// timeIx is the _time index, decoded on first use (sstable_timeindex.go).
 	timeIx sstTimeIndexState
+	// blockOK is nodeOK for the data blocks of format version 4: slot
+	// leafOff/4096 holds leafOff+1 once the CRC of the block before the
+	// leaf at leafOff passed.
+	blockOK []atomic.Uint64
+	// blocks caches decompressed blocks (the table's; nil: no cache) and
+	// maxBlockRaw is the largest raw length a compressed block may declare
+	// (blockRawLimit of the table's MaxRowSize). The table cache sets both
+	// right after openSST, before the reader is shared.
+	blocks      *blockCache
+	maxBlockRaw uint64
 }
+
+// sstBlockFormatVersion is the first format version that stores the records
+// of each leaf as a data block (compression.go).
+const sstBlockFormatVersion = 4
 
 // openSST maps <dir>/<fileNum>.sst and checks its header, footer, region
 // bounds, section directory and root node. Any problem is ErrCorrupted
@@ -55,7 +69,7 @@ func openSST(fs FS, dir string, fileNum uint64) (*sstReader, error) {
 	if err != nil {
 		return nil, ioError("map", path, err)
 	}
-	r := &sstReader{name: name, m: m, data: m.Bytes()}
+	r := &sstReader{name: name, m: m, data: m.Bytes(), maxBlockRaw: blockRawLimit(DefaultMaxRowSize)}
 	if err := r.init(fileNum); err != nil {
 		_ = m.Close()
 		return nil, err
@@ -108,7 +122,7 @@ func (r *sstReader) init(fileNum uint64) error {
 		return r.corrupt(0, "root offset %d out of range", h.rootOff)
 	case h.numNodes < 1 || h.numNodes > (h.treeEnd-sstHeaderSize)/sstNodeSize:
 		return r.corrupt(0, "node count %d out of range", h.numNodes)
-	case p.numEntries < 1 || p.numEntries > (h.treeEnd-sstHeaderSize)/sstRecordMinSize:
+	case p.numEntries < 1 || p.numEntries > (h.treeEnd-sstHeaderSize)/sstRecordMinSize || p.numEntries > h.numNodes*leafCap:
 		return r.corrupt(0, "entry count %d out of range", p.numEntries)
 	case p.numTombstones > p.numEntries:
 		return r.corrupt(0, "%d tombstones among %d entries", p.numTombstones, p.numEntries)
@@ -118,7 +132,8 @@ func (r *sstReader) init(fileNum uint64) error {
 		return r.corrupt(0, "time flag disagrees with the tombstone count")
 	case p.hasTime && p.minTime > p.maxTime, !p.hasTime && (p.minTime != 0 || p.maxTime != 0):
 		return r.corrupt(0, "time range [%d,%d] invalid", p.minTime, p.maxTime)
-	case p.rawRowBytes > h.treeEnd:
+	case h.version < sstBlockFormatVersion && p.rawRowBytes > h.treeEnd,
+		p.rawRowBytes > p.numEntries*sstMaxBlockValue:
 		return r.corrupt(0, "raw row bytes %d exceed the file", p.rawRowBytes)
 	}
 	r.hdr = h
@@ -132,6 +147,9 @@ func (r *sstReader) init(fileNum uint64) error {
 	}
 	r.secOK = make([]atomic.Bool, len(secs))
 	r.nodeOK = make([]atomic.Uint64, h.treeEnd/sstNodeSize+1)
+	if h.version >= sstBlockFormatVersion {
+		r.blockOK = make([]atomic.Uint64, h.treeEnd/sstNodeSize+1)
+	}
 	if _, _, err := r.node(h.rootOff, h.height-1, p.minSeq); err != nil {
 		return err
 	}
@@ -195,46 +213,110 @@ func (r *sstReader) checkedNode(off uint64, level int, firstKey int64, alwaysCRC
 }
 
 // record returns the value of entry i of leaf n (at leafOff) after checking
-// the record's bounds, kind and CRC. The value aliases the mapping.
+// the record's bounds, kind and CRC. The value aliases the mapping, or a
+// decompressed block that is never written again.
 func (r *sstReader) record(n []byte, leafOff uint64, i int) ([]byte, error) {
-	v, _, err := r.recordSpan(n, leafOff, i)
+	var blk []byte
+	if r.hdr.version >= sstBlockFormatVersion {
+		var err error
+		if blk, err = r.leafBlock(leafOff, false); err != nil {
+			return nil, err
+		}
+	}
+	v, _, err := r.recordSpan(n, leafOff, i, blk)
 	return v, err
 }
 
-// recordSpan is record that also returns the file offset where the record
-// ends.
-func (r *sstReader) recordSpan(n []byte, leafOff uint64, i int) ([]byte, uint64, error) {
+// leafBlock returns the raw records of the leaf at leafOff (format version
+// ≥ 4): the stored bytes of a raw block, which alias the mapping, or the
+// decompressed bytes of a compressed one, from the block cache when it has
+// them. A block's CRC is checked before its first use (and before every
+// decompression); with fresh (verify) it is checked again and a compressed
+// block is decompressed without the cache.
+func (r *sstReader) leafBlock(leafOff uint64, fresh bool) ([]byte, error) {
+	if r.data == nil {
+		return nil, r.closedError()
+	}
+	if leafOff > r.hdr.treeEnd || leafOff < sstHeaderSize {
+		return nil, r.corrupt(int64(leafOff), "leaf offset outside the tree region")
+	}
+	blk, problem, at := parseSSTBlock(r.data[:leafOff], sstHeaderSize, false)
+	if problem != "" {
+		return nil, r.corrupt(at, "block of the leaf at %d: %s", leafOff, problem)
+	}
+	key := blockKey{fileNum: r.hdr.props.fileNum, leafOff: leafOff}
+	if blk.codec != blockCodecRaw && !fresh {
+		if raw, ok := r.blocks.get(key); ok {
+			return raw, nil
+		}
+	}
+	slot := &r.blockOK[leafOff/sstNodeSize]
+	if fresh || slot.Load() != leafOff+1 {
+		if !sstBlockCRCOK(r.data[:leafOff], blk) {
+			return nil, r.corrupt(int64(blk.start), "block of the leaf at %d: block checksum mismatch", leafOff)
+		}
+		slot.Store(leafOff + 1)
+	}
+	raw, problem := inflateSSTBlock(blk, r.maxBlockRaw)
+	if problem != "" {
+		return nil, r.corrupt(int64(blk.start), "block of the leaf at %d: %s", leafOff, problem)
+	}
+	if blk.codec != blockCodecRaw && !fresh {
+		r.blocks.put(key, raw)
+	}
+	return raw, nil
+}
+
+// recordSpan is record that also returns where the record ends: a file
+// offset in versions 2 and 3, where the records lie in the tree region, an
+// offset in blk, the leaf's raw block, from version 4 on.
+func (r *sstReader) recordSpan(n []byte, leafOff uint64, i int, blk []byte) ([]byte, uint64, error) {
 	if r.data == nil {
 		return nil, 0, r.closedError()
 	}
+	// The records lie in area between lo and hi: the tree region before the
+	// leaf (versions 2 and 3) or the leaf's raw block. Errors name the
+	// record's file offset, or the leaf's for a record in a block.
+	area, lo, hi := r.data, uint64(sstHeaderSize), leafOff
+	inBlock := r.hdr.version >= sstBlockFormatVersion
+	if inBlock {
+		area, lo, hi = blk, 0, uint64(len(blk))
+	}
+	at := func(off uint64) int64 {
+		if inBlock {
+			return int64(leafOff)
+		}
+		return int64(off)
+	}
 	off := leafRecordOff(n, i)
 	kind := leafKind(n, i)
-	// Record i ends where record i+1 starts; the last one where its leaf
-	// starts (the records of a leaf are written right before it).
-	stop := leafOff
+	// Record i ends where record i+1 starts; the last one where the area
+	// ends (the records of a leaf are written right before it, or fill its
+	// block).
+	stop := hi
 	if i+1 < int(binary.LittleEndian.Uint16(n[nodeCountOff:])) {
 		stop = leafRecordOff(n, i+1)
 	}
-	if off < sstHeaderSize || stop > leafOff || off > stop || stop-off < sstRecordMinSize {
-		return nil, 0, r.corrupt(int64(leafOff), "entry %d: record [%d, %d) outside [%d, leaf at %d)", i, off, stop, sstHeaderSize, leafOff)
+	if off < lo || stop > hi || off > stop || stop-off < sstRecordMinSize {
+		return nil, 0, r.corrupt(int64(leafOff), "entry %d: record [%d, %d) outside [%d, %d) of the leaf at %d", i, off, stop, lo, hi, leafOff)
 	}
 	if kind != kindSet && kind != kindDelete {
 		return nil, 0, r.corrupt(int64(leafOff), "entry %d: unknown kind %d", i, kind)
 	}
 	start := off + sstRecordCRCSize
 	if stop-start > sstMaxValueLen {
-		return nil, 0, r.corrupt(int64(off), "record of %d bytes is too long", stop-start)
+		return nil, 0, r.corrupt(at(off), "record of %d bytes is too long", stop-start)
 	}
 	if kind == kindDelete && stop != start {
-		return nil, 0, r.corrupt(int64(off), "tombstone with a value")
+		return nil, 0, r.corrupt(at(off), "tombstone with a value")
 	}
 	crc := crc32.Update(0, crcTable, leafSeqBytes(n, i))
 	crc = crc32.Update(crc, crcTable, leafKindBytes(n, i))
-	crc = crc32.Update(crc, crcTable, r.data[start:stop])
-	if crc != binary.LittleEndian.Uint32(r.data[off:]) {
-		return nil, 0, r.corrupt(int64(off), "record checksum mismatch (seq %d)", leafSeq(n, i))
+	crc = crc32.Update(crc, crcTable, area[start:stop])
+	if crc != binary.LittleEndian.Uint32(area[off:]) {
+		return nil, 0, r.corrupt(at(off), "record checksum mismatch (seq %d)", leafSeq(n, i))
 	}
-	return r.data[start:stop:stop], stop, nil
+	return area[start:stop:stop], stop, nil
 }
 
 // get looks seq up. found is false when the file has no entry for seq; a
@@ -379,26 +461,50 @@ func (v *sstVerifier) walk(off uint64, level int, firstKey int64) error {
 		}
 		return nil
 	}
+	// From version 4 on the records are in the leaf's data block, which
+	// lies between the previous leaf and this one; its records tile its
+	// raw bytes from offset 0 (each one ends where the next starts).
+	var blk []byte
+	inBlock := r.hdr.version >= sstBlockFormatVersion
+	if inBlock {
+		if blk, err = r.leafBlock(off, true); err != nil {
+			return err
+		}
+		info, _, _ := parseSSTBlock(r.data[:off], sstHeaderSize, false)
+		if info.start < v.lastLeafEnd {
+			return r.corrupt(int64(info.start), "block of the leaf at %d overlaps the previous leaf", off)
+		}
+		if leafRecordOff(n, 0) != 0 {
+			return r.corrupt(int64(off), "first record at %d of its block, not 0", leafRecordOff(n, 0))
+		}
+		v.bytes += off - info.start
+	}
 	for i := 0; i < count; i++ {
 		seq := leafSeq(n, i)
 		if seq <= v.seen.maxSeq {
 			return r.corrupt(int64(off), "seq %d after %d", seq, v.seen.maxSeq)
 		}
-		val, stop, err := r.recordSpan(n, off, i)
+		val, stop, err := r.recordSpan(n, off, i, blk)
 		if err != nil {
 			return err
 		}
-		recOff := leafRecordOff(n, i)
-		if recOff < v.recEnd || recOff < v.lastLeafEnd || stop > off {
-			return r.corrupt(int64(recOff), "record of seq %d overlaps another record or node", seq)
+		if !inBlock {
+			recOff := leafRecordOff(n, i)
+			if recOff < v.recEnd || recOff < v.lastLeafEnd || stop > off {
+				return r.corrupt(int64(recOff), "record of seq %d overlaps another record or node", seq)
+			}
+			v.recEnd = stop
+			v.bytes += stop - recOff
 		}
-		v.recEnd = stop
-		v.bytes += stop - recOff
 		kind := leafKind(n, i)
 		var t int64
 		if kind != kindDelete && v.timeOf != nil {
 			if t, err = v.timeOf(seq, val); err != nil {
-				return locateRowError(err, r.name, int64(stop)-int64(len(val)))
+				at := int64(stop) - int64(len(val))
+				if inBlock {
+					at = int64(off) // the row is inside the leaf's block
+				}
+				return locateRowError(err, r.name, at)
 			}
 		}
 		v.seen.addEntry(seq, kind, t, len(val))

@@ -14,9 +14,12 @@ const sstWriteBufferSize = 256 << 10
 // sstWriter builds one SST file from entries added in strictly increasing
 // seq order. It streams: records go to the file as they are added, every
 // B+Tree node once it is full and the next entry for its level arrives, so
-// its memory is one node per tree level plus the write buffer, whatever the
-// size of the file, and the _time index blocks it writes after the tree
-// (32 bytes per 128 rows).
+// its memory is one node per tree level plus the write buffer and the data
+// block of the leaf being filled (its raw records and their encoded form:
+// up to sstBlockTarget with a codec, sstRawBlockTarget without, plus one
+// row),
+// whatever the size of the file, and the _time index blocks it writes after
+// the tree (32 bytes per 128 rows).
 //
 // The file is built as <dir>/<NNNNNN>.sst.tmp; finish makes it durable and
 // renames it to <dir>/<NNNNNN>.sst, abort removes it. After an error the
@@ -40,14 +43,37 @@ type sstWriter struct {
 	timeIx  sstTimeIndexBuilder            // the _time index, written when the tree ends
 	scratch [8 + 1 + sstRecordCRCSize]byte // seq bytes, kind, record CRC; see add
 
+	// codec is the block codec (compression.go) and blockTarget the raw
+	// size at which a leaf ends early; blk holds the raw records of the
+	// leaf being filled and stored its encoded block (buffers reused from
+	// leaf to leaf).
+	codec       byte
+	blockTarget int
+	blk         []byte
+	stored      []byte
+
 	err  error // first failure, returned by every later call
 	done bool  // finish or abort ran
 }
 
-// newSSTWriter creates <dir>/<fileNum>.sst.tmp and returns a writer for it.
+// newSSTWriter creates <dir>/<fileNum>.sst.tmp and returns a writer for it
+// that stores its data blocks raw.
 func newSSTWriter(fs FS, dir string, fileNum uint64) (*sstWriter, error) {
+	return newSSTWriterCompressed(fs, dir, fileNum, CompressionNone)
+}
+
+// newSSTWriterCompressed is newSSTWriter storing the data blocks with
+// compression c (CompressionDefault and CompressionNone: raw).
+func newSSTWriterCompressed(fs FS, dir string, fileNum uint64, c Compression) (*sstWriter, error) {
 	path := filepath.Join(dir, sstName(fileNum))
 	w := &sstWriter{fs: fs, dir: dir, path: path, tmpPath: path + tempSuffix}
+	w.codec = blockCodec(c)
+	w.blockTarget = sstBlockTarget
+	if w.codec == blockCodecRaw {
+		// A raw block is read in place: no decompression to bound, only
+		// the writer's buffer.
+		w.blockTarget = sstRawBlockTarget
+	}
 	w.props.fileNum = fileNum
 	f, err := fs.Create(w.tmpPath)
 	if err != nil {
@@ -69,7 +95,9 @@ func newSSTWriter(fs FS, dir string, fileNum uint64) (*sstWriter, error) {
 // kindDelete entries an empty value (timeNanos is ignored). value is copied
 // before add returns.
 //
-// Data record (at the offset a leaf entry names, inside the tree region):
+// Data record (at the offset a leaf entry names inside its leaf's raw data
+// block, see appendSSTBlock; in versions 2 and 3, at that file offset in the
+// tree region):
 //
 //	off  size  field
 //	  0     4  CRC32-C of seq (8 B, little-endian) ‖ kind (1 B) ‖ value,
@@ -77,10 +105,11 @@ func newSSTWriter(fs FS, dir string, fileNum uint64) (*sstWriter, error) {
 //	  4     n  value (empty for a tombstone)
 //
 // Neither the seq, the kind nor the length is stored in the record: the
-// records of a leaf are written back to back right before the leaf node,
-// so record i ends where record i+1 starts and the last one where its leaf
-// starts. The seq and kind are part of the checksum, so a leaf entry
-// pointing at another row's record, or claiming another kind, fails it.
+// records of a leaf are back to back in its block (versions 2 and 3: right
+// before the leaf node), so record i ends where record i+1 starts and the
+// last one where the block ends. The seq and kind are part of the checksum,
+// so a leaf entry pointing at another row's record, or claiming another
+// kind, fails it.
 func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte) error {
 	if w.err != nil {
 		return w.err
@@ -104,18 +133,16 @@ func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte
 	default:
 		return newError(CodeInvalidArgument, "sst %s: seq %d has unknown kind %d", w.tmpPath, seq, kind)
 	}
-	if uint64(len(value)) > sstMaxValueLen {
+	if uint64(len(value)) > sstMaxBlockValue {
 		return newError(CodeInvalidArgument, "sst %s: value of seq %d is %d bytes", w.tmpPath, seq, len(value))
 	}
-	if w.levels[0].full(0) {
+	recLen := sstRecordCRCSize + len(value)
+	if w.levels[0].full(0) || (len(w.blk) > 0 && (len(w.blk) >= w.blockTarget || uint64(len(w.blk))+uint64(recLen) > sstBlockMaxRaw)) {
 		if err := w.emitNode(0, true); err != nil {
 			return err
 		}
 	}
-	recOff := w.off
-	if recOff > sstMaxOffset {
-		return w.fail(newError(CodeInvalidArgument, "sst %s: file exceeds the 48-bit offset range", w.tmpPath))
-	}
+	recOff := uint64(len(w.blk))
 
 	// The record: its CRC, then the value.
 	seqBytes := w.scratch[:8]
@@ -123,14 +150,8 @@ func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte
 	w.scratch[8] = byte(kind)
 	crc := crc32.Update(0, crcTable, w.scratch[:9])
 	crc = crc32.Update(crc, crcTable, value)
-	hdr := w.scratch[9 : 9+sstRecordCRCSize]
-	binary.LittleEndian.PutUint32(hdr, crc)
-	if err := w.write(hdr); err != nil {
-		return err
-	}
-	if err := w.write(value); err != nil {
-		return err
-	}
+	w.blk = binary.LittleEndian.AppendUint32(w.blk, crc)
+	w.blk = append(w.blk, value...)
 
 	w.levels[0].addLeaf(seq, recOff, kind)
 	w.props.addEntry(seq, kind, timeNanos, len(value))
@@ -143,7 +164,7 @@ func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte
 // estimatedSize returns the bytes written so far (buffered ones included):
 // the size the file would have, less the open nodes, section directory and
 // footer, if it were finished now. Compaction uses it to cut output files.
-func (w *sstWriter) estimatedSize() uint64 { return w.off }
+func (w *sstWriter) estimatedSize() uint64 { return w.off + uint64(len(w.blk)) }
 
 // write appends b to the file through the buffer.
 func (w *sstWriter) write(b []byte) error {
@@ -168,6 +189,17 @@ func (w *sstWriter) fail(err error) error {
 // the node being filled at a level that has seen entries is never empty.
 func (w *sstWriter) emitNode(level int, push bool) error {
 	nb := &w.levels[level]
+	if level == 0 {
+		// The leaf's data block comes right before the leaf.
+		var err error
+		if w.stored, err = appendSSTBlock(w.stored[:0], w.blk, w.codec); err != nil {
+			return w.fail(err)
+		}
+		w.blk = w.blk[:0]
+		if err := w.write(w.stored); err != nil {
+			return err
+		}
+	}
 	off := w.off
 	if off > sstMaxOffset {
 		return w.fail(newError(CodeInvalidArgument, "sst %s: file exceeds the 48-bit offset range", w.tmpPath))
@@ -214,11 +246,11 @@ func (w *sstWriter) finishTree() error {
 			}
 			continue
 		}
-		w.hdr.rootOff = w.off
 		w.hdr.height = level + 1
 		if err := w.emitNode(level, false); err != nil {
 			return err
 		}
+		w.hdr.rootOff = w.off - sstNodeSize // after a root leaf's data block
 		break
 	}
 	w.hdr.treeEnd = w.off
