@@ -160,7 +160,8 @@ func zstdCodec() (*zstd.Encoder, *zstd.Decoder, error) {
 //
 //	off  size  field
 //	  0     s  stored bytes: the raw records (codec 0) or their compressed form
-//	  s     1  codec: 0 raw, 1 S2 block, 2 zstd frame
+//	  s     1  codec: 0 raw, 1 S2 block, 2 zstd frame (with its content size
+//	           from 256 raw bytes on)
 //	s+1     3  reserved, 0
 //	s+4     4  raw length r (uint32): bytes of the records once decompressed
 //	s+8     4  stored length s (uint32); s == r for codec 0
@@ -286,8 +287,11 @@ func inflateSSTBlock(blk sstBlockInfo, limit uint64) ([]byte, string) {
 		if err != nil {
 			return nil, "zstd: " + err.Error()
 		}
+		// The encoder writes the content size for frames of 256 bytes and
+		// more; when present it must match. Either way the decoder stops
+		// at the buffer's capacity, the declared raw length.
 		var h zstd.Header
-		if err := h.Decode(blk.stored); err != nil || !h.HasFCS || h.FrameContentSize != blk.rawLen {
+		if err := h.Decode(blk.stored); err != nil || (h.HasFCS && h.FrameContentSize != blk.rawLen) {
 			return nil, "zstd frame does not declare the block's raw length"
 		}
 		out, err := dec.DecodeAll(blk.stored, make([]byte, 0, blk.rawLen))

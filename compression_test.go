@@ -98,7 +98,8 @@ func TestCompressionBlockRoundTrip(t *testing.T) {
 	}
 	random := sstTestValue(1, 60<<10)
 	for _, c := range []Compression{CompressionNone, CompressionFast, CompressionDense} {
-		for _, raw := range [][]byte{text, random, {}, {1, 2, 3, 4}} {
+		small := bytes.Repeat([]byte("ok thanks "), 20) // 200 B: a zstd frame without its content size
+		for _, raw := range [][]byte{text, random, {}, {1, 2, 3, 4}, small} {
 			blk, err := appendSSTBlock([]byte("prefix"), raw, blockCodec(c))
 			require.NoError(t, err)
 			require.Equal(t, "prefix", string(blk[:6]))
@@ -111,6 +112,8 @@ func TestCompressionBlockRoundTrip(t *testing.T) {
 			require.LessOrEqual(t, len(blk)-6, len(raw)+sstBlockTrailerSize)
 			if c == CompressionNone || len(raw) < 100 || &raw[0] == &random[0] {
 				require.EqualValues(t, blockCodecRaw, info.codec, "%v", c)
+			} else if len(raw) < 1000 {
+				require.EqualValues(t, blockCodec(c), info.codec, "%v", c)
 			} else {
 				require.EqualValues(t, blockCodec(c), info.codec, "%v", c)
 				require.Less(t, len(info.stored), len(raw)/2, "%v: text should compress 2x", c)
@@ -185,9 +188,26 @@ func TestCompressionZipBomb(t *testing.T) {
 		require.NotEmpty(t, problem, "codec %d", codec)
 		require.Nil(t, out)
 	}
+	// A zstd frame too small to carry its content size, declared smaller
+	// than it inflates to: the decoder stops at the declared length.
+	small := bytes.Repeat([]byte("ok "), 80)
+	blk, err := appendSSTBlock(nil, small, blockCodecZstd)
+	require.NoError(t, err)
+	info, problem, _ := parseSSTBlock(blk, 0, false)
+	require.Empty(t, problem)
+	require.EqualValues(t, blockCodecZstd, info.codec)
+	info.rawLen = 100
+	out, problem := inflateSSTBlock(info, blockRawLimit(0))
+	require.NotEmpty(t, problem)
+	require.Nil(t, out)
+	info.rawLen = uint64(len(small))
+	out, problem = inflateSSTBlock(info, blockRawLimit(0))
+	require.Empty(t, problem)
+	require.Equal(t, small, out)
+
 	// An S2 stream whose own header declares more than the trailer.
 	stored := s2.Encode(nil, big)
-	_, problem := inflateSSTBlock(sstBlockInfo{codec: blockCodecS2, rawLen: 10, stored: stored}, blockRawLimit(0))
+	_, problem = inflateSSTBlock(sstBlockInfo{codec: blockCodecS2, rawLen: 10, stored: stored}, blockRawLimit(0))
 	require.Contains(t, problem, "declared length")
 }
 
