@@ -37,13 +37,13 @@ func compressionBenchFields() []Field {
 	}
 }
 
-// compressionBenchBlock returns a raw data block of about 64 KiB: records
-// (CRC, ROW1 row) of consecutive IM rows, as a leaf of a table with a
-// codec holds them.
+// compressionBenchBlock returns about 64 KiB of a leaf's raw records
+// (CRC, ROW1 row) of consecutive IM rows; a table with a codec compresses
+// them in blocks of sstBlockTarget.
 func compressionBenchBlock(b *testing.B, random bool) []byte {
 	types := []FieldType{String, String, Int64, Bytes}
 	var blk []byte
-	for k := int64(1); len(blk) < sstBlockTarget; k++ {
+	for k := int64(1); len(blk) < 64<<10; k++ {
 		r := compressionBenchRow(k, random)
 		blk = append(blk, byte(k), byte(k>>8), 0x5a, 0xa5) // a CRC's worth of noise
 		var err error
@@ -55,22 +55,18 @@ func compressionBenchBlock(b *testing.B, random bool) []byte {
 	return blk
 }
 
-// BenchmarkBlockCodec measures the candidate codecs on one 64 KiB data block
-// of IM rows (chat text or random bodies): MB/s of raw bytes encoded and
-// decoded, and the stored/raw ratio. S2 (s2.Encode) is CompressionFast and
-// zstd SpeedDefault is CompressionDense (docs/BENCHMARKS.md).
+// BenchmarkBlockCodec measures the candidate codecs on data blocks of IM rows
+// (chat text or random bodies) of 16 KiB (sstBlockTarget) and 64 KiB: MB/s of
+// raw bytes encoded and decoded, and the stored/raw ratio. S2 (s2.Encode)
+// is CompressionFast and zstd SpeedDefault is CompressionDense
+// (docs/BENCHMARKS.md).
 func BenchmarkBlockCodec(b *testing.B) {
 	zfast, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(false), zstd.WithEncoderConcurrency(1))
 	zdef, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderCRC(false), zstd.WithEncoderConcurrency(1))
 	zdec, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
-	type codec struct {
-		name string
-		enc  func(dst, src []byte) []byte
-		dec  func(dst, src []byte) ([]byte, error)
-	}
 	s2dec := func(dst, src []byte) ([]byte, error) { return s2.Decode(dst[:cap(dst)], src) }
 	zstdDec := func(dst, src []byte) ([]byte, error) { return zdec.DecodeAll(src, dst[:0]) }
-	codecs := []codec{
+	codecs := []benchCodec{
 		{"s2", s2.Encode, s2dec},
 		{"s2-better", s2.EncodeBetter, s2dec},
 		{"snappy", s2.EncodeSnappy, s2dec},
@@ -78,7 +74,25 @@ func BenchmarkBlockCodec(b *testing.B) {
 		{"zstd-default", func(dst, src []byte) []byte { return zdef.EncodeAll(src, dst[:0]) }, zstdDec},
 	}
 	for _, payload := range []string{"text", "random"} {
-		raw := compressionBenchBlock(b, payload == "random")
+		for _, size := range []int{16 << 10, 64 << 10} {
+			raw := compressionBenchBlock(b, payload == "random")[:size]
+			compressionBenchCodecs(b, fmt.Sprintf("%s/%dK", payload, size>>10), raw, codecs)
+		}
+	}
+}
+
+// benchCodec is one codec BenchmarkBlockCodec measures.
+type benchCodec struct {
+	name string
+	enc  func(dst, src []byte) []byte
+	dec  func(dst, src []byte) ([]byte, error)
+}
+
+// compressionBenchCodecs runs the encode and decode benchmarks of every
+// codec on raw, named prefix/codec/op.
+func compressionBenchCodecs(b *testing.B, prefix string, raw []byte, codecs []benchCodec) {
+	{
+		payload := prefix
 		for _, c := range codecs {
 			stored := c.enc(make([]byte, s2.MaxEncodedLen(len(raw))), raw)
 			stored = append([]byte(nil), stored...)

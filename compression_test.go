@@ -39,7 +39,7 @@ func chatText(k int64) string {
 	return sb.String()[:n]
 }
 
-// sstBlockCodecs returns how many leaves of r store their block with each
+// sstBlockCodecs returns how many data blocks of r are stored with each
 // codec.
 func sstBlockCodecs(t *testing.T, r *sstReader) map[byte]int {
 	t.Helper()
@@ -49,9 +49,15 @@ func sstBlockCodecs(t *testing.T, r *sstReader) map[byte]int {
 	for ok := it.first(); ok; ok = it.next() {
 		if off := it.leaf().off; off != last {
 			last = off
-			blk, problem, _ := parseSSTBlock(r.data[:off], sstHeaderSize, true)
-			require.Empty(t, problem)
-			out[blk.codec]++
+			for end := off; ; {
+				blk, problem, _ := parseSSTBlock(r.data[:end], sstHeaderSize, true)
+				require.Empty(t, problem)
+				out[blk.codec]++
+				if blk.rawOff == 0 {
+					break
+				}
+				end = blk.start
+			}
 		}
 	}
 	require.NoError(t, it.err())
@@ -99,8 +105,8 @@ func TestCompressionBlockRoundTrip(t *testing.T) {
 	random := sstTestValue(1, 60<<10)
 	for _, c := range []Compression{CompressionNone, CompressionFast, CompressionDense} {
 		small := bytes.Repeat([]byte("ok thanks "), 20) // 200 B: a zstd frame without its content size
-		for _, raw := range [][]byte{text, random, {}, {1, 2, 3, 4}, small} {
-			blk, err := appendSSTBlock([]byte("prefix"), raw, blockCodec(c))
+		for _, raw := range [][]byte{text, random, {1, 2, 3, 4}, small} {
+			blk, err := appendSSTBlock([]byte("prefix"), raw, 0, blockCodec(c))
 			require.NoError(t, err)
 			require.Equal(t, "prefix", string(blk[:6]))
 			info, problem, _ := parseSSTBlock(blk, 6, true)
@@ -127,10 +133,17 @@ func TestCompressionBlockRoundTrip(t *testing.T) {
 // seeks, verify), text files use the codec and are smaller, random files
 // store their blocks raw and are no bigger than without compression.
 func TestCompressionSSTRoundTrip(t *testing.T) {
-	for _, name := range []string{"text", "random"} {
+	for _, name := range []string{"text", "random", "mixed"} {
 		es := sstTextEntries(3*leafCap + 17)
-		if name == "random" {
+		switch name {
+		case "random":
 			es = sstTestEntries(3*leafCap+17, 1, 1, 9, 400)
+		case "mixed": // runs of 100 text rows and 100 random rows
+			for i := range es {
+				if es[i].kind == kindSet && (i/100)%2 == 1 {
+					es[i].value = sstTestValue(es[i].seq, len(es[i].value))
+				}
+			}
 		}
 		sizes := map[Compression]int{}
 		for _, c := range []Compression{CompressionNone, CompressionFast, CompressionDense} {
@@ -140,17 +153,26 @@ func TestCompressionSSTRoundTrip(t *testing.T) {
 			require.EqualValues(t, sstFormatVersion, r.hdr.version)
 			sstCheckAll(t, r, es)
 			codecs := sstBlockCodecs(t, r)
-			if c == CompressionNone || name == "random" {
+			switch {
+			case c == CompressionNone || name == "random":
 				require.Equal(t, map[byte]int{blockCodecRaw: codecs[blockCodecRaw]}, codecs, "%s %v", name, c)
-			} else {
+				require.Equal(t, (3*leafCap+17+leafCap-1)/leafCap, codecs[blockCodecRaw], "%s %v: one raw block per leaf", name, c)
+			case name == "mixed":
+				require.Positive(t, codecs[blockCodec(c)], "%s %v: %v", name, c, codecs)
+				require.Positive(t, codecs[blockCodecRaw], "%s %v: %v", name, c, codecs)
+			default:
 				require.Positive(t, codecs[blockCodec(c)], "%s %v: %v", name, c, codecs)
 			}
 			require.NoError(t, r.close())
 		}
-		if name == "text" {
+		switch name {
+		case "text":
 			require.Less(t, sizes[CompressionFast], sizes[CompressionNone]*2/3, "%v", sizes)
 			require.Less(t, sizes[CompressionDense], sizes[CompressionNone]*2/3, "%v", sizes)
-		} else {
+		case "mixed":
+			require.Less(t, sizes[CompressionFast], sizes[CompressionNone]*9/10, "%v", sizes)
+			require.Less(t, sizes[CompressionDense], sizes[CompressionNone]*9/10, "%v", sizes)
+		default:
 			require.LessOrEqual(t, sizes[CompressionFast], sizes[CompressionNone], "%v", sizes)
 			require.LessOrEqual(t, sizes[CompressionDense], sizes[CompressionNone], "%v", sizes)
 		}
@@ -165,7 +187,7 @@ func TestCompressionSSTRoundTrip(t *testing.T) {
 func TestCompressionZipBomb(t *testing.T) {
 	big := make([]byte, 1<<20) // zeros: 1 MiB inflates from a few bytes
 	for _, codec := range []byte{blockCodecS2, blockCodecZstd} {
-		blk, err := appendSSTBlock(nil, big, codec)
+		blk, err := appendSSTBlock(nil, big, 0, codec)
 		require.NoError(t, err)
 		info, problem, _ := parseSSTBlock(blk, 0, true)
 		require.Empty(t, problem)
@@ -179,9 +201,9 @@ func TestCompressionZipBomb(t *testing.T) {
 		// Declared smaller than the content (trailer resealed).
 		forged := bytes.Clone(blk)
 		tr := forged[len(forged)-sstBlockTrailerSize:]
-		binary.LittleEndian.PutUint32(tr[4:], 4096)
-		crc := checksum(append(bytes.Clone(forged[:len(forged)-sstBlockTrailerSize]), tr[:12]...))
-		binary.LittleEndian.PutUint32(tr[12:], crc)
+		binary.LittleEndian.PutUint32(tr[8:], 4096)
+		crc := checksum(append(bytes.Clone(forged[:len(forged)-sstBlockTrailerSize]), tr[:16]...))
+		binary.LittleEndian.PutUint32(tr[16:], crc)
 		info, problem, _ = parseSSTBlock(forged, 0, true)
 		require.Empty(t, problem)
 		out, problem := inflateSSTBlock(info, blockRawLimit(0))
@@ -191,7 +213,7 @@ func TestCompressionZipBomb(t *testing.T) {
 	// A zstd frame too small to carry its content size, declared smaller
 	// than it inflates to: the decoder stops at the declared length.
 	small := bytes.Repeat([]byte("ok "), 80)
-	blk, err := appendSSTBlock(nil, small, blockCodecZstd)
+	blk, err := appendSSTBlock(nil, small, 0, blockCodecZstd)
 	require.NoError(t, err)
 	info, problem, _ := parseSSTBlock(blk, 0, false)
 	require.Empty(t, problem)
@@ -491,14 +513,14 @@ func TestCompressionBlockCacheBounded(t *testing.T) {
 func FuzzDecodeBlock(f *testing.F) {
 	text := []byte(chatText(1) + chatText(2) + chatText(3))
 	for _, codec := range []byte{blockCodecRaw, blockCodecS2, blockCodecZstd} {
-		b, err := appendSSTBlock(nil, text, codec)
+		b, err := appendSSTBlock(nil, text, 0, codec)
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(b, false)
 		f.Add(b, true)
 	}
-	big, _ := appendSSTBlock(nil, make([]byte, 1<<20), blockCodecZstd)
+	big, _ := appendSSTBlock(nil, make([]byte, 1<<20), 0, blockCodecZstd)
 	f.Add(big, false)
 	const limit = 4096
 	f.Fuzz(func(t *testing.T, b []byte, checkCRC bool) {

@@ -9,7 +9,7 @@ package srdb
 // "## B+Tree node") describes every byte.
 //
 // File layout (format version 4, sstFormatVersion; version 3 is the same
-// with the records of each leaf stored one by one instead of as a data block
+// with the records of each leaf stored one by one instead of as data blocks
 // (compression.go), and version 2 is version 3 without the _time index
 // section; both are still read):
 //
@@ -17,7 +17,7 @@ package srdb
 //	| header (256 B)       |  magic, version, props, tree root and height,
 //	|                      |  section directory location, CRC
 //	+----------------------+ sstHeaderSize
-//	| data blocks and      |  the records of each leaf as one data block
+//	| data blocks and      |  the records of each leaf as data blocks
 //	| B+Tree nodes,        |  (raw or compressed), then the leaf node itself;
 //	| interleaved          |  every internal node follows its children
 //	+----------------------+ treeEnd
@@ -126,9 +126,9 @@ func (p *entryProps) addEntry(seq int64, kind entryKind, timeNanos int64, valueL
 // query reads all of its rows whose file range overlaps (the plan of the
 // version-2 engine).
 //
-// Version 4 stores the records of each leaf as one data block before the
-// leaf (raw or compressed, compression.go); the leaf entries' record
-// offsets are offsets into the block's raw bytes. Versions 2 and 3 store the
+// Version 4 stores the records of each leaf as data blocks before the leaf
+// (raw or compressed, compression.go); the leaf entries' record offsets are
+// offsets into the leaf's raw records. Versions 2 and 3 store the
 // records one by one and the leaf entries hold their file offsets.
 const (
 	sstFormatVersion       = 4

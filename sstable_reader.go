@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 )
 
@@ -216,52 +217,94 @@ func (r *sstReader) checkedNode(off uint64, level int, firstKey int64, alwaysCRC
 // the record's bounds, kind and CRC. The value aliases the mapping, or a
 // decompressed block that is never written again.
 func (r *sstReader) record(n []byte, leafOff uint64, i int) ([]byte, error) {
-	var blk []byte
+	var lb sstLeafBlock
 	if r.hdr.version >= sstBlockFormatVersion {
 		var err error
-		if blk, err = r.leafBlock(leafOff, false); err != nil {
+		if lb, err = r.blockFor(leafOff, leafRecordOff(n, i), false); err != nil {
 			return nil, err
 		}
 	}
-	v, _, err := r.recordSpan(n, leafOff, i, blk)
+	v, _, err := r.recordSpan(n, leafOff, i, lb)
 	return v, err
 }
 
-// leafBlock returns the raw records of the leaf at leafOff (format version
-// ≥ 4): the stored bytes of a raw block, which alias the mapping, or the
-// decompressed bytes of a compressed one, from the block cache when it has
-// them. A block's CRC is checked before its first use (and before every
-// decompression); with fresh (verify) it is checked again and a compressed
-// block is decompressed without the cache.
-func (r *sstReader) leafBlock(leafOff uint64, fresh bool) ([]byte, error) {
+// sstLeafBlock is one data block of a leaf (format version ≥ 4) as a
+// reader uses it.
+type sstLeafBlock struct {
+	raw     []byte // the block's records, raw
+	base    uint64 // their offset in the leaf's records
+	leafEnd uint64 // where the leaf's records end (its last block's end)
+}
+
+// contains reports whether the leaf's record offset off lies in the block.
+func (lb *sstLeafBlock) contains(off uint64) bool {
+	return lb.raw != nil && off >= lb.base && off-lb.base < uint64(len(lb.raw))
+}
+
+// blockFor returns the data block of the leaf at leafOff that holds record
+// offset off, walking the leaf's block trailers back from the leaf (a leaf
+// has a few blocks; each trailer names its raw offset). The block's raw
+// bytes are its stored bytes for a raw block, which alias the mapping, or
+// its decompressed bytes, from the block cache when it has them. With fresh
+// (verify) every CRC is checked and nothing is cached.
+func (r *sstReader) blockFor(leafOff, off uint64, fresh bool) (sstLeafBlock, error) {
+	var lb sstLeafBlock
 	if r.data == nil {
-		return nil, r.closedError()
+		return lb, r.closedError()
 	}
 	if leafOff > r.hdr.treeEnd || leafOff < sstHeaderSize {
-		return nil, r.corrupt(int64(leafOff), "leaf offset outside the tree region")
+		return lb, r.corrupt(int64(leafOff), "leaf offset outside the tree region")
 	}
-	blk, problem, at := parseSSTBlock(r.data[:leafOff], sstHeaderSize, false)
-	if problem != "" {
-		return nil, r.corrupt(at, "block of the leaf at %d: %s", leafOff, problem)
+	end := leafOff
+	var next uint64 // raw offset of the block after this one
+	for n := 0; ; n++ {
+		info, problem, at := parseSSTBlock(r.data[:end], sstHeaderSize, false)
+		if problem != "" {
+			return lb, r.corrupt(at, "block of the leaf at %d: %s", leafOff, problem)
+		}
+		if n == 0 {
+			lb.leafEnd = info.rawEnd()
+		} else if info.rawEnd() != next || n > leafCap {
+			return lb, r.corrupt(int64(info.start), "block of the leaf at %d ends at raw offset %d, the next starts at %d", leafOff, info.rawEnd(), next)
+		}
+		if info.rawOff <= off {
+			raw, err := r.blockRaw(info, end, leafOff, fresh)
+			if err != nil {
+				return lb, err
+			}
+			lb.raw, lb.base = raw, info.rawOff
+			return lb, nil
+		}
+		next, end = info.rawOff, info.start
 	}
-	key := blockKey{fileNum: r.hdr.props.fileNum, leafOff: leafOff}
-	if blk.codec != blockCodecRaw && !fresh {
+}
+
+// blockRaw returns the raw bytes of the block info whose trailer ends at
+// end (see blockFor), checking its CRC before its first use (raw blocks:
+// once per mapping) and before every decompression.
+func (r *sstReader) blockRaw(info sstBlockInfo, end, leafOff uint64, fresh bool) ([]byte, error) {
+	key := blockKey{fileNum: r.hdr.props.fileNum, off: info.start}
+	if info.codec != blockCodecRaw && !fresh {
 		if raw, ok := r.blocks.get(key); ok {
 			return raw, nil
 		}
 	}
-	slot := &r.blockOK[leafOff/sstNodeSize]
-	if fresh || slot.Load() != leafOff+1 {
-		if !sstBlockCRCOK(r.data[:leafOff], blk) {
-			return nil, r.corrupt(int64(blk.start), "block of the leaf at %d: block checksum mismatch", leafOff)
+	// At most one slot per 4 KiB holds a checked raw block (by its end);
+	// two blocks ending in one slot only cost an extra check.
+	slot := &r.blockOK[end/sstNodeSize]
+	if fresh || info.codec != blockCodecRaw || slot.Load() != end+1 {
+		if !sstBlockCRCOK(r.data[:end], info) {
+			return nil, r.corrupt(int64(info.start), "block of the leaf at %d: block checksum mismatch", leafOff)
 		}
-		slot.Store(leafOff + 1)
+		if info.codec == blockCodecRaw {
+			slot.Store(end + 1)
+		}
 	}
-	raw, problem := inflateSSTBlock(blk, r.maxBlockRaw)
+	raw, problem := inflateSSTBlock(info, r.maxBlockRaw)
 	if problem != "" {
-		return nil, r.corrupt(int64(blk.start), "block of the leaf at %d: %s", leafOff, problem)
+		return nil, r.corrupt(int64(info.start), "block of the leaf at %d: %s", leafOff, problem)
 	}
-	if blk.codec != blockCodecRaw && !fresh {
+	if info.codec != blockCodecRaw && !fresh {
 		r.blocks.put(key, raw)
 	}
 	return raw, nil
@@ -269,18 +312,20 @@ func (r *sstReader) leafBlock(leafOff uint64, fresh bool) ([]byte, error) {
 
 // recordSpan is record that also returns where the record ends: a file
 // offset in versions 2 and 3, where the records lie in the tree region, an
-// offset in blk, the leaf's raw block, from version 4 on.
-func (r *sstReader) recordSpan(n []byte, leafOff uint64, i int, blk []byte) ([]byte, uint64, error) {
+// offset in the leaf's records from version 4 on, where lb is the leaf's
+// block that holds the record.
+func (r *sstReader) recordSpan(n []byte, leafOff uint64, i int, lb sstLeafBlock) ([]byte, uint64, error) {
 	if r.data == nil {
 		return nil, 0, r.closedError()
 	}
-	// The records lie in area between lo and hi: the tree region before the
-	// leaf (versions 2 and 3) or the leaf's raw block. Errors name the
-	// record's file offset, or the leaf's for a record in a block.
-	area, lo, hi := r.data, uint64(sstHeaderSize), leafOff
+	// The records lie in area, which starts at offset lo and ends at hi: the
+	// tree region before the leaf (versions 2 and 3) or the leaf's block.
+	// Errors name the record's file offset, or the leaf's for a record in
+	// a block.
+	area, lo, hi, last := r.data, uint64(0), leafOff, leafOff
 	inBlock := r.hdr.version >= sstBlockFormatVersion
 	if inBlock {
-		area, lo, hi = blk, 0, uint64(len(blk))
+		area, lo, hi, last = lb.raw, lb.base, lb.base+uint64(len(lb.raw)), lb.leafEnd
 	}
 	at := func(off uint64) int64 {
 		if inBlock {
@@ -290,15 +335,19 @@ func (r *sstReader) recordSpan(n []byte, leafOff uint64, i int, blk []byte) ([]b
 	}
 	off := leafRecordOff(n, i)
 	kind := leafKind(n, i)
-	// Record i ends where record i+1 starts; the last one where the area
-	// ends (the records of a leaf are written right before it, or fill its
-	// block).
-	stop := hi
+	// Record i ends where record i+1 starts; the leaf's last one where its
+	// leaf starts (versions 2 and 3: the records of a leaf are written
+	// right before it) or where the leaf's records end.
+	stop := last
 	if i+1 < int(binary.LittleEndian.Uint16(n[nodeCountOff:])) {
 		stop = leafRecordOff(n, i+1)
 	}
-	if off < lo || stop > hi || off > stop || stop-off < sstRecordMinSize {
-		return nil, 0, r.corrupt(int64(leafOff), "entry %d: record [%d, %d) outside [%d, %d) of the leaf at %d", i, off, stop, lo, hi, leafOff)
+	floor := lo
+	if !inBlock {
+		floor = sstHeaderSize
+	}
+	if off < floor || stop > hi || off > stop || stop-off < sstRecordMinSize {
+		return nil, 0, r.corrupt(int64(leafOff), "entry %d: record [%d, %d) outside [%d, %d) of the leaf at %d", i, off, stop, floor, hi, leafOff)
 	}
 	if kind != kindSet && kind != kindDelete {
 		return nil, 0, r.corrupt(int64(leafOff), "entry %d: unknown kind %d", i, kind)
@@ -312,11 +361,11 @@ func (r *sstReader) recordSpan(n []byte, leafOff uint64, i int, blk []byte) ([]b
 	}
 	crc := crc32.Update(0, crcTable, leafSeqBytes(n, i))
 	crc = crc32.Update(crc, crcTable, leafKindBytes(n, i))
-	crc = crc32.Update(crc, crcTable, area[start:stop])
-	if crc != binary.LittleEndian.Uint32(area[off:]) {
+	crc = crc32.Update(crc, crcTable, area[start-lo:stop-lo])
+	if crc != binary.LittleEndian.Uint32(area[off-lo:]) {
 		return nil, 0, r.corrupt(at(off), "record checksum mismatch (seq %d)", leafSeq(n, i))
 	}
-	return area[start:stop:stop], stop, nil
+	return area[start-lo : stop-lo : stop-lo], stop, nil
 }
 
 // get looks seq up. found is false when the file has no entry for seq; a
@@ -420,6 +469,37 @@ func (r *sstReader) verify(timeOf func(seq int64, value []byte) (int64, error)) 
 	return r.checkTimeIndex(&v.timeB, timeOf != nil)
 }
 
+// leafBlocks returns the data blocks of the leaf at leafOff in raw order,
+// each decompressed afresh after its CRC check, and the file offset where
+// the first one starts. The first block starts at raw offset 0.
+func (v *sstVerifier) leafBlocks(leafOff uint64) (uint64, []sstLeafBlock, error) {
+	r := v.r
+	var out []sstLeafBlock
+	end := leafOff
+	for {
+		info, problem, at := parseSSTBlock(r.data[:end], sstHeaderSize, false)
+		if problem != "" {
+			return 0, nil, r.corrupt(at, "block of the leaf at %d: %s", leafOff, problem)
+		}
+		if len(out) > 0 && info.rawEnd() != out[len(out)-1].base || len(out) > leafCap {
+			return 0, nil, r.corrupt(int64(info.start), "block of the leaf at %d out of raw order", leafOff)
+		}
+		raw, err := r.blockRaw(info, end, leafOff, true)
+		if err != nil {
+			return 0, nil, err
+		}
+		out = append(out, sstLeafBlock{raw: raw, base: info.rawOff})
+		if info.rawOff == 0 {
+			slices.Reverse(out)
+			for i := range out {
+				out[i].leafEnd = out[len(out)-1].base + uint64(len(out[len(out)-1].raw))
+			}
+			return info.start, out, nil
+		}
+		end = info.start
+	}
+}
+
 // sstVerifier carries the running state of verify's depth-first walk.
 type sstVerifier struct {
 	r           *sstReader
@@ -461,30 +541,39 @@ func (v *sstVerifier) walk(off uint64, level int, firstKey int64) error {
 		}
 		return nil
 	}
-	// From version 4 on the records are in the leaf's data block, which
-	// lies between the previous leaf and this one; its records tile its
-	// raw bytes from offset 0 (each one ends where the next starts).
-	var blk []byte
+	// From version 4 on the records are in the leaf's data blocks, which
+	// lie between the previous leaf and this one; the records tile the
+	// leaf's records from offset 0 (each one ends where the next starts,
+	// in the same block).
+	var blocks []sstLeafBlock
 	inBlock := r.hdr.version >= sstBlockFormatVersion
 	if inBlock {
-		if blk, err = r.leafBlock(off, true); err != nil {
+		first, bs, err := v.leafBlocks(off)
+		if err != nil {
 			return err
 		}
-		info, _, _ := parseSSTBlock(r.data[:off], sstHeaderSize, false)
-		if info.start < v.lastLeafEnd {
-			return r.corrupt(int64(info.start), "block of the leaf at %d overlaps the previous leaf", off)
+		if first < v.lastLeafEnd {
+			return r.corrupt(int64(first), "blocks of the leaf at %d overlap the previous leaf", off)
 		}
 		if leafRecordOff(n, 0) != 0 {
-			return r.corrupt(int64(off), "first record at %d of its block, not 0", leafRecordOff(n, 0))
+			return r.corrupt(int64(off), "first record at %d of the leaf's records, not 0", leafRecordOff(n, 0))
 		}
-		v.bytes += off - info.start
+		v.bytes += off - first
+		blocks = bs
 	}
 	for i := 0; i < count; i++ {
 		seq := leafSeq(n, i)
 		if seq <= v.seen.maxSeq {
 			return r.corrupt(int64(off), "seq %d after %d", seq, v.seen.maxSeq)
 		}
-		val, stop, err := r.recordSpan(n, off, i, blk)
+		var lb sstLeafBlock
+		if inBlock {
+			for len(blocks) > 1 && !blocks[0].contains(leafRecordOff(n, i)) {
+				blocks = blocks[1:]
+			}
+			lb = blocks[0]
+		}
+		val, stop, err := r.recordSpan(n, off, i, lb)
 		if err != nil {
 			return err
 		}

@@ -12,14 +12,12 @@ import (
 const sstWriteBufferSize = 256 << 10
 
 // sstWriter builds one SST file from entries added in strictly increasing
-// seq order. It streams: records go to the file as they are added, every
-// B+Tree node once it is full and the next entry for its level arrives, so
-// its memory is one node per tree level plus the write buffer and the data
-// block of the leaf being filled (its raw records and their encoded form:
-// up to sstBlockTarget with a codec, sstRawBlockTarget without, plus one
-// row),
-// whatever the size of the file, and the _time index blocks it writes after
-// the tree (32 bytes per 128 rows).
+// seq order. It streams: records go to the file with their leaf (as its data
+// blocks), every B+Tree node once it is full and the next entry for its
+// level arrives, so its memory is one node per tree level plus the write
+// buffer and the records of the leaf being filled (raw and encoded: up to
+// sstLeafRawTarget plus one row), whatever the size of the file, and the
+// _time index blocks it writes after the tree (32 bytes per 128 rows).
 //
 // The file is built as <dir>/<NNNNNN>.sst.tmp; finish makes it durable and
 // renames it to <dir>/<NNNNNN>.sst, abort removes it. After an error the
@@ -44,13 +42,16 @@ type sstWriter struct {
 	scratch [8 + 1 + sstRecordCRCSize]byte // seq bytes, kind, record CRC; see add
 
 	// codec is the block codec (compression.go) and blockTarget the raw
-	// size at which a leaf ends early; blk holds the raw records of the
-	// leaf being filled and stored its encoded block (buffers reused from
-	// leaf to leaf).
+	// size at which a block ends (and the leaf's next one begins); blk
+	// holds the raw records of the leaf being filled, cuts the ends of its
+	// finished blocks in blk, and stored the leaf's encoded blocks
+	// (buffers reused from leaf to leaf).
 	codec       byte
 	blockTarget int
 	blk         []byte
+	cuts        []int
 	stored      []byte
+	tmp         []byte // one block's compressed bytes
 
 	err  error // first failure, returned by every later call
 	done bool  // finish or abort ran
@@ -70,9 +71,9 @@ func newSSTWriterCompressed(fs FS, dir string, fileNum uint64, c Compression) (*
 	w.codec = blockCodec(c)
 	w.blockTarget = sstBlockTarget
 	if w.codec == blockCodecRaw {
-		// A raw block is read in place: no decompression to bound, only
-		// the writer's buffer.
-		w.blockTarget = sstRawBlockTarget
+		// A raw block is read in place: no decompression to bound, so
+		// the leaf's records are one block.
+		w.blockTarget = sstLeafRawTarget
 	}
 	w.props.fileNum = fileNum
 	f, err := fs.Create(w.tmpPath)
@@ -95,9 +96,9 @@ func newSSTWriterCompressed(fs FS, dir string, fileNum uint64, c Compression) (*
 // kindDelete entries an empty value (timeNanos is ignored). value is copied
 // before add returns.
 //
-// Data record (at the offset a leaf entry names inside its leaf's raw data
-// block, see appendSSTBlock; in versions 2 and 3, at that file offset in the
-// tree region):
+// Data record (at the offset a leaf entry names inside its leaf's raw
+// records, see appendSSTBlock; in versions 2 and 3, at that file offset in
+// the tree region):
 //
 //	off  size  field
 //	  0     4  CRC32-C of seq (8 B, little-endian) ‖ kind (1 B) ‖ value,
@@ -105,9 +106,9 @@ func newSSTWriterCompressed(fs FS, dir string, fileNum uint64, c Compression) (*
 //	  4     n  value (empty for a tombstone)
 //
 // Neither the seq, the kind nor the length is stored in the record: the
-// records of a leaf are back to back in its block (versions 2 and 3: right
-// before the leaf node), so record i ends where record i+1 starts and the
-// last one where the block ends. The seq and kind are part of the checksum,
+// records of a leaf are back to back (versions 2 and 3: right before the
+// leaf node), so record i ends where record i+1 starts and the last one
+// where the leaf's records end. The seq and kind are part of the checksum,
 // so a leaf entry pointing at another row's record, or claiming another
 // kind, fails it.
 func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte) error {
@@ -136,11 +137,17 @@ func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte
 	if uint64(len(value)) > sstMaxBlockValue {
 		return newError(CodeInvalidArgument, "sst %s: value of seq %d is %d bytes", w.tmpPath, seq, len(value))
 	}
-	recLen := sstRecordCRCSize + len(value)
-	if w.levels[0].full(0) || (len(w.blk) > 0 && (len(w.blk) >= w.blockTarget || uint64(len(w.blk))+uint64(recLen) > sstBlockMaxRaw)) {
+	if w.levels[0].full(0) || len(w.blk) >= sstLeafRawTarget {
 		if err := w.emitNode(0, true); err != nil {
 			return err
 		}
+	}
+	blockStart := 0
+	if len(w.cuts) > 0 {
+		blockStart = w.cuts[len(w.cuts)-1]
+	}
+	if len(w.blk)-blockStart >= w.blockTarget {
+		w.cuts = append(w.cuts, len(w.blk)) // the record starts the leaf's next block
 	}
 	recOff := uint64(len(w.blk))
 
@@ -190,13 +197,7 @@ func (w *sstWriter) fail(err error) error {
 func (w *sstWriter) emitNode(level int, push bool) error {
 	nb := &w.levels[level]
 	if level == 0 {
-		// The leaf's data block comes right before the leaf.
-		var err error
-		if w.stored, err = appendSSTBlock(w.stored[:0], w.blk, w.codec); err != nil {
-			return w.fail(err)
-		}
-		w.blk = w.blk[:0]
-		if err := w.write(w.stored); err != nil {
+		if err := w.writeBlocks(); err != nil {
 			return err
 		}
 	}
@@ -224,6 +225,47 @@ func (w *sstWriter) emitNode(level int, push bool) error {
 	}
 	parent.addInner(nb.firstKey, off)
 	return nil
+}
+
+// writeBlocks writes the data blocks of the leaf being filled (they come
+// right before the leaf) and empties its records: each run of records the
+// cuts delimit is compressed, and runs that do not compress are merged into
+// one raw block with their raw neighbours (a raw block is read in place,
+// there is no decompression to bound), so incompressible rows cost no
+// more trailers than without a codec.
+func (w *sstWriter) writeBlocks() error {
+	w.stored = w.stored[:0]
+	run := -1 // start of the pending raw run, -1: none
+	flushRun := func(end int) {
+		if run >= 0 {
+			mark := len(w.stored)
+			w.stored = append(w.stored, w.blk[run:end]...)
+			w.stored = appendSSTBlockTrailer(w.stored, mark, uint64(run), end-run, blockCodecRaw)
+			run = -1
+		}
+	}
+	start := 0
+	for _, end := range append(w.cuts, len(w.blk)) {
+		var codec byte
+		var err error
+		if w.tmp, codec, err = appendSSTCompressed(w.tmp[:0], w.blk[start:end], w.codec); err != nil {
+			return w.fail(err)
+		}
+		if codec == blockCodecRaw {
+			if run < 0 {
+				run = start
+			}
+		} else {
+			flushRun(start)
+			mark := len(w.stored)
+			w.stored = append(w.stored, w.tmp...)
+			w.stored = appendSSTBlockTrailer(w.stored, mark, uint64(start), end-start, codec)
+		}
+		start = end
+	}
+	flushRun(len(w.blk))
+	w.blk, w.cuts = w.blk[:0], w.cuts[:0]
+	return w.write(w.stored)
 }
 
 // finishTree writes the nodes still being filled, bottom-up, and records the
