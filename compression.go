@@ -83,11 +83,19 @@ const (
 // Block constants; the layout is drawn above appendSSTBlock.
 const (
 	sstBlockTrailerSize = 20
-	// sstBlockTarget is the raw size at which a writer with a codec ends a
-	// block and starts the next one of the same leaf: it bounds what a Get
-	// decompresses to find one row (16 KiB: S2 keeps 0.46 of chat text
-	// there against 0.42 at 64 KiB, for a quarter of the work per Get).
-	sstBlockTarget = 16 << 10
+	// sstBlockTargetFast and sstBlockTargetDense are the raw sizes at which
+	// a writer with codec S2 or zstd ends a block and starts the next one of
+	// the same leaf: they bound what a Get decompresses to find one row.
+	// S2 keeps 0.47 of chat-text rows at 8 KiB, 0.46 at 16 KiB and 0.42 at
+	// 64 KiB (docs/BENCHMARKS.md), and the decompression dominates a Get of
+	// a compressed row, so Fast takes 8 KiB; Dense is the choice for disk,
+	// so zstd gets 16 KiB (32 KiB saved 3 more bytes per chat row and
+	// doubled the Get time).
+	sstBlockTargetFast  = 8 << 10
+	sstBlockTargetDense = 16 << 10
+	// sstBlockTarget is the largest of them (it bounds the raw length a
+	// reader accepts for a compressed block).
+	sstBlockTarget = sstBlockTargetDense
 	// sstLeafRawTarget is the raw size of its records at which a writer
 	// ends a leaf before its 272 entries (rows under 3.8 KiB fill the
 	// entries first); it bounds the records a writer buffers. Without a
@@ -116,6 +124,17 @@ func blockRawLimit(maxRowSize int) uint64 {
 		maxRowSize = DefaultMaxRowSize
 	}
 	return sstBlockTarget + uint64(maxRowSize) + sstRecordCRCSize
+}
+
+// blockTargetOf returns the raw block size a writer with codec aims at.
+func blockTargetOf(codec byte) int {
+	switch codec {
+	case blockCodecS2:
+		return sstBlockTargetFast
+	case blockCodecZstd:
+		return sstBlockTargetDense
+	}
+	return sstLeafRawTarget // a raw leaf is one block
 }
 
 // blockCodec returns the trailer codec id of a table's compression

@@ -69,12 +69,9 @@ func newSSTWriterCompressed(fs FS, dir string, fileNum uint64, c Compression) (*
 	path := filepath.Join(dir, sstName(fileNum))
 	w := &sstWriter{fs: fs, dir: dir, path: path, tmpPath: path + tempSuffix}
 	w.codec = blockCodec(c)
-	w.blockTarget = sstBlockTarget
-	if w.codec == blockCodecRaw {
-		// A raw block is read in place: no decompression to bound, so
-		// the leaf's records are one block.
-		w.blockTarget = sstLeafRawTarget
-	}
+	// A raw block is read in place: no decompression to bound, so without
+	// a codec the leaf's records are one block.
+	w.blockTarget = blockTargetOf(w.codec)
 	w.props.fileNum = fileNum
 	f, err := fs.Create(w.tmpPath)
 	if err != nil {
