@@ -56,7 +56,7 @@ func compressionBenchBlock(b *testing.B, random bool) []byte {
 }
 
 // BenchmarkBlockCodec measures the candidate codecs on data blocks of IM rows
-// (chat text or random bodies) of 16 KiB (sstBlockTarget) and 64 KiB: MB/s of
+// (chat text or random bodies) of 8 KiB (Fast), 16 KiB (Dense) and 64 KiB: MB/s of
 // raw bytes encoded and decoded, and the stored/raw ratio. S2 (s2.Encode)
 // is CompressionFast and zstd SpeedDefault is CompressionDense
 // (docs/BENCHMARKS.md).
@@ -74,7 +74,7 @@ func BenchmarkBlockCodec(b *testing.B) {
 		{"zstd-default", func(dst, src []byte) []byte { return zdef.EncodeAll(src, dst[:0]) }, zstdDec},
 	}
 	for _, payload := range []string{"text", "random"} {
-		for _, size := range []int{16 << 10, 64 << 10} {
+		for _, size := range []int{8 << 10, 16 << 10, 64 << 10} {
 			raw := compressionBenchBlock(b, payload == "random")[:size]
 			compressionBenchCodecs(b, fmt.Sprintf("%s/%dK", payload, size>>10), raw, codecs)
 		}
