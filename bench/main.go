@@ -1,6 +1,8 @@
 // Command bench runs the IM workload on SRDB, Pebble and bbolt in one
 // run and prints a Markdown table of medians with SRDB/peer ratios and the
-// performance floors (docs/BENCHMARKS.md).
+// performance floors (docs/BENCHMARKS.md). -payload text swaps the random
+// payloads for chat-like text, and the engines srdb-fast, srdb-dense and
+// pebble-zstd measure compression.
 //
 // It is its own Go module so SRDB's importers never pull Pebble or bbolt.
 // Run it from this directory:
