@@ -3,12 +3,10 @@ module github.com/srdb-go/srdb
 go 1.26.0
 
 require (
+	github.com/klauspost/compress v1.20.5
 	github.com/shopspring/decimal v1.6.0
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/exp v0.0.0-20261014143641-f0251eb4aa3e
 )
 
-require (
-	github.com/klauspost/compress v1.20.5 // indirect
-	go.yaml.in/yaml/v3 v3.0.5 // indirect
-)
+require go.yaml.in/yaml/v3 v3.0.5 // indirect
