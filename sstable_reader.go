@@ -134,7 +134,7 @@ func (r *sstReader) init(fileNum uint64) error {
 	case p.hasTime && p.minTime > p.maxTime, !p.hasTime && (p.minTime != 0 || p.maxTime != 0):
 		return r.corrupt(0, "time range [%d,%d] invalid", p.minTime, p.maxTime)
 	case h.version < sstBlockFormatVersion && p.rawRowBytes > h.treeEnd,
-		p.rawRowBytes > p.numEntries*sstMaxBlockValue:
+		p.rawRowBytes/sstMaxBlockValue > p.numEntries:
 		return r.corrupt(0, "raw row bytes %d exceed the file", p.rawRowBytes)
 	}
 	r.hdr = h

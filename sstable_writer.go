@@ -38,8 +38,8 @@ type sstWriter struct {
 	hdr     sstHeader                      // tree fields set when the tree is finished
 	tree    bool                           // tree written; only sections may follow
 	secs    []sstSection
-	timeIx  sstTimeIndexBuilder            // the _time index, written when the tree ends
-	scratch [8 + 1 + sstRecordCRCSize]byte // seq bytes, kind, record CRC; see add
+	timeIx  sstTimeIndexBuilder // the _time index, written when the tree ends
+	scratch [8 + 1]byte         // seq bytes, kind: the head of a record's CRC; see add
 
 	// codec is the block codec (compression.go) and blockTarget the raw
 	// size at which a block ends (and the leaf's next one begins); blk
