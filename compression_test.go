@@ -593,3 +593,41 @@ func TestCompressionConcurrentReads(t *testing.T) {
 		require.NoError(t, <-errs)
 	}
 }
+
+// TestCompressionIteratorKeepsBlock: a forward scan of a compressed file
+// looks each block up once (one cache miss per block, no hit: the iterator
+// keeps its current block for every value in it), a backward scan finds
+// each block in the cache once (but the one it holds), and Gets of rows of one block decompress
+// it once.
+func TestCompressionIteratorKeepsBlock(t *testing.T) {
+	es := sstTextEntries(3*leafCap + 17)
+	fs, _ := sstBuildCompressed(t, CompressionFast, es)
+	r := sstOpen(t, fs, "d", 1)
+	blocks := sstBlockCodecs(t, r)[blockCodecS2]
+	require.Greater(t, blocks, 10)
+	r.blocks = newBlockCache(blockCacheBytes)
+	it := r.newIter()
+	n := 0
+	for ok := it.first(); ok; ok = it.next() {
+		require.NotNil(t, it.value())
+		n++
+	}
+	require.NoError(t, it.err())
+	require.Equal(t, len(es), n)
+	require.EqualValues(t, blocks, r.blocks.misses.Load(), "one decompression per block")
+	require.Zero(t, r.blocks.hits.Load(), "values of the current block come from the iterator")
+	for ok := it.last(); ok; ok = it.prev() {
+		require.NotNil(t, it.value())
+	}
+	require.NoError(t, it.err())
+	require.EqualValues(t, blocks, r.blocks.misses.Load())
+	// The iterator still holds the last block from the forward scan.
+	require.EqualValues(t, blocks-1, r.blocks.hits.Load(), "a backward scan finds each other block once")
+	for _, e := range es[:20] {
+		_, _, found, err := r.get(e.seq)
+		require.NoError(t, err)
+		require.True(t, found)
+	}
+	require.EqualValues(t, blocks, r.blocks.misses.Load(), "Gets hit the cached blocks")
+	require.NoError(t, r.close())
+}
