@@ -25,6 +25,10 @@ package srdb
 //	  8     6  record offset (uint48)       8     6  child node offset (uint48)
 //	 14     1  kind (1 set, 2 delete)
 //
+// The record offset is an offset into the leaf's raw records (its data
+// blocks, decompressed) in SST format version 4 (compression.go), a file
+// offset in versions 2 and 3.
+//
 // The row's _time is not in the leaf: it is in the row (ROW1 header); the
 // file's time range is in the SST header, which is what queries skip files
 // by, and the _time index section (sstable_timeindex.go) has the time range

@@ -543,7 +543,7 @@ func (t *Table) writeCompactionOutputs(v *version, plan *compactionPlan) (output
 		if w == nil {
 			num := t.newOutputFileNum()
 			plan.outputNums = append(plan.outputNums, num)
-			if w, err = newSSTWriter(t.fs, t.dir, num); err != nil {
+			if w, err = newSSTWriterCompressed(t.fs, t.dir, num, t.compression()); err != nil {
 				return outputs, err
 			}
 			ib = newIndexSectionBuilder(schema)

@@ -3,6 +3,7 @@ module github.com/srdb-go/srdb
 go 1.26.0
 
 require (
+	github.com/klauspost/compress v1.20.5
 	github.com/shopspring/decimal v1.6.0
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/exp v0.0.0-20261014143641-f0251eb4aa3e

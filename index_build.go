@@ -688,7 +688,7 @@ func (t *Table) rewriteSST(f *fileMeta, s *Schema) (_ *fileMeta, err error) {
 			t.doneOutput(num)
 		}
 	}()
-	w, err := newSSTWriter(t.fs, t.dir, num)
+	w, err := newSSTWriterCompressed(t.fs, t.dir, num, t.compression())
 	if err != nil {
 		return nil, err
 	}

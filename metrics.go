@@ -85,11 +85,19 @@ type TableMetrics struct {
 	WALSyncs        int64         // successful fsyncs of WAL data
 	WALSyncTime     time.Duration // time spent in those fsyncs
 
-	// Counters: the table cache since Open. SSTs are memory-mapped and
-	// there is no block cache: a hit is a lookup of an SST whose reader
-	// was already open, a miss one that had to open and map the file.
+	// Counters: the table cache since Open. SSTs are memory-mapped: a hit
+	// is a lookup of an SST whose reader was already open, a miss one that
+	// had to open and map the file.
 	CacheHits   int64
 	CacheMisses int64
+
+	// The cache of decompressed data blocks (compressed tables only; raw
+	// blocks are read in place): BlockCacheBytes (gauge) is the memory it
+	// holds now (at most 4 MiB per table), hits and misses (counters) are
+	// lookups of a compressed block since Open.
+	BlockCacheBytes  int64
+	BlockCacheHits   int64
+	BlockCacheMisses int64
 }
 
 // LevelMetrics are the gauges of one LSM level.
@@ -176,6 +184,9 @@ func (t *Table) metrics() TableMetrics {
 		m.CacheHits = t.cache.hits.Load()
 		m.CacheMisses = t.cache.misses.Load()
 		m.OpenFiles = int64(t.cache.openReaders())
+		m.BlockCacheBytes = t.cache.blocks.bytes.Load()
+		m.BlockCacheHits = t.cache.blocks.hits.Load()
+		m.BlockCacheMisses = t.cache.blocks.misses.Load()
 	}
 	if c.idle != nil { // set by startCompactions
 		c.infoMu.Lock()
@@ -258,4 +269,7 @@ func (m *TableMetrics) add(o *TableMetrics) {
 
 	m.CacheHits += o.CacheHits
 	m.CacheMisses += o.CacheMisses
+	m.BlockCacheBytes += o.BlockCacheBytes
+	m.BlockCacheHits += o.BlockCacheHits
+	m.BlockCacheMisses += o.BlockCacheMisses
 }

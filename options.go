@@ -141,6 +141,13 @@ type Options struct {
 	// Compact, schema and index changes) returns an error of code
 	// CodeReadOnly. See docs/OPERATIONS.md.
 	ReadOnly bool
+	// Compression is the codec of the SST data blocks of every table whose
+	// TableOptions.Compression is CompressionDefault (default: the zero
+	// value, CompressionDefault, which means CompressionNone). It applies
+	// to the files flushes and compactions write from Open on; files of
+	// another codec stay readable and are rewritten with this one by their
+	// next compaction. See docs/FORMAT.md ("Data block").
+	Compression Compression
 }
 
 // DefaultOptions returns the options Open uses when given nil.
@@ -248,6 +255,9 @@ func (o *Options) resolve() (*Options, error) {
 		if n < 0 {
 			problems = append(problems, fmt.Sprintf("TargetFileSizes[%d] %d is negative", l, n))
 		}
+	}
+	if !r.Compression.valid() {
+		problems = append(problems, fmt.Sprintf("Compression %d is not a Compression", r.Compression))
 	}
 	if len(problems) > 0 {
 		return nil, newError(CodeInvalidArgument, "options: %s", joinProblems(problems))

@@ -93,6 +93,12 @@ func writeTree(t *testing.T, dir string, files map[string][]byte) {
 // index sections), AddField and DropField of "gone" (schema.json format 2),
 // keys 81..100 left in the WAL.
 func buildPristine(t *testing.T) *pristineDB {
+	return buildPristineWith(t, CompressionDefault)
+}
+
+// buildPristineWith is buildPristine with the table's TableOptions.Compression
+// set to c before the first row (its SSTs then hold compressed blocks).
+func buildPristineWith(t *testing.T, c Compression) *pristineDB {
 	dir := filepath.Join(t.TempDir(), "pristine")
 	opts := DefaultOptions()
 	opts.Durability = DurabilitySync
@@ -103,6 +109,9 @@ func buildPristine(t *testing.T) *pristineDB {
 	require.NoError(t, err)
 	tbl, err := db.CreateTable("m", s)
 	require.NoError(t, err)
+	if c != CompressionDefault {
+		require.NoError(t, tbl.SetOptions(TableOptions{Compression: c}))
+	}
 	p := &pristineDB{walEnd: map[int64]int64{}, index: map[string][][2]int64{}, timeIx: map[string][2]int64{}}
 	insert := func(k int64) {
 		seq, err := tbl.Insert(faultRow(k))
@@ -125,7 +134,7 @@ func buildPristine(t *testing.T) *pristineDB {
 	require.NoError(t, tbl.DropField("gone"))
 	// Table options: the MANIFEST carries the property (limits no row of
 	// the test reaches).
-	require.NoError(t, tbl.SetOptions(TableOptions{MaxAge: 100 * 365 * 24 * time.Hour, MaxBytes: 1 << 40}))
+	require.NoError(t, tbl.SetOptions(TableOptions{MaxAge: 100 * 365 * 24 * time.Hour, MaxBytes: 1 << 40, Compression: c}))
 	walName := func() string {
 		names, err := os.ReadDir(filepath.Join(dir, "tables", "m"))
 		require.NoError(t, err)
@@ -157,6 +166,9 @@ func buildPristine(t *testing.T) *pristineDB {
 		require.True(t, ok)
 		r, err := openSST(OSFS(), filepath.Join(dir, "tables", "m"), num)
 		require.NoError(t, err)
+		if c != CompressionDefault && c != CompressionNone {
+			require.Positive(t, sstBlockCodecs(t, r)[blockCodec(c)], "%s holds no %v block", rel, c)
+		}
 		for _, sec := range r.secs {
 			if sec.kind == sstSectionIndex {
 				p.index[rel] = append(p.index[rel], [2]int64{int64(sec.off), int64(sec.off + sec.length)})
@@ -518,13 +530,30 @@ func runCorruptCase(t *testing.T, p *pristineDB, dir string, c corruptCase) stri
 // TestReliabilityCorruptionMatrix applies at least 200 mutations (×
 // soakFactor) to each file kind and checks the outcome of each.
 func TestReliabilityCorruptionMatrix(t *testing.T) {
-	p := buildPristine(t)
-	per := soakIterations(t, 204)
+	runCorruptionMatrix(t, buildPristine(t), corruptFileKinds, soakIterations(t, 204))
+}
+
+// TestReliabilityCorruptionMatrixCompressed is the matrix on the SST kinds
+// of a database whose table compresses its blocks with S2 (Fast) and with
+// zstd (Dense): a damaged compressed block is ErrCorrupted, never a panic
+// or a wrong row.
+func TestReliabilityCorruptionMatrixCompressed(t *testing.T) {
+	for _, c := range []Compression{CompressionFast, CompressionDense} {
+		t.Run(c.String(), func(t *testing.T) {
+			runCorruptionMatrix(t, buildPristineWith(t, c), []string{"SST", "index", "timeindex"}, soakIterations(t, 102))
+		})
+	}
+}
+
+// runCorruptionMatrix applies per mutations to each file kind of p and
+// checks the outcome of each.
+func runCorruptionMatrix(t *testing.T, p *pristineDB, kinds []string, per int) {
 	work := t.TempDir()
 	tally := corruptTally{}
 	start := time.Now()
 	total := 0
-	for ki, kind := range corruptFileKinds {
+	for _, kind := range kinds {
+		ki := slices.Index(corruptFileKinds, kind)
 		rng := rand.New(rand.NewPCG(uint64(ki)+1, 6))
 		for i := 0; i < per; i++ {
 			c := p.makeMutation(rng, kind, corruptMutations[i%len(corruptMutations)])
@@ -539,7 +568,7 @@ func TestReliabilityCorruptionMatrix(t *testing.T) {
 			}
 		}
 	}
-	for _, kind := range corruptFileKinds {
+	for _, kind := range kinds {
 		keys := make([]string, 0, len(tally[kind]))
 		for k := range tally[kind] {
 			keys = append(keys, k)

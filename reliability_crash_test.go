@@ -208,7 +208,30 @@ func crashLoopPayload(key string) []byte {
 	for i := 0; i < len(b); i += 8 {
 		binary.LittleEndian.PutUint64(b[i:], rng.Uint64())
 	}
+	if crashLoopCompression() != CompressionDefault {
+		// Compressible payloads (a random eighth, repeated), so that the
+		// SSTs hold compressed blocks and not only raw ones.
+		for i := (len(b) + 7) / 8; i < len(b); i++ {
+			b[i] = b[i%((len(b)+7)/8)]
+		}
+	}
 	return b[:n]
+}
+
+// crashLoopCompression is the Options.Compression of the crash loop and
+// the power-loss test: SRDB_CRASHLOOP_COMPRESSION=fast or dense (none:
+// CompressionNone; unset: the default). It also makes the payloads
+// compressible.
+func crashLoopCompression() Compression {
+	switch os.Getenv("SRDB_CRASHLOOP_COMPRESSION") {
+	case "none":
+		return CompressionNone
+	case "fast":
+		return CompressionFast
+	case "dense":
+		return CompressionDense
+	}
+	return CompressionDefault
 }
 
 func crashLoopFields() []Field {
@@ -226,6 +249,7 @@ func crashLoopOptions(mode Durability) *Options {
 	o.SyncInterval = 10 * time.Millisecond
 	o.L0CompactionTrigger = 3
 	o.TargetFileSizes = []int64{0, 1 << 20, 1 << 20}
+	o.Compression = crashLoopCompression()
 	return o
 }
 

@@ -8,16 +8,18 @@ package srdb
 // B+Tree node layout lives in btree.go. docs/FORMAT.md ("## SST",
 // "## B+Tree node") describes every byte.
 //
-// File layout (format version 3, sstFormatVersion; version 2 is the same
-// without the _time index section, and is still read):
+// File layout (format version 4, sstFormatVersion; version 3 is the same
+// with the records of each leaf stored one by one instead of as data blocks
+// (compression.go), and version 2 is version 3 without the _time index
+// section; both are still read):
 //
 //	+----------------------+ 0
 //	| header (256 B)       |  magic, version, props, tree root and height,
 //	|                      |  section directory location, CRC
 //	+----------------------+ sstHeaderSize
-//	| data records and     |  records of the rows in seq order; after the
-//	| B+Tree nodes,        |  records of a leaf comes the leaf node itself,
-//	| interleaved          |  and every internal node follows its children
+//	| data blocks and      |  the records of each leaf as data blocks
+//	| B+Tree nodes,        |  (raw or compressed), then the leaf node itself;
+//	| interleaved          |  every internal node follows its children
 //	+----------------------+ treeEnd
 //	| section payloads     |  the _time index (sstable_timeindex.go), then
 //	|                      |  the opaque blobs added with addSection
@@ -40,7 +42,7 @@ package srdb
 // build.
 //
 // These constants describe data already on disk: they are frozen for format
-// versions 2 and 3. A change of layout needs a new version.
+// versions 2 to 4. A change of layout needs a new version.
 
 import (
 	"encoding/binary"
@@ -123,8 +125,13 @@ func (p *entryProps) addEntry(seq int64, kind entryKind, timeNanos int64, valueL
 // every version-3 file carries; a version-2 file has none, and a _time range
 // query reads all of its rows whose file range overlaps (the plan of the
 // version-2 engine).
+//
+// Version 4 stores the records of each leaf as data blocks before the leaf
+// (raw or compressed, compression.go); the leaf entries' record offsets are
+// offsets into the leaf's raw records. Versions 2 and 3 store the
+// records one by one and the leaf entries hold their file offsets.
 const (
-	sstFormatVersion       = 3
+	sstFormatVersion       = 4
 	sstOldestFormatVersion = 2
 )
 
@@ -177,7 +184,7 @@ type sstHeader struct {
 //
 //	off  size  field
 //	  0     8  magic "SRDBSSTH"
-//	  8     2  format version (3; 2 in files without a _time index)
+//	  8     2  format version (4; 3 without data blocks, 2 without a _time index)
 //	 10     2  header size (256)
 //	 12     4  node size (4096)
 //	 16     4  flags: bit 0 = hasTime; other bits 0

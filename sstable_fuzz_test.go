@@ -29,9 +29,19 @@ func FuzzOpenSST(f *testing.F) {
 		sstTestEntries(leafCap+2, 1, 2, 5, 3),
 		{{seq: 1, kind: kindDelete}, {seq: math.MaxInt64, kind: kindSet, time: -1, value: []byte("x")}},
 	}
+	// Compressed files: chat text in blocks of S2 and zstd (several blocks
+	// per leaf), and runs of random rows between them (raw blocks).
+	text := sstTextEntries(leafCap + 30)
+	for i := range text {
+		if i%100 >= 70 && text[i].kind == kindSet {
+			text[i].value = sstTestValue(text[i].seq, len(text[i].value))
+		}
+	}
+	seeds = append(seeds, text, text)
+	codecs := []Compression{CompressionNone, CompressionFast, CompressionNone, CompressionDense, CompressionNone, CompressionFast, CompressionDense}
 	for i, es := range seeds {
 		fs := newSSTMemFS()
-		w, err := newSSTWriter(fs, "d", 1)
+		w, err := newSSTWriterCompressed(fs, "d", 1, codecs[i])
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -213,6 +223,10 @@ func sstFuzzReseal(data []byte) []byte {
 		if n[nodeLevelOff] != 0 || count > leafCap {
 			continue
 		}
+		if le.Uint16(d[8:]) >= sstBlockFormatVersion {
+			sstFuzzResealBlocks(d, off, n, count)
+			continue
+		}
 		for i := 0; i < count; i++ {
 			rec := leafRecordOff(n, i)
 			end := off
@@ -250,4 +264,43 @@ func sstFuzzReseal(data []byte) []byte {
 	le.PutUint32(d[sstHeaderCRCOff:], checksum(d[:sstHeaderCRCOff]))
 	copy(d[size-sstFooterSize:], encodeSSTFooterVersion(le.Uint16(d[8:]), le.Uint32(d[sstHeaderCRCOff:]), size))
 	return d
+}
+
+// sstFuzzResealBlocks recomputes, in a version-4 file, the record CRCs in
+// the raw data blocks of the leaf n at off and every block CRC of the leaf
+// (a compressed block's records stay as they are).
+func sstFuzzResealBlocks(d []byte, off uint64, n []byte, count int) {
+	le := binary.LittleEndian
+	end := off
+	for b := 0; b <= leafCap; b++ {
+		info, problem, _ := parseSSTBlock(d[:end], sstHeaderSize, false)
+		if problem != "" {
+			return
+		}
+		if info.codec == blockCodecRaw {
+			for i := 0; i < count; i++ {
+				rec := leafRecordOff(n, i)
+				stop := info.rawEnd()
+				if i+1 < count {
+					stop = leafRecordOff(n, i+1)
+				}
+				if rec < info.rawOff || stop > info.rawEnd() || rec+sstRecordMinSize > stop {
+					continue
+				}
+				at := info.start + rec - info.rawOff
+				crc := crc32.Update(0, crcTable, leafSeqBytes(n, i))
+				crc = crc32.Update(crc, crcTable, leafKindBytes(n, i))
+				crc = crc32.Update(crc, crcTable, d[at+sstRecordCRCSize:at+stop-rec])
+				le.PutUint32(d[at:], crc)
+			}
+		}
+		t := d[end-sstBlockTrailerSize : end]
+		crc := crc32.Update(0, crcTable, d[info.start:end-sstBlockTrailerSize])
+		crc = crc32.Update(crc, crcTable, t[:16])
+		le.PutUint32(t[16:], crc)
+		if info.rawOff == 0 {
+			return
+		}
+		end = info.start
+	}
 }

@@ -40,6 +40,11 @@ type sstIter struct {
 	fault  error // sticky error
 	val    []byte
 	valSet bool // val holds the current entry's checked value
+	// blk is a data block of the leaf at blkLeaf-1 (format version ≥ 4;
+	// blkLeaf 0: none): a scan decompresses (or looks up) each block once,
+	// whatever the number of values it reads in it.
+	blk     sstLeafBlock
+	blkLeaf uint64
 }
 
 // newIter returns an unpositioned iterator over r.
@@ -297,7 +302,17 @@ func (it *sstIter) value() []byte {
 		return it.val
 	}
 	f := it.leaf()
-	v, err := it.r.record(f.node, f.off, f.idx)
+	if it.r.hdr.version >= sstBlockFormatVersion {
+		if off := leafRecordOff(f.node, f.idx); it.blkLeaf != f.off+1 || !it.blk.contains(off) {
+			blk, err := it.r.blockFor(f.off, off, false)
+			if err != nil {
+				it.fail(err)
+				return nil
+			}
+			it.blk, it.blkLeaf = blk, f.off+1
+		}
+	}
+	v, _, err := it.r.recordSpan(f.node, f.off, f.idx, it.blk)
 	if err != nil {
 		it.fail(err)
 		return nil
@@ -315,5 +330,6 @@ func (it *sstIter) close() error {
 	it.pos = false
 	it.edge = 0
 	it.val, it.valSet = nil, false
+	it.blk, it.blkLeaf = sstLeafBlock{}, 0
 	return it.fault
 }

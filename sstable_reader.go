@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 )
 
@@ -43,7 +44,21 @@ type sstReader struct {
 	nodeOK []atomic.Uint64
 	// timeIx is the _time index, decoded on first use (sstable_timeindex.go).
 	timeIx sstTimeIndexState
+	// blockOK is nodeOK for the data blocks of format version 4: slot
+	// leafOff/4096 holds leafOff+1 once the CRC of the block before the
+	// leaf at leafOff passed.
+	blockOK []atomic.Uint64
+	// blocks caches decompressed blocks (the table's; nil: no cache) and
+	// maxBlockRaw is the largest raw length a compressed block may declare
+	// (blockRawLimit of the table's MaxRowSize). The table cache sets both
+	// right after openSST, before the reader is shared.
+	blocks      *blockCache
+	maxBlockRaw uint64
 }
+
+// sstBlockFormatVersion is the first format version that stores the records
+// of each leaf as a data block (compression.go).
+const sstBlockFormatVersion = 4
 
 // openSST maps <dir>/<fileNum>.sst and checks its header, footer, region
 // bounds, section directory and root node. Any problem is ErrCorrupted
@@ -55,7 +70,7 @@ func openSST(fs FS, dir string, fileNum uint64) (*sstReader, error) {
 	if err != nil {
 		return nil, ioError("map", path, err)
 	}
-	r := &sstReader{name: name, m: m, data: m.Bytes()}
+	r := &sstReader{name: name, m: m, data: m.Bytes(), maxBlockRaw: blockRawLimit(DefaultMaxRowSize)}
 	if err := r.init(fileNum); err != nil {
 		_ = m.Close()
 		return nil, err
@@ -108,7 +123,7 @@ func (r *sstReader) init(fileNum uint64) error {
 		return r.corrupt(0, "root offset %d out of range", h.rootOff)
 	case h.numNodes < 1 || h.numNodes > (h.treeEnd-sstHeaderSize)/sstNodeSize:
 		return r.corrupt(0, "node count %d out of range", h.numNodes)
-	case p.numEntries < 1 || p.numEntries > (h.treeEnd-sstHeaderSize)/sstRecordMinSize:
+	case p.numEntries < 1 || p.numEntries > (h.treeEnd-sstHeaderSize)/sstRecordMinSize || p.numEntries > h.numNodes*leafCap:
 		return r.corrupt(0, "entry count %d out of range", p.numEntries)
 	case p.numTombstones > p.numEntries:
 		return r.corrupt(0, "%d tombstones among %d entries", p.numTombstones, p.numEntries)
@@ -118,7 +133,8 @@ func (r *sstReader) init(fileNum uint64) error {
 		return r.corrupt(0, "time flag disagrees with the tombstone count")
 	case p.hasTime && p.minTime > p.maxTime, !p.hasTime && (p.minTime != 0 || p.maxTime != 0):
 		return r.corrupt(0, "time range [%d,%d] invalid", p.minTime, p.maxTime)
-	case p.rawRowBytes > h.treeEnd:
+	case h.version < sstBlockFormatVersion && p.rawRowBytes > h.treeEnd,
+		p.rawRowBytes/sstMaxBlockValue > p.numEntries:
 		return r.corrupt(0, "raw row bytes %d exceed the file", p.rawRowBytes)
 	}
 	r.hdr = h
@@ -132,6 +148,9 @@ func (r *sstReader) init(fileNum uint64) error {
 	}
 	r.secOK = make([]atomic.Bool, len(secs))
 	r.nodeOK = make([]atomic.Uint64, h.treeEnd/sstNodeSize+1)
+	if h.version >= sstBlockFormatVersion {
+		r.blockOK = make([]atomic.Uint64, h.treeEnd/sstNodeSize+1)
+	}
 	if _, _, err := r.node(h.rootOff, h.height-1, p.minSeq); err != nil {
 		return err
 	}
@@ -195,46 +214,158 @@ func (r *sstReader) checkedNode(off uint64, level int, firstKey int64, alwaysCRC
 }
 
 // record returns the value of entry i of leaf n (at leafOff) after checking
-// the record's bounds, kind and CRC. The value aliases the mapping.
+// the record's bounds, kind and CRC. The value aliases the mapping, or a
+// decompressed block that is never written again.
 func (r *sstReader) record(n []byte, leafOff uint64, i int) ([]byte, error) {
-	v, _, err := r.recordSpan(n, leafOff, i)
+	var lb sstLeafBlock
+	if r.hdr.version >= sstBlockFormatVersion {
+		var err error
+		if lb, err = r.blockFor(leafOff, leafRecordOff(n, i), false); err != nil {
+			return nil, err
+		}
+	}
+	v, _, err := r.recordSpan(n, leafOff, i, lb)
 	return v, err
 }
 
-// recordSpan is record that also returns the file offset where the record
-// ends.
-func (r *sstReader) recordSpan(n []byte, leafOff uint64, i int) ([]byte, uint64, error) {
+// sstLeafBlock is one data block of a leaf (format version ≥ 4) as a
+// reader uses it.
+type sstLeafBlock struct {
+	raw     []byte // the block's records, raw
+	base    uint64 // their offset in the leaf's records
+	leafEnd uint64 // where the leaf's records end (its last block's end)
+}
+
+// contains reports whether the leaf's record offset off lies in the block.
+func (lb *sstLeafBlock) contains(off uint64) bool {
+	return lb.raw != nil && off >= lb.base && off-lb.base < uint64(len(lb.raw))
+}
+
+// blockFor returns the data block of the leaf at leafOff that holds record
+// offset off, walking the leaf's block trailers back from the leaf (a leaf
+// has a few blocks; each trailer names its raw offset). The block's raw
+// bytes are its stored bytes for a raw block, which alias the mapping, or
+// its decompressed bytes, from the block cache when it has them. With fresh
+// (verify) every CRC is checked and nothing is cached.
+func (r *sstReader) blockFor(leafOff, off uint64, fresh bool) (sstLeafBlock, error) {
+	var lb sstLeafBlock
+	if r.data == nil {
+		return lb, r.closedError()
+	}
+	if leafOff > r.hdr.treeEnd || leafOff < sstHeaderSize {
+		return lb, r.corrupt(int64(leafOff), "leaf offset outside the tree region")
+	}
+	end := leafOff
+	var next uint64 // raw offset of the block after this one
+	for n := 0; ; n++ {
+		info, problem, at := parseSSTBlock(r.data[:end], sstHeaderSize, false)
+		if problem != "" {
+			return lb, r.corrupt(at, "block of the leaf at %d: %s", leafOff, problem)
+		}
+		if n == 0 {
+			lb.leafEnd = info.rawEnd()
+		} else if info.rawEnd() != next || n > leafCap {
+			return lb, r.corrupt(int64(info.start), "block of the leaf at %d ends at raw offset %d, the next starts at %d", leafOff, info.rawEnd(), next)
+		}
+		if info.rawOff <= off {
+			raw, err := r.blockRaw(info, end, leafOff, fresh)
+			if err != nil {
+				return lb, err
+			}
+			lb.raw, lb.base = raw, info.rawOff
+			return lb, nil
+		}
+		next, end = info.rawOff, info.start
+	}
+}
+
+// blockRaw returns the raw bytes of the block info whose trailer ends at
+// end (see blockFor), checking its CRC before its first use (raw blocks:
+// once per mapping) and before every decompression.
+func (r *sstReader) blockRaw(info sstBlockInfo, end, leafOff uint64, fresh bool) ([]byte, error) {
+	key := blockKey{fileNum: r.hdr.props.fileNum, off: info.start}
+	if info.codec != blockCodecRaw && !fresh {
+		if raw, ok := r.blocks.get(key); ok {
+			return raw, nil
+		}
+	}
+	// At most one slot per 4 KiB holds a checked raw block (by its end);
+	// two blocks ending in one slot only cost an extra check.
+	slot := &r.blockOK[end/sstNodeSize]
+	if fresh || info.codec != blockCodecRaw || slot.Load() != end+1 {
+		if !sstBlockCRCOK(r.data[:end], info) {
+			return nil, r.corrupt(int64(info.start), "block of the leaf at %d: block checksum mismatch", leafOff)
+		}
+		if info.codec == blockCodecRaw {
+			slot.Store(end + 1)
+		}
+	}
+	raw, problem := inflateSSTBlock(info, r.maxBlockRaw)
+	if problem != "" {
+		return nil, r.corrupt(int64(info.start), "block of the leaf at %d: %s", leafOff, problem)
+	}
+	if info.codec != blockCodecRaw && !fresh {
+		r.blocks.put(key, raw)
+	}
+	return raw, nil
+}
+
+// recordSpan is record that also returns where the record ends: a file
+// offset in versions 2 and 3, where the records lie in the tree region, an
+// offset in the leaf's records from version 4 on, where lb is the leaf's
+// block that holds the record.
+func (r *sstReader) recordSpan(n []byte, leafOff uint64, i int, lb sstLeafBlock) ([]byte, uint64, error) {
 	if r.data == nil {
 		return nil, 0, r.closedError()
 	}
+	// The records lie in area, which starts at offset lo and ends at hi: the
+	// tree region before the leaf (versions 2 and 3) or the leaf's block.
+	// Errors name the record's file offset, or the leaf's for a record in
+	// a block.
+	area, lo, hi, last := r.data, uint64(0), leafOff, leafOff
+	inBlock := r.hdr.version >= sstBlockFormatVersion
+	if inBlock {
+		area, lo, hi, last = lb.raw, lb.base, lb.base+uint64(len(lb.raw)), lb.leafEnd
+	}
+	at := func(off uint64) int64 {
+		if inBlock {
+			return int64(leafOff)
+		}
+		return int64(off)
+	}
 	off := leafRecordOff(n, i)
 	kind := leafKind(n, i)
-	// Record i ends where record i+1 starts; the last one where its leaf
-	// starts (the records of a leaf are written right before it).
-	stop := leafOff
+	// Record i ends where record i+1 starts; the leaf's last one where its
+	// leaf starts (versions 2 and 3: the records of a leaf are written
+	// right before it) or where the leaf's records end.
+	stop := last
 	if i+1 < int(binary.LittleEndian.Uint16(n[nodeCountOff:])) {
 		stop = leafRecordOff(n, i+1)
 	}
-	if off < sstHeaderSize || stop > leafOff || off > stop || stop-off < sstRecordMinSize {
-		return nil, 0, r.corrupt(int64(leafOff), "entry %d: record [%d, %d) outside [%d, leaf at %d)", i, off, stop, sstHeaderSize, leafOff)
+	floor := lo
+	if !inBlock {
+		floor = sstHeaderSize
+	}
+	if off < floor || stop > hi || off > stop || stop-off < sstRecordMinSize {
+		return nil, 0, r.corrupt(int64(leafOff), "entry %d: record [%d, %d) outside [%d, %d) of the leaf at %d", i, off, stop, floor, hi, leafOff)
 	}
 	if kind != kindSet && kind != kindDelete {
 		return nil, 0, r.corrupt(int64(leafOff), "entry %d: unknown kind %d", i, kind)
 	}
 	start := off + sstRecordCRCSize
 	if stop-start > sstMaxValueLen {
-		return nil, 0, r.corrupt(int64(off), "record of %d bytes is too long", stop-start)
+		return nil, 0, r.corrupt(at(off), "record of %d bytes is too long", stop-start)
 	}
 	if kind == kindDelete && stop != start {
-		return nil, 0, r.corrupt(int64(off), "tombstone with a value")
+		return nil, 0, r.corrupt(at(off), "tombstone with a value")
 	}
 	crc := crc32.Update(0, crcTable, leafSeqBytes(n, i))
 	crc = crc32.Update(crc, crcTable, leafKindBytes(n, i))
-	crc = crc32.Update(crc, crcTable, r.data[start:stop])
-	if crc != binary.LittleEndian.Uint32(r.data[off:]) {
-		return nil, 0, r.corrupt(int64(off), "record checksum mismatch (seq %d)", leafSeq(n, i))
+	crc = crc32.Update(crc, crcTable, area[start-lo:stop-lo])
+	if crc != binary.LittleEndian.Uint32(area[off-lo:]) {
+		return nil, 0, r.corrupt(at(off), "record checksum mismatch (seq %d)", leafSeq(n, i))
 	}
-	return r.data[start:stop:stop], stop, nil
+	return area[start-lo : stop-lo : stop-lo], stop, nil
 }
 
 // get looks seq up. found is false when the file has no entry for seq; a
@@ -338,6 +469,37 @@ func (r *sstReader) verify(timeOf func(seq int64, value []byte) (int64, error)) 
 	return r.checkTimeIndex(&v.timeB, timeOf != nil)
 }
 
+// leafBlocks returns the data blocks of the leaf at leafOff in raw order,
+// each decompressed afresh after its CRC check, and the file offset where
+// the first one starts. The first block starts at raw offset 0.
+func (v *sstVerifier) leafBlocks(leafOff uint64) (uint64, []sstLeafBlock, error) {
+	r := v.r
+	var out []sstLeafBlock
+	end := leafOff
+	for {
+		info, problem, at := parseSSTBlock(r.data[:end], sstHeaderSize, false)
+		if problem != "" {
+			return 0, nil, r.corrupt(at, "block of the leaf at %d: %s", leafOff, problem)
+		}
+		if len(out) > 0 && info.rawEnd() != out[len(out)-1].base || len(out) > leafCap {
+			return 0, nil, r.corrupt(int64(info.start), "block of the leaf at %d out of raw order", leafOff)
+		}
+		raw, err := r.blockRaw(info, end, leafOff, true)
+		if err != nil {
+			return 0, nil, err
+		}
+		out = append(out, sstLeafBlock{raw: raw, base: info.rawOff})
+		if info.rawOff == 0 {
+			slices.Reverse(out)
+			for i := range out {
+				out[i].leafEnd = out[len(out)-1].base + uint64(len(out[len(out)-1].raw))
+			}
+			return info.start, out, nil
+		}
+		end = info.start
+	}
+}
+
 // sstVerifier carries the running state of verify's depth-first walk.
 type sstVerifier struct {
 	r           *sstReader
@@ -379,26 +541,59 @@ func (v *sstVerifier) walk(off uint64, level int, firstKey int64) error {
 		}
 		return nil
 	}
+	// From version 4 on the records are in the leaf's data blocks, which
+	// lie between the previous leaf and this one; the records tile the
+	// leaf's records from offset 0 (each one ends where the next starts,
+	// in the same block).
+	var blocks []sstLeafBlock
+	inBlock := r.hdr.version >= sstBlockFormatVersion
+	if inBlock {
+		first, bs, err := v.leafBlocks(off)
+		if err != nil {
+			return err
+		}
+		if first < v.lastLeafEnd {
+			return r.corrupt(int64(first), "blocks of the leaf at %d overlap the previous leaf", off)
+		}
+		if leafRecordOff(n, 0) != 0 {
+			return r.corrupt(int64(off), "first record at %d of the leaf's records, not 0", leafRecordOff(n, 0))
+		}
+		v.bytes += off - first
+		blocks = bs
+	}
 	for i := 0; i < count; i++ {
 		seq := leafSeq(n, i)
 		if seq <= v.seen.maxSeq {
 			return r.corrupt(int64(off), "seq %d after %d", seq, v.seen.maxSeq)
 		}
-		val, stop, err := r.recordSpan(n, off, i)
+		var lb sstLeafBlock
+		if inBlock {
+			for len(blocks) > 1 && !blocks[0].contains(leafRecordOff(n, i)) {
+				blocks = blocks[1:]
+			}
+			lb = blocks[0]
+		}
+		val, stop, err := r.recordSpan(n, off, i, lb)
 		if err != nil {
 			return err
 		}
-		recOff := leafRecordOff(n, i)
-		if recOff < v.recEnd || recOff < v.lastLeafEnd || stop > off {
-			return r.corrupt(int64(recOff), "record of seq %d overlaps another record or node", seq)
+		if !inBlock {
+			recOff := leafRecordOff(n, i)
+			if recOff < v.recEnd || recOff < v.lastLeafEnd || stop > off {
+				return r.corrupt(int64(recOff), "record of seq %d overlaps another record or node", seq)
+			}
+			v.recEnd = stop
+			v.bytes += stop - recOff
 		}
-		v.recEnd = stop
-		v.bytes += stop - recOff
 		kind := leafKind(n, i)
 		var t int64
 		if kind != kindDelete && v.timeOf != nil {
 			if t, err = v.timeOf(seq, val); err != nil {
-				return locateRowError(err, r.name, int64(stop)-int64(len(val)))
+				at := int64(stop) - int64(len(val))
+				if inBlock {
+					at = int64(off) // the row is inside the leaf's block
+				}
+				return locateRowError(err, r.name, at)
 			}
 		}
 		v.seen.addEntry(seq, kind, t, len(val))

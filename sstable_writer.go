@@ -12,11 +12,12 @@ import (
 const sstWriteBufferSize = 256 << 10
 
 // sstWriter builds one SST file from entries added in strictly increasing
-// seq order. It streams: records go to the file as they are added, every
-// B+Tree node once it is full and the next entry for its level arrives, so
-// its memory is one node per tree level plus the write buffer, whatever the
-// size of the file, and the _time index blocks it writes after the tree
-// (32 bytes per 128 rows).
+// seq order. It streams: records go to the file with their leaf (as its data
+// blocks), every B+Tree node once it is full and the next entry for its
+// level arrives, so its memory is one node per tree level plus the write
+// buffer and the records of the leaf being filled (raw and encoded: up to
+// sstLeafRawTarget plus one row), whatever the size of the file, and the
+// _time index blocks it writes after the tree (32 bytes per 128 rows).
 //
 // The file is built as <dir>/<NNNNNN>.sst.tmp; finish makes it durable and
 // renames it to <dir>/<NNNNNN>.sst, abort removes it. After an error the
@@ -37,17 +38,40 @@ type sstWriter struct {
 	hdr     sstHeader                      // tree fields set when the tree is finished
 	tree    bool                           // tree written; only sections may follow
 	secs    []sstSection
-	timeIx  sstTimeIndexBuilder            // the _time index, written when the tree ends
-	scratch [8 + 1 + sstRecordCRCSize]byte // seq bytes, kind, record CRC; see add
+	timeIx  sstTimeIndexBuilder // the _time index, written when the tree ends
+	scratch [8 + 1]byte         // seq bytes, kind: the head of a record's CRC; see add
+
+	// codec is the block codec (compression.go) and blockTarget the raw
+	// size at which a block ends (and the leaf's next one begins); blk
+	// holds the raw records of the leaf being filled, cuts the ends of its
+	// finished blocks in blk, and stored the leaf's encoded blocks
+	// (buffers reused from leaf to leaf).
+	codec       byte
+	blockTarget int
+	blk         []byte
+	cuts        []int
+	stored      []byte
+	tmp         []byte // one block's compressed bytes
 
 	err  error // first failure, returned by every later call
 	done bool  // finish or abort ran
 }
 
-// newSSTWriter creates <dir>/<fileNum>.sst.tmp and returns a writer for it.
+// newSSTWriter creates <dir>/<fileNum>.sst.tmp and returns a writer for it
+// that stores its data blocks raw.
 func newSSTWriter(fs FS, dir string, fileNum uint64) (*sstWriter, error) {
+	return newSSTWriterCompressed(fs, dir, fileNum, CompressionNone)
+}
+
+// newSSTWriterCompressed is newSSTWriter storing the data blocks with
+// compression c (CompressionDefault and CompressionNone: raw).
+func newSSTWriterCompressed(fs FS, dir string, fileNum uint64, c Compression) (*sstWriter, error) {
 	path := filepath.Join(dir, sstName(fileNum))
 	w := &sstWriter{fs: fs, dir: dir, path: path, tmpPath: path + tempSuffix}
+	w.codec = blockCodec(c)
+	// A raw block is read in place: no decompression to bound, so without
+	// a codec the leaf's records are one block.
+	w.blockTarget = blockTargetOf(w.codec)
 	w.props.fileNum = fileNum
 	f, err := fs.Create(w.tmpPath)
 	if err != nil {
@@ -69,7 +93,9 @@ func newSSTWriter(fs FS, dir string, fileNum uint64) (*sstWriter, error) {
 // kindDelete entries an empty value (timeNanos is ignored). value is copied
 // before add returns.
 //
-// Data record (at the offset a leaf entry names, inside the tree region):
+// Data record (at the offset a leaf entry names inside its leaf's raw
+// records, see appendSSTBlock; in versions 2 and 3, at that file offset in
+// the tree region):
 //
 //	off  size  field
 //	  0     4  CRC32-C of seq (8 B, little-endian) ‖ kind (1 B) ‖ value,
@@ -77,10 +103,11 @@ func newSSTWriter(fs FS, dir string, fileNum uint64) (*sstWriter, error) {
 //	  4     n  value (empty for a tombstone)
 //
 // Neither the seq, the kind nor the length is stored in the record: the
-// records of a leaf are written back to back right before the leaf node,
-// so record i ends where record i+1 starts and the last one where its leaf
-// starts. The seq and kind are part of the checksum, so a leaf entry
-// pointing at another row's record, or claiming another kind, fails it.
+// records of a leaf are back to back (versions 2 and 3: right before the
+// leaf node), so record i ends where record i+1 starts and the last one
+// where the leaf's records end. The seq and kind are part of the checksum,
+// so a leaf entry pointing at another row's record, or claiming another
+// kind, fails it.
 func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte) error {
 	if w.err != nil {
 		return w.err
@@ -104,18 +131,22 @@ func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte
 	default:
 		return newError(CodeInvalidArgument, "sst %s: seq %d has unknown kind %d", w.tmpPath, seq, kind)
 	}
-	if uint64(len(value)) > sstMaxValueLen {
+	if uint64(len(value)) > sstMaxBlockValue {
 		return newError(CodeInvalidArgument, "sst %s: value of seq %d is %d bytes", w.tmpPath, seq, len(value))
 	}
-	if w.levels[0].full(0) {
+	if w.levels[0].full(0) || len(w.blk) >= sstLeafRawTarget {
 		if err := w.emitNode(0, true); err != nil {
 			return err
 		}
 	}
-	recOff := w.off
-	if recOff > sstMaxOffset {
-		return w.fail(newError(CodeInvalidArgument, "sst %s: file exceeds the 48-bit offset range", w.tmpPath))
+	blockStart := 0
+	if len(w.cuts) > 0 {
+		blockStart = w.cuts[len(w.cuts)-1]
 	}
+	if len(w.blk)-blockStart >= w.blockTarget {
+		w.cuts = append(w.cuts, len(w.blk)) // the record starts the leaf's next block
+	}
+	recOff := uint64(len(w.blk))
 
 	// The record: its CRC, then the value.
 	seqBytes := w.scratch[:8]
@@ -123,14 +154,8 @@ func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte
 	w.scratch[8] = byte(kind)
 	crc := crc32.Update(0, crcTable, w.scratch[:9])
 	crc = crc32.Update(crc, crcTable, value)
-	hdr := w.scratch[9 : 9+sstRecordCRCSize]
-	binary.LittleEndian.PutUint32(hdr, crc)
-	if err := w.write(hdr); err != nil {
-		return err
-	}
-	if err := w.write(value); err != nil {
-		return err
-	}
+	w.blk = binary.LittleEndian.AppendUint32(w.blk, crc)
+	w.blk = append(w.blk, value...)
 
 	w.levels[0].addLeaf(seq, recOff, kind)
 	w.props.addEntry(seq, kind, timeNanos, len(value))
@@ -143,7 +168,7 @@ func (w *sstWriter) add(seq int64, kind entryKind, timeNanos int64, value []byte
 // estimatedSize returns the bytes written so far (buffered ones included):
 // the size the file would have, less the open nodes, section directory and
 // footer, if it were finished now. Compaction uses it to cut output files.
-func (w *sstWriter) estimatedSize() uint64 { return w.off }
+func (w *sstWriter) estimatedSize() uint64 { return w.off + uint64(len(w.blk)) }
 
 // write appends b to the file through the buffer.
 func (w *sstWriter) write(b []byte) error {
@@ -168,6 +193,11 @@ func (w *sstWriter) fail(err error) error {
 // the node being filled at a level that has seen entries is never empty.
 func (w *sstWriter) emitNode(level int, push bool) error {
 	nb := &w.levels[level]
+	if level == 0 {
+		if err := w.writeBlocks(); err != nil {
+			return err
+		}
+	}
 	off := w.off
 	if off > sstMaxOffset {
 		return w.fail(newError(CodeInvalidArgument, "sst %s: file exceeds the 48-bit offset range", w.tmpPath))
@@ -194,6 +224,47 @@ func (w *sstWriter) emitNode(level int, push bool) error {
 	return nil
 }
 
+// writeBlocks writes the data blocks of the leaf being filled (they come
+// right before the leaf) and empties its records: each run of records the
+// cuts delimit is compressed, and runs that do not compress are merged into
+// one raw block with their raw neighbours (a raw block is read in place,
+// there is no decompression to bound), so incompressible rows cost no
+// more trailers than without a codec.
+func (w *sstWriter) writeBlocks() error {
+	w.stored = w.stored[:0]
+	run := -1 // start of the pending raw run, -1: none
+	flushRun := func(end int) {
+		if run >= 0 {
+			mark := len(w.stored)
+			w.stored = append(w.stored, w.blk[run:end]...)
+			w.stored = appendSSTBlockTrailer(w.stored, mark, uint64(run), end-run, blockCodecRaw)
+			run = -1
+		}
+	}
+	start := 0
+	for _, end := range append(w.cuts, len(w.blk)) {
+		var codec byte
+		var err error
+		if w.tmp, codec, err = appendSSTCompressed(w.tmp[:0], w.blk[start:end], w.codec); err != nil {
+			return w.fail(err)
+		}
+		if codec == blockCodecRaw {
+			if run < 0 {
+				run = start
+			}
+		} else {
+			flushRun(start)
+			mark := len(w.stored)
+			w.stored = append(w.stored, w.tmp...)
+			w.stored = appendSSTBlockTrailer(w.stored, mark, uint64(start), end-start, codec)
+		}
+		start = end
+	}
+	flushRun(len(w.blk))
+	w.blk, w.cuts = w.blk[:0], w.cuts[:0]
+	return w.write(w.stored)
+}
+
 // finishTree writes the nodes still being filled, bottom-up, and records the
 // root: the first level that has never written a node holds at least two
 // entries (or is the only leaf) and becomes the root.
@@ -214,11 +285,11 @@ func (w *sstWriter) finishTree() error {
 			}
 			continue
 		}
-		w.hdr.rootOff = w.off
 		w.hdr.height = level + 1
 		if err := w.emitNode(level, false); err != nil {
 			return err
 		}
+		w.hdr.rootOff = w.off - sstNodeSize // after a root leaf's data block
 		break
 	}
 	w.hdr.treeEnd = w.off

@@ -156,7 +156,7 @@ func (t *Table) flushMemtable(imm *memtable) error {
 	if st.entries > 0 {
 		num := t.newOutputFileNum()
 		defer t.doneOutput(num)
-		w, err := newSSTWriter(t.fs, t.dir, num)
+		w, err := newSSTWriterCompressed(t.fs, t.dir, num, t.compression())
 		if err != nil {
 			return err
 		}

@@ -22,7 +22,7 @@ func newTable(db *Database, name, dir string, s *Schema) *Table {
 		opts:          db.opts,
 		fs:            db.opts.FS,
 		logger:        db.opts.Logger.With(slog.String("table", name)),
-		cache:         newTableCache(db.opts.FS, dir),
+		cache:         newTableCache(db.opts.FS, dir, db.opts.MaxRowSize),
 		flushWake:     make(chan struct{}, 1),
 		retentionWake: make(chan struct{}, 1),
 		pinsDrained:   make(chan struct{}),

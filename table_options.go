@@ -23,26 +23,42 @@ type TableOptions struct {
 	// they exceed it the oldest rows are deleted, whole SSTs first, every
 	// Options.RetentionInterval. The memtable and its WAL are not counted.
 	MaxBytes int64
+	// Compression is the codec of the data written from now on: flushes
+	// and compactions write their SSTs with it, existing files keep theirs
+	// until a compaction rewrites them (a level may mix codecs).
+	// CompressionDefault inherits Options.Compression.
+	Compression Compression
 }
 
 // propTableOptions is the MANIFEST property holding the TableOptions.
 //
-//	+---------+--------------------+-----------------+
-//	| version | MaxAge (ns)        | MaxBytes        |
-//	| 1 byte  | uvarint            | uvarint         |
-//	+---------+--------------------+-----------------+
+//	+---------+--------------------+-----------------+-------------+
+//	| version | MaxAge (ns)        | MaxBytes        | Compression |
+//	| 1 byte  | uvarint            | uvarint         | 1 byte      |
+//	+---------+--------------------+-----------------+-------------+
 //
-// version is tableOptionsVersion. The MANIFEST record's CRC covers it.
+// version is 1 (no Compression byte: CompressionDefault) or 2; the encoder
+// writes version 1 while Compression is CompressionDefault, so options set
+// before compression existed encode as they did. The MANIFEST record's CRC
+// covers it.
 const (
 	propTableOptions    = "options"
-	tableOptionsVersion = 1
+	tableOptionsVersion = 2
 )
 
 // encodeTableOptions encodes o as the value of propTableOptions.
 func encodeTableOptions(o TableOptions) []byte {
-	b := []byte{tableOptionsVersion}
+	version := byte(tableOptionsVersion)
+	if o.Compression == CompressionDefault {
+		version = 1
+	}
+	b := []byte{version}
 	b = binary.AppendUvarint(b, uint64(o.MaxAge))
-	return binary.AppendUvarint(b, uint64(o.MaxBytes))
+	b = binary.AppendUvarint(b, uint64(o.MaxBytes))
+	if version >= 2 {
+		b = append(b, byte(o.Compression))
+	}
+	return b
 }
 
 // decodeTableOptions decodes the value of propTableOptions; file names the
@@ -50,10 +66,10 @@ func encodeTableOptions(o TableOptions) []byte {
 func decodeTableOptions(v []byte, file string) (TableOptions, error) {
 	c := &byteCursor{b: v, file: file, base: -1}
 	var o TableOptions
-	if len(v) == 0 || v[0] != tableOptionsVersion {
+	if len(v) == 0 || v[0] < 1 || v[0] > tableOptionsVersion {
 		return o, c.errorf("table options: unknown encoding version")
 	}
-	c.u8()
+	version := c.u8()
 	age, err := editUvarint(c, "MaxAge")
 	if err != nil {
 		return o, err
@@ -62,10 +78,31 @@ func decodeTableOptions(v []byte, file string) (TableOptions, error) {
 	if err != nil {
 		return o, err
 	}
+	comp := CompressionDefault
+	if version >= 2 {
+		if c.empty() {
+			return o, c.errorf("table options: Compression missing")
+		}
+		if comp = Compression(c.u8()); !comp.valid() || comp == CompressionDefault {
+			return o, c.errorf("table options: unknown Compression %d", comp)
+		}
+	}
 	if age > math.MaxInt64 || bytes > math.MaxInt64 || !c.empty() {
 		return o, c.errorf("table options: MaxAge %d / MaxBytes %d out of range or trailing bytes", age, bytes)
 	}
-	return TableOptions{MaxAge: time.Duration(age), MaxBytes: int64(bytes)}, nil
+	return TableOptions{MaxAge: time.Duration(age), MaxBytes: int64(bytes), Compression: comp}, nil
+}
+
+// compression returns the codec the table's writers use now: its
+// TableOptions.Compression, else Options.Compression, else none.
+func (t *Table) compression() Compression {
+	if o := t.tableOpts.Load(); o != nil && o.Compression != CompressionDefault {
+		return o.Compression
+	}
+	if t.opts.Compression != CompressionDefault {
+		return t.opts.Compression
+	}
+	return CompressionNone
 }
 
 // Options returns the table's options (the zero value when none were set).
@@ -83,7 +120,9 @@ func (t *Table) Options() TableOptions {
 // crash-safe when SetOptions returns (one MANIFEST record: after a crash
 // the table has either the old or the new options); a MaxAge takes effect
 // for reads at once, and the background enforcement of MaxAge and MaxBytes
-// runs right away. Negative values are ErrInvalidArgument.
+// runs right away. A new Compression applies to the SSTs written from then
+// on (the next flush or compaction). Negative values and an unknown
+// Compression are ErrInvalidArgument.
 func (t *Table) SetOptions(o TableOptions) error {
 	if err := t.checkOpen(); err != nil {
 		return err
@@ -96,6 +135,9 @@ func (t *Table) SetOptions(o TableOptions) error {
 	}
 	if o.MaxBytes < 0 {
 		return tableError(CodeInvalidArgument, t.name, "TableOptions.MaxBytes %d is negative", o.MaxBytes)
+	}
+	if !o.Compression.valid() {
+		return tableError(CodeInvalidArgument, t.name, "TableOptions.Compression %d is not a Compression", o.Compression)
 	}
 	if err := t.readOnlyErr(); err != nil {
 		return err

@@ -13,6 +13,11 @@ import (
 type tableCache struct {
 	fs  FS
 	dir string
+	// blocks caches the table's decompressed data blocks, and maxBlockRaw
+	// bounds the raw length of a compressed block (blockRawLimit of the
+	// table's MaxRowSize); both are handed to every reader opened here.
+	blocks      *blockCache
+	maxBlockRaw uint64
 
 	// mu guards readers.
 	mu      sync.Mutex
@@ -25,8 +30,11 @@ type tableCache struct {
 	misses atomic.Int64
 }
 
-func newTableCache(fs FS, dir string) *tableCache {
-	return &tableCache{fs: fs, dir: dir, readers: make(map[uint64]*sstReader)}
+// newTableCache returns an empty cache of the SSTs in dir, for a table
+// whose rows are at most maxRowSize bytes.
+func newTableCache(fs FS, dir string, maxRowSize int) *tableCache {
+	return &tableCache{fs: fs, dir: dir, readers: make(map[uint64]*sstReader),
+		blocks: newBlockCache(blockCacheBytes), maxBlockRaw: blockRawLimit(maxRowSize)}
 }
 
 // get returns the reader of file num, opening it if needed.
@@ -45,6 +53,7 @@ func (c *tableCache) get(num uint64) (*sstReader, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.blocks, r.maxBlockRaw = c.blocks, c.maxBlockRaw
 	c.readers[num] = r
 	return r, nil
 }
@@ -55,6 +64,7 @@ func (c *tableCache) evict(num uint64) error {
 	r, ok := c.readers[num]
 	delete(c.readers, num)
 	c.mu.Unlock()
+	c.blocks.dropFile(num)
 	if ok {
 		return r.close()
 	}

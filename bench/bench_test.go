@@ -31,7 +31,7 @@ func TestSmoke(t *testing.T) {
 	results, err := collect(c, &progress)
 	require.NoError(t, err, progress.String())
 
-	for _, spec := range engineSpecs {
+	for _, spec := range c.engines {
 		runs := results[spec.name]
 		require.Len(t, runs, 1, spec.name)
 		r := runs[0]
@@ -212,4 +212,47 @@ func TestParseFlags(t *testing.T) {
 	assert.Error(t, err)
 	_, err = parseFlags([]string{"extra"}, &sink)
 	assert.Error(t, err)
+}
+
+// TestTextPayload: -payload text gives deterministic chat-like payloads of
+// 20–380 bytes with a mean near payloadBytes, made of vocabulary words,
+// the first words the most frequent.
+func TestTextPayload(t *testing.T) {
+	payloadText = true
+	defer func() { payloadText = false }()
+	var a, b msgRow
+	genRow(7, 42, &a)
+	genRow(7, 42, &b)
+	assert.True(t, equalRows(&a, &b))
+	vocab := map[string]int{}
+	for i, w := range chatVocabulary {
+		vocab[w] = i
+	}
+	var total, first, late int
+	const n = 5000
+	for i := int64(0); i < n; i++ {
+		genRow(1, i, &a)
+		require.GreaterOrEqual(t, len(a.Payload), textMinBytes)
+		require.LessOrEqual(t, len(a.Payload), textMinBytes+textSpan-1)
+		total += len(a.Payload)
+		words := strings.Fields(string(a.Payload))
+		for _, w := range words[:len(words)-1] { // the last one may be cut
+			k, ok := vocab[w]
+			require.True(t, ok, "%q is not a vocabulary word", w)
+			if k == 0 {
+				first++
+			} else if k == len(chatVocabulary)-1 {
+				late++
+			}
+		}
+	}
+	assert.InDelta(t, payloadBytes, float64(total)/n, 10)
+	assert.Greater(t, first, 20*late, "Zipf: the first word is far more frequent than the last")
+
+	_, err := parseFlags([]string{"-payload", "binary"}, &bytes.Buffer{})
+	assert.ErrorContains(t, err, "-payload")
+	c, err := parseFlags([]string{"-payload", "text", "-engines", "srdb-fast,pebble-zstd"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.True(t, c.text)
+	assert.Equal(t, []string{"srdb-fast", "pebble-zstd"}, []string{c.engines[0].name, c.engines[1].name})
 }

@@ -48,6 +48,7 @@ type childTask struct {
 	Gets    int    `json:"gets"`    // random Gets in the read phase
 	Queries int    `json:"queries"` // last-20 and page-back queries in the read phase
 	Profile string `json:"profile"` // write a CPU profile of the child here ("" = none)
+	Text    bool   `json:"text"`    // chat-like text payloads (-payload text)
 }
 
 // childResult is what a child reports. Latencies are in microseconds; NaN
@@ -77,6 +78,7 @@ func childMain(spec string) int {
 		fmt.Fprintln(os.Stderr, "bench child: bad task:", err)
 		return 2
 	}
+	payloadText = task.Text
 	if task.Profile != "" {
 		f, err := os.Create(task.Profile)
 		if err == nil {

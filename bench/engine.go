@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/srdb-go/srdb"
 )
 
 // engine is one store under test, opened on one directory. insert and
@@ -67,7 +69,10 @@ var (
 // engineSpecs lists the engines in report order.
 var engineSpecs = []engineSpec{
 	{name: "srdb", title: "SRDB", fastMode: "DurabilityInterval", syncMode: "DurabilitySync", open: openSRDB},
+	{name: "srdb-fast", title: "SRDB Fast", fastMode: "DurabilityInterval", syncMode: "DurabilitySync", open: openSRDBCompressed(srdb.CompressionFast)},
+	{name: "srdb-dense", title: "SRDB Dense", fastMode: "DurabilityInterval", syncMode: "DurabilitySync", open: openSRDBCompressed(srdb.CompressionDense)},
 	{name: "pebble", title: "Pebble", fastMode: "NoSync", syncMode: "Sync", open: openPebble},
+	{name: "pebble-zstd", title: "Pebble zstd", fastMode: "NoSync", syncMode: "Sync", open: openPebbleZstd},
 	{name: "bbolt", title: "bbolt", fastMode: "NoSync=true", syncMode: "NoSync=false, db.Batch", open: openBbolt},
 }
 

@@ -9,9 +9,11 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/sstable"
 )
 
-// pebbleEngine is Pebble with default options (newest format, quiet logger),
+// pebbleEngine is Pebble with default options (newest format, quiet logger;
+// Snappy blocks, or zstd ones for pebble-zstd),
 // used the way a careful user stores these rows: the row under its
 // big-endian seq key and a channel index key, both in one Batch.
 type pebbleEngine struct {
@@ -34,9 +36,24 @@ func (quietLogger) Eventf(string, ...any)                   {}
 func (quietLogger) IsTracingEnabled(_ context.Context) bool { return false }
 
 func openPebble(dir string, o engineOptions) (engine, error) {
+	return openPebbleWith(dir, o, nil)
+}
+
+// openPebbleZstd opens Pebble with zstd (level 3) blocks on every level
+// instead of the default Snappy (engine pebble-zstd).
+func openPebbleZstd(dir string, o engineOptions) (engine, error) {
+	return openPebbleWith(dir, o, sstable.ZstdCompression)
+}
+
+func openPebbleWith(dir string, o engineOptions, compression *sstable.CompressionProfile) (engine, error) {
 	opts := &pebble.Options{
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             quietLogger{},
+	}
+	if compression != nil {
+		opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings {
+			return pebble.UniformDBCompressionSettings(compression)
+		})
 	}
 	if o.bigMemtable {
 		opts.MemTableSize = pebbleBigMemtable

@@ -20,7 +20,18 @@ type srdbEngine struct {
 const srdbBigMemtable = 1 << 30
 
 func openSRDB(dir string, o engineOptions) (engine, error) {
+	return openSRDBWith(dir, o, srdb.CompressionDefault)
+}
+
+// openSRDBCompressed returns the opener of SRDB with Options.Compression c
+// (engines srdb-fast and srdb-dense).
+func openSRDBCompressed(c srdb.Compression) func(string, engineOptions) (engine, error) {
+	return func(dir string, o engineOptions) (engine, error) { return openSRDBWith(dir, o, c) }
+}
+
+func openSRDBWith(dir string, o engineOptions, c srdb.Compression) (engine, error) {
 	opts := srdb.DefaultOptions()
+	opts.Compression = c
 	if o.sync {
 		opts.Durability = srdb.DurabilitySync
 	} else {

@@ -1,6 +1,8 @@
 // Command bench runs the IM workload on SRDB, Pebble and bbolt in one
 // run and prints a Markdown table of medians with SRDB/peer ratios and the
-// performance floors (docs/BENCHMARKS.md).
+// performance floors (docs/BENCHMARKS.md). -payload text swaps the random
+// payloads for chat-like text, and the engines srdb-fast, srdb-dense and
+// pebble-zstd measure compression.
 //
 // It is its own Go module so SRDB's importers never pull Pebble or bbolt.
 // Run it from this directory:
@@ -63,6 +65,7 @@ type config struct {
 	dir     string
 	out     string
 	profile string // directory for CPU profiles of the children
+	text    bool   // -payload text
 	// loadAvg holds /proc/loadavg's 1-minute figure before each engine's
 	// phases and at the end: other work on the machine skews the figures.
 	loadAvg []float64
@@ -72,7 +75,8 @@ type config struct {
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	engines := fl.String("engines", "srdb,pebble,bbolt", "comma-separated engines: srdb, pebble, bbolt")
+	engines := fl.String("engines", "srdb,pebble,bbolt", "comma-separated engines: srdb, srdb-fast, srdb-dense, pebble (Snappy), pebble-zstd, bbolt")
+	payload := fl.String("payload", "random", "payload of the rows: random (200 B of random bytes) or text (chat-like words, 20–380 B)")
 	c := &config{args: args}
 	fl.Int64Var(&c.rows, "n", 1000000, "rows per ingest")
 	fl.IntVar(&c.runs, "runs", 3, "repeated runs; the report shows medians")
@@ -91,6 +95,14 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if fl.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fl.Args())
 	}
+	switch *payload {
+	case "random":
+	case "text":
+		c.text = true
+	default:
+		return nil, fmt.Errorf("-payload %q: want random or text", *payload)
+	}
+	payloadText = c.text
 	var err error
 	if c.engines, err = parseEngines(*engines); err != nil {
 		return nil, err
@@ -180,7 +192,7 @@ type engineRun struct {
 // once measured.
 func runEngine(c *config, spec engineSpec, dir, name string, progress func(phase, msg string)) (*engineRun, error) {
 	var er engineRun
-	base := childTask{Engine: spec.name, Seed: c.seed, Rows: c.rows, Writers: 1}
+	base := childTask{Engine: spec.name, Seed: c.seed, Rows: c.rows, Writers: 1, Text: c.text}
 	if c.profile != "" {
 		if err := os.MkdirAll(c.profile, 0o755); err != nil {
 			return nil, err

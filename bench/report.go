@@ -133,9 +133,13 @@ func renderReport(c *config, results map[string][]engineRun) string {
 		p("1-minute load average during the run: %.1f to %.1f (sampled before each engine's phases; "+
 			"the bench itself accounts for up to about 2 on 2 cores; the rest is other work competing with it).\n\n", lo, hi)
 	}
+	payload := fmt.Sprintf("%d B random", payloadBytes)
+	if c.text {
+		payload = fmt.Sprintf("chat-like text of %d–%d B (mean %d; Zipf words)", textMinBytes, textMinBytes+textSpan-1, payloadBytes)
+	}
 	p("Workload: IM rows {channel_id String indexed (1,000 channels), from_uid String, msg_id Int64 indexed, "+
-		"msg_type Uint8, payload Bytes %d B random}, %d logical bytes per row with the seq; n = %s rows per ingest; "+
-		"medians of %d runs; seed %d.\n\n", payloadBytes, logicalRowBytes, formatCount(c.rows), c.runs, c.seed)
+		"msg_type Uint8, payload Bytes %s}, %d logical bytes per row with the seq; n = %s rows per ingest; "+
+		"medians of %d runs; seed %d.\n\n", payload, logicalRowBytes, formatCount(c.rows), c.runs, c.seed)
 	p("Durability: fast = ")
 	var fast, sync []string
 	for _, s := range c.engines {
@@ -154,7 +158,7 @@ func renderReport(c *config, results map[string][]engineRun) string {
 	srdbRow, haveSRDB := med["srdb"]
 	var peers []engineSpec
 	for _, s := range c.engines {
-		if s.name != "srdb" {
+		if !strings.HasPrefix(s.name, "srdb") {
 			peers = append(peers, s)
 		}
 	}

@@ -4,8 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"sort"
 	"strconv"
+	"strings"
 )
 
 // The IM workload: chat messages spread over 1,000 channels.
@@ -75,16 +78,76 @@ func genRow(seed uint64, i int64, r *msgRow) {
 	r.FromUID = string(u)
 	r.MsgID = msgIDBase + i
 	r.MsgType = msgTypeOfHash(h)
+	src := rand.NewPCG(seed, uint64(i))
+	if payloadText {
+		r.Payload = chatText(r.Payload[:0], src)
+		return
+	}
 	if cap(r.Payload) < payloadBytes {
 		r.Payload = make([]byte, payloadBytes)
 	}
 	r.Payload = r.Payload[:payloadBytes]
-	// Random bytes: chat payloads in the bench are incompressible, so
+	// Random bytes (the default): chat payloads are incompressible, so
 	// compressing engines get no free ride.
-	src := rand.NewPCG(seed, uint64(i))
 	for off := 0; off+8 <= payloadBytes; off += 8 {
 		binary.LittleEndian.PutUint64(r.Payload[off:], src.Uint64())
 	}
+}
+
+// payloadText selects chat-like text payloads (-payload text) instead of
+// random bytes. The parent sets it from the flag and every child from its
+// task, before any row is generated.
+var payloadText bool
+
+// Text payloads: 20 + U[0, 360] bytes (mean payloadBytes, so the logical
+// row size is the same as with random payloads) of words drawn from
+// chatVocabulary with a Zipf distribution (s = 1.1: the first words are the
+// most frequent, as in chat), separated by spaces, cut at the length.
+const (
+	textMinBytes = 20
+	textSpan     = 2*(payloadBytes-textMinBytes) + 1 // U[0, 360]
+	zipfS        = 1.1
+)
+
+// chatVocabulary is the fixed word list of text payloads, most frequent
+// first.
+var chatVocabulary = strings.Fields(`the i you to a and it is that of in for me
+on this we my ok so have be just do not with are can what was at but your
+it's no yes lol thanks get will all know like if he she they about up out one
+there now when how time go see good think more today tomorrow meeting call
+later send file link update team project channel message review deploy build
+test release fix bug issue ticket please sorry sure great nice cool done
+morning night lunch coffee home work office remote week weekend monday friday
+again still really maybe also need want let's check look wait soon back
+free busy happy love haha yeah right well new old first last next any some
+every other than then them their our us him her his its from into over after
+before because while where which who why would could should might must`)
+
+// zipfCDF is the cumulative Zipf weight of chatVocabulary, normalised to 1.
+var zipfCDF = func() []float64 {
+	cdf := make([]float64, len(chatVocabulary))
+	sum := 0.0
+	for i := range cdf {
+		sum += 1 / math.Pow(float64(i+1), zipfS)
+		cdf[i] = sum
+	}
+	for i := range cdf {
+		cdf[i] /= sum
+	}
+	return cdf
+}()
+
+// chatText appends a text payload drawn from src to dst.
+func chatText(dst []byte, src *rand.PCG) []byte {
+	n := textMinBytes + int(src.Uint64()%textSpan)
+	for len(dst) < n {
+		if len(dst) > 0 {
+			dst = append(dst, ' ')
+		}
+		u := float64(src.Uint64()>>11) / (1 << 53)
+		dst = append(dst, chatVocabulary[sort.SearchFloat64s(zipfCDF, u)%len(chatVocabulary)]...)
+	}
+	return dst[:n]
 }
 
 // rowHash is the hash every generated value of row i derives from.

@@ -118,7 +118,8 @@ func runSchema(e *env, c *command, o *cmdOpts, args []string) int {
 	if o.json {
 		opts := t.Options()
 		v := map[string]any{"table": t.Name(), "fields": fields, "indexes": nonNil(t.Indexes()),
-			"options": map[string]any{"max_age": opts.MaxAge.String(), "max_age_ns": int64(opts.MaxAge), "max_bytes": opts.MaxBytes}}
+			"options": map[string]any{"max_age": opts.MaxAge.String(), "max_age_ns": int64(opts.MaxAge), "max_bytes": opts.MaxBytes,
+				"compression": opts.Compression.String()}}
 		if u := t.Schema().UniqueIndexes(); len(u) > 0 {
 			v["unique"] = u // only when there is one: older outputs stay as they were
 		}
@@ -369,7 +370,8 @@ func writeJSON(e *env, v any) error {
 	return err
 }
 
-// describeOptions renders a table's retention options for `srdb schema`.
+// describeOptions renders a table's options (retention, compression) for
+// `srdb schema`.
 func describeOptions(o srdb.TableOptions) string {
 	var parts []string
 	if o.MaxAge > 0 {
@@ -377,6 +379,9 @@ func describeOptions(o srdb.TableOptions) string {
 	}
 	if o.MaxBytes > 0 {
 		parts = append(parts, fmt.Sprintf("max bytes %d", o.MaxBytes))
+	}
+	if o.Compression != srdb.CompressionDefault {
+		parts = append(parts, "compression "+o.Compression.String())
 	}
 	return dashIfEmpty(strings.Join(parts, ", "))
 }

@@ -120,6 +120,9 @@ func NewCollector(db *srdb.Database, opts ...Option) prometheus.Collector {
 	add("wal_sync_seconds_total", "Time spent in WAL fsyncs since Open.", counter, func(m *srdb.TableMetrics) float64 { return m.WALSyncTime.Seconds() })
 	add("cache_hits_total", "Table cache lookups that found the SST open, since Open.", counter, func(m *srdb.TableMetrics) float64 { return i(m.CacheHits) })
 	add("cache_misses_total", "Table cache lookups that opened the SST, since Open.", counter, func(m *srdb.TableMetrics) float64 { return i(m.CacheMisses) })
+	add("block_cache_bytes", "Bytes of decompressed data blocks cached now.", gauge, func(m *srdb.TableMetrics) float64 { return i(m.BlockCacheBytes) })
+	add("block_cache_hits_total", "Compressed block lookups served by the block cache, since Open.", counter, func(m *srdb.TableMetrics) float64 { return i(m.BlockCacheHits) })
+	add("block_cache_misses_total", "Compressed block lookups that decompressed the block, since Open.", counter, func(m *srdb.TableMetrics) float64 { return i(m.BlockCacheMisses) })
 
 	level := []string{"table", "level"}
 	c.levelFiles = prometheus.NewDesc("srdb_table_level_files", "SSTs in the LSM level.", level, cfg.constLabels)

@@ -154,9 +154,9 @@ srdb_table_read_only{db="test",table="events"} 0
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
 	}
-	// 37 per-table families, 2 level families × 7 levels, for 2 tables,
+	// 40 per-table families, 2 level families × 7 levels, for 2 tables,
 	// plus the 2 database gauges.
-	if n, want := testutil.CollectAndCount(c), 2*(37+2*7)+2; n != want {
+	if n, want := testutil.CollectAndCount(c), 2*(40+2*7)+2; n != want {
 		t.Fatalf("collected %d metrics, want %d", n, want)
 	}
 	// The gauges that depend on file sizes are positive.

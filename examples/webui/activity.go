@@ -354,7 +354,7 @@ func nanosText(ns int64) string {
 	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
 }
 
-// retentionInfo describes the table's retention options and what range
+// retentionInfo describes the table's retention options (and codec) and what range
 // deletes and retention dropped whole.
 func retentionInfo(st srdb.TableStats) map[string]any {
 	maxAge := ""
@@ -362,7 +362,7 @@ func retentionInfo(st srdb.TableStats) map[string]any {
 		maxAge = st.Options.MaxAge.String()
 	}
 	return map[string]any{
-		"max_age": maxAge, "max_bytes": st.Options.MaxBytes,
+		"max_age": maxAge, "max_bytes": st.Options.MaxBytes, "compression": st.Options.Compression.String(),
 		"dropped_files": st.DroppedFiles, "dropped_bytes": st.DroppedBytes, "deletes": st.Deletes,
 	}
 }

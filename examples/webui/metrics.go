@@ -77,6 +77,9 @@ var promFamilies = []promFamily{
 	{"wal_sync_seconds_total", "Time spent in WAL fsyncs since Open.", true, func(m *srdb.TableMetrics) float64 { return m.WALSyncTime.Seconds() }},
 	{"cache_hits_total", "Table cache lookups that found the SST open, since Open.", true, func(m *srdb.TableMetrics) float64 { return i64(m.CacheHits) }},
 	{"cache_misses_total", "Table cache lookups that opened the SST, since Open.", true, func(m *srdb.TableMetrics) float64 { return i64(m.CacheMisses) }},
+	{"block_cache_bytes", "Bytes of decompressed data blocks cached now.", false, func(m *srdb.TableMetrics) float64 { return i64(m.BlockCacheBytes) }},
+	{"block_cache_hits_total", "Compressed block lookups served by the block cache, since Open.", true, func(m *srdb.TableMetrics) float64 { return i64(m.BlockCacheHits) }},
+	{"block_cache_misses_total", "Compressed block lookups that decompressed the block, since Open.", true, func(m *srdb.TableMetrics) float64 { return i64(m.BlockCacheMisses) }},
 }
 
 // handleMetrics serves db.Metrics() in the Prometheus text format.

@@ -479,13 +479,14 @@ function bar(frac, cls) {
   return outer;
 }
 
-// retentionCard shows the table's MaxAge / MaxBytes and the SSTs range
+// retentionCard shows the table's MaxAge / MaxBytes / Compression and the SSTs range
 // deletes and retention dropped whole.
 function retentionCard(r) {
   if (!r) return null;
   const rules = [];
   if (r.max_age) rules.push('max age ' + r.max_age);
   if (r.max_bytes > 0) rules.push('max ' + fmtBytes(r.max_bytes));
+  if (r.compression && r.compression !== 'default') rules.push('compression ' + r.compression);
   return card('Retention', rules.length ? rules.join(' · ') : 'keep all',
     fmtNum(r.dropped_files) + ' SSTs dropped (' + fmtBytes(r.dropped_bytes) + ') · ' + fmtNum(r.deletes) + ' rows deleted');
 }
