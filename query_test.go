@@ -3,6 +3,7 @@ package srdb
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -481,4 +482,49 @@ func TestQueryUpdatesAndDeletes(t *testing.T) {
 	seqs := querySeqs(t, tbl.Query().OrderByDesc("_seq"))
 	assert.Len(t, seqs, 298)
 	assert.True(t, slices.IsSortedFunc(seqs, func(a, b int64) int { return int(b - a) }))
+}
+
+// TestIntRangeFastPathMatchesExact: a range on a signed-integer field with
+// a Go int argument is normalised in int64 arithmetic (addIntBound); the
+// same bound given as a decimal.Decimal takes the exact big.Rat path. Both
+// must give the same range, for every operator, width and edge value.
+func TestIntRangeFastPathMatchesExact(t *testing.T) {
+	s, err := NewSchema("t", []Field{{Name: "i8", Type: Int8}, {Name: "i16", Type: Int16}, {Name: "i32", Type: Int32},
+		{Name: "i64", Type: Int64}, {Name: "d", Type: Duration}, {Name: "r", Type: Rune}})
+	require.NoError(t, err)
+	values := []int64{math.MinInt64, math.MinInt64 + 1, -1 << 31, -1<<31 - 1, -32769, -32768, -129, -128, -127, -1, 0, 1,
+		126, 127, 128, 32767, 32768, 1<<31 - 1, 1 << 31, math.MaxInt64 - 1, math.MaxInt64}
+	ops := []exprOp{opLt, opLte, opGt, opGte}
+	fields := []string{"i8", "i16", "i32", "i64", "d", "r", "_seq"}
+	for _, f := range fields {
+		ref, err := resolveField(s, f)
+		require.NoError(t, err)
+		for _, op := range ops {
+			for _, v := range values {
+				fast, err := compileLeaf(ref, op, []any{v}, leafExpr(op, f, v))
+				require.NoError(t, err)
+				exact, err := compileLeaf(ref, op, []any{decimal.NewFromInt(v)}, leafExpr(op, f, v))
+				require.NoError(t, err)
+				what := fmt.Sprintf("%s %s %d", f, op, v)
+				require.Equal(t, exact.empty, fast.empty, what)
+				if !exact.empty {
+					require.Equal(t, fmt.Sprintf("%+v %+v", exact.lo, exact.hi), fmt.Sprintf("%+v %+v", fast.lo, fast.hi), what)
+				}
+			}
+		}
+		// Between: two bounds on one leaf.
+		for _, lo := range values {
+			for _, hi := range []int64{-129, 0, 127, math.MaxInt64} {
+				fast, err := compileLeaf(ref, opBetween, []any{lo, hi}, Between(f, lo, hi))
+				require.NoError(t, err)
+				exact, err := compileLeaf(ref, opBetween, []any{decimal.NewFromInt(lo), decimal.NewFromInt(hi)}, Between(f, lo, hi))
+				require.NoError(t, err)
+				what := fmt.Sprintf("%s between %d and %d", f, lo, hi)
+				require.Equal(t, exact.empty, fast.empty, what)
+				if !exact.empty {
+					require.Equal(t, fmt.Sprintf("%+v %+v", exact.lo, exact.hi), fmt.Sprintf("%+v %+v", fast.lo, fast.hi), what)
+				}
+			}
+		}
+	}
 }

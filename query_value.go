@@ -455,6 +455,75 @@ func (l *leafCond) intBound(x *big.Int) qbound {
 	return b
 }
 
+// goInt64 returns v as an int64 when it is a Go signed integer (the common
+// argument of a range on an integer field: no big.Rat needed).
+func goInt64(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int:
+		return int64(x), true
+	case int64:
+		return x, true
+	case int32:
+		return int64(x), true
+	case int16:
+		return int64(x), true
+	case int8:
+		return int64(x), true
+	}
+	return 0, false
+}
+
+// addIntBound is addBound for a signed-integer field and an int64
+// argument x, in int64 arithmetic; it intersects exactly as the big.Int
+// path does (lower: op is > or >=).
+func (l *leafCond) addIntBound(lower bool, op exprOp, x int64) {
+	dlo, dhi := int64(math.MinInt64), int64(math.MaxInt64)
+	if l.ref.idx >= 0 {
+		d := l.ref.ft.desc()
+		dlo, dhi = d.min, int64(d.max)
+	}
+	y := x
+	switch op {
+	case opLt: // x-1, and below every value when x is the smallest int64
+		if x == math.MinInt64 {
+			l.empty = true
+			return
+		}
+		y = x - 1
+	case opGt:
+		if x == math.MaxInt64 {
+			l.empty = true
+			return
+		}
+		y = x + 1
+	}
+	b := qbound{ok: true, incl: true, domValue: domValue{i: y}, canon: canonInt(l.ref, y)}
+	if lower {
+		switch {
+		case y > dhi:
+			l.empty = true
+			return
+		case y < dlo:
+			return
+		}
+		if !l.lo.ok || l.cmpBoundVals(b, l.lo) > 0 {
+			l.lo = b
+		}
+	} else {
+		switch {
+		case y < dlo:
+			l.empty = true
+			return
+		case y > dhi:
+			return
+		}
+		if !l.hi.ok || l.cmpBoundVals(b, l.hi) < 0 {
+			l.hi = b
+		}
+	}
+	l.checkEmpty()
+}
+
 // ---- float domain ----
 
 // floatRound converts a numeric argument of a Float32 or Float64 field the
@@ -508,7 +577,15 @@ func (l *leafCond) floatCanon(f float64) any {
 func (l *leafCond) initRange() {
 	l.lo, l.hi = qbound{}, qbound{}
 	switch l.dom {
-	case domInt, domUint:
+	case domInt:
+		dlo, dhi := int64(math.MinInt64), int64(math.MaxInt64)
+		if l.ref.idx >= 0 {
+			d := l.ref.ft.desc()
+			dlo, dhi = d.min, int64(d.max)
+		}
+		l.lo = qbound{incl: true, domValue: domValue{i: dlo}, canon: canonInt(l.ref, dlo)}
+		l.hi = qbound{incl: true, domValue: domValue{i: dhi}, canon: canonInt(l.ref, dhi)}
+	case domUint:
 		lo, hi := intDomainRange(l.ref)
 		l.lo, l.hi = l.intBound(lo), l.intBound(hi)
 		l.lo.ok, l.hi.ok = false, false
@@ -524,6 +601,10 @@ func (l *leafCond) addBound(op exprOp, v any) error {
 	incl := op == opLte || op == opGte
 	switch l.dom {
 	case domInt, domUint:
+		if x, ok := goInt64(v); ok && l.dom == domInt {
+			l.addIntBound(lower, op, x)
+			return nil
+		}
 		q, err := numArgFor(l.ref, v)
 		if err != nil {
 			return err

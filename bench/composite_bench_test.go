@@ -172,7 +172,7 @@ func buildComposite(dir string, n int64) (d compositeData) {
 
 // srdbMsgSeqRange reads the messages of channel with from <= msg_seq < to
 // (newest first when desc; to 0: no upper bound) through the composite
-// index, at most limit, decoding each into out.
+// index, at most limit, decoding each into out (Query.Scan).
 func srdbMsgSeqRange(t *srdb.Table, channel string, from, to int64, desc bool, limit int, out []compRow) (int, error) {
 	q := t.Query().Eq("channel_id", channel)
 	if from > 0 {
@@ -186,35 +186,13 @@ func srdbMsgSeqRange(t *srdb.Table, channel string, from, to int64, desc bool, l
 	} else {
 		q = q.OrderBy("msg_seq")
 	}
-	rows, err := q.Limit(limit).Rows()
-	if err != nil {
+	// Query.Scan decodes each row straight into its struct (no Row of
+	// boxed values): what an application reading messages would write.
+	var got []compRow
+	if err := q.Limit(limit).Scan(&got); err != nil {
 		return 0, err
 	}
-	n := 0
-	for rows.Next() {
-		row := rows.Row()
-		r := &out[n]
-		var ok [6]bool
-		var v any
-		v, _ = row.Get("channel_id")
-		r.ChannelID, ok[0] = v.(string)
-		v, _ = row.Get("msg_seq")
-		r.MsgSeq, ok[1] = v.(int64)
-		v, _ = row.Get("from_uid")
-		r.FromUID, ok[2] = v.(string)
-		v, _ = row.Get("msg_id")
-		r.MsgID, ok[3] = v.(int64)
-		v, _ = row.Get("msg_type")
-		r.MsgType, ok[4] = v.(uint8)
-		v, _ = row.Get("payload")
-		r.Payload, ok[5] = v.([]byte)
-		if slices.Contains(ok[:], false) {
-			rows.Close()
-			return n, fmt.Errorf("srdb row %d: a field has an unexpected type", row.Seq())
-		}
-		n++
-	}
-	return n, errors.Join(rows.Err(), rows.Close())
+	return copy(out, got), nil
 }
 
 // pebbleMsgSeqRange is srdbMsgSeqRange over the hand-made key.
