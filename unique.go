@@ -189,7 +189,7 @@ func (t *Table) CreateUniqueIndex(fields ...string) error {
 	dup := t.findDuplicate(rs, s, d.name)
 	rs.release()
 	if dup != nil {
-		if !existed && !isCode(dup, CodeCorrupted) {
+		if !existed && isCode(dup, CodeDuplicateKey) {
 			if err := t.dropIndexLocked(d); err != nil {
 				return withTable(fmt.Errorf("%w (and dropping the index again failed: %v)", dup, err), t.name)
 			}
