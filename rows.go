@@ -148,22 +148,14 @@ func (r *Rows) Next() bool {
 	if r.tail != nil {
 		return r.tailNext()
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.row = nil
-	buf, ok := r.advanceLocked()
-	if !ok {
-		return false
-	}
+	return r.nextInto(r.decodeRow)
+}
+
+// decodeRow is Next's fill (nextInto): it builds the Row of buf.
+func (r *Rows) decodeRow(buf []byte) error {
 	row, err := decodeResultRow(r.p.s, buf, r.p.proj)
-	if err != nil {
-		r.err = withTable(err, r.p.t.name)
-		r.release()
-		return false
-	}
-	r.countDecoded()
 	r.row = row
-	return true
+	return err
 }
 
 // advanceLocked moves to the next result row (Offset and Limit applied)

@@ -35,6 +35,19 @@ type encodedRow struct {
 // the rows only once that holds (see Table.visible): never when Insert
 // returns an error.
 func (t *Table) Insert(data any) (int64, error) {
+	return t.writeRows(data, func(rows []encodedRow) (int64, error) {
+		if len(rows) == 0 {
+			return 0, tableError(CodeInvalidArgument, t.name, "Insert of an empty slice")
+		}
+		return t.commitInsert(rows)
+	})
+}
+
+// writeRows encodes data (as Insert takes it) and hands the rows to write,
+// counting the caller as an inserter meanwhile (the WAL's group commit
+// waits for inserters: wal_writer.go). The rows' buffers are valid until
+// write returns.
+func (t *Table) writeRows(data any, write func(rows []encodedRow) (int64, error)) (int64, error) {
 	if err := t.checkOpen(); err != nil {
 		return 0, err
 	}
@@ -46,10 +59,7 @@ func (t *Table) Insert(data any) (int64, error) {
 	if err != nil {
 		return 0, withTable(err, t.name)
 	}
-	if len(rows) == 0 {
-		return 0, tableError(CodeInvalidArgument, t.name, "Insert of an empty slice")
-	}
-	return t.commitInsert(rows)
+	return write(rows)
 }
 
 // beginWrite takes writeMu, checks the table accepts writes and makes room
@@ -221,17 +231,11 @@ func (t *Table) Update(seq int64, changes map[string]any) error {
 // upserts several rows atomically); a row violating another rule is
 // refused as Insert refuses it.
 func (t *Table) Upsert(data any) (int64, error) {
-	if err := t.checkOpen(); err != nil {
-		return 0, err
-	}
-	t.inserters.Add(1)
-	defer t.inserters.Add(-1)
-	sc := getInsertScratch()
-	defer sc.release()
-	rows, err := t.prepareRows(sc, data)
-	if err != nil {
-		return 0, withTable(err, t.name)
-	}
+	return t.writeRows(data, t.upsertRows)
+}
+
+// upsertRows is Upsert once the row is encoded.
+func (t *Table) upsertRows(rows []encodedRow) (int64, error) {
 	if len(rows) != 1 {
 		return 0, tableError(CodeInvalidArgument, t.name, "Upsert takes one row, not %d (a Batch upserts several atomically)", len(rows))
 	}

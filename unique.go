@@ -377,8 +377,10 @@ type uniqueCheck struct {
 
 // newUniqueCheckLocked returns the check of a write to t with schema s, or
 // nil when the table has no unique index. tb is the batch the write
-// belongs to, if any. Caller holds writeMu; release the check before it
-// lets go of it.
+// belongs to, if any; multi says the write checks several rows. Caller
+// holds writeMu while it uses the check (its answers hold only until the
+// lock is let go); release unpins the check's read state and may come
+// later.
 func (t *Table) newUniqueCheckLocked(s *Schema, tb *tableBatch, multi bool) *uniqueCheck {
 	if len(s.unique) == 0 && len(t.idx.uniquePending) == 0 {
 		return nil
