@@ -82,7 +82,7 @@ func (t *Table) checkMemtableIndex(m *memtable, fields []idxField, ready map[str
 			}
 			e = appendIndexSeq(e, it.seq())
 			b := idxBound{key: e, incl: true, set: true}
-			got, _ = mi.collect(got[:0], nil, b, b, false, 1)
+			got, _ = mi.collect(got[:0], nil, b, b, false, 1, nil)
 			if len(got) != 1 {
 				return newError(CodeCorrupted, "memtable %d: index %q has no entry for seq %d", m.logNum, f.name, it.seq())
 			}

@@ -391,10 +391,18 @@ func (t *Table) newIndexIter(rs *readState, field string, r indexRange, reverse 
 			}
 			return nil, errIndexNotReady
 		}
-		if mi.len() == 0 {
+		if mi.len() == 0 && !mi.removedAfter(rs.snap) {
+			// Entries added from now on are newer than the snapshot,
+			// and so are their removals.
 			continue
 		}
-		it.srcs = append(it.srcs, &memIdxSource{mi: mi, lo: lo, hi: hi, reverse: reverse})
+		src := &memIdxSource{mi: mi, lo: lo, hi: hi, reverse: reverse}
+		if rs.snap != memAllOps {
+			// Even with nothing removed yet: a write applied while
+			// the iteration runs may remove an entry it must see.
+			src.withRemovals, src.rm.snap = true, rs.snap
+		}
+		it.srcs = append(it.srcs, src)
 	}
 	for level := range rs.v.levels {
 		for _, fm := range rs.v.levels[level] {

@@ -13,9 +13,15 @@ import (
 // memIndexSet is the in-memory secondary index of one memtable: one
 // memIndex per field the table indexed when the memtable was created. The
 // memtable feeds it every row version it receives (memtable.add), so the
-// set holds an entry (key ‖ seq) for every version ever added — a row
-// updated in place keeps the entry of its old value (stale; readers re-check
-// candidates against the newest row). Deletes add nothing.
+// set holds an entry (key ‖ seq) for every row version it received. When a
+// later write of the same memtable replaces that version — a Delete, or an
+// Update that changes the field — memtable.addOp removes the old entry
+// (unindex), so an indexed lookup costs O(live matches) instead of O(every
+// version the memtable ever held). The removal is remembered with the
+// write's op (memIndex.removed) for the readers whose snapshot predates that
+// write. Entries of versions held by older memtables or SSTs stay (readers
+// re-check every candidate against the row version of their snapshot, and
+// compaction drops them).
 //
 // The field list is fixed, except that addField may extend it while the
 // memtable is still empty (CreateIndex on a table whose active memtable has
@@ -28,7 +34,8 @@ type memIndexSet struct {
 
 	bytes atomic.Int64          // memory charged to the entries, for the flush threshold
 	fault atomic.Pointer[error] // first row whose key could not be computed
-	buf   []byte                // scratch entry; used only by add (writers are serialised)
+	buf   []byte                // scratch entry; used only by add and unindex (writers are serialised)
+	cbuf  []byte                // scratch key of unindex
 }
 
 // newMemIndexSet returns the index set for a memtable of a table with schema
@@ -106,6 +113,52 @@ func (m *memIndexSet) setFault(err error) {
 	m.fault.CompareAndSwap(nil, &err)
 }
 
+// unindex removes the entries of the row version old of seq that a write by
+// op replaced: a tombstone (cur nil) or a new version cur, whose entries add
+// already made (an entry whose key cur shares is kept). op 0 (WAL replay)
+// forgets the entries at once; a larger op keeps them for the readers whose
+// snapshot is below op (memIndex.remove). A row that cannot be parsed was
+// never indexed (add recorded the fault): there is nothing to remove.
+func (m *memIndexSet) unindex(seq int64, old, cur []byte, op int64) {
+	if m == nil {
+		return
+	}
+	m.mu.RLock()
+	fields := m.fields
+	m.mu.RUnlock()
+	if len(fields) == 0 {
+		return
+	}
+	ov, err := parseRow(old)
+	if err != nil {
+		return
+	}
+	var nv rowView
+	hasCur := cur != nil
+	if hasCur {
+		if nv, err = parseRow(cur); err != nil {
+			hasCur = false // cur's entries were never made; remove old's
+		}
+	}
+	curKey := m.cbuf[:0]
+	defer func() { m.cbuf = curKey }()
+	for _, f := range fields {
+		e, err := f.field.appendKey(m.buf[:0], ov)
+		if err != nil {
+			continue
+		}
+		if hasCur {
+			if curKey, err = f.field.appendKey(curKey[:0], nv); err == nil && bytes.Equal(curKey, e) {
+				m.buf = e
+				continue // the new version keeps this entry
+			}
+		}
+		e = appendIndexSeq(e, seq)
+		m.buf = e
+		m.bytes.Add(f.remove(e, op))
+	}
+}
+
 // err returns the sticky error of add, or nil.
 func (m *memIndexSet) err() error {
 	if m == nil {
@@ -127,11 +180,12 @@ func (m *memIndexSet) size() int64 {
 
 // Memory layout constants of a memIndex.
 const (
-	memIdxArenaChunk = 64 << 10 // bytes per key arena chunk
-	memIdxBlockMax   = 512      // key ids per sorted block before it splits
-	memIdxKeyCost    = 32       // bytes charged per distinct key (record, order slot, cache slot)
-	memIdxSeqCost    = 8        // bytes charged per additional seq of a key
-	memIdxBatch      = 32       // entries a reader copies out per lock
+	memIdxArenaChunk  = 64 << 10 // bytes per key arena chunk
+	memIdxBlockMax    = 512      // key ids per sorted block before it splits
+	memIdxKeyCost     = 32       // bytes charged per distinct key (record, order slot, cache slot)
+	memIdxSeqCost     = 8        // bytes charged per additional seq of a key
+	memIdxBatch       = 32       // entries a reader copies out per lock
+	memIdxRemovalCost = 24       // bytes charged per removed entry kept for older snapshots, besides its bytes
 )
 
 // memIndex is the ordered set of entries (key ‖ seq, compared bytewise) of
@@ -174,6 +228,18 @@ type memIndex struct {
 	runs  [][]int64        // sorted seqs of the keys with several
 	cache map[uint64]int32 // maphash of a key → its id (a cache)
 	n     int              // entries (key, seq)
+	// removed lists the entries remove took out for a write with op > 0,
+	// in the order of the removals (so by op, which grows: writes are
+	// serialised): a reader whose snapshot is below an entry's op still
+	// sees the entry (collect with a memIdxRemovals).
+	removed []memIdxRemoval
+}
+
+// memIdxRemoval is an entry removed from a memIndex by the write op; its
+// bytes (key ‖ seq) are in the arena.
+type memIdxRemoval struct {
+	ref memIdxRef
+	op  int64
 }
 
 // memIdxKey is one distinct key of a memIndex.
@@ -193,8 +259,10 @@ func newMemIndex(f idxField) *memIndex {
 }
 
 // keyLocked returns the bytes of key id. Caller holds mu.
-func (mi *memIndex) keyLocked(id int32) []byte {
-	r := mi.keys[id].ref
+func (mi *memIndex) keyLocked(id int32) []byte { return mi.bytesLocked(mi.keys[id].ref) }
+
+// bytesLocked returns the arena bytes r names. Caller holds mu.
+func (mi *memIndex) bytesLocked(r memIdxRef) []byte {
 	c := mi.arena[r.chunk]
 	return c[r.off : r.off+r.n : r.off+r.n]
 }
@@ -318,6 +386,80 @@ func (mi *memIndex) addSeqLocked(id int32, seq int64) int64 {
 	return memIdxSeqCost
 }
 
+// remove takes entry e (key ‖ seq) out of the index, if present, and
+// returns the bytes of memory it charged: a write by op replaced the row
+// version e indexes. With op > 0 the entry is appended to removed for the
+// readers whose snapshot predates op (the write is not yet visible when it
+// is applied, so every reader at that moment has such a snapshot); op 0
+// (WAL replay, no reader) just forgets it.
+//
+// Cost: a key search (O(log keys)), then O(1) for the only seq of a key or
+// the first or last seq of its run (a retention delete of a channel's
+// oldest row, a delete of its newest), O(min(i, n-i)) for seq i of a run
+// of n otherwise.
+func (mi *memIndex) remove(e []byte, op int64) int64 {
+	if len(e) < idxMinEntrySize {
+		return 0
+	}
+	key := e[:len(e)-idxSeqSize]
+	seq := int64(binary.BigEndian.Uint64(e[len(e)-idxSeqSize:]))
+	mi.mu.Lock()
+	defer mi.mu.Unlock()
+	if len(mi.order) == 0 {
+		return 0
+	}
+	bi, j, found := mi.findKeyLocked(key)
+	if !found {
+		return 0
+	}
+	id := mi.order[bi][j]
+	k := &mi.keys[id]
+	if k.run < 0 {
+		if k.seq0 != seq {
+			return 0
+		}
+		mi.dropKeyLocked(bi, j, key)
+	} else {
+		run := mi.runs[k.run]
+		i, found := slices.BinarySearch(run, seq)
+		if !found {
+			return 0
+		}
+		switch {
+		case len(run) == 1:
+			mi.runs[k.run] = nil
+			mi.dropKeyLocked(bi, j, key)
+		case i < len(run)/2: // shift the seqs before i up, drop the first slot
+			copy(run[1:i+1], run[:i])
+			mi.runs[k.run] = run[1:]
+		default:
+			mi.runs[k.run] = slices.Delete(run, i, i+1)
+		}
+	}
+	mi.n--
+	if op == 0 {
+		return 0
+	}
+	mi.removed = append(mi.removed, memIdxRemoval{ref: mi.storeLocked(e), op: op})
+	return int64(len(e)) + memIdxRemovalCost
+}
+
+// dropKeyLocked takes the key at order position (bi, j), which has no seq
+// left, out of order and the cache. Its id stays allocated (ids are
+// positions in keys); a later insert of the same key makes a new one.
+func (mi *memIndex) dropKeyLocked(bi, j int, key []byte) {
+	blk := slices.Delete(mi.order[bi], j, j+1)
+	if len(blk) == 0 {
+		mi.order = slices.Delete(mi.order, bi, bi+1)
+	} else {
+		mi.order[bi] = blk
+	}
+	h := maphash.Bytes(mi.seed, key)
+	if id, ok := mi.cache[h]; ok && bytes.Equal(mi.keyLocked(id), key) {
+		delete(mi.cache, h)
+	}
+}
+
 // storeLocked copies key into the arena.
 func (mi *memIndex) storeLocked(key []byte) memIdxRef {
 	n := len(key)
@@ -343,18 +485,150 @@ func (mi *memIndex) len() int {
 	return mi.n
 }
 
+// removedAfter reports whether an entry was removed by a write newer than
+// snap (one a reader with that snapshot must still see).
+func (mi *memIndex) removedAfter(snap int64) bool {
+	if snap == memAllOps {
+		return false
+	}
+	mi.mu.RLock()
+	defer mi.mu.RUnlock()
+	return len(mi.removed) > 0 && mi.removed[len(mi.removed)-1].op > snap
+}
+
 // memIdxPos is a position in a memIndex: key position (block, index in
 // block) and seq index in that key's seqs.
 type memIdxPos struct{ bi, j, s int }
+
+// memIdxRemovals is a reader's view of memIndex.removed: the removed
+// entries a reader whose snapshot is snap must still see (removed by writes
+// with op > snap), within its range, gathered as the removals happen.
+type memIdxRemovals struct {
+	snap int64
+	// seen is how many of memIndex.removed were examined (a prefix: entries
+	// are only appended).
+	seen int
+	// pending holds the entries gathered and not yet returned, sorted in
+	// the iteration direction.
+	pending [][]byte
+}
+
+// gatherLocked adds to rm.pending the removals made since the last call
+// that rm's snapshot must see and that lie in [lo, hi]. Caller holds mu.
+func (mi *memIndex) gatherLocked(rm *memIdxRemovals, lo, hi idxBound, reverse bool) {
+	if rm.seen == 0 {
+		// The removals by ops up to snap (a prefix, by op) are not seen.
+		rm.seen = sort.Search(len(mi.removed), func(i int) bool { return mi.removed[i].op > rm.snap })
+	}
+	added := false
+	for _, r := range mi.removed[rm.seen:] {
+		if r.op <= rm.snap {
+			continue
+		}
+		e := mi.bytesLocked(r.ref)
+		if lo.lowerOK(e) && hi.upperOK(e) {
+			rm.pending = append(rm.pending, e)
+			added = true
+		}
+	}
+	rm.seen = len(mi.removed)
+	if added {
+		slices.SortFunc(rm.pending, func(a, b []byte) int {
+			if reverse {
+				return bytes.Compare(b, a)
+			}
+			return bytes.Compare(a, b)
+		})
+		// An entry removed twice (re-added in between) comes once.
+		rm.pending = slices.CompactFunc(rm.pending, bytes.Equal)
+	}
+}
 
 // collect appends to dst up to limit entries in the iteration direction,
 // starting after the entry from (exclusive) or, when from is nil, at the
 // range's start bound, and stopping at the far bound. The entries are
 // copied into fresh memory. It returns dst and whether the range may hold
 // more entries after the last one collected.
-func (mi *memIndex) collect(dst [][]byte, from []byte, lo, hi idxBound, reverse bool, limit int) ([][]byte, bool) {
+//
+// With rm, the entries removed by writes newer than rm's snapshot are
+// merged in (see memIdxRemovals); without, collect sees the newest state.
+func (mi *memIndex) collect(dst [][]byte, from []byte, lo, hi idxBound, reverse bool, limit int, rm *memIdxRemovals) ([][]byte, bool) {
 	mi.mu.RLock()
 	defer mi.mu.RUnlock()
+	if rm != nil {
+		mi.gatherLocked(rm, lo, hi, reverse)
+		// Drop what lies at or before from (returned, or passed while
+		// the entry was still live).
+		if from != nil {
+			k := 0
+			for k < len(rm.pending) && !idxAfter(rm.pending[k], from, reverse) {
+				k++
+			}
+			rm.pending = rm.pending[k:]
+		}
+		if len(rm.pending) > 0 {
+			start := len(dst)
+			dst, more := mi.collectLocked(dst, from, lo, hi, reverse, limit)
+			return mergeRemovals(dst, start, rm, reverse, limit, more)
+		}
+	}
+	return mi.collectLocked(dst, from, lo, hi, reverse, limit)
+}
+
+// idxAfter reports whether entry e comes after from in the iteration
+// direction.
+func idxAfter(e, from []byte, reverse bool) bool {
+	c := bytes.Compare(e, from)
+	if reverse {
+		return c < 0
+	}
+	return c > 0
+}
+
+// mergeRemovals merges rm.pending into the entries dst[start:] (both sorted
+// in the iteration direction), keeps the first limit of the merge, and
+// returns dst and whether more entries may follow: more (the live entries
+// were cut at limit) or pending entries left over. An entry both live and
+// pending (a row updated back to an old value) comes once. The pending
+// entries returned are consumed; the ones left stay for the next call.
+func mergeRemovals(dst [][]byte, start int, rm *memIdxRemovals, reverse bool, limit int, more bool) ([][]byte, bool) {
+	live := slices.Clone(dst[start:])
+	dst = dst[:start]
+	i, p := 0, 0
+	for len(dst)-start < limit && (i < len(live) || p < len(rm.pending)) {
+		switch {
+		case p == len(rm.pending):
+			dst = append(dst, live[i])
+			i++
+		case i == len(live):
+			dst = append(dst, append([]byte(nil), rm.pending[p]...))
+			p++
+		default:
+			c := bytes.Compare(live[i], rm.pending[p])
+			if reverse {
+				c = -c
+			}
+			switch {
+			case c < 0:
+				dst = append(dst, live[i])
+				i++
+			case c > 0:
+				dst = append(dst, append([]byte(nil), rm.pending[p]...))
+				p++
+			default:
+				dst = append(dst, live[i])
+				i, p = i+1, p+1
+			}
+		}
+	}
+	rm.pending = rm.pending[p:]
+	// Live entries cut by limit are found again after the last entry
+	// returned; more tells the caller to come back.
+	return dst, more || i < len(live) || len(rm.pending) > 0
+}
+
+// collectLocked is collect over the live entries. Caller holds mu.
+func (mi *memIndex) collectLocked(dst [][]byte, from []byte, lo, hi idxBound, reverse bool, limit int) ([][]byte, bool) {
 	if mi.n == 0 {
 		return dst, false
 	}
@@ -504,14 +778,19 @@ type memIdxSource struct {
 	mi      *memIndex
 	lo, hi  idxBound
 	reverse bool
-	batch   [][]byte
-	pos     int
-	more    bool // the range may hold entries after batch
-	cur     []byte
+	// withRemovals makes the source merge in rm, the entries removed by
+	// writes newer than the reader's snapshot (false: the reader sees the
+	// newest state).
+	withRemovals bool
+	rm           memIdxRemovals
+	batch        [][]byte
+	pos          int
+	more         bool // the range may hold entries after batch
+	cur          []byte
 }
 
 func (s *memIdxSource) seekStart() bool {
-	s.batch, s.more = s.mi.collect(s.batch[:0], nil, s.lo, s.hi, s.reverse, memIdxBatch)
+	s.batch, s.more = s.mi.collect(s.batch[:0], nil, s.lo, s.hi, s.reverse, memIdxBatch, s.removals())
 	s.pos = 0
 	return s.load()
 }
@@ -523,10 +802,18 @@ func (s *memIdxSource) step() bool {
 			s.cur = nil
 			return false
 		}
-		s.batch, s.more = s.mi.collect(s.batch[:0], s.cur, s.lo, s.hi, s.reverse, memIdxBatch)
+		s.batch, s.more = s.mi.collect(s.batch[:0], s.cur, s.lo, s.hi, s.reverse, memIdxBatch, s.removals())
 		s.pos = 0
 	}
 	return s.load()
+}
+
+// removals returns the source's view of the removed entries, or nil.
+func (s *memIdxSource) removals() *memIdxRemovals {
+	if !s.withRemovals {
+		return nil
+	}
+	return &s.rm
 }
 
 func (s *memIdxSource) load() bool {

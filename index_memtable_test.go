@@ -161,7 +161,8 @@ func TestMemIndexConcurrentInsertAndIterate(t *testing.T) {
 }
 
 // TestMemIndexSetFollowsMemtable: the memtable feeds its index set on every
-// version; deletes add nothing; an update adds the new value.
+// version; an update adds the new value and removes the old one, a delete
+// removes the deleted row's entries.
 func TestMemIndexSetFollowsMemtable(t *testing.T) {
 	s, err := NewSchema("t", []Field{{Name: "a", Type: Int64, Indexed: true}, {Name: "b", Type: String}})
 	require.NoError(t, err)
@@ -180,7 +181,7 @@ func TestMemIndexSetFollowsMemtable(t *testing.T) {
 	m.add(2, kindDelete, 0, nil)
 	mi := m.idx.field("a")
 	require.NotNil(t, mi)
-	require.Equal(t, 3, mi.len()) // (10,1) stale, (20,2) stale, (30,1)
+	require.Equal(t, 1, mi.len()) // (30,1); (10,1) and (20,2) removed
 	require.Greater(t, m.approximateSize(), before+3*9)
 	k30, _ := encodeIndexKey(Int64, int64(30))
 	got := idxMemCollect(t, mi, indexRangeForEq(k30), false)

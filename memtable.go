@@ -141,14 +141,39 @@ func (m *memtable) add(seq int64, kind entryKind, timeNanos int64, row []byte) {
 //
 // A row version is indexed before it becomes visible, so a reader that sees
 // it also finds its index entries (an entry without its row yet is only a
-// candidate that fails the re-check).
+// candidate that fails the re-check). The entries of the version it
+// replaces in this memtable, if any, are removed after (memIndexSet.unindex;
+// readers whose snapshot predates op still see them).
 func (m *memtable) addOp(op int64, seq int64, kind entryKind, timeNanos int64, row []byte) {
 	if kind == kindSet {
 		m.idx.add(seq, row)
 	}
 	m.mu.Lock()
+	old := m.replacedRowLocked(seq)
 	m.addLocked(op, seq, kind, timeNanos, row)
 	m.mu.Unlock()
+	if old != nil {
+		m.idx.unindex(seq, old, row, op)
+	}
+}
+
+// replacedRowLocked returns the row bytes of the newest version of seq in
+// this memtable (aliasing the arena), or nil when there is none or it is a
+// tombstone: what a new version of seq replaces. Caller holds mu.
+func (m *memtable) replacedRowLocked(seq int64) []byte {
+	if m.idx == nil {
+		return nil
+	}
+	pos, ok := m.posLocked(seq)
+	if !ok {
+		return nil
+	}
+	e := m.ents[pos]
+	if e.kind != kindSet || e.n == 0 {
+		return nil
+	}
+	c := m.arena[e.chunk]
+	return c[e.off : e.off+e.n : e.off+e.n]
 }
 
 // addLocked is addOp without the index; it returns the copy of row in the

@@ -16,11 +16,12 @@ import "slices"
 // replayIndexBatch is the number of rows handed to the indexer at once.
 const replayIndexBatch = 512
 
-// replayRow is one row version to index: its seq and its bytes in the
-// memtable arena (stable for the life of the memtable).
+// replayRow is one change to index: seq's new version row (nil for a
+// tombstone) and the version old it replaced in the memtable (nil: none),
+// both in the memtable arena (stable for the life of the memtable).
 type replayRow struct {
-	seq int64
-	row []byte
+	seq      int64
+	row, old []byte
 }
 
 // replayIndexer feeds the indexes of one replayed memtable from a second
@@ -63,7 +64,12 @@ func (r *replayIndexer) run() {
 	defer close(r.done)
 	for batch := range r.ch {
 		for _, x := range batch {
-			r.m.idx.add(x.seq, x.row)
+			if x.row != nil {
+				r.m.idx.add(x.seq, x.row)
+			}
+			if x.old != nil {
+				r.m.idx.unindex(x.seq, x.old, x.row, 0)
+			}
 		}
 		select {
 		case r.free <- batch[:0]:
@@ -73,16 +79,20 @@ func (r *replayIndexer) run() {
 }
 
 // add applies one replayed row version (or tombstone) to the memtable and
-// queues a row version for indexing. r may be nil: m.add then does both.
+// queues the change of its index entries. r may be nil: m.add then does both.
 func (r *replayIndexer) add(m *memtable, seq int64, kind entryKind, timeNanos int64, row []byte) {
 	if r == nil {
 		m.add(seq, kind, timeNanos, row)
 		return
 	}
 	m.mu.Lock()
+	old := m.replacedRowLocked(seq)
 	stored := m.addLocked(0, seq, kind, timeNanos, row)
 	m.mu.Unlock()
 	if kind != kindSet {
+		stored = nil
+	}
+	if stored == nil && old == nil {
 		return
 	}
 	if r.pend == nil {
@@ -92,7 +102,7 @@ func (r *replayIndexer) add(m *memtable, seq int64, kind entryKind, timeNanos in
 			r.pend = make([]replayRow, 0, replayIndexBatch)
 		}
 	}
-	r.pend = append(r.pend, replayRow{seq: seq, row: stored})
+	r.pend = append(r.pend, replayRow{seq: seq, row: stored, old: old})
 	if len(r.pend) == replayIndexBatch {
 		r.ch <- r.pend
 		r.pend = nil
