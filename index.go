@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -177,30 +178,52 @@ type indexRange struct {
 	lo, hi                   []byte
 	loInclusive, hiInclusive bool
 	prefix                   []byte
+
+	// oneKey is set when every entry of the range has the same key (a
+	// whole key: Eq on a field or on every field of a composite index,
+	// IsNull). The range's entries are then in seq order, and the files of
+	// a level L1+, which partition the seqs, hold them in file order:
+	// newIndexIter reads such a level one file after the other
+	// (levelIdxSource) instead of positioning in every file.
+	oneKey bool
+	// seqLo and seqHi bound the seqs of the range's entries (inclusive;
+	// seqHi 0: unbounded), so newIndexIter skips the files whose seq
+	// range is outside.
+	seqLo, seqHi int64
 }
 
-// indexRangeForEq returns the range of the entries of key.
+// seqSpan returns the inclusive seq bounds of the range's entries.
+func (r indexRange) seqSpan() (lo, hi int64) {
+	lo, hi = r.seqLo, r.seqHi
+	if hi == 0 {
+		hi = math.MaxInt64
+	}
+	return lo, hi
+}
+
+// indexRangeForEq returns the range of the entries of key, a whole key
+// (every field of the index).
 func indexRangeForEq(key []byte) indexRange {
-	return indexRange{lo: key, hi: key, loInclusive: true, hiInclusive: true}
+	return indexRange{lo: key, hi: key, loInclusive: true, hiInclusive: true, oneKey: true}
 }
 
 // indexRangeForEqBeforeSeq returns the range of the entries of key whose seq
 // is < beforeSeq: "Eq(v) AND _seq < x" as one range, so a reverse iteration
 // starts at (v, x-1) — paging backwards through a channel.
 func indexRangeForEqBeforeSeq(key []byte, beforeSeq int64) indexRange {
-	return indexRange{lo: key, loInclusive: true, hi: appendIndexSeq(slices.Clip(key), beforeSeq)}
+	return indexRange{lo: key, loInclusive: true, hi: appendIndexSeq(slices.Clip(key), beforeSeq), oneKey: true, seqHi: max(beforeSeq-1, 0)}
 }
 
 // indexRangeForEqAfterSeq returns the range of the entries of key whose seq
 // is > afterSeq ("Eq(v) AND _seq > x", paging forwards).
 func indexRangeForEqAfterSeq(key []byte, afterSeq int64) indexRange {
-	return indexRange{lo: appendIndexSeq(slices.Clip(key), afterSeq), hi: key, hiInclusive: true}
+	return indexRange{lo: appendIndexSeq(slices.Clip(key), afterSeq), hi: key, hiInclusive: true, oneKey: true, seqLo: afterSeq + 1}
 }
 
 // indexRangeIsNull returns the range of the NULL entries (IsNull).
 func indexRangeIsNull() indexRange {
 	k := []byte{idxTagNull}
-	return indexRange{lo: k, hi: k, loInclusive: true, hiInclusive: true}
+	return indexRange{lo: k, hi: k, loInclusive: true, hiInclusive: true, oneKey: true}
 }
 
 // idxBound is one end of a range over entries, normalised from an
@@ -404,8 +427,12 @@ func (t *Table) newIndexIter(rs *readState, field string, r indexRange, reverse 
 		}
 		it.srcs = append(it.srcs, src)
 	}
+	seqLo, seqHi := r.seqSpan()
 	for level := range rs.v.levels {
+		var lvl *levelIdxSource
 		for _, fm := range rs.v.levels[level] {
+			// Every file is checked for the index (a file without it
+			// sends the query to a scan), even one the range skips.
 			sr, err := t.cache.get(fm.num)
 			if err != nil {
 				return nil, withTable(err, t.name)
@@ -417,10 +444,20 @@ func (t *Table) newIndexIter(rs *readState, field string, r indexRange, reverse 
 			if !found || !sec.indexes(f) {
 				return nil, errIndexNotReady
 			}
-			if sec.nblocks == 0 {
+			if sec.nblocks == 0 || !fm.overlaps(seqLo, seqHi) {
 				continue
 			}
-			it.srcs = append(it.srcs, &sstIdxSource{s: sec, lo: lo, hi: hi, reverse: reverse})
+			src := &sstIdxSource{s: sec, lo: lo, hi: hi, reverse: reverse}
+			switch {
+			case level == 0 || !r.oneKey:
+				it.srcs = append(it.srcs, src)
+			case lvl == nil:
+				lvl = &levelIdxSource{reverse: reverse}
+				lvl.files = append(lvl.files, src)
+				it.srcs = append(it.srcs, lvl)
+			default:
+				lvl.files = append(lvl.files, src)
+			}
 		}
 	}
 	it.heap = make([]int, 0, len(it.srcs))
@@ -435,6 +472,48 @@ func (t *Table) newIndexIter(rs *readState, field string, r indexRange, reverse 
 	}
 	return it, nil
 }
+
+// levelIdxSource reads one key's entries (a oneKey range) from the files of
+// one level L1+ one file after the other: the level's files partition the
+// seqs, in ascending order, so the key's entries in file i all come before
+// those in file i+1. Only the files the iteration reaches are positioned: a
+// reverse "last 20 of a channel" usually stops in the newest file.
+type levelIdxSource struct {
+	files   []*sstIdxSource // the level's files that may hold entries, ascending seqs
+	reverse bool
+	i       int // position in files of the current source, in iteration order
+}
+
+// at returns the i-th file in iteration order.
+func (l *levelIdxSource) at(i int) *sstIdxSource {
+	if l.reverse {
+		return l.files[len(l.files)-1-i]
+	}
+	return l.files[i]
+}
+
+func (l *levelIdxSource) seekStart() bool {
+	l.i = 0
+	return l.settle(l.at(0).seekStart())
+}
+
+func (l *levelIdxSource) step() bool { return l.settle(l.at(l.i).step()) }
+
+// settle moves on to the next file while the current one has no entry left
+// (ok false without an error).
+func (l *levelIdxSource) settle(ok bool) bool {
+	for !ok {
+		if l.at(l.i).err() != nil || l.i+1 == len(l.files) {
+			return false
+		}
+		l.i++
+		ok = l.at(l.i).seekStart()
+	}
+	return true
+}
+
+func (l *levelIdxSource) entry() []byte { return l.at(l.i).entry() }
+func (l *levelIdxSource) err() error    { return l.at(l.i).err() }
 
 // less orders two sources by their current entry in the iteration direction.
 func (it *indexIter) less(a, b int) bool {

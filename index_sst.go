@@ -314,20 +314,27 @@ type idxSectionReader struct {
 // indexSection returns the index section called field (an index name) in
 // r, or found=false when the file has none (written before the index
 // existed).
+//
+// The section reader is made once per mapping and shared: it holds only the
+// checked header and the (immutable) section bytes.
 func (r *sstReader) indexSection(field string) (*idxSectionReader, bool, error) {
+	i := slices.IndexFunc(r.secs, func(s sstSection) bool { return s.kind == sstSectionIndex && s.name == field })
+	cached := i >= 0 && i < len(r.idxSecs)
+	if cached && r.data != nil {
+		if s := r.idxSecs[i].Load(); s != nil {
+			return s, true, nil
+		}
+	}
 	b, ok, err := r.section(sstSectionIndex, field)
 	if err != nil || !ok {
 		return nil, ok, err
 	}
-	base := int64(-1)
-	for _, s := range r.secs {
-		if s.kind == sstSectionIndex && s.name == field {
-			base = int64(s.off)
-		}
-	}
-	s, err := openIndexSection(b, r.name, base)
+	s, err := openIndexSection(b, r.name, int64(r.secs[i].off))
 	if err != nil {
 		return nil, false, err
+	}
+	if cached {
+		r.idxSecs[i].Store(s)
 	}
 	return s, true, nil
 }

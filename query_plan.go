@@ -480,7 +480,7 @@ func (p *plan) planIndexEq(ix indexSource, l *leafCond, shape orderShape, desc b
 		case ip.bySeq && !p.reverse && p.seqLo > 1:
 			ip.ranges = append(ip.ranges, ix.eqAfterSeq(k, p.seqLo-1))
 		default:
-			ip.ranges = append(ip.ranges, indexRange{lo: k, hi: k, loInclusive: true, hiInclusive: true})
+			ip.ranges = append(ip.ranges, indexRangeForEq(k))
 		}
 	}
 	p.access = accIndex

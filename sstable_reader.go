@@ -33,6 +33,9 @@ type sstReader struct {
 	secs []sstSection
 	// secOK[i] is set once section i's payload CRC has been checked.
 	secOK []atomic.Bool
+	// idxSecs[i] is the reader of index section i once opened
+	// (indexSection; its header checked), shared by every later lookup.
+	idxSecs []atomic.Pointer[idxSectionReader]
 	// nodeOK remembers the nodes whose CRC has been checked, so a lookup
 	// checks each node's CRC once per mapping instead of at every visit
 	// (the CRC of a 4 KiB node was ~30% of a point lookup). Nodes are 4 KiB
@@ -147,6 +150,7 @@ func (r *sstReader) init(fileNum uint64) error {
 		return r.corrupt(int64(h.dirOff), "format version %d file without a _time index section", h.version)
 	}
 	r.secOK = make([]atomic.Bool, len(secs))
+	r.idxSecs = make([]atomic.Pointer[idxSectionReader], len(secs))
 	r.nodeOK = make([]atomic.Uint64, h.treeEnd/sstNodeSize+1)
 	if h.version >= sstBlockFormatVersion {
 		r.blockOK = make([]atomic.Uint64, h.treeEnd/sstNodeSize+1)
