@@ -447,16 +447,15 @@ func (t *Table) newIndexIter(rs *readState, field string, r indexRange, reverse 
 			if sec.nblocks == 0 || !fm.overlaps(seqLo, seqHi) {
 				continue
 			}
-			src := &sstIdxSource{s: sec, lo: lo, hi: hi, reverse: reverse}
 			switch {
 			case level == 0 || !r.oneKey:
-				it.srcs = append(it.srcs, src)
+				it.srcs = append(it.srcs, &sstIdxSource{s: sec, lo: lo, hi: hi, reverse: reverse})
 			case lvl == nil:
-				lvl = &levelIdxSource{reverse: reverse}
-				lvl.files = append(lvl.files, src)
+				lvl = &levelIdxSource{cur: sstIdxSource{lo: lo, hi: hi, reverse: reverse}}
+				lvl.files = append(make([]*idxSectionReader, 0, len(rs.v.levels[level])), sec)
 				it.srcs = append(it.srcs, lvl)
 			default:
-				lvl.files = append(lvl.files, src)
+				lvl.files = append(lvl.files, sec)
 			}
 		}
 	}
@@ -477,43 +476,42 @@ func (t *Table) newIndexIter(rs *readState, field string, r indexRange, reverse 
 // one level L1+ one file after the other: the level's files partition the
 // seqs, in ascending order, so the key's entries in file i all come before
 // those in file i+1. Only the files the iteration reaches are positioned: a
-// reverse "last 20 of a channel" usually stops in the newest file.
+// reverse "last 20 of a channel" usually stops in the newest file. One
+// sstIdxSource, with its decode buffers, serves the files in turn.
 type levelIdxSource struct {
-	files   []*sstIdxSource // the level's files that may hold entries, ascending seqs
-	reverse bool
-	i       int // position in files of the current source, in iteration order
+	files []*idxSectionReader // index sections of the level's files that may hold entries, ascending seqs
+	i     int                 // position in files of the current file, in iteration order
+	cur   sstIdxSource        // reading file i; carries the range and direction
 }
 
-// at returns the i-th file in iteration order.
-func (l *levelIdxSource) at(i int) *sstIdxSource {
-	if l.reverse {
-		return l.files[len(l.files)-1-i]
+// open positions cur at the start of the i-th file in iteration order.
+func (l *levelIdxSource) open(i int) bool {
+	f := i
+	if l.cur.reverse {
+		f = len(l.files) - 1 - i
 	}
-	return l.files[i]
+	l.i = i
+	l.cur.s, l.cur.cur, l.cur.fault = l.files[f], nil, nil
+	return l.cur.seekStart()
 }
 
-func (l *levelIdxSource) seekStart() bool {
-	l.i = 0
-	return l.settle(l.at(0).seekStart())
-}
-
-func (l *levelIdxSource) step() bool { return l.settle(l.at(l.i).step()) }
+func (l *levelIdxSource) seekStart() bool { return l.settle(l.open(0)) }
+func (l *levelIdxSource) step() bool      { return l.settle(l.cur.step()) }
 
 // settle moves on to the next file while the current one has no entry left
 // (ok false without an error).
 func (l *levelIdxSource) settle(ok bool) bool {
 	for !ok {
-		if l.at(l.i).err() != nil || l.i+1 == len(l.files) {
+		if l.cur.err() != nil || l.i+1 == len(l.files) {
 			return false
 		}
-		l.i++
-		ok = l.at(l.i).seekStart()
+		ok = l.open(l.i + 1)
 	}
 	return true
 }
 
-func (l *levelIdxSource) entry() []byte { return l.at(l.i).entry() }
-func (l *levelIdxSource) err() error    { return l.at(l.i).err() }
+func (l *levelIdxSource) entry() []byte { return l.cur.entry() }
+func (l *levelIdxSource) err() error    { return l.cur.err() }
 
 // less orders two sources by their current entry in the iteration direction.
 func (it *indexIter) less(a, b int) bool {
