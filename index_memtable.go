@@ -78,17 +78,22 @@ func (m *memIndexSet) addField(f idxField) {
 	m.fields = append(m.fields, newMemIndex(f))
 }
 
+// indexed returns the field indexes of the set (none for a nil set).
+func (m *memIndexSet) indexed() []*memIndex {
+	if m == nil {
+		return nil
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.fields
+}
+
 // add indexes one row version: for each field, the entry key(row.field) ‖
 // seq. A row whose key cannot be computed (corrupt bytes that passed
 // parseRow) is not indexed and records the set's sticky error, which every
 // index iterator over this memtable then returns.
 func (m *memIndexSet) add(seq int64, row []byte) {
-	if m == nil {
-		return
-	}
-	m.mu.RLock()
-	fields := m.fields
-	m.mu.RUnlock()
+	fields := m.indexed()
 	if len(fields) == 0 {
 		return
 	}
@@ -120,12 +125,7 @@ func (m *memIndexSet) setFault(err error) {
 // snapshot is below op (memIndex.remove). A row that cannot be parsed was
 // never indexed (add recorded the fault): there is nothing to remove.
 func (m *memIndexSet) unindex(seq int64, old, cur []byte, op int64) {
-	if m == nil {
-		return
-	}
-	m.mu.RLock()
-	fields := m.fields
-	m.mu.RUnlock()
+	fields := m.indexed()
 	if len(fields) == 0 {
 		return
 	}
