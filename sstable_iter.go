@@ -312,7 +312,7 @@ func (it *sstIter) value() []byte {
 			it.blk, it.blkLeaf = blk, f.off+1
 		}
 	}
-	v, _, err := it.r.recordSpan(f.node, f.off, f.idx, it.blk)
+	v, _, err := it.r.recordSpan(f.node, f.off, f.idx, it.blk, false)
 	if err != nil {
 		it.fail(err)
 		return nil
