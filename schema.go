@@ -66,6 +66,11 @@ type Schema struct {
 	indexes     []idxField
 	uniqueOnce  sync.Once
 	uniques     []idxField
+
+	// The memory layout of the decoded rows (row_mem.go), computed once on
+	// first use. Read-only once computed.
+	rowMemOnce sync.Once
+	rowMemVal  *rowMem
 }
 
 // NewSchema validates the fields and returns the schema of a table called

@@ -374,6 +374,9 @@ func (r *sstReader) recordSpan(n []byte, leafOff uint64, i int, lb sstLeafBlock,
 	if r.data == nil {
 		return nil, 0, r.closedError()
 	}
+	if !fresh && r.hdr.version >= sstBlockFormatVersion {
+		return r.blockRecord(n, leafOff, i, &lb)
+	}
 	// The records lie in area, which starts at offset lo and ends at hi: the
 	// tree region before the leaf (versions 2 and 3) or the leaf's block.
 	// Errors name the record's file offset, or the leaf's for a record in
@@ -424,6 +427,26 @@ func (r *sstReader) recordSpan(n []byte, leafOff uint64, i int, lb sstLeafBlock,
 		}
 	}
 	return area[start-lo : stop-lo : stop-lo], stop, nil
+}
+
+// blockRecord is recordSpan for a read of format 4. The leaf n passed
+// leafRecordsProblem with its CRC in this mapping (checkedNode), so its
+// entries' kinds are known and the records before its last one have sizes
+// that fit their kinds; left to check are that the record lies in lb and
+// that the last record's size fits its kind.
+func (r *sstReader) blockRecord(n []byte, leafOff uint64, i int, lb *sstLeafBlock) ([]byte, uint64, error) {
+	off, stop := leafRecordOff(n, i), lb.leafEnd
+	if i+1 < int(binary.LittleEndian.Uint16(n[nodeCountOff:])) {
+		stop = leafRecordOff(n, i+1)
+	}
+	end := lb.base + uint64(len(lb.raw))
+	if off < lb.base || stop > end || stop < off+sstRecordMinSize {
+		return nil, 0, r.corrupt(int64(leafOff), "entry %d: record [%d, %d) outside [%d, %d) of the leaf at %d", i, off, stop, lb.base, end, leafOff)
+	}
+	if size := stop - off; size > sstRecordCRCSize+sstMaxValueLen || (leafKind(n, i) == kindDelete && size != sstRecordCRCSize) {
+		return nil, 0, r.corrupt(int64(leafOff), "entry %d: record of %d bytes does not fit its kind", i, size)
+	}
+	return lb.raw[off+sstRecordCRCSize-lb.base : stop-lb.base : stop-lb.base], stop, nil
 }
 
 // get looks seq up. found is false when the file has no entry for seq; a
