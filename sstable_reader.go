@@ -375,7 +375,7 @@ func (r *sstReader) recordSpan(n []byte, leafOff uint64, i int, lb sstLeafBlock,
 		return nil, 0, r.closedError()
 	}
 	if !fresh && r.hdr.version >= sstBlockFormatVersion {
-		return r.blockRecord(n, leafOff, i, &lb)
+		return r.blockRecord(n, int(binary.LittleEndian.Uint16(n[nodeCountOff:])), leafOff, i, &lb)
 	}
 	// The records lie in area, which starts at offset lo and ends at hi: the
 	// tree region before the leaf (versions 2 and 3) or the leaf's block.
@@ -429,14 +429,14 @@ func (r *sstReader) recordSpan(n []byte, leafOff uint64, i int, lb sstLeafBlock,
 	return area[start-lo : stop-lo : stop-lo], stop, nil
 }
 
-// blockRecord is recordSpan for a read of format 4. The leaf n passed
-// leafRecordsProblem with its CRC in this mapping (checkedNode), so its
-// entries' kinds are known and the records before its last one have sizes
-// that fit their kinds; left to check are that the record lies in lb and
-// that the last record's size fits its kind.
-func (r *sstReader) blockRecord(n []byte, leafOff uint64, i int, lb *sstLeafBlock) ([]byte, uint64, error) {
+// blockRecord is recordSpan for a read of format 4 (count is the number of
+// entries of n). The leaf n passed leafRecordsProblem with its CRC in this
+// mapping (checkedNode), so its entries' kinds are known and the records
+// before its last one have sizes that fit their kinds; left to check are
+// that the record lies in lb and that the last record's size fits its kind.
+func (r *sstReader) blockRecord(n []byte, count int, leafOff uint64, i int, lb *sstLeafBlock) ([]byte, uint64, error) {
 	off, stop := leafRecordOff(n, i), lb.leafEnd
-	if i+1 < int(binary.LittleEndian.Uint16(n[nodeCountOff:])) {
+	if i+1 < count {
 		stop = leafRecordOff(n, i+1)
 	}
 	end := lb.base + uint64(len(lb.raw))
