@@ -2,6 +2,8 @@ package srdb
 
 import (
 	"reflect"
+	"slices"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -31,10 +33,30 @@ import (
 // without allocating, Time, Decimal, Object, Array) are converted as
 // before.
 type rowMem struct {
-	typ     reflect.Type
+	fields  []reflect.StructField // of the struct above
+	typ     reflect.Type          // the struct above
 	valsOff uintptr
 	boxes   []rowBox // by field index
+	// tails[k] is the struct above followed by T [k*rowMemTailStep]byte,
+	// built on first use: decodeResultRow copies the bytes of the String
+	// and Bytes values of a row into T, so that a row of up to
+	// rowMemTailMax such bytes is one allocation.
+	tails [rowMemTailMax/rowMemTailStep + 1]atomic.Pointer[rowMemTail]
 }
+
+// rowMemTail is a row struct type with a byte tail, and the tail's offset.
+type rowMemTail struct {
+	typ reflect.Type
+	off uintptr
+}
+
+// The byte tails of the row structs: their sizes are multiples of
+// rowMemTailStep up to rowMemTailMax (a row with more bytes to copy gets a
+// separate buffer).
+const (
+	rowMemTailStep = 64
+	rowMemTailMax  = 4096
+)
 
 // rowBox is how decodeResultRow stores the value of one field.
 type rowBox struct {
@@ -91,13 +113,14 @@ func newRowMem(types []FieldType) *rowMem {
 			}
 		}
 	}
-	m.typ = reflect.StructOf([]reflect.StructField{
+	m.fields = []reflect.StructField{
 		{Name: "R", Type: reflect.TypeFor[Row]()},
 		{Name: "V", Type: reflect.ArrayOf(len(types), reflect.TypeFor[any]())},
 		{Name: "S", Type: reflect.ArrayOf(ns, reflect.TypeFor[string]())},
 		{Name: "B", Type: reflect.ArrayOf(nb, reflect.TypeFor[[]byte]())},
 		{Name: "W", Type: reflect.ArrayOf(nw, reflect.TypeFor[uint64]())},
-	})
+	}
+	m.typ = reflect.StructOf(m.fields)
 	m.valsOff = m.typ.Field(1).Offset
 	area := map[rowBoxKind]reflect.StructField{rowBoxString: m.typ.Field(2), rowBoxBytes: m.typ.Field(3), rowBoxWord: m.typ.Field(4)}
 	for i := range m.boxes {
@@ -118,12 +141,37 @@ func floatZero(t FieldType) any {
 }
 
 // newRow allocates the memory of one row and returns its Row, with vals
-// set, and the base of the memory for the boxes (put*).
-func (m *rowMem) newRow() (*Row, unsafe.Pointer) {
-	base := reflect.New(m.typ).UnsafePointer()
+// set, the base of the memory for the boxes (put*), and an empty buffer
+// with room for exactly tail bytes (nil when tail is 0).
+func (m *rowMem) newRow(tail int) (*Row, unsafe.Pointer, []byte) {
+	var shared []byte
+	typ := m.typ
+	var t *rowMemTail
+	switch {
+	case tail > rowMemTailMax:
+		shared = make([]byte, 0, tail)
+	case tail > 0:
+		t = m.tail((tail + rowMemTailStep - 1) / rowMemTailStep)
+		typ = t.typ
+	}
+	base := reflect.New(typ).UnsafePointer()
+	if t != nil {
+		shared = unsafe.Slice((*byte)(unsafe.Add(base, t.off)), tail)[:0]
+	}
 	r := (*Row)(base)
 	r.vals = unsafe.Slice((*any)(unsafe.Add(base, m.valsOff)), len(m.boxes))
-	return r, base
+	return r, base, shared
+}
+
+// tail returns the row struct with a tail of k steps.
+func (m *rowMem) tail(k int) *rowMemTail {
+	if t := m.tails[k].Load(); t != nil {
+		return t
+	}
+	typ := reflect.StructOf(append(slices.Clip(m.fields), reflect.StructField{Name: "T", Type: reflect.ArrayOf(k*rowMemTailStep, reflect.TypeFor[byte]())}))
+	t := &rowMemTail{typ: typ, off: typ.Field(len(m.fields)).Offset}
+	m.tails[k].Store(t)
+	return t
 }
 
 // putString stores s in field i's box and returns it as an interface.

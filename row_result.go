@@ -19,11 +19,11 @@ type Row struct {
 // decodeResultRow decodes buf into a Row. fields lists the field indexes to
 // decode; nil decodes all of them.
 //
-// The Row, its values and their boxes are one allocation (row_mem.go). The
-// bytes of the String and Bytes values are copied once, into one buffer
-// per row, which the values share (strings view it, byte slices are
+// The bytes of the String and Bytes values are copied once, into one
+// buffer per row, which the values share (strings view it, byte slices are
 // capacity-clipped windows of it, so appending to one never reaches
-// another): two allocations per row instead of one per value. Nothing is
+// another). The Row, its values, their boxes and (up to 4 KiB) that buffer
+// are one allocation (row_mem.go), instead of one per value. Nothing is
 // ever written to the buffer after decoding.
 func decodeResultRow(s *Schema, buf []byte, fields []int) (*Row, error) {
 	view, err := parseRow(buf)
@@ -54,12 +54,8 @@ func decodeResultView(s *Schema, view rowView, fields []int) (*Row, error) {
 			size += len(b)
 		}
 	}
-	var shared []byte
-	if size > 0 {
-		shared = make([]byte, 0, size)
-	}
 	mem := s.rowLayout()
-	row, base := mem.newRow()
+	row, base, shared := mem.newRow(size)
 	vals := row.vals
 	for i, t := range types {
 		if !want(i) {
@@ -79,6 +75,8 @@ func decodeResultView(s *Schema, view rowView, fields []int) (*Row, error) {
 			vals[i] = v
 		case len(b) == 0 && t == String:
 			vals[i] = ""
+		case len(b) == 0 && box == rowBoxBytes:
+			vals[i] = mem.putBytes(base, i, []byte{})
 		case len(b) == 0:
 			vals[i] = []byte{}
 		default:
