@@ -7,40 +7,42 @@ import (
 	"unsafe"
 )
 
-// A decoded Row is one allocation plus its copied bytes. Building a Row the
-// plain way costs an allocation for the Row, one for its values and one per
-// value the interface conversion boxes (every string, byte slice and
-// integer or float wider than a byte): seven for a row of the IM schema,
-// most of the cost of a query that returns rows (BenchmarkQueryFilteredScanIM).
+// A decoded Row is one allocation. Building a Row the plain way costs an
+// allocation for the Row, one for its values, one for the copied bytes of
+// its strings and byte slices, and one per value the interface conversion
+// boxes (every string, byte slice and integer or float wider than a byte):
+// seven for a row of the IM schema, most of the cost of a query that
+// returns rows (BenchmarkQueryFilteredScanIM).
 //
-// rowMem lays the Row, its []any values and the boxes those values point to
-// out in one struct type per schema shape, built with reflect.StructOf so
-// that the garbage collector knows which words are pointers:
+// rowMem lays the Row, its []any values, the boxes those values point to
+// and the copied bytes out in one struct type per schema shape, built with
+// reflect.StructOf so that the garbage collector knows which words are
+// pointers:
 //
 //	struct {
 //		R Row         // the Row; R.vals is V[:]
 //		V [n]any      // the values, by field index
-//		S [ns]string  // the boxes of the String values
-//		B [nb][]byte  // the boxes of the Bytes values
+//		S [ns]string  // the boxes of the String values (they view T)
+//		B [nb][]byte  // the boxes of the Bytes values (windows of T)
 //		W [nw]uint64  // the boxes of the 2-, 4- and 8-byte numbers
+//		T [k*64]byte  // the copied bytes of the String and Bytes values
 //	}
 //
-// decodeResultRow allocates one such struct per row, writes each value into
-// its box and points the value's interface at the box (boxAt) instead of
-// at a copy on the heap. The boxes are written once, before the Row is
-// returned, and never again, as the values of interfaces must be. Values
-// of the other types (Bool and the 1-byte integers, which the runtime boxes
-// without allocating, Time, Decimal, Object, Array) are converted as
-// before.
+// decodeResultRow allocates one such struct per row (T sized up to the
+// next multiple of 64 bytes; a row with more than 4 KiB to copy gets a
+// separate buffer instead of T), writes each value into its box and points
+// the value's interface at the box (boxAt) instead of at a copy on the
+// heap. The boxes and T are written once, before the Row is returned, and
+// never again, as the values of interfaces must be. Values of the other
+// types (Bool and the 1-byte integers, which the runtime boxes without
+// allocating, Time, Decimal, Object, Array) are converted the plain way.
 type rowMem struct {
-	fields  []reflect.StructField // of the struct above
-	typ     reflect.Type          // the struct above
+	fields  []reflect.StructField // of the struct above, without T
+	typ     reflect.Type          // the struct above without T
 	valsOff uintptr
 	boxes   []rowBox // by field index
-	// tails[k] is the struct above followed by T [k*rowMemTailStep]byte,
-	// built on first use: decodeResultRow copies the bytes of the String
-	// and Bytes values of a row into T, so that a row of up to
-	// rowMemTailMax such bytes is one allocation.
+	// tails[k] is the struct above with T [k*rowMemTailStep]byte, built on
+	// first use.
 	tails [rowMemTailMax/rowMemTailStep + 1]atomic.Pointer[rowMemTail]
 }
 
