@@ -49,8 +49,8 @@ type Schema struct {
 	// nameKeys[i] is nameKey of slot i's name (0 for a dropped slot), for
 	// schemas of up to nameKeyLookupMax slots; nil for larger ones.
 	nameKeys []uint32
-	typs    []FieldType    // fields[i].Type, cached for the row codec
-	plans   sync.Map       // reflect.Type → *structPlan, see rowFromStruct
+	typs     []FieldType // fields[i].Type, cached for the row codec
+	plans    sync.Map    // reflect.Type → *structPlan, see rowFromStruct
 	// scanPlans: reflect.Type → *scanPlan, see scanPlanFor
 	scanPlans sync.Map
 	// composite lists the composite indexes (2 to 4 fields each, in key
