@@ -40,7 +40,7 @@ type sstCursorer interface {
 	sstCursor() *sstIter
 }
 
-// sstCursorOf returns the SST iterator it's current entry comes from (see
+// sstCursorOf returns the SST iterator whose entry it stands on (see
 // sstCursorer), or nil when it has none.
 func sstCursorOf(it internalIterator) *sstIter {
 	if c, ok := it.(sstCursorer); ok {

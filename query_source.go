@@ -84,7 +84,7 @@ func (emptySource) close() error { return nil }
 // tombstones) and evaluates the filter on each encoded row.
 type scanSource struct {
 	it internalIterator
-	// sst is the SST iterator it's current entry comes from, when it has
+	// sst is the SST iterator whose entry it stands on, when it has
 	// one (sstCursorOf; forward scans only): the following entries of the
 	// same leaf are read through it directly.
 	sst     *sstIter
