@@ -29,6 +29,26 @@ type internalIterator interface {
 	close() error
 }
 
+// sstCursorer is implemented by the iterators that can name the SST
+// iterator their current entry comes from, when stepping that SST iterator
+// forward is the same as stepping them: an sstIter, and a levelIter whose
+// current part is one. A forward scan then steps through the entries of a
+// leaf with direct calls (sstIter.nextInLeaf, seq, kind, value) instead of
+// through each layer of the iterator stack, which cost more than reading
+// the entries.
+type sstCursorer interface {
+	sstCursor() *sstIter
+}
+
+// sstCursorOf returns the SST iterator whose entry it stands on (see
+// sstCursorer), or nil when it has none.
+func sstCursorOf(it internalIterator) *sstIter {
+	if c, ok := it.(sstCursorer); ok {
+		return c.sstCursor()
+	}
+	return nil
+}
+
 // mergingIter merges several sources into one stream holding each seq once:
 // when several sources hold the same seq, the one with the lowest index in
 // children (the newest: active memtable, immutable memtables newest first,
@@ -375,6 +395,15 @@ func (l *levelIter) prev() bool {
 		return false
 	}
 	return l.backwardFrom(l.idx - 1)
+}
+
+// sstCursor returns the current part's SST iterator (sstCursorer): within
+// a part, levelIter's steps are its current iterator's.
+func (l *levelIter) sstCursor() *sstIter {
+	if l.failed != nil || l.iter == nil {
+		return nil
+	}
+	return sstCursorOf(l.iter)
 }
 
 func (l *levelIter) valid() bool     { return l.err() == nil && l.iter != nil && l.iter.valid() }

@@ -405,3 +405,143 @@ func BenchmarkQueryScanStructs(b *testing.B) {
 		})
 	})
 }
+
+// The IM filtered-scan dataset: the shape of bench/'s "filtered full scan"
+// (bench/srdb_query.go) at a smaller size. imScanBenchRows rows of the IM
+// table with msg_type uniform over 8 values and 200 random payload bytes,
+// inserted as structs with default options, then flushed and compacted (so
+// every row is in an L1+ SST, as after bench/'s ingest).
+const imScanBenchRows = 400_000
+
+// imScanMsg is bench/'s msgRow.
+type imScanMsg struct {
+	ChannelID string `srdb:"channel_id;indexed"`
+	FromUID   string `srdb:"from_uid"`
+	MsgID     int64  `srdb:"msg_id;indexed"`
+	MsgType   uint8  `srdb:"msg_type"`
+	Payload   []byte `srdb:"payload"`
+}
+
+var (
+	imScanBenchOnce sync.Once
+	imScanBench     queryBenchData
+	imScanMatches   int // rows with msg_type 3
+)
+
+func imScanBenchTable(b *testing.B) *queryBenchData {
+	if testing.Short() {
+		b.Skip("IM scan dataset skipped in -short mode")
+	}
+	imScanBenchOnce.Do(func() {
+		start := time.Now()
+		imScanBench.err = buildIMScanBench(&imScanBench)
+		b.Logf("built %d-row IM dataset in %v", imScanBenchRows, time.Since(start))
+	})
+	if imScanBench.err != nil {
+		b.Fatal(imScanBench.err)
+	}
+	return &imScanBench
+}
+
+func buildIMScanBench(d *queryBenchData) error {
+	opts := DefaultOptions()
+	opts.FS, opts.Durability = newMemFS(), DurabilityNone
+	db, err := Open("imscan", opts)
+	if err != nil {
+		return err
+	}
+	fields, err := StructToFields(imScanMsg{})
+	if err != nil {
+		return err
+	}
+	s, err := NewSchema("messages", fields)
+	if err != nil {
+		return err
+	}
+	tbl, err := db.CreateTable("messages", s)
+	if err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewSource(9))
+	batch := make([]imScanMsg, 1000)
+	for done := 0; done < imScanBenchRows; done += len(batch) {
+		for i := range batch {
+			m := &batch[i]
+			m.ChannelID = fmt.Sprintf("channel-%04d", rng.Intn(1000))
+			m.FromUID = fmt.Sprintf("user-%06d", rng.Intn(100000))
+			m.MsgID = int64(1_000_000_000 + done + i)
+			m.MsgType = uint8(rng.Intn(8))
+			if m.MsgType == 3 {
+				imScanMatches++
+			}
+			m.Payload = make([]byte, 200)
+			rng.Read(m.Payload)
+		}
+		if _, err := tbl.Insert(batch); err != nil {
+			return err
+		}
+	}
+	if err := tbl.Compact(); err != nil {
+		return err
+	}
+	d.db, d.tbl = db, tbl
+	return nil
+}
+
+// BenchmarkQueryFilteredScanIM is bench/'s filtered full scan: Eq on the
+// non-indexed msg_type (1 row in 8) over every row, each match read as a
+// Row and its five fields fetched by name and type-asserted, as bench/'s
+// srdbFill does. rows/s counts the rows examined.
+func BenchmarkQueryFilteredScanIM(b *testing.B) {
+	d := imScanBenchTable(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		rows, err := d.tbl.Query().Eq("msg_type", uint8(3)).Rows()
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		var m imScanMsg
+		for rows.Next() {
+			row := rows.Row()
+			var ok [5]bool
+			var v any
+			v, _ = row.Get("channel_id")
+			m.ChannelID, ok[0] = v.(string)
+			v, _ = row.Get("from_uid")
+			m.FromUID, ok[1] = v.(string)
+			v, _ = row.Get("msg_id")
+			m.MsgID, ok[2] = v.(int64)
+			v, _ = row.Get("msg_type")
+			m.MsgType, ok[3] = v.(uint8)
+			v, _ = row.Get("payload")
+			m.Payload, ok[4] = v.([]byte)
+			if ok != [5]bool{true, true, true, true, true} || m.MsgType != 3 {
+				b.Fatalf("row %d: %v %+v", row.Seq(), ok, m)
+			}
+			n++
+		}
+		if err := rows.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if n != imScanMatches {
+			b.Fatalf("%d matches, want %d", n, imScanMatches)
+		}
+	}
+	b.ReportMetric(float64(imScanBenchRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkQueryFilteredScanIMCount is BenchmarkQueryFilteredScanIM
+// counting the matches instead of reading them: the cost of the scan and
+// the filter alone.
+func BenchmarkQueryFilteredScanIMCount(b *testing.B) {
+	d := imScanBenchTable(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		n, err := d.tbl.Query().Eq("msg_type", uint8(3)).Count()
+		if err != nil || n != imScanMatches {
+			b.Fatal(n, err)
+		}
+	}
+	b.ReportMetric(float64(imScanBenchRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}

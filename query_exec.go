@@ -13,6 +13,7 @@ package srdb
 // used by one goroutine, so the counters are plain integers.
 type queryStats struct {
 	entriesScanned int64 // table entries (rows or tombstones) a scan stepped over
+	leafSteps      int64 // of those, entries reached within an SST leaf through the scan's cursor (scanSource.sst)
 	rowsRead       int64 // encoded rows fetched and parsed (scan values, lookups that found a row)
 	lookups        int64 // point lookups of a seq in the read state
 	entriesVisited int64 // index entries visited

@@ -553,7 +553,10 @@ func (l *leafCond) evalInt(x int64) tri {
 	case formRange:
 		return boolTri(!l.empty && x >= l.lo.i && x <= l.hi.i)
 	case formIn, formNotIn:
-		_, found := slices.BinarySearch(l.set.i, x)
+		found := len(l.set.i) == 1 && l.set.i[0] == x // Eq, NotEq: no search
+		if len(l.set.i) > 1 {
+			_, found = slices.BinarySearch(l.set.i, x)
+		}
 		return boolTri(found == (l.form == formIn))
 	case formNull:
 		return triFalse
@@ -566,7 +569,10 @@ func (l *leafCond) evalUint(x uint64) tri {
 	case formRange:
 		return boolTri(!l.empty && x >= l.lo.u && x <= l.hi.u)
 	case formIn, formNotIn:
-		_, found := slices.BinarySearch(l.set.u, x)
+		found := len(l.set.u) == 1 && l.set.u[0] == x // Eq, NotEq: no search
+		if len(l.set.u) > 1 {
+			_, found = slices.BinarySearch(l.set.u, x)
+		}
 		return boolTri(found == (l.form == formIn))
 	}
 	return triTrue

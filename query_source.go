@@ -83,7 +83,11 @@ func (emptySource) close() error { return nil }
 // scanSource walks the live rows of [seqLo, seqHi] in seq order (skipping
 // tombstones) and evaluates the filter on each encoded row.
 type scanSource struct {
-	it      internalIterator
+	it internalIterator
+	// sst is the SST iterator whose entry it stands on, when it has
+	// one (sstCursorOf; forward scans only): the following entries of the
+	// same leaf are read through it directly.
+	sst     *sstIter
 	p       *plan
 	needRow bool
 	st      *queryStats
@@ -132,16 +136,27 @@ func (s *scanSource) next() bool {
 				ok = s.it.seekLE(s.p.seqHi)
 			} else {
 				ok = s.it.seekGE(s.p.seqLo)
+				s.sst = sstCursorOf(s.it)
 			}
 		case s.p.reverse:
 			ok = s.it.prev()
+		case s.sst != nil && s.sst.nextInLeaf():
+			ok = true
+			s.st.leafSteps++
 		default:
 			ok = s.it.next()
+			s.sst = sstCursorOf(s.it)
 		}
 		if !ok {
 			return s.stop(s.it.err())
 		}
-		seq := s.it.seq()
+		var seq int64
+		var kind entryKind
+		if c := s.sst; c != nil {
+			seq, kind = c.seq(), c.kind()
+		} else {
+			seq, kind = s.it.seq(), s.it.kind()
+		}
 		if seq > s.p.seqHi || seq < s.p.seqLo {
 			return s.stop(nil)
 		}
@@ -149,13 +164,18 @@ func (s *scanSource) next() bool {
 		if err := s.intr.step(s.p); err != nil {
 			return s.stop(err)
 		}
-		if s.it.kind() == kindDelete {
+		if kind == kindDelete {
 			continue
 		}
 		s.cur.seq = seq
 		s.buf = nil
 		if s.needRow {
-			buf := s.it.value()
+			var buf []byte
+			if c := s.sst; c != nil {
+				buf = c.value()
+			} else {
+				buf = s.it.value()
+			}
 			if buf == nil {
 				err := s.it.err()
 				if err == nil {

@@ -19,17 +19,23 @@ type Row struct {
 // decodeResultRow decodes buf into a Row. fields lists the field indexes to
 // decode; nil decodes all of them.
 //
-// The bytes of the String and Bytes values are copied once, into one buffer
-// per row, which the values share (strings view it, byte slices are
+// The bytes of the String and Bytes values are copied once, into one
+// buffer per row, which the values share (strings view it, byte slices are
 // capacity-clipped windows of it, so appending to one never reaches
-// another): one allocation per row instead of one per value. Nothing is
+// another). The Row, its values, their boxes and (up to 4 KiB) that buffer
+// are one allocation (row_mem.go), instead of one per value. Nothing is
 // ever written to the buffer after decoding.
 func decodeResultRow(s *Schema, buf []byte, fields []int) (*Row, error) {
-	types := s.types()
 	view, err := parseRow(buf)
 	if err != nil {
 		return nil, err
 	}
+	return decodeResultView(s, view, fields)
+}
+
+// decodeResultView is decodeResultRow of a row already parsed.
+func decodeResultView(s *Schema, view rowView, fields []int) (*Row, error) {
+	types := s.types()
 	var decoded []bool
 	if fields != nil {
 		decoded = make([]bool, len(types))
@@ -48,40 +54,49 @@ func decodeResultRow(s *Schema, buf []byte, fields []int) (*Row, error) {
 			size += len(b)
 		}
 	}
-	var shared []byte
-	if size > 0 {
-		shared = make([]byte, 0, size)
-	}
-	vals := make([]any, len(types))
+	mem := s.rowLayout()
+	row, base, shared := mem.newRow(size)
+	vals := row.vals
 	for i, t := range types {
 		if !want(i) {
 			continue
 		}
-		if t != String && t != Bytes {
-			if vals[i], err = view.value(i, t); err != nil {
-				return nil, err
-			}
-			continue
-		}
 		b, ok := view.field(i)
+		box := mem.boxes[i].kind
 		switch {
 		case !ok: // NULL
+		case box == rowBoxWord && len(b) == mem.boxes[i].width:
+			vals[i] = mem.putWord(base, i, b)
+		case t != String && t != Bytes:
+			v, err := view.decodeValue(i, t, b)
+			if err != nil {
+				return nil, err
+			}
+			vals[i] = v
 		case len(b) == 0 && t == String:
 			vals[i] = ""
+		case len(b) == 0 && box == rowBoxBytes:
+			vals[i] = mem.putBytes(base, i, []byte{})
 		case len(b) == 0:
 			vals[i] = []byte{}
 		default:
 			start := len(shared)
 			shared = append(shared, b...)
 			c := shared[start:len(shared):len(shared)]
-			if t == String {
+			switch {
+			case box == rowBoxString:
+				vals[i] = mem.putString(base, i, unsafe.String(unsafe.SliceData(c), len(c)))
+			case box == rowBoxBytes:
+				vals[i] = mem.putBytes(base, i, c)
+			case t == String:
 				vals[i] = unsafe.String(unsafe.SliceData(c), len(c))
-			} else {
+			default:
 				vals[i] = c
 			}
 		}
 	}
-	return &Row{schema: s, seq: view.seq(), timeNanos: view.timeNanos(), vals: vals, decoded: decoded}, nil
+	row.schema, row.seq, row.timeNanos, row.decoded = s, view.seq(), view.timeNanos(), decoded
+	return row, nil
 }
 
 // Seq returns the row's _seq (0 for a nil Row).

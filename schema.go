@@ -46,8 +46,11 @@ type Schema struct {
 	dropped []bool         // dropped[i]: slot i is a dropped field; nil when none is
 	visible int            // number of slots not dropped
 	byName  map[string]int // name of a field that is not dropped → its slot
-	typs    []FieldType    // fields[i].Type, cached for the row codec
-	plans   sync.Map       // reflect.Type → *structPlan, see rowFromStruct
+	// nameKeys[i] is nameKey of slot i's name (0 for a dropped slot), for
+	// schemas of up to nameKeyLookupMax slots; nil for larger ones.
+	nameKeys []uint32
+	typs     []FieldType // fields[i].Type, cached for the row codec
+	plans    sync.Map    // reflect.Type → *structPlan, see rowFromStruct
 	// scanPlans: reflect.Type → *scanPlan, see scanPlanFor
 	scanPlans sync.Map
 	// composite lists the composite indexes (2 to 4 fields each, in key
@@ -66,6 +69,24 @@ type Schema struct {
 	indexes     []idxField
 	uniqueOnce  sync.Once
 	uniques     []idxField
+
+	// The memory layout of the decoded rows (row_mem.go), computed once on
+	// first use. Read-only once computed.
+	rowMemOnce sync.Once
+	rowMemVal  *rowMem
+}
+
+// nameKeyLookupMax is the largest number of slots of a schema whose
+// fieldIndex searches nameKeys rather than byName.
+const nameKeyLookupMax = 16
+
+// nameKey summarizes a field name, never empty, in a nonzero word: its
+// length and its first and last bytes.
+func nameKey(name string) uint32 {
+	if name == "" {
+		return 0
+	}
+	return uint32(len(name))<<16 | uint32(name[0])<<8 | uint32(name[len(name)-1])
 }
 
 // NewSchema validates the fields and returns the schema of a table called
@@ -138,6 +159,14 @@ func newSchemaFull(name string, fields []Field, dropped []bool, composite [][]st
 	for i := range s.dropped {
 		if s.dropped[i] {
 			delete(s.byName, s.fields[i].Name)
+		}
+	}
+	if len(s.fields) <= nameKeyLookupMax {
+		s.nameKeys = make([]uint32, len(s.fields))
+		for i := range s.fields {
+			if !s.isDropped(i) {
+				s.nameKeys[i] = nameKey(s.fields[i].Name)
+			}
 		}
 	}
 	if s.visible == 0 {
@@ -299,8 +328,21 @@ func (s *Schema) String() string {
 }
 
 // fieldIndex returns the slot (position in rows) of the field called name,
-// or -1 when there is no such field or it was dropped.
+// or -1 when there is no such field or it was dropped. Row.Get asks for
+// every value it returns; in a schema of up to nameKeyLookupMax slots it
+// compares name's nameKey with each slot's (names of a schema rarely share
+// one) and the names only on a match, several times faster than hashing
+// name for byName.
 func (s *Schema) fieldIndex(name string) int {
+	if s.nameKeys != nil {
+		k := nameKey(name)
+		for i, sk := range s.nameKeys {
+			if sk == k && s.fields[i].Name == name {
+				return i
+			}
+		}
+		return -1
+	}
 	if i, ok := s.byName[name]; ok {
 		return i
 	}

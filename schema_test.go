@@ -447,3 +447,31 @@ func TestNewSchemaRejectsIndexedObjectAndArray(t *testing.T) {
 		require.NoError(t, err, "%s without an index", ft)
 	}
 }
+
+// TestSchemaFieldIndexByNameKey checks fieldIndex on both of its paths (the
+// name keys of a small schema, the map of a large one): names that share a
+// key (length, first and last byte), a dropped slot, unknown names and the
+// empty name.
+func TestSchemaFieldIndexByNameKey(t *testing.T) {
+	for _, n := range []int{5, nameKeyLookupMax, nameKeyLookupMax + 1, 40} {
+		var fields []Field
+		for i := 0; i < n; i++ {
+			fields = append(fields, Field{Name: fmt.Sprintf("f%03dx", i), Type: Int64, Nullable: true}) // one key for all
+		}
+		dropped := make([]bool, n)
+		dropped[1] = true
+		s, err := newSchemaFull("t", fields, dropped, nil)
+		require.NoError(t, err)
+		require.Equal(t, n <= nameKeyLookupMax, s.nameKeys != nil, "%d slots", n)
+		for i, f := range fields {
+			want := i
+			if i == 1 {
+				want = -1
+			}
+			require.Equal(t, want, s.fieldIndex(f.Name), "%d slots: %s", n, f.Name)
+		}
+		for _, name := range []string{"", "f", "f000", "f000y", "g000x", "f0000x", "_seq"} {
+			require.Equal(t, -1, s.fieldIndex(name), "%d slots: %q", n, name)
+		}
+	}
+}

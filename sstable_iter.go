@@ -267,6 +267,30 @@ func (it *sstIter) stepPos(forward bool) bool {
 	return false
 }
 
+// nextInLeaf is next for a following entry in the current leaf: it moves
+// there and reports true, or reports false without moving when the
+// iterator is not valid or stands on the leaf's last entry (next then
+// climbs to the next leaf). It checks the seq order as step does. A scan
+// calls it directly (sstCursor) to save the layers of iterators above.
+func (it *sstIter) nextInLeaf() bool {
+	if !it.valid() {
+		return false
+	}
+	f := &it.frames[it.h-1]
+	if f.idx+1 >= f.count {
+		return false
+	}
+	if old, cur := leafSeq(f.node, f.idx), leafSeq(f.node, f.idx+1); cur <= old {
+		return it.fail(it.r.corrupt(int64(f.off), "seq %d follows %d out of order", cur, old))
+	}
+	f.idx++
+	it.valSet = false
+	return true
+}
+
+// sstCursor returns it: an sstIter is its own cursor (see sstCursorOf).
+func (it *sstIter) sstCursor() *sstIter { return it }
+
 // valid reports whether the iterator stands on an entry.
 func (it *sstIter) valid() bool { return it.pos && it.fault == nil && it.r.data != nil }
 
@@ -302,6 +326,8 @@ func (it *sstIter) value() []byte {
 		return it.val
 	}
 	f := it.leaf()
+	var v []byte
+	var err error
 	if it.r.hdr.version >= sstBlockFormatVersion {
 		if off := leafRecordOff(f.node, f.idx); it.blkLeaf != f.off+1 || !it.blk.contains(off) {
 			blk, err := it.r.blockFor(f.off, off, false)
@@ -311,8 +337,10 @@ func (it *sstIter) value() []byte {
 			}
 			it.blk, it.blkLeaf = blk, f.off+1
 		}
+		v, _, err = it.r.blockRecord(f.node, f.count, f.off, f.idx, &it.blk)
+	} else {
+		v, _, err = it.r.recordSpan(f.node, f.off, f.idx, it.blk, false)
 	}
-	v, _, err := it.r.recordSpan(f.node, f.off, f.idx, it.blk)
 	if err != nil {
 		it.fail(err)
 		return nil
