@@ -203,13 +203,15 @@ func writeMemtableSST(fs FS, dir string, num uint64, c Compression, s *Schema, i
 		return sstProps{}, err
 	}
 	ib := newIndexSectionBuilder(s)
-	it := imm.newIter()
-	for ok := it.first(); ok; ok = it.next() {
-		if err := w.add(it.seq(), it.kind(), it.timeNanos(), it.value()); err != nil {
+	fm := imm.frozen()
+	for i := range fm.order {
+		e := fm.entry(i)
+		row := fm.row(e)
+		if err := w.add(e.seq, e.kind, e.timeNanos, row); err != nil {
 			w.abort()
 			return sstProps{}, err
 		}
-		if err := ib.add(it.seq(), it.kind(), it.value()); err != nil {
+		if err := ib.add(e.seq, e.kind, row); err != nil {
 			w.abort()
 			return sstProps{}, err
 		}
