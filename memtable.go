@@ -495,13 +495,12 @@ func (it *memIter) seekLE(seq int64) bool {
 	return it.load(-1)
 }
 
-func (it *memIter) valid() bool      { return it.i >= 0 && it.i < len(it.order) }
-func (it *memIter) seq() int64       { return it.cur.seq }
-func (it *memIter) kind() entryKind  { return it.cur.kind }
-func (it *memIter) timeNanos() int64 { return it.cur.timeNanos }
-func (it *memIter) value() []byte    { return it.m.rowBytes(it.cur) }
-func (it *memIter) err() error       { return nil }
-func (it *memIter) close() error     { return nil }
+func (it *memIter) valid() bool     { return it.i >= 0 && it.i < len(it.order) }
+func (it *memIter) seq() int64      { return it.cur.seq }
+func (it *memIter) kind() entryKind { return it.cur.kind }
+func (it *memIter) value() []byte   { return it.m.rowBytes(it.cur) }
+func (it *memIter) err() error      { return nil }
+func (it *memIter) close() error    { return nil }
 
 // memRangeDel is a range tombstone of a memtable and the op that wrote it.
 type memRangeDel struct {
