@@ -48,9 +48,8 @@ const (
 // (≈ entries + 2 B each + 16 B per 4 KiB block). A 200 MB compaction output
 // of 240-byte rows with two indexed fields holds ≈ 50 MB. The buffers come
 // from pools (idxBuildBufPool, idxSectionEncoderPool) and go back to them in
-// writeTo (up to idxPoolMaxBytes each), so successive flushes and small
-// compaction outputs reuse them instead of growing fresh ones entry by
-// entry. Entries arrive in seq order; a field
+// writeTo, so successive flushes and compaction outputs reuse them instead
+// of growing fresh ones entry by entry. Entries arrive in seq order; a field
 // whose values grow with the seq (msg_id) is already sorted and writeTo
 // skips the sort.
 type indexSectionBuilder struct {
@@ -80,21 +79,6 @@ func (b *idxBuildBuf) entry(r idxBuildRef) []byte { return b.arena[r.off : r.off
 
 // idxBuildBufPool recycles the idxBuildBufs of finished builders.
 var idxBuildBufPool = sync.Pool{New: func() any { return new(idxBuildBuf) }}
-
-// idxPoolMaxBytes is the largest buffer (idxBuildBuf or section encoder)
-// the pools keep: those of a flush of default memtables (≈ 2 MB per field)
-// and of small compaction outputs are reused; those of large outputs are
-// left to the collector, so that pooled memory does not raise the heap's
-// peak (pooled buffers are live, and the GC target grows with them).
-const idxPoolMaxBytes = 4 << 20
-
-// putIdxBuildBuf returns b to idxBuildBufPool unless it is too large.
-func putIdxBuildBuf(b *idxBuildBuf) {
-	size := cap(b.arena) + 8*cap(b.refs) + 4*cap(b.ids) + 8*(cap(b.first)+cap(b.lastSeq)+cap(b.seqs))
-	if size <= idxPoolMaxBytes {
-		idxBuildBufPool.Put(b)
-	}
-}
 
 // getIdxBuildBuf returns an empty idxBuildBuf, with the capacity of a
 // recycled one when the pool has one.
@@ -177,16 +161,12 @@ func (b *indexSectionBuilder) writeTo(w *sstWriter) error {
 		return b.err
 	}
 	enc := idxSectionEncoderPool.Get().(*idxSectionEncoder)
-	defer func() {
-		if cap(enc.out)+cap(enc.metas)+cap(enc.heap) <= idxPoolMaxBytes {
-			idxSectionEncoderPool.Put(enc)
-		}
-	}()
+	defer idxSectionEncoderPool.Put(enc)
 	for i, f := range b.fields {
 		data := b.encode(i, f.types(), enc)
 		if buf := b.bufs[i]; buf != nil {
 			b.bufs[i] = nil
-			putIdxBuildBuf(buf)
+			idxBuildBufPool.Put(buf)
 		}
 		// addSection writes data (enc's buffer) before it returns.
 		if err := w.addSection(sstSectionIndex, f.name, data); err != nil {
