@@ -500,6 +500,7 @@ func (t *Table) writeCompactionOutputs(v *version, plan *compactionPlan) (output
 	var n int
 	prev := int64(0)
 	var dropped int64 // output bytes at the last dropInputPages
+	evicted := map[uint64]bool{}
 	for ok := it.first(); ok; ok = it.next() {
 		if n++; n%compactionCloseCheckEvery == 0 {
 			if err := t.checkOpen(); err != nil {
@@ -508,7 +509,8 @@ func (t *Table) writeCompactionOutputs(v *version, plan *compactionPlan) (output
 			if w != nil {
 				t.compact.progress.Store(done + int64(w.off))
 				if out := done + int64(w.off); out-dropped >= compactionDropPagesEvery {
-					t.dropInputPages(plan) // compaction_pages.go
+					t.evictDoneInputs(plan, it.seq(), evicted) // compaction_pages.go
+					t.dropInputPages(plan)
 					dropped = out
 				}
 			}

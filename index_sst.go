@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"slices"
+	"sync"
 )
 
 // Index section constants; the layout is drawn above encodeIndexSection.
@@ -42,37 +44,55 @@ const (
 // Memory: the builder keeps every entry of the file until writeTo — for
 // each indexed field about len(key) + 8 (seq) + 8 (offset, length) bytes per
 // row (≈ 30 B for a short string or an int64), plus, transiently in writeTo,
-// one encoded section (≈ entries + 2 B each + 16 B per 4 KiB block). A 200 MB
-// compaction output of 240-byte rows with two indexed fields holds ≈ 50 MB.
-// Entries arrive in seq order; a field whose values grow with the seq
-// (msg_id) is already sorted and writeTo skips the sort.
+// 12 B per entry to sort a field whose keys repeat and one encoded section
+// (≈ entries + 2 B each + 16 B per 4 KiB block). A 200 MB compaction output
+// of 240-byte rows with two indexed fields holds ≈ 50 MB. The buffers come
+// from pools (idxBuildBufPool, idxSectionEncoderPool) and go back to them in
+// writeTo, so successive flushes and compaction outputs reuse them instead
+// of growing fresh ones entry by entry. Entries arrive in seq order; a field
+// whose values grow with the seq (msg_id) is already sorted and writeTo
+// skips the sort.
 type indexSectionBuilder struct {
 	fields []idxField
-	bufs   []idxBuildBuf // bufs[i] collects fields[i]
-	err    error         // first failure, returned by every later call
+	bufs   []*idxBuildBuf // bufs[i] collects fields[i]; nil until its first entry
+	err    error          // first failure, returned by every later call
 }
 
 // idxBuildBuf holds the entries of one field: their bytes back to back in
-// arena and their (offset, length) in refs, in arrival order.
+// arena and their (offset, length) in refs, in arrival order. The other
+// fields are groupIdxEntries' scratch space, kept for reuse.
 type idxBuildBuf struct {
 	arena  []byte
 	refs   []idxBuildRef
 	sorted bool // refs are in entry order so far
+
+	groupOf map[string]int32
+	ids     []int32
+	first   []idxBuildRef
+	lastSeq []uint64
+	seqs    []uint64
 }
 
 type idxBuildRef struct{ off, n uint32 }
 
 func (b *idxBuildBuf) entry(r idxBuildRef) []byte { return b.arena[r.off : r.off+r.n] }
 
+// idxBuildBufPool recycles the idxBuildBufs of finished builders.
+var idxBuildBufPool = sync.Pool{New: func() any { return new(idxBuildBuf) }}
+
+// getIdxBuildBuf returns an empty idxBuildBuf, with the capacity of a
+// recycled one when the pool has one.
+func getIdxBuildBuf() *idxBuildBuf {
+	b := idxBuildBufPool.Get().(*idxBuildBuf)
+	b.arena, b.refs, b.sorted = b.arena[:0], b.refs[:0], true
+	return b
+}
+
 // newIndexSectionBuilder returns a builder for the fields s indexes. With no
 // indexed field it still works (add and writeTo do nothing).
 func newIndexSectionBuilder(s *Schema) *indexSectionBuilder {
 	fs := indexedFields(s)
-	b := &indexSectionBuilder{fields: fs, bufs: make([]idxBuildBuf, len(fs))}
-	for i := range b.bufs {
-		b.bufs[i].sorted = true
-	}
-	return b
+	return &indexSectionBuilder{fields: fs, bufs: make([]*idxBuildBuf, len(fs))}
 }
 
 // covers reports whether the builder writes a section for every field s
@@ -104,8 +124,13 @@ func (b *indexSectionBuilder) add(seq int64, kind entryKind, row []byte) error {
 		b.err = err
 		return err
 	}
-	for i, f := range b.fields {
-		buf := &b.bufs[i]
+	for i := range b.fields {
+		f := &b.fields[i]
+		buf := b.bufs[i]
+		if buf == nil {
+			buf = getIdxBuildBuf()
+			b.bufs[i] = buf
+		}
 		start := len(buf.arena)
 		arena, err := f.appendKey(buf.arena, v)
 		if err != nil {
@@ -119,7 +144,7 @@ func (b *indexSectionBuilder) add(seq int64, kind entryKind, row []byte) error {
 		}
 		buf.arena = arena
 		r := idxBuildRef{off: uint32(start), n: uint32(len(arena) - start)}
-		if buf.sorted && len(buf.refs) > 0 && bytes.Compare(buf.entry(buf.refs[len(buf.refs)-1]), buf.entry(r)) >= 0 {
+		if buf.sorted && len(buf.refs) > 0 && bytes.Compare(buf.entry(buf.refs[len(buf.refs)-1]), arena[start:]) >= 0 {
 			buf.sorted = false
 		}
 		buf.refs = append(buf.refs, r)
@@ -130,15 +155,20 @@ func (b *indexSectionBuilder) add(seq int64, kind entryKind, row []byte) error {
 // writeTo sorts the entries of each index and adds its section to w (kind
 // sstSectionIndex, name = the index name: the field name, or for a
 // composite index its fields joined with ","). It must be called after the last
-// w.add and before w.finish; the builder's memory is released.
+// w.add and before w.finish; the builder's memory goes back to the pools.
 func (b *indexSectionBuilder) writeTo(w *sstWriter) error {
 	if b.err != nil {
 		return b.err
 	}
+	enc := idxSectionEncoderPool.Get().(*idxSectionEncoder)
+	defer idxSectionEncoderPool.Put(enc)
 	for i, f := range b.fields {
-		n, entry := b.sorted(i)
-		data := encodeIndexSection(f.types(), n, entry)
-		b.bufs[i] = idxBuildBuf{}
+		data := b.encode(i, f.types(), enc)
+		if buf := b.bufs[i]; buf != nil {
+			b.bufs[i] = nil
+			idxBuildBufPool.Put(buf)
+		}
+		// addSection writes data (enc's buffer) before it returns.
 		if err := w.addSection(sstSectionIndex, f.name, data); err != nil {
 			b.err = err
 			return err
@@ -147,12 +177,45 @@ func (b *indexSectionBuilder) writeTo(w *sstWriter) error {
 	return nil
 }
 
-// sorted sorts the entries of field i (b.fields[i]) and returns their count
-// and an accessor in ascending order.
-func (b *indexSectionBuilder) sorted(i int) (int, func(k int) []byte) {
-	buf := &b.bufs[i]
+// encode returns the index section of field i (of types typs) built with
+// enc: the result is enc's buffer, valid until enc is used again.
+func (b *indexSectionBuilder) encode(i int, typs []FieldType, enc *idxSectionEncoder) []byte {
+	enc.reset()
+	buf := b.bufs[i]
+	if buf == nil {
+		return enc.finish(typs)
+	}
 	if !buf.sorted {
-		sortIdxBuildRefs(buf) // index_sst_sort.go
+		if g, ok := groupIdxEntries(buf); ok { // index_sst_sort.go
+			g.encode(enc)
+			return enc.finish(typs)
+		}
+		sortIdxBuildRefs(buf)
+		buf.sorted = true
+	}
+	for _, r := range buf.refs {
+		enc.add(buf.entry(r))
+	}
+	return enc.finish(typs)
+}
+
+// sorted returns the number of entries of field i (b.fields[i]) and an
+// accessor of them in ascending order (Check compares them with a file's
+// section). A returned entry is valid until the next call of the accessor.
+func (b *indexSectionBuilder) sorted(i int) (int, func(k int) []byte) {
+	buf := b.bufs[i]
+	if buf == nil {
+		return 0, func(int) []byte { return nil }
+	}
+	if !buf.sorted {
+		if g, ok := groupIdxEntries(buf); ok {
+			var scratch []byte
+			return g.len(), func(k int) []byte {
+				scratch = g.appendEntry(scratch[:0], k)
+				return scratch
+			}
+		}
+		sortIdxBuildRefs(buf)
 		buf.sorted = true
 	}
 	return len(buf.refs), func(k int) []byte { return buf.entry(buf.refs[k]) }
@@ -220,57 +283,140 @@ func (b *indexSectionBuilder) sorted(i int) (int, func(k int) []byte) {
 // earlier versions wrote. An entry's key is the concatenation of the keys of
 // its fields' values (idxField.appendKey; index_key.go), then the seq.
 func encodeIndexSection(typs []FieldType, n int, entry func(k int) []byte) []byte {
-	size := idxHeaderSize + idxIndexCRCSize
+	var enc idxSectionEncoder
+	enc.reset()
 	for k := 0; k < n; k++ {
-		size += len(entry(k))/4 + 3
+		enc.add(entry(k))
 	}
-	size += (size/idxBlockTarget + 1) * (idxBlockTrailer + idxBlockMetaSize + 32)
-	out := make([]byte, idxHeaderSize, size)
-	var metas, heap, restarts []byte
-	var prev []byte
-	blockStart, count, heapAt := len(out), 0, 0
-	closeBlock := func() {
-		out = append(out, restarts...)
-		out = binary.LittleEndian.AppendUint16(out, uint16(count))
-		out = binary.LittleEndian.AppendUint32(out, checksum(out[blockStart:]))
-		metas = binary.LittleEndian.AppendUint64(metas, uint64(blockStart))
-		metas = binary.LittleEndian.AppendUint32(metas, uint32(len(out)-blockStart))
-		metas = binary.LittleEndian.AppendUint32(metas, uint32(heapAt))
-		blockStart, count, restarts = len(out), 0, restarts[:0]
+	return enc.finish(typs)
+}
+
+// idxSectionEncoder writes an index section (layout above) entry by entry:
+// reset, then add (or addKeySeq) the entries in ascending order, then
+// finish. One section uses add or addKeySeq, not both. Its buffers are
+// reused from section to section (idxSectionEncoderPool).
+type idxSectionEncoder struct {
+	out      []byte // the header's room, then the blocks
+	metas    []byte // block index
+	heap     []byte // first-entry heap
+	restarts []byte // restart offsets of the open block
+
+	blockStart int // offset in out of the open block
+	count      int // entries in the open block
+	heapAt     int // offset in heap of the open block's first entry
+	n          int // entries added
+
+	prev    []byte // add: the previous entry (the caller's bytes)
+	prevKey []byte // addKeySeq: the previous entry's key and seq
+	prevSeq uint64
+}
+
+// idxSectionEncoderPool recycles idxSectionEncoders.
+var idxSectionEncoderPool = sync.Pool{New: func() any { return new(idxSectionEncoder) }}
+
+// reset empties e for a new section, keeping its buffers.
+func (e *idxSectionEncoder) reset() {
+	var zero [idxHeaderSize]byte
+	e.out = append(e.out[:0], zero[:]...)
+	e.metas, e.heap, e.restarts = e.metas[:0], e.heap[:0], e.restarts[:0]
+	e.blockStart, e.count, e.heapAt, e.n = len(e.out), 0, 0, 0
+	e.prev, e.prevKey, e.prevSeq = nil, nil, 0
+}
+
+// closeBlock ends the open block: its restart offsets, count and CRC, and
+// its entry in the block index.
+func (e *idxSectionEncoder) closeBlock() {
+	e.out = append(e.out, e.restarts...)
+	e.out = binary.LittleEndian.AppendUint16(e.out, uint16(e.count))
+	e.out = binary.LittleEndian.AppendUint32(e.out, checksum(e.out[e.blockStart:]))
+	e.metas = binary.LittleEndian.AppendUint64(e.metas, uint64(e.blockStart))
+	e.metas = binary.LittleEndian.AppendUint32(e.metas, uint32(len(e.out)-e.blockStart))
+	e.metas = binary.LittleEndian.AppendUint32(e.metas, uint32(e.heapAt))
+	e.blockStart, e.count, e.restarts = len(e.out), 0, e.restarts[:0]
+}
+
+// open starts an entry: it closes the open block when it is full, and
+// reports whether the entry is a restart point (stored whole, recorded in
+// the restart offsets).
+func (e *idxSectionEncoder) open() (restart bool) {
+	if e.count > 0 && (len(e.out)-e.blockStart >= idxBlockTarget || e.count == idxMaxBlockEntries) {
+		e.closeBlock()
 	}
-	for k := 0; k < n; k++ {
-		e := entry(k)
-		if count > 0 && (len(out)-blockStart >= idxBlockTarget || count == idxMaxBlockEntries) {
-			closeBlock()
-		}
-		shared := 0
-		if count%idxRestartInterval == 0 {
-			restarts = binary.LittleEndian.AppendUint16(restarts, uint16(len(out)-blockStart))
+	if e.count%idxRestartInterval == 0 {
+		e.restarts = binary.LittleEndian.AppendUint16(e.restarts, uint16(len(e.out)-e.blockStart))
+		return true
+	}
+	return false
+}
+
+// add appends entry, which must be greater than the previous one and stay
+// unmodified until the next add.
+func (e *idxSectionEncoder) add(entry []byte) {
+	shared := 0
+	if !e.open() {
+		shared = commonPrefixLen(entry, e.prev)
+	}
+	if e.count == 0 {
+		e.heapAt = len(e.heap)
+		e.heap = append(e.heap, entry...)
+	}
+	e.out = binary.AppendUvarint(e.out, uint64(shared))
+	e.out = binary.AppendUvarint(e.out, uint64(len(entry)-shared))
+	e.out = append(e.out, entry[shared:]...)
+	e.prev = entry
+	e.count++
+	e.n++
+}
+
+// addKeySeq appends the entry key ‖ seq (8 B big-endian), which must be
+// greater than the previous one; sameKey tells that the previous entry has
+// the same key (then only the seq's bytes are compared). key must stay
+// unmodified until the next addKeySeq.
+func (e *idxSectionEncoder) addKeySeq(key []byte, seq uint64, sameKey bool) {
+	var sb [idxSeqSize]byte
+	binary.BigEndian.PutUint64(sb[:], seq)
+	shared := 0
+	if !e.open() {
+		if sameKey {
+			shared = len(key) + bits.LeadingZeros64(seq^e.prevSeq)/8
 		} else {
-			for shared < len(e) && shared < len(prev) && e[shared] == prev[shared] {
-				shared++
+			shared = commonPrefixLen(key, e.prevKey)
+			if shared == len(key) || shared == len(e.prevKey) { // one key is a prefix of the other
+				prev := binary.BigEndian.AppendUint64(slices.Clip(e.prevKey), e.prevSeq)
+				shared = commonPrefixLen(binary.BigEndian.AppendUint64(slices.Clip(key), seq), prev)
 			}
 		}
-		if count == 0 {
-			heapAt = len(heap)
-			heap = append(heap, e...)
-		}
-		out = binary.AppendUvarint(out, uint64(shared))
-		out = binary.AppendUvarint(out, uint64(len(e)-shared))
-		out = append(out, e[shared:]...)
-		prev = e
-		count++
 	}
-	if count > 0 {
-		closeBlock()
+	if e.count == 0 {
+		e.heapAt = len(e.heap)
+		e.heap = append(append(e.heap, key...), sb[:]...)
 	}
-	nblocks := len(metas) / idxBlockMetaSize
-	indexOff := len(out)
-	out = append(out, metas...)
-	out = append(out, heap...)
-	out = binary.LittleEndian.AppendUint32(out, checksum(out[indexOff:]))
+	e.out = binary.AppendUvarint(e.out, uint64(shared))
+	e.out = binary.AppendUvarint(e.out, uint64(len(key)+idxSeqSize-shared))
+	if shared < len(key) {
+		e.out = append(append(e.out, key[shared:]...), sb[:]...)
+	} else {
+		e.out = append(e.out, sb[shared-len(key):]...)
+	}
+	e.prevKey, e.prevSeq = key, seq
+	e.count++
+	e.n++
+}
 
-	h := make([]byte, 0, idxHeaderSize)
+// finish closes the last block, writes the block index, the heap and the
+// header of a section over fields of types typs, and returns the section
+// (e's buffer: valid until e is reset).
+func (e *idxSectionEncoder) finish(typs []FieldType) []byte {
+	if e.count > 0 {
+		e.closeBlock()
+	}
+	nblocks := len(e.metas) / idxBlockMetaSize
+	indexOff := len(e.out)
+	e.out = append(e.out, e.metas...)
+	e.out = append(e.out, e.heap...)
+	e.out = binary.LittleEndian.AppendUint32(e.out, checksum(e.out[indexOff:]))
+
+	h := e.out[:0:idxHeaderSize]
 	h = append(h, idxSectionMagic...)
 	var more [4]byte // v3: types of fields 2..k
 	if len(typs) == 1 {
@@ -284,12 +430,27 @@ func encodeIndexSection(typs []FieldType, n int, entry func(k int) []byte) []byt
 		}
 	}
 	h = binary.LittleEndian.AppendUint32(h, uint32(nblocks))
-	h = binary.LittleEndian.AppendUint64(h, uint64(n))
+	h = binary.LittleEndian.AppendUint64(h, uint64(e.n))
 	h = binary.LittleEndian.AppendUint64(h, uint64(indexOff))
 	h = append(h, more[:]...)
-	h = binary.LittleEndian.AppendUint32(h, checksum(h))
-	copy(out, h)
-	return out
+	binary.LittleEndian.AppendUint32(h, checksum(h))
+	return e.out
+}
+
+// commonPrefixLen returns the length of the longest common prefix of a
+// and b, comparing 8 bytes at a time.
+func commonPrefixLen(a, b []byte) int {
+	n := min(len(a), len(b))
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		if x := binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:]); x != 0 {
+			return i + bits.TrailingZeros64(x)/8
+		}
+	}
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return i
 }
 
 // idxSectionReader reads one index section in place (the bytes alias the

@@ -59,35 +59,61 @@ func sstCursorOf(it internalIterator) *sstIter {
 // entry with seq >= the current seq (or exhausted). Moving backward: at its
 // last entry with seq <= the current seq. A change of direction re-seeks all
 // children, which with integer keys is exact (seekLE(cur-1) / seekGE(cur+1)).
+//
+// seqs caches each child's position (its seq, or -1 once it is exhausted:
+// seqs are ≥ 1), refreshed whenever the child moves, so that a step
+// compares integers instead of asking every child for valid, seq and err
+// through the interface (a compaction of 24 L0 files spent half its CPU
+// there). A child changes only when it moves, except that value may fail
+// it, which value itself handles.
 type mergingIter struct {
 	children []internalIterator
-	cur      int  // index of the child holding the current entry; -1 if none
-	forward  bool // direction of the invariant above
+	seqs     []int64 // seqs[i]: children[i]'s current seq, -1 when it is exhausted
+	cur      int     // index of the child holding the current entry; -1 if none
+	forward  bool    // direction of the invariant above
 	failed   error
 }
 
 func newMergingIter(children []internalIterator) *mergingIter {
-	return &mergingIter{children: children, cur: -1, forward: true}
+	return &mergingIter{children: children, seqs: make([]int64, len(children)), cur: -1, forward: true}
 }
 
-// pick chooses the current child after all children were positioned.
-func (m *mergingIter) pick() bool {
-	m.cur = -1
-	for i, c := range m.children {
-		if err := c.err(); err != nil {
-			m.failed = err
+// refresh records the position of child i after it moved; false when it
+// failed (m.failed is then set).
+func (m *mergingIter) refresh(i int) bool {
+	c := m.children[i]
+	if err := c.err(); err != nil {
+		m.failed = err
+		return false
+	}
+	m.seqs[i] = -1
+	if c.valid() {
+		m.seqs[i] = c.seq()
+	}
+	return true
+}
+
+// refreshAll refreshes every child after all were positioned, then picks.
+func (m *mergingIter) refreshAll() bool {
+	for i := range m.children {
+		if !m.refresh(i) {
+			m.cur = -1
 			return false
 		}
-		if !c.valid() {
+	}
+	return m.pick()
+}
+
+// pick chooses the current child from the cached positions.
+func (m *mergingIter) pick() bool {
+	m.cur = -1
+	best := int64(-1)
+	for i, s := range m.seqs {
+		if s < 0 {
 			continue
 		}
-		if m.cur < 0 {
-			m.cur = i
-			continue
-		}
-		s, best := c.seq(), m.children[m.cur].seq()
-		if (m.forward && s < best) || (!m.forward && s > best) {
-			m.cur = i
+		if m.cur < 0 || (m.forward && s < best) || (!m.forward && s > best) {
+			m.cur, best = i, s
 		}
 	}
 	return m.cur >= 0
@@ -101,7 +127,7 @@ func (m *mergingIter) first() bool {
 	for _, c := range m.children {
 		c.first()
 	}
-	return m.pick()
+	return m.refreshAll()
 }
 
 func (m *mergingIter) last() bool {
@@ -112,7 +138,7 @@ func (m *mergingIter) last() bool {
 	for _, c := range m.children {
 		c.last()
 	}
-	return m.pick()
+	return m.refreshAll()
 }
 
 func (m *mergingIter) seekGE(seq int64) bool {
@@ -123,7 +149,7 @@ func (m *mergingIter) seekGE(seq int64) bool {
 	for _, c := range m.children {
 		c.seekGE(seq)
 	}
-	return m.pick()
+	return m.refreshAll()
 }
 
 func (m *mergingIter) seekLE(seq int64) bool {
@@ -134,14 +160,14 @@ func (m *mergingIter) seekLE(seq int64) bool {
 	for _, c := range m.children {
 		c.seekLE(seq)
 	}
-	return m.pick()
+	return m.refreshAll()
 }
 
 func (m *mergingIter) next() bool {
 	if m.failed != nil || m.cur < 0 {
 		return false
 	}
-	cur := m.children[m.cur].seq()
+	cur := m.seqs[m.cur]
 	if !m.forward {
 		if cur == maxSeq {
 			m.cur = -1
@@ -149,9 +175,13 @@ func (m *mergingIter) next() bool {
 		}
 		return m.seekGE(cur + 1)
 	}
-	for _, c := range m.children {
-		if c.valid() && c.seq() == cur {
-			c.next()
+	for i, s := range m.seqs {
+		if s == cur {
+			m.children[i].next()
+			if !m.refresh(i) {
+				m.cur = -1
+				return false
+			}
 		}
 	}
 	return m.pick()
@@ -161,7 +191,7 @@ func (m *mergingIter) prev() bool {
 	if m.failed != nil || m.cur < 0 {
 		return false
 	}
-	cur := m.children[m.cur].seq()
+	cur := m.seqs[m.cur]
 	if m.forward {
 		if cur == minSeq {
 			m.cur = -1
@@ -169,16 +199,20 @@ func (m *mergingIter) prev() bool {
 		}
 		return m.seekLE(cur - 1)
 	}
-	for _, c := range m.children {
-		if c.valid() && c.seq() == cur {
-			c.prev()
+	for i, s := range m.seqs {
+		if s == cur {
+			m.children[i].prev()
+			if !m.refresh(i) {
+				m.cur = -1
+				return false
+			}
 		}
 	}
 	return m.pick()
 }
 
 func (m *mergingIter) valid() bool     { return m.failed == nil && m.cur >= 0 }
-func (m *mergingIter) seq() int64      { return m.children[m.cur].seq() }
+func (m *mergingIter) seq() int64      { return m.seqs[m.cur] }
 func (m *mergingIter) kind() entryKind { return m.children[m.cur].kind() }
 
 // value returns the current entry's value. A source that fails to read it

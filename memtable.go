@@ -412,6 +412,36 @@ func (m *memtable) sortedPositions() []int32 {
 	return merged[:len(merged):len(merged)]
 }
 
+// frozenMemtable is a view of a memtable that takes no more writes (an
+// immutable memtable: writes go to the active one under Table.writeMu, and
+// the switch that made it immutable held writeMu too), read without the
+// per-entry locking of memIter: the flush walks it.
+type frozenMemtable struct {
+	order []int32    // positions in ents sorted by seq
+	ents  []memEntry // the newest version of every entry
+	arena [][]byte   // the chunks holding their rows
+}
+
+// frozen returns the frozenMemtable of m, which must take no more writes.
+func (m *memtable) frozen() frozenMemtable {
+	order := m.sortedPositions()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return frozenMemtable{order: order, ents: m.ents[:len(m.ents):len(m.ents)], arena: m.arena[:len(m.arena):len(m.arena)]}
+}
+
+// entry returns the i-th entry in seq order (0 ≤ i < len(f.order)).
+func (f *frozenMemtable) entry(i int) memEntry { return f.ents[f.order[i]] }
+
+// row returns the row of e, an entry of f (nil for a tombstone).
+func (f *frozenMemtable) row(e memEntry) []byte {
+	if e.n == 0 {
+		return nil
+	}
+	c := f.arena[e.chunk]
+	return c[e.off : e.off+e.n : e.off+e.n]
+}
+
 // memIter iterates a memtable in seq order in both directions. It sees the
 // entries present when it was created (later appends are not visited) with
 // their newest version whose op is at most snap at the time each is read; a
@@ -490,13 +520,12 @@ func (it *memIter) seekLE(seq int64) bool {
 	return it.load(-1)
 }
 
-func (it *memIter) valid() bool      { return it.i >= 0 && it.i < len(it.order) }
-func (it *memIter) seq() int64       { return it.cur.seq }
-func (it *memIter) kind() entryKind  { return it.cur.kind }
-func (it *memIter) timeNanos() int64 { return it.cur.timeNanos }
-func (it *memIter) value() []byte    { return it.m.rowBytes(it.cur) }
-func (it *memIter) err() error       { return nil }
-func (it *memIter) close() error     { return nil }
+func (it *memIter) valid() bool     { return it.i >= 0 && it.i < len(it.order) }
+func (it *memIter) seq() int64      { return it.cur.seq }
+func (it *memIter) kind() entryKind { return it.cur.kind }
+func (it *memIter) value() []byte   { return it.m.rowBytes(it.cur) }
+func (it *memIter) err() error      { return nil }
+func (it *memIter) close() error    { return nil }
 
 // memRangeDel is a range tombstone of a memtable and the op that wrote it.
 type memRangeDel struct {

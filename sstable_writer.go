@@ -231,6 +231,26 @@ func (w *sstWriter) emitNode(level int, push bool) error {
 // there is no decompression to bound), so incompressible rows cost no
 // more trailers than without a codec.
 func (w *sstWriter) writeBlocks() error {
+	if w.codec == blockCodecRaw && len(w.cuts) == 0 {
+		// The leaf's records are one raw block: its stored bytes are the
+		// records themselves, so its trailer goes right after them in blk,
+		// which is written as is — the bytes storedBlocks makes, without
+		// its two copies of every record.
+		w.blk = appendSSTBlockTrailer(w.blk, 0, 0, len(w.blk), blockCodecRaw)
+		err := w.write(w.blk)
+		w.blk, w.cuts = w.blk[:0], w.cuts[:0]
+		return err
+	}
+	if err := w.storedBlocks(); err != nil {
+		return w.fail(err)
+	}
+	w.blk, w.cuts = w.blk[:0], w.cuts[:0]
+	return w.write(w.stored)
+}
+
+// storedBlocks sets w.stored to the stored blocks of the leaf's records
+// (w.blk, cut at w.cuts), each with its trailer.
+func (w *sstWriter) storedBlocks() error {
 	w.stored = w.stored[:0]
 	run := -1 // start of the pending raw run, -1: none
 	flushRun := func(end int) {
@@ -246,7 +266,7 @@ func (w *sstWriter) writeBlocks() error {
 		var codec byte
 		var err error
 		if w.tmp, codec, err = appendSSTCompressed(w.tmp[:0], w.blk[start:end], w.codec); err != nil {
-			return w.fail(err)
+			return err
 		}
 		if codec == blockCodecRaw {
 			if run < 0 {
@@ -261,8 +281,7 @@ func (w *sstWriter) writeBlocks() error {
 		start = end
 	}
 	flushRun(len(w.blk))
-	w.blk, w.cuts = w.blk[:0], w.cuts[:0]
-	return w.write(w.stored)
+	return nil
 }
 
 // finishTree writes the nodes still being filled, bottom-up, and records the

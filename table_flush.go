@@ -156,29 +156,8 @@ func (t *Table) flushMemtable(imm *memtable) error {
 	if st.entries > 0 {
 		num := t.newOutputFileNum()
 		defer t.doneOutput(num)
-		w, err := newSSTWriterCompressed(t.fs, t.dir, num, t.compression())
-		if err != nil {
-			return err
-		}
-		ib := newIndexSectionBuilder(t.Schema())
-		it := imm.newIter()
-		for ok := it.first(); ok; ok = it.next() {
-			if err := w.add(it.seq(), it.kind(), it.timeNanos(), it.value()); err != nil {
-				w.abort()
-				return err
-			}
-			if err := ib.add(it.seq(), it.kind(), it.value()); err != nil {
-				w.abort()
-				return err
-			}
-		}
-		if err := ib.writeTo(w); err != nil {
-			w.abort()
-			return err
-		}
-		props, err = w.finish()
-		if err != nil {
-			w.abort()
+		var err error
+		if props, err = writeMemtableSST(t.fs, t.dir, num, t.compression(), t.Schema(), imm); err != nil {
 			return err
 		}
 		if err := killPoint("flush.after_sst"); err != nil {
@@ -212,6 +191,41 @@ func (t *Table) flushMemtable(imm *memtable) error {
 		slog.Uint64("sst", props.fileNum), slog.Uint64("bytes", props.size),
 		slog.Duration("took", time.Since(start)))
 	return nil
+}
+
+// writeMemtableSST writes every entry of imm (which has at least one) to
+// the durable SST <dir>/<num>.sst with compression c and the index sections
+// of the fields s indexes, and returns its properties. On failure the temp
+// file is removed.
+func writeMemtableSST(fs FS, dir string, num uint64, c Compression, s *Schema, imm *memtable) (sstProps, error) {
+	w, err := newSSTWriterCompressed(fs, dir, num, c)
+	if err != nil {
+		return sstProps{}, err
+	}
+	ib := newIndexSectionBuilder(s)
+	fm := imm.frozen()
+	for i := range fm.order {
+		e := fm.entry(i)
+		row := fm.row(e)
+		if err := w.add(e.seq, e.kind, e.timeNanos, row); err != nil {
+			w.abort()
+			return sstProps{}, err
+		}
+		if err := ib.add(e.seq, e.kind, row); err != nil {
+			w.abort()
+			return sstProps{}, err
+		}
+	}
+	if err := ib.writeTo(w); err != nil {
+		w.abort()
+		return sstProps{}, err
+	}
+	props, err := w.finish()
+	if err != nil {
+		w.abort()
+		return sstProps{}, err
+	}
+	return props, nil
 }
 
 // removeObsoleteWALs deletes WAL files numbered below logNum.

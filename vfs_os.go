@@ -94,7 +94,12 @@ func (osFS) Map(name string) (MappedFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newOSMapping(r)
+	m, err := newOSMapping(r)
+	if err != nil {
+		return nil, err
+	}
+	m.name = name
+	return m, nil
 }
 
 // osMapping exposes the bytes of an x/exp/mmap mapping so that B+Tree nodes
@@ -109,7 +114,8 @@ func (osFS) Map(name string) (MappedFile, error) {
 type osMapping struct {
 	r      *mmap.ReaderAt
 	data   []byte
-	mapped bool // data is the kernel mapping itself, not a private copy
+	mapped bool   // data is the kernel mapping itself, not a private copy
+	name   string // the file mapped (EvictPages)
 }
 
 func newOSMapping(r *mmap.ReaderAt) (*osMapping, error) {
@@ -161,6 +167,39 @@ func (m *osMapping) DropPages() error {
 	}
 	return syscall.Madvise(m.data, syscall.MADV_DONTNEED)
 }
+
+// EvictPages drops the mapping's pages from the resident set (DropPages)
+// and then the file's pages from the page cache (posix_fadvise
+// POSIX_FADV_DONTNEED, through a new descriptor of the same file: the page
+// cache is the file's, whatever the descriptor). The mapping stays valid: a
+// later access reads the page back from disk, with the same bytes. The page
+// cache keeps pages some process maps, so the DropPages comes first.
+// Compaction calls it on an input it has read to the end: the pages the
+// outputs then need are the ones just freed, which on a virtual machine
+// whose memory the host backs lazily costs several times less than pages
+// never touched before (a 300 MB write took 1.0 s into new pages, 0.1 s
+// into freed ones, here). A hint: errors are ignored.
+func (m *osMapping) EvictPages() error {
+	if err := m.DropPages(); err != nil || !m.mapped || m.name == "" {
+		return err
+	}
+	f, err := os.Open(m.name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	_ = rc.Control(func(fd uintptr) {
+		_, _, _ = syscall.Syscall6(syscall.SYS_FADVISE64, fd, 0, 0, fadvDontNeed, 0, 0)
+	})
+	return nil
+}
+
+// fadvDontNeed is POSIX_FADV_DONTNEED (linux/fadvise.h).
+const fadvDontNeed = 4
 
 func (m *osMapping) Close() error {
 	m.data, m.mapped = nil, false
