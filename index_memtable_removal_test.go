@@ -408,10 +408,10 @@ func TestIndexRemovalReplayedFromWAL(t *testing.T) {
 			defer func(old bool) { replayParallelIndex = old }(replayParallelIndex)
 			replayParallelIndex = parallel
 			fs := newMemFS()
-			db, tbl := rdOpen(t, fs, func(o *Options) { o.MemTableSize = 64 << 20 })
+			db, _ := rdOpen(t, fs, func(o *Options) { o.MemTableSize = 64 << 20 })
 			s, err := NewSchema("m", imTableFields())
 			require.NoError(t, err)
-			tbl, err = db.CreateTable("m", s)
+			tbl, err := db.CreateTable("m", s)
 			require.NoError(t, err)
 			live := map[int64]string{}
 			for i := range 3000 {
