@@ -590,7 +590,7 @@ func (tb *tableBatch) apply(id uint64) {
 			m.addOp(tb.op, p.seq, kindDelete, 0, nil)
 			m.addDelta(-1)
 		case walRecordRangeDelete:
-			m.addRangeDel(tb.op, p.tomb)
+			m.addRangeDelOp(tb.op, p.tomb)
 			m.addDelta(-p.hidden)
 		}
 	}

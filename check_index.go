@@ -3,6 +3,7 @@ package srdb
 import (
 	"bytes"
 	"fmt"
+	"slices"
 )
 
 // Check's verification of the secondary indexes (Database.Check, check.go).
@@ -52,12 +53,15 @@ func (t *Table) checkIndexes() error {
 	return nil
 }
 
-// checkMemtableIndex checks that every row version of m has its entries.
+// checkMemtableIndex checks that every row version of m has its entries,
+// except the rows a range tombstone of m hides (their entries were removed
+// with it: memtable.addRangeDelOp).
 // ready[field] says whether the index was ready when the state was pinned.
 func (t *Table) checkMemtableIndex(m *memtable, fields []idxField, ready map[string]bool) error {
 	if err := m.idx.err(); err != nil {
 		return err
 	}
+	dels := m.rangeDelsAt(nil, memAllOps)
 	it := m.newIter()
 	var e []byte
 	var got [][]byte
@@ -68,6 +72,9 @@ func (t *Table) checkMemtableIndex(m *memtable, fields []idxField, ready map[str
 		v, err := parseRow(it.value())
 		if err != nil {
 			return err
+		}
+		if slices.ContainsFunc(dels, func(d rangeTombstone) bool { return d.hides(it.seq(), v.timeNanos()) }) {
+			continue
 		}
 		for _, f := range fields {
 			mi := m.idx.field(f.name)

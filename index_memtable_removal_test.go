@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -553,5 +554,81 @@ func TestMemIndexConcurrentRemoveAndIterate(t *testing.T) {
 	close(errc)
 	for err := range errc {
 		require.NoError(t, err)
+	}
+}
+
+// TestIndexRangeDeleteRemovesMemtableEntries: DeleteRange and DeleteBefore
+// remove the memtable index entries of the rows they hide in the same
+// memtable (live, in a Batch, and when replayed from the WAL, with and
+// without the parallel replay indexer), so Eq walks only live entries; a
+// Rows opened before still returns its rows.
+func TestIndexRangeDeleteRemovesMemtableEntries(t *testing.T) {
+	for _, parallel := range []bool{true, false} {
+		t.Run(fmt.Sprintf("parallel=%v", parallel), func(t *testing.T) {
+			defer func(old bool) { replayParallelIndex = old }(replayParallelIndex)
+			replayParallelIndex = parallel
+			fs := newMemFS()
+			db, _ := rdOpen(t, fs, func(o *Options) { o.MemTableSize = 64 << 20 })
+			s, err := NewSchema("m", imTableFields())
+			require.NoError(t, err)
+			tbl, err := db.CreateTable("m", s)
+			require.NoError(t, err)
+			base := time.Unix(1_700_000_000, 0)
+			insert := func(n int, at time.Time) []int64 {
+				var seqs []int64
+				for i := range n {
+					seq, err := tbl.Insert(map[string]any{"_time": at.Add(time.Duration(i) * time.Millisecond), "channel_id": "hot", "from_uid": "u", "msg_id": int64(i), "msg_type": 1})
+					require.NoError(t, err)
+					seqs = append(seqs, seq)
+				}
+				return seqs
+			}
+			old := insert(3000, base)                      // hidden by DeleteBefore
+			mid := insert(3000, base.Add(time.Hour))       // hidden by DeleteRange
+			inBatch := insert(1000, base.Add(2*time.Hour)) // hidden by a Batch's DeleteRange
+			live := insert(50, base.Add(3*time.Hour))
+
+			rows, err := tbl.Query().Eq("channel_id", "hot").Rows() // before the deletes
+			require.NoError(t, err)
+			require.NoError(t, tbl.DeleteBefore(base.Add(30*time.Minute)))
+			require.NoError(t, tbl.DeleteRange(mid[0], mid[len(mid)-1]+1))
+			b := db.NewBatch()
+			b.DeleteRange("m", inBatch[0], inBatch[len(inBatch)-1]+1)
+			_, err = b.Commit()
+			require.NoError(t, err)
+			n := 0
+			for rows.Next() {
+				n++
+			}
+			require.NoError(t, rows.Close())
+			require.Equal(t, len(old)+len(mid)+len(inBatch)+len(live), n, "the Rows opened before sees its snapshot")
+
+			landed := tbl.idx.visited.Load()
+			got, err := tbl.Query().Eq("channel_id", "hot").Count()
+			require.NoError(t, err)
+			require.Equal(t, len(live), got)
+			require.LessOrEqual(t, tbl.idx.visited.Load()-landed, int64(len(live)+2), "only live entries are walked")
+			require.NoError(t, db.Check())
+
+			crashed := fs.crashClone(nil, 0)
+			require.NoError(t, db.Close())
+			ro, err := Open("/db", &Options{FS: crashed, ReadOnly: true})
+			require.NoError(t, err)
+			defer ro.Close()
+			rt, err := ro.Table("m")
+			require.NoError(t, err)
+			rs, err := rt.pin()
+			require.NoError(t, err)
+			defer rs.release()
+			require.Empty(t, rs.v.levels[0], "replayed into memtables")
+			entries := 0
+			for _, m := range rs.mems {
+				entries += m.idx.field("channel_id").len()
+			}
+			require.Equal(t, len(live), entries, "replayed range deletes removed the hidden rows' entries")
+			got, err = rt.Query().Eq("channel_id", "hot").Count()
+			require.NoError(t, err)
+			require.Equal(t, len(live), got)
+		})
 	}
 }

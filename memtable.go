@@ -115,6 +115,10 @@ type memEntry struct {
 	timeNanos int64
 	op        int64 // write operation that stored it (Table.lastOp); 0 for replayed rows
 	kind      entryKind
+	// unindexed is set once a range tombstone of this memtable hid the
+	// row and its index entries were removed (takeHidden). It sits in the
+	// padding after kind: the entry stays 40 bytes.
+	unindexed bool
 	chunk     int32  // arena chunk holding the row bytes
 	off       uint32 // offset of the row in the chunk
 	n         uint32 // length of the row (0 for a tombstone)
@@ -542,6 +546,40 @@ func (m *memtable) addRangeDel(op int64, t rangeTombstone) {
 	}
 	next = append(next, memRangeDel{op: op, t: t})
 	m.rangeDels.Store(&next)
+}
+
+// addRangeDelOp records the range tombstone t written by op and removes
+// from the memtable index the entries of this memtable's rows t hides, as a
+// Delete of each would (readers whose snapshot is below op still see them).
+// Caller holds Table.writeMu. WAL replay goes through replayIndexer.addRangeDel.
+func (m *memtable) addRangeDelOp(op int64, t rangeTombstone) {
+	m.addRangeDel(op, t)
+	for _, h := range m.takeHidden(t) {
+		m.idx.unindex(h.seq, h.old, nil, op)
+	}
+}
+
+// takeHidden marks the newest row versions of this memtable that t hides
+// and whose index entries have not been removed yet, and returns them (old:
+// the row, aliasing the arena). A hidden row is never written again (its
+// Update and Delete fail), so a marked entry stays the newest version.
+func (m *memtable) takeHidden(t rangeTombstone) []replayRow {
+	if m.idx == nil || len(m.idx.indexed()) == 0 {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []replayRow
+	for i := range m.ents {
+		e := &m.ents[i]
+		if e.kind != kindSet || e.unindexed || e.n == 0 || !t.hides(e.seq, e.timeNanos) {
+			continue
+		}
+		e.unindexed = true
+		c := m.arena[e.chunk]
+		out = append(out, replayRow{seq: e.seq, old: c[e.off : e.off+e.n : e.off+e.n]})
+	}
+	return out
 }
 
 // rangeDelsAt appends to dst the range tombstones a reader with snapshot

@@ -122,7 +122,7 @@ func (t *Table) writeRangeTombstone(d rangeTombstone) (int64, error) {
 		return 0, err
 	}
 	op := t.nextOpLocked()
-	t.mem.addRangeDel(op, d)
+	t.mem.addRangeDelOp(op, d)
 	t.mem.addDelta(-n) // see commitInsert
 	t.writeMu.Unlock()
 	if err := t.commitDeletes(w, end, op, n); err != nil {

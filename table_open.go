@@ -267,7 +267,7 @@ func (t *Table) applyWALRecord(m *memtable, ix *replayIndexer, path string, typ 
 		if k <= 0 || n+k != len(data) || hidden > uint64(d.seqHi-d.seqLo) {
 			return bad("range delete record at seq %d: bad row count", seq)
 		}
-		m.addRangeDel(0, d)
+		ix.addRangeDel(m, d)
 		m.addDelta(-int64(hidden))
 		return d.seqHi - 1, nil
 	case walRecordMultiTable:

@@ -95,6 +95,25 @@ func (r *replayIndexer) add(m *memtable, seq int64, kind entryKind, timeNanos in
 	if stored == nil && old == nil {
 		return
 	}
+	r.queue(replayRow{seq: seq, row: stored, old: old})
+}
+
+// addRangeDel applies a replayed range tombstone to m and queues the
+// removal of the index entries of the rows it hides in m, after the rows'
+// own entries (queued before). r may be nil: m.addRangeDelOp then does both.
+func (r *replayIndexer) addRangeDel(m *memtable, d rangeTombstone) {
+	if r == nil {
+		m.addRangeDelOp(0, d)
+		return
+	}
+	m.addRangeDel(0, d)
+	for _, h := range m.takeHidden(d) {
+		r.queue(h)
+	}
+}
+
+// queue hands x to the indexer, in batches of replayIndexBatch.
+func (r *replayIndexer) queue(x replayRow) {
 	if r.pend == nil {
 		select {
 		case r.pend = <-r.free:
@@ -102,7 +121,7 @@ func (r *replayIndexer) add(m *memtable, seq int64, kind entryKind, timeNanos in
 			r.pend = make([]replayRow, 0, replayIndexBatch)
 		}
 	}
-	r.pend = append(r.pend, replayRow{seq: seq, row: stored, old: old})
+	r.pend = append(r.pend, x)
 	if len(r.pend) == replayIndexBatch {
 		r.ch <- r.pend
 		r.pend = nil
