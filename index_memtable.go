@@ -279,14 +279,22 @@ func (mi *memIndex) seqsLocked(id int32, one *[1]int64) []int64 {
 	return mi.runs[k.run]
 }
 
+// splitIdxEntry returns the key and the seq of entry e (key ‖ 8-byte
+// big-endian seq); false when e is too short to be an entry.
+func splitIdxEntry(e []byte) (key []byte, seq int64, ok bool) {
+	if len(e) < idxMinEntrySize {
+		return nil, 0, false
+	}
+	return e[:len(e)-idxSeqSize], int64(binary.BigEndian.Uint64(e[len(e)-idxSeqSize:])), true
+}
+
 // insert adds entry e (key ‖ seq) unless it is already present, and returns
 // the bytes of memory it charged.
 func (mi *memIndex) insert(e []byte) int64 {
-	if len(e) < idxMinEntrySize {
+	key, seq, ok := splitIdxEntry(e)
+	if !ok {
 		return 0
 	}
-	key := e[:len(e)-idxSeqSize]
-	seq := int64(binary.BigEndian.Uint64(e[len(e)-idxSeqSize:]))
 	mi.mu.Lock()
 	defer mi.mu.Unlock()
 	nb := len(mi.order)
@@ -398,11 +406,10 @@ func (mi *memIndex) addSeqLocked(id int32, seq int64) int64 {
 // oldest row, a delete of its newest), O(min(i, n-i)) for seq i of a run
 // of n otherwise.
 func (mi *memIndex) remove(e []byte, op int64) int64 {
-	if len(e) < idxMinEntrySize {
+	key, seq, ok := splitIdxEntry(e)
+	if !ok {
 		return 0
 	}
-	key := e[:len(e)-idxSeqSize]
-	seq := int64(binary.BigEndian.Uint64(e[len(e)-idxSeqSize:]))
 	mi.mu.Lock()
 	defer mi.mu.Unlock()
 	if len(mi.order) == 0 {
