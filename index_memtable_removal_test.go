@@ -399,6 +399,44 @@ func TestIndexRowsSnapshotSeesRowsDeletedMeanwhile(t *testing.T) {
 	require.NoError(t, db.Check())
 }
 
+// removalReplayTable opens a database on a fresh memFS with room for every
+// row in one memtable, with the replay's parallel indexer on or off for
+// the rest of the test, and creates the IM table "m".
+func removalReplayTable(t *testing.T, parallel bool) (*memFS, *Database, *Table) {
+	t.Helper()
+	old := replayParallelIndex
+	t.Cleanup(func() { replayParallelIndex = old })
+	replayParallelIndex = parallel
+	fs := newMemFS()
+	db, _ := rdOpen(t, fs, func(o *Options) { o.MemTableSize = 64 << 20 })
+	s, err := NewSchema("m", imTableFields())
+	require.NoError(t, err)
+	tbl, err := db.CreateTable("m", s)
+	require.NoError(t, err)
+	return fs, db, tbl
+}
+
+// replayedIndexEntries attaches read-only to fs (a crash copy: the WAL is
+// replayed into memtables a read-only attach never flushes) and returns the
+// number of entries of the memtable index of field of table "m".
+func replayedIndexEntries(t *testing.T, fs FS, field string) int {
+	t.Helper()
+	db, err := Open("/db", &Options{FS: fs, ReadOnly: true})
+	require.NoError(t, err)
+	defer db.Close()
+	tbl, err := db.Table("m")
+	require.NoError(t, err)
+	rs, err := tbl.pin()
+	require.NoError(t, err)
+	defer rs.release()
+	require.Empty(t, rs.v.levels[0], "replayed into memtables")
+	n := 0
+	for _, m := range rs.mems {
+		n += m.idx.field(field).len()
+	}
+	return n
+}
+
 // TestIndexRemovalReplayedFromWAL: deletes and updates replayed from the WAL
 // after a crash remove the entries of the versions they replace, with the
 // replay's parallel indexer and without it: the memtable index holds exactly
@@ -406,14 +444,7 @@ func TestIndexRowsSnapshotSeesRowsDeletedMeanwhile(t *testing.T) {
 func TestIndexRemovalReplayedFromWAL(t *testing.T) {
 	for _, parallel := range []bool{true, false} {
 		t.Run(fmt.Sprintf("parallel=%v", parallel), func(t *testing.T) {
-			defer func(old bool) { replayParallelIndex = old }(replayParallelIndex)
-			replayParallelIndex = parallel
-			fs := newMemFS()
-			db, _ := rdOpen(t, fs, func(o *Options) { o.MemTableSize = 64 << 20 })
-			s, err := NewSchema("m", imTableFields())
-			require.NoError(t, err)
-			tbl, err := db.CreateTable("m", s)
-			require.NoError(t, err)
+			fs, db, tbl := removalReplayTable(t, parallel)
 			live := map[int64]string{}
 			for i := range 3000 {
 				ch := fmt.Sprintf("c%d", i%7)
@@ -431,39 +462,24 @@ func TestIndexRemovalReplayedFromWAL(t *testing.T) {
 			}
 			crashed := fs.crashClone(nil, 0)
 			require.NoError(t, db.Close())
+			for _, f := range []string{"channel_id", "msg_id"} {
+				require.Equal(t, len(live), replayedIndexEntries(t, crashed, f), "%s: one entry per live row", f)
+			}
 			want := map[string]int{}
 			for _, ch := range live {
 				want[ch]++
 			}
-			// A read-only attach replays the WAL into memtables it never
-			// flushes (a writer flushes them in the background): its
-			// memtable index must hold exactly the live rows' entries.
-			for _, readOnly := range []bool{true, false} {
-				db, err := Open("/db", &Options{FS: crashed, Durability: DurabilitySync, DisableAutoCompaction: true, ReadOnly: readOnly})
+			db, err := Open("/db", &Options{FS: crashed, Durability: DurabilitySync, DisableAutoCompaction: true})
+			require.NoError(t, err)
+			defer db.Close()
+			tbl, err = db.Table("m")
+			require.NoError(t, err)
+			for ch, n := range want {
+				got, err := tbl.Query().Eq("channel_id", ch).Count()
 				require.NoError(t, err)
-				tbl, err := db.Table("m")
-				require.NoError(t, err)
-				if readOnly {
-					rs, err := tbl.pin()
-					require.NoError(t, err)
-					require.Empty(t, rs.v.levels[0], "replayed into memtables")
-					for _, f := range []string{"channel_id", "msg_id"} {
-						n := 0
-						for _, m := range rs.mems {
-							n += m.idx.field(f).len()
-						}
-						require.Equal(t, len(live), n, "%s: one entry per live row", f)
-					}
-					rs.release()
-				}
-				for ch, n := range want {
-					got, err := tbl.Query().Eq("channel_id", ch).Count()
-					require.NoError(t, err)
-					require.Equal(t, n, got, ch)
-				}
-				require.NoError(t, db.Check())
-				require.NoError(t, db.Close())
+				require.Equal(t, n, got, ch)
 			}
+			require.NoError(t, db.Check())
 		})
 	}
 }
@@ -565,14 +581,7 @@ func TestMemIndexConcurrentRemoveAndIterate(t *testing.T) {
 func TestIndexRangeDeleteRemovesMemtableEntries(t *testing.T) {
 	for _, parallel := range []bool{true, false} {
 		t.Run(fmt.Sprintf("parallel=%v", parallel), func(t *testing.T) {
-			defer func(old bool) { replayParallelIndex = old }(replayParallelIndex)
-			replayParallelIndex = parallel
-			fs := newMemFS()
-			db, _ := rdOpen(t, fs, func(o *Options) { o.MemTableSize = 64 << 20 })
-			s, err := NewSchema("m", imTableFields())
-			require.NoError(t, err)
-			tbl, err := db.CreateTable("m", s)
-			require.NoError(t, err)
+			fs, db, tbl := removalReplayTable(t, parallel)
 			base := time.Unix(1_700_000_000, 0)
 			insert := func(n int, at time.Time) []int64 {
 				var seqs []int64
@@ -612,20 +621,12 @@ func TestIndexRangeDeleteRemovesMemtableEntries(t *testing.T) {
 
 			crashed := fs.crashClone(nil, 0)
 			require.NoError(t, db.Close())
+			require.Equal(t, len(live), replayedIndexEntries(t, crashed, "channel_id"), "replayed range deletes removed the hidden rows' entries")
 			ro, err := Open("/db", &Options{FS: crashed, ReadOnly: true})
 			require.NoError(t, err)
 			defer ro.Close()
 			rt, err := ro.Table("m")
 			require.NoError(t, err)
-			rs, err := rt.pin()
-			require.NoError(t, err)
-			defer rs.release()
-			require.Empty(t, rs.v.levels[0], "replayed into memtables")
-			entries := 0
-			for _, m := range rs.mems {
-				entries += m.idx.field("channel_id").len()
-			}
-			require.Equal(t, len(live), entries, "replayed range deletes removed the hidden rows' entries")
 			got, err = rt.Query().Eq("channel_id", "hot").Count()
 			require.NoError(t, err)
 			require.Equal(t, len(live), got)
