@@ -480,7 +480,10 @@ func TestCrashLoopChildProcess(t *testing.T) {
 			}
 			seq := row.Seq()
 			switch {
-			case want != 0 && seq != want:
+			case want != 0 && seq != want && (seq < want || crashLoopLiveIn(tbl, want, seq)):
+				// A maintenance delete (crashLoopDelete takes the oldest
+				// rows) may remove want between the query above and Next;
+				// only a live row left behind is one skipped.
 				die("consumer resumed at seq %d after position %d, want %d", seq, pos, want)
 			case seq <= prev:
 				die("consumer: seq %d after %d", seq, prev)
