@@ -1,6 +1,7 @@
 package srdb
 
 import (
+	"errors"
 	"fmt"
 	"math/rand"
 	"strings"
@@ -184,4 +185,21 @@ func (f *walCountingFile) Write(p []byte) (int, error) {
 func (f *walCountingFile) Sync() error {
 	f.fs.syncs.Add(1)
 	return f.File.Sync()
+}
+
+// SyncData counts like Sync and forwards the optional File method (vfs.go).
+func (f *walCountingFile) SyncData() error {
+	f.fs.syncs.Add(1)
+	if ds, ok := f.File.(fileDataSyncer); ok {
+		return ds.SyncData()
+	}
+	return f.File.Sync()
+}
+
+// Preallocate forwards the optional File method (vfs.go).
+func (f *walCountingFile) Preallocate(size int64) error {
+	if p, ok := f.File.(filePreallocator); ok {
+		return p.Preallocate(size)
+	}
+	return errors.ErrUnsupported
 }

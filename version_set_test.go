@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -1010,6 +1011,11 @@ func TestVersionSetConcurrentPins(t *testing.T) {
 	steps := 400
 	if testing.Short() {
 		steps = 100
+	}
+	// On a loaded machine the readers may not have run yet: let them start
+	// before the steps, so that the check below cannot fail for scheduling.
+	for pins.Load() == 0 {
+		runtime.Gosched()
 	}
 	for range steps {
 		w.step()

@@ -66,6 +66,23 @@ type File interface {
 	Stat() (os.FileInfo, error)
 }
 
+// Optional File methods. A File may also have these methods; SRDB uses them
+// when present (OSFS's files have both) and does without them otherwise:
+//
+//	Preallocate(size int64) error // make the file at least size bytes long,
+//	                              // the new bytes reading as zeros (fallocate)
+//	SyncData() error              // Sync, minus metadata that reading the
+//	                              // data back does not need (fdatasync)
+//
+// The WAL writer uses them: it reserves the space of the records it is
+// about to write ahead of time, so that an append does not change the
+// file's size, and then syncs with SyncData, which has no size or time to
+// write back (see wal_writer.go, "Preallocation").
+type (
+	filePreallocator interface{ Preallocate(size int64) error }
+	fileDataSyncer   interface{ SyncData() error }
+)
+
 // MappedFile is a read-only memory mapping of a whole file.
 type MappedFile interface {
 	// Bytes returns the mapped contents. The slice stays valid until Close

@@ -21,7 +21,8 @@ import (
 type fsOp int
 
 // The operation kinds. OpenReadWrite counts as fsOpOpen, Link (which
-// creates a name) as fsOpCreate, RemoveAll as fsOpRemove, MkdirAll as fsOpMkdir, FS.Stat and File.Stat as fsOpStat, and
+// creates a name) as fsOpCreate, RemoveAll as fsOpRemove, MkdirAll as fsOpMkdir, FS.Stat and File.Stat as fsOpStat,
+// File.Preallocate (a size change) as fsOpTruncate, and
 // closing a File, a MappedFile or a lock as fsOpClose.
 const (
 	fsOpCreate fsOp = iota
@@ -596,6 +597,21 @@ func (f *faultFile) Truncate(size int64) error {
 		return fault.pathError(f.name)
 	}
 	return f.inner.Truncate(size)
+}
+
+// Preallocate forwards to the inner file's Preallocate (the optional File
+// method of vfs.go), counted and failed as fsOpTruncate; an inner file
+// without it returns errors.ErrUnsupported, as a file system without
+// fallocate does.
+func (f *faultFile) Preallocate(size int64) error {
+	if fault := f.fs.begin(fsOpTruncate, f.name); fault != nil {
+		return fault.pathError(f.name)
+	}
+	p, ok := f.inner.(filePreallocator)
+	if !ok {
+		return errors.ErrUnsupported
+	}
+	return p.Preallocate(size)
 }
 
 func (f *faultFile) Stat() (os.FileInfo, error) {

@@ -934,6 +934,25 @@ func (f *memFile) Truncate(size int64) error {
 	})
 }
 
+// Preallocate makes the file at least size bytes long, zero-filled (the
+// optional File method of vfs.go, fallocate in OSFS). It counts as
+// fsOpTruncate, and like a Truncate the new length is durable only after a
+// Sync: a power cut may keep or drop the zeros.
+func (f *memFile) Preallocate(size int64) error {
+	return f.fs.mutate(fsOpTruncate, f.name, func() error {
+		if err := f.checkLocked("preallocate"); err != nil {
+			return err
+		}
+		if !f.writable || size < 0 {
+			return memPathError("preallocate", f.name, syscall.EINVAL)
+		}
+		if size > int64(len(f.node.data)) {
+			f.node.resize(int(size))
+		}
+		return nil
+	})
+}
+
 func (f *memFile) Stat() (os.FileInfo, error) {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()

@@ -26,13 +26,79 @@ const (
 )
 
 func (osFS) Create(name string) (File, error) {
-	return os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, fileMode)
+	return asOSFile(os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, fileMode))
 }
 
-func (osFS) Open(name string) (File, error) { return os.Open(name) }
+func (osFS) Open(name string) (File, error) { return asOSFile(os.Open(name)) }
 
 func (osFS) OpenReadWrite(name string) (File, error) {
-	return os.OpenFile(name, os.O_RDWR, 0)
+	return asOSFile(os.OpenFile(name, os.O_RDWR, 0))
+}
+
+// osFile is an *os.File with the optional File methods (vfs.go):
+// Preallocate and SyncData.
+type osFile struct{ *os.File }
+
+// asOSFile wraps the result of an os open call.
+func asOSFile(f *os.File, err error) (File, error) {
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+// Preallocate makes the file at least size bytes long with fallocate(2)
+// (mode 0: the blocks are allocated and the size set; the new bytes read
+// as zeros). A file already that long is left as it is. File systems
+// without fallocate return an error (EOPNOTSUPP); callers then write
+// without preallocating.
+func (f osFile) Preallocate(size int64) error {
+	fi, err := f.File.Stat()
+	if err != nil {
+		return err
+	}
+	cur := fi.Size()
+	if size <= cur {
+		return nil
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) {
+		ferr = syscall.Fallocate(int(fd), 0, cur, size-cur)
+	}); err != nil {
+		return err
+	}
+	if ferr != nil {
+		return &os.PathError{Op: "fallocate", Path: f.Name(), Err: ferr}
+	}
+	return nil
+}
+
+// SyncData flushes the file's data, and the metadata needed to read it back
+// (its size, its block map), to stable storage: fdatasync(2).
+func (f osFile) SyncData() error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			serr = syscall.Fdatasync(int(fd))
+			if serr != syscall.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}
+	}
+	return nil
 }
 
 func (osFS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }

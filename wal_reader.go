@@ -51,9 +51,11 @@ type walReplayResult struct {
 //   - newest WAL, and a valid sync mark after X claims an offset > X: the
 //     damaged bytes had been fsynced, so this is real corruption:
 //     ErrCorrupted;
-//   - newest WAL otherwise: a crash artefact (a torn write, or unsynced
-//     blocks lost at a power cut). It is logged, the file is truncated to X
-//     and fsynced, and replay returns normally with truncated set.
+//   - newest WAL otherwise: a crash artefact (a torn write, unsynced
+//     blocks lost at a power cut, or the zeros of the space the writer
+//     reserved ahead of its writes and did not get to cut off). It is
+//     logged, the file is truncated to X and fsynced, and replay returns
+//     normally with truncated set.
 //
 // A clean end (EOF right after a whole record) is not an error. A damaged
 // record is never passed to fn. The header must be valid (else ErrCorrupted),
@@ -182,9 +184,23 @@ func replayWALMode(fs FS, path string, newest, readOnly bool, logger *slog.Logge
 				"wal record: %s, but the sync mark at offset %d says every byte before offset %d was fsynced",
 				damage, markOff, claim)
 		}
-		logger.Warn("wal: truncating torn tail of newest log (crash artefact)",
-			slog.String("file", path), slog.Int64("offset", off),
-			slog.Int64("dropped_bytes", r.size-off), slog.String("reason", damage))
+		// A tail of zeros is the space the writer reserved ahead of its
+		// writes (wal_writer.go, "Preallocation"), or blocks a power cut
+		// left unwritten: the usual end of a WAL whose writer did not
+		// close it, not worth a warning.
+		zeros, err := r.allZero(off, r.size)
+		if err != nil {
+			return res, err
+		}
+		if zeros {
+			logger.Info("wal: cutting the unwritten tail of newest log (space reserved ahead of writes)",
+				slog.String("file", path), slog.Int64("offset", off),
+				slog.Int64("dropped_bytes", r.size-off))
+		} else {
+			logger.Warn("wal: truncating torn tail of newest log (crash artefact)",
+				slog.String("file", path), slog.Int64("offset", off),
+				slog.Int64("dropped_bytes", r.size-off), slog.String("reason", damage))
+		}
 		if err := r.truncate(off); err != nil {
 			return res, err
 		}
