@@ -80,6 +80,13 @@ type memtable struct {
 	// (memtable_timeindex.go); it has its own lock.
 	timeBlocks memTimeBlocks
 
+	// idxMu serialises every change of idx: the index work of addOp and
+	// addRangeDelOp, and the catch-up of deferred inserts
+	// (memtable_deferred_index.go). Lock order: Table.writeMu, idxMu, mu.
+	idxMu sync.Mutex
+	// idxScratch is catchUpIndexLocked's reusable batch; idxMu guards it.
+	idxScratch []replayRow
+
 	// mu guards every field below.
 	mu         sync.RWMutex
 	base       int64           // seq of ents[0]; ents[seq-base] is seq's entry when it is "in place"
@@ -96,6 +103,10 @@ type memtable struct {
 	maxTime    int64           // largest _time of a live row
 	hasTime    bool            // minTime/maxTime are set
 	numDeletes int             // entries that are tombstones
+	// idxPending counts the rows addInserts stored without indexing them:
+	// always the last idxPending entries of ents (see
+	// memtable_deferred_index.go).
+	idxPending int
 	// prevOf maps a position in ents whose entry replaced an older version
 	// to that version's index in superseded; nil until the first such write.
 	prevOf     map[int32]int32
@@ -149,6 +160,9 @@ func (m *memtable) add(seq int64, kind entryKind, timeNanos int64, row []byte) {
 // replaces in this memtable, if any, are removed after (memIndexSet.unindex;
 // readers whose snapshot predates op still see them).
 func (m *memtable) addOp(op int64, seq int64, kind entryKind, timeNanos int64, row []byte) {
+	m.idxMu.Lock()
+	defer m.idxMu.Unlock()
+	m.catchUpIndexLocked() // the deferred inserts come first, as they were written
 	if kind == kindSet {
 		m.idx.add(seq, row)
 	}
@@ -553,6 +567,9 @@ func (m *memtable) addRangeDel(op int64, t rangeTombstone) {
 // Delete of each would (readers whose snapshot is below op still see them).
 // Caller holds Table.writeMu. WAL replay goes through replayIndexer.addRangeDel.
 func (m *memtable) addRangeDelOp(op int64, t rangeTombstone) {
+	m.idxMu.Lock()
+	defer m.idxMu.Unlock()
+	m.catchUpIndexLocked()
 	m.addRangeDel(op, t)
 	for _, h := range m.takeHidden(t) {
 		m.idx.unindex(h.seq, h.old, nil, op)

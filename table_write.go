@@ -123,9 +123,7 @@ func (t *Table) commitInsertLocked(rows []encodedRow) (int64, error) {
 	t.seqHigh.Store(t.lastSeq)
 	op := t.nextOpLocked()
 	mem := t.mem
-	for i := range rows {
-		mem.addOp(op, first+int64(i), kindSet, rows[i].timeNanos, rows[i].buf)
-	}
+	mem.addInserts(op, first, rows) // index entries deferred: memtable_deferred_index.go
 	// The memtable's delta may count an op whose commit fails: a memtable
 	// whose WAL failed never reaches the MANIFEST (see memtable.rowDelta).
 	mem.addDelta(int64(len(rows)))
