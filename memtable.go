@@ -86,6 +86,12 @@ type memtable struct {
 	idxMu sync.Mutex
 	// idxScratch is catchUpIndexLocked's reusable batch; idxMu guards it.
 	idxScratch []replayRow
+	// idxPending counts the rows addInserts stored without indexing them:
+	// always the last idxPending entries of ents (see
+	// memtable_deferred_index.go). Changed under mu (write lock), so that
+	// it and len(ents) read under mu agree; also read atomically, without
+	// mu, by the fast check of catchUpIndexLocked.
+	idxPending atomic.Int64
 
 	// mu guards every field below.
 	mu         sync.RWMutex
@@ -103,10 +109,6 @@ type memtable struct {
 	maxTime    int64           // largest _time of a live row
 	hasTime    bool            // minTime/maxTime are set
 	numDeletes int             // entries that are tombstones
-	// idxPending counts the rows addInserts stored without indexing them:
-	// always the last idxPending entries of ents (see
-	// memtable_deferred_index.go).
-	idxPending int
 	// prevOf maps a position in ents whose entry replaced an older version
 	// to that version's index in superseded; nil until the first such write.
 	prevOf     map[int32]int32
@@ -161,7 +163,6 @@ func (m *memtable) add(seq int64, kind entryKind, timeNanos int64, row []byte) {
 // readers whose snapshot predates op still see them).
 func (m *memtable) addOp(op int64, seq int64, kind entryKind, timeNanos int64, row []byte) {
 	m.idxMu.Lock()
-	defer m.idxMu.Unlock()
 	m.catchUpIndexLocked() // the deferred inserts come first, as they were written
 	if kind == kindSet {
 		m.idx.add(seq, row)
@@ -173,6 +174,7 @@ func (m *memtable) addOp(op int64, seq int64, kind entryKind, timeNanos int64, r
 	if old != nil {
 		m.idx.unindex(seq, old, row, op)
 	}
+	m.idxMu.Unlock()
 }
 
 // replacedRowLocked returns the row bytes of the newest version of seq in

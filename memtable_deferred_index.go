@@ -53,7 +53,7 @@ func (m *memtable) addInserts(op int64, first int64, rows []encodedRow) {
 			return
 		}
 		m.addLocked(op, seq, kindSet, rows[i].timeNanos, rows[i].buf)
-		m.idxPending++
+		m.idxPending.Add(1)
 	}
 	m.mu.Unlock()
 }
@@ -68,13 +68,11 @@ func (m *memtable) catchUpIndex() {
 
 // catchUpIndexLocked is catchUpIndex; the caller holds idxMu.
 func (m *memtable) catchUpIndexLocked() {
-	for {
+	// Without mu: a row a reader's snapshot sees was counted before the
+	// reader pinned it, and a writer (under Table.writeMu) races no insert.
+	for m.idxPending.Load() > 0 {
 		m.mu.RLock()
-		pending := m.idxPending
-		if pending == 0 {
-			m.mu.RUnlock()
-			return
-		}
+		pending := int(m.idxPending.Load())
 		from := len(m.ents) - pending
 		batch := m.idxScratch[:0]
 		for _, e := range m.ents[from : from+min(pending, catchUpBatch)] {
@@ -88,7 +86,7 @@ func (m *memtable) catchUpIndexLocked() {
 		clear(batch) // drop the arena references
 		m.idxScratch = batch[:0]
 		m.mu.Lock()
-		m.idxPending -= len(batch)
+		m.idxPending.Add(-int64(len(batch)))
 		m.mu.Unlock()
 	}
 }

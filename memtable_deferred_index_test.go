@@ -26,13 +26,13 @@ func TestInsertDefersMemtableIndex(t *testing.T) {
 	m := tbl.mem
 	mi := m.idx.field("channel_id")
 	require.Equal(t, 0, mi.len(), "no entry made by the inserts")
-	require.Equal(t, 102, m.idxPending)
+	require.EqualValues(t, 102, m.idxPending.Load())
 	before := m.approximateSize()
 
 	got, err := tbl.Query().Eq("channel_id", "ch-003").Count()
 	require.NoError(t, err)
 	require.Equal(t, 2, got, "rows 3 and 100")
-	require.Equal(t, 0, m.idxPending)
+	require.Zero(t, m.idxPending.Load())
 	require.Equal(t, 102, mi.len())
 	require.Equal(t, 102, m.idx.field("msg_id").len())
 	require.Greater(t, m.approximateSize(), before, "the entries are charged once made")
@@ -117,7 +117,7 @@ func TestDeferredIndexMatchesEager(t *testing.T) {
 				default: // read
 					reads++
 					lazy.catchUpIndex()
-					require.Equal(t, 0, lazy.idxPending)
+					require.Zero(t, lazy.idxPending.Load())
 					require.Equal(t, eager.idx.size(), lazy.idx.size())
 					for _, f := range []string{"a", "b"} {
 						em, lm := eager.idx.field(f), lazy.idx.field(f)
