@@ -709,7 +709,6 @@ func (s *Schema) applyChanges(vals []any, changes map[string]any) ([]any, error)
 // structPlan is how values of one Go struct type map onto a schema, computed
 // once per (schema, type) by structPlanFor and cached in Schema.plans.
 type structPlan struct {
-	typ       reflect.Type // the struct type planned
 	cols      []structPlanCol
 	bySchema  []int // bySchema[i] is the element of cols feeding schema field i, or -1
 	timeIndex []int // reflect index path of the _time field, nil if none
@@ -799,20 +798,12 @@ func readStructField(f *Field, fv reflect.Value, d structDirect) (any, error) {
 
 // structPlanFor returns the cached plan for struct type t.
 func (s *Schema) structPlanFor(t reflect.Type) *structPlan {
-	if p := s.lastPlan.Load(); p != nil && p.typ == t {
-		return p
+	if p, ok := s.plans.Load(t); ok {
+		return p.(*structPlan)
 	}
-	var p *structPlan
-	if v, ok := s.plans.Load(t); ok {
-		p = v.(*structPlan)
-	} else {
-		np := s.buildStructPlan(t)
-		np.typ = t
-		v, _ := s.plans.LoadOrStore(t, np)
-		p = v.(*structPlan)
-	}
-	s.lastPlan.Store(p)
-	return p
+	p := s.buildStructPlan(t)
+	actual, _ := s.plans.LoadOrStore(t, p)
+	return actual.(*structPlan)
 }
 
 // buildStructPlan maps the columns of t (same names as StructToFields) to

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -52,9 +51,6 @@ type Schema struct {
 	nameKeys []uint32
 	typs     []FieldType // fields[i].Type, cached for the row codec
 	plans    sync.Map    // reflect.Type → *structPlan, see rowFromStruct
-	// lastPlan is the plan structPlanFor returned last: a one-entry cache in
-	// front of plans (an application inserts one struct type per table).
-	lastPlan atomic.Pointer[structPlan]
 	// scanPlans: reflect.Type → *scanPlan, see scanPlanFor
 	scanPlans sync.Map
 	// composite lists the composite indexes (2 to 4 fields each, in key

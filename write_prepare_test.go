@@ -1,7 +1,6 @@
 package srdb
 
 import (
-	"fmt"
 	"math"
 	"math/rand"
 	"reflect"
@@ -174,71 +173,5 @@ func TestEncodeStructRowWideEntries(t *testing.T) {
 		_, _, vals, err := decodeRow(got, s.types())
 		require.NoError(t, err)
 		require.Equal(t, []any{"x", in.P, int64(size)}, vals)
-	}
-}
-
-// TestStructPlanPerType: struct types alternating on one table each get
-// their own plan (structPlanFor caches the last one it returned): the same
-// fields in another order, a subset leaving a nullable field NULL, and a
-// type that does not fit, whose error must not stick to the others.
-func TestStructPlanPerType(t *testing.T) {
-	db := openTestDB(t, t.TempDir(), nil)
-	defer db.Close()
-	tbl := createIMTable(t, db)
-	type full struct {
-		ChannelID string `srdb:"channel_id"`
-		FromUID   string `srdb:"from_uid"`
-		MsgID     int64  `srdb:"msg_id"`
-		MsgType   uint8  `srdb:"msg_type"`
-		Payload   []byte `srdb:"payload"`
-	}
-	type reordered struct {
-		Payload   []byte `srdb:"payload"`
-		MsgType   uint8  `srdb:"msg_type"`
-		MsgID     int64  `srdb:"msg_id"`
-		FromUID   string `srdb:"from_uid"`
-		ChannelID string `srdb:"channel_id"`
-	}
-	type noPayload struct {
-		MsgID     int64  `srdb:"msg_id"`
-		ChannelID string `srdb:"channel_id"`
-		FromUID   string `srdb:"from_uid"`
-		MsgType   uint8  `srdb:"msg_type"`
-	}
-	type unfit struct {
-		ChannelID string `srdb:"channel_id"`
-		Unknown   int    `srdb:"unknown"`
-	}
-	want := map[int64]map[string]any{}
-	for i := int64(0); i < 12; i++ {
-		ch, uid, p := fmt.Sprintf("c%d", i), fmt.Sprintf("u%d", i), []byte{byte(i)}
-		var row any
-		exp := map[string]any{"channel_id": ch, "from_uid": uid, "msg_id": i, "msg_type": uint8(i % 3), "payload": p}
-		switch i % 4 {
-		case 0:
-			row = &full{ChannelID: ch, FromUID: uid, MsgID: i, MsgType: uint8(i % 3), Payload: p}
-		case 1:
-			row = reordered{Payload: p, MsgType: uint8(i % 3), MsgID: i, FromUID: uid, ChannelID: ch}
-		case 2:
-			row = &noPayload{MsgID: i, ChannelID: ch, FromUID: uid, MsgType: uint8(i % 3)}
-			exp["payload"] = nil
-		case 3:
-			_, err := tbl.Insert(&unfit{ChannelID: ch})
-			require.ErrorIs(t, err, ErrSchemaViolation)
-			continue
-		}
-		seq, err := tbl.Insert(row)
-		require.NoError(t, err)
-		want[seq] = exp
-	}
-	require.Len(t, want, 9)
-	for seq, exp := range want {
-		r, err := tbl.Get(seq)
-		require.NoError(t, err)
-		for f, v := range exp {
-			got, ok := r.Get(f)
-			require.True(t, ok, f)
-			require.Equal(t, v, got, "seq %d field %s", seq, f)
-		}
 	}
 }
