@@ -55,7 +55,9 @@ type memtable struct {
 	// for its flush; the flush closes it. Set at creation.
 	wal *walWriter
 	// idx is the memtable's secondary index (index_memtable.go); set at
-	// creation, fed by add. nil (memtables built by tests) indexes nothing.
+	// creation, fed by add (an Insert's rows when the index is next read or
+	// changed: memtable_deferred_index.go). nil (memtables built by tests)
+	// indexes nothing.
 	idx *memIndexSet
 	// rowDelta counts rows this memtable's writes added minus those they
 	// deleted (updates count zero). The MANIFEST keeps the running total of
