@@ -94,6 +94,14 @@ type memtable struct {
 	// it and len(ents) read under mu agree; also read atomically, without
 	// mu, by the fast check of catchUpIndexLocked.
 	idxPending atomic.Int64
+	// idxRead is set by the first index read of the memtable (catchUpIndex):
+	// from then on an Insert indexes its rows at once, and so do the
+	// Inserts into the memtable that replaces this one as the active one
+	// (idxEager). A memtable no index read reached defers them again.
+	idxRead atomic.Bool
+	// idxEager, set at creation (before the memtable is published), makes
+	// Inserts index at once from the start: the predecessor was read.
+	idxEager bool
 
 	// mu guards every field below.
 	mu         sync.RWMutex

@@ -12,7 +12,9 @@ import (
 
 // TestInsertDefersMemtableIndex: an Insert stores its rows without indexing
 // them; the first index read makes the entries of all of them, and charges
-// their memory to the memtable.
+// their memory to the memtable. From then on Inserts into that memtable,
+// and into the next active one, index at once; a memtable whose index was
+// not read hands on deferring again.
 func TestInsertDefersMemtableIndex(t *testing.T) {
 	db := openTestDB(t, t.TempDir(), nil)
 	defer db.Close()
@@ -36,6 +38,36 @@ func TestInsertDefersMemtableIndex(t *testing.T) {
 	require.Equal(t, 102, mi.len())
 	require.Equal(t, 102, m.idx.field("msg_id").len())
 	require.Greater(t, m.approximateSize(), before, "the entries are charged once made")
+
+	_, err = tbl.Insert(imTableRow(103))
+	require.NoError(t, err)
+	require.Zero(t, m.idxPending.Load(), "the index was read: inserts index at once")
+	require.Equal(t, 103, mi.len())
+
+	require.NoError(t, tbl.Flush())
+	require.NotSame(t, m, tbl.mem)
+	m = tbl.mem
+	_, err = tbl.Insert(imTableRow(104))
+	require.NoError(t, err)
+	require.Zero(t, m.idxPending.Load(), "the predecessor was read: the successor indexes at once")
+	require.Equal(t, 1, m.idx.field("msg_id").len())
+
+	require.NoError(t, tbl.Flush())
+	m = tbl.mem
+	_, err = tbl.Insert(imTableRow(105))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, m.idxPending.Load(), "no index read in the predecessor: deferred again")
+	got, err = tbl.Query().Eq("msg_id", int64(105)).Count()
+	require.NoError(t, err)
+	require.Equal(t, 1, got)
+}
+
+// keepDeferring turns eagerAfterIndexRead off for the test: Inserts keep
+// deferring their index entries however often the index is read.
+func keepDeferring(t *testing.T) {
+	old := eagerAfterIndexRead
+	t.Cleanup(func() { eagerAfterIndexRead = old })
+	eagerAfterIndexRead = false
 }
 
 // TestDeferredIndexMatchesEager feeds the same random writes to two
@@ -45,12 +77,16 @@ func TestInsertDefersMemtableIndex(t *testing.T) {
 // seq the memtable does not hold, which appends an entry out of seq order),
 // Deletes and range tombstones interleave, and reads at random snapshots
 // must find the same entries, removals included, in both directions, with
-// the same memory charged.
+// the same memory charged. Seed 3 lets the first read end the deferring
+// (eagerAfterIndexRead); the others keep deferring after every read.
 func TestDeferredIndexMatchesEager(t *testing.T) {
 	s, err := NewSchema("t", []Field{{Name: "a", Type: Int64, Indexed: true}, {Name: "b", Type: String, Indexed: true}, {Name: "c", Type: Int64}})
 	require.NoError(t, err)
 	for _, seed := range []uint64{1, 2, 3} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			if seed != 3 {
+				keepDeferring(t)
+			}
 			r := rand.New(rand.NewPCG(seed, 71))
 			eager, lazy := newMemtable(1), newMemtable(1)
 			eager.idx, lazy.idx = newMemIndexSet(s), newMemIndexSet(s)
@@ -142,8 +178,21 @@ func TestDeferredIndexMatchesEager(t *testing.T) {
 // update some, which catches up on the writer's side) in small memtables
 // that switch and flush, index queries on other goroutines find every row
 // acknowledged before they started: the rows a reader's snapshot sees are
-// indexed by the time it reads the memtable index. Run with -race too.
+// indexed by the time it reads the memtable index. As configured, and with
+// Inserts that keep deferring (keepDeferring), so that catch-ups race with
+// them all along. Run with -race too.
 func TestDeferredIndexConcurrentReaders(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keepDeferring=%v", keep), func(t *testing.T) {
+			if keep {
+				keepDeferring(t)
+			}
+			deferredIndexConcurrentReaders(t)
+		})
+	}
+}
+
+func deferredIndexConcurrentReaders(t *testing.T) {
 	opts := DefaultOptions()
 	opts.MemTableSize = 64 << 10
 	db := openTestDB(t, t.TempDir(), opts)

@@ -392,6 +392,7 @@ func (t *Table) switchMemtableLocked() error {
 	next := newMemtable(num)
 	next.reserve(t.mem.len() + t.mem.len()/8) // table_replay.go
 	next.idx = newMemIndexSet(t.Schema())
+	next.idxEager = t.mem.idxRead.Load() // memtable_deferred_index.go
 	next.wal = w
 	w.setInserters(&t.inserters)
 	w.setCounters(&t.stats.wal)
