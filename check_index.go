@@ -58,6 +58,7 @@ func (t *Table) checkIndexes() error {
 // with it: memtable.addRangeDelOp).
 // ready[field] says whether the index was ready when the state was pinned.
 func (t *Table) checkMemtableIndex(m *memtable, fields []idxField, ready map[string]bool) error {
+	m.catchUpIndex()
 	if err := m.idx.err(); err != nil {
 		return err
 	}

@@ -404,6 +404,7 @@ func (t *Table) newIndexIter(rs *readState, field string, r indexRange, reverse 
 	lo, hi := r.bounds()
 	it := &indexIter{t: t, reverse: reverse}
 	for _, m := range rs.mems {
+		m.catchUpIndex() // every row rs sees is indexed from here on
 		if err := m.idx.err(); err != nil {
 			return nil, withTable(err, t.name)
 		}

@@ -12,8 +12,10 @@ import (
 
 // memIndexSet is the in-memory secondary index of one memtable: one
 // memIndex per field the table indexed when the memtable was created. The
-// memtable feeds it every row version it receives (memtable.add), so the
-// set holds an entry (key ‖ seq) for every row version it received. When a
+// memtable feeds it every row version it receives (memtable.add; an
+// Insert's rows once a reader or another write needs them:
+// memtable_deferred_index.go), so the set holds an entry (key ‖ seq) for
+// every row version it received. When a
 // later write of the same memtable replaces that version — a Delete, or an
 // Update that changes the field — memtable.addOp removes the old entry
 // (unindex), so an indexed lookup costs O(live matches) instead of O(every
@@ -25,8 +27,8 @@ import (
 //
 // The field list is fixed, except that addField may extend it while the
 // memtable is still empty (CreateIndex on a table whose active memtable has
-// no rows yet). Adds happen under Table.writeMu (or during WAL replay, single
-// goroutine); readers run concurrently.
+// no rows yet). Adds and removals happen under memtable.idxMu (or during WAL
+// replay, single goroutine); readers run concurrently.
 type memIndexSet struct {
 	// mu guards fields.
 	mu     sync.RWMutex

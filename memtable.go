@@ -55,7 +55,9 @@ type memtable struct {
 	// for its flush; the flush closes it. Set at creation.
 	wal *walWriter
 	// idx is the memtable's secondary index (index_memtable.go); set at
-	// creation, fed by add. nil (memtables built by tests) indexes nothing.
+	// creation, fed by add (an Insert's rows when the index is next read or
+	// changed: memtable_deferred_index.go). nil (memtables built by tests)
+	// indexes nothing.
 	idx *memIndexSet
 	// rowDelta counts rows this memtable's writes added minus those they
 	// deleted (updates count zero). The MANIFEST keeps the running total of
@@ -79,6 +81,27 @@ type memtable struct {
 	// timeBlocks is the _time summary _time range queries read
 	// (memtable_timeindex.go); it has its own lock.
 	timeBlocks memTimeBlocks
+
+	// idxMu serialises every change of idx: the index work of addOp and
+	// addRangeDelOp, and the catch-up of deferred inserts
+	// (memtable_deferred_index.go). Lock order: Table.writeMu, idxMu, mu.
+	idxMu sync.Mutex
+	// idxScratch is catchUpIndexLocked's reusable batch; idxMu guards it.
+	idxScratch []replayRow
+	// idxPending counts the rows addInserts stored without indexing them:
+	// always the last idxPending entries of ents (see
+	// memtable_deferred_index.go). Changed under mu (write lock), so that
+	// it and len(ents) read under mu agree; also read atomically, without
+	// mu, by the fast check of catchUpIndexLocked.
+	idxPending atomic.Int64
+	// idxRead is set by the first index read of the memtable (catchUpIndex):
+	// from then on an Insert indexes its rows at once, and so do the
+	// Inserts into the memtable that replaces this one as the active one
+	// (idxEager). A memtable no index read reached defers them again.
+	idxRead atomic.Bool
+	// idxEager, set at creation (before the memtable is published), makes
+	// Inserts index at once from the start: the predecessor was read.
+	idxEager bool
 
 	// mu guards every field below.
 	mu         sync.RWMutex
@@ -149,6 +172,8 @@ func (m *memtable) add(seq int64, kind entryKind, timeNanos int64, row []byte) {
 // replaces in this memtable, if any, are removed after (memIndexSet.unindex;
 // readers whose snapshot predates op still see them).
 func (m *memtable) addOp(op int64, seq int64, kind entryKind, timeNanos int64, row []byte) {
+	m.idxMu.Lock()
+	m.catchUpIndexLocked() // the deferred inserts come first, as they were written
 	if kind == kindSet {
 		m.idx.add(seq, row)
 	}
@@ -159,6 +184,7 @@ func (m *memtable) addOp(op int64, seq int64, kind entryKind, timeNanos int64, r
 	if old != nil {
 		m.idx.unindex(seq, old, row, op)
 	}
+	m.idxMu.Unlock()
 }
 
 // replacedRowLocked returns the row bytes of the newest version of seq in
@@ -553,6 +579,9 @@ func (m *memtable) addRangeDel(op int64, t rangeTombstone) {
 // Delete of each would (readers whose snapshot is below op still see them).
 // Caller holds Table.writeMu. WAL replay goes through replayIndexer.addRangeDel.
 func (m *memtable) addRangeDelOp(op int64, t rangeTombstone) {
+	m.idxMu.Lock()
+	defer m.idxMu.Unlock()
+	m.catchUpIndexLocked()
 	m.addRangeDel(op, t)
 	for _, h := range m.takeHidden(t) {
 		m.idx.unindex(h.seq, h.old, nil, op)

@@ -123,9 +123,7 @@ func (t *Table) commitInsertLocked(rows []encodedRow) (int64, error) {
 	t.seqHigh.Store(t.lastSeq)
 	op := t.nextOpLocked()
 	mem := t.mem
-	for i := range rows {
-		mem.addOp(op, first+int64(i), kindSet, rows[i].timeNanos, rows[i].buf)
-	}
+	mem.addInserts(op, first, rows) // index entries deferred: memtable_deferred_index.go
 	// The memtable's delta may count an op whose commit fails: a memtable
 	// whose WAL failed never reaches the MANIFEST (see memtable.rowDelta).
 	mem.addDelta(int64(len(rows)))
@@ -394,6 +392,7 @@ func (t *Table) switchMemtableLocked() error {
 	next := newMemtable(num)
 	next.reserve(t.mem.len() + t.mem.len()/8) // table_replay.go
 	next.idx = newMemIndexSet(t.Schema())
+	next.idxEager = t.mem.idxRead.Load() // memtable_deferred_index.go
 	next.wal = w
 	w.setInserters(&t.inserters)
 	w.setCounters(&t.stats.wal)
