@@ -392,6 +392,7 @@ func (t *Table) switchMemtableLocked() error {
 		return t.fail(err)
 	}
 	next := newMemtable(num)
+	next.offHeap()
 	next.reserve(t.mem.len() + t.mem.len()/8) // table_replay.go
 	next.idx = newMemIndexSet(t.Schema())
 	next.wal = w
