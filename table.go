@@ -3,6 +3,7 @@ package srdb
 import (
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -282,7 +283,10 @@ func (t *Table) installVersion(flushed *memtable) {
 	t.current = v
 	removed := flushed != nil && len(t.imms) > 0 && t.imms[0] == flushed
 	if removed {
-		t.imms = t.imms[1:]
+		// A new slice: t.imms[1:] would keep the flushed memtable (its
+		// entries and index) reachable through the backing array until
+		// a later append reallocated it.
+		t.imms = slices.Clone(t.imms[1:])
 	}
 	t.stateMu.Unlock()
 	if removed {
