@@ -1,0 +1,297 @@
+package srdb
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"slices"
+	"strings"
+)
+
+// The compact forms of an idxBuildBuf (the index entries of one field of
+// one SST being written).
+//
+// Flush and compaction add a file's rows in seq order, so a field's entries
+// (key ‖ 8-byte big-endian seq) arrive either grouped by few repeating keys
+// with growing seqs (channel_id) or already ascending (msg_id). Kept whole
+// (arena + refs, the flat form) they cost len(key) + 16 bytes each — 31 B
+// for a channel id, 25 B for an int64 — and were most of a compaction's
+// heap: ≈ 10 MB live per 55 MB output of the IM rows, which the collector
+// doubled. A buffer therefore starts in the grouped form and changes form
+// when the entries stop fitting it; every form yields the same entries, so
+// the section written is byte for byte the same:
+//
+//   - grouped: one group per distinct key (the key once, its seqs as
+//     uvarint deltas, each > 0), while the keys are few (at most a quarter
+//     of the entries, checked from idxGroupCheckMin entries on) and each
+//     key's seqs grow. ≈ 1–3 B per entry. Encoding sorts the keys and
+//     writes each group's entries (idxSectionEncoder.addKeySeq), which is
+//     the sorted order when no key is a prefix of another.
+//   - stream: the entries as they arrive, while each is greater than the
+//     one before (so arrival order is sorted order): the length of the key
+//     prefix shared with the previous entry's key (uvarint), the rest of the
+//     key (uvarint length, bytes), the seq's difference to the previous seq
+//     (zigzag varint). ≈ 4 B per entry for an int64 key growing with the
+//     seq. Encoding decodes them in order.
+//   - flat: arena + refs, sorted at encoding (groupIdxEntries or a
+//     comparison sort), for every other arrival.
+//
+// grouped → stream when there are too many keys and the entries so far
+// ascend (and the keys are prefix-free), grouped → flat otherwise, stream →
+// flat at the first entry out of order; a buffer never goes back.
+
+// idxBuildMode is the form of an idxBuildBuf.
+type idxBuildMode uint8
+
+const (
+	idxBuildGrouped idxBuildMode = iota // the zero value: a fresh buffer
+	idxBuildStream
+	idxBuildFlat
+)
+
+// idxGroupCheckMin is the number of entries from which a grouped buffer
+// checks (at every power of two) that its keys are at most a quarter of its
+// entries; below it a group costs little whatever the keys.
+const idxGroupCheckMin = 4096
+
+// reset empties b for a new field, keeping its buffers' capacity.
+func (b *idxBuildBuf) reset() {
+	b.arena, b.refs, b.sorted = b.arena[:0], b.refs[:0], true
+	b.mode, b.n, b.last = idxBuildGrouped, 0, b.last[:0]
+	if b.groups == nil {
+		b.groups = make(map[string]int32)
+	}
+	clear(b.groups)
+	clear(b.gkeys) // release the key strings
+	b.gkeys, b.glast, b.gseqs = b.gkeys[:0], b.glast[:0], b.gseqs[:0]
+	b.stream, b.skey, b.sseq = b.stream[:0], b.skey[:0], 0
+}
+
+// add appends entry e (key ‖ seq; e is not retained). It returns false when
+// the field's entries would exceed what a section can index (4 Gi entries,
+// 4 GiB of flat entries).
+func (b *idxBuildBuf) add(e []byte) bool {
+	if uint64(b.n) >= idxMaxSectionEntries {
+		return false
+	}
+	if b.mode != idxBuildFlat && b.n > 0 && bytes.Compare(b.last, e) >= 0 {
+		b.sorted = false
+	}
+	added := false
+	switch b.mode {
+	case idxBuildGrouped:
+		added = b.addGrouped(e)
+	case idxBuildStream:
+		added = b.sorted && b.addStream(e)
+	}
+	if !added {
+		if b.mode != idxBuildFlat && !b.toFlat() {
+			return false
+		}
+		if !b.addFlat(e) {
+			return false
+		}
+	}
+	b.n++
+	if b.mode != idxBuildFlat {
+		b.last = append(b.last[:0], e...)
+	}
+	if b.mode == idxBuildGrouped && b.n >= idxGroupCheckMin && b.n&(b.n-1) == 0 && len(b.gkeys) > b.n/4 {
+		if order, ok := b.sortedGroups(); ok && b.sorted {
+			b.toStream(order)
+		} else if !b.toFlat() {
+			return false
+		}
+	}
+	return true
+}
+
+// addGrouped adds e to its key's group; false (nothing added) when e is not
+// key ‖ seq or its seq does not grow its group's.
+func (b *idxBuildBuf) addGrouped(e []byte) bool {
+	key, s, ok := splitIdxEntry(e)
+	if !ok {
+		return false
+	}
+	seq := uint64(s)
+	g, found := b.groups[string(key)]
+	if !found {
+		g = int32(len(b.gkeys))
+		k := string(key)
+		b.groups[k] = g
+		b.gkeys = append(b.gkeys, k)
+		b.glast = append(b.glast, seq)
+		if len(b.gseqs) < cap(b.gseqs) {
+			b.gseqs = b.gseqs[:g+1]
+			b.gseqs[g] = b.gseqs[g][:0]
+		} else {
+			b.gseqs = append(b.gseqs, nil)
+		}
+		b.gseqs[g] = binary.AppendUvarint(b.gseqs[g], seq)
+		return true
+	}
+	if seq <= b.glast[g] {
+		return false
+	}
+	b.gseqs[g] = binary.AppendUvarint(b.gseqs[g], seq-b.glast[g])
+	b.glast[g] = seq
+	return true
+}
+
+// sortedGroups returns the group ids ordered by key, and false when a key
+// is a prefix of another (the entries of the two could then interleave, so
+// key order is not entry order).
+func (b *idxBuildBuf) sortedGroups() ([]int32, bool) {
+	order := make([]int32, len(b.gkeys))
+	for g := range order {
+		order[g] = int32(g)
+	}
+	slices.SortFunc(order, func(x, y int32) int { return strings.Compare(b.gkeys[x], b.gkeys[y]) })
+	for i := 1; i < len(order); i++ {
+		if strings.HasPrefix(b.gkeys[order[i]], b.gkeys[order[i-1]]) {
+			return order, false
+		}
+	}
+	return order, true
+}
+
+// eachGroupEntry calls fn with every entry of group g in seq order: its key
+// and seq.
+func (b *idxBuildBuf) eachGroupEntry(g int32, fn func(key string, seq uint64)) {
+	p := b.gseqs[g]
+	var seq uint64
+	for len(p) > 0 {
+		d, n := binary.Uvarint(p)
+		p = p[n:]
+		seq += d
+		fn(b.gkeys[g], seq)
+	}
+}
+
+// addStream appends e to the stream; false (nothing added) when e is not
+// key ‖ seq.
+func (b *idxBuildBuf) addStream(e []byte) bool {
+	key, seq, ok := splitIdxEntry(e)
+	if !ok {
+		return false
+	}
+	shared := commonPrefixLen(key, b.skey)
+	b.stream = binary.AppendUvarint(b.stream, uint64(shared))
+	b.stream = binary.AppendUvarint(b.stream, uint64(len(key)-shared))
+	b.stream = append(b.stream, key[shared:]...)
+	b.stream = binary.AppendVarint(b.stream, int64(uint64(seq)-b.sseq))
+	b.skey = append(b.skey[:shared], key[shared:]...)
+	b.sseq = uint64(seq)
+	return true
+}
+
+// eachStreamEntry calls fn with every entry of the stream in order. The
+// entry passed stays unmodified until the call after the next (two buffers
+// alternate), as idxSectionEncoder.add needs.
+func (b *idxBuildBuf) eachStreamEntry(fn func(e []byte)) {
+	var bufs [2][]byte
+	var key []byte
+	var seq uint64
+	p := b.stream
+	for i := 0; len(p) > 0; i++ {
+		shared, n := binary.Uvarint(p)
+		p = p[n:]
+		rest, n := binary.Uvarint(p)
+		p = p[n:]
+		key = append(key[:shared], p[:rest]...)
+		p = p[rest:]
+		d, n := binary.Varint(p)
+		p = p[n:]
+		seq += uint64(d)
+		bufs[i&1] = binary.BigEndian.AppendUint64(append(bufs[i&1][:0], key...), seq)
+		fn(bufs[i&1])
+	}
+}
+
+// toStream turns a grouped buffer whose entries arrived ascending into the
+// stream form; order is sortedGroups' (prefix-free).
+func (b *idxBuildBuf) toStream(order []int32) {
+	b.stream, b.skey, b.sseq = b.stream[:0], b.skey[:0], 0
+	var e []byte
+	for _, g := range order {
+		b.eachGroupEntry(g, func(key string, seq uint64) {
+			e = binary.BigEndian.AppendUint64(append(e[:0], key...), seq)
+			b.addStream(e)
+		})
+	}
+	b.mode = idxBuildStream
+	b.dropGroups()
+}
+
+// dropGroups forgets the groups (their capacity stays for reuse).
+func (b *idxBuildBuf) dropGroups() {
+	clear(b.groups)
+	clear(b.gkeys)
+	b.gkeys, b.glast, b.gseqs = b.gkeys[:0], b.glast[:0], b.gseqs[:0]
+}
+
+// toFlat turns b into the flat form holding the same entries; false when
+// they exceed 4 GiB.
+func (b *idxBuildBuf) toFlat() bool {
+	mode := b.mode
+	b.mode, b.sorted = idxBuildFlat, true
+	b.arena, b.refs = b.arena[:0], b.refs[:0]
+	ok := true
+	var e []byte
+	switch mode {
+	case idxBuildGrouped:
+		for g := range b.gkeys {
+			b.eachGroupEntry(int32(g), func(key string, seq uint64) {
+				e = binary.BigEndian.AppendUint64(append(e[:0], key...), seq)
+				ok = ok && b.addFlat(e)
+			})
+		}
+		b.dropGroups()
+	case idxBuildStream:
+		b.eachStreamEntry(func(x []byte) { ok = ok && b.addFlat(x) })
+		b.stream = b.stream[:0]
+	}
+	return ok
+}
+
+// addFlat appends e to the flat form; false when the arena would pass
+// 4 GiB.
+func (b *idxBuildBuf) addFlat(e []byte) bool {
+	start := len(b.arena)
+	if uint64(start)+uint64(len(e)) > math.MaxUint32 {
+		return false
+	}
+	b.arena = append(b.arena, e...)
+	if b.sorted && len(b.refs) > 0 && bytes.Compare(b.entry(b.refs[len(b.refs)-1]), e) >= 0 {
+		b.sorted = false
+	}
+	b.refs = append(b.refs, idxBuildRef{off: uint32(start), n: uint32(len(e))})
+	return true
+}
+
+// encodeCompact adds every entry of a grouped or stream buffer to enc in
+// ascending order and returns true; false (enc untouched) for a flat
+// buffer, or a grouped one whose keys are not prefix-free (the caller
+// flattens it and sorts).
+func (b *idxBuildBuf) encodeCompact(enc *idxSectionEncoder) bool {
+	switch b.mode {
+	case idxBuildGrouped:
+		order, ok := b.sortedGroups()
+		if !ok {
+			return false
+		}
+		for _, g := range order {
+			key := []byte(b.gkeys[g]) // stays unmodified while enc refers to it
+			first := true
+			b.eachGroupEntry(g, func(_ string, seq uint64) {
+				enc.addKeySeq(key, seq, !first)
+				first = false
+			})
+		}
+		return true
+	case idxBuildStream:
+		b.eachStreamEntry(enc.add)
+		return true
+	}
+	return false
+}
