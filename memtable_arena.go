@@ -3,7 +3,8 @@ package srdb
 import (
 	"runtime"
 	"sync"
-	"syscall"
+
+	"github.com/srdb-go/srdb/internal/anonmem"
 )
 
 // Memtable arena chunks outside the Go heap.
@@ -67,13 +68,12 @@ func (m *memtable) newChunk(n int) []byte {
 	return m.chunks.alloc(n)
 }
 
-// alloc maps n bytes (rounded up to whole pages) and returns them as an
-// empty slice of capacity n. A failed mmap (address space or map count
-// exhausted) falls back to heap memory, which the collector frees as
-// before: a hint, like the page drops of compaction.
+// alloc maps n bytes (rounded up to whole pages; internal/anonmem) and
+// returns them as an empty slice of capacity n. A failed mmap (address
+// space or map count exhausted) falls back to heap memory, which the
+// collector frees as before.
 func (c *memChunks) alloc(n int) []byte {
-	size := (n + syscall.Getpagesize() - 1) &^ (syscall.Getpagesize() - 1)
-	b, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	b, err := anonmem.Map(n)
 	if err != nil {
 		return make([]byte, 0, n)
 	}
@@ -82,7 +82,7 @@ func (c *memChunks) alloc(n int) []byte {
 		// Unreachable for a table's memtables (writes stop before the
 		// last reference goes); refuse rather than leak.
 		c.mu.Unlock()
-		_ = syscall.Munmap(b)
+		_ = anonmem.Unmap(b)
 		panic("srdb: memtable arena used after its release")
 	}
 	c.maps = append(c.maps, b)
@@ -99,7 +99,7 @@ func (c *memChunks) free() {
 	}
 	c.freed = true
 	for _, b := range c.maps {
-		_ = syscall.Munmap(b)
+		_ = anonmem.Unmap(b)
 	}
 	c.maps = nil
 }
