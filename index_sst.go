@@ -44,10 +44,11 @@ const (
 // Memory: the builder keeps every entry of the file until writeTo, in a
 // compact form while the entries allow (index_sst_build.go): a field whose
 // keys repeat (channel_id) ≈ 1–3 B per row, one whose values grow with the
-// seq (msg_id) ≈ 4 B per row; other fields about len(key) + 8 (seq) + 8
-// (offset, length) bytes per row, plus, transiently in writeTo, 12 B per
-// entry to sort them. writeTo then holds one encoded section (≈ entries +
-// 2 B each + 16 B per 4 KiB block). The buffers come from pools
+// seq (msg_id) ≈ 12 B per row (its encoded section, written as the rows
+// arrive); other fields about len(key) + 8 (seq) + 8 (offset, length)
+// bytes per row, plus, transiently in writeTo, 12 B per entry to sort
+// them and one encoded section (≈ entries + 2 B each + 16 B per 4 KiB
+// block). The buffers come from pools
 // (idxBuildBufPool, idxSectionEncoderPool) and go back to them in writeTo,
 // so successive flushes and compaction outputs reuse them instead of
 // growing fresh ones entry by entry.
@@ -65,9 +66,8 @@ type indexSectionBuilder struct {
 // space, kept for reuse.
 type idxBuildBuf struct {
 	mode   idxBuildMode
-	n      int    // entries added
-	sorted bool   // every entry so far was greater than the one before
-	last   []byte // grouped, stream: the previous entry
+	n      int  // entries added
+	sorted bool // every entry so far was greater than the one before
 
 	// The grouped form: group g has key gkeys[g] (groups maps it back to
 	// g), its seqs as uvarint deltas in gseqs[g] (the first one whole),
@@ -77,10 +77,12 @@ type idxBuildBuf struct {
 	gseqs  [][]byte
 	glast  []uint64
 
-	// The stream form and the key and seq of its last entry.
-	stream []byte
-	skey   []byte
-	sseq   uint64
+	// The stream form: the section encoder holding the entries, the last
+	// two entries (last[li] the latest) and the number of distinct keys.
+	enc   *idxSectionEncoder
+	last  [2][]byte
+	li    int
+	skeys int
 
 	// The flat form.
 	arena []byte
@@ -182,12 +184,13 @@ func (b *indexSectionBuilder) writeTo(w *sstWriter) error {
 			b.err = err
 			return err
 		}
+		// addSection writes data (an encoder's buffer) before it returns.
+		err = w.addSection(sstSectionIndex, f.name, data)
 		if buf := b.bufs[i]; buf != nil {
 			b.bufs[i] = nil
 			idxBuildBufPool.Put(buf)
 		}
-		// addSection writes data (enc's buffer) before it returns.
-		if err := w.addSection(sstSectionIndex, f.name, data); err != nil {
+		if err != nil {
 			b.err = err
 			return err
 		}
@@ -195,15 +198,20 @@ func (b *indexSectionBuilder) writeTo(w *sstWriter) error {
 	return nil
 }
 
-// encode returns the index section of field i (of types typs) built with
-// enc: the result is enc's buffer, valid until enc is used again.
+// encode returns the index section of field i (of types typs), built with
+// enc unless the field's own encoder holds its entries (the stream form,
+// index_sst_build.go): the result is that encoder's buffer, valid until it
+// is used again.
 func (b *indexSectionBuilder) encode(i int, typs []FieldType, enc *idxSectionEncoder) ([]byte, error) {
 	enc.reset()
 	buf := b.bufs[i]
 	if buf == nil {
 		return enc.finish(typs), nil
 	}
-	if buf.encodeCompact(enc) { // index_sst_build.go
+	if buf.mode == idxBuildStream && buf.enc != nil {
+		return buf.enc.finish(typs), nil
+	}
+	if buf.encodeGrouped(enc) {
 		return enc.finish(typs), nil
 	}
 	if err := b.flat(i); err != nil {

@@ -17,35 +17,36 @@ import (
 // (arena + refs, the flat form) they cost len(key) + 16 bytes each — 31 B
 // for a channel id, 25 B for an int64 — and were most of a compaction's
 // heap: ≈ 10 MB live per 55 MB output of the IM rows, which the collector
-// doubled. A buffer therefore starts in the grouped form and changes form
+// doubled. A buffer therefore starts in the stream form and changes form
 // when the entries stop fitting it; every form yields the same entries, so
 // the section written is byte for byte the same:
 //
+//   - stream: while each entry is greater than the one before (arrival
+//     order is sorted order), the entries go straight into the section's
+//     encoder (idxSectionEncoder, prefix-compressed blocks): ≈ 12 B per
+//     entry for an int64 key growing with the seq, and writeTo only
+//     finishes the section. Leaving the form decodes the blocks written so
+//     far (eachStreamEntry).
 //   - grouped: one group per distinct key (the key once, its seqs as
 //     uvarint deltas, each > 0), while the keys are few (at most a quarter
 //     of the entries, checked from idxGroupCheckMin entries on) and each
 //     key's seqs grow. ≈ 1–3 B per entry. Encoding sorts the keys and
 //     writes each group's entries (idxSectionEncoder.addKeySeq), which is
 //     the sorted order when no key is a prefix of another.
-//   - stream: the entries as they arrive, while each is greater than the
-//     one before (so arrival order is sorted order): the length of the key
-//     prefix shared with the previous entry's key (uvarint), the rest of the
-//     key (uvarint length, bytes), the seq's difference to the previous seq
-//     (zigzag varint). ≈ 4 B per entry for an int64 key growing with the
-//     seq. Encoding decodes them in order.
 //   - flat: arena + refs, sorted at encoding (groupIdxEntries or a
 //     comparison sort), for every other arrival.
 //
-// grouped → stream when there are too many keys and the entries so far
-// ascend (and the keys are prefix-free), grouped → flat otherwise, stream →
-// flat at the first entry out of order; a buffer never goes back.
+// stream → grouped at the first entry out of order (the stream's entries
+// ascend, so each key's seqs do) unless its keys are already too many
+// (stream → flat), grouped → flat when a key's seq does not grow or the
+// keys are too many; a buffer never goes back.
 
 // idxBuildMode is the form of an idxBuildBuf.
 type idxBuildMode uint8
 
 const (
-	idxBuildGrouped idxBuildMode = iota // the zero value: a fresh buffer
-	idxBuildStream
+	idxBuildStream idxBuildMode = iota // the zero value: a fresh buffer
+	idxBuildGrouped
 	idxBuildFlat
 )
 
@@ -57,14 +58,14 @@ const idxGroupCheckMin = 4096
 // reset empties b for a new field, keeping its buffers' capacity.
 func (b *idxBuildBuf) reset() {
 	b.arena, b.refs, b.sorted = b.arena[:0], b.refs[:0], true
-	b.mode, b.n, b.last = idxBuildGrouped, 0, b.last[:0]
+	b.mode, b.n = idxBuildStream, 0
 	if b.groups == nil {
 		b.groups = make(map[string]int32)
 	}
 	clear(b.groups)
 	clear(b.gkeys) // release the key strings
 	b.gkeys, b.glast, b.gseqs = b.gkeys[:0], b.glast[:0], b.gseqs[:0]
-	b.stream, b.skey, b.sseq = b.stream[:0], b.skey[:0], 0
+	b.dropStream()
 }
 
 // add appends entry e (key ‖ seq; e is not retained). It returns false when
@@ -74,36 +75,58 @@ func (b *idxBuildBuf) add(e []byte) bool {
 	if uint64(b.n) >= idxMaxSectionEntries {
 		return false
 	}
-	if b.mode != idxBuildFlat && b.n > 0 && bytes.Compare(b.last, e) >= 0 {
+	if b.mode == idxBuildStream {
+		if b.n == 0 || bytes.Compare(b.last[b.li], e) < 0 {
+			b.addStream(e)
+			b.n++
+			return true
+		}
 		b.sorted = false
-	}
-	added := false
-	switch b.mode {
-	case idxBuildGrouped:
-		added = b.addGrouped(e)
-	case idxBuildStream:
-		added = b.sorted && b.addStream(e)
-	}
-	if !added {
-		if b.mode != idxBuildFlat && !b.toFlat() {
+		// e is out of order.
+		if b.skeys > 64+b.n/4 {
+			if !b.toFlat() {
+				return false
+			}
+		} else if !b.toGrouped() {
 			return false
 		}
-		if !b.addFlat(e) {
-			return false
-		}
+	}
+	if b.mode == idxBuildGrouped && !b.addGrouped(e) && !b.toFlat() {
+		return false
+	}
+	if b.mode == idxBuildFlat && !b.addFlat(e) {
+		return false
 	}
 	b.n++
-	if b.mode != idxBuildFlat {
-		b.last = append(b.last[:0], e...)
-	}
 	if b.mode == idxBuildGrouped && b.n >= idxGroupCheckMin && b.n&(b.n-1) == 0 && len(b.gkeys) > b.n/4 {
-		if order, ok := b.sortedGroups(); ok && b.sorted {
-			b.toStream(order)
-		} else if !b.toFlat() {
-			return false
-		}
+		return b.toFlat()
 	}
 	return true
+}
+
+// toGrouped turns a stream buffer into the grouped form. Its entries
+// ascend, so every key's seqs grow and each one joins its group — unless an
+// entry is not key ‖ seq: then it becomes flat.
+func (b *idxBuildBuf) toGrouped() bool {
+	b.mode = idxBuildGrouped
+	ok := true
+	b.eachStreamEntry(func(e []byte) { ok = ok && b.addGrouped(e) })
+	if !ok {
+		b.dropGroups()
+		b.mode = idxBuildStream
+		return b.toFlat()
+	}
+	b.dropStream()
+	return true
+}
+
+// dropStream forgets the stream (the encoder's capacity stays for reuse).
+func (b *idxBuildBuf) dropStream() {
+	if b.enc != nil {
+		b.enc.reset()
+	}
+	b.skeys, b.li = 0, 0
+	b.last[0], b.last[1] = b.last[0][:0], b.last[1][:0]
 }
 
 // addGrouped adds e to its key's group; false (nothing added) when e is not
@@ -168,59 +191,51 @@ func (b *idxBuildBuf) eachGroupEntry(g int32, fn func(key string, seq uint64)) {
 	}
 }
 
-// addStream appends e to the stream; false (nothing added) when e is not
-// key ‖ seq.
-func (b *idxBuildBuf) addStream(e []byte) bool {
-	key, seq, ok := splitIdxEntry(e)
-	if !ok {
-		return false
+// addStream adds e, greater than every entry before it, to the encoder.
+// The encoder keeps the previous entry (to share its prefix) until the next
+// add, so the entries are copied into two buffers used in turn.
+func (b *idxBuildBuf) addStream(e []byte) {
+	if b.enc == nil {
+		b.enc = new(idxSectionEncoder)
+		b.enc.reset()
 	}
-	shared := commonPrefixLen(key, b.skey)
-	b.stream = binary.AppendUvarint(b.stream, uint64(shared))
-	b.stream = binary.AppendUvarint(b.stream, uint64(len(key)-shared))
-	b.stream = append(b.stream, key[shared:]...)
-	b.stream = binary.AppendVarint(b.stream, int64(uint64(seq)-b.sseq))
-	b.skey = append(b.skey[:shared], key[shared:]...)
-	b.sseq = uint64(seq)
-	return true
+	prev := b.last[b.li]
+	if b.n == 0 || len(e) < idxSeqSize || len(prev) < idxSeqSize ||
+		!bytes.Equal(e[:len(e)-idxSeqSize], prev[:len(prev)-idxSeqSize]) {
+		b.skeys++
+	}
+	b.li ^= 1
+	b.last[b.li] = append(b.last[b.li][:0], e...)
+	b.enc.add(b.last[b.li])
 }
 
-// eachStreamEntry calls fn with every entry of the stream in order. The
-// entry passed stays unmodified until the call after the next (two buffers
-// alternate), as idxSectionEncoder.add needs.
+// eachStreamEntry calls fn with every entry added to the stream, in order
+// (decoding the encoder's blocks; layout above encodeIndexSection). The
+// entry passed aliases a buffer the next call overwrites.
 func (b *idxBuildBuf) eachStreamEntry(fn func(e []byte)) {
-	var bufs [2][]byte
-	var key []byte
-	var seq uint64
-	p := b.stream
-	for i := 0; len(p) > 0; i++ {
-		shared, n := binary.Uvarint(p)
-		p = p[n:]
-		rest, n := binary.Uvarint(p)
-		p = p[n:]
-		key = append(key[:shared], p[:rest]...)
-		p = p[rest:]
-		d, n := binary.Varint(p)
-		p = p[n:]
-		seq += uint64(d)
-		bufs[i&1] = binary.BigEndian.AppendUint64(append(bufs[i&1][:0], key...), seq)
-		fn(bufs[i&1])
+	enc := b.enc
+	if enc == nil {
+		return
 	}
-}
-
-// toStream turns a grouped buffer whose entries arrived ascending into the
-// stream form; order is sortedGroups' (prefix-free).
-func (b *idxBuildBuf) toStream(order []int32) {
-	b.stream, b.skey, b.sseq = b.stream[:0], b.skey[:0], 0
 	var e []byte
-	for _, g := range order {
-		b.eachGroupEntry(g, func(key string, seq uint64) {
-			e = binary.BigEndian.AppendUint64(append(e[:0], key...), seq)
-			b.addStream(e)
-		})
+	entries := func(p []byte, count int) {
+		for ; count > 0; count-- {
+			shared, n := binary.Uvarint(p)
+			p = p[n:]
+			rest, n := binary.Uvarint(p)
+			p = p[n:]
+			e = append(e[:shared], p[:rest]...)
+			p = p[rest:]
+			fn(e)
+		}
 	}
-	b.mode = idxBuildStream
-	b.dropGroups()
+	for m := 0; m+idxBlockMetaSize <= len(enc.metas); m += idxBlockMetaSize {
+		off := binary.LittleEndian.Uint64(enc.metas[m:])
+		blk := enc.out[off : off+uint64(binary.LittleEndian.Uint32(enc.metas[m+8:]))]
+		count := int(binary.LittleEndian.Uint16(blk[len(blk)-idxBlockTrailer:]))
+		entries(blk, count)
+	}
+	entries(enc.out[enc.blockStart:], enc.count)
 }
 
 // dropGroups forgets the groups (their capacity stays for reuse).
@@ -249,7 +264,7 @@ func (b *idxBuildBuf) toFlat() bool {
 		b.dropGroups()
 	case idxBuildStream:
 		b.eachStreamEntry(func(x []byte) { ok = ok && b.addFlat(x) })
-		b.stream = b.stream[:0]
+		b.dropStream()
 	}
 	return ok
 }
@@ -269,11 +284,10 @@ func (b *idxBuildBuf) addFlat(e []byte) bool {
 	return true
 }
 
-// encodeCompact adds every entry of a grouped or stream buffer to enc in
-// ascending order and returns true; false (enc untouched) for a flat
-// buffer, or a grouped one whose keys are not prefix-free (the caller
-// flattens it and sorts).
-func (b *idxBuildBuf) encodeCompact(enc *idxSectionEncoder) bool {
+// encodeGrouped adds every entry of a grouped buffer to enc in ascending
+// order and returns true; false (enc untouched) for another form, or when
+// its keys are not prefix-free (the caller flattens it and sorts).
+func (b *idxBuildBuf) encodeGrouped(enc *idxSectionEncoder) bool {
 	switch b.mode {
 	case idxBuildGrouped:
 		order, ok := b.sortedGroups()
@@ -288,9 +302,6 @@ func (b *idxBuildBuf) encodeCompact(enc *idxSectionEncoder) bool {
 				first = false
 			})
 		}
-		return true
-	case idxBuildStream:
-		b.eachStreamEntry(enc.add)
 		return true
 	}
 	return false

@@ -43,7 +43,14 @@ func TestIdxBuildBufForms(t *testing.T) {
 		{"channel/1000 keys", 100_000, channel(1000), idxBuildGrouped, 4},
 		{"channel/3 keys", 50_000, channel(3), idxBuildGrouped, 3},
 		{"channel/few rows", 500, channel(1000), idxBuildGrouped, 40},
-		{"msg_id ascending", 100_000, msgID, idxBuildStream, 5},
+		{"msg_id ascending", 100_000, msgID, idxBuildStream, 13},
+		{"one row", 1, msgID, idxBuildStream, 200},
+		{"ascending, keys repeating in runs", 30_000, func(rng *rand.Rand, i int) ([]byte, int64) {
+			return strKey(fmt.Sprintf("day-%04d", i/1000)), int64(i + 1)
+		}, idxBuildStream, 6},
+		{"short entries", 3000, func(rng *rand.Rand, i int) ([]byte, int64) {
+			return nil, int64(3000 - i)
+		}, idxBuildFlat, 40},
 		{"random unique keys", 20_000, func(rng *rand.Rand, i int) ([]byte, int64) {
 			return intKey(rng.Int63()), int64(i + 1)
 		}, idxBuildFlat, 40},
@@ -82,7 +89,10 @@ func TestIdxBuildBufForms(t *testing.T) {
 				want = append(want, e)
 			}
 			require.Equal(t, tc.want, buf.mode)
-			size := len(buf.stream) + len(buf.arena) + 8*len(buf.refs)
+			size := len(buf.arena) + 8*len(buf.refs)
+			if buf.mode == idxBuildStream {
+				size += len(buf.enc.out) + len(buf.enc.metas) + len(buf.enc.heap)
+			}
 			for g, k := range buf.gkeys {
 				size += len(k) + len(buf.gseqs[g])
 			}
