@@ -68,6 +68,7 @@ type idxBuildBuf struct {
 	mode   idxBuildMode
 	n      int  // entries added
 	sorted bool // every entry so far was greater than the one before
+	tooBig bool // the entries passed 4 GiB in the flat form: unusable
 
 	// The grouped form: group g has key gkeys[g] (groups maps it back to
 	// g), its seqs as uvarint deltas in gseqs[g] (the first one whole),
@@ -233,7 +234,7 @@ func (b *indexSectionBuilder) encode(i int, typs []FieldType, enc *idxSectionEnc
 
 // flat turns the entries of field i into the flat form (arena and refs).
 func (b *indexSectionBuilder) flat(i int) error {
-	if buf := b.bufs[i]; buf.mode != idxBuildFlat && !buf.toFlat() {
+	if buf := b.bufs[i]; buf.tooBig || buf.mode != idxBuildFlat && !buf.toFlat() {
 		return newError(CodeInvalidArgument, "index section of field %q exceeds 4 GiB", b.fields[i].name)
 	}
 	return nil

@@ -58,7 +58,7 @@ const idxGroupCheckMin = 4096
 // reset empties b for a new field, keeping its buffers' capacity.
 func (b *idxBuildBuf) reset() {
 	b.arena, b.refs, b.sorted = b.arena[:0], b.refs[:0], true
-	b.mode, b.n = idxBuildStream, 0
+	b.mode, b.n, b.tooBig = idxBuildStream, 0, false
 	if b.groups == nil {
 		b.groups = make(map[string]int32)
 	}
@@ -72,7 +72,7 @@ func (b *idxBuildBuf) reset() {
 // the field's entries would exceed what a section can index (4 Gi entries,
 // 4 GiB of flat entries).
 func (b *idxBuildBuf) add(e []byte) bool {
-	if uint64(b.n) >= idxMaxSectionEntries {
+	if uint64(b.n) >= idxMaxSectionEntries || b.tooBig {
 		return false
 	}
 	if b.mode == idxBuildStream {
@@ -91,16 +91,46 @@ func (b *idxBuildBuf) add(e []byte) bool {
 			return false
 		}
 	}
-	if b.mode == idxBuildGrouped && !b.addGrouped(e) && !b.toFlat() {
-		return false
+	if b.mode == idxBuildGrouped {
+		// Queued in the flat fields and folded into the groups in
+		// batches: the groups' map stays in cache while a batch is folded,
+		// instead of being looked up between the row work of each entry.
+		b.arena = append(b.arena, e...)
+		b.refs = append(b.refs, idxBuildRef{off: uint32(len(b.arena) - len(e)), n: uint32(len(e))})
+		b.n++
+		if len(b.refs) == idxGroupFold && !b.fold() {
+			return !b.tooBig // fold turned b flat
+		}
+		if b.mode == idxBuildGrouped && b.n >= idxGroupCheckMin && b.n&(b.n-1) == 0 && len(b.gkeys) > b.n/4 {
+			return b.toFlat()
+		}
+		return true
 	}
-	if b.mode == idxBuildFlat && !b.addFlat(e) {
+	if !b.addFlat(e) {
 		return false
 	}
 	b.n++
-	if b.mode == idxBuildGrouped && b.n >= idxGroupCheckMin && b.n&(b.n-1) == 0 && len(b.gkeys) > b.n/4 {
-		return b.toFlat()
+	return true
+}
+
+// idxGroupFold is the number of entries a grouped buffer queues before it
+// folds them into its groups (a divisor of idxGroupCheckMin, so the queue
+// is empty at every check).
+const idxGroupFold = 1024
+
+// fold adds the queued entries of a grouped buffer to their groups. When
+// one does not fit (not key ‖ seq, or its seq does not grow its group's)
+// the buffer turns flat and fold returns false (b.tooBig tells whether that
+// failed, past 4 GiB).
+func (b *idxBuildBuf) fold() bool {
+	for i, r := range b.refs {
+		if !b.addGrouped(b.entry(r)) {
+			b.refs = b.refs[i:]
+			b.toFlat()
+			return false
+		}
 	}
+	b.arena, b.refs = b.arena[:0], b.refs[:0]
 	return true
 }
 
@@ -250,22 +280,29 @@ func (b *idxBuildBuf) dropGroups() {
 func (b *idxBuildBuf) toFlat() bool {
 	mode := b.mode
 	b.mode, b.sorted = idxBuildFlat, true
-	b.arena, b.refs = b.arena[:0], b.refs[:0]
 	ok := true
 	var e []byte
 	switch mode {
 	case idxBuildGrouped:
+		// The queued entries (not folded yet) follow the groups' entries.
+		queued, queuedRefs := b.arena, b.refs
+		b.arena, b.refs = nil, nil
 		for g := range b.gkeys {
 			b.eachGroupEntry(int32(g), func(key string, seq uint64) {
 				e = binary.BigEndian.AppendUint64(append(e[:0], key...), seq)
 				ok = ok && b.addFlat(e)
 			})
 		}
+		for _, r := range queuedRefs {
+			ok = ok && b.addFlat(queued[r.off:r.off+r.n])
+		}
 		b.dropGroups()
 	case idxBuildStream:
+		b.arena, b.refs = b.arena[:0], b.refs[:0]
 		b.eachStreamEntry(func(x []byte) { ok = ok && b.addFlat(x) })
 		b.dropStream()
 	}
+	b.tooBig = !ok
 	return ok
 }
 
@@ -290,6 +327,9 @@ func (b *idxBuildBuf) addFlat(e []byte) bool {
 func (b *idxBuildBuf) encodeGrouped(enc *idxSectionEncoder) bool {
 	switch b.mode {
 	case idxBuildGrouped:
+		if !b.fold() {
+			return false // now flat (or failed: the caller's flat reports it)
+		}
 		order, ok := b.sortedGroups()
 		if !ok {
 			return false
