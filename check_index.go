@@ -132,7 +132,10 @@ func (t *Table) checkSSTIndex(f *fileMeta, s *Schema, fields []idxField, ready m
 			}
 			continue
 		}
-		n, entry := b.sorted(i)
+		n, entry, err := b.sorted(i)
+		if err != nil {
+			return err
+		}
 		k := 0
 		err = sec.verify(func(e []byte) error {
 			if k >= n || !bytes.Equal(e, entry(k)) {

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand"
+	"runtime"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -107,4 +110,29 @@ func TestSSTWriterRawLeafBlock(t *testing.T) {
 		require.NoError(t, w.storedBlocks())
 		require.Equal(t, w.stored, fast, "n=%d", n)
 	}
+}
+
+// TestFlushedMemtableUnreachable: once its SST is installed and no reader
+// pins it, a flushed memtable (its entries and index: heap memory) is
+// garbage; the table's list of immutable memtables must not keep it
+// reachable (removing the head by reslicing kept it in the backing array).
+func TestFlushedMemtableUnreachable(t *testing.T) {
+	db, tbl := visOpen(t, newMemFS(), DurabilityInterval)
+	defer db.Close()
+	for i := int64(1); i <= 1000; i++ {
+		_, err := tbl.Insert(visRow(i))
+		require.NoError(t, err)
+	}
+	var gone atomic.Bool
+	func() {
+		tbl.stateMu.RLock()
+		defer tbl.stateMu.RUnlock()
+		runtime.AddCleanup(tbl.mem, func(b *atomic.Bool) { b.Store(true) }, &gone)
+	}()
+	require.NoError(t, tbl.Flush())
+	for i := 0; i < 100 && !gone.Load(); i++ {
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+	require.True(t, gone.Load(), "the flushed memtable is still reachable")
 }

@@ -41,30 +41,53 @@ const (
 //	    w.add(seq, kind, timeNanos, row); b.add(seq, kind, row)
 //	b.writeTo(w) // before w.finish
 //
-// Memory: the builder keeps every entry of the file until writeTo — for
-// each indexed field about len(key) + 8 (seq) + 8 (offset, length) bytes per
-// row (≈ 30 B for a short string or an int64), plus, transiently in writeTo,
-// 12 B per entry to sort a field whose keys repeat and one encoded section
-// (≈ entries + 2 B each + 16 B per 4 KiB block). A 200 MB compaction output
-// of 240-byte rows with two indexed fields holds ≈ 50 MB. The buffers come
-// from pools (idxBuildBufPool, idxSectionEncoderPool) and go back to them in
-// writeTo, so successive flushes and compaction outputs reuse them instead
-// of growing fresh ones entry by entry. Entries arrive in seq order; a field
-// whose values grow with the seq (msg_id) is already sorted and writeTo
-// skips the sort.
+// Memory: the builder keeps every entry of the file until writeTo, in a
+// compact form while the entries allow (index_sst_build.go): a field whose
+// keys repeat (channel_id) ≈ 1–3 B per row, one whose values grow with the
+// seq (msg_id) ≈ 12 B per row (its encoded section, written as the rows
+// arrive); other fields about len(key) + 8 (seq) + 8 (offset, length)
+// bytes per row, plus, transiently in writeTo, 12 B per entry to sort
+// them and one encoded section (≈ entries + 2 B each + 16 B per 4 KiB
+// block). The buffers come from pools
+// (idxBuildBufPool, idxSectionEncoderPool) and go back to them in writeTo,
+// so successive flushes and compaction outputs reuse them instead of
+// growing fresh ones entry by entry.
 type indexSectionBuilder struct {
-	fields []idxField
-	bufs   []*idxBuildBuf // bufs[i] collects fields[i]; nil until its first entry
-	err    error          // first failure, returned by every later call
+	fields  []idxField
+	bufs    []*idxBuildBuf // bufs[i] collects fields[i]; nil until its first entry
+	scratch []byte         // the entry being added
+	err     error          // first failure, returned by every later call
 }
 
-// idxBuildBuf holds the entries of one field: their bytes back to back in
-// arena and their (offset, length) in refs, in arrival order. The other
-// fields are groupIdxEntries' scratch space, kept for reuse.
+// idxBuildBuf holds the entries of one field in one of three forms (mode;
+// index_sst_build.go): grouped by key, a stream of ascending entries, or
+// flat — their bytes back to back in arena and their (offset, length) in
+// refs, in arrival order. groupOf … seqs are groupIdxEntries' scratch
+// space, kept for reuse.
 type idxBuildBuf struct {
-	arena  []byte
-	refs   []idxBuildRef
-	sorted bool // refs are in entry order so far
+	mode   idxBuildMode
+	n      int  // entries added
+	sorted bool // every entry so far was greater than the one before
+	tooBig bool // the entries passed 4 GiB in the flat form: unusable
+
+	// The grouped form: group g has key gkeys[g] (groups maps it back to
+	// g), its seqs as uvarint deltas in gseqs[g] (the first one whole),
+	// the largest in glast[g].
+	groups map[string]int32
+	gkeys  []string
+	gseqs  [][]byte
+	glast  []uint64
+
+	// The stream form: the section encoder holding the entries, the last
+	// two entries (last[li] the latest) and the number of distinct keys.
+	enc   *idxSectionEncoder
+	last  [2][]byte
+	li    int
+	skeys int
+
+	// The flat form.
+	arena []byte
+	refs  []idxBuildRef
 
 	groupOf map[string]int32
 	ids     []int32
@@ -84,7 +107,7 @@ var idxBuildBufPool = sync.Pool{New: func() any { return new(idxBuildBuf) }}
 // recycled one when the pool has one.
 func getIdxBuildBuf() *idxBuildBuf {
 	b := idxBuildBufPool.Get().(*idxBuildBuf)
-	b.arena, b.refs, b.sorted = b.arena[:0], b.refs[:0], true
+	b.reset()
 	return b
 }
 
@@ -131,23 +154,17 @@ func (b *indexSectionBuilder) add(seq int64, kind entryKind, row []byte) error {
 			buf = getIdxBuildBuf()
 			b.bufs[i] = buf
 		}
-		start := len(buf.arena)
-		arena, err := f.appendKey(buf.arena, v)
+		e, err := f.appendKey(b.scratch[:0], v)
 		if err != nil {
 			b.err = err
 			return err
 		}
-		arena = appendIndexSeq(arena, seq)
-		if uint64(len(arena)) > math.MaxUint32 || uint64(len(buf.refs)) >= idxMaxSectionEntries {
+		e = appendIndexSeq(e, seq)
+		b.scratch = e
+		if !buf.add(e) {
 			b.err = newError(CodeInvalidArgument, "index section of field %q exceeds 4 GiB", f.name)
 			return b.err
 		}
-		buf.arena = arena
-		r := idxBuildRef{off: uint32(start), n: uint32(len(arena) - start)}
-		if buf.sorted && len(buf.refs) > 0 && bytes.Compare(buf.entry(buf.refs[len(buf.refs)-1]), arena[start:]) >= 0 {
-			buf.sorted = false
-		}
-		buf.refs = append(buf.refs, r)
 	}
 	return nil
 }
@@ -163,13 +180,18 @@ func (b *indexSectionBuilder) writeTo(w *sstWriter) error {
 	enc := idxSectionEncoderPool.Get().(*idxSectionEncoder)
 	defer idxSectionEncoderPool.Put(enc)
 	for i, f := range b.fields {
-		data := b.encode(i, f.types(), enc)
+		data, err := b.encode(i, f.types(), enc)
+		if err != nil {
+			b.err = err
+			return err
+		}
+		// addSection writes data (an encoder's buffer) before it returns.
+		err = w.addSection(sstSectionIndex, f.name, data)
 		if buf := b.bufs[i]; buf != nil {
 			b.bufs[i] = nil
 			idxBuildBufPool.Put(buf)
 		}
-		// addSection writes data (enc's buffer) before it returns.
-		if err := w.addSection(sstSectionIndex, f.name, data); err != nil {
+		if err != nil {
 			b.err = err
 			return err
 		}
@@ -177,18 +199,29 @@ func (b *indexSectionBuilder) writeTo(w *sstWriter) error {
 	return nil
 }
 
-// encode returns the index section of field i (of types typs) built with
-// enc: the result is enc's buffer, valid until enc is used again.
-func (b *indexSectionBuilder) encode(i int, typs []FieldType, enc *idxSectionEncoder) []byte {
+// encode returns the index section of field i (of types typs), built with
+// enc unless the field's own encoder holds its entries (the stream form,
+// index_sst_build.go): the result is that encoder's buffer, valid until it
+// is used again.
+func (b *indexSectionBuilder) encode(i int, typs []FieldType, enc *idxSectionEncoder) ([]byte, error) {
 	enc.reset()
 	buf := b.bufs[i]
 	if buf == nil {
-		return enc.finish(typs)
+		return enc.finish(typs), nil
+	}
+	if buf.mode == idxBuildStream && buf.enc != nil {
+		return buf.enc.finish(typs), nil
+	}
+	if buf.encodeGrouped(enc) {
+		return enc.finish(typs), nil
+	}
+	if err := b.flat(i); err != nil {
+		return nil, err
 	}
 	if !buf.sorted {
 		if g, ok := groupIdxEntries(buf); ok { // index_sst_sort.go
 			g.encode(enc)
-			return enc.finish(typs)
+			return enc.finish(typs), nil
 		}
 		sortIdxBuildRefs(buf)
 		buf.sorted = true
@@ -196,16 +229,27 @@ func (b *indexSectionBuilder) encode(i int, typs []FieldType, enc *idxSectionEnc
 	for _, r := range buf.refs {
 		enc.add(buf.entry(r))
 	}
-	return enc.finish(typs)
+	return enc.finish(typs), nil
+}
+
+// flat turns the entries of field i into the flat form (arena and refs).
+func (b *indexSectionBuilder) flat(i int) error {
+	if buf := b.bufs[i]; buf.tooBig || buf.mode != idxBuildFlat && !buf.toFlat() {
+		return newError(CodeInvalidArgument, "index section of field %q exceeds 4 GiB", b.fields[i].name)
+	}
+	return nil
 }
 
 // sorted returns the number of entries of field i (b.fields[i]) and an
 // accessor of them in ascending order (Check compares them with a file's
 // section). A returned entry is valid until the next call of the accessor.
-func (b *indexSectionBuilder) sorted(i int) (int, func(k int) []byte) {
+func (b *indexSectionBuilder) sorted(i int) (int, func(k int) []byte, error) {
 	buf := b.bufs[i]
 	if buf == nil {
-		return 0, func(int) []byte { return nil }
+		return 0, func(int) []byte { return nil }, nil
+	}
+	if err := b.flat(i); err != nil {
+		return 0, nil, err
 	}
 	if !buf.sorted {
 		if g, ok := groupIdxEntries(buf); ok {
@@ -213,12 +257,12 @@ func (b *indexSectionBuilder) sorted(i int) (int, func(k int) []byte) {
 			return g.len(), func(k int) []byte {
 				scratch = g.appendEntry(scratch[:0], k)
 				return scratch
-			}
+			}, nil
 		}
 		sortIdxBuildRefs(buf)
 		buf.sorted = true
 	}
-	return len(buf.refs), func(k int) []byte { return buf.entry(buf.refs[k]) }
+	return len(buf.refs), func(k int) []byte { return buf.entry(buf.refs[k]) }, nil
 }
 
 // encodeIndexSection returns the index section of n entries, entry(k) being

@@ -103,6 +103,17 @@ type memtable struct {
 	// Inserts index at once from the start: the predecessor was read.
 	idxEager bool
 
+	// chunks owns the arena's mappings when it lives outside the Go heap
+	// (memtable_arena.go); nil: heap chunks. Set before the memtable is
+	// shared.
+	chunks *memChunks
+	// refs counts the references to an off-heap arena: the table's while
+	// the memtable is active or immutable, and one per read state pinning
+	// it; the arena is unmapped at zero (memtable_arena.go).
+	refs atomic.Int32
+	// ownerGone is set once the table's reference was dropped.
+	ownerGone atomic.Bool
+
 	// mu guards every field below.
 	mu         sync.RWMutex
 	base       int64           // seq of ents[0]; ents[seq-base] is seq's entry when it is "in place"
@@ -316,11 +327,11 @@ func (m *memtable) visibleLocked(pos int32, snap int64) (memEntry, bool) {
 // tail of the shared one.
 func (m *memtable) allocLocked(n int) (chunk int32, off uint32) {
 	if n > memArenaChunk/4 {
-		m.arena = append(m.arena, make([]byte, n))
+		m.arena = append(m.arena, m.newChunk(n)[:n])
 		return int32(len(m.arena) - 1), 0
 	}
 	if m.cur < 0 || len(m.arena[m.cur])+n > cap(m.arena[m.cur]) {
-		m.arena = append(m.arena, make([]byte, 0, memArenaChunk))
+		m.arena = append(m.arena, m.newChunk(memArenaChunk))
 		m.cur = int32(len(m.arena) - 1)
 	}
 	c := m.arena[m.cur]

@@ -72,13 +72,13 @@ func defaultTargetFileSize(level int) int64 {
 type Options struct {
 	// MemTableSize is the flush threshold per table in bytes of encoded rows
 	// (default 16 MiB). Up to 1 + MaxImmutableMemTables memtables of this
-	// size live in memory per table, and the Go heap grows to about twice
-	// the live data before the GC collects, so peak memory is about
-	// 2 × (1 + MaxImmutableMemTables) × MemTableSize: the default was
+	// size live in memory per table. Their rows are mapped outside the Go
+	// heap and unmapped after their flush (memtable_arena.go); their
+	// entries and index (about a quarter of the size) are heap memory,
+	// which the GC lets grow to about twice the live data. The default was
 	// lowered from 64 MiB, whose 1M-row IM ingest peaked at 284 MB RSS, to
-	// 16 MiB, which peaked at 69 MB (target: < 150 MB) with the same
-	// ingest throughput (docs/BENCHMARKS.md). Larger memtables mean fewer,
-	// larger L0 files.
+	// 16 MiB (docs/BENCHMARKS.md). Larger memtables mean fewer, larger L0
+	// files.
 	MemTableSize int64
 	// Durability of acknowledged writes. DefaultOptions sets
 	// DurabilityInterval; the zero value of the field is DurabilitySync, the

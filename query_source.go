@@ -217,7 +217,7 @@ func (s *scanSource) close() error {
 // the row read in st.
 func (rs *readState) readRow(seq int64, st *queryStats) (view rowView, buf []byte, found bool, err error) {
 	st.lookups++
-	kind, buf, _, err := rs.get(seq)
+	kind, buf, err := rs.get(seq)
 	if err != nil || kind != kindSet {
 		return rowView{}, nil, false, err
 	}

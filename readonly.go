@@ -286,6 +286,7 @@ func (t *Table) captureReadOnlyOnce(live *version) (_ *roSnapshot, err error) {
 	snap := &roSnapshot{schema: s, manifestNum: num, r: r, lastSeq: r.lastSeq, liveRows: r.liveRows}
 	for i, wn := range wals {
 		m := newMemtable(wn)
+		m.offHeap()
 		m.idx = newMemIndexSet(s)
 		path := makeFilepath(dir, fileTypeWAL, wn)
 		ix := newReplayIndexer(m)
@@ -405,11 +406,13 @@ func (t *Table) installReadOnly(snap *roSnapshot) bool {
 	t.liveRows.Store(snap.liveRows)
 	t.flushedLiveRows = r.liveRows
 	active := newMemtable(vs.nextNum.Load())
+	active.offHeap()
 	active.idx = newMemIndexSet(snap.schema)
 
 	t.stateMu.Lock()
 	prev := t.current
 	t.current = vs.current()
+	oldMem, oldImms := t.mem, t.imms
 	t.mem = active
 	t.imms = snap.mems
 	oldWALs := t.roSnap
@@ -418,6 +421,13 @@ func (t *Table) installReadOnly(snap *roSnapshot) bool {
 	if oldWALs != nil {
 		if err := closeROWALs(oldWALs.wals); err != nil {
 			t.logger.Warn("srdb: closing replayed WALs", slog.Any("err", err))
+		}
+	}
+	// Rows open on the old state hold their own references to its
+	// memtables (memtable_arena.go).
+	for _, m := range append(oldImms, oldMem) {
+		if m != nil {
+			m.unrefOwned()
 		}
 	}
 	if prev != nil {

@@ -3,6 +3,7 @@ package srdb
 import (
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -280,10 +281,19 @@ func (t *Table) installVersion(flushed *memtable) {
 	v := t.vs.current()
 	old := t.current
 	t.current = v
-	if flushed != nil && len(t.imms) > 0 && t.imms[0] == flushed {
-		t.imms = t.imms[1:]
+	removed := flushed != nil && len(t.imms) > 0 && t.imms[0] == flushed
+	if removed {
+		// A new slice: t.imms[1:] would keep the flushed memtable (its
+		// entries and index) reachable through the backing array until
+		// a later append reallocated it.
+		t.imms = slices.Clone(t.imms[1:])
 	}
 	t.stateMu.Unlock()
+	if removed {
+		// Readers that pinned it keep their references; the arena goes
+		// when the last one releases (memtable_arena.go).
+		flushed.unrefOwned()
+	}
 	if old != nil {
 		old.unref()
 	}
@@ -339,6 +349,9 @@ func (rs *readState) release() {
 	}
 	rs.v.unref()
 	rs.v = nil
+	for _, m := range rs.mems {
+		m.unref()
+	}
 	rs.t.unpinned()
 }
 
@@ -357,6 +370,9 @@ func (t *Table) pin() (*readState, error) {
 	rs.mems = append(rs.mems, t.mem)
 	for i := len(t.imms) - 1; i >= 0; i-- {
 		rs.mems = append(rs.mems, t.imms[i])
+	}
+	for _, m := range rs.mems {
+		m.ref() // the arena stays mapped until release (memtable_arena.go)
 	}
 	rs.v.ref()
 	rs.setDeletes(true)
@@ -432,7 +448,7 @@ func (t *Table) close() error {
 	t.stateMu.Lock()
 	cur := t.current
 	t.current = nil
-	imms := t.imms
+	mem, imms := t.mem, t.imms
 	t.stateMu.Unlock()
 	t.invalidateRows()
 	t.waitForReaders()
@@ -441,6 +457,12 @@ func (t *Table) close() error {
 			if err := m.wal.close(); err != nil {
 				errs = append(errs, err)
 			}
+		}
+	}
+	// No reader is left: the memtables' arenas go (memtable_arena.go).
+	for _, m := range append(imms, mem) {
+		if m != nil {
+			m.unrefOwned()
 		}
 	}
 	if cur != nil {

@@ -158,6 +158,7 @@ func openTable(db *Database, name, dir string) (_ *Table, err error) {
 	live64 := vs.liveRows()
 	for i, num := range wals {
 		m := newMemtable(num)
+		m.offHeap()
 		m.idx = newMemIndexSet(s)
 		path := makeFilepath(dir, fileTypeWAL, num)
 		ix := newReplayIndexer(m)
@@ -329,6 +330,7 @@ func (t *Table) start(replayed []*memtable) error {
 	w.setInserters(&t.inserters)
 	w.setCounters(&t.stats.wal)
 	t.mem = newMemtable(num)
+	t.mem.offHeap()
 	t.mem.idx = newMemIndexSet(t.Schema())
 	t.mem.wal = w
 	t.imms = replayed

@@ -8,8 +8,8 @@ import (
 )
 
 // lookup pins the current read state and finds the newest version of seq in
-// it (readState.get). It returns the encoded row (copied out of an SST, so it
-// outlives the read state; a memtable row is immutable arena memory), or an
+// it (readState.get). It returns the encoded row (copied out of the SST or
+// memtable arena, so it outlives the read state), or an
 // ErrNotFound error naming seq when the row does not exist or its newest
 // version is a tombstone. Readers see the versions of the writes that
 // succeeded (the read state's snapshot); latest sees uncommitted ones too,
@@ -30,7 +30,7 @@ func (t *Table) lookup(seq int64, latest bool) ([]byte, error) {
 		return nil, err
 	}
 	defer rs.release()
-	kind, val, inMem, err := rs.get(seq)
+	kind, val, err := rs.get(seq)
 	switch {
 	case err != nil:
 		return nil, err
@@ -38,8 +38,6 @@ func (t *Table) lookup(seq int64, latest bool) ([]byte, error) {
 		return nil, rowNotFound(seq, "")
 	case kind == kindDelete:
 		return nil, rowNotFound(seq, "it was deleted")
-	case inMem:
-		return val, nil
 	}
 	return append([]byte(nil), val...), nil
 }
@@ -49,26 +47,25 @@ func (t *Table) lookup(seq int64, latest bool) ([]byte, error) {
 // rs.snap), the L0 files newest first, then one file per level found by
 // binary search of the level's seq ranges. kind is 0 when no source holds
 // seq, kindDelete when its newest version is a tombstone. val aliases memory
-// rs pins; inMem reports that it is memtable arena memory, which is
-// immutable and outlives rs.
+// rs pins (an SST mapping or a memtable arena): valid until rs.release.
 //
 // A row a range tombstone of rs hides (rs.dels) is reported as kindDelete.
-func (rs *readState) get(seq int64) (kind entryKind, val []byte, inMem bool, err error) {
+func (rs *readState) get(seq int64) (kind entryKind, val []byte, err error) {
 	for _, m := range rs.mems {
 		if e, ok := m.getAt(seq, rs.snap); ok {
 			if e.kind == kindDelete || rs.dels.hides(seq, e.timeNanos) {
-				return kindDelete, nil, true, nil
+				return kindDelete, nil, nil
 			}
-			return e.kind, m.rowBytes(e), true, nil
+			return e.kind, m.rowBytes(e), nil
 		}
 	}
 	kind, val, _, err = rs.t.lookupVersion(rs.v, seq)
 	if err == nil && kind == kindSet && rs.dels != nil {
 		if tn, ok := entryTime(val); ok && rs.dels.hides(seq, tn) {
-			return kindDelete, nil, false, nil
+			return kindDelete, nil, nil
 		}
 	}
-	return kind, val, false, err
+	return kind, val, err
 }
 
 // rowNotFound is the ErrNotFound error of Get, GetPartial, Update and Delete:

@@ -390,6 +390,7 @@ func (t *Table) switchMemtableLocked() error {
 		return t.fail(err)
 	}
 	next := newMemtable(num)
+	next.offHeap()
 	next.reserve(t.mem.len() + t.mem.len()/8) // table_replay.go
 	next.idx = newMemIndexSet(t.Schema())
 	next.idxEager = t.mem.idxRead.Load() // memtable_deferred_index.go

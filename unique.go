@@ -286,7 +286,7 @@ func (t *Table) findDuplicateByScan(rs *readState, f idxField) error {
 // rowAt returns the newest version of seq in rs, parsed, and whether the
 // row is live (not deleted, hidden or absent).
 func rowAt(rs *readState, seq int64) (rowView, bool, error) {
-	kind, val, _, err := rs.get(seq)
+	kind, val, err := rs.get(seq)
 	if err != nil || kind != kindSet {
 		return rowView{}, false, err
 	}

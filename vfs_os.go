@@ -271,3 +271,19 @@ func (m *osMapping) Close() error {
 	m.data, m.mapped = nil, false
 	return m.r.Close()
 }
+
+// mapAnon returns n bytes (n > 0) of fresh zeroed memory outside the Go
+// heap: a private anonymous mapping, rounded up to whole pages (len and cap
+// are the mapped length), which the garbage collector neither scans nor
+// counts toward its goal. The memtable arenas use it (memtable_arena.go).
+// The caller must unmapAnon it and must not touch it afterwards. It names
+// no file: it lives here because this file holds the package's system
+// calls.
+func mapAnon(n int) ([]byte, error) {
+	page := syscall.Getpagesize()
+	return syscall.Mmap(-1, 0, (n+page-1)&^(page-1), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+}
+
+// unmapAnon returns a mapping of mapAnon (the whole slice it returned) to
+// the kernel.
+func unmapAnon(b []byte) error { return syscall.Munmap(b) }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"unsafe"
 
@@ -300,4 +301,15 @@ func bad() {
 		"bad.go:14: syscall.Flock",
 		"bad.go:15: xmmap.Open",
 	}, found)
+}
+
+// TestMapAnon: mapAnon returns whole zeroed pages that can be written and
+// unmapped.
+func TestMapAnon(t *testing.T) {
+	b, err := mapAnon(10)
+	require.NoError(t, err)
+	require.Len(t, b, syscall.Getpagesize())
+	require.Equal(t, make([]byte, len(b)), b)
+	b[len(b)-1] = 1
+	require.NoError(t, unmapAnon(b))
 }
