@@ -175,22 +175,25 @@ func replayWALMode(fs FS, path string, newest, readOnly bool, logger *slog.Logge
 			return res, corruptionError(path, off, "wal record: %s (in a WAL that is not the newest, %d bytes follow)",
 				damage, r.size-off)
 		}
-		claim, markOff, err := r.findSyncClaim(off, hdr.salt)
-		if err != nil {
-			return res, err
-		}
-		if claim > off {
-			return res, corruptionError(path, off,
-				"wal record: %s, but the sync mark at offset %d says every byte before offset %d was fsynced",
-				damage, markOff, claim)
-		}
 		// A tail of zeros is the space the writer reserved ahead of its
 		// writes (wal_writer.go, "Preallocation"), or blocks a power cut
 		// left unwritten: the usual end of a WAL whose writer did not
-		// close it, not worth a warning.
+		// close it, not worth a warning. It holds no sync mark, so only
+		// another tail is searched for one.
 		zeros, err := r.allZero(off, r.size)
 		if err != nil {
 			return res, err
+		}
+		if !zeros {
+			claim, markOff, err := r.findSyncClaim(off, hdr.salt)
+			if err != nil {
+				return res, err
+			}
+			if claim > off {
+				return res, corruptionError(path, off,
+					"wal record: %s, but the sync mark at offset %d says every byte before offset %d was fsynced",
+					damage, markOff, claim)
+			}
 		}
 		if zeros {
 			logger.Info("wal: cutting the unwritten tail of newest log (space reserved ahead of writes)",
@@ -264,6 +267,10 @@ func (r *walFileReader) at(off int64, n int) ([]byte, error) {
 	return r.buf[:n], nil
 }
 
+// walZeroWindow is a window of zeros for allZero to compare with (never
+// written: its pages stay the kernel's shared zero page).
+var walZeroWindow [walReadWindow]byte
+
 // allZero reports whether every byte in [from, to) is zero.
 func (r *walFileReader) allZero(from, to int64) (bool, error) {
 	for off := from; off < to; {
@@ -272,10 +279,8 @@ func (r *walFileReader) allZero(from, to int64) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		for _, c := range b {
-			if c != 0 {
-				return false, nil
-			}
+		if !bytes.Equal(b, walZeroWindow[:n]) {
+			return false, nil
 		}
 		off += int64(n)
 	}
