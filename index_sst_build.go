@@ -62,9 +62,7 @@ func (b *idxBuildBuf) reset() {
 	if b.groups == nil {
 		b.groups = make(map[string]int32)
 	}
-	clear(b.groups)
-	clear(b.gkeys) // release the key strings
-	b.gkeys, b.glast, b.gseqs = b.gkeys[:0], b.glast[:0], b.gseqs[:0]
+	b.dropGroups()
 	b.dropStream()
 }
 
@@ -268,7 +266,8 @@ func (b *idxBuildBuf) eachStreamEntry(fn func(e []byte)) {
 	entries(enc.out[enc.blockStart:], enc.count)
 }
 
-// dropGroups forgets the groups (their capacity stays for reuse).
+// dropGroups forgets the groups (their capacity stays for reuse; the key
+// strings are released).
 func (b *idxBuildBuf) dropGroups() {
 	clear(b.groups)
 	clear(b.gkeys)
@@ -325,24 +324,23 @@ func (b *idxBuildBuf) addFlat(e []byte) bool {
 // order and returns true; false (enc untouched) for another form, or when
 // its keys are not prefix-free (the caller flattens it and sorts).
 func (b *idxBuildBuf) encodeGrouped(enc *idxSectionEncoder) bool {
-	switch b.mode {
-	case idxBuildGrouped:
-		if !b.fold() {
-			return false // now flat (or failed: the caller's flat reports it)
-		}
-		order, ok := b.sortedGroups()
-		if !ok {
-			return false
-		}
-		for _, g := range order {
-			key := []byte(b.gkeys[g]) // stays unmodified while enc refers to it
-			first := true
-			b.eachGroupEntry(g, func(_ string, seq uint64) {
-				enc.addKeySeq(key, seq, !first)
-				first = false
-			})
-		}
-		return true
+	if b.mode != idxBuildGrouped {
+		return false
 	}
-	return false
+	if !b.fold() {
+		return false // now flat (or failed: the caller's flat reports it)
+	}
+	order, ok := b.sortedGroups()
+	if !ok {
+		return false
+	}
+	for _, g := range order {
+		key := []byte(b.gkeys[g]) // stays unmodified while enc refers to it
+		first := true
+		b.eachGroupEntry(g, func(_ string, seq uint64) {
+			enc.addKeySeq(key, seq, !first)
+			first = false
+		})
+	}
+	return true
 }

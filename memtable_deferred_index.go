@@ -84,6 +84,12 @@ func (m *memtable) catchUpIndex() {
 	if eagerAfterIndexRead && !m.idxRead.Load() {
 		m.idxRead.Store(true)
 	}
+	if m.idxPending.Load() == 0 {
+		// Nothing deferred: a catch-up counts rows off only after their
+		// entries are made, so a reader need not wait on idxMu for a
+		// writer's own index work.
+		return
+	}
 	m.idxMu.Lock()
 	defer m.idxMu.Unlock()
 	m.catchUpIndexLocked()
