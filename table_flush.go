@@ -115,16 +115,30 @@ func (t *Table) Flush() error {
 // A crash before 3 leaves an orphan SST (removed at Open) and the WAL
 // (replayed); after 3 the WAL is obsolete and removed at Open if step 5 did
 // not run.
+//
+// A failed flush makes the table read-only before it releases flushMu, and
+// the error returned is then the table's CodeReadOnly error.
 func (t *Table) flushMemtable(imm *memtable) error {
 	t.flushMu.Lock()
 	defer t.flushMu.Unlock()
 	// A flush that failed while we waited for flushMu may have logged its
 	// SST already (a failure after the MANIFEST append): flushing imm again
 	// would name a second SST holding the same rows. The table is read-only
-	// from that failure on; Open sorts out what the MANIFEST says.
+	// from that failure on; Open sorts out what the MANIFEST says. For that
+	// the failure must be recorded while flushMu is still held: the next
+	// flush (the background flusher, an explicit Flush, an index build)
+	// may be waiting for it.
 	if err := t.readOnlyErr(); err != nil {
 		return err
 	}
+	if err := t.flushMemtableLocked(imm); err != nil {
+		return t.fail(err)
+	}
+	return nil
+}
+
+// flushMemtableLocked is flushMemtable's work; t.flushMu is held.
+func (t *Table) flushMemtableLocked(imm *memtable) error {
 	t.stateMu.RLock()
 	still := len(t.imms) > 0 && t.imms[0] == imm
 	var nextLog uint64
